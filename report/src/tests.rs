@@ -1,0 +1,120 @@
+extern crate std;
+use crate::*;
+use std::{string::String, vec::Vec};
+
+fn unescaped(f: &Field<'_>) -> Vec<u8> {
+    let mut v = Vec::new();
+    f.decode(|b| v.push(b)).expect("value decodes");
+    v
+}
+
+#[test]
+fn a_written_record_parses_back_with_every_field() {
+    let mut r = RecordBuf::new(42, kind::FAULT);
+    r.u64("cpu", 3)
+        .hex("rip", 0xffff_8000_0010_2030)
+        .str("name", "UD")
+        .hexbytes("bytes", &[0x0f, 0x0b, 0xcc]);
+    let line = String::from(r.finish());
+    assert!(line.ends_with('\n'), "a record is one line: {line:?}");
+    let rec = parse_line(line.trim_end()).expect("clean record parses");
+    assert_eq!(rec.seq, 42);
+    assert_eq!(rec.kind, "fault");
+    assert_eq!(rec.num("cpu"), Some(3));
+    assert_eq!(rec.num("rip"), Some(0xffff_8000_0010_2030));
+    assert_eq!(rec.get("bytes"), Some("0f0bcc"));
+}
+
+#[test]
+fn values_with_spaces_and_specials_survive_escaping() {
+    let text = "Intel(R) Xeon(R) CPU  E5520 @ 2.27GHz *=% \t\u{e9}";
+    let mut r = RecordBuf::new(0, kind::MACHINE);
+    r.str("brand", text);
+    let line = String::from(r.finish());
+    let rec = parse_line(line.trim_end()).unwrap();
+    let f = rec.fields().find(|f| f.key == "brand").unwrap();
+    assert_eq!(unescaped(&f), text.as_bytes());
+    assert!(!f.raw.contains(' '));
+}
+
+#[test]
+fn every_single_bit_flip_in_a_record_is_detected() {
+    let mut r = RecordBuf::new(7, kind::CPU);
+    r.u64("cpu", 1).u64("apic", 1).str("state", "up");
+    let line = String::from(r.finish().trim_end());
+    let bytes = line.as_bytes();
+    for i in 0..bytes.len() {
+        for bit in 0..8 {
+            let mut b = bytes.to_vec();
+            b[i] ^= 1 << bit;
+            let Ok(s) = core::str::from_utf8(&b) else {
+                continue;
+            };
+            match parse_line(s) {
+                Ok(rec) => panic!(
+                    "flip of bit {bit} of byte {i} gave a believed record {rec:?} from {s:?}"
+                ),
+                Err(_) => {}
+            }
+        }
+    }
+}
+
+#[test]
+fn a_record_cut_anywhere_is_never_believed() {
+    let mut r = RecordBuf::new(9, kind::END);
+    r.str("verdict", "pass")
+        .u64("records", 9)
+        .u64("failures", 0);
+    let line = String::from(r.finish().trim_end());
+    for cut in 0..line.len() {
+        assert!(
+            parse_line(&line[..cut]).is_err(),
+            "prefix of {cut} bytes was believed: {:?}",
+            &line[..cut]
+        );
+    }
+}
+
+#[test]
+fn noise_before_the_magic_is_skipped() {
+    let mut r = RecordBuf::new(1, kind::TSC);
+    r.u64("hz", 2_000_000_000).str("source", "hpet");
+    let line = std::format!("\u{0}\u{ff}garbage{}", r.finish().trim_end());
+    let rec = parse_line(&line).expect("record after noise parses");
+    assert_eq!(rec.num("hz"), Some(2_000_000_000));
+}
+
+#[test]
+fn human_lines_are_not_records() {
+    assert_eq!(parse_line("cpus: 4 of 4 up"), Err(LineError::NotARecord));
+}
+
+#[test]
+fn an_overlong_value_is_cut_and_marked() {
+    let long = "x".repeat(2000);
+    let mut r = RecordBuf::new(2, kind::PANIC);
+    r.str("msg", &long).u64("cpu", 0);
+    let line = String::from(r.finish());
+    assert!(line.len() <= RECORD_CAPACITY);
+    let rec = parse_line(line.trim_end()).unwrap();
+    assert_eq!(rec.get("trunc"), Some("1"));
+}
+
+#[test]
+fn crc32_matches_the_standard_check_value() {
+    assert_eq!(crc::crc32(b"123456789"), 0xCBF4_3926);
+}
+
+#[test]
+fn qemu_exit_status_round_trips() {
+    assert_eq!(
+        exit::decode(exit::qemu_status(exit::CODE_PASS)),
+        exit::QemuExit::KernelPass
+    );
+    assert_eq!(
+        exit::decode(exit::qemu_status(exit::CODE_FAIL)),
+        exit::QemuExit::KernelFail
+    );
+    assert_eq!(exit::decode(1), exit::QemuExit::Other(1));
+}
