@@ -1,0 +1,158 @@
+//! Small typed wrappers over instructions that the rest of the kernel uses:
+//! CPUID, TSC, MSRs, port I/O, halting and the serializing instructions.
+
+use x86_64::registers::model_specific::Msr;
+
+/// CPUID leaf `leaf`, subleaf `sub`: (eax, ebx, ecx, edx).
+pub fn cpuid(leaf: u32, sub: u32) -> (u32, u32, u32, u32) {
+    let r = core::arch::x86_64::__cpuid_count(leaf, sub);
+    (r.eax, r.ebx, r.ecx, r.edx)
+}
+
+/// The time stamp counter (not ordered against other instructions).
+#[inline(always)]
+pub fn rdtsc() -> u64 {
+    // SAFETY: RDTSC is always allowed at CPL 0.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+/// Reads MSR `msr`.
+///
+/// # Safety
+/// The MSR must exist on this CPU (else #GP) and reading it must have no
+/// side effect the caller is not prepared for.
+pub unsafe fn rdmsr(msr: u32) -> u64 {
+    // SAFETY: the caller vouches for the MSR.
+    unsafe { Msr::new(msr).read() }
+}
+
+/// Writes MSR `msr`.
+///
+/// # Safety
+/// The MSR must exist and the value must keep the machine in a state the
+/// kernel expects (this can change paging, interrupts, anything).
+pub unsafe fn wrmsr(msr: u32, value: u64) {
+    // SAFETY: the caller vouches for the MSR and the value.
+    unsafe { Msr::new(msr).write(value) }
+}
+
+/// Writes a byte to an I/O port.
+///
+/// # Safety
+/// The port must belong to a device the caller owns; port writes can do
+/// anything a device can.
+pub unsafe fn outb(port: u16, v: u8) {
+    // SAFETY: the caller owns the port.
+    unsafe { x86_64::instructions::port::Port::<u8>::new(port).write(v) }
+}
+
+/// Reads a byte from an I/O port.
+///
+/// # Safety
+/// As [`outb`]; some device registers change state when read.
+pub unsafe fn inb(port: u16) -> u8 {
+    // SAFETY: the caller owns the port.
+    unsafe { x86_64::instructions::port::Port::<u8>::new(port).read() }
+}
+
+/// Writes a 32-bit value to an I/O port.
+///
+/// # Safety
+/// As [`outb`].
+pub unsafe fn outl(port: u16, v: u32) {
+    // SAFETY: the caller owns the port.
+    unsafe { x86_64::instructions::port::Port::<u32>::new(port).write(v) }
+}
+
+/// Halts this CPU for good (interrupts off, NMIs still wake it into their
+/// handler, after which it halts again).
+pub fn halt_forever() -> ! {
+    x86_64::instructions::interrupts::disable();
+    loop {
+        x86_64::instructions::hlt();
+    }
+}
+
+/// The CPU's identity as CPUID reports it.
+pub struct Identity {
+    /// "GenuineIntel", "AuthenticAMD", ...
+    pub vendor: [u8; 12],
+    /// Display family.
+    pub family: u32,
+    /// Display model.
+    pub model: u32,
+    /// Stepping.
+    pub stepping: u32,
+    /// The brand string (may be empty).
+    pub brand: [u8; 48],
+    /// CPUID.1:ECX\[31\].
+    pub hypervisor: bool,
+    /// The hypervisor's vendor (leaf 0x4000_0000) when `hypervisor`.
+    pub hv_vendor: [u8; 12],
+    /// CPUID.1:ECX\[21\].
+    pub x2apic: bool,
+    /// CPUID.7.0:EDX\[14\].
+    pub serialize: bool,
+}
+
+impl Identity {
+    /// Reads it on the current CPU.
+    pub fn read() -> Identity {
+        let (max, b, c, d) = cpuid(0, 0);
+        let mut vendor = [0u8; 12];
+        vendor[0..4].copy_from_slice(&b.to_le_bytes());
+        vendor[4..8].copy_from_slice(&d.to_le_bytes());
+        vendor[8..12].copy_from_slice(&c.to_le_bytes());
+        let (a1, _, c1, _) = cpuid(1, 0);
+        let base_family = (a1 >> 8) & 0xf;
+        let base_model = (a1 >> 4) & 0xf;
+        let family = if base_family == 0xf {
+            base_family + ((a1 >> 20) & 0xff)
+        } else {
+            base_family
+        };
+        let model = if base_family == 0x6 || base_family == 0xf {
+            base_model | (((a1 >> 16) & 0xf) << 4)
+        } else {
+            base_model
+        };
+        let serialize = max >= 7 && cpuid(7, 0).3 & (1 << 14) != 0;
+        let mut brand = [0u8; 48];
+        if cpuid(0x8000_0000, 0).0 >= 0x8000_0004 {
+            for (i, leaf) in (0x8000_0002u32..=0x8000_0004).enumerate() {
+                let (a, b, c, d) = cpuid(leaf, 0);
+                for (j, r) in [a, b, c, d].into_iter().enumerate() {
+                    brand[i * 16 + j * 4..i * 16 + j * 4 + 4].copy_from_slice(&r.to_le_bytes());
+                }
+            }
+        }
+        let hypervisor = c1 & (1 << 31) != 0;
+        let mut hv_vendor = [0u8; 12];
+        if hypervisor {
+            let (_, b, c, d) = cpuid(0x4000_0000, 0);
+            hv_vendor[0..4].copy_from_slice(&b.to_le_bytes());
+            hv_vendor[4..8].copy_from_slice(&c.to_le_bytes());
+            hv_vendor[8..12].copy_from_slice(&d.to_le_bytes());
+        }
+        Identity {
+            vendor,
+            family,
+            model,
+            stepping: a1 & 0xf,
+            brand,
+            hypervisor,
+            hv_vendor,
+            x2apic: c1 & (1 << 21) != 0,
+            serialize,
+        }
+    }
+}
+
+/// Bytes up to the first NUL, leading and trailing spaces trimmed.
+pub fn cstr(bytes: &[u8]) -> &[u8] {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    let s = &bytes[..end];
+    let start = s.iter().position(|&b| b != b' ').unwrap_or(s.len());
+    let stop = s.iter().rposition(|&b| b != b' ').map_or(start, |p| p + 1);
+    &s[start..stop]
+}

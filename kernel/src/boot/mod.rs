@@ -1,0 +1,164 @@
+//! Boot protocols: both entries converge into one [`BootInfo`].
+
+mod entry;
+
+pub use entry::{BOOT_EFER_BITS, BOOT_STACK};
+
+/// Which loader started us.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Protocol {
+    /// Xen's PVH direct boot (QEMU `-kernel`).
+    Pvh,
+    /// Multiboot2 (GRUB, Limine).
+    Multiboot2,
+}
+
+impl Protocol {
+    /// The name used in records.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Pvh => "pvh",
+            Protocol::Multiboot2 => "multiboot2",
+        }
+    }
+}
+
+/// One usable RAM range from the loader's memory map.
+#[derive(Clone, Copy, Default, Debug)]
+pub struct MemRange {
+    /// Physical start.
+    pub start: u64,
+    /// Length in bytes.
+    pub len: u64,
+}
+
+const MAX_RANGES: usize = 32;
+const MAX_CMDLINE: usize = 1024;
+
+/// What the loader told us, copied out of its structures so nothing points
+/// into loader memory afterwards.
+pub struct BootInfo {
+    /// Which protocol.
+    pub protocol: Protocol,
+    cmdline: [u8; MAX_CMDLINE],
+    cmdline_len: usize,
+    /// Physical address of the ACPI RSDP, when the loader gave one.
+    pub rsdp: Option<u64>,
+    ranges: [MemRange; MAX_RANGES],
+    range_count: usize,
+}
+
+impl BootInfo {
+    /// The kernel command line (lossy: invalid UTF-8 becomes empty).
+    pub fn cmdline(&self) -> &str {
+        core::str::from_utf8(&self.cmdline[..self.cmdline_len]).unwrap_or("")
+    }
+
+    /// Usable RAM ranges.
+    pub fn usable(&self) -> &[MemRange] {
+        &self.ranges[..self.range_count]
+    }
+
+    fn empty(protocol: Protocol) -> Self {
+        BootInfo {
+            protocol,
+            cmdline: [0; MAX_CMDLINE],
+            cmdline_len: 0,
+            rsdp: None,
+            ranges: [MemRange::default(); MAX_RANGES],
+            range_count: 0,
+        }
+    }
+
+    fn set_cmdline(&mut self, bytes: &[u8]) {
+        let n = bytes.len().min(MAX_CMDLINE);
+        self.cmdline[..n].copy_from_slice(&bytes[..n]);
+        self.cmdline_len = n;
+    }
+
+    fn add_range(&mut self, start: u64, len: u64) {
+        if self.range_count < MAX_RANGES {
+            self.ranges[self.range_count] = MemRange { start, len };
+            self.range_count += 1;
+        }
+    }
+}
+
+const MULTIBOOT2_MAGIC: u32 = 0x36d7_6289;
+
+/// Why boot information could not be read.
+#[derive(Debug, Clone, Copy)]
+pub enum BootError {
+    /// Neither the PVH start-info magic at EBX nor the multiboot2 magic in
+    /// EAX.
+    UnknownProtocol {
+        /// EAX at entry.
+        eax: u32,
+        /// EBX at entry.
+        ebx: u32,
+    },
+    /// The multiboot2 information structure did not parse.
+    BadMultiboot2,
+}
+
+/// Reads the loader's information. Runs on the boot page tables, which
+/// identity-map the first 4 GiB, where both loaders put their structures.
+fn read(magic: u32, info: u32) -> Result<BootInfo, BootError> {
+    // SAFETY: `info` came from the loader in EBX; PVH and multiboot2 both put
+    // a structure there, below 4 GiB, identity-mapped by the boot tables. A
+    // PVH start_info begins with its magic, so reading the first u32 is
+    // valid for either protocol (a multiboot2 info begins with its size).
+    if let Some(si) = unsafe { pvh::start_info::reader::StartInfoReader::from_paddr_identity(info) }
+    {
+        let mut bi = BootInfo::empty(Protocol::Pvh);
+        if let Some(c) = si.cmdline() {
+            bi.set_cmdline(c.to_bytes());
+        }
+        let rsdp = si.raw().rsdp_paddr;
+        bi.rsdp = (rsdp != 0).then_some(rsdp);
+        for e in si.memmap() {
+            if e.ty() == pvh::start_info::MemmapType::Ram {
+                bi.add_range(e.addr, e.size);
+            }
+        }
+        return Ok(bi);
+    }
+    if magic != MULTIBOOT2_MAGIC {
+        return Err(BootError::UnknownProtocol {
+            eax: magic,
+            ebx: info,
+        });
+    }
+    // SAFETY: the multiboot2 magic says EBX points at a boot information
+    // structure, identity-mapped as above; `load` checks its header.
+    let mbi = unsafe { multiboot2::BootInformation::load(info as usize as *const _) }
+        .map_err(|_| BootError::BadMultiboot2)?;
+    let mut bi = BootInfo::empty(Protocol::Multiboot2);
+    if let Some(c) = mbi.command_line_tag().and_then(|t| t.cmdline().ok()) {
+        bi.set_cmdline(c.as_bytes());
+    }
+    // The RSDP tags carry a copy of the RSDP after an 8-byte tag header.
+    if let Some(t) = mbi.rsdp_v2_tag() {
+        bi.rsdp = Some(t as *const _ as u64 + 8);
+    } else if let Some(t) = mbi.rsdp_v1_tag() {
+        bi.rsdp = Some(t as *const _ as u64 + 8);
+    }
+    if let Some(mm) = mbi.memory_map_tag() {
+        for a in mm.memory_areas() {
+            if a.typ() == multiboot2::MemoryAreaType::Available {
+                bi.add_range(a.start_address(), a.size());
+            }
+        }
+    }
+    Ok(bi)
+}
+
+/// The 64-bit entry, called by the assembly with EAX and EBX as the loader
+/// left them.
+extern "C" fn entry64(magic: u32, info: u32) -> ! {
+    crate::serial::init();
+    match read(magic, info) {
+        Ok(bi) => crate::kmain(bi),
+        Err(e) => crate::fatal_early(e),
+    }
+}

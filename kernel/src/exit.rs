@@ -1,0 +1,59 @@
+//! How a run ends: the final record, then QEMU's debug-exit device, then a
+//! halt (on a real machine the verdict stays on the terminal).
+
+use crate::{arch::cpu, record, say};
+use core::sync::atomic::{AtomicBool, Ordering};
+use report::{exit as codes, kind};
+
+static ENDING: AtomicBool = AtomicBool::new(false);
+static PANICKING: AtomicBool = AtomicBool::new(false);
+
+/// Writes the `end` record with the verdict (pass if no failure was
+/// recorded), tells QEMU, and halts. Only the first CPU to get here
+/// writes; others halt.
+pub fn finish() -> ! {
+    if ENDING.swap(true, Ordering::AcqRel) {
+        cpu::halt_forever();
+    }
+    let failures = record::failures();
+    let pass = failures == 0;
+    let records = record::records();
+    record::emit(kind::END, |r| {
+        r.str("verdict", if pass { "pass" } else { "fail" })
+            .u64("records", records as u64)
+            .u64("failures", failures as u64);
+    });
+    say!(
+        "verdict: {} ({} failure(s))",
+        if pass { "PASS" } else { "FAIL" },
+        failures
+    );
+    let code = if pass {
+        codes::CODE_PASS
+    } else {
+        codes::CODE_FAIL
+    };
+    // SAFETY: the debug-exit port is QEMU's `isa-debug-exit` device when
+    // present; on a real machine nothing decodes port 0xf4 and the write is
+    // ignored, after which we halt.
+    unsafe { cpu::outl(codes::DEBUG_EXIT_PORT, code) };
+    cpu::halt_forever()
+}
+
+/// A Rust panic: one record (a panic while reporting a panic halts
+/// silently), then the failing end.
+pub fn panic(info: &core::panic::PanicInfo) -> ! {
+    if PANICKING.swap(true, Ordering::AcqRel) {
+        cpu::halt_forever();
+    }
+    record::count_failure();
+    record::emit(kind::PANIC, |r| {
+        r.u64("cpu", crate::percpu::index() as u64)
+            .display("msg", info.message());
+        match info.location() {
+            Some(l) => r.display("at", format_args!("{}:{}", l.file(), l.line())),
+            None => r.str("at", "unknown"),
+        };
+    });
+    finish()
+}
