@@ -1,0 +1,102 @@
+# Entry points. `make run` and `make test` do all set-up on a fresh Debian
+# machine (scripts/setup.sh: packages through apt, the Rust target through
+# rustup) and then hand over to the harness. `make help` lists the targets.
+#
+# Variables (make VAR=value):
+#   SMP      CPUs of the guest (run, bench)                   default 4
+#   ACCEL    tcg | kvm | auto (run, bench)                    default tcg
+#   TIMEOUT  seconds before the harness kills QEMU (run, bench)  harness default
+#   BOOT     kernel | iso-bios | iso-uefi (run)               harness default
+#   CONTROL  a negative control to run (run), see docs/cmdline.md
+#   CPU      QEMU -cpu model (run, bench)                     harness default
+#   ARGS     more arguments for `harness run` / `harness bench`
+#   CMDLINE  kernel command line baked into the ISOs          empty
+#   LIMINE_DIR  Limine's binaries for iso-limine (see scripts/mkiso-limine.sh)
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := all
+# Targets run one after the other; cargo keeps both cores busy by itself.
+.NOTPARALLEL:
+
+# cargo from PATH; else where rustup puts it (what `. $HOME/.cargo/env` does
+# for shells that have not read ~/.profile, such as CI's).
+CARGO_HOME ?= $(HOME)/.cargo
+ifeq ($(shell command -v cargo 2>/dev/null),)
+export PATH := $(CARGO_HOME)/bin:$(PATH)
+endif
+CARGO ?= cargo
+
+SMP ?= 4
+ACCEL ?= tcg
+TIMEOUT ?=
+BOOT ?=
+CONTROL ?=
+CPU ?=
+ARGS ?=
+CMDLINE ?=
+
+KERNEL_TARGET := x86_64-unknown-none
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+KERNEL := $(TARGET_DIR)/$(KERNEL_TARGET)/release/kernel
+ISO := out/static-call.iso
+LIMINE_ISO := out/static-call-limine.iso
+PLATFORM_TABLE := harness/platform.cfg
+
+HARNESS := $(CARGO) run --quiet -p harness --release --
+# Options common to `harness run` and `harness bench`.
+GUEST_OPTS := --smp $(SMP) --accel $(ACCEL) \
+	$(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(CPU),--cpu $(CPU))
+RUN_OPTS := $(GUEST_OPTS) $(if $(BOOT),--boot $(BOOT)) \
+	$(if $(CONTROL),--control $(CONTROL)) $(ARGS)
+
+.PHONY: all help setup kernel host iso iso-limine run test test-host \
+	test-boot bench fmt check clean
+
+all: kernel iso ## build the kernel and the GRUB ISO
+
+help: ## list the targets
+	@sed -n '/^$$/q; s/^# \{0,1\}//p' Makefile
+	@echo
+	@grep -E '^[a-z-]+:.*## ' Makefile | sed -E 's/^([a-z-]+):.*## (.*)/  \1\t\2/' | expand -t 16
+
+setup: ## install packages, the Rust target and components (idempotent)
+	@bash scripts/setup.sh
+
+kernel: setup ## build the kernel ELF (target/x86_64-unknown-none/release/kernel)
+	$(CARGO) build -p kernel --release --target $(KERNEL_TARGET)
+
+host: setup ## build the host crates (report, plan, harness)
+	$(CARGO) build --release
+
+iso: kernel ## build out/static-call.iso (GRUB, BIOS + UEFI)
+	bash scripts/mkiso.sh --kernel $(KERNEL) --out $(ISO) --cmdline "$(CMDLINE)"
+
+iso-limine: kernel ## build out/static-call-limine.iso (Limine, needs its binaries)
+	bash scripts/mkiso-limine.sh --kernel $(KERNEL) --out $(LIMINE_ISO) --cmdline "$(CMDLINE)"
+
+run: kernel $(if $(filter iso-%,$(BOOT)),iso) ## boot the default suite (SMP=4 ACCEL=tcg) and judge it
+	$(HARNESS) run $(RUN_OPTS)
+
+test: setup test-host iso test-boot ## host tests, then the boot test table
+
+test-host: setup ## unit tests of the host crates (report, plan, harness)
+	$(CARGO) test
+
+test-boot: kernel iso ## the boot test table (harness/platform.cfg)
+	$(HARNESS) matrix $(PLATFORM_TABLE)
+
+bench: kernel ## measure patch latency and call throughput (harness bench)
+	$(HARNESS) bench $(GUEST_OPTS) $(ARGS)
+
+fmt: setup ## format every crate
+	$(CARGO) fmt --all
+
+check: setup ## rustfmt --check, clippy on the host crates, kernel build
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) build -p kernel --release --target $(KERNEL_TARGET)
+
+clean: ## remove build products (target/, out/, build/)
+	$(CARGO) clean
+	rm -rf out build
