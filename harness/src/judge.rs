@@ -1,0 +1,905 @@
+//! Judging a transcript against an expectation. Pure: no I/O, no clock.
+//!
+//! Two steps:
+//!
+//! 1. [`Facts::from_transcript`] reads the believed records into what the
+//!    kernel said (machine, TSC, CPUs, checks, faults, panics, the control
+//!    it ran, its end record) and does the bookkeeping of lost records:
+//!    gaps in the sequence numbers and damaged lines. Record kinds this
+//!    harness does not know are counted and otherwise skipped, as the wire
+//!    format's forward-compatibility promise asks.
+//! 2. [`judge`] holds the facts, and how the run ended ([`Ending`]), against
+//!    an [`Expectation`] and gives a [`Judgement`]: met or not, every reason
+//!    why not, and the exit [`Status`].
+//!
+//! The rules, in short: a run *passes* only with a believed `end` record
+//! saying `verdict=pass`, no fault, no panic, no failed check, every CPU up
+//! (as many as the `cpus` record expects and as were requested), and every
+//! record before the end accounted for: a record lost in a gap or a damaged
+//! line could have been a fault, so a pass is never inferred past it. A
+//! *negative control* is caught only when a fault with the expected vector
+//! arrives from the expected CPU with RIP at the expected ELF symbol, and
+//! the kernel's verdict is `fail`.
+
+use crate::{
+    controls::{self, ControlCpu},
+    status::Status,
+    symbols::Symbols,
+    transcript::{Damage, Record, Transcript},
+};
+use report::kind;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// What a run is expected to do.
+///
+/// Today one expectation covers a whole run. Experiments will each carry
+/// their own (`observe` among them) in records of their own; those become
+/// new variants here and new record kinds in [`Facts`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Expectation {
+    /// The kernel must pass with every CPU up.
+    MustPass,
+    /// The kernel must fail exactly as a negative control says.
+    NegativeControl(FaultControl),
+    /// The run must hang until the deadline: no end record, no fault. With
+    /// `control`, the kernel must have announced that control first.
+    ExpectDeadlock {
+        /// The control that causes the hang, if any.
+        control: Option<String>,
+    },
+}
+
+/// A negative control that must end in a known fault.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FaultControl {
+    /// The control's name (`control=NAME`).
+    pub name: String,
+    /// The exception vector expected.
+    pub vector: u8,
+    /// The CPU expected.
+    #[serde(skip)]
+    pub cpu: ControlCpu,
+    /// The symbol RIP must equal.
+    pub symbol: String,
+}
+
+impl Expectation {
+    /// The expectation that the kernel's control `name` implies.
+    pub fn for_control(name: &str) -> Option<Expectation> {
+        let c = controls::find(name)?;
+        Some(match c.effect {
+            controls::ControlEffect::Fault {
+                vector,
+                cpu,
+                symbol,
+            } => Expectation::NegativeControl(FaultControl {
+                name: c.name.to_string(),
+                vector,
+                cpu,
+                symbol: symbol.to_string(),
+            }),
+            controls::ControlEffect::Hang => Expectation::ExpectDeadlock {
+                control: Some(c.name.to_string()),
+            },
+        })
+    }
+
+    /// A short label: `must-pass`, `negative-control ud2-ap`, ...
+    pub fn label(&self) -> String {
+        match self {
+            Expectation::MustPass => "must-pass".into(),
+            Expectation::NegativeControl(c) => format!("negative-control {}", c.name),
+            Expectation::ExpectDeadlock { control: Some(c) } => {
+                format!("expect-deadlock (control {c})")
+            }
+            Expectation::ExpectDeadlock { control: None } => "expect-deadlock".into(),
+        }
+    }
+}
+
+/// How the transcript ended.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Ending {
+    /// QEMU exited on its own with this status (`None`: killed by a signal
+    /// not sent by the harness).
+    QemuExited {
+        /// The process exit status.
+        status: Option<i32>,
+    },
+    /// QEMU did not exit after the end record (the kernel did not write to
+    /// `isa-debug-exit`) and the harness killed it.
+    QemuLingered,
+    /// The transcript just stops: a saved log, or a serial port read up to
+    /// the end record.
+    Stopped,
+    /// The deadline fired and the harness killed the machine.
+    Timeout {
+        /// The deadline, in seconds.
+        secs: f64,
+    },
+    /// Not the kernel's doing: the environment failed.
+    Environment {
+        /// What failed.
+        why: String,
+    },
+    /// The harness was stopped by a signal (Ctrl-C, SIGTERM).
+    Interrupted,
+}
+
+/// What the judge knows beyond the transcript.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// How many CPUs were requested (`-smp`), if known.
+    pub smp: Option<u32>,
+    /// How the transcript ended.
+    pub ending: &'a Ending,
+    /// The booted kernel's symbols, if known.
+    pub symbols: Option<&'a Symbols>,
+}
+
+// ---------------------------------------------------------------------------
+// Facts
+
+/// The machine as the kernel described it ([`kind::MACHINE`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Machine {
+    /// Every field as sent (new fields appear here unchanged).
+    pub fields: BTreeMap<String, String>,
+}
+
+impl Machine {
+    fn get(&self, k: &str) -> &str {
+        self.fields.get(k).map(String::as_str).unwrap_or("?")
+    }
+
+    /// One line for people.
+    pub fn line(&self) -> String {
+        let hv = match (self.get("hypervisor"), self.get("hv")) {
+            ("1", hv) => format!("hypervisor {hv}"),
+            ("0", _) => "no hypervisor".into(),
+            (_, hv) => format!("hypervisor ? ({hv})"),
+        };
+        format!(
+            "{} family {} model {} stepping {}, \"{}\", {hv}, microcode {}, {}, {} CPUs in MADT",
+            self.get("vendor"),
+            self.get("family"),
+            self.get("model"),
+            self.get("stepping"),
+            self.get("brand"),
+            self.get("microcode"),
+            self.get("apic"),
+            self.get("cpus"),
+        )
+    }
+}
+
+/// One CPU after bring-up ([`kind::CPU`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CpuState {
+    /// CPU index.
+    pub cpu: Option<u64>,
+    /// Local APIC id.
+    pub apic: Option<u64>,
+    /// `bsp`, `up`, `timeout`, ...
+    pub state: String,
+}
+
+/// A check the kernel made on itself ([`kind::CHECK`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    /// Name.
+    pub name: String,
+    /// `pass`, `fail`, `skip`.
+    pub result: String,
+    /// Detail, if any.
+    pub detail: Option<String>,
+}
+
+/// An exception the kernel reported ([`kind::FAULT`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Fault {
+    /// Transcript line.
+    pub line: usize,
+    /// CPU index.
+    pub cpu: Option<u64>,
+    /// Vector.
+    pub vector: Option<u64>,
+    /// The kernel's name for it.
+    pub name: Option<String>,
+    /// Error code, if any.
+    pub err: Option<String>,
+    /// RIP.
+    pub rip: Option<u64>,
+    /// CR2 (for #PF).
+    pub cr2: Option<String>,
+    /// The bytes at RIP.
+    pub bytes: Option<String>,
+}
+
+impl Fault {
+    /// `#UD on cpu 1 at control_ud2 (0x...)`.
+    pub fn describe(&self, symbols: Option<&Symbols>) -> String {
+        let what = match self.vector {
+            Some(v) => controls::vector_label(v),
+            None => format!("fault {}", self.name.as_deref().unwrap_or("?")),
+        };
+        let cpu = self.cpu.map_or("?".into(), |c| c.to_string());
+        let at = match self.rip {
+            Some(rip) => match symbols.and_then(|s| s.describe(rip)) {
+                Some(name) => format!("{name} ({rip:#x})"),
+                None => format!("{rip:#x}"),
+            },
+            None => "unknown RIP".into(),
+        };
+        format!("{what} on cpu {cpu} at {at}")
+    }
+}
+
+/// A kernel panic ([`kind::PANIC`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Panic {
+    /// CPU index.
+    pub cpu: Option<u64>,
+    /// Message.
+    pub msg: String,
+    /// `file:line`.
+    pub at: String,
+}
+
+/// The control the kernel announced ([`kind::CONTROL`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ControlRec {
+    /// Name.
+    pub name: String,
+    /// CPU where it will happen.
+    pub cpu: Option<u64>,
+    /// Symbol, or `none`.
+    pub symbol: String,
+    /// Vector, or `none`.
+    pub vector: String,
+}
+
+/// The kernel's end record ([`kind::END`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct End {
+    /// Transcript line.
+    pub line: usize,
+    /// Its sequence number.
+    pub seq: u32,
+    /// `pass` or `fail`.
+    pub verdict: String,
+    /// How many records came before it, by the kernel's count.
+    pub records: Option<u64>,
+    /// How many failures the kernel counted.
+    pub failures: Option<u64>,
+}
+
+/// The bookkeeping of records lost on the way.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Accounting {
+    /// Believed records.
+    pub seen: usize,
+    /// Damaged record lines (counted and skipped, never believed).
+    pub damaged: usize,
+    /// Sequence numbers missing between believed records (and before the
+    /// first one), as `(first, last)` ranges.
+    pub gaps: Vec<(u32, u32)>,
+    /// Records whose sequence number went backwards without a restart.
+    pub out_of_order: usize,
+    /// Boots in the transcript (a record with seq 0 after others starts
+    /// one): more than one means the machine reset.
+    pub boots: usize,
+    /// Records before the end record that never arrived (needs the end
+    /// record's count).
+    pub lost_before_end: Option<u64>,
+    /// Records after the end record.
+    pub after_end: usize,
+}
+
+impl Accounting {
+    /// Sequence numbers missing in gaps.
+    pub fn missing_in_gaps(&self) -> u64 {
+        self.gaps
+            .iter()
+            .map(|(a, b)| u64::from(b - a) + 1)
+            .sum::<u64>()
+    }
+}
+
+/// What the kernel said, read from the believed records.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Facts {
+    /// `hello`: how the kernel booted.
+    pub boot: Option<String>,
+    /// `hello`: its command line.
+    pub cmdline: Option<String>,
+    /// The machine.
+    pub machine: Option<Machine>,
+    /// TSC frequency in Hz.
+    pub tsc_hz: Option<u64>,
+    /// Where that frequency came from (`hpet`, `pit`, ...).
+    pub tsc_source: Option<String>,
+    /// Each CPU's state.
+    pub cpu_states: Vec<CpuState>,
+    /// `cpus`: how many are up.
+    pub cpus_up: Option<u64>,
+    /// `cpus`: how many were expected.
+    pub cpus_expected: Option<u64>,
+    /// Checks.
+    pub checks: Vec<Check>,
+    /// Faults.
+    pub faults: Vec<Fault>,
+    /// Panics.
+    pub panics: Vec<Panic>,
+    /// The control the kernel ran.
+    pub control: Option<ControlRec>,
+    /// The end record.
+    pub end: Option<End>,
+    /// Lost records.
+    pub accounting: Accounting,
+    /// Records of kinds this harness does not know, by kind.
+    pub unknown_kinds: BTreeMap<String, usize>,
+    /// The damaged lines.
+    #[serde(skip)]
+    pub damaged: Vec<Damage>,
+    /// The last believed record (for "stopped after ..." messages).
+    #[serde(skip)]
+    pub last: Option<Record>,
+}
+
+fn opt_str(r: &Record, k: &str) -> Option<String> {
+    r.get(k).map(str::to_string)
+}
+
+fn str_or(r: &Record, k: &str, d: &str) -> String {
+    r.get(k).unwrap_or(d).to_string()
+}
+
+impl Facts {
+    /// Reads a transcript.
+    pub fn from_transcript(t: &Transcript) -> Facts {
+        let mut f = Facts {
+            damaged: t.damaged.clone(),
+            last: t.records.last().cloned(),
+            ..Facts::default()
+        };
+        for r in &t.records {
+            f.absorb(r);
+        }
+        f.accounting = account(t, f.end.as_ref());
+        f
+    }
+
+    /// Takes one record in. Unknown kinds are counted, never an error.
+    fn absorb(&mut self, r: &Record) {
+        match r.kind.as_str() {
+            kind::HELLO => {
+                self.boot.get_or_insert_with(|| str_or(r, "boot", "?"));
+                self.cmdline.get_or_insert_with(|| str_or(r, "cmdline", ""));
+            }
+            kind::MACHINE => {
+                self.machine.get_or_insert_with(|| Machine {
+                    fields: r.fields.iter().cloned().collect(),
+                });
+            }
+            kind::TSC => {
+                self.tsc_hz = self.tsc_hz.or(r.num("hz"));
+                self.tsc_source = self.tsc_source.take().or(opt_str(r, "source"));
+            }
+            kind::CPU => self.cpu_states.push(CpuState {
+                cpu: r.num("cpu"),
+                apic: r.num("apic"),
+                state: str_or(r, "state", "?"),
+            }),
+            kind::CPUS => {
+                self.cpus_up = r.num("up");
+                self.cpus_expected = r.num("expected");
+            }
+            kind::CHECK => self.checks.push(Check {
+                name: str_or(r, "name", "?"),
+                result: str_or(r, "result", "?"),
+                detail: opt_str(r, "detail"),
+            }),
+            kind::FAULT => self.faults.push(Fault {
+                line: r.line,
+                cpu: r.num("cpu"),
+                vector: r.num("vector"),
+                name: opt_str(r, "name"),
+                err: opt_str(r, "err"),
+                rip: r.num("rip"),
+                cr2: opt_str(r, "cr2"),
+                bytes: opt_str(r, "bytes"),
+            }),
+            kind::PANIC => self.panics.push(Panic {
+                cpu: r.num("cpu"),
+                msg: str_or(r, "msg", "?"),
+                at: str_or(r, "at", "?"),
+            }),
+            kind::CONTROL => {
+                self.control.get_or_insert_with(|| ControlRec {
+                    name: str_or(r, "name", "?"),
+                    cpu: r.num("cpu"),
+                    symbol: str_or(r, "symbol", "none"),
+                    vector: str_or(r, "vector", "none"),
+                });
+            }
+            kind::END => {
+                // The first end record is the run's; anything after it is
+                // counted by the accounting.
+                self.end.get_or_insert_with(|| End {
+                    line: r.line,
+                    seq: r.seq,
+                    verdict: str_or(r, "verdict", "?"),
+                    records: r.num("records"),
+                    failures: r.num("failures"),
+                });
+            }
+            other => *self.unknown_kinds.entry(other.to_string()).or_default() += 1,
+        }
+    }
+
+    /// The CPU count best known: requested, else the kernel's expectation.
+    fn cpu_count(&self, smp: Option<u32>) -> Option<u32> {
+        smp.or(self.cpus_expected.and_then(|n| u32::try_from(n).ok()))
+            .or_else(|| self.machine.as_ref()?.fields.get("cpus")?.parse().ok())
+    }
+}
+
+fn account(t: &Transcript, end: Option<&End>) -> Accounting {
+    let mut a = Accounting {
+        seen: t.records.len(),
+        damaged: t.damaged.len(),
+        boots: usize::from(!t.records.is_empty()),
+        ..Accounting::default()
+    };
+    let mut prev: Option<u32> = None;
+    for r in &t.records {
+        match prev {
+            None if r.seq > 0 => a.gaps.push((0, r.seq - 1)),
+            None => {}
+            Some(p) if r.seq == p.wrapping_add(1) => {}
+            Some(p) if r.seq > p => a.gaps.push((p + 1, r.seq - 1)),
+            Some(_) if r.seq == 0 => a.boots += 1,
+            Some(_) => {
+                a.out_of_order += 1;
+                continue;
+            }
+        }
+        prev = Some(r.seq);
+    }
+    if let Some(e) = end {
+        let mut before: Vec<u32> = t
+            .records
+            .iter()
+            .filter(|r| r.line < e.line && r.seq < e.seq)
+            .map(|r| r.seq)
+            .collect();
+        before.sort_unstable();
+        before.dedup();
+        a.lost_before_end = e.records.map(|n| n.saturating_sub(before.len() as u64));
+        a.after_end = t.records.iter().filter(|r| r.line > e.line).count();
+    }
+    a
+}
+
+// ---------------------------------------------------------------------------
+// Judgement
+
+/// Whether a negative control was caught, for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ControlReport {
+    /// Caught?
+    pub caught: bool,
+    /// `negative control caught: #UD on cpu 1 at control_ud2 (0x...)` or
+    /// `negative control NOT caught: ...`.
+    pub text: String,
+}
+
+/// The judge's answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Judgement {
+    /// The expectation, as a label.
+    pub expectation: String,
+    /// Whether it was met.
+    pub met: bool,
+    /// Why not (empty when met).
+    pub reasons: Vec<String>,
+    /// What is worth saying even when met.
+    pub notes: Vec<String>,
+    /// For negative controls: caught or not.
+    pub control: Option<ControlReport>,
+    /// The kernel's own verdict, if an end record arrived.
+    pub kernel_verdict: Option<String>,
+    /// The exit status of a single run (`run`, `parse`, `watch`).
+    pub status: Status,
+}
+
+/// Judges `facts` against `exp`.
+pub fn judge(facts: &Facts, exp: &Expectation, ctx: &Context<'_>) -> Judgement {
+    let mut j = Judgement {
+        expectation: exp.label(),
+        met: false,
+        reasons: Vec::new(),
+        notes: Vec::new(),
+        control: None,
+        kernel_verdict: facts.end.as_ref().map(|e| e.verdict.clone()),
+        status: Status::Unmet,
+    };
+    notes_on_damage(facts, &mut j);
+    match ctx.ending {
+        Ending::Environment { why } => j.reasons.push(format!("environment failure: {why}")),
+        Ending::Interrupted => j.reasons.push("interrupted before the run ended".into()),
+        _ => {}
+    }
+    match exp {
+        Expectation::MustPass => must_pass(facts, ctx, &mut j),
+        Expectation::NegativeControl(c) => negative_control(facts, c, ctx, &mut j),
+        Expectation::ExpectDeadlock { control } => deadlock(facts, control.as_deref(), ctx, &mut j),
+    }
+    j.met = j.reasons.is_empty();
+    j.status = match (ctx.ending, exp) {
+        (Ending::Environment { .. } | Ending::Interrupted, _) => Status::BadInput,
+        (Ending::Timeout { .. }, _) => Status::Timeout,
+        (_, Expectation::MustPass | Expectation::ExpectDeadlock { control: None }) => {
+            if j.met {
+                Status::Pass
+            } else {
+                Status::Unmet
+            }
+        }
+        // A control makes the kernel fail (or hang) on purpose: a single
+        // run of it never exits 0. `matrix` counts it a pass when `met`.
+        (_, Expectation::NegativeControl(_) | Expectation::ExpectDeadlock { .. }) => Status::Unmet,
+    };
+    j
+}
+
+fn notes_on_damage(f: &Facts, j: &mut Judgement) {
+    let a = &f.accounting;
+    if a.damaged > 0 {
+        j.notes.push(format!(
+            "{} damaged record line(s) counted and skipped (first at line {}: {})",
+            a.damaged, f.damaged[0].line, f.damaged[0].reason
+        ));
+    }
+    if !a.gaps.is_empty() {
+        let list: Vec<String> = a
+            .gaps
+            .iter()
+            .take(5)
+            .map(|&(x, y)| {
+                if x == y {
+                    format!("{x}")
+                } else {
+                    format!("{x}-{y}")
+                }
+            })
+            .collect();
+        j.notes.push(format!(
+            "{} record(s) missing in sequence gaps (seq {}{})",
+            a.missing_in_gaps(),
+            list.join(", "),
+            if a.gaps.len() > 5 { ", ..." } else { "" }
+        ));
+    }
+    if a.out_of_order > 0 {
+        j.notes.push(format!(
+            "{} record(s) out of order, ignored",
+            a.out_of_order
+        ));
+    }
+    if !f.unknown_kinds.is_empty() {
+        let kinds: Vec<String> = f
+            .unknown_kinds
+            .iter()
+            .map(|(k, n)| format!("{k} x{n}"))
+            .collect();
+        j.notes.push(format!(
+            "record kinds this harness does not know, skipped: {}",
+            kinds.join(", ")
+        ));
+    }
+}
+
+fn describe_stop(f: &Facts) -> String {
+    match &f.last {
+        Some(r) => format!(
+            "the last believed record is seq {} `{}` at line {}",
+            r.seq, r.kind, r.line
+        ),
+        None => "no record was believed at all".into(),
+    }
+}
+
+/// Reasons that apply to every run that should reach its end record.
+fn ending_reasons(f: &Facts, ctx: &Context<'_>, want_verdict: &str, j: &mut Judgement) {
+    match ctx.ending {
+        Ending::Timeout { secs } => j.reasons.push(format!(
+            "timeout: no end record within {secs} s ({})",
+            describe_stop(f)
+        )),
+        Ending::QemuExited { status } => {
+            if f.end.is_none() {
+                let how = match status {
+                    Some(s) => format!("with status {s}"),
+                    None => "by a signal".into(),
+                };
+                j.reasons.push(format!(
+                    "QEMU exited {how} before an end record ({}; a triple fault or reset ends QEMU under -no-reboot)",
+                    describe_stop(f)
+                ));
+            } else if let Some(s) = status {
+                let want = if want_verdict == "pass" {
+                    report::exit::QemuExit::KernelPass
+                } else {
+                    report::exit::QemuExit::KernelFail
+                };
+                if report::exit::decode(*s) != want {
+                    j.reasons.push(format!(
+                        "QEMU's exit status {s} does not confirm the kernel's verdict (wanted {} for `{want_verdict}`)",
+                        report::exit::qemu_status(if want_verdict == "pass" {
+                            report::exit::CODE_PASS
+                        } else {
+                            report::exit::CODE_FAIL
+                        })
+                    ));
+                }
+            }
+        }
+        Ending::QemuLingered => j.reasons.push(
+            "QEMU did not exit after the end record: the kernel did not write to isa-debug-exit"
+                .into(),
+        ),
+        Ending::Stopped | Ending::Environment { .. } | Ending::Interrupted => {}
+    }
+    match &f.end {
+        None => {
+            if !matches!(
+                ctx.ending,
+                Ending::Timeout { .. } | Ending::QemuExited { .. }
+            ) {
+                j.reasons.push(format!(
+                    "no valid end record: the run did not finish ({})",
+                    describe_stop(f)
+                ));
+            }
+        }
+        Some(e) if e.verdict != want_verdict => j.reasons.push(format!(
+            "the kernel's verdict is `{}`, wanted `{want_verdict}` (end record at line {})",
+            e.verdict, e.line
+        )),
+        Some(_) => {}
+    }
+    if f.accounting.boots > 1 {
+        j.reasons.push(format!(
+            "the transcript holds {} boots (sequence restarted at 0): the machine reset, or the log holds several runs",
+            f.accounting.boots
+        ));
+    }
+}
+
+fn must_pass(f: &Facts, ctx: &Context<'_>, j: &mut Judgement) {
+    ending_reasons(f, ctx, "pass", j);
+    if let Some(e) = &f.end {
+        if e.records != Some(u64::from(e.seq)) {
+            j.reasons.push(format!(
+                "the end record's count records={} disagrees with its own seq {}",
+                e.records.map_or("missing".into(), |n| n.to_string()),
+                e.seq
+            ));
+        }
+        if let Some(lost) = f.accounting.lost_before_end.filter(|&n| n > 0) {
+            j.reasons.push(format!(
+                "{lost} of {} records before the end never arrived intact ({} damaged line(s), {} missing in seq gaps): a lost record could have been a failure",
+                e.records.unwrap_or(0),
+                f.accounting.damaged,
+                f.accounting.missing_in_gaps()
+            ));
+        }
+        if e.verdict == "pass" && e.failures.is_some_and(|n| n > 0) {
+            j.reasons.push(format!(
+                "the end record says verdict=pass but failures={}",
+                e.failures.unwrap_or(0)
+            ));
+        }
+        if f.accounting.after_end > 0 {
+            j.notes.push(format!(
+                "{} record(s) after the end record",
+                f.accounting.after_end
+            ));
+        }
+    }
+    for flt in &f.faults {
+        j.reasons.push(format!(
+            "fault: {} (line {})",
+            flt.describe(ctx.symbols),
+            flt.line
+        ));
+    }
+    for p in &f.panics {
+        j.reasons.push(format!(
+            "panic on cpu {}: {} at {}",
+            p.cpu.map_or("?".into(), |c| c.to_string()),
+            p.msg,
+            p.at
+        ));
+    }
+    for c in f.checks.iter().filter(|c| c.result == "fail") {
+        j.reasons.push(format!(
+            "check {} failed{}",
+            c.name,
+            c.detail
+                .as_deref()
+                .map_or(String::new(), |d| format!(": {d}"))
+        ));
+    }
+    if let Some(c) = &f.control {
+        j.reasons.push(format!(
+            "the kernel ran negative control `{}`, but a pass was expected",
+            c.name
+        ));
+    }
+    for s in f.cpu_states.iter().filter(|s| s.state == "timeout") {
+        j.reasons.push(format!(
+            "cpu {} (apic {}) did not come up",
+            s.cpu.map_or("?".into(), |c| c.to_string()),
+            s.apic.map_or("?".into(), |c| c.to_string())
+        ));
+    }
+    match (f.cpus_up, f.cpus_expected) {
+        (Some(up), Some(exp)) => {
+            if up != exp {
+                j.reasons.push(format!("cpus: {up} of {exp} up"));
+            }
+            if let Some(n) = ctx.smp {
+                if up != u64::from(n) {
+                    j.reasons
+                        .push(format!("cpus: {up} up, but {n} were requested (-smp {n})"));
+                }
+            }
+        }
+        _ if f.end.is_some() => j
+            .reasons
+            .push("no `cpus` record: CPU bring-up not reported".into()),
+        _ => {}
+    }
+}
+
+fn negative_control(f: &Facts, c: &FaultControl, ctx: &Context<'_>, j: &mut Judgement) {
+    ending_reasons(f, ctx, "fail", j);
+    let want_cpu = c.cpu.resolve(f.cpu_count(ctx.smp));
+    let want_addr = ctx.symbols.and_then(|s| s.addr(&c.symbol));
+    let label = controls::vector_label(u64::from(c.vector));
+    let want_at = match want_addr {
+        Some(a) => format!("{} ({a:#x})", c.symbol),
+        None => c.symbol.clone(),
+    };
+    let wanted = format!("{label} on cpu {want_cpu} at {want_at}");
+
+    match &f.control {
+        None => j.reasons.push(format!(
+            "no `control` record: the kernel never announced control `{}`",
+            c.name
+        )),
+        Some(rec) => {
+            let mut disagree = Vec::new();
+            if rec.name != c.name {
+                disagree.push(format!("name={} (wanted {})", rec.name, c.name));
+            }
+            if rec.cpu != Some(u64::from(want_cpu)) {
+                disagree.push(format!(
+                    "cpu={} (wanted {want_cpu})",
+                    rec.cpu.map_or("?".into(), |x| x.to_string())
+                ));
+            }
+            if rec.symbol != c.symbol {
+                disagree.push(format!("symbol={} (wanted {})", rec.symbol, c.symbol));
+            }
+            if report::parse_num(&rec.vector) != Some(u64::from(c.vector)) {
+                disagree.push(format!("vector={} (wanted {})", rec.vector, c.vector));
+            }
+            if !disagree.is_empty() {
+                j.reasons.push(format!(
+                    "the kernel's control record disagrees with docs/cmdline.md: {}",
+                    disagree.join(", ")
+                ));
+            }
+        }
+    }
+
+    let caught = f.faults.iter().find(|flt| {
+        flt.vector == Some(u64::from(c.vector))
+            && flt.cpu == Some(u64::from(want_cpu))
+            && want_addr.is_some()
+            && flt.rip == want_addr
+    });
+    let report = match caught {
+        Some(flt) => ControlReport {
+            caught: true,
+            text: format!("negative control caught: {}", flt.describe(ctx.symbols)),
+        },
+        None => {
+            let saw = if f.faults.is_empty() {
+                "no fault".to_string()
+            } else {
+                f.faults
+                    .iter()
+                    .map(|x| x.describe(ctx.symbols))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            };
+            let why = match (ctx.symbols, want_addr) {
+                (None, _) => " (cannot check RIP without the kernel ELF: pass --elf)".to_string(),
+                (Some(_), None) => format!(" (symbol {} is not in the kernel ELF)", c.symbol),
+                _ => String::new(),
+            };
+            ControlReport {
+                caught: false,
+                text: format!("negative control NOT caught: wanted {wanted}{why}; saw {saw}"),
+            }
+        }
+    };
+    if !report.caught {
+        j.reasons.push(report.text.clone());
+    }
+    let extra = f.faults.len() - usize::from(caught.is_some());
+    if caught.is_some() && extra > 0 {
+        j.notes
+            .push(format!("{extra} other fault(s) besides the control's"));
+    }
+    for p in &f.panics {
+        j.notes.push(format!("panic: {} at {}", p.msg, p.at));
+    }
+    j.control = Some(report);
+}
+
+fn deadlock(f: &Facts, control: Option<&str>, ctx: &Context<'_>, j: &mut Judgement) {
+    match ctx.ending {
+        Ending::Timeout { .. } => {}
+        Ending::Stopped => j
+            .notes
+            .push("the transcript stops without an end record, as a hang would".into()),
+        Ending::QemuExited { status } => j.reasons.push(format!(
+            "QEMU exited (status {}) but a hang until the deadline was expected",
+            status.map_or("signal".into(), |s| s.to_string())
+        )),
+        Ending::QemuLingered => j
+            .reasons
+            .push("the kernel reached its end record but a hang was expected".into()),
+        Ending::Environment { .. } | Ending::Interrupted => {}
+    }
+    if let Some(e) = &f.end {
+        j.reasons.push(format!(
+            "an end record (verdict={}) arrived at line {}, but a hang was expected",
+            e.verdict, e.line
+        ));
+    }
+    for flt in &f.faults {
+        j.reasons.push(format!(
+            "fault: {} (line {})",
+            flt.describe(ctx.symbols),
+            flt.line
+        ));
+    }
+    for p in &f.panics {
+        j.reasons.push(format!("panic: {} at {}", p.msg, p.at));
+    }
+    if let Some(name) = control {
+        match &f.control {
+            Some(rec) if rec.name == name => {}
+            Some(rec) => j.reasons.push(format!(
+                "the kernel announced control `{}`, wanted `{name}`",
+                rec.name
+            )),
+            None => j.reasons.push(format!(
+                "no `control` record: the kernel never announced control `{name}`"
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

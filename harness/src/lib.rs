@@ -1,0 +1,28 @@
+//! The host side of the static-call torture test: build the kernel, boot
+//! it under QEMU (or read a real machine's serial port, or a saved log),
+//! read its serial report as it arrives, and judge it.
+//!
+//! Design principles:
+//!
+//! * **The in-band report is the truth.** The kernel's records
+//!   ([`report`]) decide; QEMU's exit status only confirms them. A record
+//!   that fails its CRC is counted and skipped, never believed; a pass is
+//!   never inferred past a lost record.
+//! * **Pure logic apart from I/O.** [`transcript`], [`judge`],
+//!   [`matrix::parse_table`], [`qemu::QemuCommand`] and [`controls`] do no
+//!   I/O and are tested by `cargo test`; [`run`], [`live`] and [`evidence`]
+//!   do the I/O.
+//! * **Every wait is bounded** and QEMU never outlives the harness
+//!   ([`live::ChildGuard`]).
+//! * **Evidence is always kept**, even for runs that fail or time out
+//!   ([`evidence`]).
+//! * **Exit statuses are one table** ([`status`]).
+#![forbid(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+pub mod controls;
+pub mod judge;
+pub mod status;
+pub mod symbols;
+pub mod synth;
+pub mod transcript;

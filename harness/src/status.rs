@@ -1,0 +1,64 @@
+//! The harness's exit statuses: one table, used by every command.
+//!
+//! | status | meaning |
+//! |---|---|
+//! | 0 | the expectation was met (a `matrix`: no row failed) |
+//! | 1 | an expectation was not met: the kernel failed when a pass was expected, a negative control was run (the kernel fails on purpose), a control was not caught, records were lost, ... |
+//! | 2 | bad input or a broken environment: a bad argument or table, a missing file or program, a kernel that does not build, QEMU refusing its options, nested KVM that cannot run `int3` guests, the run interrupted by a signal |
+//! | 3 | the run hit its deadline (QEMU was killed; the transcript is kept) |
+
+use std::process::ExitCode;
+
+/// How the harness exits. See the [module docs](self) for the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// 0: the expectation was met.
+    Pass,
+    /// 1: an expectation was not met.
+    Unmet,
+    /// 2: bad input or a broken environment.
+    BadInput,
+    /// 3: the deadline fired.
+    Timeout,
+}
+
+impl Status {
+    /// The process exit status.
+    pub const fn code(self) -> u8 {
+        match self {
+            Status::Pass => 0,
+            Status::Unmet => 1,
+            Status::BadInput => 2,
+            Status::Timeout => 3,
+        }
+    }
+
+    /// A word for people.
+    pub const fn word(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Unmet => "expectation not met",
+            Status::BadInput => "bad input or broken environment",
+            Status::Timeout => "timeout",
+        }
+    }
+}
+
+impl From<Status> for ExitCode {
+    fn from(s: Status) -> ExitCode {
+        ExitCode::from(s.code())
+    }
+}
+
+/// The exit-status table as `--help` shows it.
+pub const HELP_TABLE: &str = "\
+Exit status:
+  0  the expectation was met (matrix: no row failed; skipped rows do not fail)
+  1  an expectation was not met: the kernel failed when a pass was expected,
+     or a negative control was run (`run --control X` always fails: the
+     kernel fails on purpose; the summary says whether it was caught)
+  2  bad input or broken environment: bad argument or table, missing file or
+     program, kernel build failure, QEMU refusing its options, nested KVM that
+     cannot run int3 guests, interrupted by Ctrl-C/SIGTERM
+  3  the deadline fired: QEMU was killed, the transcript is kept";

@@ -1,0 +1,307 @@
+//! From raw serial bytes to lines, records and damage notes.
+//!
+//! The serial line is a byte stream that may carry anything: a real cable
+//! flips and drops bytes, a crash cuts a record in half, firmware prints
+//! its own noise. So the bytes are split on `\n` only, each line is decoded
+//! lossily (a byte that is not UTF-8 becomes U+FFFD, which then fails the
+//! record's CRC), and every line is one of:
+//!
+//! * a [`Record`] whose CRC checked ([`report::parse_line`]);
+//! * a [`Damage`] note: a line that claims to be a record (it holds
+//!   [`report::MAGIC`]) but cannot be believed; it is counted and skipped;
+//! * human text, which is echoed and otherwise ignored.
+//!
+//! [`Reader`] does this incrementally, as bytes arrive; [`Transcript`] keeps
+//! what it found for the [judge](crate::judge).
+
+use serde::Serialize;
+
+/// The longest line kept whole; a longer run of bytes without `\n` is cut
+/// into lines of this size (a stuck or garbled stream must not grow memory
+/// without bound).
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// One record that passed its CRC, with its field values decoded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Record {
+    /// 1-based line number in the transcript.
+    pub line: usize,
+    /// The record's sequence number.
+    pub seq: u32,
+    /// The record's kind ([`report::kind`]).
+    pub kind: String,
+    /// The fields in order, values unescaped (lossily, as UTF-8).
+    #[serde(serialize_with = "fields_as_object")]
+    pub fields: Vec<(String, String)>,
+}
+
+fn fields_as_object<S: serde::Serializer>(
+    fields: &[(String, String)],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut m = s.serialize_map(Some(fields.len()))?;
+    for (k, v) in fields {
+        m.serialize_entry(k, v)?;
+    }
+    m.end()
+}
+
+impl Record {
+    /// Converts a parsed line. A value whose escape is broken (the CRC
+    /// matched, so the kernel wrote it so) is kept as written.
+    pub fn from_raw(line: usize, raw: &report::RawRecord<'_>) -> Record {
+        let fields = raw
+            .fields()
+            .map(|f| {
+                let mut bytes = Vec::new();
+                let value = match f.decode(|b| bytes.push(b)) {
+                    Ok(()) => String::from_utf8_lossy(&bytes).into_owned(),
+                    Err(_) => f.raw.to_string(),
+                };
+                (f.key.to_string(), value)
+            })
+            .collect();
+        Record {
+            line,
+            seq: raw.seq,
+            kind: raw.kind.to_string(),
+            fields,
+        }
+    }
+
+    /// The value of the first field named `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The value of `key` as a number (decimal, or hex after `0x`).
+    pub fn num(&self, key: &str) -> Option<u64> {
+        report::parse_num(self.get(key)?)
+    }
+
+    /// `kind k=v k=v ...` for people.
+    pub fn brief(&self) -> String {
+        let mut s = self.kind.clone();
+        for (k, v) in &self.fields {
+            s.push(' ');
+            s.push_str(k);
+            s.push('=');
+            s.push_str(v);
+        }
+        s
+    }
+}
+
+/// A line that looked like a record but could not be believed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Damage {
+    /// 1-based line number in the transcript.
+    pub line: usize,
+    /// Why it was not believed ([`report::LineError`]).
+    pub reason: String,
+    /// The line as received (lossily decoded, cut to 200 characters).
+    pub text: String,
+}
+
+/// What one line turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Line {
+    /// Text for people.
+    Human(String),
+    /// A believed record.
+    Record(Record),
+    /// A damaged record, counted and skipped.
+    Damaged(Damage),
+}
+
+/// Classifies one line (without its `\n`) found at 1-based `line_no`.
+pub fn classify(line_no: usize, bytes: &[u8]) -> Line {
+    let text = String::from_utf8_lossy(bytes);
+    match report::parse_line(&text) {
+        Ok(raw) => Line::Record(Record::from_raw(line_no, &raw)),
+        Err(report::LineError::NotARecord) => Line::Human(text.trim_end_matches('\r').to_string()),
+        Err(e) => Line::Damaged(Damage {
+            line: line_no,
+            reason: e.to_string(),
+            text: text.chars().take(200).collect(),
+        }),
+    }
+}
+
+/// Everything learned from one serial transcript.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Transcript {
+    /// Believed records, in arrival order.
+    pub records: Vec<Record>,
+    /// Damaged record lines, in arrival order.
+    pub damaged: Vec<Damage>,
+    /// How many lines were human text.
+    pub human_lines: usize,
+    /// How many lines there were in all (a last line without `\n` counts).
+    pub lines: usize,
+    /// How many bytes arrived.
+    pub bytes: u64,
+    /// Whether the transcript ended in the middle of a line.
+    pub cut_mid_line: bool,
+}
+
+impl Transcript {
+    /// Reads a whole saved transcript.
+    pub fn from_bytes(bytes: &[u8]) -> Transcript {
+        let mut r = Reader::default();
+        r.push(bytes);
+        r.finish();
+        r.transcript
+    }
+
+    /// Whether a believed `end` record has arrived.
+    pub fn has_end(&self) -> bool {
+        self.records.iter().any(|r| r.kind == report::kind::END)
+    }
+
+    fn add(&mut self, line: &Line) {
+        self.lines += 1;
+        match line {
+            Line::Human(_) => self.human_lines += 1,
+            Line::Record(r) => self.records.push(r.clone()),
+            Line::Damaged(d) => self.damaged.push(d.clone()),
+        }
+    }
+}
+
+/// Splits a byte stream into classified lines as it arrives.
+#[derive(Debug, Default)]
+pub struct Reader {
+    partial: Vec<u8>,
+    /// What has been read so far.
+    pub transcript: Transcript,
+}
+
+impl Reader {
+    /// Feeds bytes; returns the lines they completed.
+    pub fn push(&mut self, bytes: &[u8]) -> Vec<Line> {
+        self.transcript.bytes += bytes.len() as u64;
+        let mut out = Vec::new();
+        for &b in bytes {
+            if b == b'\n' {
+                let line = std::mem::take(&mut self.partial);
+                out.push(self.complete(&line));
+            } else {
+                self.partial.push(b);
+                if self.partial.len() >= MAX_LINE {
+                    let line = std::mem::take(&mut self.partial);
+                    out.push(self.complete(&line));
+                }
+            }
+        }
+        out
+    }
+
+    /// The stream ended: a last line without `\n` is classified too (a
+    /// record cut there is damaged).
+    pub fn finish(&mut self) -> Option<Line> {
+        if self.partial.is_empty() {
+            return None;
+        }
+        let line = std::mem::take(&mut self.partial);
+        self.transcript.cut_mid_line = true;
+        Some(self.complete(&line))
+    }
+
+    fn complete(&mut self, bytes: &[u8]) -> Line {
+        let line = classify(self.transcript.lines + 1, bytes);
+        self.transcript.add(&line);
+        line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(seq: u32, kind: &str, f: impl FnOnce(&mut report::RecordBuf)) -> String {
+        let mut r = report::RecordBuf::new(seq, kind);
+        f(&mut r);
+        r.finish().to_string()
+    }
+
+    #[test]
+    fn a_record_split_across_reads_is_assembled() {
+        let line = rec(0, "hello", |r| {
+            r.u64("proto", 1).str("boot", "pvh");
+        });
+        let mut rd = Reader::default();
+        let (a, b) = line.as_bytes().split_at(10);
+        assert!(rd.push(a).is_empty(), "wanted no line before the newline");
+        let got = rd.push(b);
+        assert_eq!(got.len(), 1, "wanted one line, got {got:?}");
+        assert!(
+            matches!(&got[0], Line::Record(r) if r.kind == "hello" && r.get("boot") == Some("pvh"))
+        );
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_do_not_stop_the_lines_after_them() {
+        let good = rec(1, "tsc", |r| {
+            r.u64("hz", 1000).str("source", "hpet");
+        });
+        let mut bytes = b"\xff\xfe garbage \xc3\n".to_vec();
+        bytes.extend_from_slice(good.as_bytes());
+        let t = Transcript::from_bytes(&bytes);
+        assert_eq!(t.human_lines, 1, "wanted the garbage as one human line");
+        assert_eq!(t.records.len(), 1, "wanted the record after it believed");
+    }
+
+    #[test]
+    fn a_non_utf8_byte_inside_a_record_makes_it_damaged() {
+        let good = rec(1, "tsc", |r| {
+            r.u64("hz", 1000).str("source", "hpet");
+        });
+        let mut bytes = good.into_bytes();
+        bytes[12] = 0xff;
+        let t = Transcript::from_bytes(&bytes);
+        assert_eq!(
+            (t.records.len(), t.damaged.len()),
+            (0, 1),
+            "wanted (0 records, 1 damaged)"
+        );
+    }
+
+    #[test]
+    fn a_last_line_without_newline_is_cut_and_damaged() {
+        let line = rec(3, "end", |r| {
+            r.str("verdict", "pass").u64("records", 3);
+        });
+        let cut = &line.as_bytes()[..line.len() - 4];
+        let t = Transcript::from_bytes(cut);
+        assert!(t.cut_mid_line, "wanted the cut noticed");
+        assert_eq!(
+            t.damaged.len(),
+            1,
+            "wanted the cut record counted as damaged"
+        );
+        assert!(!t.has_end(), "a cut end record must not count");
+    }
+
+    #[test]
+    fn an_endless_line_is_cut_into_bounded_pieces() {
+        let t = Transcript::from_bytes(&vec![b'x'; MAX_LINE * 2 + 5]);
+        assert_eq!(t.lines, 3, "wanted 3 lines, got {}", t.lines);
+    }
+
+    #[test]
+    fn escaped_values_are_decoded() {
+        let line = rec(2, "machine", |r| {
+            r.str("brand", "QEMU Virtual CPU version 2.5+");
+        });
+        let t = Transcript::from_bytes(line.as_bytes());
+        assert_eq!(
+            t.records[0].get("brand"),
+            Some("QEMU Virtual CPU version 2.5+")
+        );
+    }
+}
