@@ -1,17 +1,26 @@
 //! The kernel: boots every CPU, runs what the command line asks, and
 //! reports over COM1 in the record format of the `report` crate.
+//!
+//! `kmain` is the whole story of a boot, in order; each step lives in its
+//! own module.
 #![no_std]
 #![no_main]
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 mod arch;
 mod boot;
+mod control;
 mod exit;
+mod machine;
 mod percpu;
+mod platform;
 mod record;
 mod serial;
+mod smp;
+mod time;
+mod trap;
 
-use report::kind;
+use report::{cmdline::Options, kind};
 
 /// Everything after the boot protocol is read.
 fn kmain(bi: boot::BootInfo) -> ! {
@@ -24,18 +33,74 @@ fn kmain(bi: boot::BootInfo) -> ! {
             .str("boot", bi.protocol.name())
             .str("cmdline", bi.cmdline());
     });
+    let opts = match Options::parse(bi.cmdline()) {
+        Ok(o) => o,
+        Err(e) => fail_check("cmdline", format_args!("{e}")),
+    };
+
+    // ACPI first, on the boot tables that map all of the first 4 GiB.
+    let plat = match platform::discover(bi.rsdp) {
+        Ok(p) => p,
+        Err(e) => fail_check("acpi", format_args!("{e:?}")),
+    };
+    arch::lapic::mask_pic();
+    arch::trampoline::install();
+    if let Err(e) = arch::paging::init(smp::is_guard, arch::trampoline::TRAMPOLINE) {
+        fail_check("paging", format_args!("{e:?}"));
+    }
+    percpu::install(0);
+    arch::gdt::init(0);
+    arch::idt::init();
+    arch::idt::load();
+    let id = arch::cpu::Identity::read();
+    arch::lapic::init_this_cpu(true, id.x2apic, opts.xapic);
+    machine::report(&id, plat.cpus);
+
+    let hpet = if opts.tsc_pit { None } else { plat.hpet };
+    match time::calibrate(hpet) {
+        Ok((hz, src)) => {
+            say!(
+                "tsc: {}.{:03} MHz (against {})",
+                hz / 1_000_000,
+                hz / 1000 % 1000,
+                src.name()
+            );
+            record::emit(kind::TSC, |r| {
+                r.u64("hz", hz).str("source", src.name());
+            });
+        }
+        Err(e) => fail_check("tsc", format_args!("{e:?}")),
+    }
+
+    let up = smp::start_aps(&plat.apic_ids[..plat.cpus]);
+    say!("cpus: {} of {} up", up, plat.cpus);
+    record::emit(kind::CPUS, |r| {
+        r.u64("up", up as u64).u64("expected", plat.cpus as u64);
+    });
+
+    machine::self_checks(opts.nobp);
+
+    if let Some(c) = opts.control {
+        control::run(c);
+        fail_check("control", format_args!("control {} did not fire", c.name()));
+    }
+    exit::finish()
+}
+
+/// Records a failed check and ends the run.
+fn fail_check(name: &str, detail: core::fmt::Arguments) -> ! {
+    record::count_failure();
+    record::emit(kind::CHECK, |r| {
+        r.str("name", name)
+            .str("result", "fail")
+            .display("detail", detail);
+    });
     exit::finish()
 }
 
 /// The loader's information could not be read: say so and stop.
 fn fatal_early(e: boot::BootError) -> ! {
-    record::count_failure();
-    record::emit(kind::PANIC, |r| {
-        r.u64("cpu", 0)
-            .display("msg", format_args!("{e:?}"))
-            .str("at", "boot");
-    });
-    exit::finish()
+    fail_check("boot", format_args!("{e:?}"))
 }
 
 #[panic_handler]

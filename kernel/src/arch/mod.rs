@@ -1,5 +1,10 @@
 //! Everything that touches the machine directly: instructions, descriptor
-//! tables, paging, the local APIC, timers, and starting APs. The rest of the
-//! kernel sees safe, typed functions.
+//! tables, paging, the local APIC, and starting APs. The rest of the kernel
+//! sees safe, typed functions.
 
 pub mod cpu;
+pub mod gdt;
+pub mod idt;
+pub mod lapic;
+pub mod paging;
+pub mod trampoline;

@@ -1,0 +1,146 @@
+//! The IDT and the entry stubs.
+//!
+//! One table serves every CPU. Every vector 0..=255 has a 16-byte stub in
+//! `isr_stubs` that pushes a dummy error code (when the CPU pushes none)
+//! and the vector number, then jumps to `isr_common`, which saves every
+//! general register and calls [`crate::trap::dispatch`] with a pointer to
+//! the resulting [`TrapFrame`]. The handler may change the frame (RIP, RSP,
+//! registers); `isr_common` restores from it and returns with IRETQ.
+
+use x86_64::{structures::idt::InterruptDescriptorTable, VirtAddr};
+
+/// What `isr_common` leaves on the stack, lowest address first.
+#[repr(C)]
+#[derive(Debug)]
+#[allow(missing_docs)]
+pub struct TrapFrame {
+    pub r15: u64,
+    pub r14: u64,
+    pub r13: u64,
+    pub r12: u64,
+    pub r11: u64,
+    pub r10: u64,
+    pub r9: u64,
+    pub r8: u64,
+    pub rbp: u64,
+    pub rdi: u64,
+    pub rsi: u64,
+    pub rdx: u64,
+    pub rcx: u64,
+    pub rbx: u64,
+    pub rax: u64,
+    pub vector: u64,
+    pub error: u64,
+    // Pushed by the CPU.
+    pub rip: u64,
+    pub cs: u64,
+    pub rflags: u64,
+    pub rsp: u64,
+    pub ss: u64,
+}
+
+// The stubs: 256 of them, 16 bytes apart. `.rept` keeps them from being 256
+// hand-written functions.
+core::arch::global_asm!(
+    ".section .text.isr, \"ax\"",
+    ".balign 16",
+    ".global isr_stubs",
+    "isr_stubs:",
+    ".set vec, 0",
+    ".rept 256",
+    ".balign 16",
+    // Vectors 8, 10-14, 17, 21, 29, 30 carry a CPU-pushed error code.
+    ".if (vec == 8) || ((vec >= 10) && (vec <= 14)) || (vec == 17) || (vec == 21) || (vec == 29) || (vec == 30)",
+    ".else",
+    "push $0",
+    ".endif",
+    "push $vec",
+    "jmp isr_common",
+    ".set vec, vec + 1",
+    ".endr",
+
+    ".balign 16",
+    "isr_common:",
+    // Save every general register (the frame is `TrapFrame`).
+    "push %rax", "push %rbx", "push %rcx", "push %rdx", "push %rsi", "push %rdi", "push %rbp",
+    "push %r8", "push %r9", "push %r10", "push %r11", "push %r12", "push %r13", "push %r14", "push %r15",
+    // Call the dispatcher with the frame, on a 16-byte aligned stack and
+    // the direction flag clear, as the ABI wants.
+    "mov %rsp, %rdi",
+    "mov %rsp, %rbx",
+    "and $-16, %rsp",
+    "cld",
+    "call {dispatch}",
+    "mov %rbx, %rsp",
+    // Restore from the (possibly modified) frame and return.
+    "pop %r15", "pop %r14", "pop %r13", "pop %r12", "pop %r11", "pop %r10", "pop %r9", "pop %r8",
+    "pop %rbp", "pop %rdi", "pop %rsi", "pop %rdx", "pop %rcx", "pop %rbx", "pop %rax",
+    "add $16, %rsp",
+    "iretq",
+    dispatch = sym crate::trap::dispatch,
+    options(att_syntax),
+);
+
+unsafe extern "C" {
+    static isr_stubs: u8;
+}
+
+/// Address of the stub for `vector`.
+pub fn stub(vector: u8) -> u64 {
+    // SAFETY: only the symbol's address is taken.
+    (unsafe { core::ptr::addr_of!(isr_stubs) } as u64) + 16 * vector as u64
+}
+
+static mut IDT: InterruptDescriptorTable = InterruptDescriptorTable::new();
+
+/// Fills the IDT (BSP, once, before any AP starts).
+pub fn init() {
+    // SAFETY: BSP only, before any AP loads the table and before interrupts
+    // are enabled; the stubs are valid handlers for their vectors.
+    unsafe {
+        let idt = &mut *core::ptr::addr_of_mut!(IDT);
+        macro_rules! set {
+            ($($field:ident = $v:expr),* $(,)?) => {
+                $( idt.$field.set_handler_addr(VirtAddr::new(stub($v))); )*
+            };
+        }
+        set!(
+            divide_error = 0,
+            debug = 1,
+            non_maskable_interrupt = 2,
+            breakpoint = 3,
+            overflow = 4,
+            bound_range_exceeded = 5,
+            invalid_opcode = 6,
+            device_not_available = 7,
+            invalid_tss = 10,
+            segment_not_present = 11,
+            stack_segment_fault = 12,
+            general_protection_fault = 13,
+            page_fault = 14,
+            x87_floating_point = 16,
+            alignment_check = 17,
+            simd_floating_point = 19,
+            virtualization = 20,
+            cp_protection_exception = 21,
+            hv_injection_exception = 28,
+            vmm_communication_exception = 29,
+            security_exception = 30,
+        );
+        idt.double_fault
+            .set_handler_addr(VirtAddr::new(stub(8)))
+            .set_stack_index(super::gdt::IST_FATAL);
+        idt.machine_check
+            .set_handler_addr(VirtAddr::new(stub(18)))
+            .set_stack_index(super::gdt::IST_FATAL);
+        for v in 32..=255u8 {
+            idt[v].set_handler_addr(VirtAddr::new(stub(v)));
+        }
+    }
+}
+
+/// Loads the IDT on the calling CPU.
+pub fn load() {
+    // SAFETY: the IDT is static and filled by `init` before any CPU loads it.
+    unsafe { (*core::ptr::addr_of!(IDT)).load_unsafe() };
+}

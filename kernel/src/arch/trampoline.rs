@@ -1,0 +1,130 @@
+//! The AP start page: 16-bit real mode to long mode.
+//!
+//! A STARTUP IPI with vector 8 starts an AP at CS:IP = 0x0800:0000, that is
+//! physical [`TRAMPOLINE`]. The BSP fills that page with `int3` and copies
+//! the code between `ap_tramp_start` and `ap_tramp_end` to it, so a stray
+//! jump anywhere else on the page traps instead of running stale bytes.
+//!
+//! The plan:
+//! 1. real mode: load the trampoline's own GDT (position given as
+//!    `TRAMPOLINE + offset`, since the code runs at a different address than
+//!    it was assembled for), set CR0.PE, far jump to 32-bit code;
+//! 2. 32-bit protected mode: PAE, CR3 = the kernel's PML4 ([`AP_CR3`]),
+//!    EFER.LME (+NXE, the same bits the BSP used), CR0.PG|WP;
+//! 3. far jump to `ap_long` in kernel text (64-bit), which loads the stack
+//!    the BSP prepared ([`AP_STACK`]) and calls the Rust entry with
+//!    [`AP_INDEX`].
+//!
+//! The BSP starts one AP at a time, so one set of parameters suffices.
+
+use core::sync::atomic::AtomicU64;
+
+/// The breakpoint opcode, which fills the rest of the start page.
+const INT3: u8 = 0xcc;
+
+/// Physical address of the start page (below 1 MiB, 4 KiB aligned).
+pub const TRAMPOLINE: u64 = 0x8000;
+
+/// CR3 for the AP (the kernel's PML4, below 4 GiB).
+pub static AP_CR3: AtomicU64 = AtomicU64::new(0);
+/// Top of the stack the next AP starts on.
+pub static AP_STACK: AtomicU64 = AtomicU64::new(0);
+/// CPU index of the next AP.
+pub static AP_INDEX: AtomicU64 = AtomicU64::new(0);
+
+core::arch::global_asm!(
+    ".section .ap_trampoline, \"a\"",
+    ".code16",
+    ".global ap_tramp_start",
+    "ap_tramp_start:",
+    "cli",
+    "cld",
+    // Step 1: flat DS, our GDT, protected mode.
+    "xor %ax, %ax",
+    "mov %ax, %ds",
+    "lgdtl {base} + (ap_gdtr - ap_tramp_start)",
+    "mov %cr0, %eax",
+    "or $1, %eax",
+    "mov %eax, %cr0",
+    "ljmpl $0x18, ${base} + (ap_pm32 - ap_tramp_start)",
+    ".code32",
+    "ap_pm32:",
+    "mov $0x20, %ax",
+    "mov %ax, %ds",
+    "mov %ax, %es",
+    "mov %ax, %ss",
+    // Step 2: PAE, the kernel's tables, EFER, paging.
+    "mov %cr4, %eax",
+    "or $0x20, %eax",
+    "mov %eax, %cr4",
+    "mov {cr3}, %eax",
+    "mov %eax, %cr3",
+    "mov $0xC0000080, %ecx",
+    "rdmsr",
+    "or {efer}, %eax",
+    "wrmsr",
+    "mov %cr0, %eax",
+    "or $0x80010000, %eax",
+    "mov %eax, %cr0",
+    // Step 3: into kernel text, 64-bit.
+    "ljmp $0x08, $ap_long",
+    // The descriptors have their accessed bit preset: the page is mapped
+    // read-only, and a CPU loading a segment whose accessed bit is clear
+    // writes it, which would fault.
+    ".balign 8",
+    "ap_gdt:",
+    ".quad 0",
+    ".quad 0x00af9b000000ffff", // 0x08: 64-bit code
+    ".quad 0x00cf93000000ffff", // 0x10: data
+    ".quad 0x00cf9b000000ffff", // 0x18: 32-bit code
+    ".quad 0x00cf93000000ffff", // 0x20: 32-bit data
+    "ap_gdtr:",
+    ".short 39",
+    ".long {base} + (ap_gdt - ap_tramp_start)",
+    ".global ap_tramp_end",
+    "ap_tramp_end:",
+    ".code64",
+
+    ".section .text.ap_long, \"ax\"",
+    "ap_long:",
+    "mov $0x10, %eax",
+    "mov %eax, %ds",
+    "mov %eax, %es",
+    "mov %eax, %ss",
+    "mov %eax, %fs",
+    "mov %eax, %gs",
+    "mov {stack}(%rip), %rsp",
+    "mov {index}(%rip), %rdi",
+    "xor %ebp, %ebp",
+    "call {main}",
+    "ud2",
+    base = const TRAMPOLINE,
+    cr3 = sym AP_CR3,
+    efer = sym crate::boot::BOOT_EFER_BITS,
+    stack = sym AP_STACK,
+    index = sym AP_INDEX,
+    main = sym crate::smp::ap_main,
+    options(att_syntax),
+);
+
+unsafe extern "C" {
+    static ap_tramp_start: u8;
+    static ap_tramp_end: u8;
+}
+
+/// Fills the start page with `int3` and copies the trampoline in. Runs on
+/// the boot page tables (the page is then writable), before the kernel's
+/// tables make it read-only.
+pub fn install() {
+    // SAFETY: the symbols delimit the assembled trampoline in rodata; the
+    // start page at 0x8000 is conventional memory below 1 MiB that the
+    // firmware does not use after boot, identity-mapped writable by the
+    // boot tables, and nothing else in the kernel lives there.
+    unsafe {
+        let start = core::ptr::addr_of!(ap_tramp_start);
+        let len = core::ptr::addr_of!(ap_tramp_end) as usize - start as usize;
+        let page = TRAMPOLINE as *mut u8;
+        core::ptr::write_bytes(page, INT3, 4096);
+        core::ptr::copy_nonoverlapping(start, page, len);
+    }
+}

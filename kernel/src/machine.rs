@@ -1,0 +1,140 @@
+//! The machine's identity record and the platform's self-checks.
+
+use crate::{
+    arch::{cpu, lapic},
+    record, smp, trap,
+};
+use core::sync::atomic::{AtomicU64, Ordering};
+use report::kind;
+
+/// Writes the `machine` record (and a human line).
+pub fn report(id: &cpu::Identity, cpus: usize) {
+    let vendor = cpu::cstr(&id.vendor);
+    let microcode = microcode(vendor);
+    let brand = cpu::cstr(&id.brand);
+    let hv = cpu::cstr(&id.hv_vendor);
+    let apic = if lapic::is_x2apic() {
+        "x2apic"
+    } else {
+        "xapic"
+    };
+    crate::say!(
+        "machine: {} family {:#x} model {:#x} stepping {}, \"{}\", {}{}",
+        core::str::from_utf8(vendor).unwrap_or("?"),
+        id.family,
+        id.model,
+        id.stepping,
+        core::str::from_utf8(brand).unwrap_or("?"),
+        apic,
+        if id.hypervisor {
+            ", under a hypervisor"
+        } else {
+            ""
+        }
+    );
+    record::emit(kind::MACHINE, |r| {
+        r.bytes_escaped("vendor", vendor)
+            .u64("family", id.family as u64)
+            .u64("model", id.model as u64)
+            .u64("stepping", id.stepping as u64)
+            .bytes_escaped("brand", brand)
+            .u64("hypervisor", id.hypervisor as u64)
+            .bytes_escaped("hv", if id.hypervisor { hv } else { b"none" });
+        match microcode {
+            Some(m) => r.hex("microcode", m),
+            None => r.str("microcode", "na"),
+        };
+        r.str("apic", apic)
+            .u64("cpus", cpus as u64)
+            .u64("serialize", id.serialize as u64);
+    });
+}
+
+/// The microcode revision, on vendors whose MSR 0x8B is known to hold it.
+fn microcode(vendor: &[u8]) -> Option<u64> {
+    const IA32_BIOS_SIGN_ID: u32 = 0x8b;
+    match vendor {
+        b"GenuineIntel" => {
+            // SAFETY: Intel documents MSR 0x8B on every CPU since P6: write
+            // 0, execute CPUID(1), read the revision from the high half.
+            unsafe { cpu::wrmsr(IA32_BIOS_SIGN_ID, 0) };
+            let _ = cpu::cpuid(1, 0);
+            // SAFETY: as above.
+            Some(unsafe { cpu::rdmsr(IA32_BIOS_SIGN_ID) } >> 32)
+        }
+        // SAFETY: AMD documents MSR 0x8B (PATCH_LEVEL) on every family-10h+
+        // CPU; reading it has no side effect.
+        b"AuthenticAMD" => Some(unsafe { cpu::rdmsr(IA32_BIOS_SIGN_ID) } & 0xffff_ffff),
+        _ => None,
+    }
+}
+
+fn check(name: &str, ok: bool, detail: core::fmt::Arguments) {
+    if !ok {
+        record::count_failure();
+    }
+    record::emit(kind::CHECK, |r| {
+        r.str("name", name)
+            .str("result", if ok { "pass" } else { "fail" })
+            .display("detail", detail);
+    });
+}
+
+// A known int3 for the #BP self-check: `bp_check` executes int3 then
+// returns; the #BP handler recognises the address and just returns.
+core::arch::global_asm!(
+    ".section .text.bp_check, \"ax\"",
+    ".global bp_check",
+    "bp_check:",
+    "int3",
+    ".global bp_check_after",
+    "bp_check_after:",
+    "ret",
+    options(att_syntax),
+);
+unsafe extern "C" {
+    fn bp_check();
+    static bp_check_after: u8;
+}
+
+static ON_AP_HITS: AtomicU64 = AtomicU64::new(0);
+
+fn count_hit(bit: u64) {
+    ON_AP_HITS.fetch_or(bit, Ordering::Relaxed);
+}
+
+/// The platform's checks on itself: #BP returns to the right place (unless
+/// `nobp`), and every AP runs work sent over IPI.
+pub fn self_checks(nobp: bool) {
+    if nobp {
+        record::emit(kind::CHECK, |r| {
+            r.str("name", "bp")
+                .str("result", "skip")
+                .str("detail", "nobp");
+        });
+    } else {
+        // SAFETY: only the address is taken.
+        let after = unsafe { core::ptr::addr_of!(bp_check_after) } as u64;
+        trap::BP_CHECK_RIP.store(after, Ordering::Relaxed);
+        // SAFETY: `bp_check` is `int3; ret`; the #BP handler returns to
+        // `bp_check_after` for exactly this address, so the call returns.
+        unsafe { bp_check() };
+        let hits = trap::BP_CHECK_HITS.load(Ordering::Relaxed);
+        check(
+            "bp",
+            hits == 1,
+            format_args!("int3 trapped {hits} time(s) and returned"),
+        );
+    }
+    let n = smp::count();
+    let done = smp::on_aps(|_| count_hit(1 << crate::percpu::index()), 0, 1_000_000);
+    let hits = ON_AP_HITS.load(Ordering::Relaxed).count_ones() as usize;
+    check(
+        "on-cpu",
+        done == n - 1 && hits == n - 1,
+        format_args!(
+            "{done} of {} APs finished work sent by IPI, {hits} ran it",
+            n - 1
+        ),
+    );
+}

@@ -1,0 +1,229 @@
+//! Bringing up the APs and giving them work.
+//!
+//! Start-up follows the MP specification for every AP in MADT order: INIT
+//! (assert, then de-assert in xAPIC mode), 10 ms, STARTUP, 200 us, STARTUP,
+//! then wait for the AP to say it is online, bounded by a deadline. An AP
+//! that does not answer is sent INIT again (so it cannot wake up late on a
+//! stack that has been given to someone else), gets a `cpu state=timeout`
+//! record, and bring-up goes on with the rest. CPU indices are dense: only
+//! CPUs that came up get one.
+//!
+//! Work goes out like kvm-unit-tests' `on_cpu`: the BSP puts a function in
+//! the target's mailbox and sends a wake-up IPI; the AP, idling in
+//! `sti; hlt`, runs it with interrupts enabled and clears its busy flag.
+
+use crate::{
+    arch::{
+        gdt, idt,
+        lapic::{self, Delivery, Dest},
+        trampoline,
+    },
+    percpu::{self, MAX_CPUS},
+    record, time,
+};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use report::kind;
+
+/// The wake-up IPI's vector.
+pub const VEC_WAKE: u8 = 0xf0;
+
+/// How long an AP may take to come online after its second STARTUP.
+const AP_ONLINE_TIMEOUT_US: u64 = 500_000;
+
+const AP_STACK_SIZE: usize = 32 * 1024;
+
+/// One AP stack with its guard page below.
+#[repr(C, align(4096))]
+struct ApStack {
+    guard: [u8; 4096],
+    stack: [u8; AP_STACK_SIZE],
+}
+
+static mut AP_STACKS: [ApStack; MAX_CPUS] = [const {
+    ApStack {
+        guard: [0; 4096],
+        stack: [0; AP_STACK_SIZE],
+    }
+}; MAX_CPUS];
+
+/// Whether `va` is a stack guard page (left unmapped by the page tables).
+pub fn is_guard(va: u64) -> bool {
+    // SAFETY: only addresses are computed, nothing is read.
+    let (stacks, boot) = unsafe {
+        (
+            core::ptr::addr_of!(AP_STACKS) as u64,
+            core::ptr::addr_of!(crate::boot::BOOT_STACK.guard) as u64,
+        )
+    };
+    let size = core::mem::size_of::<ApStack>() as u64;
+    va == boot
+        || (va >= stacks && va < stacks + size * MAX_CPUS as u64 && (va - stacks) % size == 0)
+}
+
+struct Mailbox {
+    func: AtomicUsize,
+    arg: AtomicU64,
+    busy: AtomicBool,
+}
+
+static MAIL: [Mailbox; MAX_CPUS] = [const {
+    Mailbox {
+        func: AtomicUsize::new(0),
+        arg: AtomicU64::new(0),
+        busy: AtomicBool::new(false),
+    }
+}; MAX_CPUS];
+static APIC_ID: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+static ONLINE: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
+static COUNT: AtomicUsize = AtomicUsize::new(1);
+
+/// CPUs online (indices `0..count()`).
+pub fn count() -> usize {
+    COUNT.load(Ordering::Acquire)
+}
+
+/// The APIC id of CPU `cpu`.
+pub fn apic_id(cpu: usize) -> u32 {
+    APIC_ID[cpu].load(Ordering::Relaxed) as u32
+}
+
+/// Starts every AP in `apic_ids` (the BSP's own id is skipped). Returns
+/// how many CPUs are online, the BSP included.
+pub fn start_aps(apic_ids: &[u32]) -> usize {
+    let bsp = lapic::id();
+    APIC_ID[0].store(bsp as u64, Ordering::Relaxed);
+    ONLINE[0].store(true, Ordering::Relaxed);
+    record::emit(kind::CPU, |r| {
+        r.u64("cpu", 0).u64("apic", bsp as u64).str("state", "bsp");
+    });
+    trampoline::AP_CR3.store(crate::arch::paging::pml4_phys(), Ordering::Relaxed);
+    let mut next = 1usize;
+    for &id in apic_ids.iter().filter(|&&id| id != bsp) {
+        if next >= MAX_CPUS {
+            break;
+        }
+        // SAFETY: only the address of the stack is taken; the AP is the
+        // only user of stack `next` once started.
+        let top =
+            unsafe { core::ptr::addr_of!(AP_STACKS[next].stack) as u64 } + AP_STACK_SIZE as u64;
+        trampoline::AP_STACK.store(top, Ordering::Relaxed);
+        trampoline::AP_INDEX.store(next as u64, Ordering::Relaxed);
+        APIC_ID[next].store(id as u64, Ordering::Relaxed);
+        // Release: the parameters above are visible before the AP can run
+        // (the IPI itself is not a memory operation the AP can order with).
+        core::sync::atomic::fence(Ordering::Release);
+        let _ = lapic::send(Dest::Apic(id), Delivery::InitAssert);
+        if !lapic::is_x2apic() {
+            let _ = lapic::send(Dest::Apic(id), Delivery::InitDeassert);
+        }
+        time::delay_us(10_000);
+        let page = (trampoline::TRAMPOLINE >> 12) as u8;
+        for _ in 0..2 {
+            let _ = lapic::send(Dest::Apic(id), Delivery::Startup(page));
+            time::delay_us(200);
+        }
+        let deadline = time::deadline_us(AP_ONLINE_TIMEOUT_US);
+        // Acquire pairs with the Release store in `ap_main`.
+        while !ONLINE[next].load(Ordering::Acquire) && !time::passed(deadline) {
+            core::hint::spin_loop();
+        }
+        if ONLINE[next].load(Ordering::Acquire) {
+            record::emit(kind::CPU, |r| {
+                r.u64("cpu", next as u64)
+                    .u64("apic", id as u64)
+                    .str("state", "up");
+            });
+            next += 1;
+            COUNT.store(next, Ordering::Release);
+        } else {
+            // Park it: INIT puts it back into wait-for-STARTUP.
+            let _ = lapic::send(Dest::Apic(id), Delivery::InitAssert);
+            record::count_failure();
+            record::emit(kind::CPU, |r| {
+                r.u64("cpu", next as u64)
+                    .u64("apic", id as u64)
+                    .str("state", "timeout");
+            });
+        }
+    }
+    next
+}
+
+/// Where an AP arrives from the trampoline, on its own stack.
+pub extern "C" fn ap_main(index: u64) -> ! {
+    let me = index as usize;
+    percpu::install(me);
+    gdt::init(me);
+    idt::load();
+    lapic::init_this_cpu(false, false, false);
+    // Release pairs with the Acquire in `start_aps`.
+    ONLINE[me].store(true, Ordering::Release);
+    idle(me)
+}
+
+fn idle(me: usize) -> ! {
+    loop {
+        x86_64::instructions::interrupts::disable();
+        // Acquire pairs with the Release store of `func` in `on_cpu_async`.
+        let f = MAIL[me].func.swap(0, Ordering::Acquire);
+        if f != 0 {
+            x86_64::instructions::interrupts::enable();
+            // SAFETY: `func` holds a `fn(u64)` stored by `on_cpu_async`.
+            let f: fn(u64) = unsafe { core::mem::transmute::<usize, fn(u64)>(f) };
+            f(MAIL[me].arg.load(Ordering::Relaxed));
+            // Release: the work's effects are visible to whoever sees busy
+            // clear (`wait`).
+            MAIL[me].busy.store(false, Ordering::Release);
+        } else {
+            // STI's shadow covers HLT: a wake-up IPI arriving after the
+            // check above still ends the HLT.
+            x86_64::instructions::interrupts::enable_and_hlt();
+        }
+    }
+}
+
+/// Runs `f(arg)` on CPU `cpu` (not the caller) without waiting.
+pub fn on_cpu_async(cpu: usize, f: fn(u64), arg: u64) {
+    let m = &MAIL[cpu];
+    m.busy.store(true, Ordering::Relaxed);
+    m.arg.store(arg, Ordering::Relaxed);
+    // Release pairs with the Acquire swap in `idle`.
+    m.func.store(f as usize, Ordering::Release);
+    let _ = lapic::send(Dest::Apic(apic_id(cpu)), Delivery::Fixed(VEC_WAKE));
+}
+
+/// Waits until CPU `cpu` has finished its work, or until `deadline` (TSC).
+/// Returns whether it finished.
+pub fn wait(cpu: usize, deadline: u64) -> bool {
+    // Acquire pairs with the Release store of `busy` in `idle`.
+    while MAIL[cpu].busy.load(Ordering::Acquire) {
+        if time::passed(deadline) {
+            return false;
+        }
+        core::hint::spin_loop();
+    }
+    true
+}
+
+/// Runs `f(arg)` on every AP and waits (bounded by `timeout_us`). Returns
+/// the number of APs that finished.
+pub fn on_aps(f: fn(u64), arg: u64, timeout_us: u64) -> usize {
+    for c in 1..count() {
+        on_cpu_async(c, f, arg);
+    }
+    let deadline = time::deadline_us(timeout_us);
+    (1..count()).filter(|&c| wait(c, deadline)).count()
+}
+
+/// An interrupt at or above vector 32, other than the spurious one.
+pub fn interrupt(vector: u8) {
+    if vector != VEC_WAKE {
+        record::count_failure();
+        record::emit(kind::FAULT, |r| {
+            r.u64("cpu", percpu::index() as u64)
+                .u64("vector", vector as u64)
+                .str("name", "IRQ")
+                .str("err", "none");
+        });
+    }
+}

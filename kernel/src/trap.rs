@@ -1,0 +1,77 @@
+//! Where every exception and interrupt lands (see [`crate::arch::idt`]).
+//!
+//! An exception nobody expects is a failure: one `fault` record with the
+//! CPU, vector, error code, RIP, the 16 bytes at RIP (when mapped), CR2,
+//! RSP and the TSC; then the run ends with a failing verdict.
+
+use crate::{arch::idt::TrapFrame, arch::paging, exit, percpu, record};
+use core::sync::atomic::{AtomicU64, Ordering};
+use report::kind;
+
+/// Short names of the exception vectors.
+const NAMES: [&str; 32] = [
+    "DE", "DB", "NMI", "BP", "OF", "BR", "UD", "NM", "DF", "CSO", "TS", "NP", "SS", "GP", "PF",
+    "R15", "MF", "AC", "MC", "XM", "VE", "CP", "R22", "R23", "R24", "R25", "R26", "R27", "HV",
+    "VC", "SX", "R31",
+];
+
+/// The #BP self-check's int3 address + 1 (what RIP holds after the trap),
+/// and how often it was hit.
+pub static BP_CHECK_RIP: AtomicU64 = AtomicU64::new(0);
+/// How many times the #BP self-check's int3 trapped.
+pub static BP_CHECK_HITS: AtomicU64 = AtomicU64::new(0);
+
+/// The Rust side of every vector; `isr_common` calls it with the frame.
+pub extern "C" fn dispatch(frame: &mut TrapFrame) {
+    let v = frame.vector as u8;
+    match v {
+        3 if frame.rip == BP_CHECK_RIP.load(Ordering::Relaxed) => {
+            BP_CHECK_HITS.fetch_add(1, Ordering::Relaxed);
+        }
+        0..=31 => fault(frame),
+        crate::arch::lapic::SPURIOUS_VECTOR => {}
+        _ => {
+            crate::smp::interrupt(v);
+            crate::arch::lapic::eoi();
+        }
+    }
+}
+
+/// Reports an unexpected exception and ends the run.
+fn fault(frame: &TrapFrame) -> ! {
+    record::count_failure();
+    write_fault(frame);
+    exit::finish()
+}
+
+/// The `fault` record for `frame` (shared with other failure paths).
+pub fn write_fault(frame: &TrapFrame) {
+    let v = frame.vector as usize;
+    let cr2: u64;
+    // SAFETY: reading CR2 has no side effect.
+    unsafe { core::arch::asm!("mov {}, cr2", out(reg) cr2, options(nomem, nostack)) };
+    let tsc = crate::arch::cpu::rdtsc();
+    let mut bytes = [0u8; 16];
+    let readable = paging::readable(frame.rip, 16);
+    if readable {
+        // SAFETY: `readable` found all 16 bytes mapped in the live tables.
+        unsafe { core::ptr::copy_nonoverlapping(frame.rip as *const u8, bytes.as_mut_ptr(), 16) };
+    }
+    record::emit(kind::FAULT, |r| {
+        r.u64("cpu", percpu::index() as u64)
+            .u64("vector", v as u64)
+            .str("name", NAMES.get(v).copied().unwrap_or("IRQ"));
+        if matches!(v, 8 | 10..=14 | 17 | 21 | 29 | 30) {
+            r.hex("err", frame.error);
+        } else {
+            r.str("err", "none");
+        }
+        r.hex("rip", frame.rip);
+        if readable {
+            r.hexbytes("bytes", &bytes);
+        } else {
+            r.str("bytes", "unreadable");
+        }
+        r.hex("cr2", cr2).hex("rsp", frame.rsp).u64("tsc", tsc);
+    });
+}

@@ -1,0 +1,166 @@
+//! The kernel command line: the contract between harness and kernel
+//! (`docs/cmdline.md` describes it for people).
+//!
+//! Words are separated by spaces: bare flags or `key=value`. The kernel
+//! parses with [`Options::parse`]; the harness builds lines with the same
+//! names, so a name cannot drift between the two.
+
+/// A platform negative control or hang, chosen with `control=NAME`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// CPU 1 (the BSP when alone) executes `ud2` at symbol `control_ud2`.
+    Ud2Ap,
+    /// The BSP writes to kernel text through its read-only executable
+    /// mapping; the store is at symbol `control_write_text`.
+    WriteText,
+    /// The BSP jumps into a data page at symbol `control_exec_data`.
+    ExecData,
+    /// The BSP spins forever after bring-up.
+    Hang,
+}
+
+impl Control {
+    /// Every control.
+    pub const ALL: [Control; 4] = [
+        Control::Ud2Ap,
+        Control::WriteText,
+        Control::ExecData,
+        Control::Hang,
+    ];
+
+    /// Its name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Control::Ud2Ap => "ud2-ap",
+            Control::WriteText => "write-text",
+            Control::ExecData => "exec-data",
+            Control::Hang => "hang",
+        }
+    }
+
+    /// Parses a name.
+    pub fn from_name(s: &str) -> Option<Control> {
+        Control::ALL.into_iter().find(|c| c.name() == s)
+    }
+
+    /// The kernel symbol where the fault must be reported, the exception
+    /// vector expected there, and whether it happens on CPU 1 (else the
+    /// BSP). `None` for [`Control::Hang`].
+    pub fn expected_fault(self) -> Option<(&'static str, u8, bool)> {
+        match self {
+            Control::Ud2Ap => Some(("control_ud2", 6, true)),
+            Control::WriteText => Some(("control_write_text", 14, false)),
+            Control::ExecData => Some(("control_exec_data", 14, false)),
+            Control::Hang => None,
+        }
+    }
+}
+
+/// Why a command line was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmdlineError<'a> {
+    /// A word no one knows.
+    UnknownWord(&'a str),
+    /// `control=` with an unknown name.
+    UnknownControl(&'a str),
+    /// A number that does not parse.
+    BadNumber(&'a str),
+}
+
+impl core::fmt::Display for CmdlineError<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            CmdlineError::UnknownWord(w) => write!(f, "unknown word {w:?}"),
+            CmdlineError::UnknownControl(w) => write!(f, "unknown control {w:?}"),
+            CmdlineError::BadNumber(w) => write!(f, "not a number: {w:?}"),
+        }
+    }
+}
+
+/// Everything the command line can say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Options<'a> {
+    /// `control=NAME`.
+    pub control: Option<Control>,
+    /// `nobp`: run nothing that executes `int3` (hosts whose KVM dies on it).
+    pub nobp: bool,
+    /// `tsc=pit`: calibrate against the PIT even where an HPET exists.
+    pub tsc_pit: bool,
+    /// `xapic`: stay in xAPIC mode even where x2APIC exists.
+    pub xapic: bool,
+    /// `exp=PATTERN`: run the experiments whose names match.
+    pub experiments: Option<&'a str>,
+    /// `ms=N`: how long each experiment runs, in milliseconds.
+    pub exp_ms: Option<u64>,
+}
+
+impl<'a> Options<'a> {
+    /// Parses a whole command line. The first bad word is the error.
+    pub fn parse(line: &'a str) -> Result<Options<'a>, CmdlineError<'a>> {
+        let mut o = Options::default();
+        for w in line.split_ascii_whitespace() {
+            match w.split_once('=') {
+                None if w == "nobp" => o.nobp = true,
+                None if w == "xapic" => o.xapic = true,
+                Some(("tsc", "pit")) => o.tsc_pit = true,
+                Some(("control", name)) => {
+                    o.control =
+                        Some(Control::from_name(name).ok_or(CmdlineError::UnknownControl(name))?)
+                }
+                Some(("exp", pat)) => o.experiments = Some(pat),
+                Some(("ms", n)) => {
+                    o.exp_ms = Some(n.parse().map_err(|_| CmdlineError::BadNumber(w))?)
+                }
+                _ => return Err(CmdlineError::UnknownWord(w)),
+            }
+        }
+        Ok(o)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_line_means_the_defaults() {
+        assert_eq!(Options::parse(""), Ok(Options::default()));
+    }
+
+    #[test]
+    fn every_control_name_round_trips() {
+        for c in Control::ALL {
+            let line = match c {
+                Control::Ud2Ap => "control=ud2-ap",
+                Control::WriteText => "control=write-text",
+                Control::ExecData => "control=exec-data",
+                Control::Hang => "control=hang",
+            };
+            assert_eq!(Options::parse(line).unwrap().control, Some(c), "{line}");
+        }
+    }
+
+    #[test]
+    fn flags_and_values_combine() {
+        let o = Options::parse("  nobp tsc=pit xapic exp=int3/* ms=250 ").unwrap();
+        assert!(o.nobp && o.tsc_pit && o.xapic);
+        assert_eq!(o.experiments, Some("int3/*"));
+        assert_eq!(o.exp_ms, Some(250));
+    }
+
+    #[test]
+    fn unknown_words_and_controls_are_named_in_the_error() {
+        assert_eq!(
+            Options::parse("nobp frobnicate"),
+            Err(CmdlineError::UnknownWord("frobnicate"))
+        );
+        assert_eq!(
+            Options::parse("control=explode"),
+            Err(CmdlineError::UnknownControl("explode"))
+        );
+        assert_eq!(
+            Options::parse("ms=soon"),
+            Err(CmdlineError::BadNumber("ms=soon"))
+        );
+    }
+}
