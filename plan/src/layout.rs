@@ -1,0 +1,552 @@
+//! Where the object under test lives in virtual memory.
+//!
+//! The object under test is made of *keys*; each key has up to
+//! [`MAX_SITES_PER_KEY`] call *sites* and up to [`MAX_TARGETS_PER_KEY`]
+//! *targets*, and retargeting a key rewrites the `rel32` operand of every
+//! site of the key (or, out of line, of the key's one trampoline). All of it
+//! lives far from the kernel, in a window that holds nothing else, so that a
+//! torn destination (see [`crate::planner`]) can only land on padding that
+//! traps or on a page that is not mapped.
+//!
+//! # The window
+//!
+//! ```text
+//! GUARD_START = SITE_BASE - 2 GiB   -+
+//!   ...  unmapped                    |
+//! SITE_BASE   = 0x20_0000_0000       |  site arena, 1 MiB, int3 except stubs
+//!   ...  unmapped                    |  and trampolines
+//! TARGET_BASE = SITE_BASE + 1 GiB    |  target region, 1 GiB: only the
+//!   ...                              |  target pages are mapped
+//! SITE_BASE + 2 GiB                  |
+//!   ...  unmapped                    |
+//! GUARD_END   = SITE_BASE + 3 GiB   -+
+//! ```
+//!
+//! The kernel guarantees that nothing but the site arena and the target
+//! pages is mapped in `[GUARD_START, GUARD_END)`. Any `rel32` from the site
+//! arena, torn or not, lands inside this window (±2 GiB around the arena), so
+//! the planner only has to reason about what the window holds. The kernel's
+//! own identity map ends below 4 GiB, far below `GUARD_START` (126 GiB).
+//!
+//! # The site arena
+//!
+//! 256 pages at [`SITE_BASE`], all `int3` except:
+//!
+//! | page | holds |
+//! |---|---|
+//! | `n` = `key * 16 + index`, 0..=127 | the stub of site `n` (its *slot*) |
+//! | 128 | the tail of the cross-page stub of slot 127 |
+//! | 129 | nothing (int3) |
+//! | 130 + 2 * `key` | the trampoline of `key` (out-of-line only) |
+//! | 131 + 2 * `key` | the tail of a cross-page trampoline |
+//! | 146..=255 | nothing (int3) |
+//!
+//! Within its page a stub sits in line [`slot_line`]`(n)` = 1 + (7 n mod 62),
+//! never line 0 (where the previous slot's cross-page tail is) nor line 63
+//! (so that a cross-line operand never leaves the page). The class fixes the
+//! byte offset; the operand is the 4 bytes after the opcode:
+//!
+//! | class | opcode at | operand bytes | AMD-atomic? |
+//! |---|---|---|---|
+//! | [`SiteClass::Qword`] | line + 7 | line + 8 .. + 12, one aligned qword | yes |
+//! | [`SiteClass::Line`] | line + 5 | line + 6 .. + 10, crosses qword line+8 | no |
+//! | [`SiteClass::CrossLine`] | line + 61 | line + 62 .. + 66, crosses the next line | no |
+//! | [`SiteClass::CrossPage`] | page + 4093 | page + 4094 .. + 4098, crosses the page | no |
+//!
+//! So every stub has a 64-byte line of its own (cross-page ones a page
+//! boundary of their own), and no two stubs or trampolines share a byte,
+//! whatever the class. Addresses depend only on key, index and class, never
+//! on how many keys or sites an experiment uses.
+//!
+//! # The target region
+//!
+//! [`TARGET_BASE`] is 1 GiB above the arena; each target has a 4 KiB page of
+//! its own, `int3` except its [`TARGET_BODY_LEN`]-byte body. Where in the
+//! region each target goes is the planner's choice ([`crate::planner`]).
+
+use crate::encode::{self, JMP_LEN, STUB_LEN, TARGET_BODY_LEN};
+
+/// Size of a page.
+pub const PAGE_SIZE: u64 = 4096;
+/// Size of a cache line (the unit of the `line` and `cross-line` classes).
+pub const LINE_SIZE: u64 = 64;
+/// Size of the naturally aligned block AMD allows to be modified atomically.
+pub const QWORD_SIZE: u64 = 8;
+
+/// Start of the site arena: 128 GiB, far above the kernel's identity map.
+pub const SITE_BASE: u64 = 0x20_0000_0000;
+/// Size of the site arena.
+pub const SITE_ARENA_SIZE: u64 = 1 << 20;
+/// Number of pages in the site arena.
+pub const SITE_ARENA_PAGES: u64 = SITE_ARENA_SIZE / PAGE_SIZE;
+/// Start of the target region.
+pub const TARGET_BASE: u64 = SITE_BASE + (1 << 30);
+/// Size of the target region; only target pages are mapped in it.
+pub const TARGET_REGION_SIZE: u64 = 1 << 30;
+/// Start of the window in which only the site arena and the target pages
+/// may be mapped.
+pub const GUARD_START: u64 = SITE_BASE - (2 << 30);
+/// End (exclusive) of that window.
+pub const GUARD_END: u64 = SITE_BASE + (3 << 30);
+
+/// Most keys in one plan.
+pub const MAX_KEYS: usize = 8;
+/// Most sites per key.
+pub const MAX_SITES_PER_KEY: usize = 16;
+/// Most targets per key.
+pub const MAX_TARGETS_PER_KEY: usize = 4;
+/// Most sites in one plan (one slot each).
+pub const MAX_SITES: usize = MAX_KEYS * MAX_SITES_PER_KEY;
+
+/// Page of the site arena that holds the trampoline of key 0.
+pub const TRAMPOLINE_FIRST_PAGE: u64 = MAX_SITES as u64 + 2;
+
+// The window must be far above the kernel's identity map (below 4 GiB).
+const _: () = assert!(GUARD_START > 4 << 30);
+// The map above must fit in the arena, and slot lines must stay in 1..=62.
+const _: () = assert!(TRAMPOLINE_FIRST_PAGE + 2 * MAX_KEYS as u64 <= SITE_ARENA_PAGES);
+
+named_enum! {
+    /// Where the 4 operand bytes of a patched instruction lie.
+    ///
+    /// This is the property the hardware rules are about: AMD allows
+    /// asynchronous modification by one store inside an aligned 8-byte
+    /// block; a store across a line or a page is the case that crashed
+    /// Nehalem in the LKML thread.
+    pub enum SiteClass {
+        /// Inside one naturally aligned 8-byte block (AMD's rule).
+        Qword = "qword",
+        /// Inside one 64-byte line, across an 8-byte boundary.
+        Line = "line",
+        /// Across a 64-byte line boundary, inside one page.
+        CrossLine = "cross-line",
+        /// Across a 4 KiB page boundary.
+        CrossPage = "cross-page",
+    }
+}
+
+impl SiteClass {
+    /// Offset of the opcode from the start of its line (for
+    /// [`SiteClass::CrossPage`]: from the start of its page).
+    pub const fn opcode_offset(self) -> u64 {
+        match self {
+            SiteClass::Qword => 7,
+            SiteClass::Line => 5,
+            SiteClass::CrossLine => 61,
+            SiteClass::CrossPage => PAGE_SIZE - 3,
+        }
+    }
+}
+
+/// The class of the `rel32` instruction whose opcode is at `insn_addr`,
+/// from where its operand bytes `[insn_addr + 1, insn_addr + 5)` lie.
+pub const fn classify(insn_addr: u64) -> SiteClass {
+    let first = insn_addr.wrapping_add(1);
+    let last = first.wrapping_add(3);
+    if first / PAGE_SIZE != last / PAGE_SIZE {
+        SiteClass::CrossPage
+    } else if first / LINE_SIZE != last / LINE_SIZE {
+        SiteClass::CrossLine
+    } else if first / QWORD_SIZE != last / QWORD_SIZE {
+        SiteClass::Line
+    } else {
+        SiteClass::Qword
+    }
+}
+
+/// The slot (and page of the site arena) of site `index` of `key`.
+///
+/// # Panics
+/// If `key` or `index` is out of range.
+pub const fn site_slot(key: usize, index: usize) -> usize {
+    assert!(key < MAX_KEYS && index < MAX_SITES_PER_KEY);
+    key * MAX_SITES_PER_KEY + index
+}
+
+/// The line (within its page) of the stub in slot `slot`: 1..=62.
+pub const fn slot_line(slot: usize) -> u64 {
+    1 + (slot as u64 * 7) % 62
+}
+
+/// Address of an instruction of `class` in page `page` of the site arena,
+/// in line `line` unless the class is [`SiteClass::CrossPage`].
+const fn place(page: u64, line: u64, class: SiteClass) -> u64 {
+    let page_addr = SITE_BASE + page * PAGE_SIZE;
+    match class {
+        SiteClass::CrossPage => page_addr + class.opcode_offset(),
+        _ => page_addr + line * LINE_SIZE + class.opcode_offset(),
+    }
+}
+
+/// Address of the stub of site `index` of `key` (its `call` opcode).
+///
+/// # Panics
+/// If `key` or `index` is out of range.
+pub const fn site_addr(key: usize, index: usize, class: SiteClass) -> u64 {
+    let slot = site_slot(key, index);
+    place(slot as u64, slot_line(slot), class)
+}
+
+/// Address of the trampoline (`jmp rel32`) of `key`.
+///
+/// # Panics
+/// If `key` is out of range.
+pub const fn trampoline_addr(key: usize, class: SiteClass) -> u64 {
+    assert!(key < MAX_KEYS);
+    let page = TRAMPOLINE_FIRST_PAGE + 2 * key as u64;
+    place(page, slot_line(MAX_SITES + key), class)
+}
+
+/// Start of the page that holds `addr`.
+pub const fn page_of(addr: u64) -> u64 {
+    addr & !(PAGE_SIZE - 1)
+}
+
+/// Whether `addr` is in the site arena.
+pub const fn in_site_arena(addr: u64) -> bool {
+    addr >= SITE_BASE && addr - SITE_BASE < SITE_ARENA_SIZE
+}
+
+/// One piece of code in the window: what the kernel writes, and what a torn
+/// destination must never reach.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CodeRef {
+    /// The stub (`call; ret`) of site `index` of `key`.
+    Stub {
+        /// The key.
+        key: usize,
+        /// The site's index within the key.
+        index: usize,
+    },
+    /// The trampoline (`jmp`) of `key` (out-of-line plans only).
+    Trampoline {
+        /// The key.
+        key: usize,
+    },
+    /// The body (`mov eax, id; ret`) of target `target` of `key`.
+    Target {
+        /// The key.
+        key: usize,
+        /// The target's index within the key.
+        target: usize,
+    },
+}
+
+impl core::fmt::Display for CodeRef {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            CodeRef::Stub { key, index } => write!(f, "stub {index} of key {key}"),
+            CodeRef::Trampoline { key } => write!(f, "trampoline of key {key}"),
+            CodeRef::Target { key, target } => write!(f, "target {target} of key {key}"),
+        }
+    }
+}
+
+/// A byte range `[addr, addr + len)` of code, and what it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CodeRange {
+    /// What the code is.
+    pub what: CodeRef,
+    /// First byte.
+    pub addr: u64,
+    /// Length in bytes.
+    pub len: u64,
+}
+
+impl CodeRange {
+    /// Whether `addr` is one of the range's bytes.
+    pub const fn contains(&self, addr: u64) -> bool {
+        addr >= self.addr && addr - self.addr < self.len
+    }
+}
+
+/// The complete placement of one experiment's object under test: every
+/// stub, trampoline and target, with the target ids.
+///
+/// Built and checked by [`crate::planner::plan`]; [`crate::planner::verify`]
+/// re-checks any plan. Fixed-size, no allocation: the kernel keeps one on
+/// its stack or in a static.
+///
+/// Key `k`'s target 0 is the one its stubs (or trampoline) call at first;
+/// generation 0 of its window history ([`crate::window`]) is
+/// `target_id(k, 0)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArenaPlan {
+    pub(crate) keys: usize,
+    pub(crate) sites_per_key: usize,
+    pub(crate) targets_per_key: usize,
+    pub(crate) class: SiteClass,
+    pub(crate) outofline: bool,
+    pub(crate) sites: [[u64; MAX_SITES_PER_KEY]; MAX_KEYS],
+    pub(crate) trampolines: [u64; MAX_KEYS],
+    pub(crate) targets: [[u64; MAX_TARGETS_PER_KEY]; MAX_KEYS],
+    pub(crate) ids: [[u32; MAX_TARGETS_PER_KEY]; MAX_KEYS],
+}
+
+impl ArenaPlan {
+    /// Number of keys.
+    pub const fn keys(&self) -> usize {
+        self.keys
+    }
+
+    /// Number of sites of each key.
+    pub const fn sites_per_key(&self) -> usize {
+        self.sites_per_key
+    }
+
+    /// Number of targets of each key.
+    pub const fn targets_per_key(&self) -> usize {
+        self.targets_per_key
+    }
+
+    /// The class of every patched instruction (the sites, or out of line
+    /// the trampolines).
+    pub const fn class(&self) -> SiteClass {
+        self.class
+    }
+
+    /// Whether the sites call a trampoline and only the trampoline is
+    /// patched.
+    pub const fn outofline(&self) -> bool {
+        self.outofline
+    }
+
+    /// Addresses of the stubs of `key`, by index. Executors call these.
+    pub fn sites(&self, key: usize) -> &[u64] {
+        &self.sites[key][..self.sites_per_key]
+    }
+
+    /// Address of the trampoline of `key`, if the plan is out of line.
+    pub fn trampoline(&self, key: usize) -> Option<u64> {
+        self.outofline.then(|| self.trampolines[key])
+    }
+
+    /// Addresses of the targets of `key`, by index.
+    pub fn targets(&self, key: usize) -> &[u64] {
+        &self.targets[key][..self.targets_per_key]
+    }
+
+    /// Ids of the targets of `key`, by index: what each returns in `EAX`.
+    pub fn ids(&self, key: usize) -> &[u32] {
+        &self.ids[key][..self.targets_per_key]
+    }
+
+    /// The `(key, target)` whose id is `id`.
+    pub fn target_of_id(&self, id: u32) -> Option<(usize, usize)> {
+        (0..self.keys).find_map(|k| self.ids(k).iter().position(|&i| i == id).map(|t| (k, t)))
+    }
+
+    /// The instructions rewritten when `key` is retargeted: its sites'
+    /// `call`s, or out of line its trampoline's `jmp`.
+    pub fn patch_points(&self, key: usize) -> &[u64] {
+        if self.outofline {
+            core::slice::from_ref(&self.trampolines[key])
+        } else {
+            self.sites(key)
+        }
+    }
+
+    /// Opcode of the patched instructions: `call`, or out of line `jmp`.
+    pub const fn patch_opcode(&self) -> u8 {
+        if self.outofline {
+            encode::JMP_OPCODE
+        } else {
+            encode::CALL_OPCODE
+        }
+    }
+
+    /// The 5 bytes of the patch point at `insn_addr` when `key` is retargeted
+    /// to its target `target`.
+    ///
+    /// # Panics
+    /// If the target is out of `rel32` reach, which a plan from
+    /// [`crate::planner::plan`] rules out.
+    pub fn insn_bytes(&self, key: usize, insn_addr: u64, target: usize) -> [u8; 5] {
+        let dest = self.targets[key][target];
+        let bytes = if self.outofline {
+            encode::jmp_rel32(insn_addr, dest)
+        } else {
+            encode::call_rel32(insn_addr, dest)
+        };
+        bytes.expect("a verified plan keeps every target in rel32 reach")
+    }
+
+    /// The initial 6 bytes of the stub of site `index` of `key`: a call to
+    /// target 0, or out of line to the key's trampoline, then `ret`.
+    ///
+    /// # Panics
+    /// As [`ArenaPlan::insn_bytes`].
+    pub fn stub_bytes(&self, key: usize, index: usize) -> [u8; STUB_LEN] {
+        let site = self.sites[key][index];
+        let dest = if self.outofline {
+            self.trampolines[key]
+        } else {
+            self.targets[key][0]
+        };
+        encode::site_stub(site, dest).expect("a verified plan keeps stubs in rel32 reach")
+    }
+
+    /// The initial bytes of the trampoline of `key` (a `jmp` to target 0),
+    /// if the plan is out of line.
+    pub fn trampoline_bytes(&self, key: usize) -> Option<[u8; JMP_LEN]> {
+        let t = self.trampoline(key)?;
+        Some(self.insn_bytes(key, t, 0))
+    }
+
+    /// The body of target `target` of `key`.
+    pub fn target_body(&self, key: usize, target: usize) -> [u8; TARGET_BODY_LEN] {
+        encode::target_body(self.ids[key][target])
+    }
+
+    /// Every piece of code the plan puts in the window: stubs, trampolines
+    /// (out of line) and target bodies. Everything else in a mapped page of
+    /// the window is `int3`.
+    pub fn code(&self) -> impl Iterator<Item = CodeRange> + '_ {
+        let stubs = (0..self.keys).flat_map(move |key| {
+            (0..self.sites_per_key).map(move |index| CodeRange {
+                what: CodeRef::Stub { key, index },
+                addr: self.sites[key][index],
+                len: STUB_LEN as u64,
+            })
+        });
+        let trampolines = (0..self.keys).filter_map(move |key| {
+            Some(CodeRange {
+                what: CodeRef::Trampoline { key },
+                addr: self.trampoline(key)?,
+                len: JMP_LEN as u64,
+            })
+        });
+        let targets = (0..self.keys).flat_map(move |key| {
+            (0..self.targets_per_key).map(move |target| CodeRange {
+                what: CodeRef::Target { key, target },
+                addr: self.targets[key][target],
+                len: TARGET_BODY_LEN as u64,
+            })
+        });
+        stubs.chain(trampolines).chain(targets)
+    }
+
+    /// The pages the kernel maps in the target region (one per target),
+    /// each filled with `int3` before its body is written.
+    pub fn target_pages(&self) -> impl Iterator<Item = u64> + '_ {
+        (0..self.keys).flat_map(move |k| self.targets(k).iter().map(|&t| page_of(t)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_contains_everything_a_rel32_from_the_arena_can_reach() {
+        let lowest = SITE_BASE + 5 - (1u64 << 31);
+        let highest = SITE_BASE + SITE_ARENA_SIZE + 5 + i32::MAX as u64;
+        assert!(
+            GUARD_START <= lowest,
+            "window starts at {GUARD_START:#x}, reach at {lowest:#x}"
+        );
+        assert!(
+            highest < GUARD_END,
+            "window ends at {GUARD_END:#x}, reach at {highest:#x}"
+        );
+    }
+
+    #[test]
+    fn every_placed_site_has_the_class_it_was_placed_for() {
+        for &class in SiteClass::ALL {
+            for key in 0..MAX_KEYS {
+                for index in 0..MAX_SITES_PER_KEY {
+                    let s = site_addr(key, index, class);
+                    assert_eq!(classify(s), class, "site {index} of key {key} at {s:#x}");
+                }
+                let t = trampoline_addr(key, class);
+                assert_eq!(classify(t), class, "trampoline of key {key} at {t:#x}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_canonical_offsets_are_the_documented_ones() {
+        let line = |a: u64| a % LINE_SIZE;
+        assert_eq!(
+            (line(site_addr(0, 0, SiteClass::Qword)) + 1) % 8,
+            0,
+            "qword operand aligned"
+        );
+        assert_eq!(line(site_addr(0, 0, SiteClass::Line)) + 1, 6);
+        assert_eq!(line(site_addr(0, 0, SiteClass::CrossLine)) + 1, 62);
+        assert_eq!(site_addr(3, 5, SiteClass::CrossPage) % PAGE_SIZE + 1, 4094);
+    }
+
+    #[test]
+    fn classify_follows_the_definition_at_every_offset_of_a_page() {
+        for off in 0..PAGE_SIZE {
+            let a = SITE_BASE + off;
+            let first = (off + 1) % PAGE_SIZE; // operand start, page-relative
+            let want = if first > PAGE_SIZE - 4 {
+                SiteClass::CrossPage
+            } else if first % LINE_SIZE > LINE_SIZE - 4 {
+                SiteClass::CrossLine
+            } else if first % 8 > 4 {
+                SiteClass::Line
+            } else {
+                SiteClass::Qword
+            };
+            assert_eq!(classify(a), want, "opcode at page offset {off}");
+        }
+    }
+
+    #[test]
+    fn no_two_stubs_or_trampolines_of_any_classes_share_a_line_or_a_byte() {
+        for &class in SiteClass::ALL {
+            let mut all = [(0u64, 0u64); MAX_SITES + MAX_KEYS];
+            let mut n = 0;
+            for key in 0..MAX_KEYS {
+                for index in 0..MAX_SITES_PER_KEY {
+                    all[n] = (site_addr(key, index, class), STUB_LEN as u64);
+                    n += 1;
+                }
+                all[n] = (trampoline_addr(key, class), JMP_LEN as u64);
+                n += 1;
+            }
+            for (i, &(a, al)) in all.iter().enumerate() {
+                assert!(
+                    in_site_arena(a) && in_site_arena(a + al - 1),
+                    "{class}: {a:#x} out of the arena"
+                );
+                for &(b, bl) in &all[i + 1..] {
+                    // No shared line: the first and last line of each range are
+                    // lines no other range touches.
+                    let (a0, a1) = (a / LINE_SIZE, (a + al - 1) / LINE_SIZE);
+                    let (b0, b1) = (b / LINE_SIZE, (b + bl - 1) / LINE_SIZE);
+                    assert!(
+                        a1 < b0 || b1 < a0,
+                        "{class}: {a:#x}+{al} and {b:#x}+{bl} share a line"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn no_stub_of_one_class_overlaps_the_cross_page_tail_of_another_slot() {
+        for key in 0..MAX_KEYS {
+            for index in 0..MAX_SITES_PER_KEY {
+                let cross = site_addr(key, index, SiteClass::CrossPage);
+                let tail = (cross + 1, cross + STUB_LEN as u64);
+                for &class in &SiteClass::ALL[..3] {
+                    for k2 in 0..MAX_KEYS {
+                        for i2 in 0..MAX_SITES_PER_KEY {
+                            let s = site_addr(k2, i2, class);
+                            let e = s + STUB_LEN as u64;
+                            assert!(
+                                e <= cross || s >= tail.1,
+                                "{class} stub at {s:#x} overlaps {cross:#x}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

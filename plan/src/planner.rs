@@ -1,0 +1,778 @@
+//! Target placement, and the check that torn destinations only ever trap.
+//!
+//! # The property
+//!
+//! A CPU that fetches a `rel32` operand while another CPU rewrites it may see
+//! a *torn* operand: each of the 4 bytes from the old value or from the new
+//! one. For every patch point (a site's `call`, or out of line a trampoline's
+//! `jmp`), every pair of its key's targets and every torn mix other than old
+//! and new themselves, the destination `insn + 5 + mix` must be
+//!
+//! * on a page that is not mapped (the CPU takes #PF), or
+//! * an `int3` byte of padding, in a target page or in the site arena (#BP
+//!   at an address that is no patch point),
+//!
+//! and never a byte of real code: a target body, a stub or a trampoline.
+//!
+//! Why: the torture test must be able to *fail*. A torn call that reached
+//! real code could run it and return a plausible id (a target body entered
+//! at its start returns a valid id; entered in its middle it executes the
+//! id's bytes as instructions), or corrupt state that is noticed much later
+//! or never. A broken protocol would then look fine. With every torn
+//! destination trapping, each tear the hardware produces becomes an exception
+//! at a known kind of address, which the kernel records as a failure.
+//!
+//! The same reasoning asks that old and new operands differ in several bytes
+//! ([`MIN_DIFFERING_BYTES`]): operands that differ in one byte cannot tear,
+//! and a protocol that is broken only for tears would pass unseen. This
+//! placement makes all 4 bytes differ for every patch point and pair.
+//!
+//! # The placement rule
+//!
+//! Target `j` of key `k` is at [`TARGET_BASE`] + `R`, `R` written as four
+//! bytes ("digits") `B D2 D1 D0`, with `g = 4k + j` (its global index):
+//!
+//! | digit | value | rule it satisfies |
+//! |---|---|---|
+//! | `B` (16 MiB block) | `2 g` | (1) distinct, even: 0, 2, .., 62 |
+//! | `D2` (64 KiB sub-block) | `0x21 + 0x3B j + 2 k` | (2) ≥ 0x11; (3) pairwise ≥ 3 apart mod 256 |
+//! | `D1` | `0x12 + 0x44 j + k` | (3) pairwise ≥ 3 apart |
+//! | `D0` | `0x40 j + 0x10 (k mod 4)` | (3) pairwise ≥ 6 apart |
+//!
+//! so the page is `R & !0xFFF` and the body starts at `R & 0xFFF` (at most
+//! 0xFF0, so the 6-byte body never crosses its page). Ids are
+//! [`target_id`]`(k, j)` = `0x5C00_0000 | k << 8 | j`.
+//!
+//! # Why the rule works
+//!
+//! Let `E = insn - SITE_BASE + 5` (< 2^20 + 5: the arena is 1 MiB). The
+//! operand of a patch point to `R` is `o = 2^30 + R - E`.
+//!
+//! * By (2) the low 24 bits of `R` exceed `E`, so `o`'s top byte is exactly
+//!   `0x40 + B`: no borrow, whatever the patch point. Every operand, and so
+//!   every mix, has a top byte in `0x40..=0x7E`: every destination is in the
+//!   target region (never the site arena, never outside the window).
+//! * A mix's top byte is old's or new's; adding `E` to its low 24 bits
+//!   carries at most 1. So a torn destination lies in block `B_old`,
+//!   `B_old + 1`, `B_new` or `B_new + 1`. By (1) the odd blocks hold nothing
+//!   and the even ones only old's and new's pages: no tear of one pair can
+//!   reach the body of any third target, of this key or another.
+//! * Byte `i` of `o` is `(digit_i + byte_i(2^30 - E) + carry_i) mod 256` with
+//!   a carry in {0, 1}; byte 0 has none, byte 3 is fixed above. So by (3) the
+//!   old and new bytes differ, as integers, by `|δ_0| ≥ 6` and `|δ_i| ≥ 2`
+//!   for `i ≥ 1`. A mix taking the bytes in a set `M` from new lands at
+//!   `T_old + Σ_{i∈M} δ_i 256^i`. If `t = max M ≥ 1`, the lower terms are at
+//!   most `256^t - 1` in size, so the sum is at least `256^t + 1 ≥ 257` away
+//!   from 0: beyond old's 6-byte body. If `M = {0}`, it is `|δ_0| ≥ 6` away.
+//!   The same argument from new's side (the complement of `M`) keeps every
+//!   mix off new's body.
+//!
+//! Hence every torn destination is in an empty block, on an unmapped page of
+//! old's or new's block, or on the `int3` padding of old's or new's page.
+//! [`verify`] checks this by brute force, without the argument, for any
+//! plan; [`plan`] runs it before returning, and the tests run it for every
+//! class, mode and count.
+//!
+//! Addresses depend only on `(k, j)`: every experiment maps the same target
+//! pages, up to 32 of them, each in a 16 MiB block of its own.
+
+use crate::encode::{self, TARGET_BODY_LEN};
+use crate::layout::{
+    self, page_of, ArenaPlan, CodeRange, CodeRef, SiteClass, GUARD_END, GUARD_START, MAX_KEYS,
+    MAX_SITES_PER_KEY, MAX_TARGETS_PER_KEY, PAGE_SIZE, SITE_ARENA_SIZE, TARGET_BASE,
+    TARGET_REGION_SIZE,
+};
+use core::fmt;
+use core::ops::ControlFlow;
+
+/// Fewest operand bytes in which old and new must differ (4 is achieved).
+pub const MIN_DIFFERING_BYTES: u32 = 2;
+
+/// The high half of every target id; the low half is `key << 8 | target`.
+pub const TARGET_ID_BASE: u32 = 0x5C00_0000;
+
+/// Size of a block of the target region (one target per even block).
+pub const BLOCK_SIZE: u64 = 1 << 24;
+
+// The rule needs one even block per target inside the region.
+const _: () =
+    assert!(2 * (MAX_KEYS * MAX_TARGETS_PER_KEY) as u64 * BLOCK_SIZE <= TARGET_REGION_SIZE);
+// Rule (2): the lowest sub-block digit clears the largest `E`.
+const _: () = assert!(0x21u64 << 16 > SITE_ARENA_SIZE + 5);
+
+/// Offset of target `target` of `key` from [`TARGET_BASE`] (the rule in the
+/// module doc).
+///
+/// # Panics
+/// If `key` or `target` is out of range.
+pub const fn target_offset(key: usize, target: usize) -> u64 {
+    assert!(key < MAX_KEYS && target < MAX_TARGETS_PER_KEY);
+    let (k, j) = (key as u64, target as u64);
+    let block = 2 * (k * MAX_TARGETS_PER_KEY as u64 + j);
+    let d2 = 0x21 + 0x3B * j + 2 * k;
+    let d1 = 0x12 + 0x44 * j + k;
+    let d0 = 0x40 * j + 0x10 * (k % 4);
+    block << 24 | d2 << 16 | d1 << 8 | d0
+}
+
+/// Address of the body of target `target` of `key`.
+///
+/// # Panics
+/// If `key` or `target` is out of range.
+pub const fn target_addr(key: usize, target: usize) -> u64 {
+    TARGET_BASE + target_offset(key, target)
+}
+
+/// The id that target `target` of `key` returns in `EAX`.
+///
+/// # Panics
+/// If `key` or `target` is out of range.
+pub const fn target_id(key: usize, target: usize) -> u32 {
+    assert!(key < MAX_KEYS && target < MAX_TARGETS_PER_KEY);
+    TARGET_ID_BASE | (key as u32) << 8 | target as u32
+}
+
+/// Why [`plan`] refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlanError {
+    /// `keys` must be in `1..=MAX_KEYS`.
+    Keys {
+        /// What was asked.
+        asked: usize,
+    },
+    /// `sites_per_key` must be in `1..=MAX_SITES_PER_KEY`.
+    SitesPerKey {
+        /// What was asked.
+        asked: usize,
+    },
+    /// `targets_per_key` must be in `2..=MAX_TARGETS_PER_KEY` (one target
+    /// cannot be retargeted).
+    TargetsPerKey {
+        /// What was asked.
+        asked: usize,
+    },
+    /// The placement failed its own check: a bug in this crate.
+    Unsafe(PlanViolation),
+}
+
+impl fmt::Display for PlanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PlanError::Keys { asked } => write!(f, "{asked} keys asked, 1..={MAX_KEYS} allowed"),
+            PlanError::SitesPerKey { asked } => {
+                write!(
+                    f,
+                    "{asked} sites per key asked, 1..={MAX_SITES_PER_KEY} allowed"
+                )
+            }
+            PlanError::TargetsPerKey { asked } => {
+                write!(
+                    f,
+                    "{asked} targets per key asked, 2..={MAX_TARGETS_PER_KEY} allowed"
+                )
+            }
+            PlanError::Unsafe(v) => write!(f, "the planner built an unsafe plan: {v}"),
+        }
+    }
+}
+
+impl core::error::Error for PlanError {}
+
+/// Places `keys` keys of `sites_per_key` sites and `targets_per_key`
+/// targets, every patch point of class `class`, and checks the result with
+/// [`verify`].
+///
+/// Out of line (`outofline`), every stub calls its key's trampoline and only
+/// the trampolines are patch points (and of class `class`); the stubs are
+/// still placed at `class`'s offsets.
+pub fn plan(
+    keys: usize,
+    sites_per_key: usize,
+    targets_per_key: usize,
+    class: SiteClass,
+    outofline: bool,
+) -> Result<ArenaPlan, PlanError> {
+    if !(1..=MAX_KEYS).contains(&keys) {
+        return Err(PlanError::Keys { asked: keys });
+    }
+    if !(1..=MAX_SITES_PER_KEY).contains(&sites_per_key) {
+        return Err(PlanError::SitesPerKey {
+            asked: sites_per_key,
+        });
+    }
+    if !(2..=MAX_TARGETS_PER_KEY).contains(&targets_per_key) {
+        return Err(PlanError::TargetsPerKey {
+            asked: targets_per_key,
+        });
+    }
+    let mut p = ArenaPlan {
+        keys,
+        sites_per_key,
+        targets_per_key,
+        class,
+        outofline,
+        sites: [[0; MAX_SITES_PER_KEY]; MAX_KEYS],
+        trampolines: [0; MAX_KEYS],
+        targets: [[0; MAX_TARGETS_PER_KEY]; MAX_KEYS],
+        ids: [[0; MAX_TARGETS_PER_KEY]; MAX_KEYS],
+    };
+    for k in 0..keys {
+        for i in 0..sites_per_key {
+            p.sites[k][i] = layout::site_addr(k, i, class);
+        }
+        if outofline {
+            p.trampolines[k] = layout::trampoline_addr(k, class);
+        }
+        for j in 0..targets_per_key {
+            p.targets[k][j] = target_addr(k, j);
+            p.ids[k][j] = target_id(k, j);
+        }
+    }
+    verify(&p).map_err(PlanError::Unsafe)?;
+    Ok(p)
+}
+
+/// What lies at an address of the window, for a given plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Landing {
+    /// Not mapped: executing there faults with #PF.
+    Unmapped,
+    /// An `int3` byte of padding (site arena or target page).
+    Trap,
+    /// A byte of real code.
+    Code(CodeRef),
+    /// Outside the window `[GUARD_START, GUARD_END)`: nothing is promised
+    /// there (kernel memory may be mapped).
+    Outside,
+}
+
+/// What a CPU that jumps to `addr` would find, given the plan.
+///
+/// The kernel can use it to explain a fault or a stray #BP (was RIP a torn
+/// destination?); [`verify`] uses the same judgement for every torn mix.
+pub fn classify_landing(addr: u64, plan: &ArenaPlan) -> Landing {
+    CodeMap::of(plan).landing(addr)
+}
+
+/// Most code ranges in a plan: every stub, trampoline and target body.
+const MAX_CODE: usize = MAX_KEYS * (MAX_SITES_PER_KEY + 1 + MAX_TARGETS_PER_KEY);
+/// Most targets in a plan.
+const MAX_TARGETS: usize = MAX_KEYS * MAX_TARGETS_PER_KEY;
+
+/// A plan's code ranges and target pages, gathered once so that judging
+/// thousands of landings does not walk the plan each time.
+struct CodeMap {
+    code: [CodeRange; MAX_CODE],
+    code_len: usize,
+    pages: [u64; MAX_TARGETS],
+    pages_len: usize,
+}
+
+impl CodeMap {
+    fn of(plan: &ArenaPlan) -> CodeMap {
+        let none = CodeRange {
+            what: CodeRef::Trampoline { key: 0 },
+            addr: 0,
+            len: 0,
+        };
+        let mut m = CodeMap {
+            code: [none; MAX_CODE],
+            code_len: 0,
+            pages: [0; MAX_TARGETS],
+            pages_len: 0,
+        };
+        for r in plan.code() {
+            m.code[m.code_len] = r;
+            m.code_len += 1;
+        }
+        for p in plan.target_pages() {
+            m.pages[m.pages_len] = p;
+            m.pages_len += 1;
+        }
+        m
+    }
+
+    fn code(&self) -> &[CodeRange] {
+        &self.code[..self.code_len]
+    }
+
+    fn landing(&self, addr: u64) -> Landing {
+        if !(GUARD_START..GUARD_END).contains(&addr) {
+            return Landing::Outside;
+        }
+        let on_target_page = self.pages[..self.pages_len].contains(&page_of(addr));
+        if !on_target_page && !layout::in_site_arena(addr) {
+            return Landing::Unmapped;
+        }
+        match self.code().iter().find(|r| r.contains(addr)) {
+            Some(r) => Landing::Code(r.what),
+            None => Landing::Trap,
+        }
+    }
+}
+
+/// One torn operand: patch point `insn` of `key` caught between targets
+/// `old` and `new`, fetched as `mix`, sending the CPU to `landing`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tear {
+    /// The key.
+    pub key: usize,
+    /// Address of the patched instruction.
+    pub insn: u64,
+    /// Index of the old target.
+    pub old: usize,
+    /// Index of the new target.
+    pub new: usize,
+    /// The operand bytes fetched.
+    pub mix: [u8; 4],
+    /// Where the torn instruction sends the CPU.
+    pub landing: u64,
+}
+
+impl fmt::Display for Tear {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "key {} insn {:#x} between targets {} and {}: operand {:02x?} lands at {:#x}",
+            self.key, self.insn, self.old, self.new, self.mix, self.landing
+        )
+    }
+}
+
+/// Why a plan is unsafe or malformed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlanViolation {
+    /// The counts are out of range.
+    Counts {
+        /// Keys.
+        keys: usize,
+        /// Sites per key.
+        sites_per_key: usize,
+        /// Targets per key.
+        targets_per_key: usize,
+    },
+    /// A stub or trampoline is not wholly inside the site arena.
+    OutsideSiteArena {
+        /// The code.
+        what: CodeRef,
+        /// Its address.
+        addr: u64,
+    },
+    /// A target body is not wholly inside the target region.
+    OutsideTargetRegion {
+        /// The target.
+        what: CodeRef,
+        /// Its address.
+        addr: u64,
+    },
+    /// A target body crosses the end of its page.
+    BodyCrossesPage {
+        /// The target.
+        what: CodeRef,
+        /// Its address.
+        addr: u64,
+    },
+    /// Two pieces of code share bytes.
+    Overlap {
+        /// One.
+        a: CodeRef,
+        /// The other.
+        b: CodeRef,
+    },
+    /// Two targets share a page.
+    SharedTargetPage {
+        /// One.
+        a: CodeRef,
+        /// The other.
+        b: CodeRef,
+    },
+    /// A patch point is not of the plan's class.
+    WrongClass {
+        /// The patch point.
+        what: CodeRef,
+        /// The plan's class.
+        want: SiteClass,
+        /// The class of its address.
+        got: SiteClass,
+    },
+    /// Two targets return the same id: a wrong target would look right.
+    DuplicateId {
+        /// One.
+        a: CodeRef,
+        /// The other.
+        b: CodeRef,
+    },
+    /// Old and new operands differ in too few bytes for tearing to show.
+    TooFewDifferingBytes {
+        /// The key.
+        key: usize,
+        /// The patch point.
+        insn: u64,
+        /// Old target.
+        old: usize,
+        /// New target.
+        new: usize,
+        /// How many bytes differ.
+        differing: u32,
+    },
+    /// A torn destination is a byte of real code.
+    TornLandsOnCode {
+        /// The tear.
+        tear: Tear,
+        /// The code hit.
+        hits: CodeRef,
+    },
+    /// A torn destination is outside the window.
+    TornLeavesWindow {
+        /// The tear.
+        tear: Tear,
+    },
+}
+
+impl fmt::Display for PlanViolation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use PlanViolation::*;
+        match self {
+            Counts {
+                keys,
+                sites_per_key,
+                targets_per_key,
+            } => write!(
+                f,
+                "counts out of range: {keys} keys, {sites_per_key} sites and \
+                 {targets_per_key} targets per key"
+            ),
+            OutsideSiteArena { what, addr } => {
+                write!(f, "{what} at {addr:#x} is not inside the site arena")
+            }
+            OutsideTargetRegion { what, addr } => {
+                write!(f, "{what} at {addr:#x} is not inside the target region")
+            }
+            BodyCrossesPage { what, addr } => write!(f, "{what} at {addr:#x} crosses its page"),
+            Overlap { a, b } => write!(f, "{a} overlaps {b}"),
+            SharedTargetPage { a, b } => write!(f, "{a} and {b} share a page"),
+            WrongClass { what, want, got } => write!(f, "{what} is `{got}`, the plan is `{want}`"),
+            DuplicateId { a, b } => write!(f, "{a} and {b} return the same id"),
+            TooFewDifferingBytes {
+                key,
+                insn,
+                old,
+                new,
+                differing,
+            } => write!(
+                f,
+                "key {key} insn {insn:#x}: targets {old} and {new} differ in {differing} \
+                 operand bytes, at least {MIN_DIFFERING_BYTES} wanted"
+            ),
+            TornLandsOnCode { tear, hits } => write!(f, "{tear}, on {hits}"),
+            TornLeavesWindow { tear } => write!(f, "{tear}, outside the guarded window"),
+        }
+    }
+}
+
+impl core::error::Error for PlanViolation {}
+
+/// The torn mixes of two operands: every value whose each byte is old's or
+/// new's, other than old and new themselves, each once (`2^d - 2` values
+/// when `d` bytes differ; at most 14).
+pub fn torn_mixes(old: [u8; 4], new: [u8; 4]) -> TornMixes {
+    let mut differ = 0u8;
+    for i in 0..4 {
+        if old[i] != new[i] {
+            differ |= 1 << i;
+        }
+    }
+    TornMixes {
+        old,
+        new,
+        differ,
+        mask: 0,
+    }
+}
+
+/// Iterator returned by [`torn_mixes`].
+#[derive(Clone, Debug)]
+pub struct TornMixes {
+    old: [u8; 4],
+    new: [u8; 4],
+    /// Bytes in which old and new differ.
+    differ: u8,
+    /// The last subset of `differ` taken from new (0 before the first).
+    mask: u8,
+}
+
+impl Iterator for TornMixes {
+    type Item = [u8; 4];
+
+    fn next(&mut self) -> Option<[u8; 4]> {
+        // Walk the non-empty proper subsets of `differ` in increasing order.
+        self.mask = self.mask.wrapping_sub(self.differ) & self.differ;
+        if self.mask == 0 || self.mask == self.differ {
+            self.mask = self.differ; // exhausted; stays so
+            return None;
+        }
+        let mut mix = self.old;
+        for (i, byte) in mix.iter_mut().enumerate() {
+            if self.mask & 1 << i != 0 {
+                *byte = self.new[i];
+            }
+        }
+        Some(mix)
+    }
+}
+
+/// How many of the 4 operand bytes differ.
+pub fn differing_bytes(old: [u8; 4], new: [u8; 4]) -> u32 {
+    old.iter().zip(&new).filter(|(a, b)| a != b).count() as u32
+}
+
+/// The operand of the `rel32` at `insn` that reaches `target`, if in reach.
+fn operand(insn: u64, target: u64) -> Option<[u8; 4]> {
+    encode::rel32(insn, target).map(i32::to_le_bytes)
+}
+
+/// Calls `visit` with every pair of every patch point, its operands, and
+/// then every tear of it. Pairs are unordered: the tears of (old, new) and
+/// (new, old) are the same set.
+fn for_each_pair<B>(
+    plan: &ArenaPlan,
+    mut visit: impl FnMut(Pair) -> ControlFlow<B>,
+) -> ControlFlow<B> {
+    for key in 0..plan.keys() {
+        for &insn in plan.patch_points(key) {
+            let targets = plan.targets(key);
+            for old in 0..targets.len() {
+                for new in old + 1..targets.len() {
+                    visit(Pair {
+                        key,
+                        insn,
+                        old,
+                        new,
+                        old_op: operand(insn, targets[old]),
+                        new_op: operand(insn, targets[new]),
+                    })?;
+                }
+            }
+        }
+    }
+    ControlFlow::Continue(())
+}
+
+/// One (patch point, old, new) of a plan, with the two operands (`None`
+/// when out of reach).
+struct Pair {
+    key: usize,
+    insn: u64,
+    old: usize,
+    new: usize,
+    old_op: Option<[u8; 4]>,
+    new_op: Option<[u8; 4]>,
+}
+
+impl Pair {
+    fn tears(&self) -> impl Iterator<Item = Tear> + '_ {
+        let (old_op, new_op) = (
+            self.old_op.unwrap_or_default(),
+            self.new_op.unwrap_or_default(),
+        );
+        torn_mixes(old_op, new_op).map(move |mix| Tear {
+            key: self.key,
+            insn: self.insn,
+            old: self.old,
+            new: self.new,
+            mix,
+            landing: encode::rel32_dest(self.insn, i32::from_le_bytes(mix)),
+        })
+    }
+}
+
+/// Checks a plan, whatever built it: counts, bounds, no overlaps, one page
+/// per target, the class of every patch point, distinct ids, and for every
+/// patch point, pair of targets and torn mix that the destination traps
+/// (see the module doc). The first problem found is returned.
+pub fn verify(plan: &ArenaPlan) -> Result<(), PlanViolation> {
+    check_structure(plan)?;
+    let map = CodeMap::of(plan);
+    let flow = for_each_pair(plan, |pair| {
+        let differing = match (pair.old_op, pair.new_op) {
+            (Some(a), Some(b)) => differing_bytes(a, b),
+            // Out of reach is ruled out by the bounds checked above; if it
+            // ever were not, refuse rather than judge a wrapped operand.
+            _ => 0,
+        };
+        if differing < MIN_DIFFERING_BYTES {
+            return ControlFlow::Break(PlanViolation::TooFewDifferingBytes {
+                key: pair.key,
+                insn: pair.insn,
+                old: pair.old,
+                new: pair.new,
+                differing,
+            });
+        }
+        for tear in pair.tears() {
+            match map.landing(tear.landing) {
+                Landing::Unmapped | Landing::Trap => {}
+                Landing::Code(hits) => {
+                    return ControlFlow::Break(PlanViolation::TornLandsOnCode { tear, hits })
+                }
+                Landing::Outside => {
+                    return ControlFlow::Break(PlanViolation::TornLeavesWindow { tear })
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    });
+    match flow {
+        ControlFlow::Break(v) => Err(v),
+        ControlFlow::Continue(()) => Ok(()),
+    }
+}
+
+/// The structural half of [`verify`].
+fn check_structure(plan: &ArenaPlan) -> Result<(), PlanViolation> {
+    if !(1..=MAX_KEYS).contains(&plan.keys)
+        || !(1..=MAX_SITES_PER_KEY).contains(&plan.sites_per_key)
+        || !(2..=MAX_TARGETS_PER_KEY).contains(&plan.targets_per_key)
+    {
+        return Err(PlanViolation::Counts {
+            keys: plan.keys,
+            sites_per_key: plan.sites_per_key,
+            targets_per_key: plan.targets_per_key,
+        });
+    }
+    for r in plan.code() {
+        let last = r.addr.wrapping_add(r.len - 1);
+        match r.what {
+            CodeRef::Stub { .. } | CodeRef::Trampoline { .. } => {
+                if !(layout::in_site_arena(r.addr) && layout::in_site_arena(last) && last > r.addr)
+                {
+                    return Err(PlanViolation::OutsideSiteArena {
+                        what: r.what,
+                        addr: r.addr,
+                    });
+                }
+            }
+            CodeRef::Target { .. } => {
+                let region = TARGET_BASE..TARGET_BASE + TARGET_REGION_SIZE;
+                if !(region.contains(&r.addr) && region.contains(&last) && last > r.addr) {
+                    return Err(PlanViolation::OutsideTargetRegion {
+                        what: r.what,
+                        addr: r.addr,
+                    });
+                }
+                if page_of(r.addr) != page_of(last) {
+                    return Err(PlanViolation::BodyCrossesPage {
+                        what: r.what,
+                        addr: r.addr,
+                    });
+                }
+            }
+        }
+    }
+    let map = CodeMap::of(plan);
+    for (n, a) in map.code().iter().enumerate() {
+        for b in &map.code()[n + 1..] {
+            if a.addr < b.addr + b.len && b.addr < a.addr + a.len {
+                return Err(PlanViolation::Overlap {
+                    a: a.what,
+                    b: b.what,
+                });
+            }
+            let both_targets = matches!(
+                (a.what, b.what),
+                (CodeRef::Target { .. }, CodeRef::Target { .. })
+            );
+            if both_targets && page_of(a.addr) == page_of(b.addr) {
+                return Err(PlanViolation::SharedTargetPage {
+                    a: a.what,
+                    b: b.what,
+                });
+            }
+        }
+    }
+    for key in 0..plan.keys {
+        for (index, &insn) in plan.patch_points(key).iter().enumerate() {
+            let got = layout::classify(insn);
+            if got != plan.class {
+                let what = if plan.outofline {
+                    CodeRef::Trampoline { key }
+                } else {
+                    CodeRef::Stub { key, index }
+                };
+                return Err(PlanViolation::WrongClass {
+                    what,
+                    want: plan.class,
+                    got,
+                });
+            }
+        }
+    }
+    let ids = || {
+        (0..plan.keys).flat_map(move |key| {
+            plan.ids(key)
+                .iter()
+                .enumerate()
+                .map(move |(target, &id)| (CodeRef::Target { key, target }, id))
+        })
+    };
+    for (n, (a, ia)) in ids().enumerate() {
+        if let Some((b, _)) = ids().skip(n + 1).find(|&(_, ib)| ib == ia) {
+            return Err(PlanViolation::DuplicateId { a, b });
+        }
+    }
+    Ok(())
+}
+
+/// Where the tears of a plan land, counted (for reports and tests).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Census {
+    /// (patch point, unordered pair) combinations.
+    pub pairs: u32,
+    /// Torn mixes, over all pairs.
+    pub tears: u32,
+    /// Tears that land on an unmapped page.
+    pub unmapped: u32,
+    /// Tears that land on `int3` padding.
+    pub trap: u32,
+    /// Tears that land on code (0 for a safe plan).
+    pub code: u32,
+    /// Tears that leave the window (0 for a safe plan).
+    pub outside: u32,
+    /// Fewest differing operand bytes over all pairs.
+    pub min_differing_bytes: u32,
+}
+
+/// Counts where every tear of `plan` lands.
+pub fn census(plan: &ArenaPlan) -> Census {
+    let map = CodeMap::of(plan);
+    let mut c = Census {
+        min_differing_bytes: 4,
+        ..Census::default()
+    };
+    let _ = for_each_pair(plan, |pair| -> ControlFlow<()> {
+        c.pairs += 1;
+        let differing = match (pair.old_op, pair.new_op) {
+            (Some(a), Some(b)) => differing_bytes(a, b),
+            _ => 0,
+        };
+        c.min_differing_bytes = c.min_differing_bytes.min(differing);
+        for tear in pair.tears() {
+            c.tears += 1;
+            match map.landing(tear.landing) {
+                Landing::Unmapped => c.unmapped += 1,
+                Landing::Trap => c.trap += 1,
+                Landing::Code(_) => c.code += 1,
+                Landing::Outside => c.outside += 1,
+            }
+        }
+        ControlFlow::Continue(())
+    });
+    c
+}
+
+// The rule's largest in-page offset (D1's low nibble 0xF, D0 0xF0) leaves
+// room for the body before the end of the page.
+const _: () = assert!(0xF00 + 0xF0 + TARGET_BODY_LEN as u64 <= PAGE_SIZE);
+
+#[cfg(test)]
+mod tests;

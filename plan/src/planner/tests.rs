@@ -1,0 +1,593 @@
+extern crate std;
+
+use super::*;
+use crate::encode::INT3;
+use crate::layout::{site_addr, MAX_SITES_PER_KEY, SITE_BASE};
+use std::collections::{BTreeSet, HashMap};
+use std::vec::Vec;
+
+const MODES: [bool; 2] = [false, true];
+
+fn full(class: SiteClass, outofline: bool) -> ArenaPlan {
+    plan(
+        MAX_KEYS,
+        MAX_SITES_PER_KEY,
+        MAX_TARGETS_PER_KEY,
+        class,
+        outofline,
+    )
+    .unwrap_or_else(|e| panic!("a full {class} plan (outofline {outofline}) was wanted, got {e}"))
+}
+
+/// An independent model of the window: the bytes of every mapped page, and
+/// which of them are code. Built by writing the plan's encoded bytes, the way
+/// the kernel does, without `classify_landing` or `CodeRange`.
+struct Memory {
+    pages: HashMap<u64, (Vec<u8>, Vec<bool>)>,
+}
+
+impl Memory {
+    fn of(plan: &ArenaPlan) -> Memory {
+        let mut m = Memory {
+            pages: HashMap::new(),
+        };
+        let mut page = SITE_BASE;
+        while page < SITE_BASE + SITE_ARENA_SIZE {
+            m.map(page);
+            page += PAGE_SIZE;
+        }
+        for k in 0..plan.keys() {
+            for &t in plan.targets(k) {
+                m.map(t & !(PAGE_SIZE - 1));
+            }
+        }
+        for k in 0..plan.keys() {
+            for i in 0..plan.sites_per_key() {
+                m.write(plan.sites(k)[i], &plan.stub_bytes(k, i));
+            }
+            if let Some(t) = plan.trampoline(k) {
+                m.write(t, &plan.trampoline_bytes(k).unwrap());
+            }
+            for j in 0..plan.targets_per_key() {
+                m.write(plan.targets(k)[j], &plan.target_body(k, j));
+            }
+        }
+        m
+    }
+
+    fn map(&mut self, page: u64) {
+        let fresh = (
+            std::vec![INT3; PAGE_SIZE as usize],
+            std::vec![false; PAGE_SIZE as usize],
+        );
+        assert!(
+            self.pages.insert(page, fresh).is_none(),
+            "page {page:#x} mapped twice"
+        );
+    }
+
+    fn write(&mut self, addr: u64, bytes: &[u8]) {
+        for (n, &b) in bytes.iter().enumerate() {
+            let a = addr + n as u64;
+            let (data, code) = self
+                .pages
+                .get_mut(&(a & !(PAGE_SIZE - 1)))
+                .unwrap_or_else(|| panic!("write to unmapped {a:#x}"));
+            let off = (a % PAGE_SIZE) as usize;
+            assert!(!code[off], "code written twice at {a:#x}");
+            data[off] = b;
+            code[off] = true;
+        }
+    }
+
+    /// `Some((byte, is_code))`, or `None` when unmapped.
+    fn at(&self, a: u64) -> Option<(u8, bool)> {
+        let (data, code) = self.pages.get(&(a & !(PAGE_SIZE - 1)))?;
+        let off = (a % PAGE_SIZE) as usize;
+        Some((data[off], code[off]))
+    }
+
+    fn read<const N: usize>(&self, a: u64) -> [u8; N] {
+        core::array::from_fn(|n| self.at(a + n as u64).expect("mapped").0)
+    }
+}
+
+#[test]
+fn every_class_mode_and_count_up_to_the_maxima_gives_a_plan_that_verifies() {
+    let mut plans = 0;
+    for &class in SiteClass::ALL {
+        for outofline in MODES {
+            for keys in 1..=MAX_KEYS {
+                for sites in 1..=MAX_SITES_PER_KEY {
+                    for targets in 2..=MAX_TARGETS_PER_KEY {
+                        let p = plan(keys, sites, targets, class, outofline).unwrap_or_else(|e| {
+                            panic!(
+                                "a plan for {keys}x{sites}x{targets} {class} was wanted, got {e}"
+                            )
+                        });
+                        // plan() has verified it; the census counts what verify saw.
+                        let c = census(&p);
+                        assert_eq!((c.code, c.outside), (0, 0));
+                        assert_eq!(
+                            c.min_differing_bytes, 4,
+                            "all 4 operand bytes should differ, fewest was {}",
+                            c.min_differing_bytes
+                        );
+                        plans += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(
+        plans,
+        4 * 2 * MAX_KEYS * MAX_SITES_PER_KEY * (MAX_TARGETS_PER_KEY - 1)
+    );
+}
+
+#[test]
+fn every_torn_mix_of_every_ordered_pair_lands_on_int3_or_unmapped_in_the_memory_model() {
+    for &class in SiteClass::ALL {
+        for outofline in MODES {
+            let p = full(class, outofline);
+            let mem = Memory::of(&p);
+            let (mut unmapped, mut trap) = (0u32, 0u32);
+            for key in 0..p.keys() {
+                for &insn in p.patch_points(key) {
+                    for (a, &ta) in p.targets(key).iter().enumerate() {
+                        for (b, &tb) in p.targets(key).iter().enumerate() {
+                            if a == b {
+                                continue;
+                            }
+                            let old = ((ta as i64 - insn as i64 - 5) as i32).to_le_bytes();
+                            let new = ((tb as i64 - insn as i64 - 5) as i32).to_le_bytes();
+                            for mask in 0u8..16 {
+                                let mix: [u8; 4] = core::array::from_fn(|i| {
+                                    if mask & 1 << i != 0 {
+                                        new[i]
+                                    } else {
+                                        old[i]
+                                    }
+                                });
+                                if mix == old || mix == new {
+                                    continue;
+                                }
+                                let land =
+                                    (insn as i64 + 5 + i32::from_le_bytes(mix) as i64) as u64;
+                                assert!(
+                                    (GUARD_START..GUARD_END).contains(&land),
+                                    "{class} key {key} insn {insn:#x} {a}->{b} mix {mix:02x?}: \
+                                     wanted a landing in the window, got {land:#x}"
+                                );
+                                match mem.at(land) {
+                                    None => unmapped += 1,
+                                    Some((byte, is_code)) => {
+                                        assert!(
+                                            !is_code && byte == INT3,
+                                            "{class} key {key} insn {insn:#x} {a}->{b} mix {mix:02x?}: \
+                                             wanted int3 padding at {land:#x}, got byte {byte:#04x} \
+                                             (code: {is_code})"
+                                        );
+                                        trap += 1;
+                                    }
+                                }
+                                let want = if mem.at(land).is_some() {
+                                    Landing::Trap
+                                } else {
+                                    Landing::Unmapped
+                                };
+                                assert_eq!(classify_landing(land, &p), want, "landing {land:#x}");
+                            }
+                        }
+                    }
+                }
+            }
+            assert!(
+                unmapped > 0 && trap > 0,
+                "{class}: both kinds of landing expected, got {unmapped} unmapped, {trap} trap"
+            );
+        }
+    }
+}
+
+#[test]
+fn executing_the_model_through_every_stub_returns_the_installed_target_id() {
+    for &class in SiteClass::ALL {
+        for outofline in MODES {
+            let p = full(class, outofline);
+            let mut mem = Memory::of(&p);
+            for key in 0..p.keys() {
+                for target in 0..p.targets_per_key() {
+                    for &point in p.patch_points(key) {
+                        let bytes = p.insn_bytes(key, point, target);
+                        // Byte by byte: a cross-page point spans two pages.
+                        for (n, &b) in bytes.iter().enumerate() {
+                            let a = point + n as u64;
+                            let (d, _) = mem.pages.get_mut(&(a & !(PAGE_SIZE - 1))).unwrap();
+                            d[(a % PAGE_SIZE) as usize] = b;
+                        }
+                    }
+                    for &site in p.sites(key) {
+                        let (op, mut dest) =
+                            encode::decode_rel32_dest(&mem.read::<5>(site), site).unwrap();
+                        assert_eq!(op, encode::CALL_OPCODE);
+                        assert_eq!(mem.read::<1>(site + 5), [encode::RET], "stub ends in ret");
+                        if outofline {
+                            assert_eq!(Some(dest), p.trampoline(key));
+                            let (op, d) =
+                                encode::decode_rel32_dest(&mem.read::<5>(dest), dest).unwrap();
+                            assert_eq!(op, encode::JMP_OPCODE);
+                            dest = d;
+                        }
+                        let id = encode::decode_target_body(&mem.read::<6>(dest));
+                        assert_eq!(
+                            id,
+                            Some(p.ids(key)[target]),
+                            "{class} key {key} site {site:#x}: wanted target {target}'s id"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn torn_mixes_are_exactly_the_distinct_byte_mixes_other_than_old_and_new() {
+    let cases: [([u8; 4], [u8; 4]); 5] = [
+        ([1, 2, 3, 4], [5, 6, 7, 8]),
+        ([1, 2, 3, 4], [1, 6, 3, 8]),
+        ([1, 2, 3, 4], [1, 2, 3, 9]),
+        ([1, 2, 3, 4], [1, 2, 3, 4]),
+        ([0xFF, 0, 0xFF, 0], [0, 0xFF, 0, 0xFF]),
+    ];
+    for (old, new) in cases {
+        let got: Vec<[u8; 4]> = torn_mixes(old, new).collect();
+        let mut want = BTreeSet::new();
+        for mask in 0u8..16 {
+            let mix: [u8; 4] =
+                core::array::from_fn(|i| if mask & 1 << i != 0 { new[i] } else { old[i] });
+            if mix != old && mix != new {
+                want.insert(mix);
+            }
+        }
+        let got_set: BTreeSet<[u8; 4]> = got.iter().copied().collect();
+        assert_eq!(got.len(), got_set.len(), "no mix twice: {got:02x?}");
+        assert_eq!(got_set, want, "{old:02x?} / {new:02x?}");
+        let d = differing_bytes(old, new);
+        assert_eq!(
+            got.len(),
+            (1usize << d).saturating_sub(2),
+            "2^{d} - 2 mixes"
+        );
+    }
+}
+
+#[test]
+fn an_exhausted_torn_mix_iterator_stays_exhausted() {
+    let mut it = torn_mixes([1, 2, 3, 4], [1, 2, 3, 5]);
+    assert_eq!(it.next(), None);
+    assert_eq!(it.next(), None);
+}
+
+#[test]
+fn target_addresses_follow_the_documented_digits_and_are_independent_of_the_counts() {
+    assert_eq!(target_addr(0, 0), TARGET_BASE + 0x0021_1200);
+    assert_eq!(target_addr(1, 2), TARGET_BASE + 0x0C99_9B90);
+    assert_eq!(target_id(3, 1), 0x5C00_0301);
+    let a = plan(2, 3, 2, SiteClass::Line, false).unwrap();
+    let b = plan(8, 16, 4, SiteClass::CrossPage, true).unwrap();
+    assert_eq!(a.targets(1), &b.targets(1)[..2]);
+    assert_eq!(a.sites(1)[2], site_addr(1, 2, SiteClass::Line));
+}
+
+#[test]
+fn plan_refuses_counts_out_of_range_and_names_them() {
+    let q = SiteClass::Qword;
+    assert_eq!(plan(0, 1, 2, q, false), Err(PlanError::Keys { asked: 0 }));
+    assert_eq!(
+        plan(MAX_KEYS + 1, 1, 2, q, false),
+        Err(PlanError::Keys {
+            asked: MAX_KEYS + 1
+        })
+    );
+    assert_eq!(
+        plan(1, 0, 2, q, false),
+        Err(PlanError::SitesPerKey { asked: 0 })
+    );
+    assert_eq!(
+        plan(1, 17, 2, q, false),
+        Err(PlanError::SitesPerKey { asked: 17 })
+    );
+    assert_eq!(
+        plan(1, 1, 1, q, false),
+        Err(PlanError::TargetsPerKey { asked: 1 })
+    );
+    assert_eq!(
+        plan(1, 1, 5, q, false),
+        Err(PlanError::TargetsPerKey { asked: 5 })
+    );
+    let msg = std::format!("{}", plan(1, 1, 1, q, false).unwrap_err());
+    assert!(msg.contains("1 targets per key asked"), "{msg}");
+}
+
+#[test]
+fn classify_landing_tells_padding_code_unmapped_and_outside_apart() {
+    let p = full(SiteClass::Line, true);
+    let site = p.sites(2)[3];
+    assert_eq!(
+        classify_landing(site, &p),
+        Landing::Code(CodeRef::Stub { key: 2, index: 3 })
+    );
+    assert_eq!(
+        classify_landing(site + 5, &p),
+        Landing::Code(CodeRef::Stub { key: 2, index: 3 })
+    );
+    assert_eq!(classify_landing(site + 6, &p), Landing::Trap);
+    assert_eq!(classify_landing(site - 1, &p), Landing::Trap);
+    let t = p.trampoline(4).unwrap();
+    assert_eq!(
+        classify_landing(t + 4, &p),
+        Landing::Code(CodeRef::Trampoline { key: 4 })
+    );
+    assert_eq!(classify_landing(t + 5, &p), Landing::Trap);
+    let tg = p.targets(7)[3];
+    assert_eq!(
+        classify_landing(tg + 5, &p),
+        Landing::Code(CodeRef::Target { key: 7, target: 3 })
+    );
+    assert_eq!(classify_landing(tg + 6, &p), Landing::Trap);
+    assert_eq!(classify_landing(tg & !(PAGE_SIZE - 1), &p), Landing::Trap);
+    assert_eq!(
+        classify_landing((tg | (PAGE_SIZE - 1)) + 1, &p),
+        Landing::Unmapped
+    );
+    assert_eq!(
+        classify_landing(SITE_BASE + SITE_ARENA_SIZE, &p),
+        Landing::Unmapped
+    );
+    assert_eq!(classify_landing(SITE_BASE - 1, &p), Landing::Unmapped);
+    assert_eq!(classify_landing(GUARD_START - 1, &p), Landing::Outside);
+    assert_eq!(classify_landing(GUARD_END, &p), Landing::Outside);
+    assert_eq!(
+        classify_landing(0x10_0000, &p),
+        Landing::Outside,
+        "kernel memory is not promised"
+    );
+}
+
+#[test]
+fn in_line_plans_have_no_trampolines_to_land_on() {
+    let p = full(SiteClass::Qword, false);
+    let t = crate::layout::trampoline_addr(0, SiteClass::Qword);
+    assert_eq!(p.trampoline(0), None);
+    assert_eq!(classify_landing(t, &p), Landing::Trap);
+    assert_eq!(
+        p.code().count(),
+        MAX_KEYS * (MAX_SITES_PER_KEY + MAX_TARGETS_PER_KEY)
+    );
+}
+
+// ---- verify must be able to fail ----
+
+#[test]
+fn verify_rejects_a_target_placed_where_a_tear_of_another_key_lands() {
+    let mut p = full(SiteClass::CrossLine, false);
+    // Find a tear of key 0 that lands on an unmapped page where a body fits,
+    // and move key 1's target 0 there.
+    let insn = p.sites(0)[0];
+    let old = operand(insn, p.targets(0)[0]).unwrap();
+    let new = operand(insn, p.targets(0)[1]).unwrap();
+    let land = torn_mixes(old, new)
+        .map(|m| encode::rel32_dest(insn, i32::from_le_bytes(m)))
+        .find(|&l| {
+            classify_landing(l, &p) == Landing::Unmapped
+                && l % PAGE_SIZE <= PAGE_SIZE - TARGET_BODY_LEN as u64
+                && (TARGET_BASE..TARGET_BASE + TARGET_REGION_SIZE).contains(&l)
+        })
+        .expect("some tear lands on an unmapped page");
+    p.targets[1][0] = land;
+    match verify(&p) {
+        Err(PlanViolation::TornLandsOnCode { tear, hits }) => {
+            assert_eq!(hits, CodeRef::Target { key: 1, target: 0 });
+            assert_eq!(tear.landing, land);
+            assert_eq!(tear.key, 0);
+        }
+        other => panic!("wanted a tear on key 1's target 0 at {land:#x}, got {other:?}"),
+    }
+}
+
+#[test]
+fn verify_rejects_a_tear_that_lands_inside_a_body_not_only_at_its_start() {
+    let mut p = full(SiteClass::Qword, false);
+    let insn = p.sites(0)[0];
+    let old = operand(insn, p.targets(0)[0]).unwrap();
+    let new = operand(insn, p.targets(0)[1]).unwrap();
+    let land = torn_mixes(old, new)
+        .map(|m| encode::rel32_dest(insn, i32::from_le_bytes(m)))
+        .find(|&l| classify_landing(l, &p) == Landing::Unmapped && l % PAGE_SIZE >= 3)
+        .unwrap();
+    // The body starts 3 bytes before the landing: the tear hits its id bytes.
+    p.targets[2][1] = land - 3;
+    assert!(
+        matches!(
+            verify(&p),
+            Err(PlanViolation::TornLandsOnCode {
+                hits: CodeRef::Target { key: 2, target: 1 },
+                ..
+            })
+        ),
+        "wanted a tear into the middle of key 2's target 1, got {:?}",
+        verify(&p)
+    );
+}
+
+#[test]
+fn verify_rejects_two_targets_whose_operands_differ_in_one_byte() {
+    let mut p = full(SiteClass::Qword, false);
+    // Two 64 KiB sub-blocks apart: only operand byte 2 differs, so no tear
+    // could ever be seen.
+    p.targets[0][1] = p.targets[0][0] + 0x2_0000;
+    match verify(&p) {
+        Err(PlanViolation::TooFewDifferingBytes {
+            key: 0,
+            old: 0,
+            new: 1,
+            differing,
+            ..
+        }) => {
+            assert_eq!(differing, 1)
+        }
+        other => panic!("wanted too few differing bytes between targets 0 and 1, got {other:?}"),
+    }
+}
+
+#[test]
+fn verify_rejects_targets_close_enough_for_a_one_byte_tear_into_a_body() {
+    // Same page, 3 bytes apart: the bodies overlap, which verify names first.
+    let mut p = full(SiteClass::Qword, false);
+    p.targets[0][1] = p.targets[0][0] + 3;
+    assert!(
+        matches!(verify(&p), Err(PlanViolation::Overlap { .. })),
+        "{:?}",
+        verify(&p)
+    );
+}
+
+#[test]
+fn verify_rejects_malformed_plans_with_the_reason() {
+    let base = full(SiteClass::Qword, true);
+    let t00 = CodeRef::Target { key: 0, target: 0 };
+    let t01 = CodeRef::Target { key: 0, target: 1 };
+
+    let mut p = base.clone();
+    p.targets_per_key = 1;
+    assert!(matches!(
+        verify(&p),
+        Err(PlanViolation::Counts {
+            targets_per_key: 1,
+            ..
+        })
+    ));
+
+    let mut p = base.clone();
+    p.targets[0][0] = (p.targets[0][0] | (PAGE_SIZE - 1)) - 2;
+    assert_eq!(
+        verify(&p),
+        Err(PlanViolation::BodyCrossesPage {
+            what: t00,
+            addr: p.targets[0][0]
+        })
+    );
+
+    let mut p = base.clone();
+    p.targets[0][1] = p.targets[0][0] + 0x80;
+    assert_eq!(
+        verify(&p),
+        Err(PlanViolation::SharedTargetPage { a: t00, b: t01 })
+    );
+
+    let mut p = base.clone();
+    p.targets[0][0] = SITE_BASE + 0x8_0000;
+    assert_eq!(
+        verify(&p),
+        Err(PlanViolation::OutsideTargetRegion {
+            what: t00,
+            addr: SITE_BASE + 0x8_0000
+        })
+    );
+
+    let mut p = base.clone();
+    p.sites[1][0] = SITE_BASE + SITE_ARENA_SIZE - 2;
+    assert!(matches!(
+        verify(&p),
+        Err(PlanViolation::OutsideSiteArena {
+            what: CodeRef::Stub { key: 1, index: 0 },
+            ..
+        })
+    ));
+
+    let mut p = base.clone();
+    p.sites[1][1] = p.sites[1][0] + 3;
+    assert!(
+        matches!(verify(&p), Err(PlanViolation::Overlap { .. })),
+        "{:?}",
+        verify(&p)
+    );
+
+    let mut p = base.clone();
+    p.trampolines[3] -= 2; // operand now starts at line + 6
+    assert_eq!(
+        verify(&p),
+        Err(PlanViolation::WrongClass {
+            what: CodeRef::Trampoline { key: 3 },
+            want: SiteClass::Qword,
+            got: SiteClass::Line
+        })
+    );
+
+    let mut p = base.clone();
+    p.ids[5][2] = p.ids[2][1];
+    assert_eq!(
+        verify(&p),
+        Err(PlanViolation::DuplicateId {
+            a: CodeRef::Target { key: 2, target: 1 },
+            b: CodeRef::Target { key: 5, target: 2 }
+        })
+    );
+}
+
+#[test]
+fn in_line_the_class_of_the_sites_is_checked() {
+    let mut p = full(SiteClass::CrossPage, false);
+    p.sites[6][9] -= 1; // operand at page + 4093 .. 4097: still crosses
+    assert_eq!(
+        verify(&p),
+        Ok(()),
+        "one byte earlier still crosses the page"
+    );
+    p.sites[6][9] -= 4; // operand ends at the page end
+    assert!(matches!(
+        verify(&p),
+        Err(PlanViolation::WrongClass {
+            what: CodeRef::Stub { key: 6, index: 9 },
+            want: SiteClass::CrossPage,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn the_census_of_a_safe_plan_counts_every_tear_and_none_on_code() {
+    let p = full(SiteClass::Line, false);
+    let c = census(&p);
+    let pairs =
+        MAX_KEYS * MAX_SITES_PER_KEY * (MAX_TARGETS_PER_KEY * (MAX_TARGETS_PER_KEY - 1) / 2);
+    assert_eq!(c.pairs as usize, pairs);
+    assert_eq!(
+        c.tears as usize,
+        pairs * 14,
+        "4 differing bytes give 14 tears per pair"
+    );
+    assert_eq!((c.code, c.outside), (0, 0));
+    assert_eq!(c.unmapped + c.trap, c.tears);
+}
+
+#[test]
+fn every_operand_has_the_top_byte_the_rule_promises() {
+    // Rule (2): no borrow into the top byte, wherever the patch point is.
+    for &class in SiteClass::ALL {
+        for outofline in MODES {
+            let p = full(class, outofline);
+            for k in 0..MAX_KEYS {
+                for &insn in p.patch_points(k) {
+                    for j in 0..MAX_TARGETS_PER_KEY {
+                        let top = operand(insn, p.targets(k)[j]).unwrap()[3];
+                        let want = 0x40 + 2 * (k * MAX_TARGETS_PER_KEY + j) as u8;
+                        assert_eq!(top, want, "key {k} target {j} from {insn:#x}");
+                    }
+                }
+            }
+        }
+    }
+}
