@@ -34,6 +34,7 @@ mod macros;
 pub mod encode;
 pub mod layout;
 pub mod planner;
+pub mod window;
 
 pub use layout::{ArenaPlan, CodeRef, SiteClass};
 pub use planner::{classify_landing, plan, verify, Landing, PlanError, PlanViolation};
