@@ -20,9 +20,21 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+pub mod accel;
+pub mod app;
+pub mod boot;
+pub mod cli;
 pub mod controls;
+pub mod evidence;
 pub mod judge;
+pub mod live;
+pub mod matrix;
+pub mod qemu;
+pub mod render;
+pub mod run;
 pub mod status;
 pub mod symbols;
 pub mod synth;
 pub mod transcript;
+pub mod watch;
+pub mod workspace;

@@ -1,0 +1,165 @@
+//! One QEMU boot, followed live, with its evidence written as it happens.
+
+use crate::{
+    evidence::{self, RecordsLog},
+    judge::Ending,
+    live::{self, ChildGuard, FollowOptions, Sinks, Stop},
+    qemu::{self, QemuCommand, StderrVerdict},
+    render,
+    transcript::{Line, Transcript},
+};
+use anyhow::{Context as _, Result};
+use std::{
+    path::Path,
+    time::{Duration, Instant},
+};
+
+/// How long QEMU may take to exit after the kernel's end record (it
+/// should exit at once through isa-debug-exit).
+pub const END_GRACE: Duration = Duration::from_secs(3);
+
+/// How long QEMU may take to be reaped after its streams closed.
+const REAP: Duration = Duration::from_secs(2);
+
+/// What one boot gave.
+#[derive(Debug)]
+pub struct Booted {
+    /// What was read.
+    pub transcript: Transcript,
+    /// How it ended.
+    pub ending: Ending,
+    /// QEMU's stderr.
+    pub stderr: String,
+    /// From spawn to the end of following.
+    pub wall: Duration,
+}
+
+/// Boots `cmd` with a hard `deadline`, writing `qemu-command.txt`,
+/// `serial.log`, `qemu-stderr.log` and `records.jsonl` into `dir` and
+/// echoing lines when `echo` is set.
+pub fn boot(cmd: &QemuCommand, deadline: Duration, dir: &Path, echo: bool) -> Result<Booted> {
+    evidence::write(dir, "qemu-command.txt", &format!("{}\n", cmd.shell()))?;
+    let mut serial_log = evidence::create(dir, "serial.log")?;
+    let mut stderr_log = evidence::create(dir, "qemu-stderr.log")?;
+    let mut records = RecordsLog::create(dir)?;
+    let mut write_error: Option<anyhow::Error> = None;
+    let mut on_line = |line: &Line| {
+        if let Err(e) = records.add(line) {
+            write_error.get_or_insert(e);
+        }
+        if echo {
+            render::echo(line);
+        }
+    };
+
+    let start = Instant::now();
+    let mut guard = ChildGuard::spawn(cmd.command())
+        .with_context(|| format!("starting QEMU: {}", cmd.shell()))?;
+    let (tx, rx) = live::channel();
+    if let Some(out) = guard.take_stdout() {
+        live::pump_serial(out, tx.clone());
+    }
+    if let Some(err) = guard.take_stderr() {
+        live::pump_stderr(err, tx);
+    }
+    let followed = {
+        let mut sinks = Sinks {
+            serial_log: &mut serial_log,
+            stderr_log: Some(&mut stderr_log),
+            on_line: &mut on_line,
+        };
+        let opts = FollowOptions {
+            deadline,
+            stop_at_end: false,
+            end_grace: END_GRACE,
+        };
+        live::follow(&rx, opts, true, &mut sinks, &mut || guard.kill())?
+    };
+    if let Some(e) = write_error {
+        return Err(e);
+    }
+    let ending = match followed.stop {
+        Stop::Interrupted => Ending::Interrupted,
+        Stop::KvmInternalError => Ending::Environment {
+            why: qemu::KVM_INT3_MESSAGE.into(),
+        },
+        Stop::Deadline => Ending::Timeout {
+            secs: deadline.as_secs_f64(),
+        },
+        Stop::EndGraceExpired => Ending::QemuLingered,
+        Stop::EndRecord | Stop::StreamsEnded => {
+            let status = match guard.wait_for(REAP) {
+                Some(s) => s.code(),
+                None => {
+                    guard.kill();
+                    None
+                }
+            };
+            classify_exit(status, &followed.stderr, &followed.transcript)
+        }
+    };
+    drop(guard);
+    Ok(Booted {
+        transcript: followed.transcript,
+        ending,
+        stderr: followed.stderr,
+        wall: start.elapsed(),
+    })
+}
+
+/// How QEMU's own exit is to be read: the kernel's exit codes are always
+/// the kernel's; otherwise QEMU's complaints on stderr before any record
+/// mean the environment failed (a bad option, a missing firmware), not the
+/// kernel.
+pub fn classify_exit(status: Option<i32>, stderr: &str, t: &Transcript) -> Ending {
+    use report::exit::{decode, QemuExit};
+    if let Some(s) = status {
+        if decode(s) != QemuExit::Other(s) {
+            return Ending::QemuExited { status };
+        }
+    }
+    match qemu::classify_stderr(stderr) {
+        StderrVerdict::KvmInternalError => Ending::Environment {
+            why: qemu::KVM_INT3_MESSAGE.into(),
+        },
+        StderrVerdict::Errors(lines) if t.records.is_empty() => Ending::Environment {
+            why: format!(
+                "QEMU failed (exit status {}) before the kernel said anything: {}",
+                status.map_or("signal".into(), |s| s.to_string()),
+                lines.join(" / ")
+            ),
+        },
+        _ => Ending::QemuExited { status },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qemu_refusing_an_option_is_an_environment_failure() {
+        let e = classify_exit(
+            Some(1),
+            "qemu-system-x86_64: -cpu foo: unable to find CPU model 'foo'\n",
+            &Transcript::default(),
+        );
+        assert!(
+            matches!(&e, Ending::Environment { why } if why.contains("unable to find CPU model")),
+            "wanted an environment failure naming QEMU's complaint, got {e:?}"
+        );
+    }
+
+    #[test]
+    fn the_kernels_exit_code_is_the_kernels_even_with_stderr_noise() {
+        let s = report::exit::qemu_status(report::exit::CODE_FAIL);
+        let e = classify_exit(Some(s), "qemu: something\n", &Transcript::default());
+        assert_eq!(e, Ending::QemuExited { status: Some(s) });
+    }
+
+    #[test]
+    fn a_silent_reset_is_the_kernels_failure_not_the_environments() {
+        let e = classify_exit(Some(0), "", &Transcript::default());
+        assert_eq!(e, Ending::QemuExited { status: Some(0) });
+    }
+}

@@ -1,0 +1,217 @@
+//! The command line, as clap parses it. Only syntax and simple ranges are
+//! checked here; [`crate::run::resolve`] checks the rest against the
+//! environment.
+
+use crate::{
+    accel::AccelRequest,
+    controls,
+    run::{self, BootKind, ExpectKind},
+    status, watch,
+};
+use clap::{builder::PossibleValuesParser, Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+const ABOUT: &str = "Boot the static-call torture kernel under QEMU (or read a real \
+machine's serial line or a saved log), follow its serial report live, and judge it.";
+
+/// The harness's command line.
+#[derive(Debug, Parser)]
+#[command(name = "harness", version, about = ABOUT, after_help = status::HELP_TABLE)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build the kernel, boot it in QEMU, follow the serial line live under a
+    /// hard deadline, judge, and keep the evidence under out/runs/.
+    #[command(after_help = status::HELP_TABLE)]
+    Run(RunArgs),
+    /// Judge a saved serial log (from QEMU, CI, or a real machine's cable).
+    #[command(after_help = status::HELP_TABLE)]
+    Parse(ParseArgs),
+    /// Follow a real machine's serial port live, stop at the end record or
+    /// the deadline, keep the transcript, judge.
+    #[command(after_help = status::HELP_TABLE)]
+    Watch(WatchArgs),
+    /// Run a table of configurations (e.g. harness/platform.cfg) one after
+    /// the other, with a progress line each and `N passed, N failed` at the
+    /// end.
+    #[command(after_help = status::HELP_TABLE)]
+    Matrix(MatrixArgs),
+}
+
+fn parse_smp(s: &str) -> Result<u32, String> {
+    let n: u32 = s
+        .parse()
+        .map_err(|_| format!("wanted a number of CPUs from 1 to {}", run::MAX_SMP))?;
+    if (1..=run::MAX_SMP).contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!(
+            "{n} is out of range: the kernel supports 1 to {} CPUs",
+            run::MAX_SMP
+        ))
+    }
+}
+
+fn parse_timeout(s: &str) -> Result<f64, String> {
+    let t: f64 = s
+        .parse()
+        .map_err(|_| "wanted a number of seconds".to_string())?;
+    if t > 0.0 && t <= run::MAX_TIMEOUT {
+        Ok(t)
+    } else {
+        Err(format!(
+            "{s} is out of range: wanted 0 < SECS <= {}",
+            run::MAX_TIMEOUT
+        ))
+    }
+}
+
+fn control_names() -> PossibleValuesParser {
+    PossibleValuesParser::new(controls::CONTROLS.iter().map(|c| c.name))
+}
+
+/// What the kernel is expected to do, for commands that judge.
+#[derive(Debug, Clone, Args)]
+pub struct ExpectArgs {
+    /// What to expect: `pass`, `fault` (needs --control) or `timeout`.
+    /// Default: what the control implies, else pass.
+    #[arg(long, value_enum)]
+    pub expect: Option<ExpectKind>,
+    /// The negative control that was run (docs/cmdline.md); its fault must
+    /// be seen at its ELF symbol on its CPU.
+    #[arg(long, value_name = "NAME", value_parser = control_names())]
+    pub control: Option<String>,
+}
+
+/// `harness run`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// CPUs of the guest (1 to 64).
+    #[arg(long, value_name = "N", default_value = "4", value_parser = parse_smp)]
+    pub smp: u32,
+    /// Accelerator: tcg, kvm, or auto (KVM only if /dev/kvm opens read-write
+    /// and a short probe boot passes).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub accel: AccelRequest,
+    /// QEMU -cpu model, optionally with `,flags` (checked against
+    /// `qemu-system-x86_64 -cpu help`). Default: qemu64.
+    #[arg(long, value_name = "MODEL")]
+    pub cpu: Option<String>,
+    /// Hard deadline for the boot, in seconds (default 60; 10 for the hang
+    /// control). QEMU is killed when it passes: status 3.
+    #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
+    pub timeout: Option<f64>,
+    /// How to boot: the kernel ELF by PVH, or out/static-call.iso by
+    /// SeaBIOS or OVMF and GRUB.
+    #[arg(long, value_enum, default_value = "kernel")]
+    pub boot: BootKind,
+    /// Run a negative control (docs/cmdline.md); kernel boots only. The run
+    /// then fails (status 1) by design; the summary says whether the harness
+    /// caught it.
+    #[arg(long, value_name = "NAME", value_parser = control_names())]
+    pub control: Option<String>,
+    /// More kernel command line words (repeatable); kernel boots only.
+    #[arg(long, value_name = "WORDS")]
+    pub append: Vec<String>,
+    /// What to expect (default: what the control implies, else pass).
+    #[arg(long, value_enum)]
+    pub expect: Option<ExpectKind>,
+    /// Where run directories go (default: out/runs in the workspace).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Do not build the kernel first.
+    #[arg(long)]
+    pub no_build: bool,
+    /// Boot this kernel ELF instead of the workspace's (implies --no-build).
+    #[arg(long, value_name = "ELF")]
+    pub kernel: Option<PathBuf>,
+    /// Boot this ISO instead of out/static-call.iso.
+    #[arg(long, value_name = "ISO")]
+    pub iso: Option<PathBuf>,
+    /// The QEMU binary.
+    #[arg(long, value_name = "BIN", default_value = crate::qemu::DEFAULT_QEMU)]
+    pub qemu: String,
+    /// Do not echo the serial line; print only the summary.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `harness parse`.
+#[derive(Debug, Clone, Args)]
+pub struct ParseArgs {
+    /// The serial log.
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub expect: ExpectArgs,
+    /// CPUs the machine has (checked against the kernel's count).
+    #[arg(long, value_name = "N", value_parser = parse_smp)]
+    pub smp: Option<u32>,
+    /// The kernel ELF that ran, to name fault addresses and check controls.
+    #[arg(long, value_name = "ELF")]
+    pub elf: Option<PathBuf>,
+    /// Also write the evidence (records.jsonl, summary.json, junit.xml) to
+    /// a new run directory under DIR.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Echo the log's lines as they are read.
+    #[arg(long, short)]
+    pub verbose: bool,
+}
+
+/// `harness watch`.
+#[derive(Debug, Clone, Args)]
+pub struct WatchArgs {
+    /// The serial device, e.g. /dev/ttyUSB0.
+    pub device: PathBuf,
+    /// Line speed (8N1, no flow control).
+    #[arg(long, value_name = "N", default_value_t = watch::DEFAULT_BAUD)]
+    pub baud: u32,
+    /// Hard deadline in seconds (default 600).
+    #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
+    pub timeout: Option<f64>,
+    #[command(flatten)]
+    pub expect: ExpectArgs,
+    /// CPUs the machine has (checked against the kernel's count).
+    #[arg(long, value_name = "N", value_parser = parse_smp)]
+    pub smp: Option<u32>,
+    /// The kernel ELF that runs, to name fault addresses and check controls.
+    #[arg(long, value_name = "ELF")]
+    pub elf: Option<PathBuf>,
+    /// Where run directories go (default: out/runs in the workspace).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Do not echo the serial line.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `harness matrix`.
+#[derive(Debug, Clone, Args)]
+pub struct MatrixArgs {
+    /// The table (see harness/platform.cfg).
+    pub file: PathBuf,
+    /// Do not build the kernel first.
+    #[arg(long)]
+    pub no_build: bool,
+    /// Where run directories go (default: out/runs in the workspace).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Boot this kernel ELF instead of the workspace's (implies --no-build).
+    #[arg(long, value_name = "ELF")]
+    pub kernel: Option<PathBuf>,
+    /// Boot this ISO instead of out/static-call.iso.
+    #[arg(long, value_name = "ISO")]
+    pub iso: Option<PathBuf>,
+    /// The QEMU binary.
+    #[arg(long, value_name = "BIN", default_value = crate::qemu::DEFAULT_QEMU)]
+    pub qemu: String,
+    /// Echo every row's serial line.
+    #[arg(long, short)]
+    pub verbose: bool,
+}

@@ -1,0 +1,287 @@
+//! The evidence of a run, kept whatever its outcome.
+//!
+//! Each run gets a new directory under `out/runs/` (never reused: the name
+//! is the UTC time to the millisecond and the configuration, and a suffix
+//! if that still exists), holding:
+//!
+//! | file | what |
+//! |---|---|
+//! | `qemu-command.txt` | the exact QEMU command, shell-quoted, runnable |
+//! | `serial.log` | the raw serial bytes, written as they arrive |
+//! | `qemu-stderr.log` | QEMU's stderr |
+//! | `records.jsonl` | every believed record and every damaged line, one JSON object a line |
+//! | `summary.json` | configuration, accelerator and why, machine, outcome, exit status, wall time |
+//! | `junit.xml` | the outcome for CI |
+//!
+//! Probe boots of `--accel auto` keep theirs in subdirectories.
+
+use crate::transcript::Line;
+use anyhow::{Context as _, Result};
+use std::{
+    fs::{self, File},
+    io::Write,
+    path::{Path, PathBuf},
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+/// `YYYYMMDD-HHMMSS.mmm` in UTC.
+pub fn utc_stamp(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, dd) = civil_from_days(days as i64);
+    format!(
+        "{y:04}{m:02}{dd:02}-{:02}{:02}{:02}.{:03}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        d.subsec_millis()
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
+/// (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// Keeps `[A-Za-z0-9._-]` and turns the rest into `_`.
+pub fn sanitize(label: &str) -> String {
+    label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Creates a new, unique run directory `base/<stamp>-<label>`.
+pub fn create_run_dir(base: &Path, label: &str, now: SystemTime) -> Result<PathBuf> {
+    fs::create_dir_all(base).with_context(|| format!("creating {}", base.display()))?;
+    let stem = format!("{}-{}", utc_stamp(now), sanitize(label));
+    for n in 0..1000 {
+        let name = if n == 0 {
+            stem.clone()
+        } else {
+            format!("{stem}-{n}")
+        };
+        let path = base.join(name);
+        match fs::create_dir(&path) {
+            Ok(()) => return Ok(path),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                return Err(e).with_context(|| format!("creating {}", path.display()));
+            }
+        }
+    }
+    anyhow::bail!(
+        "no free run directory name under {} for {stem}",
+        base.display()
+    )
+}
+
+/// Creates (truncating) `dir/name`.
+pub fn create(dir: &Path, name: &str) -> Result<File> {
+    let p = dir.join(name);
+    File::create(&p).with_context(|| format!("creating {}", p.display()))
+}
+
+/// Writes `dir/name`.
+pub fn write(dir: &Path, name: &str, text: &str) -> Result<()> {
+    let p = dir.join(name);
+    fs::write(&p, text).with_context(|| format!("writing {}", p.display()))
+}
+
+/// One line of `records.jsonl` for a line, or `None` for human text.
+pub fn record_json(line: &Line) -> Option<String> {
+    let v = match line {
+        Line::Human(_) => return None,
+        Line::Record(r) => serde_json::json!({ "record": r }),
+        Line::Damaged(d) => serde_json::json!({ "damaged": d }),
+    };
+    Some(v.to_string())
+}
+
+/// A `records.jsonl` writer.
+pub struct RecordsLog(File);
+
+impl RecordsLog {
+    /// Creates `dir/records.jsonl`.
+    pub fn create(dir: &Path) -> Result<RecordsLog> {
+        Ok(RecordsLog(create(dir, "records.jsonl")?))
+    }
+
+    /// Appends a line's record or damage note.
+    pub fn add(&mut self, line: &Line) -> Result<()> {
+        if let Some(j) = record_json(line) {
+            writeln!(self.0, "{j}").context("writing records.jsonl")?;
+        }
+        Ok(())
+    }
+}
+
+/// How one JUnit test case ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CaseOutcome {
+    /// Passed.
+    Pass,
+    /// Failed, with a one-line message and detail.
+    Fail {
+        /// One line.
+        message: String,
+        /// More.
+        detail: String,
+    },
+    /// Skipped, with why.
+    Skip(String),
+}
+
+/// One JUnit test case.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Case {
+    /// `classname`.
+    pub class: String,
+    /// `name`.
+    pub name: String,
+    /// Seconds.
+    pub time: f64,
+    /// Outcome.
+    pub outcome: CaseOutcome,
+}
+
+fn xml_escape(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&apos;"),
+            // XML 1.0 allows no other control characters.
+            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\r' | '\t') => o.push('?'),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+/// A JUnit XML document with one test suite.
+pub fn junit_xml(suite: &str, cases: &[Case]) -> String {
+    let failures = cases
+        .iter()
+        .filter(|c| matches!(c.outcome, CaseOutcome::Fail { .. }))
+        .count();
+    let skipped = cases
+        .iter()
+        .filter(|c| matches!(c.outcome, CaseOutcome::Skip(_)))
+        .count();
+    let time: f64 = cases.iter().map(|c| c.time).sum();
+    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    x += &format!(
+        "<testsuites tests=\"{}\" failures=\"{failures}\" skipped=\"{skipped}\" time=\"{time:.3}\">\n",
+        cases.len()
+    );
+    x += &format!(
+        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{time:.3}\">\n",
+        xml_escape(suite),
+        cases.len()
+    );
+    for c in cases {
+        x += &format!(
+            "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"",
+            xml_escape(&c.class),
+            xml_escape(&c.name),
+            c.time
+        );
+        match &c.outcome {
+            CaseOutcome::Pass => x += "/>\n",
+            CaseOutcome::Fail { message, detail } => {
+                x += &format!(
+                    ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>\n",
+                    xml_escape(message),
+                    xml_escape(detail)
+                );
+            }
+            CaseOutcome::Skip(why) => {
+                x += &format!(
+                    ">\n      <skipped message=\"{}\"/>\n    </testcase>\n",
+                    xml_escape(why)
+                );
+            }
+        }
+    }
+    x += "  </testsuite>\n</testsuites>\n";
+    x
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_stamp_is_utc_calendar_time_to_the_millisecond() {
+        let t = UNIX_EPOCH + Duration::from_millis(1_764_100_212_345);
+        assert_eq!(utc_stamp(t), "20251125-195012.345");
+        assert_eq!(utc_stamp(UNIX_EPOCH), "19700101-000000.000");
+        // A leap day.
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(utc_stamp(leap), "20000229-000000.000");
+    }
+
+    #[test]
+    fn a_second_run_dir_with_the_same_name_gets_a_suffix() {
+        let base = std::env::temp_dir().join(format!("harness-evidence-{}", std::process::id()));
+        let now = SystemTime::now();
+        let a = create_run_dir(&base, "smp4 tcg", now).unwrap();
+        let b = create_run_dir(&base, "smp4 tcg", now).unwrap();
+        assert_ne!(a, b, "wanted two directories");
+        assert!(
+            b.to_string_lossy().ends_with("-smp4_tcg-1"),
+            "wanted a -1 suffix, got {b:?}"
+        );
+        fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn junit_escapes_and_counts() {
+        let x = junit_xml(
+            "boot",
+            &[
+                Case {
+                    class: "harness".into(),
+                    name: "smp<4>".into(),
+                    time: 1.5,
+                    outcome: CaseOutcome::Pass,
+                },
+                Case {
+                    class: "harness".into(),
+                    name: "ud2".into(),
+                    time: 0.5,
+                    outcome: CaseOutcome::Fail {
+                        message: "NOT caught \"x\"".into(),
+                        detail: "a & b\u{1}".into(),
+                    },
+                },
+            ],
+        );
+        assert!(x.contains("tests=\"2\" failures=\"1\""), "{x}");
+        assert!(x.contains("name=\"smp&lt;4&gt;\""), "{x}");
+        assert!(x.contains("NOT caught &quot;x&quot;"), "{x}");
+        assert!(x.contains("a &amp; b?"), "{x}");
+    }
+}

@@ -1,0 +1,437 @@
+//! `harness matrix FILE`: one kernel, many configurations, one table
+//! (as kvm-unit-tests' `unittests.cfg`).
+//!
+//! # The table
+//!
+//! ```text
+//! # comment
+//! [defaults]          # optional: keys every row starts from
+//! accel = tcg
+//! timeout = 30
+//!
+//! [smp4-nehalem]      # one row: its name, then its keys
+//! smp = 4
+//! cpu = Nehalem
+//! expect = pass
+//! ```
+//!
+//! | key | value | default |
+//! |---|---|---|
+//! | `smp` | 1 to 64 | 1 |
+//! | `cpu` | a QEMU `-cpu` model | `qemu64` |
+//! | `accel` | `tcg`, `kvm`, `auto` | `auto` |
+//! | `boot` | `kernel`, `iso-bios`, `iso-uefi` | `kernel` |
+//! | `control` | a control of `docs/cmdline.md` | none |
+//! | `append` | more kernel command line words | none |
+//! | `expect` | `pass`, `fault`, `timeout` | from the control, else `pass` |
+//! | `timeout` | seconds | 30 (10 for `expect = timeout`) |
+//! | `skip` | a reason: the row is listed as skipped | not skipped |
+//!
+//! A row passes when its expectation is met: a negative control counts as
+//! a pass when it is caught, a `timeout` row when the run hangs until its
+//! deadline. The closing line is `N passed, N failed` (`, N skipped` when
+//! rows were skipped); the exit status is 0 when no row failed.
+
+use crate::{
+    accel::AccelRequest,
+    evidence::{self, Case, CaseOutcome},
+    run::{self, BootKind, ExpectKind, RunRequest, Setup},
+};
+use anyhow::{bail, Context as _, Result};
+use clap::ValueEnum;
+use std::{
+    io::Write,
+    path::Path,
+    time::{Instant, SystemTime},
+};
+
+/// A row's deadline unless the table says otherwise.
+pub const ROW_TIMEOUT: f64 = 30.0;
+
+/// One row of the table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// 1-based line of its `[name]`.
+    pub line: usize,
+    /// The run.
+    pub request: RunRequest,
+    /// Why it is skipped, if it is.
+    pub skip: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Keys {
+    smp: Option<u32>,
+    cpu: Option<String>,
+    accel: Option<AccelRequest>,
+    boot: Option<BootKind>,
+    control: Option<String>,
+    append: Option<String>,
+    expect: Option<ExpectKind>,
+    timeout: Option<f64>,
+    skip: Option<String>,
+}
+
+impl Keys {
+    fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        fn en<T: ValueEnum>(key: &str, v: &str) -> Result<T> {
+            T::from_str(v, false).map_err(|_| {
+                let names: Vec<String> = T::value_variants()
+                    .iter()
+                    .filter_map(|x| x.to_possible_value())
+                    .map(|p| p.get_name().to_string())
+                    .collect();
+                anyhow::anyhow!("`{key} = {v}`: wanted one of {}", names.join(", "))
+            })
+        }
+        match key {
+            "smp" => {
+                let n: u32 = value
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("`smp = {value}`: wanted a number"))?;
+                if !(1..=run::MAX_SMP).contains(&n) {
+                    bail!("`smp = {n}`: the kernel supports 1 to {} CPUs", run::MAX_SMP);
+                }
+                self.smp = Some(n);
+            }
+            "cpu" => self.cpu = Some(value.to_string()),
+            "accel" => self.accel = Some(en(key, value)?),
+            "boot" => self.boot = Some(en(key, value)?),
+            "control" => self.control = Some(value.to_string()),
+            "append" => self.append = Some(value.to_string()),
+            "expect" => self.expect = Some(en(key, value)?),
+            "timeout" => {
+                let t: f64 = value
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("`timeout = {value}`: wanted seconds"))?;
+                if !(t > 0.0 && t <= run::MAX_TIMEOUT) {
+                    bail!("`timeout = {value}`: wanted 0 < seconds <= {}", run::MAX_TIMEOUT);
+                }
+                self.timeout = Some(t);
+            }
+            "skip" => self.skip = Some(value.to_string()),
+            _ => bail!(
+                "unknown key `{key}` (keys: smp, cpu, accel, boot, control, append, expect, timeout, skip)"
+            ),
+        }
+        Ok(())
+    }
+
+    fn over(&self, base: &Keys) -> Keys {
+        Keys {
+            smp: self.smp.or(base.smp),
+            cpu: self.cpu.clone().or(base.cpu.clone()),
+            accel: self.accel.or(base.accel),
+            boot: self.boot.or(base.boot),
+            control: self.control.clone().or(base.control.clone()),
+            append: self.append.clone().or(base.append.clone()),
+            expect: self.expect.or(base.expect),
+            timeout: self.timeout.or(base.timeout),
+            skip: self.skip.clone().or(base.skip.clone()),
+        }
+    }
+
+    fn into_row(self, name: String, line: usize) -> Row {
+        let hang =
+            self.expect == Some(ExpectKind::Timeout) || self.control.as_deref() == Some("hang");
+        Row {
+            line,
+            skip: self.skip,
+            request: RunRequest {
+                name,
+                smp: self.smp.unwrap_or(1),
+                accel: self.accel.unwrap_or(AccelRequest::Auto),
+                cpu: self.cpu,
+                timeout: Some(self.timeout.unwrap_or(if hang {
+                    run::DEFAULT_HANG_TIMEOUT
+                } else {
+                    ROW_TIMEOUT
+                })),
+                boot: self.boot.unwrap_or(BootKind::Kernel),
+                control: self.control,
+                append: self.append.into_iter().collect(),
+                expect: self.expect,
+            },
+        }
+    }
+}
+
+/// Parses a table. Errors name the line.
+pub fn parse_table(text: &str) -> Result<Vec<Row>> {
+    let mut defaults = Keys::default();
+    let mut rows: Vec<(String, usize, Keys)> = Vec::new();
+    let mut in_defaults = false;
+    for (i, raw) in text.lines().enumerate() {
+        let n = i + 1;
+        let line = raw.split_once('#').map_or(raw, |(a, _)| a).trim();
+        if line.is_empty() {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix('[') {
+            let name = rest
+                .strip_suffix(']')
+                .with_context(|| format!("line {n}: a section is `[name]`, got `{line}`"))?
+                .trim();
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            {
+                bail!("line {n}: a row name is made of letters, digits, `-`, `_`, `.`: `{name}`");
+            }
+            if name == "defaults" {
+                if !rows.is_empty() || in_defaults {
+                    bail!("line {n}: `[defaults]` must come once, before the first row");
+                }
+                in_defaults = true;
+                continue;
+            }
+            in_defaults = false;
+            if let Some((_, first, _)) = rows.iter().find(|(r, _, _)| r == name) {
+                bail!("line {n}: row `{name}` already defined at line {first}");
+            }
+            rows.push((name.to_string(), n, Keys::default()));
+            continue;
+        }
+        let (k, v) = line
+            .split_once('=')
+            .with_context(|| format!("line {n}: wanted `key = value` or `[name]`, got `{line}`"))?;
+        let (k, v) = (k.trim(), v.trim());
+        let target = if in_defaults {
+            &mut defaults
+        } else {
+            match rows.last_mut() {
+                Some((_, _, keys)) => keys,
+                None => bail!("line {n}: `{k} = ...` before any `[name]`"),
+            }
+        };
+        target.set(k, v).with_context(|| format!("line {n}"))?;
+    }
+    if rows.is_empty() {
+        bail!("the table has no rows (a row starts with `[name]`)");
+    }
+    Ok(rows
+        .into_iter()
+        .map(|(name, line, keys)| keys.over(&defaults).into_row(name, line))
+        .collect())
+}
+
+/// How a row went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowResult {
+    /// Met.
+    Pass,
+    /// Not met, with why.
+    Fail(Vec<String>),
+    /// Skipped, with why.
+    Skip(String),
+}
+
+/// `N passed, N failed` and `, N skipped` when any were.
+pub fn closing_line(results: &[RowResult]) -> String {
+    let count = |f: fn(&RowResult) -> bool| results.iter().filter(|r| f(r)).count();
+    let passed = count(|r| matches!(r, RowResult::Pass));
+    let failed = count(|r| matches!(r, RowResult::Fail(_)));
+    let skipped = count(|r| matches!(r, RowResult::Skip(_)));
+    let mut s = format!("{passed} passed, {failed} failed");
+    if skipped > 0 {
+        s += &format!(", {skipped} skipped");
+    }
+    s
+}
+
+/// Runs the table in `file`; returns whether every row that ran passed.
+pub fn run_table(file: &Path, setup: &Setup, build: bool) -> Result<bool> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let rows = parse_table(&text).with_context(|| format!("in {}", file.display()))?;
+    // A bad row is bad input: refuse the table before running any of it.
+    for row in rows.iter().filter(|r| r.skip.is_none()) {
+        run::validate(&row.request, setup).with_context(|| {
+            format!(
+                "{}: row `{}` (line {})",
+                file.display(),
+                row.request.name,
+                row.line
+            )
+        })?;
+    }
+    if build {
+        setup.workspace.build_kernel()?;
+    }
+    let matrix_dir = evidence::create_run_dir(&setup.out, "matrix", SystemTime::now())?;
+    let n = rows.len();
+    let width = n.to_string().len();
+    let mut results = Vec::new();
+    let mut cases = Vec::new();
+    let mut log = String::new();
+    for (i, row) in rows.iter().enumerate() {
+        if crate::live::interrupted() {
+            bail!("interrupted");
+        }
+        let name = &row.request.name;
+        print!("[{:>width$}/{n}] {name} ... ", i + 1);
+        let _ = std::io::stdout().flush();
+        let start = Instant::now();
+        let (result, dir) = match &row.skip {
+            Some(why) => (RowResult::Skip(why.clone()), None),
+            None => match run::resolve(&row.request, setup).and_then(|p| run::execute(&p, setup)) {
+                Ok(o) => {
+                    if o.ending == crate::judge::Ending::Interrupted {
+                        println!("INTERRUPTED");
+                        bail!("interrupted");
+                    }
+                    let r = if o.judgement.met {
+                        RowResult::Pass
+                    } else {
+                        RowResult::Fail(o.judgement.reasons.clone())
+                    };
+                    (r, Some(o.dir))
+                }
+                Err(e) => (RowResult::Fail(vec![format!("{e:#}")]), None),
+            },
+        };
+        let secs = start.elapsed().as_secs_f64();
+        let line = match &result {
+            RowResult::Pass => format!("PASS ({secs:.1} s)"),
+            RowResult::Fail(_) => format!("FAIL ({secs:.1} s)"),
+            RowResult::Skip(why) => format!("SKIP ({why})"),
+        };
+        println!("{line}");
+        if let RowResult::Fail(reasons) = &result {
+            for r in reasons {
+                println!("      {r}");
+            }
+            if let Some(d) = &dir {
+                println!("      evidence: {}", d.display());
+            }
+        }
+        log += &format!(
+            "[{}/{n}] {name} ... {line}{}\n",
+            i + 1,
+            dir.as_ref()
+                .map_or(String::new(), |d| format!(" {}", d.display()))
+        );
+        cases.push(Case {
+            class: "matrix".into(),
+            name: name.clone(),
+            time: secs,
+            outcome: match &result {
+                RowResult::Pass => CaseOutcome::Pass,
+                RowResult::Fail(r) => CaseOutcome::Fail {
+                    message: r.first().cloned().unwrap_or_default(),
+                    detail: r.join("\n"),
+                },
+                RowResult::Skip(w) => CaseOutcome::Skip(w.clone()),
+            },
+        });
+        results.push(result);
+    }
+    let closing = closing_line(&results);
+    log += &closing;
+    log.push('\n');
+    evidence::write(&matrix_dir, "matrix.log", &log)?;
+    evidence::write(
+        &matrix_dir,
+        "junit.xml",
+        &evidence::junit_xml(&format!("matrix {}", file.display()), &cases),
+    )?;
+    println!("evidence: {}", matrix_dir.display());
+    println!("{closing}");
+    Ok(!results.iter().any(|r| matches!(r, RowResult::Fail(_))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_table_with_defaults_and_rows_parses() {
+        let rows = parse_table(
+            "# boot table\n[defaults]\naccel = tcg\n\n[smp4]\nsmp = 4\ncpu = Nehalem # old\n\
+             [ud2]\nsmp = 2\ncontrol = ud2-ap\nexpect = fault\n[hang]\ncontrol = hang\ntimeout = 5\n",
+        )
+        .unwrap();
+        assert_eq!(rows.len(), 3);
+        let r = &rows[0].request;
+        assert_eq!(
+            (r.name.as_str(), r.smp, r.cpu.as_deref(), r.accel),
+            ("smp4", 4, Some("Nehalem"), AccelRequest::Tcg)
+        );
+        assert_eq!(
+            r.timeout,
+            Some(ROW_TIMEOUT),
+            "wanted the default row timeout"
+        );
+        assert_eq!(rows[1].request.control.as_deref(), Some("ud2-ap"));
+        assert_eq!(rows[2].request.timeout, Some(5.0));
+        assert_eq!(rows[2].line, 12, "wanted the line of `[hang]`");
+    }
+
+    #[test]
+    fn a_bad_value_names_its_line_and_the_choices() {
+        let e = parse_table("[a]\nsmp = 2\nboot = floppy\n").unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(
+            msg.contains("line 3") && msg.contains("kernel, iso-bios, iso-uefi"),
+            "wanted the line and the choices in {msg:?}"
+        );
+    }
+
+    #[test]
+    fn smp_out_of_range_is_refused_in_a_table() {
+        let msg = format!("{:#}", parse_table("[a]\nsmp = 0\n").unwrap_err());
+        assert!(msg.contains("1 to 64"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_keys_and_duplicate_rows_are_refused() {
+        assert!(parse_table("[a]\ncolour = red\n").is_err());
+        let msg = format!("{:#}", parse_table("[a]\n[a]\n").unwrap_err());
+        assert!(msg.contains("already defined at line 1"), "{msg}");
+    }
+
+    #[test]
+    fn the_closing_line_mentions_skips_only_when_there_are_some() {
+        let mut r = vec![RowResult::Pass, RowResult::Fail(vec![])];
+        assert_eq!(closing_line(&r), "1 passed, 1 failed");
+        r.push(RowResult::Skip("no kvm".into()));
+        assert_eq!(closing_line(&r), "1 passed, 1 failed, 1 skipped");
+    }
+
+    #[test]
+    fn the_platform_table_parses_with_every_row_the_brief_asks_for() {
+        let rows = parse_table(include_str!("../platform.cfg")).unwrap();
+        let names: Vec<&str> = rows.iter().map(|r| r.request.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "smp1",
+                "smp2",
+                "smp4",
+                "smp8",
+                "smp4-nehalem",
+                "iso-bios-smp4",
+                "iso-uefi-smp4",
+                "control-ud2-ap",
+                "control-write-text",
+                "control-exec-data",
+                "control-hang",
+            ]
+        );
+        for r in &rows {
+            assert_eq!(
+                r.request.accel,
+                AccelRequest::Tcg,
+                "row {}: wanted TCG (KVM here cannot run int3)",
+                r.request.name
+            );
+        }
+        let hang = rows.last().unwrap();
+        assert_eq!(
+            hang.request.timeout,
+            Some(5.0),
+            "the hang row waits out its whole deadline: keep it at 5 s"
+        );
+    }
+}

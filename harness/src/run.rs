@@ -1,0 +1,564 @@
+//! `harness run` and one row of `harness matrix`: a request is resolved
+//! into one validated [`RunPlan`] (every check that can fail before QEMU
+//! starts fails here, with status 2), then [`execute`]d: accelerator
+//! chosen, QEMU booted and followed, the transcript judged, the evidence
+//! written.
+
+use crate::{
+    accel::{self, AccelChoice, AccelRequest},
+    boot, controls,
+    evidence::{self, Case, CaseOutcome},
+    judge::{self, Ending, Expectation, Facts, Judgement},
+    qemu::{self, Medium, QemuCommand},
+    render,
+    status::Status,
+    symbols::Symbols,
+    workspace::Workspace,
+};
+use anyhow::{bail, Context as _, Result};
+use serde::Serialize;
+use std::{
+    cell::RefCell,
+    path::{Path, PathBuf},
+    time::{Duration, SystemTime},
+};
+
+/// The most CPUs the kernel supports.
+pub const MAX_SMP: u32 = 64;
+
+/// `run`'s deadline unless `--timeout` says otherwise.
+pub const DEFAULT_TIMEOUT: f64 = 60.0;
+
+/// The deadline of a run that must hang (control `hang`) unless told.
+pub const DEFAULT_HANG_TIMEOUT: f64 = 10.0;
+
+/// The longest deadline accepted.
+pub const MAX_TIMEOUT: f64 = 24.0 * 3600.0;
+
+/// How the kernel is booted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BootKind {
+    /// The kernel ELF by PVH (`-kernel`), with a command line.
+    Kernel,
+    /// `out/static-call.iso` through SeaBIOS and GRUB (multiboot2).
+    IsoBios,
+    /// `out/static-call.iso` through OVMF (UEFI) and GRUB (multiboot2).
+    IsoUefi,
+}
+
+impl BootKind {
+    /// `kernel`, `iso-bios`, `iso-uefi`.
+    pub fn name(self) -> &'static str {
+        match self {
+            BootKind::Kernel => "kernel",
+            BootKind::IsoBios => "iso-bios",
+            BootKind::IsoUefi => "iso-uefi",
+        }
+    }
+}
+
+/// What a run is expected to do, as asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExpectKind {
+    /// The kernel passes with every CPU up.
+    Pass,
+    /// The kernel faults as its negative control says (needs a control).
+    Fault,
+    /// The run hangs until the deadline.
+    Timeout,
+}
+
+/// The expectation that `expect` and `control` give together.
+pub fn expectation(expect: Option<ExpectKind>, control: Option<&str>) -> Result<Expectation> {
+    let Some(name) = control else {
+        return match expect.unwrap_or(ExpectKind::Pass) {
+            ExpectKind::Pass => Ok(Expectation::MustPass),
+            ExpectKind::Timeout => Ok(Expectation::ExpectDeadlock { control: None }),
+            ExpectKind::Fault => {
+                bail!("expecting a fault needs a negative control to say which (--control NAME)")
+            }
+        };
+    };
+    let exp = Expectation::for_control(name).with_context(|| {
+        format!(
+            "unknown control `{name}`: the kernel knows {} (docs/cmdline.md)",
+            controls::names()
+        )
+    })?;
+    let implied = match exp {
+        Expectation::NegativeControl(_) => ExpectKind::Fault,
+        _ => ExpectKind::Timeout,
+    };
+    if let Some(e) = expect.filter(|&e| e != implied) {
+        bail!(
+            "control `{name}` makes the kernel {}, so expecting `{}` contradicts it",
+            if implied == ExpectKind::Fault {
+                "fault"
+            } else {
+                "hang"
+            },
+            format!("{e:?}").to_lowercase()
+        );
+    }
+    Ok(exp)
+}
+
+/// One run as asked for (by the command line or a matrix row).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRequest {
+    /// A name for the evidence directory and reports.
+    pub name: String,
+    /// `-smp`.
+    pub smp: u32,
+    /// The accelerator.
+    pub accel: AccelRequest,
+    /// `-cpu`.
+    pub cpu: Option<String>,
+    /// Deadline in seconds.
+    pub timeout: Option<f64>,
+    /// How to boot.
+    pub boot: BootKind,
+    /// A negative control.
+    pub control: Option<String>,
+    /// More kernel command line words.
+    pub append: Vec<String>,
+    /// What to expect (default: from the control, else pass).
+    pub expect: Option<ExpectKind>,
+}
+
+/// What every run of one harness invocation shares.
+pub struct Setup {
+    /// The workspace.
+    pub workspace: Workspace,
+    /// The QEMU binary.
+    pub qemu: PathBuf,
+    /// The kernel ELF.
+    pub elf: PathBuf,
+    /// The ISO.
+    pub iso: PathBuf,
+    /// Where run directories go.
+    pub out: PathBuf,
+    /// Echo the serial line live.
+    pub echo: bool,
+    cpu_models: RefCell<Option<Vec<String>>>,
+    symbols: RefCell<Option<std::result::Result<Symbols, String>>>,
+    auto_choice: RefCell<Option<AccelChoice>>,
+}
+
+impl Setup {
+    /// Finds QEMU and the workspace.
+    pub fn new(
+        qemu: &str,
+        out: Option<PathBuf>,
+        elf: Option<PathBuf>,
+        iso: Option<PathBuf>,
+        echo: bool,
+    ) -> Result<Setup> {
+        let qemu = qemu::locate(qemu)?;
+        let workspace = Workspace::locate()?;
+        Ok(Setup {
+            elf: elf.unwrap_or_else(|| workspace.kernel_elf()),
+            iso: iso.unwrap_or_else(|| workspace.iso()),
+            out: out.unwrap_or_else(|| workspace.runs_dir()),
+            workspace,
+            qemu,
+            echo,
+            cpu_models: RefCell::new(None),
+            symbols: RefCell::new(None),
+            auto_choice: RefCell::new(None),
+        })
+    }
+
+    fn check_cpu(&self, cpu: &str) -> Result<()> {
+        let mut m = self.cpu_models.borrow_mut();
+        if m.is_none() {
+            *m = Some(qemu::cpu_models(&self.qemu)?);
+        }
+        qemu::check_cpu_model(cpu, m.as_deref().unwrap_or_default())
+    }
+
+    /// The kernel's symbols (read once).
+    pub fn symbols(&self) -> std::result::Result<Symbols, String> {
+        self.symbols
+            .borrow_mut()
+            .get_or_insert_with(|| Symbols::from_elf(&self.elf).map_err(|e| format!("{e:#}")))
+            .clone()
+    }
+
+    fn accel(&self, req: AccelRequest, cpu: &str, dir: &Path) -> Result<AccelChoice> {
+        if let Some(c) = accel::explicit(req)? {
+            return Ok(c);
+        }
+        if let Some(c) = self.auto_choice.borrow().as_ref() {
+            return Ok(c.clone());
+        }
+        let have_elf = self.elf.is_file();
+        let probe = accel::probe_kvm(&self.qemu, have_elf.then_some(&*self.elf), cpu, dir)?;
+        let c = accel::decide(probe, have_elf);
+        *self.auto_choice.borrow_mut() = Some(c.clone());
+        Ok(c)
+    }
+}
+
+/// qboot for PVH boots when it is installed (faster than SeaBIOS), else
+/// QEMU's default firmware.
+pub fn pvh_firmware() -> Option<PathBuf> {
+    Some(PathBuf::from(qemu::QBOOT)).filter(|p| p.is_file())
+}
+
+/// A validated run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunPlan {
+    /// Name.
+    pub name: String,
+    /// `-smp`.
+    pub smp: u32,
+    /// `-cpu`.
+    pub cpu: String,
+    /// The accelerator asked for.
+    pub accel: AccelRequest,
+    /// Deadline, seconds.
+    pub timeout: f64,
+    /// How it boots.
+    pub boot: BootKind,
+    /// What (accelerator filled in at execution).
+    pub medium: Medium,
+    /// The expectation.
+    pub expectation: Expectation,
+    /// The kernel ELF whose symbols judge faults.
+    pub elf: PathBuf,
+}
+
+fn file_age(p: &Path) -> Option<SystemTime> {
+    p.metadata().ok()?.modified().ok()
+}
+
+/// Checks everything about a request that does not need the built kernel
+/// or ISO: ranges, the CPU model (against QEMU), the control and the
+/// expectation, and whether the boot method takes a command line.
+pub fn validate(req: &RunRequest, setup: &Setup) -> Result<(String, Expectation, f64)> {
+    if !(1..=MAX_SMP).contains(&req.smp) {
+        bail!(
+            "smp {} is out of range: the kernel supports 1 to {MAX_SMP} CPUs",
+            req.smp
+        );
+    }
+    let cpu = req.cpu.clone().unwrap_or_else(|| qemu::DEFAULT_CPU.into());
+    setup.check_cpu(&cpu)?;
+    if qemu::model_name(&cpu) == "host" && req.accel == AccelRequest::Tcg {
+        bail!("--cpu host needs KVM; under TCG use a named model or `max`");
+    }
+    let expectation = expectation(req.expect, req.control.as_deref())?;
+    let timeout = req.timeout.unwrap_or(match expectation {
+        Expectation::ExpectDeadlock { .. } => DEFAULT_HANG_TIMEOUT,
+        _ => DEFAULT_TIMEOUT,
+    });
+    if !(timeout > 0.0 && timeout <= MAX_TIMEOUT) {
+        bail!("timeout {timeout} s is out of range: give 0 < SECS <= {MAX_TIMEOUT}");
+    }
+    if req.boot != BootKind::Kernel && (req.control.is_some() || !req.append.is_empty()) {
+        bail!(
+            "--boot {}: the ISO's kernel command line is fixed in grub.cfg, so --control and \
+             --append need --boot kernel (or bake words in with `make iso CMDLINE=...`)",
+            req.boot.name()
+        );
+    }
+    if req.boot == BootKind::IsoUefi {
+        qemu::find_ovmf()?;
+    }
+    Ok((cpu, expectation, timeout))
+}
+
+/// Checks a request against the environment and the built artifacts and
+/// resolves it into a plan.
+pub fn resolve(req: &RunRequest, setup: &Setup) -> Result<RunPlan> {
+    let (cpu, expectation, timeout) = validate(req, setup)?;
+    let elf_missing = || {
+        format!(
+            "the kernel ELF is not at {}: build it with `{}` (or drop --no-build)",
+            setup.elf.display(),
+            Workspace::build_command_text()
+        )
+    };
+    let medium = match req.boot {
+        BootKind::Kernel => {
+            if !setup.elf.is_file() {
+                bail!(elf_missing());
+            }
+            let mut words: Vec<String> = Vec::new();
+            if let Some(c) = &req.control {
+                words.push(format!("control={c}"));
+            }
+            words.extend(
+                req.append
+                    .iter()
+                    .flat_map(|a| a.split_whitespace())
+                    .map(str::to_string),
+            );
+            Medium::Kernel {
+                elf: setup.elf.clone(),
+                cmdline: words.join(" "),
+                firmware: pvh_firmware(),
+            }
+        }
+        BootKind::IsoBios | BootKind::IsoUefi => {
+            if !setup.iso.is_file() {
+                bail!(
+                    "no ISO at {}: build it with `make iso`",
+                    setup.iso.display()
+                );
+            }
+            if let (Some(iso), Some(elf)) = (file_age(&setup.iso), file_age(&setup.elf)) {
+                if iso < elf {
+                    bail!(
+                        "the ISO {} is older than the kernel ELF {}: it would boot an old kernel; \
+                         rebuild it with `make iso`",
+                        setup.iso.display(),
+                        setup.elf.display()
+                    );
+                }
+            }
+            let firmware = match req.boot {
+                BootKind::IsoUefi => Some(qemu::find_ovmf()?),
+                _ => None,
+            };
+            Medium::Iso {
+                iso: setup.iso.clone(),
+                firmware,
+            }
+        }
+    };
+    if matches!(expectation, Expectation::NegativeControl(_)) {
+        setup.symbols().map_err(|e| {
+            anyhow::anyhow!("a negative control is judged against the kernel's symbols: {e}")
+        })?;
+    }
+    Ok(RunPlan {
+        name: req.name.clone(),
+        smp: req.smp,
+        cpu,
+        accel: req.accel,
+        timeout,
+        boot: req.boot,
+        medium,
+        expectation,
+        elf: setup.elf.clone(),
+    })
+}
+
+/// What a run gave.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// The plan.
+    pub plan: RunPlan,
+    /// Where its evidence is.
+    pub dir: PathBuf,
+    /// The accelerator.
+    pub accel: AccelChoice,
+    /// What the kernel said.
+    pub facts: Facts,
+    /// How it ended.
+    pub ending: Ending,
+    /// The judgement.
+    pub judgement: Judgement,
+    /// Wall time of the boot.
+    pub wall: Duration,
+}
+
+#[derive(Serialize)]
+struct SummaryJson<'a> {
+    name: &'a str,
+    config: &'a RunPlan,
+    qemu_command: &'a str,
+    accel: &'a AccelChoice,
+    machine: Option<&'a judge::Machine>,
+    facts: &'a Facts,
+    ending: &'a Ending,
+    judgement: &'a Judgement,
+    exit_status: u8,
+    wall_seconds: f64,
+    evidence: &'a Path,
+}
+
+/// Runs a plan: accelerator, boot, judgement, evidence.
+pub fn execute(plan: &RunPlan, setup: &Setup) -> Result<RunOutcome> {
+    let label = format!(
+        "{}-{}-smp{}-{}",
+        plan.name,
+        plan.boot.name(),
+        plan.smp,
+        qemu::model_name(&plan.cpu)
+    );
+    let dir = evidence::create_run_dir(&setup.out, &label, SystemTime::now())?;
+    let accel = setup.accel(plan.accel, &plan.cpu, &dir)?;
+    let cmd = QemuCommand {
+        qemu: setup.qemu.clone(),
+        medium: plan.medium.clone(),
+        smp: plan.smp,
+        cpu: plan.cpu.clone(),
+        accel: accel.accel,
+    };
+    if setup.echo {
+        println!("harness: accel {}", accel.line());
+        println!("harness: {}", cmd.shell());
+    }
+    let booted = boot::boot(
+        &cmd,
+        Duration::from_secs_f64(plan.timeout),
+        &dir,
+        setup.echo,
+    )?;
+    let facts = Facts::from_transcript(&booted.transcript);
+    let symbols = setup.symbols().ok();
+    let judgement = judge::judge(
+        &facts,
+        &plan.expectation,
+        &judge::Context {
+            smp: Some(plan.smp),
+            ending: &booted.ending,
+            symbols: symbols.as_ref(),
+        },
+    );
+    let out = RunOutcome {
+        plan: plan.clone(),
+        dir,
+        accel,
+        facts,
+        ending: booted.ending,
+        judgement,
+        wall: booted.wall,
+    };
+    write_verdict_files(&out, &cmd.shell())?;
+    Ok(out)
+}
+
+fn write_verdict_files(o: &RunOutcome, command: &str) -> Result<()> {
+    let summary = SummaryJson {
+        name: &o.plan.name,
+        config: &o.plan,
+        qemu_command: command,
+        accel: &o.accel,
+        machine: o.facts.machine.as_ref(),
+        facts: &o.facts,
+        ending: &o.ending,
+        judgement: &o.judgement,
+        exit_status: o.judgement.status.code(),
+        wall_seconds: o.wall.as_secs_f64(),
+        evidence: &o.dir,
+    };
+    evidence::write(
+        &o.dir,
+        "summary.json",
+        &(serde_json::to_string_pretty(&summary)? + "\n"),
+    )?;
+    evidence::write(
+        &o.dir,
+        "junit.xml",
+        &evidence::junit_xml(
+            "static-call",
+            &junit_cases(&o.plan.name, &o.facts, &o.judgement, o.wall),
+        ),
+    )
+}
+
+/// JUnit cases for one run: the expectation, then each kernel check.
+pub fn junit_cases(name: &str, facts: &Facts, j: &Judgement, wall: Duration) -> Vec<Case> {
+    let mut cases = vec![Case {
+        class: format!("harness.{name}"),
+        name: j.expectation.clone(),
+        time: wall.as_secs_f64(),
+        outcome: if j.met {
+            CaseOutcome::Pass
+        } else {
+            CaseOutcome::Fail {
+                message: j.reasons.first().cloned().unwrap_or_default(),
+                detail: j.reasons.join("\n"),
+            }
+        },
+    }];
+    for c in &facts.checks {
+        cases.push(Case {
+            class: format!("harness.{name}.check"),
+            name: c.name.clone(),
+            time: 0.0,
+            outcome: match c.result.as_str() {
+                "pass" => CaseOutcome::Pass,
+                "skip" => CaseOutcome::Skip(c.detail.clone().unwrap_or_default()),
+                _ => CaseOutcome::Fail {
+                    message: format!("check {} {}", c.name, c.result),
+                    detail: c.detail.clone().unwrap_or_default(),
+                },
+            },
+        });
+    }
+    cases
+}
+
+/// The summary of a finished run, for people.
+pub fn print_summary(o: &RunOutcome, setup: &Setup) {
+    let symbols = setup.symbols().ok();
+    render::Summary {
+        facts: &o.facts,
+        judgement: &o.judgement,
+        place: &format!(
+            "QEMU, boot {}, -cpu {}, accel {}",
+            o.plan.boot.name(),
+            o.plan.cpu,
+            o.accel.line()
+        ),
+        smp: Some(o.plan.smp),
+        symbols: symbols.as_ref(),
+        wall: Some(o.wall.as_secs_f64()),
+        evidence: Some(&o.dir),
+    }
+    .print();
+}
+
+/// The exit status of a single `run`.
+pub fn status(o: &RunOutcome) -> Status {
+    o.judgement.status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fault_control_implies_expecting_a_fault() {
+        let e = expectation(None, Some("ud2-ap")).unwrap();
+        assert!(matches!(e, Expectation::NegativeControl(c) if c.vector == 6));
+    }
+
+    #[test]
+    fn the_hang_control_implies_expecting_a_deadlock() {
+        let e = expectation(None, Some("hang")).unwrap();
+        assert_eq!(
+            e,
+            Expectation::ExpectDeadlock {
+                control: Some("hang".into())
+            }
+        );
+    }
+
+    #[test]
+    fn an_unknown_control_is_rejected_with_the_known_names() {
+        let e = expectation(None, Some("ud3")).unwrap_err().to_string();
+        assert!(
+            e.contains("`ud3`") && e.contains("ud2-ap, write-text, exec-data, hang"),
+            "wanted the bad name and the list in {e:?}"
+        );
+    }
+
+    #[test]
+    fn expecting_a_pass_from_a_control_is_a_contradiction() {
+        let e = expectation(Some(ExpectKind::Pass), Some("write-text")).unwrap_err();
+        assert!(e.to_string().contains("contradicts"), "{e}");
+    }
+
+    #[test]
+    fn expecting_a_fault_without_a_control_is_refused() {
+        assert!(expectation(Some(ExpectKind::Fault), None).is_err());
+    }
+}

@@ -1,0 +1,174 @@
+//! `harness watch DEVICE`: a real machine's serial port, read live.
+//!
+//! The port is put in raw mode at the given speed, 8N1, no flow control,
+//! ignoring modem lines (termios: `cfmakeraw`, `CLOCAL | CREAD`). The
+//! transcript is kept as it arrives; reading stops at the kernel's end
+//! record (the machine then halts and the line stays open) or at the
+//! deadline.
+
+use crate::{
+    evidence::{self, RecordsLog},
+    judge::Ending,
+    live::{self, FollowOptions, Sinks, Stop},
+    render,
+    transcript::{Line, Transcript},
+};
+use anyhow::{bail, Context as _, Result};
+use nix::sys::termios::{self, BaudRate, ControlFlags, SetArg};
+use std::{
+    fs::{File, OpenOptions},
+    os::unix::fs::OpenOptionsExt,
+    path::Path,
+    time::Duration,
+};
+
+/// The speed the kernel's COM1 runs at.
+pub const DEFAULT_BAUD: u32 = 115_200;
+
+/// `watch`'s deadline unless told: a real machine's firmware, GRUB and the
+/// whole suite.
+pub const DEFAULT_WATCH_TIMEOUT: f64 = 600.0;
+
+const RATES: &[(u32, BaudRate)] = &[
+    (1200, BaudRate::B1200),
+    (2400, BaudRate::B2400),
+    (4800, BaudRate::B4800),
+    (9600, BaudRate::B9600),
+    (19_200, BaudRate::B19200),
+    (38_400, BaudRate::B38400),
+    (57_600, BaudRate::B57600),
+    (115_200, BaudRate::B115200),
+    (230_400, BaudRate::B230400),
+    (460_800, BaudRate::B460800),
+    (921_600, BaudRate::B921600),
+];
+
+/// The termios speed for `baud`.
+pub fn baud_rate(baud: u32) -> Result<BaudRate> {
+    RATES
+        .iter()
+        .find(|(n, _)| *n == baud)
+        .map(|(_, b)| *b)
+        .with_context(|| {
+            let list: Vec<String> = RATES.iter().map(|(n, _)| n.to_string()).collect();
+            format!("--baud {baud}: not a standard speed ({})", list.join(", "))
+        })
+}
+
+/// Opens `dev` and sets it raw at `baud`, 8N1, no flow control.
+pub fn open_serial(dev: &Path, baud: u32) -> Result<File> {
+    let speed = baud_rate(baud)?;
+    if !dev.exists() {
+        bail!("no serial device at {}", dev.display());
+    }
+    // O_NONBLOCK so that the open does not wait for carrier; cleared below.
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(nix::libc::O_NOCTTY | nix::libc::O_NONBLOCK)
+        .open(dev)
+        .with_context(|| {
+            format!(
+                "opening {} (is it in use, or do you need to be in group dialout?)",
+                dev.display()
+            )
+        })?;
+    let mut t = termios::tcgetattr(&f)
+        .with_context(|| format!("{} is not a terminal (tcgetattr)", dev.display()))?;
+    termios::cfmakeraw(&mut t);
+    termios::cfsetspeed(&mut t, speed).context("setting the serial speed")?;
+    t.control_flags |= ControlFlags::CLOCAL | ControlFlags::CREAD | ControlFlags::CS8;
+    t.control_flags &= !(ControlFlags::CSTOPB | ControlFlags::PARENB | ControlFlags::CRTSCTS);
+    // Blocking reads that return as soon as one byte is there.
+    t.control_chars[termios::SpecialCharacterIndices::VMIN as usize] = 1;
+    t.control_chars[termios::SpecialCharacterIndices::VTIME as usize] = 0;
+    termios::tcsetattr(&f, SetArg::TCSANOW, &t)
+        .with_context(|| format!("configuring {} (tcsetattr)", dev.display()))?;
+    let flags = nix::fcntl::fcntl(&f, nix::fcntl::FcntlArg::F_GETFL).context("fcntl F_GETFL")?;
+    let mut flags = nix::fcntl::OFlag::from_bits_truncate(flags);
+    flags.remove(nix::fcntl::OFlag::O_NONBLOCK);
+    nix::fcntl::fcntl(&f, nix::fcntl::FcntlArg::F_SETFL(flags)).context("fcntl F_SETFL")?;
+    Ok(f)
+}
+
+/// What a watch gave.
+#[derive(Debug)]
+pub struct Watched {
+    /// What was read.
+    pub transcript: Transcript,
+    /// How it ended.
+    pub ending: Ending,
+    /// Time spent.
+    pub wall: Duration,
+    /// A read error, if the port failed.
+    pub serial_error: Option<String>,
+}
+
+/// Reads `port` into `dir/serial.log` and `dir/records.jsonl` until the
+/// end record or `deadline`.
+pub fn watch(port: File, deadline: Duration, dir: &Path, echo: bool) -> Result<Watched> {
+    let mut serial_log = evidence::create(dir, "serial.log")?;
+    let mut records = RecordsLog::create(dir)?;
+    let mut write_error: Option<anyhow::Error> = None;
+    let mut on_line = |line: &Line| {
+        if let Err(e) = records.add(line) {
+            write_error.get_or_insert(e);
+        }
+        if echo {
+            render::echo(line);
+        }
+    };
+    let (tx, rx) = live::channel();
+    live::pump_serial(port, tx);
+    let followed = {
+        let mut sinks = Sinks {
+            serial_log: &mut serial_log,
+            stderr_log: None,
+            on_line: &mut on_line,
+        };
+        let opts = FollowOptions {
+            deadline,
+            stop_at_end: true,
+            end_grace: Duration::ZERO,
+        };
+        // The reading thread stays blocked in read(2) on the port; it ends
+        // with the process.
+        live::follow(&rx, opts, false, &mut sinks, &mut || {})?
+    };
+    if let Some(e) = write_error {
+        return Err(e);
+    }
+    let ending = match followed.stop {
+        Stop::Interrupted => Ending::Interrupted,
+        Stop::Deadline => Ending::Timeout {
+            secs: deadline.as_secs_f64(),
+        },
+        Stop::StreamsEnded if followed.serial_error.is_some() => Ending::Environment {
+            why: format!(
+                "reading the serial port failed: {}",
+                followed.serial_error.clone().unwrap_or_default()
+            ),
+        },
+        Stop::EndRecord | Stop::StreamsEnded | Stop::EndGraceExpired | Stop::KvmInternalError => {
+            Ending::Stopped
+        }
+    };
+    Ok(Watched {
+        transcript: followed.transcript,
+        ending,
+        wall: followed.elapsed,
+        serial_error: followed.serial_error,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn standard_speeds_are_accepted_and_others_refused() {
+        assert!(baud_rate(115_200).is_ok());
+        let e = baud_rate(115_201).unwrap_err().to_string();
+        assert!(e.contains("115201") && e.contains("9600"), "{e}");
+    }
+}
