@@ -32,6 +32,7 @@
 mod macros;
 
 pub mod encode;
+pub mod experiment;
 pub mod layout;
 pub mod planner;
 pub mod window;

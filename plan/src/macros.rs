@@ -3,7 +3,7 @@
 //! Every axis of an experiment (and the site class) is written in names,
 //! on the kernel command line, in records and in the harness's tables. The
 //! macro gives each such enum the same small surface, so that a spelling is
-//! defined once: `ALL` (every value, in declaration order), `name()`,
+//! defined once: `ALL` (every value, in declaration order), `NAMES`, `name()`,
 //! `parse()` (exact, case-sensitive) and `Display` (the name).
 
 /// Defines a fieldless enum whose every variant has one canonical name.
@@ -23,6 +23,9 @@ macro_rules! named_enum {
         impl $ty {
             /// Every value, in declaration order.
             pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
+
+            /// Every canonical name, in declaration order.
+            pub const NAMES: &'static [&'static str] = &[$($name),+];
 
             /// The canonical name, as written in experiment names.
             pub const fn name(self) -> &'static str {

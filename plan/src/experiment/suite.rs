@@ -1,0 +1,174 @@
+//! The default suite: every value of every axis at least once, and every
+//! negative control.
+//!
+//! | section | rows | expectation | why |
+//! |---|---|---|---|
+//! | `naive/-/none/*` | 4 | negative-control | byte-by-byte writes must be caught in every class, or the harness is blind |
+//! | `{int3,int3-batch}/{gap,trampoline,r10r11}/{ipi,cpumask}/*/{timer,nmi}` | 96 | must-pass | the emulating handlers, both syncs, every class, under interrupts and NMIs |
+//! | `int3/retry/ipi/qword/timer`, `int3/spin/cpumask/qword` | 2 | must-pass | the non-emulating handlers where they are sound |
+//! | `int3/{gap,trampoline,r10r11}/ipi/qword/self` | 3 | must-pass | Linus's counter-example is harmless to emulating handlers |
+//! | `int3/{spin,retry}/ipi/qword/self` | 2 | expect-deadlock, own boot | ... and deadlocks spin and retry |
+//! | `int3/*/ipi/qword/nmi-site` | 5 | observe | #BP inside an NMI; spin and retry wait on a patcher that waits for the NMI'd CPU's ack, so they get a boot of their own |
+//! | `atomic/-/ipi/*` | 4 | observe | Josh's single store, per class (the cross-line case crashed Nehalem) |
+//! | `outofline-int3/gap/ipi/qword/timer` | 1 | must-pass | only the trampoline is patched |
+//! | `outofline-atomic/-/ipi/qword` | 1 | observe | |
+//! | `int3/gap/ipi/qword/{cpuid,mov-cr2,serialize}` | 3 | must-pass | the serializing instructions (cost under KVM is a finding) |
+//! | `int3/gap/none/cross-line` | 1 | observe | no sync: stale code may run, or never be seen under an emulator |
+//!
+//! 122 rows. Durations, CPU counts and timeouts are the harness's per-run
+//! parameters, not part of an experiment.
+
+use super::{
+    Expectation::{ExpectDeadlock, NegativeControl, Observe},
+    Experiment, Handler, Interference, Serializer, Strategy, SyncMode,
+};
+use crate::layout::SiteClass;
+
+/// Every experiment the harness runs by default, in this order.
+pub static DEFAULT_SUITE: &[Experiment] = &SUITE;
+
+/// Number of rows of [`DEFAULT_SUITE`].
+const SUITE_LEN: usize = 122;
+
+const SUITE: [Experiment; SUITE_LEN] = build();
+
+const CLASSES: [SiteClass; 4] = [
+    SiteClass::Qword,
+    SiteClass::Line,
+    SiteClass::CrossLine,
+    SiteClass::CrossPage,
+];
+const EMULATING: [Handler; 3] = [Handler::Gap, Handler::Trampoline, Handler::R10r11];
+
+const fn bp(strategy: Strategy, handler: Handler, sync: SyncMode, class: SiteClass) -> Experiment {
+    Experiment::new(strategy, Some(handler), sync, class)
+}
+
+const fn no_bp(strategy: Strategy, sync: SyncMode, class: SiteClass) -> Experiment {
+    Experiment::new(strategy, None, sync, class)
+}
+
+/// Appends rows to a fixed array in a const context.
+struct Rows {
+    rows: [Experiment; SUITE_LEN],
+    len: usize,
+}
+
+impl Rows {
+    const fn push(mut self, e: Experiment) -> Rows {
+        self.rows[self.len] = e;
+        self.len += 1;
+        self
+    }
+}
+
+const fn build() -> [Experiment; SUITE_LEN] {
+    use Interference::{NmiSite, SelfSite, Timer};
+    use SiteClass::Qword;
+    use Strategy::{Atomic, Int3, Int3Batch, Naive, OutoflineAtomic, OutoflineInt3};
+    use SyncMode::{Cpumask, Ipi};
+
+    let filler = no_bp(Naive, SyncMode::None, Qword);
+    let mut s = Rows {
+        rows: [filler; SUITE_LEN],
+        len: 0,
+    };
+
+    // Negative controls: the naive write, in every class.
+    let mut c = 0;
+    while c < CLASSES.len() {
+        s = s.push(no_bp(Naive, SyncMode::None, CLASSES[c]).with_expectation(NegativeControl));
+        c += 1;
+    }
+
+    // The emulating handlers: strategy x handler x sync x class x interference.
+    let strategies = [Int3, Int3Batch];
+    let syncs = [Ipi, Cpumask];
+    let interferences = [Timer, Interference::Nmi];
+    let mut st = 0;
+    while st < strategies.len() {
+        let mut h = 0;
+        while h < EMULATING.len() {
+            let mut sy = 0;
+            while sy < syncs.len() {
+                let mut c = 0;
+                while c < CLASSES.len() {
+                    let mut i = 0;
+                    while i < interferences.len() {
+                        let e = bp(strategies[st], EMULATING[h], syncs[sy], CLASSES[c]);
+                        s = s.push(e.with_interference(interferences[i]));
+                        i += 1;
+                    }
+                    c += 1;
+                }
+                sy += 1;
+            }
+            h += 1;
+        }
+        st += 1;
+    }
+
+    // The non-emulating handlers, where they are sound.
+    s = s.push(bp(Int3, Handler::Retry, Ipi, Qword).with_interference(Timer));
+    s = s.push(bp(Int3, Handler::Spin, Cpumask, Qword));
+
+    // Linus's counter-example: an interrupt on the patching CPU hits the site.
+    let mut h = 0;
+    while h < EMULATING.len() {
+        s = s.push(bp(Int3, EMULATING[h], Ipi, Qword).with_interference(SelfSite));
+        h += 1;
+    }
+    s = s.push(
+        bp(Int3, Handler::Spin, Ipi, Qword)
+            .with_interference(SelfSite)
+            .with_expectation(ExpectDeadlock)
+            .with_own_boot(),
+    );
+    s = s.push(
+        bp(Int3, Handler::Retry, Ipi, Qword)
+            .with_interference(SelfSite)
+            .with_expectation(ExpectDeadlock)
+            .with_own_boot(),
+    );
+
+    // #BP nested in an NMI, every handler.
+    let mut h = 0;
+    while h < Handler::ALL.len() {
+        let handler = Handler::ALL[h];
+        let e = bp(Int3, handler, Ipi, Qword)
+            .with_interference(NmiSite)
+            .with_expectation(Observe);
+        s = s.push(match handler {
+            Handler::Spin | Handler::Retry => e.with_own_boot(),
+            _ => e,
+        });
+        h += 1;
+    }
+
+    // Josh's single store, in every class.
+    let mut c = 0;
+    while c < CLASSES.len() {
+        s = s.push(no_bp(Atomic, Ipi, CLASSES[c]).with_expectation(Observe));
+        c += 1;
+    }
+
+    // Out of line: only the trampoline is patched.
+    s = s.push(bp(OutoflineInt3, Handler::Gap, Ipi, Qword).with_interference(Timer));
+    s = s.push(no_bp(OutoflineAtomic, Ipi, Qword).with_expectation(Observe));
+
+    // The serializing instructions other than IRET.
+    s = s.push(bp(Int3, Handler::Gap, Ipi, Qword).with_serialize(Serializer::Cpuid));
+    s = s.push(bp(Int3, Handler::Gap, Ipi, Qword).with_serialize(Serializer::MovCr2));
+    s = s.push(bp(Int3, Handler::Gap, Ipi, Qword).with_serialize(Serializer::Serialize));
+
+    // No sync at all: a control whose outcome is a finding.
+    s = s.push(
+        bp(Int3, Handler::Gap, SyncMode::None, SiteClass::CrossLine).with_expectation(Observe),
+    );
+
+    assert!(
+        s.len == SUITE_LEN,
+        "SUITE_LEN must be the number of rows pushed"
+    );
+    s.rows
+}
