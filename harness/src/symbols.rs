@@ -34,11 +34,17 @@ impl Symbols {
             .with_context(|| format!("parsing ELF {}", path.display()))?;
         let syms = file
             .symbols()
+            // Functions, objects, and the untyped labels that `global_asm!`
+            // defines (ELF `NOTYPE`), such as the controls' symbols.
             .filter(|s| {
-                s.is_definition() && matches!(s.kind(), SymbolKind::Text | SymbolKind::Data)
+                s.section_index().is_some()
+                    && matches!(
+                        s.kind(),
+                        SymbolKind::Text | SymbolKind::Data | SymbolKind::Unknown | SymbolKind::Label
+                    )
             })
             .filter_map(|s| {
-                let name = s.name().ok()?;
+                let name = s.name().ok().filter(|n| !n.is_empty() && !n.starts_with(".L"))?;
                 Some(Symbol {
                     name: rustc_demangle::demangle(name).to_string(),
                     addr: s.address(),
