@@ -657,10 +657,9 @@ fn ending_reasons(f: &Facts, ctx: &Context<'_>, want_verdict: &str, j: &mut Judg
     }
     match &f.end {
         None => {
-            if !matches!(
-                ctx.ending,
-                Ending::Timeout { .. } | Ending::QemuExited { .. }
-            ) {
+            // A timeout or QEMU's exit already says why; an environment
+            // failure or an interrupt is not the kernel's to answer for.
+            if matches!(ctx.ending, Ending::Stopped | Ending::QemuLingered) {
                 j.reasons.push(format!(
                     "no valid end record: the run did not finish ({})",
                     describe_stop(f)

@@ -84,7 +84,7 @@ pub fn check_cpu_model(cpu: &str, models: &[String]) -> Result<()> {
         .map(String::as_str)
         .filter(|m| {
             let (a, b) = (m.to_ascii_lowercase(), name.to_ascii_lowercase());
-            a.contains(&b) || b.contains(&a)
+            a.contains(&b) || b.contains(&a) || edit_distance(&a, &b) <= 2
         })
         .take(6)
         .collect();
@@ -97,6 +97,22 @@ pub fn check_cpu_model(cpu: &str, models: &[String]) -> Result<()> {
             format!("; close: {}", near.join(", "))
         }
     )
+}
+
+/// Levenshtein distance, for "did you mean" lists.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
 }
 
 /// Asks QEMU for its CPU models.
@@ -346,6 +362,11 @@ Recognized CPUID flags:\n\
         assert!(
             e.contains("`nehalem`") && e.contains("Nehalem-v1"),
             "wanted the bad name and close names in {e:?}"
+        );
+        let e = check_cpu_model("Nehalm", &m).unwrap_err().to_string();
+        assert!(
+            e.contains("close: Nehalem"),
+            "wanted a near miss suggested in {e:?}"
         );
     }
 

@@ -40,11 +40,17 @@ impl Symbols {
                 s.section_index().is_some()
                     && matches!(
                         s.kind(),
-                        SymbolKind::Text | SymbolKind::Data | SymbolKind::Unknown | SymbolKind::Label
+                        SymbolKind::Text
+                            | SymbolKind::Data
+                            | SymbolKind::Unknown
+                            | SymbolKind::Label
                     )
             })
             .filter_map(|s| {
-                let name = s.name().ok().filter(|n| !n.is_empty() && !n.starts_with(".L"))?;
+                let name = s
+                    .name()
+                    .ok()
+                    .filter(|n| !n.is_empty() && !n.starts_with(".L"))?;
                 Some(Symbol {
                     name: rustc_demangle::demangle(name).to_string(),
                     addr: s.address(),
