@@ -331,6 +331,23 @@ impl Experiment {
     pub fn name(&self) -> Name {
         self.axes().name()
     }
+
+    /// Places the object under test for this experiment: its class, in line
+    /// or out of line as the strategy says.
+    pub fn plan(
+        &self,
+        keys: usize,
+        sites_per_key: usize,
+        targets_per_key: usize,
+    ) -> Result<crate::ArenaPlan, crate::PlanError> {
+        crate::planner::plan(
+            keys,
+            sites_per_key,
+            targets_per_key,
+            self.class,
+            self.strategy.outofline(),
+        )
+    }
 }
 
 impl fmt::Display for Experiment {

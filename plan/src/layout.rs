@@ -337,12 +337,45 @@ impl ArenaPlan {
     }
 
     /// The instructions rewritten when `key` is retargeted: its sites'
-    /// `call`s, or out of line its trampoline's `jmp`.
+    /// `call`s, or out of line its trampoline's `jmp`. In ascending address
+    /// order, and so are the keys (a sorted table for `int3-batch`).
     pub fn patch_points(&self, key: usize) -> &[u64] {
         if self.outofline {
             core::slice::from_ref(&self.trampolines[key])
         } else {
             self.sites(key)
+        }
+    }
+
+    /// The patch point whose opcode is at `insn_addr`, if any: a stub (in
+    /// line) or a trampoline (out of line). O(1), from the slot map; for a
+    /// #BP handler, `insn_addr` is the trapping RIP minus 1.
+    ///
+    /// Out of line the stubs are not patch points: a #BP at a stub is
+    /// stray.
+    pub fn patch_point_at(&self, insn_addr: u64) -> Option<CodeRef> {
+        if !in_site_arena(insn_addr) {
+            return None;
+        }
+        let page = (insn_addr - SITE_BASE) / PAGE_SIZE;
+        if !self.outofline && page < MAX_SITES as u64 {
+            let (key, index) = (
+                page as usize / MAX_SITES_PER_KEY,
+                page as usize % MAX_SITES_PER_KEY,
+            );
+            let here = key < self.keys
+                && index < self.sites_per_key
+                && self.sites[key][index] == insn_addr;
+            here.then_some(CodeRef::Stub { key, index })
+        } else if self.outofline
+            && page >= TRAMPOLINE_FIRST_PAGE
+            && (page - TRAMPOLINE_FIRST_PAGE).is_multiple_of(2)
+        {
+            let key = ((page - TRAMPOLINE_FIRST_PAGE) / 2) as usize;
+            let here = key < self.keys && self.trampolines[key] == insn_addr;
+            here.then_some(CodeRef::Trampoline { key })
+        } else {
+            None
         }
     }
 

@@ -37,5 +37,6 @@ pub mod layout;
 pub mod planner;
 pub mod window;
 
+pub use experiment::{Expectation, Experiment, DEFAULT_SUITE};
 pub use layout::{ArenaPlan, CodeRef, SiteClass};
 pub use planner::{classify_landing, plan, verify, Landing, PlanError, PlanViolation};

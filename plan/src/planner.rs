@@ -249,9 +249,33 @@ pub enum Landing {
 /// What a CPU that jumps to `addr` would find, given the plan.
 ///
 /// The kernel can use it to explain a fault or a stray #BP (was RIP a torn
-/// destination?); [`verify`] uses the same judgement for every torn mix.
+/// destination?): it walks the plan and needs little stack, so it is fit for
+/// an exception handler. [`verify`] makes the same judgement for every torn
+/// mix.
 pub fn classify_landing(addr: u64, plan: &ArenaPlan) -> Landing {
-    CodeMap::of(plan).landing(addr)
+    judge(
+        addr,
+        || plan.target_pages().any(|p| p == page_of(addr)),
+        || plan.code(),
+    )
+}
+
+/// The one judgement of a landing, over the plan or a [`CodeMap`] of it.
+fn judge<C: Iterator<Item = CodeRange>>(
+    addr: u64,
+    on_target_page: impl FnOnce() -> bool,
+    code: impl FnOnce() -> C,
+) -> Landing {
+    if !(GUARD_START..GUARD_END).contains(&addr) {
+        return Landing::Outside;
+    }
+    if !layout::in_site_arena(addr) && !on_target_page() {
+        return Landing::Unmapped;
+    }
+    match code().find(|r| r.contains(addr)) {
+        Some(r) => Landing::Code(r.what),
+        None => Landing::Trap,
+    }
 }
 
 /// Most code ranges in a plan: every stub, trampoline and target body.
@@ -260,7 +284,8 @@ const MAX_CODE: usize = MAX_KEYS * (MAX_SITES_PER_KEY + 1 + MAX_TARGETS_PER_KEY)
 const MAX_TARGETS: usize = MAX_KEYS * MAX_TARGETS_PER_KEY;
 
 /// A plan's code ranges and target pages, gathered once so that judging
-/// thousands of landings does not walk the plan each time.
+/// thousands of landings does not walk the plan each time (about 7 KiB, on
+/// the stack of whoever calls [`verify`] or [`census`]).
 struct CodeMap {
     code: [CodeRange; MAX_CODE],
     code_len: usize,
@@ -297,17 +322,11 @@ impl CodeMap {
     }
 
     fn landing(&self, addr: u64) -> Landing {
-        if !(GUARD_START..GUARD_END).contains(&addr) {
-            return Landing::Outside;
-        }
-        let on_target_page = self.pages[..self.pages_len].contains(&page_of(addr));
-        if !on_target_page && !layout::in_site_arena(addr) {
-            return Landing::Unmapped;
-        }
-        match self.code().iter().find(|r| r.contains(addr)) {
-            Some(r) => Landing::Code(r.what),
-            None => Landing::Trap,
-        }
+        judge(
+            addr,
+            || self.pages[..self.pages_len].contains(&page_of(addr)),
+            || self.code().iter().copied(),
+        )
     }
 }
 

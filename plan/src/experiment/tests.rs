@@ -359,3 +359,14 @@ fn every_axis_value_parses_from_its_name_and_nothing_else() {
         &["gap", "trampoline", "r10r11", "retry", "spin"]
     );
 }
+
+#[test]
+fn an_experiment_plans_its_class_in_line_or_out_of_line_as_its_strategy_says() {
+    let e = find("outofline-int3/gap/ipi/qword/timer").unwrap();
+    let p = e.plan(2, 4, 2).unwrap();
+    assert!(p.outofline() && p.class() == SiteClass::Qword);
+    let e = find("atomic/-/ipi/cross-page").unwrap();
+    let p = e.plan(1, 1, 2).unwrap();
+    assert!(!p.outofline() && p.class() == SiteClass::CrossPage);
+    assert!(e.plan(0, 1, 2).is_err());
+}

@@ -591,3 +591,78 @@ fn every_operand_has_the_top_byte_the_rule_promises() {
         }
     }
 }
+
+#[test]
+fn patch_point_at_finds_every_patch_point_and_nothing_else_in_the_arena() {
+    for &class in SiteClass::ALL {
+        for outofline in MODES {
+            let p = plan(5, 11, 3, class, outofline).unwrap();
+            let mut want = HashMap::new();
+            for key in 0..p.keys() {
+                for (index, &a) in p.patch_points(key).iter().enumerate() {
+                    let what = if outofline {
+                        CodeRef::Trampoline { key }
+                    } else {
+                        CodeRef::Stub { key, index }
+                    };
+                    want.insert(a, what);
+                }
+            }
+            let mut found = 0;
+            for addr in SITE_BASE - 8..SITE_BASE + SITE_ARENA_SIZE + 8 {
+                let want = want.get(&addr).copied();
+                assert_eq!(
+                    p.patch_point_at(addr),
+                    want,
+                    "{class} outofline {outofline} at {addr:#x}"
+                );
+                found += want.is_some() as usize;
+            }
+            assert_eq!(found, if outofline { 5 } else { 5 * 11 });
+        }
+    }
+}
+
+#[test]
+fn patch_points_are_sorted_by_address_within_and_across_keys() {
+    for &class in SiteClass::ALL {
+        for outofline in MODES {
+            let p = full(class, outofline);
+            let all: Vec<u64> = (0..p.keys())
+                .flat_map(|k| p.patch_points(k).iter().copied())
+                .collect();
+            assert!(all.windows(2).all(|w| w[0] < w[1]), "{class}: {all:x?}");
+        }
+    }
+}
+
+#[test]
+fn the_stack_light_and_the_gathered_judgements_of_a_landing_agree() {
+    let p = full(SiteClass::CrossPage, true);
+    let map = CodeMap::of(&p);
+    let mut probes: Vec<u64> = std::vec![
+        0,
+        GUARD_START - 1,
+        GUARD_START,
+        GUARD_END - 1,
+        GUARD_END,
+        u64::MAX
+    ];
+    for r in p.code() {
+        probes.extend([
+            r.addr - 1,
+            r.addr,
+            r.addr + r.len - 1,
+            r.addr + r.len,
+            page_of(r.addr),
+            page_of(r.addr) + PAGE_SIZE,
+        ]);
+    }
+    let _ = for_each_pair(&p, |pair| -> ControlFlow<()> {
+        probes.extend(pair.tears().map(|t| t.landing));
+        ControlFlow::Continue(())
+    });
+    for a in probes {
+        assert_eq!(classify_landing(a, &p), map.landing(a), "at {a:#x}");
+    }
+}
