@@ -1,0 +1,373 @@
+//! The command line as a user meets it: bad input gives status 2 and a
+//! message naming what was wrong; saved logs are judged; and the live
+//! machinery (deadline, kill, evidence, KVM failure) is driven through a
+//! fake QEMU (`testdata/fake-qemu`), so that no test needs QEMU.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output},
+    time::{Duration, Instant},
+};
+
+fn harness() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_harness"))
+}
+
+fn testdata(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata")
+        .join(name)
+}
+
+/// A fresh scratch directory for one test.
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("harness-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn run(cmd: &mut Command) -> (i32, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("running harness");
+    (
+        status.code().expect("harness exited by a signal"),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
+}
+
+#[track_caller]
+fn assert_status(got: &(i32, String, String), want: i32, needle: &str) {
+    let (code, out, err) = got;
+    assert_eq!(
+        *code, want,
+        "wanted status {want}, got {code}\nstdout:\n{out}\nstderr:\n{err}"
+    );
+    assert!(
+        out.contains(needle) || err.contains(needle),
+        "wanted {needle:?} in the output\nstdout:\n{out}\nstderr:\n{err}"
+    );
+}
+
+#[test]
+fn help_documents_the_exit_statuses() {
+    let r = run(harness().arg("--help"));
+    assert_status(&r, 0, "Exit status:");
+    assert!(r.1.contains("3  the deadline fired"), "{}", r.1);
+}
+
+#[test]
+fn smp_zero_is_refused_with_the_range() {
+    assert_status(&run(harness().args(["run", "--smp", "0"])), 2, "1 to 64");
+}
+
+#[test]
+fn smp_9999_is_refused_with_the_range() {
+    assert_status(&run(harness().args(["run", "--smp", "9999"])), 2, "1 to 64");
+}
+
+#[test]
+fn an_unknown_control_is_refused_with_the_known_ones() {
+    assert_status(
+        &run(harness().args(["run", "--control", "ud3"])),
+        2,
+        "ud2-ap, write-text, exec-data, hang",
+    );
+}
+
+#[test]
+fn a_missing_qemu_binary_is_named_with_how_to_install_it() {
+    let r = run(harness().args([
+        "run",
+        "--no-build",
+        "--qemu",
+        "/nonexistent/qemu-system-x86_64",
+    ]));
+    assert_status(&r, 2, "/nonexistent/qemu-system-x86_64");
+    assert!(
+        r.2.contains("scripts/setup.sh"),
+        "wanted the install hint: {}",
+        r.2
+    );
+}
+
+fn fake_run(name: &str, mode: &str, serial: &Path) -> Command {
+    let out = scratch(name);
+    let mut c = harness();
+    c.args(["run", "--accel", "tcg", "--qemu"])
+        .arg(testdata("fake-qemu"))
+        // Any existing file will do as the "kernel": the fake does not read it.
+        .arg("--kernel")
+        .arg(testdata("fake-qemu"))
+        .arg("--out")
+        .arg(&out)
+        .env("FAKE_QEMU_MODE", mode)
+        .env("FAKE_QEMU_SERIAL", serial);
+    c
+}
+
+#[test]
+fn an_unknown_cpu_model_is_refused_with_its_name() {
+    let r = run(fake_run("cpu", "pass", &testdata("clean.log")).args(["--cpu", "Nehalm,+x2apic"]));
+    assert_status(&r, 2, "`Nehalm`");
+    assert!(r.2.contains("close: Nehalem"), "{}", r.2);
+}
+
+#[test]
+fn a_known_cpu_model_with_flags_is_accepted() {
+    let r = run(fake_run("cpu-ok", "pass", &testdata("clean.log")).args([
+        "--cpu",
+        "Nehalem,+x2apic",
+        "--smp",
+        "4",
+    ]));
+    assert_status(&r, 0, "-cpu Nehalem,+x2apic");
+}
+
+#[test]
+fn a_control_cannot_go_through_the_iso() {
+    let r = run(fake_run("iso", "pass", &testdata("clean.log")).args([
+        "--boot",
+        "iso-bios",
+        "--control",
+        "ud2-ap",
+    ]));
+    assert_status(&r, 2, "fixed in grub.cfg");
+}
+
+#[test]
+fn a_clean_fake_boot_passes_and_keeps_its_evidence() {
+    let r = run(fake_run("pass", "pass", &testdata("clean.log")).args(["--smp", "4"]));
+    assert_status(&r, 0, "expectation must-pass: MET");
+    let dir = evidence_dir(&r.1);
+    for f in [
+        "qemu-command.txt",
+        "serial.log",
+        "qemu-stderr.log",
+        "records.jsonl",
+        "summary.json",
+        "junit.xml",
+    ] {
+        assert!(dir.join(f).is_file(), "wanted {f} in {}", dir.display());
+    }
+    assert_eq!(
+        std::fs::read(dir.join("serial.log")).unwrap(),
+        std::fs::read(testdata("clean.log")).unwrap(),
+        "wanted the raw transcript kept byte for byte"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["exit_status"], 0, "{summary}");
+    assert_eq!(summary["accel"]["accel"], "tcg", "{summary}");
+}
+
+fn evidence_dir(stdout: &str) -> PathBuf {
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("evidence"))
+        .unwrap_or_else(|| panic!("no evidence line in {stdout}"));
+    PathBuf::from(line.trim_start_matches("evidence").trim())
+}
+
+#[test]
+fn a_hung_boot_is_killed_at_its_deadline_with_status_3_and_its_transcript_kept() {
+    let mut partial = std::fs::read(testdata("clean.log")).unwrap();
+    partial.truncate(partial.len() / 2);
+    let serial = scratch("hang-serial").join("partial.log");
+    std::fs::write(&serial, &partial).unwrap();
+    let start = Instant::now();
+    let r = run(fake_run("hang", "hang", &serial).args(["--smp", "4", "--timeout", "1.5"]));
+    let took = start.elapsed();
+    assert_status(&r, 3, "timeout");
+    assert!(
+        took < Duration::from_secs(5),
+        "wanted the run over within deadline + a few seconds, took {took:?}"
+    );
+    let dir = evidence_dir(&r.1);
+    assert_eq!(
+        std::fs::read(dir.join("serial.log")).unwrap(),
+        partial,
+        "wanted the partial transcript kept"
+    );
+}
+
+#[test]
+fn kvm_internal_error_is_an_environment_failure_not_a_verdict() {
+    let start = Instant::now();
+    let r = run(fake_run("kvm", "kvm", &testdata("truncated.log")).args(["--timeout", "30"]));
+    assert_status(&r, 2, "cannot run guests that execute int3");
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "wanted QEMU killed at once, not at the deadline"
+    );
+}
+
+#[test]
+fn qemu_refusing_its_options_is_an_environment_failure() {
+    let r = run(&mut fake_run("badopt", "badopt", &testdata("clean.log")));
+    assert_status(&r, 2, "unable to find CPU model");
+}
+
+#[test]
+fn a_kernel_that_never_exits_after_its_end_record_fails() {
+    let r = run(fake_run("linger", "linger", &testdata("clean.log")).args(["--smp", "4"]));
+    assert_status(&r, 1, "did not write to isa-debug-exit");
+}
+
+#[test]
+fn a_missing_log_is_a_clear_error() {
+    let r = run(harness().args(["parse", "/nonexistent/serial.log"]));
+    assert_status(&r, 2, "reading serial log /nonexistent/serial.log");
+}
+
+#[test]
+fn parse_passes_the_clean_log() {
+    let r = run(harness()
+        .arg("parse")
+        .arg(testdata("clean.log"))
+        .args(["--smp", "4"]));
+    assert_status(&r, 0, "4 of 4 up");
+}
+
+#[test]
+fn parse_fails_the_truncated_log() {
+    let r = run(harness().arg("parse").arg(testdata("truncated.log")));
+    assert_status(&r, 1, "no valid end record");
+}
+
+#[test]
+fn parse_fails_the_garbled_log_and_counts_its_damage() {
+    let r = run(harness().arg("parse").arg(testdata("garbled.log")));
+    assert_status(&r, 1, "2 damaged line(s)");
+}
+
+#[test]
+fn parse_names_the_fault() {
+    let r = run(harness().arg("parse").arg(testdata("fault.log")));
+    assert_status(&r, 1, "#GP on cpu 2");
+}
+
+#[test]
+fn parse_refuses_a_fault_expectation_without_a_control() {
+    let r = run(harness()
+        .arg("parse")
+        .arg(testdata("fault.log"))
+        .args(["--expect", "fault"]));
+    assert_status(&r, 2, "needs a negative control");
+}
+
+#[test]
+fn a_matrix_table_with_a_bad_line_is_refused_naming_the_line() {
+    let d = scratch("matrix");
+    let table = d.join("t.cfg");
+    std::fs::write(&table, "[a]\nsmp = 2\nexpect = maybe\n").unwrap();
+    let r = run(harness().arg("matrix").arg(&table).arg("--out").arg(&d));
+    assert_status(&r, 2, "line 3");
+}
+
+#[test]
+fn a_missing_matrix_table_is_a_clear_error() {
+    let r = run(harness().args(["matrix", "/nonexistent/t.cfg", "--no-build"]));
+    assert_status(&r, 2, "/nonexistent/t.cfg");
+}
+
+#[test]
+fn a_matrix_of_fake_boots_prints_progress_and_the_closing_line() {
+    let d = scratch("matrix-fake");
+    let table = d.join("t.cfg");
+    std::fs::write(
+        &table,
+        "[defaults]\naccel = tcg\n[four]\nsmp = 4\n[eight]\nsmp = 8\n[later]\nskip = not yet\n",
+    )
+    .unwrap();
+    let r = run(harness()
+        .arg("matrix")
+        .arg(&table)
+        .arg("--qemu")
+        .arg(testdata("fake-qemu"))
+        .arg("--kernel")
+        .arg(testdata("fake-qemu"))
+        .arg("--out")
+        .arg(&d)
+        .env("FAKE_QEMU_MODE", "pass")
+        .env("FAKE_QEMU_SERIAL", testdata("clean.log")));
+    assert_status(&r, 1, "[1/3] four ... PASS");
+    assert!(r.1.contains("[2/3] eight ... FAIL"), "{}", r.1);
+    assert!(r.1.contains("[3/3] later ... SKIP (not yet)"), "{}", r.1);
+    assert!(
+        r.1.lines().any(|l| l == "1 passed, 1 failed, 1 skipped"),
+        "wanted the closing line alone on a line:\n{}",
+        r.1
+    );
+}
+
+#[test]
+fn watch_reads_a_serial_port_until_the_end_record() {
+    use std::io::Write;
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    let slave = nix::unistd::ttyname(&pty.slave).expect("ttyname");
+    let d = scratch("watch");
+    let child = harness()
+        .arg("watch")
+        .arg(&slave)
+        .args(["--timeout", "20", "--smp", "4", "--out"])
+        .arg(&d)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Give the harness time to open and configure the port, then play a
+    // run and leave the line open, as a halted machine does.
+    std::thread::sleep(Duration::from_millis(500));
+    let mut master = std::fs::File::from(pty.master);
+    master
+        .write_all(&std::fs::read(testdata("clean.log")).unwrap())
+        .unwrap();
+    let start = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    let (code, stdout) = (
+        out.status.code().unwrap(),
+        String::from_utf8_lossy(&out.stdout),
+    );
+    assert_eq!(
+        code,
+        0,
+        "wanted status 0\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "wanted watch to stop at the end record, not the deadline"
+    );
+    assert!(stdout.contains("4 of 4 up"), "{stdout}");
+}
+
+#[test]
+fn watch_times_out_on_a_silent_port_with_status_3() {
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    let slave = nix::unistd::ttyname(&pty.slave).expect("ttyname");
+    let d = scratch("watch-silent");
+    let start = Instant::now();
+    let r = run(harness()
+        .arg("watch")
+        .arg(&slave)
+        .args(["--timeout", "1", "--quiet", "--out"])
+        .arg(&d));
+    assert_status(&r, 3, "timeout");
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        start.elapsed()
+    );
+    drop(pty);
+}
+
+#[test]
+fn watch_refuses_a_missing_device() {
+    let r = run(harness().args(["watch", "/dev/nonexistent-tty"]));
+    assert_status(&r, 2, "no serial device at /dev/nonexistent-tty");
+}

@@ -1,0 +1,242 @@
+//! Golden serial transcripts in `harness/testdata/`, judged.
+//!
+//! The synthetic ones were written once by
+//! `writing_the_golden_transcripts_again` (run it with `cargo test -p
+//! harness --test golden -- --ignored` after a deliberate format change,
+//! and review the diff); `qemu-tcg-smp4.log` is a real transcript of the
+//! kernel under QEMU/TCG with `-smp 4`.
+
+use harness::{
+    judge::{judge, Context, Ending, Expectation, Facts, Judgement},
+    synth::Synth,
+    transcript::Transcript,
+};
+use std::path::PathBuf;
+
+fn testdata(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata")
+        .join(name)
+}
+
+fn read(name: &str) -> Vec<u8> {
+    std::fs::read(testdata(name)).unwrap_or_else(|e| panic!("reading testdata/{name}: {e}"))
+}
+
+fn judged(name: &str, smp: Option<u32>) -> (Transcript, Facts, Judgement) {
+    let t = Transcript::from_bytes(&read(name));
+    let f = Facts::from_transcript(&t);
+    let j = judge(
+        &f,
+        &Expectation::MustPass,
+        &Context {
+            smp,
+            ending: &Ending::Stopped,
+            symbols: None,
+        },
+    );
+    (t, f, j)
+}
+
+#[track_caller]
+fn has_reason(j: &Judgement, needle: &str) {
+    assert!(
+        j.reasons.iter().any(|r| r.contains(needle)),
+        "wanted a reason containing {needle:?}, got {:?}",
+        j.reasons
+    );
+}
+
+#[test]
+fn the_clean_transcript_passes_with_four_cpus() {
+    let (t, f, j) = judged("clean.log", Some(4));
+    assert!(j.met, "wanted a pass, got reasons {:?}", j.reasons);
+    assert_eq!(t.damaged.len(), 0, "wanted no damaged lines");
+    assert_eq!(
+        (f.cpus_up, f.cpus_expected),
+        (Some(4), Some(4)),
+        "wanted 4 of 4 CPUs up"
+    );
+}
+
+#[test]
+fn the_clean_transcript_fails_when_eight_cpus_were_requested() {
+    let (_, _, j) = judged("clean.log", Some(8));
+    has_reason(&j, "8 were requested");
+}
+
+#[test]
+fn the_garbled_transcript_counts_damage_and_never_passes() {
+    let (t, f, j) = judged("garbled.log", Some(4));
+    assert_eq!(
+        t.damaged.len(),
+        2,
+        "wanted the 2 flipped records counted as damaged, got {:?}",
+        t.damaged
+    );
+    assert_eq!(
+        f.accounting.lost_before_end,
+        Some(3),
+        "wanted 3 lost: 2 damaged and 1 dropped"
+    );
+    assert!(!j.met, "a transcript with lost records must not pass");
+    has_reason(&j, "3 of");
+    // The damaged lines are skipped, never believed: their CPUs are not
+    // in the facts.
+    assert!(
+        f.checks.iter().all(|c| c.name != "bp"),
+        "the damaged `check bp` record must not be believed"
+    );
+}
+
+#[test]
+fn the_truncated_transcript_never_passes() {
+    let (t, f, j) = judged("truncated.log", Some(4));
+    assert!(t.cut_mid_line, "wanted the cut noticed");
+    assert!(f.end.is_none(), "wanted no end record");
+    assert!(!j.met, "a cut-off transcript must never pass");
+    has_reason(&j, "no valid end record");
+}
+
+#[test]
+fn the_fault_transcript_fails_and_names_the_fault() {
+    let (_, f, j) = judged("fault.log", Some(4));
+    assert_eq!(f.faults.len(), 1, "wanted one fault");
+    has_reason(&j, "#GP on cpu 2 at 0xffffffff80012345");
+    has_reason(&j, "verdict is `fail`");
+}
+
+#[test]
+fn the_noisy_transcript_passes_with_its_noise_ignored() {
+    let (t, _, j) = judged("noise.log", Some(2));
+    assert!(j.met, "wanted a pass, got reasons {:?}", j.reasons);
+    assert!(
+        t.human_lines >= 6,
+        "wanted the firmware noise as human lines, got {}",
+        t.human_lines
+    );
+}
+
+#[test]
+fn a_real_qemu_transcript_passes() {
+    let (_, f, j) = judged("qemu-tcg-smp4.log", Some(4));
+    assert!(j.met, "wanted a pass, got reasons {:?}", j.reasons);
+    assert_eq!(f.boot.as_deref(), Some("pvh"));
+    assert!(f.tsc_hz.is_some(), "wanted the TSC frequency");
+}
+
+// ---------------------------------------------------------------------------
+// How the synthetic transcripts were made.
+
+fn clean() -> Synth {
+    let mut s = Synth::new();
+    s.boot(4, "")
+        .check("bp", "pass")
+        .check("on-cpu", "pass")
+        .end("pass", 0);
+    s
+}
+
+/// Splits into lines, keeping each `\n`.
+fn lines(bytes: &[u8]) -> Vec<Vec<u8>> {
+    bytes
+        .split_inclusive(|&b| b == b'\n')
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
+fn garbled() -> Vec<u8> {
+    let mut l = lines(clean().bytes());
+    let records: Vec<usize> = (0..l.len())
+        .filter(|&i| l[i].starts_with(b"@SC1"))
+        .collect();
+    // A bit flipped in the machine record, a byte replaced by a non-UTF-8
+    // byte in the `check bp` record, the `cpu 2` record dropped whole, and
+    // a human line that lost bytes.
+    let machine = records[1];
+    l[machine][20] ^= 0x04;
+    let bp = *records
+        .iter()
+        .find(|&&i| l[i].windows(7).any(|w| w == b"name=bp"))
+        .unwrap();
+    l[bp][15] = 0xff;
+    let cpu2 = *records
+        .iter()
+        .find(|&&i| l[i].windows(5).any(|w| w == b"cpu=2"))
+        .unwrap();
+    l.remove(cpu2);
+    l[0].drain(5..12);
+    l.concat()
+}
+
+fn truncated() -> Vec<u8> {
+    let mut s = Synth::new();
+    s.boot(4, "").check("bp", "pass");
+    let mut b = s.bytes().to_vec();
+    let cut = b.len() - 25;
+    b.truncate(cut);
+    b
+}
+
+fn fault() -> Vec<u8> {
+    let mut s = Synth::new();
+    s.boot(4, "")
+        .check("bp", "pass")
+        .fault(2, 13, "GP", 0xffff_ffff_8001_2345)
+        .human("FAULT: #GP on cpu 2")
+        .end("fail", 1);
+    s.bytes().to_vec()
+}
+
+fn noise() -> Vec<u8> {
+    let mut s = Synth::new();
+    s.raw(b"SeaBIOS (version 1.16.2-debian-1.16.2-1)\r\n")
+        .raw(b"\x1b[2J\x1b[01;01H\x1b[=3h\x1b[2J\x1b[01;01H")
+        .raw(b"Booting from DVD/CD...\r\n")
+        .raw(b"\x00\x00\xff\xfe\r\n")
+        .raw(b"GRUB loading.\r\nWelcome to GRUB!\r\n\r\n")
+        .raw(b"\x1b[0m\x1b[30m\x1b[47m   Booting `static-call'\r\n\r\n");
+    let mut body = Synth::new();
+    body.boot(2, "").check("bp", "pass").end("pass", 0);
+    // Every line with CRLF, and garbage glued before one record.
+    let mut b = s.bytes().to_vec();
+    for (i, line) in lines(body.bytes()).into_iter().enumerate() {
+        if i == 3 {
+            b.extend_from_slice(b"\x1b[0m\x07");
+        }
+        b.extend_from_slice(&line[..line.len() - 1]);
+        b.extend_from_slice(b"\r\n");
+    }
+    b
+}
+
+#[test]
+#[ignore = "rewrites harness/testdata: run by hand after a deliberate change"]
+fn writing_the_golden_transcripts_again() {
+    for (name, bytes) in [
+        ("clean.log", clean().bytes().to_vec()),
+        ("garbled.log", garbled()),
+        ("truncated.log", truncated()),
+        ("fault.log", fault()),
+        ("noise.log", noise()),
+    ] {
+        std::fs::write(testdata(name), bytes).unwrap();
+    }
+}
+
+#[test]
+fn the_golden_transcripts_are_what_the_generator_writes() {
+    for (name, bytes) in [
+        ("clean.log", clean().bytes().to_vec()),
+        ("garbled.log", garbled()),
+        ("truncated.log", truncated()),
+        ("fault.log", fault()),
+        ("noise.log", noise()),
+    ] {
+        assert!(
+            read(name) == bytes,
+            "testdata/{name} differs from what the generator writes: \
+             regenerate deliberately (see the module docs) or fix the generator"
+        );
+    }
+}
