@@ -270,8 +270,13 @@ pub fn run_table(file: &Path, setup: &Setup, build: bool) -> Result<bool> {
             bail!("interrupted");
         }
         let name = &row.request.name;
-        print!("[{:>width$}/{n}] {name} ... ", i + 1);
-        let _ = std::io::stdout().flush();
+        if setup.echo {
+            // The serial echo comes between: the result gets its own line.
+            println!("[{:>width$}/{n}] {name} ...", i + 1);
+        } else {
+            print!("[{:>width$}/{n}] {name} ... ", i + 1);
+            let _ = std::io::stdout().flush();
+        }
         let start = Instant::now();
         let (result, dir) = match &row.skip {
             Some(why) => (RowResult::Skip(why.clone()), None),
@@ -297,7 +302,11 @@ pub fn run_table(file: &Path, setup: &Setup, build: bool) -> Result<bool> {
             RowResult::Fail(_) => format!("FAIL ({secs:.1} s)"),
             RowResult::Skip(why) => format!("SKIP ({why})"),
         };
-        println!("{line}");
+        if setup.echo {
+            println!("[{:>width$}/{n}] {name} ... {line}", i + 1);
+        } else {
+            println!("{line}");
+        }
         if let RowResult::Fail(reasons) = &result {
             for r in reasons {
                 println!("      {r}");

@@ -392,6 +392,25 @@ pub fn execute(plan: &RunPlan, setup: &Setup) -> Result<RunOutcome> {
         qemu::model_name(&plan.cpu)
     );
     let dir = evidence::create_run_dir(&setup.out, &label, SystemTime::now())?;
+    execute_in(plan, setup, &dir).inspect_err(|e| {
+        // The run directory exists: say in it why the run has no verdict.
+        let note = serde_json::json!({
+            "name": plan.name,
+            "config": plan,
+            "error": format!("{e:#}"),
+            "exit_status": Status::BadInput.code(),
+            "evidence": dir,
+        });
+        let _ = evidence::write(
+            &dir,
+            "summary.json",
+            &(serde_json::to_string_pretty(&note).unwrap_or_default() + "\n"),
+        );
+    })
+}
+
+fn execute_in(plan: &RunPlan, setup: &Setup, dir: &Path) -> Result<RunOutcome> {
+    let dir = dir.to_path_buf();
     let accel = setup.accel(plan.accel, &plan.cpu, &dir)?;
     let cmd = QemuCommand {
         qemu: setup.qemu.clone(),
