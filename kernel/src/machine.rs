@@ -7,12 +7,20 @@ use crate::{
 use core::sync::atomic::{AtomicU64, Ordering};
 use report::kind;
 
+static UNDER_TCG: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Whether the hypervisor says it is QEMU's TCG (CPUID 0x4000_0000).
+pub fn under_tcg() -> bool {
+    UNDER_TCG.load(Ordering::Relaxed)
+}
+
 /// Writes the `machine` record (and a human line).
 pub fn report(id: &cpu::Identity, cpus: usize) {
     let vendor = cpu::cstr(&id.vendor);
     let microcode = microcode(vendor);
     let brand = cpu::cstr(&id.brand);
     let hv = cpu::cstr(&id.hv_vendor);
+    UNDER_TCG.store(id.hypervisor && hv == b"TCGTCGTCGTCG", Ordering::Relaxed);
     let apic = if lapic::is_x2apic() {
         "x2apic"
     } else {
@@ -113,8 +121,7 @@ pub fn self_checks(nobp: bool) {
                 .str("detail", "nobp");
         });
     } else {
-        // SAFETY: only the address is taken.
-        let after = unsafe { core::ptr::addr_of!(bp_check_after) } as u64;
+        let after = core::ptr::addr_of!(bp_check_after) as u64;
         trap::BP_CHECK_RIP.store(after, Ordering::Relaxed);
         // SAFETY: `bp_check` is `int3; ret`; the #BP handler returns to
         // `bp_check_after` for exactly this address, so the call returns.

@@ -8,7 +8,9 @@
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
 mod arch;
+mod arena;
 mod boot;
+mod bp;
 mod control;
 mod exit;
 mod machine;
@@ -17,8 +19,11 @@ mod platform;
 mod record;
 mod serial;
 mod smp;
+mod sync;
 mod time;
+mod torture;
 mod trap;
+mod watchdog;
 
 use report::{cmdline::Options, kind};
 
@@ -80,12 +85,22 @@ fn kmain(bi: boot::BootInfo) -> ! {
 
     machine::self_checks(opts.nobp);
 
+    if let Err(e) = arena::map() {
+        fail_check("arena", format_args!("{e:?}"));
+    }
+    if let Some(pattern) = opts.experiments {
+        torture::run(pattern, opts.exp_ms.unwrap_or(DEFAULT_EXP_MS), opts.nobp);
+    }
+
     if let Some(c) = opts.control {
         control::run(c);
         fail_check("control", format_args!("control {} did not fire", c.name()));
     }
     exit::finish()
 }
+
+/// How long each experiment runs when the command line does not say.
+const DEFAULT_EXP_MS: u64 = 200;
 
 /// Records a failed check and ends the run.
 fn fail_check(name: &str, detail: core::fmt::Arguments) -> ! {

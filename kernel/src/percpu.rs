@@ -15,6 +15,24 @@ pub struct PerCpu {
     pub index: u64,
     /// Its local APIC id.
     pub apic_id: AtomicU64,
+    /// Return address for the `trampoline` #BP handler (`gs:16`).
+    pub bp_ret: AtomicU64,
+    /// Destination for the `trampoline` #BP handler (`gs:24`).
+    pub bp_target: AtomicU64,
+    /// Stack pointer of the executor loop's recovery point, 0 outside it.
+    pub recover_rsp: AtomicU64,
+}
+
+/// Offset of [`PerCpu::bp_ret`] (used from assembly).
+pub const OFF_BP_RET: usize = core::mem::offset_of!(PerCpu, bp_ret);
+/// Offset of [`PerCpu::bp_target`] (used from assembly).
+pub const OFF_BP_TARGET: usize = core::mem::offset_of!(PerCpu, bp_target);
+/// Offset of [`PerCpu::recover_rsp`] (used from assembly).
+pub const OFF_RECOVER_RSP: usize = core::mem::offset_of!(PerCpu, recover_rsp);
+
+/// The calling CPU's slot.
+pub fn this() -> &'static PerCpu {
+    &CPUS[index() as usize]
 }
 
 /// One slot per CPU.
@@ -23,6 +41,9 @@ pub static CPUS: [PerCpu; MAX_CPUS] = {
         PerCpu {
             index: 0,
             apic_id: AtomicU64::new(0),
+            bp_ret: AtomicU64::new(0),
+            bp_target: AtomicU64::new(0),
+            recover_rsp: AtomicU64::new(0),
         }
     }; MAX_CPUS];
     let mut i = 0;

@@ -88,6 +88,11 @@ pub fn break_lock() {
     OWNER.store(0, Ordering::Release);
 }
 
+/// The CPU holding the lock, if any.
+pub fn owner() -> Option<u32> {
+    OWNER.load(Ordering::Relaxed).checked_sub(1)
+}
+
 /// Whether the lock was broken since the last call (and clears the flag).
 pub fn take_broken() -> bool {
     BROKEN.swap(false, Ordering::Relaxed)

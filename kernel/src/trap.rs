@@ -4,7 +4,10 @@
 //! CPU, vector, error code, RIP, the 16 bytes at RIP (when mapped), CR2,
 //! RSP and the TSC; then the run ends with a failing verdict.
 
-use crate::{arch::idt::TrapFrame, arch::paging, exit, percpu, record};
+use crate::{
+    arch::{idt::TrapFrame, lapic, paging},
+    exit, percpu, record, sync, torture, watchdog,
+};
 use core::sync::atomic::{AtomicU64, Ordering};
 use report::kind;
 
@@ -28,11 +31,25 @@ pub extern "C" fn dispatch(frame: &mut TrapFrame) {
         3 if frame.rip == BP_CHECK_RIP.load(Ordering::Relaxed) => {
             BP_CHECK_HITS.fetch_add(1, Ordering::Relaxed);
         }
+        3 if torture::on_bp(frame) => {}
+        2 if watchdog::on_nmi(frame) || torture::on_nmi() => {}
+        0..=31 if torture::on_fault(frame) => {}
         0..=31 => fault(frame),
-        crate::arch::lapic::SPURIOUS_VECTOR => {}
+        lapic::SPURIOUS_VECTOR => {}
         _ => {
-            crate::smp::interrupt(v);
-            crate::arch::lapic::eoi();
+            match v {
+                sync::VEC_SYNC => sync::on_ipi(),
+                torture::VEC_TIMER => torture::on_timer(),
+                torture::VEC_SELF => {
+                    // EOI first: the handler may never return (the `spin`
+                    // and `retry` handlers under `self` deadlock here).
+                    lapic::eoi();
+                    torture::on_self();
+                    return;
+                }
+                _ => crate::smp::interrupt(v),
+            }
+            lapic::eoi();
         }
     }
 }

@@ -47,3 +47,36 @@ pub const CHECK: &str = "check";
 /// The last record of a run. Fields: `verdict` (`pass` or `fail`),
 /// `records` (how many records came before this one), `failures`.
 pub const END: &str = "end";
+
+/// Measured once per boot before the experiments: what their numbers are
+/// compared against. Fields: `direct_calls_per_s` (a plain direct call
+/// loop, per AP), `ipi_sync_cycles`, `cpumask_sync_cycles` (one sync round
+/// with no code modified).
+pub const BASELINE: &str = "baseline";
+
+/// An experiment starts. Fields: `name`, `expectation`, `ms`, `cpus`.
+pub const EXP_BEGIN: &str = "exp-begin";
+
+/// An experiment's result. Fields: `name`, `expectation` (`must-pass`,
+/// `negative-control`, `expect-deadlock`, `observe`), `outcome` (`pass`,
+/// `fail`, `caught`, `missed`, `deadlock`, `no-deadlock`, `observed`,
+/// `skip`, `error`), `met` (the kernel's own judgement), `reason` (for
+/// `skip` and `error`), and counters: `cpus`, `executors`, `ns`,
+/// `patches`, `calls`, `calls_per_s_per_ap`, `bp_hits`, `failures`
+/// (`wrong` + `faults` + `stray_bp`), `overruns`, `timer`, `nmi`,
+/// `nmi_site`, `self_irq`, `floor_cycles` (one sync round, measured in
+/// the experiment), `p1_cycles`..`p3_cycles` (mean TSC cycles per phase
+/// per patch) and `p1_max`..`p3_max`, `settle` (1: every patch ended
+/// with the TCG settle step), `first_fail_patch`,
+/// `first_fail_ns`, `error`, `stuck`.
+pub const EXP: &str = "exp";
+
+/// One failure inside an experiment (the first few; later ones are only
+/// counted). Fields: `exp`, `cpu`, `what` (`wrong-target`, `fault`,
+/// `stray-bp`), and as they apply `site`, `got`, `window`, `vector`,
+/// `rip`, `cr2`, `bytes`, `generation`, `tsc`.
+pub const FAILURE: &str = "failure";
+
+/// A CPU that stopped making progress, found by the watchdog. Fields:
+/// `exp`, `cpu`, `rip` (from an NMI, or `no-nmi-response`), `bytes`.
+pub const DEADLOCK: &str = "deadlock";

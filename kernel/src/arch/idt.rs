@@ -60,6 +60,7 @@ core::arch::global_asm!(
     ".endr",
 
     ".balign 16",
+    ".global isr_common",
     "isr_common:",
     // Save every general register (the frame is `TrapFrame`).
     "push %rax", "push %rbx", "push %rcx", "push %rdx", "push %rsi", "push %rdi", "push %rbp",
@@ -87,8 +88,7 @@ unsafe extern "C" {
 
 /// Address of the stub for `vector`.
 pub fn stub(vector: u8) -> u64 {
-    // SAFETY: only the symbol's address is taken.
-    (unsafe { core::ptr::addr_of!(isr_stubs) } as u64) + 16 * vector as u64
+    (core::ptr::addr_of!(isr_stubs) as u64) + 16 * vector as u64
 }
 
 static mut IDT: InterruptDescriptorTable = InterruptDescriptorTable::new();
@@ -135,6 +135,29 @@ pub fn init() {
             .set_stack_index(super::gdt::IST_FATAL);
         for v in 32..=255u8 {
             idt[v].set_handler_addr(VirtAddr::new(stub(v)));
+        }
+    }
+}
+
+/// Points `vector` at `entry` (an entry stub that ends in `isr_common`).
+/// Only while no CPU can take that vector (between experiments).
+pub fn set_entry(vector: u8, entry: u64) {
+    // SAFETY: the caller guarantees no CPU is delivering `vector` now; the
+    // IDT is static and every CPU has loaded this same table.
+    unsafe {
+        let idt = &mut *core::ptr::addr_of_mut!(IDT);
+        match vector {
+            3 => {
+                idt.breakpoint.set_handler_addr(VirtAddr::new(entry));
+            }
+            2 => {
+                idt.non_maskable_interrupt
+                    .set_handler_addr(VirtAddr::new(entry));
+            }
+            v if v >= 32 => {
+                idt[v].set_handler_addr(VirtAddr::new(entry));
+            }
+            _ => {}
         }
     }
 }

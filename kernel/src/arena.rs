@@ -1,0 +1,168 @@
+//! The object under test in memory: the site arena and the target pages
+//! (their layout is `plan::layout`'s), mapped read + execute at their
+//! window addresses and written only through a second, writable alias: the
+//! identity mapping of the same frames (data, never executable).
+//!
+//! Every write goes through [`poke`], which reads the bytes back through
+//! the alias and reports a mismatch instead of going on.
+
+use crate::arch::paging::{self, MapError};
+use plan::layout::{self, MAX_KEYS, MAX_TARGETS_PER_KEY, PAGE_SIZE, SITE_ARENA_SIZE, SITE_BASE};
+
+const TARGET_PAGES: usize = MAX_KEYS * MAX_TARGETS_PER_KEY;
+
+#[repr(C, align(4096))]
+struct Frames<const N: usize>([u8; N]);
+
+/// Backing frames of the site arena (identity-mapped: this is the alias).
+static mut SITE_FRAMES: Frames<{ SITE_ARENA_SIZE as usize }> =
+    Frames([0; SITE_ARENA_SIZE as usize]);
+/// Backing frames of the target pages, one per (key, target).
+static mut TARGET_FRAMES: Frames<{ TARGET_PAGES * PAGE_SIZE as usize }> =
+    Frames([0; TARGET_PAGES * PAGE_SIZE as usize]);
+
+fn site_frames() -> u64 {
+    // SAFETY: only the address is taken.
+    unsafe { core::ptr::addr_of!(SITE_FRAMES) as u64 }
+}
+
+fn target_frame(k: usize, t: usize) -> u64 {
+    // SAFETY: only the address is taken.
+    unsafe {
+        core::ptr::addr_of!(TARGET_FRAMES) as u64
+            + ((k * MAX_TARGETS_PER_KEY + t) as u64) * PAGE_SIZE
+    }
+}
+
+/// Maps the site arena and every target page R+X in the window. Once, on
+/// the BSP, before any AP runs.
+pub fn map() -> Result<(), MapError> {
+    for p in 0..SITE_ARENA_SIZE / PAGE_SIZE {
+        paging::map_4k(
+            SITE_BASE + p * PAGE_SIZE,
+            site_frames() + p * PAGE_SIZE,
+            paging::code_flags(),
+        )?;
+    }
+    for k in 0..MAX_KEYS {
+        for t in 0..MAX_TARGETS_PER_KEY {
+            let page = layout::page_of(plan::planner::target_addr(k, t));
+            paging::map_4k(page, target_frame(k, t), paging::code_flags())?;
+        }
+    }
+    Ok(())
+}
+
+/// The writable alias of window address `va`, if `va` is in the arena or
+/// a target page.
+pub fn alias(va: u64) -> Option<*mut u8> {
+    if layout::in_site_arena(va) {
+        return Some((site_frames() + (va - SITE_BASE)) as *mut u8);
+    }
+    for k in 0..MAX_KEYS {
+        for t in 0..MAX_TARGETS_PER_KEY {
+            let page = layout::page_of(plan::planner::target_addr(k, t));
+            if (page..page + PAGE_SIZE).contains(&va) {
+                return Some((target_frame(k, t) + (va - page)) as *mut u8);
+            }
+        }
+    }
+    None
+}
+
+/// A write that did not read back, or an address outside the arena.
+#[derive(Debug, Clone, Copy)]
+pub struct PokeError {
+    /// Where the write went.
+    pub va: u64,
+    /// What was read back (first 8 bytes).
+    pub seen: [u8; 8],
+}
+
+/// Writes `bytes` at window address `va` through the alias, byte by byte
+/// in order, and reads them back. The caller has made sure that no CPU can
+/// be confused by the intermediate states, or wants exactly that (naive).
+pub fn poke(va: u64, bytes: &[u8]) -> Result<(), PokeError> {
+    for (i, &b) in bytes.iter().enumerate() {
+        let p = alias(va + i as u64).ok_or(PokeError { va, seen: [0; 8] })?;
+        // SAFETY: `alias` returned the writable identity address of a frame
+        // backing the arena (static, page-aligned, never freed); a volatile
+        // byte store is what the protocol asks for.
+        unsafe { p.write_volatile(b) };
+    }
+    verify(va, bytes)
+}
+
+/// Stores the 4 bytes at `va` with one 32-bit store (`atomic`): a single
+/// `mov` instruction, whatever the alignment.
+pub fn poke_u32(va: u64, bytes: [u8; 4]) -> Result<(), PokeError> {
+    let p = alias(va).ok_or(PokeError { va, seen: [0; 8] })?;
+    if alias(va + 3).is_none() {
+        return Err(PokeError { va, seen: [0; 8] });
+    }
+    // SAFETY: both ends are in the arena's static frames (checked above);
+    // the site arena's frames are contiguous, so an operand that crosses a
+    // line or page crosses it in the alias too. One `mov` is the point.
+    unsafe {
+        core::arch::asm!("mov dword ptr [{p}], {v:e}", p = in(reg) p, v = in(reg) u32::from_le_bytes(bytes), options(nostack));
+    }
+    verify(va, &bytes)
+}
+
+/// Reads `N` bytes at window address `va` through the alias.
+pub fn peek<const N: usize>(va: u64) -> [u8; N] {
+    let mut out = [0u8; N];
+    for (i, o) in out.iter_mut().enumerate() {
+        if let Some(p) = alias(va + i as u64) {
+            // SAFETY: as in `poke`; reads only.
+            *o = unsafe { p.read_volatile() };
+        }
+    }
+    out
+}
+
+fn verify(va: u64, bytes: &[u8]) -> Result<(), PokeError> {
+    for (i, &b) in bytes.iter().enumerate() {
+        let p = alias(va + i as u64).ok_or(PokeError { va, seen: [0; 8] })?;
+        // SAFETY: as in `poke`.
+        if unsafe { p.read_volatile() } != b {
+            return Err(PokeError {
+                va,
+                seen: peek::<8>(va),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Lays out `plan` from scratch: every arena and target page `int3`, then
+/// the stubs, trampolines and target bodies. Only while no CPU executes in
+/// the window (between experiments); the caller syncs every CPU afterwards.
+pub fn install(p: &plan::ArenaPlan) -> Result<(), PokeError> {
+    // SAFETY: no CPU executes the window now (caller's contract); the
+    // frames are static and only written here and by `poke`.
+    unsafe {
+        core::ptr::write_bytes(
+            site_frames() as *mut u8,
+            plan::encode::INT3,
+            SITE_ARENA_SIZE as usize,
+        );
+        core::ptr::write_bytes(
+            target_frame(0, 0) as *mut u8,
+            plan::encode::INT3,
+            TARGET_PAGES * PAGE_SIZE as usize,
+        );
+    }
+    for k in 0..p.keys() {
+        for (i, &s) in p.sites(k).iter().enumerate() {
+            poke(s, &p.stub_bytes(k, i))?;
+        }
+        if let (Some(t), Some(b)) = (p.trampoline(k), p.trampoline_bytes(k)) {
+            poke(t, &b)?;
+        }
+        for (j, &t) in p.targets(k).iter().enumerate() {
+            poke(t, &p.target_body(k, j))?;
+        }
+    }
+    Ok(())
+}

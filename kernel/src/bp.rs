@@ -1,0 +1,217 @@
+//! The breakpoint side of live patching: the table of patch points under
+//! an `int3`, and the five ways a #BP handler sends the interrupted CPU on.
+//!
+//! The patcher publishes every patch point it is about to cover with
+//! `int3` (address, destination, call or jmp) *before* writing the `CC`
+//! byte ([`publish`], Release), and withdraws them only after the last sync
+//! of the patch ([`withdraw`]). A CPU that fetched the `CC` traps here and
+//! looks the address up (Acquire). An `int3` at an address that is not in
+//! the table is a failure: no patch point, or a patch already finished
+//! without a sync that would have waited for this handler.
+//!
+//! What each handler does with a trapped `call` at `site` (RIP = site+1):
+//!
+//! | handler | how the call is completed |
+//! | --- | --- |
+//! | `gap` | the #BP entry copies the hardware frame lower, leaving a gap; the handler writes `site+5` at the interrupted RSP-8 and returns to the destination with RSP-8 (Linux) |
+//! | `trampoline` | per-CPU slots get `site+5` and the destination; return into `push gs:[ret]; jmp gs:[tgt]`, or, if IF was set, with IF clear into `push; sti; jmp` so the STI shadow covers the jump (Linus) |
+//! | `r10r11` | R10 = `site+5`, R11 = destination; return into `push r10; jmp r11` (Nadav) |
+//! | `retry` | return to `site` and execute it again until the patch is done |
+//! | `spin` | spin in the handler (doing this CPU's sync duty) until the patch is done, then return to `site` (hpa) |
+//!
+//! A trapped `jmp` (an out-of-line trampoline) needs no return address:
+//! every emulating handler just returns to the destination.
+
+use crate::{
+    arch::idt::{self, TrapFrame},
+    percpu::{self, MAX_CPUS},
+    sync,
+};
+use core::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use plan::{
+    experiment::Handler,
+    layout::{MAX_SITES, PAGE_SIZE, SITE_ARENA_SIZE, SITE_BASE},
+};
+
+/// Entries of the table: up to one per site, plus the trampolines.
+const TABLE: usize = MAX_SITES + plan::layout::MAX_KEYS;
+
+static SITES: [AtomicU64; TABLE] = [const { AtomicU64::new(0) }; TABLE];
+/// Destination, with bit 63 set when the patch point is a `jmp`.
+static DESTS: [AtomicU64; TABLE] = [const { AtomicU64::new(0) }; TABLE];
+static COUNT: AtomicUsize = AtomicUsize::new(0);
+static HANDLER: AtomicU8 = AtomicU8::new(0);
+
+const JMP_FLAG: u64 = 1 << 63;
+
+/// #BP hits per CPU during the current experiment.
+pub static HITS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+/// #BP hits per site-arena page (a site's or trampoline's page).
+pub static SITE_HITS: [AtomicU64; (SITE_ARENA_SIZE / PAGE_SIZE) as usize] =
+    [const { AtomicU64::new(0) }; (SITE_ARENA_SIZE / PAGE_SIZE) as usize];
+
+/// Selects the handler for the next experiment, and the #BP entry it needs.
+/// Only between experiments (no CPU executes a site).
+pub fn set_handler(h: Handler) {
+    HANDLER.store(h as u8, Ordering::Relaxed);
+    let entry = if h == Handler::Gap {
+        bp_gap_entry as *const () as u64
+    } else {
+        idt::stub(3)
+    };
+    idt::set_entry(3, entry);
+}
+
+fn handler() -> Handler {
+    Handler::ALL[HANDLER.load(Ordering::Relaxed) as usize]
+}
+
+/// Publishes patch points (sorted by address) before their `CC` is
+/// written. `points[i] = (addr, destination, is_jmp)`.
+pub fn publish(points: &[(u64, u64, bool)]) {
+    for (i, &(a, d, j)) in points.iter().enumerate() {
+        SITES[i].store(a, Ordering::Relaxed);
+        DESTS[i].store(d | if j { JMP_FLAG } else { 0 }, Ordering::Relaxed);
+    }
+    // Release pairs with the Acquire in `lookup`: a handler that sees the
+    // count sees the entries.
+    COUNT.store(points.len(), Ordering::Release);
+}
+
+/// Withdraws every patch point (after the patch's last sync).
+pub fn withdraw() {
+    COUNT.store(0, Ordering::Release);
+}
+
+/// The destination published for `addr`, if it is being patched.
+fn lookup(addr: u64) -> Option<(u64, bool)> {
+    let n = COUNT.load(Ordering::Acquire);
+    let (mut lo, mut hi) = (0, n);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        let a = SITES[mid].load(Ordering::Relaxed);
+        if a == addr {
+            let d = DESTS[mid].load(Ordering::Relaxed);
+            return Some((d & !JMP_FLAG, d & JMP_FLAG != 0));
+        }
+        if a < addr {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    None
+}
+
+/// What happened to a #BP.
+pub enum BpOutcome {
+    /// Handled: the frame now sends the CPU on.
+    Handled,
+    /// An `int3` at an address no patch covers: a failure.
+    Stray,
+}
+
+/// Handles a #BP from the window. `frame.rip` is the address after the
+/// `int3`.
+pub fn handle(frame: &mut TrapFrame) -> BpOutcome {
+    let site = frame.rip.wrapping_sub(1);
+    let Some((dest, is_jmp)) = lookup(site) else {
+        return BpOutcome::Stray;
+    };
+    let me = percpu::index() as usize;
+    HITS[me].fetch_add(1, Ordering::Relaxed);
+    if (SITE_BASE..SITE_BASE + SITE_ARENA_SIZE).contains(&site) {
+        SITE_HITS[((site - SITE_BASE) / PAGE_SIZE) as usize].fetch_add(1, Ordering::Relaxed);
+    }
+    match handler() {
+        Handler::Retry => frame.rip = site,
+        Handler::Spin => {
+            // hpa: wait here until the patch is done. The patcher's syncs
+            // need this CPU's acknowledgement, which it cannot give from
+            // the IPI handler with interrupts off: do the duty here. A
+            // patcher that itself took this path in an interrupt (Linus's
+            // counter-example) never finishes; the watchdog, polled here
+            // and elsewhere, reports that.
+            while lookup(site).is_some() {
+                sync::duty();
+                crate::watchdog::poll();
+                core::hint::spin_loop();
+            }
+            frame.rip = site;
+        }
+        _ if is_jmp => frame.rip = dest,
+        Handler::Gap => {
+            // The gap entry moved the hardware frame below the gap, so the
+            // slot under the interrupted RSP is free to take the return
+            // address, as a real `call` would have pushed it.
+            let rsp = frame.rsp - 8;
+            // SAFETY: `rsp` is just below the interrupted stack pointer, on
+            // the interrupted (kernel) stack; the entry copied our frame
+            // lower, so this does not overwrite it; the kernel has no red
+            // zone, so nothing live is there.
+            unsafe { (rsp as *mut u64).write(site + 5) };
+            frame.rsp = rsp;
+            frame.rip = dest;
+        }
+        Handler::Trampoline => {
+            let pc = percpu::this();
+            pc.bp_ret.store(site + 5, Ordering::Relaxed);
+            pc.bp_target.store(dest, Ordering::Relaxed);
+            if frame.rflags & (1 << 9) != 0 {
+                frame.rflags &= !(1 << 9);
+                frame.rip = bp_tramp_sti as *const () as u64;
+            } else {
+                frame.rip = bp_tramp as *const () as u64;
+            }
+        }
+        Handler::R10r11 => {
+            frame.r10 = site + 5;
+            frame.r11 = dest;
+            frame.rip = bp_r10r11 as *const () as u64;
+        }
+    }
+    BpOutcome::Handled
+}
+
+// The #BP entry for `gap`: copy the 5-word hardware frame 16 bytes further
+// down (each `push` reads the same offset, which walks down the frame as
+// RSP moves), then continue as every other vector does.
+core::arch::global_asm!(
+    ".section .text.bp, \"ax\"",
+    ".global bp_gap_entry",
+    "bp_gap_entry:",
+    "sub $16, %rsp",      // the gap
+    ".rept 5",
+    "pushq 48(%rsp)",     // SS, RSP, RFLAGS, CS, RIP of the original frame
+    ".endr",
+    "push $0",            // no error code
+    "push $3",            // vector
+    "jmp isr_common",
+    // Linus's trampolines: the handler filled this CPU's slots (gs:16 =
+    // return address, gs:24 = destination). The `sti` variant runs with IF
+    // clear until the `sti`, whose shadow covers the `jmp`.
+    ".global bp_tramp",
+    "bp_tramp:",
+    "pushq %gs:{ret}",
+    "jmpq *%gs:{tgt}",
+    ".global bp_tramp_sti",
+    "bp_tramp_sti:",
+    "pushq %gs:{ret}",
+    "sti",
+    "jmpq *%gs:{tgt}",
+    // Nadav's: R10 = return address, R11 = destination.
+    ".global bp_r10r11",
+    "bp_r10r11:",
+    "push %r10",
+    "jmp *%r11",
+    ret = const percpu::OFF_BP_RET,
+    tgt = const percpu::OFF_BP_TARGET,
+    options(att_syntax),
+);
+
+unsafe extern "C" {
+    fn bp_gap_entry();
+    fn bp_tramp();
+    fn bp_tramp_sti();
+    fn bp_r10r11();
+}

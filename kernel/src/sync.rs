@@ -1,0 +1,171 @@
+//! Making every other CPU see modified code: the sync methods and the
+//! serializing instructions they end in.
+//!
+//! | method | patcher | every other CPU |
+//! | --- | --- | --- |
+//! | `ipi` | bumps the round, sends the sync IPI to each online CPU, waits until each has acknowledged the round | in the IPI handler: executes the serializing instruction, stores the round in its ack slot |
+//! | `cpumask` (hpa) | sets a mask of the other online CPUs, broadcasts the sync IPI once (all-but-self), waits until the round is marked done | at a serializing point (the IPI handler, or while spinning in a #BP handler): serializes, clears its bit; the CPU that clears the last bit marks the round done |
+//! | `none` | nothing (negative control) | nothing |
+//!
+//! Every wait is bounded: a CPU that does not acknowledge within
+//! [`SYNC_TIMEOUT_US`] is named in a [`SyncTimeout`], never waited for
+//! forever.
+
+use crate::{
+    arch::lapic::{self, Delivery, Dest},
+    percpu::{self, MAX_CPUS},
+    smp, time,
+};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use plan::experiment::{Serializer, SyncMode};
+
+/// The sync IPI's vector.
+pub const VEC_SYNC: u8 = 0xf2;
+/// The longest a sync round may take.
+pub const SYNC_TIMEOUT_US: u64 = 1_000_000;
+
+static ROUND: AtomicU64 = AtomicU64::new(0);
+static ACK: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+static MASK: AtomicU64 = AtomicU64::new(0);
+static MASK_DONE: AtomicU64 = AtomicU64::new(0);
+static METHOD_CPUMASK: AtomicBool = AtomicBool::new(false);
+static SERIALIZE: AtomicU8 = AtomicU8::new(0);
+
+/// A CPU that did not acknowledge a round in time.
+#[derive(Debug, Clone, Copy)]
+pub struct SyncTimeout {
+    /// Its index.
+    pub cpu: usize,
+    /// The round.
+    pub round: u64,
+}
+
+/// Chooses the serializing instruction for the next rounds.
+pub fn set_serialize(s: Serializer) {
+    SERIALIZE.store(s as u8, Ordering::Relaxed);
+}
+
+/// Executes the chosen serializing instruction on this CPU.
+pub fn serialize_now() {
+    let s = SERIALIZE.load(Ordering::Relaxed);
+    match s {
+        x if x == Serializer::Cpuid as u8 => {
+            let _ = crate::arch::cpu::cpuid(0, 0);
+        }
+        // SAFETY: writing CR2 back with its own value changes nothing but
+        // serializes; a #PF handler that still needs CR2 runs with
+        // interrupts off, so it cannot be between its fault and its read.
+        x if x == Serializer::MovCr2 as u8 => unsafe {
+            core::arch::asm!("mov {t}, cr2", "mov cr2, {t}", t = out(reg) _, options(nostack));
+        },
+        // SAFETY: SERIALIZE (0F 01 E8) exists: experiments that choose it
+        // are skipped on CPUs without CPUID.7.0:EDX[14].
+        x if x == Serializer::Serialize as u8 => unsafe {
+            core::arch::asm!(".byte 0x0f, 0x01, 0xe8", options(nostack, nomem));
+        },
+        // SAFETY: IRET to the next instruction with the current SS, RSP,
+        // RFLAGS and CS: the frame is built from live values, so only the
+        // serialization is observable (Linux's sync_core()).
+        _ => unsafe {
+            core::arch::asm!(
+                "mov {t:e}, ss",
+                "push {t}",
+                "lea {t}, [rsp + 8]",
+                "push {t}",
+                "pushfq",
+                "mov {t:e}, cs",
+                "push {t}",
+                "lea {t}, [rip + 2f]",
+                "push {t}",
+                "iretq",
+                "2:",
+                t = out(reg) _,
+            );
+        },
+    }
+}
+
+/// One sync round with `method`; returns the TSC ticks it took.
+pub fn sync(method: SyncMode) -> Result<u64, SyncTimeout> {
+    let start = crate::arch::cpu::rdtsc();
+    let me = percpu::index() as usize;
+    let n = smp::count();
+    match method {
+        SyncMode::None => return Ok(0),
+        SyncMode::Ipi => {
+            METHOD_CPUMASK.store(false, Ordering::Relaxed);
+            let r = ROUND.fetch_add(1, Ordering::AcqRel) + 1;
+            for c in (0..n).filter(|&c| c != me) {
+                let _ = lapic::send(Dest::Apic(smp::apic_id(c)), Delivery::Fixed(VEC_SYNC));
+            }
+            let deadline = time::deadline_us(SYNC_TIMEOUT_US);
+            for c in (0..n).filter(|&c| c != me) {
+                // Acquire pairs with the Release store in `ack`: what the
+                // CPU did before acknowledging is visible to us.
+                while ACK[c].load(Ordering::Acquire) < r {
+                    if time::passed(deadline) {
+                        return Err(SyncTimeout { cpu: c, round: r });
+                    }
+                    crate::watchdog::poll();
+                    core::hint::spin_loop();
+                }
+            }
+        }
+        SyncMode::Cpumask => {
+            METHOD_CPUMASK.store(true, Ordering::Relaxed);
+            let others: u64 = (0..n).filter(|&c| c != me).fold(0, |m, c| m | 1 << c);
+            let r = ROUND.load(Ordering::Relaxed) + 1;
+            if others == 0 {
+                ROUND.store(r, Ordering::Release);
+                return Ok(0);
+            }
+            // The mask is in place before the round is announced: Release
+            // on ROUND pairs with the Acquire in `duty`/`on_ipi`.
+            MASK.store(others, Ordering::Relaxed);
+            ROUND.store(r, Ordering::Release);
+            let _ = lapic::send(Dest::AllButSelf, Delivery::Fixed(VEC_SYNC));
+            let deadline = time::deadline_us(SYNC_TIMEOUT_US);
+            // Acquire pairs with the Release store by the last CPU out.
+            while MASK_DONE.load(Ordering::Acquire) < r {
+                if time::passed(deadline) {
+                    let left = MASK.load(Ordering::Relaxed);
+                    return Err(SyncTimeout {
+                        cpu: left.trailing_zeros() as usize,
+                        round: r,
+                    });
+                }
+                crate::watchdog::poll();
+                core::hint::spin_loop();
+            }
+        }
+    }
+    serialize_now();
+    Ok(crate::arch::cpu::rdtsc() - start)
+}
+
+/// This CPU passes a serializing point for the current round, if it has
+/// not yet: serialize, then acknowledge.
+pub fn duty() {
+    let me = percpu::index() as usize;
+    // Acquire pairs with the Release store of ROUND in `sync`.
+    let r = ROUND.load(Ordering::Acquire);
+    if ACK[me].load(Ordering::Relaxed) >= r {
+        return;
+    }
+    serialize_now();
+    ACK[me].store(r, Ordering::Release);
+    if METHOD_CPUMASK.load(Ordering::Relaxed) {
+        let bit = 1u64 << me;
+        let prev = MASK.fetch_and(!bit, Ordering::AcqRel);
+        if prev == bit {
+            // Last one out finishes the round (Release pairs with the
+            // patcher's Acquire).
+            MASK_DONE.store(r, Ordering::Release);
+        }
+    }
+}
+
+/// The sync IPI on this CPU.
+pub fn on_ipi() {
+    duty();
+}

@@ -1,0 +1,456 @@
+//! The torture: experiments from `plan`'s registry, run one after another
+//! on the object under test.
+//!
+//! For each experiment the BSP (CPU 0) is the patcher; CPUs 1.. run the
+//! executor loops; with 3 or more CPUs the last one only watches. The
+//! patcher retargets the keys in turn for the experiment's duration, then
+//! the result goes out as one `exp` record (and `failure` records for the
+//! first failures), judged here against the expectation the same way the
+//! harness judges it again from the records.
+
+mod executor;
+mod key;
+mod patcher;
+pub mod state;
+
+use crate::{
+    arch::{cpu::rdtsc, idt::TrapFrame, lapic},
+    bp, percpu, record, smp, sync, time, watchdog,
+};
+use core::sync::atomic::Ordering;
+use plan::experiment::{self as ex, Expectation, Experiment, Interference, SyncMode};
+use report::kind;
+use state::{STATS, STOP};
+
+/// Executors' LAPIC timer vector (`timer` interference).
+pub const VEC_TIMER: u8 = 0xf1;
+/// The patcher's own timer vector (`self` interference).
+pub const VEC_SELF: u8 = 0xf3;
+
+/// Keys, sites per key and targets per key of every experiment.
+const KEYS: usize = 2;
+const SITES_PER_KEY: usize = 4;
+const TARGETS_PER_KEY: usize = 4;
+/// A CPU without progress for this long is stuck.
+const WATCHDOG_US: u64 = 1_500_000;
+/// Sync rounds timed before an experiment starts patching (its floor).
+const FLOOR_ROUNDS: u64 = 16;
+
+/// Runs the experiments whose names match `pattern`, `ms` milliseconds
+/// each. Experiments that need a boot of their own run only when the
+/// pattern selects nothing else.
+pub fn run(pattern: &str, ms: u64, nobp: bool) {
+    let selected = ex::matching(pattern).count();
+    if selected == 0 {
+        record::count_failure();
+        record::emit(kind::CHECK, |r| {
+            r.str("name", "exp")
+                .str("result", "fail")
+                .display("detail", format_args!("no experiment matches {pattern:?}"));
+        });
+        return;
+    }
+    baseline();
+    for e in ex::matching(pattern) {
+        let skip = if e.own_boot && selected > 1 {
+            Some("own-boot")
+        } else if e.needs_bp() && nobp {
+            Some("nobp")
+        } else if smp::count() < 2 {
+            Some("needs-2-cpus")
+        } else if e.serialize == ex::Serializer::Serialize
+            && !crate::arch::cpu::Identity::read().serialize
+        {
+            Some("no-serialize-instruction")
+        } else {
+            None
+        };
+        match skip {
+            Some(why) => record::emit(kind::EXP, |r| {
+                r.display("name", e.name())
+                    .str("expectation", e.expectation.name())
+                    .str("outcome", "skip")
+                    .str("reason", why);
+            }),
+            None => run_one(e, ms),
+        }
+    }
+}
+
+/// Calls per second through a plain direct call on every AP, and one sync
+/// round of each method: what the experiments' numbers are measured
+/// against, in this boot.
+fn baseline() {
+    fn direct(_: u64) {
+        #[inline(never)]
+        extern "C" fn plain() -> u32 {
+            0x5c00_0000
+        }
+        let d = time::deadline_us(50_000);
+        let t0 = rdtsc();
+        let mut n = 0u64;
+        while !time::passed(d) {
+            for _ in 0..64 {
+                n += core::hint::black_box(plain)() as u64 & 1;
+                n += 1;
+            }
+        }
+        let cpu = percpu::index() as usize;
+        BASE_CALLS[cpu].store(
+            n * time::tsc_hz() / (rdtsc() - t0).max(1),
+            Ordering::Relaxed,
+        );
+    }
+    smp::on_aps(direct, 0, 2_000_000);
+    let per_ap = (1..smp::count())
+        .map(|c| BASE_CALLS[c].load(Ordering::Relaxed))
+        .sum::<u64>()
+        / (smp::count() as u64 - 1).max(1);
+    sync::set_serialize(ex::Serializer::Iret);
+    let ipi = floor(SyncMode::Ipi);
+    let mask = floor(SyncMode::Cpumask);
+    record::emit(kind::BASELINE, |r| {
+        r.u64("direct_calls_per_s", per_ap)
+            .u64("ipi_sync_cycles", ipi)
+            .u64("cpumask_sync_cycles", mask);
+    });
+}
+
+static BASE_CALLS: [core::sync::atomic::AtomicU64; percpu::MAX_CPUS] =
+    [const { core::sync::atomic::AtomicU64::new(0) }; percpu::MAX_CPUS];
+
+fn floor(m: SyncMode) -> u64 {
+    let mut sum = 0;
+    for _ in 0..FLOOR_ROUNDS {
+        sum += sync::sync(m).unwrap_or(0);
+    }
+    sum / FLOOR_ROUNDS
+}
+
+fn executor_cpus() -> core::ops::Range<usize> {
+    let n = smp::count();
+    1..if n >= 3 { n - 1 } else { n }
+}
+
+fn watch_loop(_: u64) {
+    while !STOP.load(Ordering::Relaxed) {
+        watchdog::poll();
+        core::hint::spin_loop();
+    }
+}
+
+fn run_one(e: &Experiment, ms: u64) {
+    record::emit(kind::EXP_BEGIN, |r| {
+        r.display("name", e.name())
+            .str("expectation", e.expectation.name())
+            .u64("ms", ms)
+            .u64("cpus", smp::count() as u64);
+    });
+    let plan = match plan::plan(
+        KEYS,
+        SITES_PER_KEY,
+        TARGETS_PER_KEY,
+        e.class,
+        e.strategy.outofline(),
+    ) {
+        Ok(p) => p,
+        Err(err) => return setup_failed(e, format_args!("plan: {err:?}")),
+    };
+    if let Err(err) = crate::arena::install(&plan) {
+        return setup_failed(e, format_args!("install: {err:?}"));
+    }
+    if let Some(h) = e.handler {
+        bp::set_handler(h);
+    }
+    sync::set_serialize(e.serialize);
+    // Every CPU drops whatever it may have fetched of the old arena.
+    if let Err(err) = sync::sync(SyncMode::Ipi) {
+        return setup_failed(e, format_args!("sync: {err:?}"));
+    }
+    state::begin(e, &plan);
+    for c in executor_cpus() {
+        smp::on_cpu_async(c, executor::main, 0);
+    }
+    let n = smp::count();
+    if n >= 3 {
+        smp::on_cpu_async(n - 1, watch_loop, 0);
+    }
+    let mut watched = 1u64;
+    for c in executor_cpus() {
+        watched |= 1 << c;
+    }
+    watchdog::arm(watched, WATCHDOG_US);
+
+    let floor_cycles = floor(if e.sync == SyncMode::None {
+        SyncMode::Ipi
+    } else {
+        e.sync
+    });
+    let nmi_executors = || {
+        if state::interference_is(Interference::Nmi)
+            || state::interference_is(Interference::NmiSite)
+        {
+            for c in executor_cpus() {
+                let _ = lapic::send(lapic::Dest::Apic(smp::apic_id(c)), lapic::Delivery::Nmi);
+            }
+        }
+    };
+    let settle = crate::machine::under_tcg();
+    let patcher = patcher::Patcher {
+        plan: &plan,
+        strategy: e.strategy,
+        sync: e.sync,
+        after_cover: &nmi_executors,
+        settle,
+    };
+    if e.interference == Interference::SelfSite {
+        lapic::timer_periodic(VEC_SELF, state::TIMER_COUNT);
+    }
+    x86_64::instructions::interrupts::enable();
+    let deadline = time::deadline_us(ms * 1000);
+    let mut phase_sum = [0u64; 3];
+    let mut phase_max = [0u64; 3];
+    let mut g = 0u64;
+    let mut error = None;
+    while !time::passed(deadline) {
+        if e.expectation == Expectation::NegativeControl
+            && STATS.failures.load(Ordering::Relaxed) > 0
+        {
+            break;
+        }
+        let key = (g as usize) % KEYS;
+        state::CURRENT_KEY.store(key, Ordering::Relaxed);
+        g += 1;
+        let to = (key::KEYS[key].current.load(Ordering::Relaxed) + 1) % TARGETS_PER_KEY;
+        let generation = key::KEYS[key].started.load(Ordering::Relaxed) + 1;
+        match patcher.patch(key, to, generation) {
+            Ok(t) => {
+                for i in 0..3 {
+                    phase_sum[i] += t.0[i];
+                    phase_max[i] = phase_max[i].max(t.0[i]);
+                }
+                STATS.patches.fetch_add(1, Ordering::Relaxed);
+                watchdog::progress(0);
+            }
+            Err(err) => {
+                error = Some(err);
+                break;
+            }
+        }
+        watchdog::poll();
+    }
+    x86_64::instructions::interrupts::disable();
+    lapic::timer_stop();
+    STOP.store(true, Ordering::Release);
+    let finish_by = time::deadline_us(WATCHDOG_US + 1_000_000);
+    let mut stuck = 0;
+    for c in 1..n {
+        if !smp::wait(c, finish_by) {
+            stuck += 1;
+        }
+    }
+    watchdog::disarm();
+    state::end();
+    finish(
+        e,
+        Finish {
+            floor_cycles,
+            phase_sum,
+            phase_max,
+            error,
+            stuck,
+            deadlock: false,
+            settle,
+        },
+    );
+}
+
+struct Finish {
+    floor_cycles: u64,
+    phase_sum: [u64; 3],
+    phase_max: [u64; 3],
+    error: Option<patcher::PatchError>,
+    stuck: usize,
+    deadlock: bool,
+    settle: bool,
+}
+
+fn setup_failed(e: &Experiment, why: core::fmt::Arguments) {
+    record::count_failure();
+    record::emit(kind::EXP, |r| {
+        r.display("name", e.name())
+            .str("expectation", e.expectation.name())
+            .str("outcome", "error")
+            .display("reason", why);
+    });
+}
+
+/// Judges and reports one experiment.
+fn finish(e: &Experiment, f: Finish) {
+    let calls: u64 = (0..smp::count()).map(state::calls).sum();
+    let patches = STATS.patches.load(Ordering::Relaxed);
+    let failures = STATS.failures.load(Ordering::Relaxed);
+    let bp_hits: u64 = bp::HITS.iter().map(|h| h.load(Ordering::Relaxed)).sum();
+    let broken = f.error.is_some() || f.stuck > 0;
+    let outcome = if f.deadlock {
+        "deadlock"
+    } else if broken {
+        "error"
+    } else {
+        match e.expectation {
+            Expectation::MustPass if failures == 0 && calls > 0 && patches > 0 => "pass",
+            Expectation::MustPass => "fail",
+            Expectation::NegativeControl if failures > 0 => "caught",
+            Expectation::NegativeControl => "missed",
+            Expectation::ExpectDeadlock => "no-deadlock",
+            Expectation::Observe => "observed",
+        }
+    };
+    let met = match e.expectation {
+        Expectation::MustPass => outcome == "pass",
+        Expectation::NegativeControl => outcome == "caught",
+        Expectation::ExpectDeadlock => f.deadlock,
+        Expectation::Observe => !broken || f.deadlock,
+    };
+    if !met {
+        record::count_failure();
+    }
+    let n = smp::count();
+    let execs = executor_cpus().len() as u64;
+    let secs_ns = state::elapsed_ns().max(1);
+    record::emit(kind::EXP, |r| {
+        r.display("name", e.name())
+            .str("expectation", e.expectation.name())
+            .str("outcome", outcome)
+            .u64("met", met as u64)
+            .u64("cpus", n as u64)
+            .u64("executors", execs)
+            .u64("ns", secs_ns)
+            .u64("patches", patches)
+            .u64("calls", calls)
+            .u64(
+                "calls_per_s_per_ap",
+                calls * 1_000_000_000 / secs_ns / execs.max(1),
+            )
+            .u64("bp_hits", bp_hits)
+            .u64("failures", failures)
+            .u64("wrong", STATS.wrong.load(Ordering::Relaxed))
+            .u64("faults", STATS.faults.load(Ordering::Relaxed))
+            .u64("stray_bp", STATS.stray_bp.load(Ordering::Relaxed))
+            .u64("overruns", STATS.overruns.load(Ordering::Relaxed))
+            .u64("timer", STATS.timer.load(Ordering::Relaxed))
+            .u64("nmi", STATS.nmi.load(Ordering::Relaxed))
+            .u64("nmi_site", STATS.nmi_site.load(Ordering::Relaxed))
+            .u64("self_irq", STATS.self_irq.load(Ordering::Relaxed))
+            .u64("floor_cycles", f.floor_cycles)
+            .u64("settle", f.settle as u64);
+        let p = patches.max(1);
+        for i in 0..3 {
+            r.u64(
+                ["p1_cycles", "p2_cycles", "p3_cycles"][i],
+                f.phase_sum[i] / p,
+            );
+            r.u64(["p1_max", "p2_max", "p3_max"][i], f.phase_max[i]);
+        }
+        if failures > 0 {
+            r.u64(
+                "first_fail_patch",
+                STATS.first_fail_patch.load(Ordering::Relaxed),
+            )
+            .u64(
+                "first_fail_ns",
+                time::ticks_to_ns(STATS.first_fail_tsc.load(Ordering::Relaxed)),
+            );
+        }
+        if let Some(err) = &f.error {
+            r.display("error", format_args!("{err:?}"));
+        }
+        if f.stuck > 0 {
+            r.u64("stuck", f.stuck as u64);
+        }
+    });
+}
+
+/// The watchdog found stuck CPUs: report them, close the experiment, and
+/// end the run (nothing can be trusted to go on).
+pub fn deadlock(stuck: &[(usize, Option<(u64, [u8; 16])>)]) -> ! {
+    for &(cpu, snap) in stuck {
+        if crate::serial::owner() == Some(cpu as u32) {
+            crate::serial::break_lock();
+        }
+        state::with_name(|name| {
+            record::emit(kind::DEADLOCK, |r| {
+                r.str("exp", name).u64("cpu", cpu as u64);
+                match snap {
+                    Some((rip, bytes)) => r.hex("rip", rip).hexbytes("bytes", &bytes),
+                    None => r.str("rip", "no-nmi-response"),
+                };
+            });
+        });
+    }
+    let e = state::with_name(|name| ex::find(name).copied());
+    if let Some(e) = e {
+        finish(
+            &e,
+            Finish {
+                floor_cycles: 0,
+                phase_sum: [0; 3],
+                phase_max: [0; 3],
+                error: None,
+                stuck: 0,
+                deadlock: true,
+                settle: crate::machine::under_tcg(),
+            },
+        );
+    }
+    crate::exit::finish()
+}
+
+/// The executors' timer.
+pub fn on_timer() {
+    STATS.timer.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The patcher's own interrupt (`self`): calls a site of the key being
+/// patched, as an interrupt handler in a real kernel might.
+pub fn on_self() {
+    STATS.self_irq.fetch_add(1, Ordering::Relaxed);
+    let key = state::CURRENT_KEY.load(Ordering::Relaxed);
+    let site = state::keys()[key][0];
+    if site != 0 && state::ACTIVE.load(Ordering::Acquire) {
+        executor::checked_call(key, site, 0);
+    }
+}
+
+/// An NMI that was not the watchdog's: interference.
+pub fn on_nmi() -> bool {
+    if !state::ACTIVE.load(Ordering::Acquire) {
+        return false;
+    }
+    STATS.nmi.fetch_add(1, Ordering::Relaxed);
+    let cpu = percpu::index() as usize;
+    if state::interference_is(Interference::NmiSite) && state::is_executor(cpu) {
+        STATS.nmi_site.fetch_add(1, Ordering::Relaxed);
+        let key = state::CURRENT_KEY.load(Ordering::Relaxed);
+        let site = state::keys()[key][0];
+        executor::checked_call(key, site, cpu);
+    }
+    true
+}
+
+/// An exception while an experiment runs: its failure. Returns whether the
+/// CPU goes on.
+pub fn on_fault(frame: &mut TrapFrame) -> bool {
+    state::ACTIVE.load(Ordering::Acquire) && state::fault(frame, false)
+}
+
+/// A #BP while an experiment runs.
+pub fn on_bp(frame: &mut TrapFrame) -> bool {
+    if !state::ACTIVE.load(Ordering::Acquire) {
+        return false;
+    }
+    match bp::handle(frame) {
+        bp::BpOutcome::Handled => true,
+        bp::BpOutcome::Stray => state::fault(frame, true),
+    }
+}

@@ -1,0 +1,200 @@
+//! Retargeting a key, with each strategy. The BSP runs this.
+//!
+//! # The int3 protocol (`int3`, `int3-batch`, `outofline-int3`)
+//!
+//! For the patch points of one key (one at a time for `int3`, all at once
+//! for `int3-batch`; a key's trampoline out of line):
+//!
+//! 1. **Cover.** Publish (point, new destination) in the #BP table, then
+//!    write `CC` over each opcode; sync.
+//!    An executing CPU sees: the old instruction, or `CC` (#BP: the
+//!    handler sends it to the new destination, or retries/spins).
+//! 2. **Operand.** Write the 4 new operand bytes behind each `CC`; sync.
+//!    An executing CPU sees: `CC` (the operand is never decoded while the
+//!    opcode is `CC`).
+//! 3. **Uncover.** Write the opcode back over each `CC`; sync; withdraw
+//!    the #BP table entries.
+//!    An executing CPU sees: `CC`, or the new instruction.
+//!
+//! The last sync is what makes withdrawing safe: a CPU that fetched `CC`
+//! is in its #BP handler with interrupts off until it returns, so it
+//! acknowledges the sync only after leaving the handler (or, `spin`, from
+//! inside it after the patch is done).
+//!
+//! # The others
+//!
+//! * `atomic` (Josh's v3), `outofline-atomic`: one 4-byte store of each
+//!   operand; sync. An executing CPU sees the old or the new operand if the
+//!   store is atomic for instruction fetch; anything else is the finding.
+//! * `naive` (negative control): the operand byte by byte with a pause
+//!   between bytes and no breakpoint. An executing CPU can see any mix;
+//!   the planner placed the targets so that every mix traps or faults.
+//!
+//! # Settling under QEMU's TCG
+//!
+//! QEMU's multi-threaded translator can keep running a block it translated
+//! from bytes that another vCPU was rewriting at that moment, even after
+//! the executing vCPU has serialized (seen here: an executor taking #BP at
+//! a site whose memory holds `E8` again, hundreds of thousands of times).
+//! No guest instruction makes TCG drop a translated block; a store to the
+//! bytes does. So where the hypervisor is TCG, every patch ends with a
+//! *settle* step: write the final bytes of each point again (the same
+//! values), sync. Hardware and KVM never need it and never get it; every
+//! `exp` record says whether it ran (`settle=1`).
+//!
+//! Every patch checks its precondition (each point holds the instruction
+//! to the key's current target) and, through [`arena::poke`], reads every
+//! write back.
+
+use super::key::KEYS;
+use crate::{arch::cpu::rdtsc, arena, bp, sync, time};
+use plan::{
+    experiment::{Strategy, SyncMode},
+    layout::MAX_SITES_PER_KEY,
+    ArenaPlan,
+};
+
+/// Why a patch stopped.
+#[derive(Debug, Clone, Copy)]
+pub enum PatchError {
+    /// A point did not hold the expected instruction before the patch.
+    Precondition {
+        /// The point.
+        va: u64,
+        /// What it held.
+        seen: [u8; 5],
+    },
+    /// A write did not read back.
+    Readback(arena::PokeError),
+    /// A CPU did not acknowledge a sync.
+    Sync(sync::SyncTimeout),
+}
+
+/// TSC ticks spent in each phase of one patch.
+#[derive(Default, Clone, Copy)]
+pub struct PhaseTicks(pub [u64; 3]);
+
+/// The pause between the bytes of a `naive` write.
+const NAIVE_BYTE_GAP_US: u64 = 20;
+
+/// What the patcher needs besides the plan.
+pub struct Patcher<'a> {
+    /// The object under test.
+    pub plan: &'a ArenaPlan,
+    /// How.
+    pub strategy: Strategy,
+    /// Sync after each phase.
+    pub sync: SyncMode,
+    /// Called after the first phase's write, before its sync (NMI
+    /// interference).
+    pub after_cover: &'a dyn Fn(),
+    /// Rewrite and sync once more at the end of each patch (TCG only).
+    pub settle: bool,
+}
+
+impl Patcher<'_> {
+    /// Retargets `key` to target `to`, as generation `g`.
+    pub fn patch(&self, key: usize, to: usize, g: u64) -> Result<PhaseTicks, PatchError> {
+        let k = &KEYS[key];
+        let from = k.current.load(core::sync::atomic::Ordering::Relaxed);
+        let points = self.plan.patch_points(key);
+        for &pt in points {
+            let seen = arena::peek::<5>(pt);
+            if seen != self.plan.insn_bytes(key, pt, from) {
+                return Err(PatchError::Precondition { va: pt, seen });
+            }
+        }
+        k.begin(g, self.plan.ids(key)[to], to);
+        let ticks = match self.strategy {
+            Strategy::Int3 | Strategy::OutoflineInt3 => {
+                let mut sum = PhaseTicks::default();
+                for &pt in points {
+                    let t = self.int3(key, &[pt], to)?;
+                    for i in 0..3 {
+                        sum.0[i] += t.0[i];
+                    }
+                }
+                sum
+            }
+            Strategy::Int3Batch => self.int3(key, points, to)?,
+            Strategy::Atomic | Strategy::OutoflineAtomic => {
+                let t0 = rdtsc();
+                for &pt in points {
+                    let new = self.plan.insn_bytes(key, pt, to);
+                    arena::poke_u32(pt + 1, [new[1], new[2], new[3], new[4]])
+                        .map_err(PatchError::Readback)?;
+                }
+                (self.after_cover)();
+                let t1 = rdtsc();
+                sync::sync(self.sync).map_err(PatchError::Sync)?;
+                self.settle(key, points, to)?;
+                PhaseTicks([t1 - t0, rdtsc() - t1, 0])
+            }
+            Strategy::Naive => {
+                let t0 = rdtsc();
+                for &pt in points {
+                    let new = self.plan.insn_bytes(key, pt, to);
+                    for i in 1..5 {
+                        arena::poke(pt + i as u64, &new[i..i + 1]).map_err(PatchError::Readback)?;
+                        time::delay_us(NAIVE_BYTE_GAP_US);
+                    }
+                }
+                (self.after_cover)();
+                let t1 = rdtsc();
+                sync::sync(self.sync).map_err(PatchError::Sync)?;
+                self.settle(key, points, to)?;
+                PhaseTicks([t1 - t0, rdtsc() - t1, 0])
+            }
+        };
+        k.complete(g);
+        Ok(ticks)
+    }
+
+    /// The three phases over `points` (sorted), all retargeted to `to`.
+    fn int3(&self, key: usize, points: &[u64], to: usize) -> Result<PhaseTicks, PatchError> {
+        let opcode = self.plan.patch_opcode();
+        let is_jmp = self.plan.outofline();
+        let dest = self.plan.targets(key)[to];
+        let mut table = [(0u64, 0u64, false); MAX_SITES_PER_KEY];
+        for (i, &pt) in points.iter().enumerate() {
+            table[i] = (pt, dest, is_jmp);
+        }
+        let t0 = rdtsc();
+        // Step 1: cover.
+        bp::publish(&table[..points.len()]);
+        for &pt in points {
+            arena::poke(pt, &[plan::encode::INT3]).map_err(PatchError::Readback)?;
+        }
+        (self.after_cover)();
+        sync::sync(self.sync).map_err(PatchError::Sync)?;
+        let t1 = rdtsc();
+        // Step 2: operand.
+        for &pt in points {
+            let new = self.plan.insn_bytes(key, pt, to);
+            arena::poke(pt + 1, &new[1..5]).map_err(PatchError::Readback)?;
+        }
+        sync::sync(self.sync).map_err(PatchError::Sync)?;
+        let t2 = rdtsc();
+        // Step 3: uncover.
+        for &pt in points {
+            arena::poke(pt, &[opcode]).map_err(PatchError::Readback)?;
+        }
+        sync::sync(self.sync).map_err(PatchError::Sync)?;
+        self.settle(key, points, to)?;
+        bp::withdraw();
+        Ok(PhaseTicks([t1 - t0, t2 - t1, rdtsc() - t2]))
+    }
+
+    /// Under TCG only: the final bytes of `points` once more, then a sync
+    /// (see the module doc). Before the #BP table is withdrawn, so a stale
+    /// `int3` that runs meanwhile is still handled.
+    fn settle(&self, key: usize, points: &[u64], to: usize) -> Result<(), PatchError> {
+        if !self.settle {
+            return Ok(());
+        }
+        for &pt in points {
+            arena::poke(pt, &self.plan.insn_bytes(key, pt, to)).map_err(PatchError::Readback)?;
+        }
+        sync::sync(self.sync).map_err(PatchError::Sync).map(|_| ())
+    }
+}

@@ -1,0 +1,271 @@
+//! What the patcher, the executors and the interrupt handlers share during
+//! one experiment: the stop flag, the sites, counters, and failure records.
+
+use super::key::KEYS;
+use crate::{
+    arch::{cpu::rdtsc, idt::TrapFrame, lapic, paging},
+    percpu::{self, MAX_CPUS},
+    record, time,
+};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use plan::{
+    experiment::{Experiment, Interference},
+    layout::{MAX_KEYS, MAX_SITES_PER_KEY},
+    window::WindowResult,
+    ArenaPlan,
+};
+use report::kind;
+
+/// Set when the experiment's time is up (or a control was caught).
+pub static STOP: AtomicBool = AtomicBool::new(false);
+/// Whether an experiment is running (faults are its failures).
+pub static ACTIVE: AtomicBool = AtomicBool::new(false);
+
+/// Counters of the running experiment.
+#[allow(missing_docs)]
+pub struct Stats {
+    pub overruns: AtomicU64,
+    pub wrong: AtomicU64,
+    pub faults: AtomicU64,
+    pub stray_bp: AtomicU64,
+    pub timer: AtomicU64,
+    pub nmi: AtomicU64,
+    pub nmi_site: AtomicU64,
+    pub self_irq: AtomicU64,
+    pub failures: AtomicU64,
+    pub first_fail_patch: AtomicU64,
+    pub first_fail_tsc: AtomicU64,
+    pub patches: AtomicU64,
+}
+
+/// The running experiment's counters.
+pub static STATS: Stats = Stats {
+    overruns: AtomicU64::new(0),
+    wrong: AtomicU64::new(0),
+    faults: AtomicU64::new(0),
+    stray_bp: AtomicU64::new(0),
+    timer: AtomicU64::new(0),
+    nmi: AtomicU64::new(0),
+    nmi_site: AtomicU64::new(0),
+    self_irq: AtomicU64::new(0),
+    failures: AtomicU64::new(0),
+    first_fail_patch: AtomicU64::new(0),
+    first_fail_tsc: AtomicU64::new(0),
+    patches: AtomicU64::new(0),
+};
+
+#[repr(align(64))]
+struct Padded(AtomicU64);
+static CALLS: [Padded; MAX_CPUS] = [const { Padded(AtomicU64::new(0)) }; MAX_CPUS];
+static EXECUTOR: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
+static SITES: [[AtomicU64; MAX_SITES_PER_KEY]; MAX_KEYS] =
+    [const { [const { AtomicU64::new(0) }; MAX_SITES_PER_KEY] }; MAX_KEYS];
+static NKEYS: AtomicUsize = AtomicUsize::new(0);
+/// The key the patcher is working on (for the NMI and self handlers).
+pub static CURRENT_KEY: AtomicUsize = AtomicUsize::new(0);
+static START_TSC: AtomicU64 = AtomicU64::new(0);
+static NAME: spin::Mutex<[u8; plan::experiment::NAME_CAPACITY]> =
+    spin::Mutex::new([0; plan::experiment::NAME_CAPACITY]);
+static NAME_LEN: AtomicUsize = AtomicUsize::new(0);
+static INTERFERENCE: AtomicUsize = AtomicUsize::new(0);
+
+/// Records written per experiment before further failures are only counted.
+const MAX_FAILURE_RECORDS: u64 = 8;
+/// The executors' timer period, in APIC timer ticks (bus clock / 16).
+pub const TIMER_COUNT: u32 = 20_000;
+
+/// Resets everything for `e` with `plan` installed.
+pub fn begin(e: &Experiment, plan: &ArenaPlan) {
+    for s in [
+        &STATS.overruns,
+        &STATS.wrong,
+        &STATS.faults,
+        &STATS.stray_bp,
+        &STATS.timer,
+        &STATS.nmi,
+        &STATS.nmi_site,
+        &STATS.self_irq,
+        &STATS.failures,
+        &STATS.first_fail_patch,
+        &STATS.first_fail_tsc,
+        &STATS.patches,
+    ] {
+        s.store(0, Ordering::Relaxed);
+    }
+    for c in &CALLS {
+        c.0.store(0, Ordering::Relaxed);
+    }
+    for h in crate::bp::HITS.iter().chain(crate::bp::SITE_HITS.iter()) {
+        h.store(0, Ordering::Relaxed);
+    }
+    for (k, key) in KEYS.iter().enumerate().take(plan.keys()) {
+        key.reset(plan.ids(k)[0]);
+        for (i, s) in SITES[k].iter().enumerate() {
+            s.store(
+                plan.sites(k).get(i).copied().unwrap_or(0),
+                Ordering::Relaxed,
+            );
+        }
+    }
+    NKEYS.store(plan.keys(), Ordering::Relaxed);
+    CURRENT_KEY.store(0, Ordering::Relaxed);
+    INTERFERENCE.store(e.interference as usize, Ordering::Relaxed);
+    let name = e.name();
+    let mut n = NAME.lock();
+    let b = name.as_str().as_bytes();
+    n[..b.len()].copy_from_slice(b);
+    NAME_LEN.store(b.len(), Ordering::Relaxed);
+    START_TSC.store(rdtsc(), Ordering::Relaxed);
+    STOP.store(false, Ordering::Relaxed);
+    // Release: all of the above before any handler sees ACTIVE.
+    ACTIVE.store(true, Ordering::Release);
+}
+
+/// The experiment is over.
+pub fn end() {
+    ACTIVE.store(false, Ordering::Release);
+}
+
+/// The running experiment's name (for records).
+pub fn with_name<R>(f: impl FnOnce(&str) -> R) -> R {
+    let n = NAME.lock();
+    f(core::str::from_utf8(&n[..NAME_LEN.load(Ordering::Relaxed)]).unwrap_or("?"))
+}
+
+/// The sites of every key (0 = none), as the executors loop over them.
+pub fn keys() -> [[u64; MAX_SITES_PER_KEY]; MAX_KEYS] {
+    let mut out = [[0; MAX_SITES_PER_KEY]; MAX_KEYS];
+    for k in 0..NKEYS.load(Ordering::Relaxed) {
+        for (i, s) in SITES[k].iter().enumerate() {
+            out[k][i] = s.load(Ordering::Relaxed);
+        }
+    }
+    out
+}
+
+/// Whether the current interference is `i`.
+pub fn interference_is(i: Interference) -> bool {
+    INTERFERENCE.load(Ordering::Relaxed) == i as usize
+}
+
+/// One valid call on `cpu`.
+#[inline(always)]
+pub fn count_call(cpu: usize) {
+    CALLS[cpu].0.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Calls made by `cpu` in this experiment.
+pub fn calls(cpu: usize) -> u64 {
+    CALLS[cpu].0.load(Ordering::Relaxed)
+}
+
+/// Marks `cpu` as running (or no longer running) an executor loop.
+pub fn set_executor(cpu: usize, on: bool) {
+    EXECUTOR[cpu].store(on, Ordering::Relaxed);
+}
+
+/// Whether `cpu` runs an executor loop.
+pub fn is_executor(cpu: usize) -> bool {
+    EXECUTOR[cpu].load(Ordering::Relaxed)
+}
+
+fn note_failure() -> u64 {
+    let n = STATS.failures.fetch_add(1, Ordering::Relaxed);
+    if n == 0 {
+        STATS
+            .first_fail_patch
+            .store(STATS.patches.load(Ordering::Relaxed), Ordering::Relaxed);
+        STATS.first_fail_tsc.store(
+            rdtsc() - START_TSC.load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
+    }
+    n
+}
+
+/// A call that reached a target not installed during it.
+pub fn wrong_target(cpu: usize, key: usize, site: u64, got: u32, r: &WindowResult) {
+    STATS.wrong.fetch_add(1, Ordering::Relaxed);
+    if note_failure() < MAX_FAILURE_RECORDS {
+        let g = KEYS[key].started.load(Ordering::Relaxed);
+        with_name(|name| {
+            record::emit(kind::FAILURE, |rec| {
+                rec.str("exp", name)
+                    .u64("cpu", cpu as u64)
+                    .str("what", "wrong-target")
+                    .hex("site", site)
+                    .hex("got", got as u64)
+                    .display("window", r)
+                    .u64("generation", g)
+                    .u64("tsc", rdtsc());
+            });
+        });
+    }
+}
+
+/// An exception during the experiment (or a #BP nobody published).
+/// Returns whether the CPU can go on (an executor is sent back to its
+/// loop's recovery point).
+pub fn fault(frame: &mut TrapFrame, stray_bp: bool) -> bool {
+    let cpu = percpu::index() as usize;
+    if stray_bp {
+        STATS.stray_bp.fetch_add(1, Ordering::Relaxed);
+    } else {
+        STATS.faults.fetch_add(1, Ordering::Relaxed);
+    }
+    if note_failure() < MAX_FAILURE_RECORDS {
+        let cr2: u64;
+        // SAFETY: reading CR2 has no side effect.
+        unsafe { core::arch::asm!("mov {}, cr2", out(reg) cr2, options(nomem, nostack)) };
+        let mut bytes = [0u8; 16];
+        let readable = paging::readable(frame.rip, 16);
+        if readable {
+            // SAFETY: the 16 bytes at RIP are mapped (checked just above).
+            unsafe {
+                core::ptr::copy_nonoverlapping(frame.rip as *const u8, bytes.as_mut_ptr(), 16)
+            };
+        }
+        let key = CURRENT_KEY.load(Ordering::Relaxed);
+        with_name(|name| {
+            record::emit(kind::FAILURE, |rec| {
+                rec.str("exp", name)
+                    .u64("cpu", cpu as u64)
+                    .str("what", if stray_bp { "stray-bp" } else { "fault" })
+                    .u64("vector", frame.vector)
+                    .hex("rip", frame.rip)
+                    .hex("cr2", cr2);
+                if readable {
+                    rec.hexbytes("bytes", &bytes);
+                } else {
+                    rec.str("bytes", "unreadable");
+                }
+                if stray_bp {
+                    // What memory holds at the trapping address now (through
+                    // the alias): `cc` means a patch is still in progress
+                    // there, anything else that the CPU ran a stale `int3`.
+                    rec.hexbytes("mem", &crate::arena::peek::<5>(frame.rip.wrapping_sub(1)));
+                }
+                rec.u64("generation", KEYS[key].started.load(Ordering::Relaxed))
+                    .u64("tsc", rdtsc());
+            });
+        });
+    }
+    super::executor::recover(frame)
+}
+
+/// Interference on an executor: the LAPIC timer, when asked for.
+pub fn interference_start_executor() {
+    if interference_is(Interference::Timer) {
+        lapic::timer_periodic(super::VEC_TIMER, TIMER_COUNT);
+    }
+}
+
+/// Stops what [`interference_start_executor`] started.
+pub fn interference_stop_executor() {
+    lapic::timer_stop();
+}
+
+/// The experiment's elapsed time in nanoseconds.
+pub fn elapsed_ns() -> u64 {
+    time::ticks_to_ns(rdtsc() - START_TSC.load(Ordering::Relaxed))
+}

@@ -1,0 +1,155 @@
+//! Finding CPUs that stopped making progress, from a CPU that is not stuck
+//! with them.
+//!
+//! Every patcher and executor bumps its own progress counter. [`poll`]
+//! compares each watched CPU's counter with what it saw last; a CPU whose
+//! counter has not moved for the armed limit is stuck. Who polls: the
+//! dedicated watchdog CPU (the last one, when there are at least 3), every
+//! executor between calls, and every bounded wait (sync rounds, the `spin`
+//! #BP handler): with 2 CPUs no CPU is spare, and a deadlocked patcher can
+//! leave the only executor spinning in #BP too, so the wait itself watches.
+//!
+//! A CPU never reports itself. The first poller to find a stuck CPU sends
+//! an NMI to each stuck CPU, which records its interrupted RIP and the
+//! bytes there ([`on_nmi`]); then the poller writes a `deadlock` record per
+//! stuck CPU (breaking the serial lock if a stuck CPU holds it: the record
+//! says so) and hands over to the runner to end the run.
+
+use crate::{
+    arch::{
+        cpu::rdtsc,
+        idt::TrapFrame,
+        lapic::{self, Delivery, Dest},
+        paging,
+    },
+    percpu::{self, MAX_CPUS},
+    smp, time,
+};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+#[repr(align(64))]
+struct Padded(AtomicU64);
+
+static PROGRESS: [Padded; MAX_CPUS] = [const { Padded(AtomicU64::new(0)) }; MAX_CPUS];
+static SEEN: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+static SEEN_AT: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+static WATCHED: AtomicU64 = AtomicU64::new(0);
+static LIMIT: AtomicU64 = AtomicU64::new(u64::MAX);
+static POLLING: AtomicBool = AtomicBool::new(false);
+static FIRED: AtomicBool = AtomicBool::new(false);
+
+/// The stuck CPU's snapshot, filled by its NMI handler.
+static SNAP_WANTED: AtomicU64 = AtomicU64::new(0);
+static SNAP_RIP: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+static SNAP_BYTES: [[AtomicU64; 2]; MAX_CPUS] =
+    [const { [AtomicU64::new(0), AtomicU64::new(0)] }; MAX_CPUS];
+static SNAP_DONE: AtomicU64 = AtomicU64::new(0);
+
+/// Marks progress on the calling CPU.
+#[inline(always)]
+pub fn progress(cpu: usize) {
+    PROGRESS[cpu].0.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Starts watching the CPUs in `mask`; a CPU is stuck after `limit_us`
+/// without progress.
+pub fn arm(mask: u64, limit_us: u64) {
+    let now = rdtsc();
+    for c in 0..MAX_CPUS {
+        SEEN[c].store(PROGRESS[c].0.load(Ordering::Relaxed), Ordering::Relaxed);
+        SEEN_AT[c].store(now, Ordering::Relaxed);
+    }
+    LIMIT.store(time::deadline_us(limit_us) - now, Ordering::Relaxed);
+    WATCHED.store(mask, Ordering::Release);
+}
+
+/// Stops watching.
+pub fn disarm() {
+    WATCHED.store(0, Ordering::Release);
+}
+
+/// Whether the watchdog has fired (the run is over).
+pub fn fired() -> bool {
+    FIRED.load(Ordering::Acquire)
+}
+
+/// One look at every watched CPU but the caller. Cheap when another CPU is
+/// already looking.
+pub fn poll() {
+    let watched = WATCHED.load(Ordering::Acquire);
+    if watched == 0 || POLLING.swap(true, Ordering::Acquire) {
+        return;
+    }
+    let me = percpu::index() as usize;
+    let now = rdtsc();
+    let limit = LIMIT.load(Ordering::Relaxed);
+    let mut stuck = 0u64;
+    for c in (0..smp::count()).filter(|&c| c != me && watched & (1 << c) != 0) {
+        let p = PROGRESS[c].0.load(Ordering::Relaxed);
+        if p != SEEN[c].load(Ordering::Relaxed) {
+            SEEN[c].store(p, Ordering::Relaxed);
+            SEEN_AT[c].store(now, Ordering::Relaxed);
+        } else if now.saturating_sub(SEEN_AT[c].load(Ordering::Relaxed)) > limit {
+            stuck |= 1 << c;
+        }
+    }
+    // Release pairs with the Acquire swap above (the next poller sees SEEN).
+    POLLING.store(false, Ordering::Release);
+    if stuck != 0 && !FIRED.swap(true, Ordering::AcqRel) {
+        fire(stuck);
+    }
+}
+
+fn fire(stuck: u64) -> ! {
+    // Ask each stuck CPU where it is.
+    SNAP_WANTED.store(stuck, Ordering::Release);
+    for c in (0..smp::count()).filter(|&c| stuck & (1 << c) != 0) {
+        let _ = lapic::send(Dest::Apic(smp::apic_id(c)), Delivery::Nmi);
+    }
+    let deadline = time::deadline_us(200_000);
+    while SNAP_DONE.load(Ordering::Acquire) & stuck != stuck && !time::passed(deadline) {
+        core::hint::spin_loop();
+    }
+    let done = SNAP_DONE.load(Ordering::Acquire);
+    let mut report = [(0usize, None); MAX_CPUS];
+    let mut n = 0;
+    for c in (0..smp::count()).filter(|&c| stuck & (1 << c) != 0) {
+        let snap = (done & (1 << c) != 0).then(|| {
+            let mut b = [0u8; 16];
+            b[..8].copy_from_slice(&SNAP_BYTES[c][0].load(Ordering::Relaxed).to_le_bytes());
+            b[8..].copy_from_slice(&SNAP_BYTES[c][1].load(Ordering::Relaxed).to_le_bytes());
+            (SNAP_RIP[c].load(Ordering::Relaxed), b)
+        });
+        report[n] = (c, snap);
+        n += 1;
+    }
+    crate::torture::deadlock(&report[..n])
+}
+
+/// The NMI on a CPU the watchdog asked: note where it was. Returns whether
+/// the NMI was for that.
+pub fn on_nmi(frame: &TrapFrame) -> bool {
+    let me = percpu::index() as usize;
+    if SNAP_WANTED.load(Ordering::Acquire) & (1 << me) == 0
+        || SNAP_DONE.load(Ordering::Relaxed) & (1 << me) != 0
+    {
+        return false;
+    }
+    SNAP_RIP[me].store(frame.rip, Ordering::Relaxed);
+    if paging::readable(frame.rip, 16) {
+        let mut b = [0u8; 16];
+        // SAFETY: the 16 bytes at RIP are mapped (checked just above).
+        unsafe { core::ptr::copy_nonoverlapping(frame.rip as *const u8, b.as_mut_ptr(), 16) };
+        SNAP_BYTES[me][0].store(
+            u64::from_le_bytes(b[..8].try_into().unwrap_or([0; 8])),
+            Ordering::Relaxed,
+        );
+        SNAP_BYTES[me][1].store(
+            u64::from_le_bytes(b[8..].try_into().unwrap_or([0; 8])),
+            Ordering::Relaxed,
+        );
+    }
+    // Release pairs with the Acquire in `fire`.
+    SNAP_DONE.fetch_or(1 << me, Ordering::Release);
+    true
+}
