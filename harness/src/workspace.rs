@@ -90,13 +90,15 @@ impl Workspace {
         format!("cargo build -p kernel --release --target {KERNEL_TARGET}")
     }
 
-    /// Builds the kernel, cargo's output going to our stderr.
+    /// Builds the kernel. Cargo's output is shown only when the build
+    /// fails (a build that is already up to date would otherwise replay
+    /// every warning on every run).
     pub fn build_kernel(&self) -> Result<()> {
         eprintln!(
             "harness: building the kernel: {}",
             Self::build_command_text()
         );
-        let status = Command::new(cargo())
+        let out = Command::new(cargo())
             .args([
                 "build",
                 "-p",
@@ -106,11 +108,14 @@ impl Workspace {
                 KERNEL_TARGET,
             ])
             .current_dir(&self.root)
-            .status()
+            .stdin(std::process::Stdio::null())
+            .output()
             .context("running cargo to build the kernel")?;
-        if !status.success() {
+        if !out.status.success() {
+            eprint!("{}", String::from_utf8_lossy(&out.stderr));
             bail!(
-                "the kernel did not build ({status}): `{}` in {}",
+                "the kernel did not build ({}): `{}` in {} (cargo's output is above)",
+                out.status,
                 Self::build_command_text(),
                 self.root.display()
             );
