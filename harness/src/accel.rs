@@ -16,10 +16,7 @@ use crate::{
 };
 use anyhow::Result;
 use serde::Serialize;
-use std::{
-    path::{Path, PathBuf},
-    time::Duration,
-};
+use std::{path::Path, time::Duration};
 
 /// The probe boot's deadline.
 pub const PROBE_DEADLINE: Duration = Duration::from_secs(15);
@@ -273,9 +270,6 @@ pub fn explicit(req: AccelRequest) -> Result<Option<AccelChoice>> {
         AccelRequest::Auto => None,
     })
 }
-
-/// The kernel ELF to probe with, if any.
-pub type ProbeElf = Option<PathBuf>;
 
 #[cfg(test)]
 mod tests {

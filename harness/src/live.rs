@@ -6,11 +6,12 @@
 //!   QEMU too if the harness itself dies (`PR_SET_PDEATHSIG`).
 //! * [`interrupted`] turns Ctrl-C and SIGTERM into a flag that the loop
 //!   polls, so that the guard gets to run.
-//! * [`follow`] reads what the pumps ([`pump_serial`], [`pump_stderr`]) send (serial bytes, stderr
-//!   lines), writes the raw bytes to the evidence as they come, hands each
-//!   complete line to the caller, and stops at the deadline, at the end of
-//!   the stream, at a "KVM internal error", or (when asked) at the end
-//!   record. No wait in it is longer than [`TICK`].
+//! * [`follow`] reads what the pumps ([`pump_serial`], [`pump_stderr`])
+//!   send (serial bytes, stderr lines), writes the raw bytes to the
+//!   evidence as they come, hands each complete line to the caller, and
+//!   stops at the deadline, at the end of the stream, at a "KVM internal
+//!   error", or (when asked) at the end record. No wait in it is longer
+//!   than [`TICK`].
 
 use crate::{
     qemu::KVM_INTERNAL_ERROR,

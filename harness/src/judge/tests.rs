@@ -4,6 +4,7 @@ use crate::{
     synth::Synth,
     transcript::Transcript,
 };
+use report::kind;
 
 const UD2_ADDR: u64 = 0xffff_ffff_8010_0000;
 const WRITE_TEXT_ADDR: u64 = 0xffff_ffff_8010_0100;
