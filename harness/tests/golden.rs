@@ -240,3 +240,72 @@ fn the_golden_transcripts_are_what_the_generator_writes() {
         );
     }
 }
+
+/// A small deterministic generator (xorshift64*), so that the mutation test
+/// below is repeatable without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+#[test]
+fn a_mutated_transcript_passes_only_when_every_record_arrived_intact() {
+    let original = clean().bytes().to_vec();
+    let want = Transcript::from_bytes(&original).records;
+    let mut rng = Rng(0x5eed_cafe_f00d_d00d);
+    let mut passes = 0;
+    for round in 0..3000 {
+        let mut b = original.clone();
+        for _ in 0..1 + rng.below(3) {
+            if b.is_empty() {
+                break;
+            }
+            let i = rng.below(b.len());
+            match rng.below(4) {
+                0 => b[i] ^= 1 << rng.below(8),
+                1 => {
+                    b.remove(i);
+                }
+                2 => b.insert(i, rng.next() as u8),
+                _ => b.truncate(i),
+            }
+        }
+        let t = Transcript::from_bytes(&b);
+        let f = Facts::from_transcript(&t);
+        let j = judge(
+            &f,
+            &Expectation::MustPass,
+            &Context {
+                smp: Some(4),
+                ending: &Ending::Stopped,
+                symbols: None,
+            },
+        );
+        if j.met {
+            passes += 1;
+            let got: Vec<_> = t
+                .records
+                .iter()
+                .map(|r| (r.seq, &r.kind, &r.fields))
+                .collect();
+            let wanted: Vec<_> = want.iter().map(|r| (r.seq, &r.kind, &r.fields)).collect();
+            assert_eq!(
+                got, wanted,
+                "round {round}: a mutated transcript passed with records that differ from the original"
+            );
+        }
+    }
+    // Mutations of human lines (and of the tail after the end record) are
+    // harmless, so some rounds must still pass: the check above ran.
+    assert!(passes > 0, "wanted some harmless mutations to pass");
+}
