@@ -14,13 +14,45 @@ use std::io::Write;
 /// kind and fields, a damaged line as a note.
 pub fn echo(line: &Line) {
     let text = match line {
-        Line::Human(t) => format!("  {t}"),
+        Line::Human(t) => format!("  {}", printable(t)),
         Line::Record(r) => format!("  > {}", short(r)),
         Line::Damaged(d) => format!("  ! line {}: damaged record skipped ({})", d.line, d.reason),
     };
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{text}");
     let _ = out.flush();
+}
+
+/// Text safe to print on a terminal: firmware and GRUB send escape
+/// sequences (clear screen, cursor moves) that would wreck the user's
+/// terminal. ANSI escape sequences are dropped, other control characters
+/// but tab become `?`, a carriage return is dropped.
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => {
+                // CSI: ESC [ parameters... final byte in '@'..='~'.
+                if chars.peek() == Some(&'[') {
+                    chars.next();
+                    for d in chars.by_ref() {
+                        if ('@'..='~').contains(&d) {
+                            break;
+                        }
+                    }
+                } else {
+                    // A two-character escape (ESC c, ESC =, ...).
+                    chars.next();
+                }
+            }
+            '\r' => {}
+            '\t' => out.push(c),
+            c if c.is_control() => out.push('?'),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn short(r: &crate::transcript::Record) -> String {
@@ -199,5 +231,19 @@ impl Summary<'_> {
             let _ = writeln!(out, "{l}");
         }
         let _ = out.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_sequences_from_firmware_are_not_echoed() {
+        assert_eq!(
+            printable("\u{1b}[H\u{1b}[J\u{1b}[1;1H  Booting `static-call'\r"),
+            "  Booting `static-call'"
+        );
+        assert_eq!(printable("a\u{7}b\u{0}c\td"), "a?b?c\td");
     }
 }
