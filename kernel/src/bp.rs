@@ -124,7 +124,13 @@ pub fn handle(frame: &mut TrapFrame) -> BpOutcome {
         SITE_HITS[((site - SITE_BASE) / PAGE_SIZE) as usize].fetch_add(1, Ordering::Relaxed);
     }
     match handler() {
-        Handler::Retry => frame.rip = site,
+        Handler::Retry => {
+            // Each retry is one turn of a wait for the patch: with 2 CPUs
+            // the only executor may loop here while the patcher is stuck,
+            // so it watches (see `crate::watchdog`).
+            crate::watchdog::poll();
+            frame.rip = site;
+        }
         Handler::Spin => {
             // hpa: wait here until the patch is done. The patcher's syncs
             // need this CPU's acknowledgement, which it cannot give from
