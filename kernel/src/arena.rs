@@ -22,8 +22,7 @@ static mut TARGET_FRAMES: Frames<{ TARGET_PAGES * PAGE_SIZE as usize }> =
     Frames([0; TARGET_PAGES * PAGE_SIZE as usize]);
 
 fn site_frames() -> u64 {
-    // SAFETY: only the address is taken.
-    unsafe { core::ptr::addr_of!(SITE_FRAMES) as u64 }
+    core::ptr::addr_of!(SITE_FRAMES) as u64
 }
 
 fn target_frame(k: usize, t: usize) -> u64 {

@@ -44,11 +44,46 @@ static HANDLER: AtomicU8 = AtomicU8::new(0);
 
 const JMP_FLAG: u64 = 1 << 63;
 
+/// 1 under `break=gap-return` (the emulated call's return address is one
+/// byte past the real one), else 0.
+pub static GAP_RETURN_SABOTAGE: AtomicU64 = AtomicU64::new(0);
+
 /// #BP hits per CPU during the current experiment.
 pub static HITS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 /// #BP hits per site-arena page (a site's or trampoline's page).
 pub static SITE_HITS: [AtomicU64; (SITE_ARENA_SIZE / PAGE_SIZE) as usize] =
     [const { AtomicU64::new(0) }; (SITE_ARENA_SIZE / PAGE_SIZE) as usize];
+
+/// Per site-arena page: the last sync round started *before* the opcode of
+/// the patch point there was last written back (phase 3). A CPU that has
+/// acknowledged a later round has serialized since that write.
+static RESTORED_BEFORE_ROUND: [AtomicU64; (SITE_ARENA_SIZE / PAGE_SIZE) as usize] =
+    [const { AtomicU64::new(u64::MAX) }; (SITE_ARENA_SIZE / PAGE_SIZE) as usize];
+
+/// Notes that the opcode at `point` was just written back (phase 3).
+pub fn restored(point: u64) {
+    if (SITE_BASE..SITE_BASE + SITE_ARENA_SIZE).contains(&point) {
+        RESTORED_BEFORE_ROUND[((point - SITE_BASE) / PAGE_SIZE) as usize]
+            .store(sync::current_round(), Ordering::Release);
+    }
+}
+
+/// Whether a stray `int3` at `site` is stale: memory no longer holds `CC`
+/// there and this CPU acknowledged a sync round that began after the
+/// opcode was written back. The CPU then executed an instruction that was
+/// gone before it serialized: impossible on x86 as specified, so not the
+/// patch protocol's fault but the (virtual) CPU's. Returns the two rounds.
+pub fn stale(site: u64, cpu: usize) -> Option<(u64, u64)> {
+    if !(SITE_BASE..SITE_BASE + SITE_ARENA_SIZE).contains(&site)
+        || crate::arena::peek::<1>(site)[0] == plan::encode::INT3
+    {
+        return None;
+    }
+    let restored =
+        RESTORED_BEFORE_ROUND[((site - SITE_BASE) / PAGE_SIZE) as usize].load(Ordering::Acquire);
+    let acked = sync::acked(cpu);
+    (restored != u64::MAX && acked > restored).then_some((restored, acked))
+}
 
 /// Selects the handler for the next experiment, and the #BP entry it needs.
 /// Only between experiments (no CPU executes a site).
@@ -155,7 +190,9 @@ pub fn handle(frame: &mut TrapFrame) -> BpOutcome {
             // the interrupted (kernel) stack; the entry copied our frame
             // lower, so this does not overwrite it; the kernel has no red
             // zone, so nothing live is there.
-            unsafe { (rsp as *mut u64).write(site + 5) };
+            unsafe {
+                (rsp as *mut u64).write(site + 5 + GAP_RETURN_SABOTAGE.load(Ordering::Relaxed))
+            };
             frame.rsp = rsp;
             frame.rip = dest;
         }

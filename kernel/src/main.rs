@@ -89,7 +89,12 @@ fn kmain(bi: boot::BootInfo) -> ! {
         fail_check("arena", format_args!("{e:?}"));
     }
     if let Some(pattern) = opts.experiments {
-        torture::run(pattern, opts.exp_ms.unwrap_or(DEFAULT_EXP_MS), opts.nobp);
+        torture::run(
+            pattern,
+            opts.exp_ms.unwrap_or(DEFAULT_EXP_MS),
+            opts.nobp,
+            opts.sabotage,
+        );
     }
 
     if let Some(c) = opts.control {

@@ -140,7 +140,21 @@ pub fn sync(method: SyncMode) -> Result<u64, SyncTimeout> {
         }
     }
     serialize_now();
+    // A finished round is progress: on a crowded host one round can take
+    // longer than the watchdog's limit divided by the rounds of a patch.
+    crate::watchdog::progress(me);
     Ok(crate::arch::cpu::rdtsc() - start)
+}
+
+/// The last round started (a round `r` began after everything written
+/// before `current_round()` returned `r - 1`).
+pub fn current_round() -> u64 {
+    ROUND.load(Ordering::Acquire)
+}
+
+/// The last round this CPU acknowledged.
+pub fn acked(cpu: usize) -> u64 {
+    ACK[cpu].load(Ordering::Acquire)
 }
 
 /// This CPU passes a serializing point for the current round, if it has

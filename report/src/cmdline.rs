@@ -56,6 +56,46 @@ impl Control {
     }
 }
 
+/// A deliberate defect in the patch protocol, chosen with `break=NAME`:
+/// experiments that must pass must then fail, or a detector is blind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sabotage {
+    /// The int3 protocol skips the sync after phase 3 and withdraws the #BP
+    /// table at once: a CPU still on its way into the `int3` finds nothing.
+    NoFinalSync,
+    /// The int3 protocol writes the new operand before covering the opcode
+    /// with `int3`: a CPU can run the old opcode with a torn operand.
+    OperandFirst,
+    /// The `gap` handler pushes `site + 6` instead of `site + 5`: the
+    /// emulated call returns one byte past the stub's `ret`. (One byte
+    /// short is no test here: it lands on the operand's top byte, a REX
+    /// prefix for this layout, and `rex ret` still returns.)
+    GapReturn,
+}
+
+impl Sabotage {
+    /// Every sabotage.
+    pub const ALL: [Sabotage; 3] = [
+        Sabotage::NoFinalSync,
+        Sabotage::OperandFirst,
+        Sabotage::GapReturn,
+    ];
+
+    /// Its name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Sabotage::NoFinalSync => "no-final-sync",
+            Sabotage::OperandFirst => "operand-first",
+            Sabotage::GapReturn => "gap-return",
+        }
+    }
+
+    /// Parses a name.
+    pub fn from_name(s: &str) -> Option<Sabotage> {
+        Sabotage::ALL.into_iter().find(|c| c.name() == s)
+    }
+}
+
 /// Why a command line was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CmdlineError<'a> {
@@ -63,6 +103,8 @@ pub enum CmdlineError<'a> {
     UnknownWord(&'a str),
     /// `control=` with an unknown name.
     UnknownControl(&'a str),
+    /// `break=` with an unknown name.
+    UnknownSabotage(&'a str),
     /// A number that does not parse.
     BadNumber(&'a str),
 }
@@ -72,6 +114,7 @@ impl core::fmt::Display for CmdlineError<'_> {
         match self {
             CmdlineError::UnknownWord(w) => write!(f, "unknown word {w:?}"),
             CmdlineError::UnknownControl(w) => write!(f, "unknown control {w:?}"),
+            CmdlineError::UnknownSabotage(w) => write!(f, "unknown sabotage {w:?}"),
             CmdlineError::BadNumber(w) => write!(f, "not a number: {w:?}"),
         }
     }
@@ -92,6 +135,8 @@ pub struct Options<'a> {
     pub experiments: Option<&'a str>,
     /// `ms=N`: how long each experiment runs, in milliseconds.
     pub exp_ms: Option<u64>,
+    /// `break=NAME`: a deliberate defect in the protocol.
+    pub sabotage: Option<Sabotage>,
 }
 
 impl<'a> Options<'a> {
@@ -108,6 +153,10 @@ impl<'a> Options<'a> {
                         Some(Control::from_name(name).ok_or(CmdlineError::UnknownControl(name))?)
                 }
                 Some(("exp", pat)) => o.experiments = Some(pat),
+                Some(("break", name)) => {
+                    o.sabotage =
+                        Some(Sabotage::from_name(name).ok_or(CmdlineError::UnknownSabotage(name))?)
+                }
                 Some(("ms", n)) => {
                     o.exp_ms = Some(n.parse().map_err(|_| CmdlineError::BadNumber(w))?)
                 }
@@ -161,6 +210,22 @@ mod tests {
         assert_eq!(
             Options::parse("ms=soon"),
             Err(CmdlineError::BadNumber("ms=soon"))
+        );
+    }
+
+    #[test]
+    fn every_sabotage_name_round_trips_and_unknown_ones_are_named() {
+        for s in Sabotage::ALL {
+            let line = match s {
+                Sabotage::NoFinalSync => "break=no-final-sync",
+                Sabotage::OperandFirst => "break=operand-first",
+                Sabotage::GapReturn => "break=gap-return",
+            };
+            assert_eq!(Options::parse(line).unwrap().sabotage, Some(s), "{line}");
+        }
+        assert_eq!(
+            Options::parse("break=nothing"),
+            Err(CmdlineError::UnknownSabotage("nothing"))
         );
     }
 }

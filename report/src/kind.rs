@@ -63,7 +63,8 @@ pub const EXP_BEGIN: &str = "exp-begin";
 /// `skip`, `error`), `met` (the kernel's own judgement), `reason` (for
 /// `skip` and `error`), and counters: `cpus`, `executors`, `ns`,
 /// `patches`, `calls`, `calls_per_s_per_ap`, `bp_hits`, `failures`
-/// (`wrong` + `faults` + `stray_bp`), `overruns`, `timer`, `nmi`,
+/// (`wrong` + `faults` + `stray_bp` + `stale_bp`; `stale_bp` counts
+/// `stale-int3` failures, see [`FAILURE`]), `overruns`, `timer`, `nmi`,
 /// `nmi_site`, `self_irq`, `floor_cycles` (one sync round, measured in
 /// the experiment), `p1_cycles`..`p3_cycles` (mean TSC cycles per phase
 /// per patch) and `p1_max`..`p3_max`, `settle` (1: every patch ended
@@ -73,8 +74,13 @@ pub const EXP: &str = "exp";
 
 /// One failure inside an experiment (the first few; later ones are only
 /// counted). Fields: `exp`, `cpu`, `what` (`wrong-target`, `fault`,
-/// `stray-bp`), and as they apply `site`, `got`, `window`, `vector`,
-/// `rip`, `cr2`, `bytes`, `generation`, `tsc`.
+/// `stray-bp`: an `int3` at an address with no patch in progress,
+/// `stale-int3`: such an `int3` executed after this CPU acknowledged a sync
+/// round that began after memory there stopped holding `CC`, which x86
+/// forbids: a fault of the (virtual) CPU, not of the protocol), and as they
+/// apply `site`, `got`, `window`, `vector`, `rip`, `cr2`, `bytes`, `mem`
+/// (the 5 bytes memory holds at the trapping address, read through the
+/// alias), `restored_before_round`, `acked_round`, `generation`, `tsc`.
 pub const FAILURE: &str = "failure";
 
 /// A CPU that stopped making progress, found by the watchdog. Fields:

@@ -34,12 +34,30 @@ const TARGETS_PER_KEY: usize = 4;
 /// A CPU without progress for this long is stuck.
 const WATCHDOG_US: u64 = 1_500_000;
 /// Sync rounds timed before an experiment starts patching (its floor).
-const FLOOR_ROUNDS: u64 = 16;
+const FLOOR_ROUNDS: u64 = 8;
+/// Patches every experiment makes however short its time: a pass must
+/// mean that keys were really retargeted under the executors.
+const MIN_PATCHES: u64 = 8;
+/// ... unless this many times its duration has gone by (the `exp` record
+/// then shows how few patches there were).
+const MAX_STRETCH: u64 = 20;
 
 /// Runs the experiments whose names match `pattern`, `ms` milliseconds
 /// each. Experiments that need a boot of their own run only when the
 /// pattern selects nothing else.
-pub fn run(pattern: &str, ms: u64, nobp: bool) {
+pub fn run(pattern: &str, ms: u64, nobp: bool, sabotage: Option<report::cmdline::Sabotage>) {
+    SABOTAGE.store(sabotage.map_or(0, |s| s as usize + 1), Ordering::Relaxed);
+    bp::GAP_RETURN_SABOTAGE.store(
+        (sabotage == Some(report::cmdline::Sabotage::GapReturn)) as u64,
+        Ordering::Relaxed,
+    );
+    if let Some(s) = sabotage {
+        record::emit(kind::CHECK, |r| {
+            r.str("name", "sabotage")
+                .str("result", "skip")
+                .str("detail", s.name());
+        });
+    }
     let selected = ex::matching(pattern).count();
     if selected == 0 {
         record::count_failure();
@@ -114,6 +132,15 @@ fn baseline() {
             .u64("ipi_sync_cycles", ipi)
             .u64("cpumask_sync_cycles", mask);
     });
+}
+
+static SABOTAGE: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+fn sabotage() -> Option<report::cmdline::Sabotage> {
+    SABOTAGE
+        .load(Ordering::Relaxed)
+        .checked_sub(1)
+        .map(|i| report::cmdline::Sabotage::ALL[i])
 }
 
 static BASE_CALLS: [core::sync::atomic::AtomicU64; percpu::MAX_CPUS] =
@@ -202,17 +229,21 @@ fn run_one(e: &Experiment, ms: u64) {
         sync: e.sync,
         after_cover: &nmi_executors,
         settle,
+        sabotage: sabotage(),
     };
     if e.interference == Interference::SelfSite {
         lapic::timer_periodic(VEC_SELF, state::TIMER_COUNT);
     }
     x86_64::instructions::interrupts::enable();
     let deadline = time::deadline_us(ms * 1000);
+    let hard_deadline = time::deadline_us(ms * 1000 * MAX_STRETCH);
     let mut phase_sum = [0u64; 3];
     let mut phase_max = [0u64; 3];
     let mut g = 0u64;
     let mut error = None;
-    while !time::passed(deadline) {
+    while !(time::passed(deadline) && STATS.patches.load(Ordering::Relaxed) >= MIN_PATCHES)
+        && !time::passed(hard_deadline)
+    {
         if e.expectation == Expectation::NegativeControl
             && STATS.failures.load(Ordering::Relaxed) > 0
         {
@@ -337,6 +368,7 @@ fn finish(e: &Experiment, f: Finish) {
             .u64("wrong", STATS.wrong.load(Ordering::Relaxed))
             .u64("faults", STATS.faults.load(Ordering::Relaxed))
             .u64("stray_bp", STATS.stray_bp.load(Ordering::Relaxed))
+            .u64("stale_bp", STATS.stale_bp.load(Ordering::Relaxed))
             .u64("overruns", STATS.overruns.load(Ordering::Relaxed))
             .u64("timer", STATS.timer.load(Ordering::Relaxed))
             .u64("nmi", STATS.nmi.load(Ordering::Relaxed))

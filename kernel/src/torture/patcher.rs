@@ -60,6 +60,7 @@ use plan::{
     layout::MAX_SITES_PER_KEY,
     ArenaPlan,
 };
+use report::cmdline::Sabotage;
 
 /// Why a patch stopped.
 #[derive(Debug, Clone, Copy)]
@@ -97,6 +98,8 @@ pub struct Patcher<'a> {
     pub after_cover: &'a dyn Fn(),
     /// Rewrite and sync once more at the end of each patch (TCG only).
     pub settle: bool,
+    /// A deliberate defect (`break=`), to prove the detectors fire.
+    pub sabotage: Option<Sabotage>,
 }
 
 impl Patcher<'_> {
@@ -167,6 +170,12 @@ impl Patcher<'_> {
             table[i] = (pt, dest, is_jmp);
         }
         let t0 = rdtsc();
+        if self.sabotage == Some(Sabotage::OperandFirst) {
+            for &pt in points {
+                let new = self.plan.insn_bytes(key, pt, to);
+                arena::poke(pt + 1, &new[1..5]).map_err(PatchError::Readback)?;
+            }
+        }
         // Step 1: cover.
         bp::publish(&table[..points.len()]);
         for &pt in points {
@@ -185,6 +194,11 @@ impl Patcher<'_> {
         // Step 3: uncover.
         for &pt in points {
             arena::poke(pt, &[opcode]).map_err(PatchError::Readback)?;
+            bp::restored(pt);
+        }
+        if self.sabotage == Some(Sabotage::NoFinalSync) {
+            bp::withdraw();
+            return Ok(PhaseTicks([t1 - t0, t2 - t1, rdtsc() - t2]));
         }
         sync::sync(self.sync).map_err(PatchError::Sync)?;
         self.settle(key, points, to)?;

@@ -28,6 +28,7 @@ pub struct Stats {
     pub wrong: AtomicU64,
     pub faults: AtomicU64,
     pub stray_bp: AtomicU64,
+    pub stale_bp: AtomicU64,
     pub timer: AtomicU64,
     pub nmi: AtomicU64,
     pub nmi_site: AtomicU64,
@@ -44,6 +45,7 @@ pub static STATS: Stats = Stats {
     wrong: AtomicU64::new(0),
     faults: AtomicU64::new(0),
     stray_bp: AtomicU64::new(0),
+    stale_bp: AtomicU64::new(0),
     timer: AtomicU64::new(0),
     nmi: AtomicU64::new(0),
     nmi_site: AtomicU64::new(0),
@@ -208,7 +210,14 @@ pub fn wrong_target(cpu: usize, key: usize, site: u64, got: u32, r: &WindowResul
 /// loop's recovery point).
 pub fn fault(frame: &mut TrapFrame, stray_bp: bool) -> bool {
     let cpu = percpu::index() as usize;
-    if stray_bp {
+    let stale = if stray_bp {
+        crate::bp::stale(frame.rip.wrapping_sub(1), cpu)
+    } else {
+        None
+    };
+    if stale.is_some() {
+        STATS.stale_bp.fetch_add(1, Ordering::Relaxed);
+    } else if stray_bp {
         STATS.stray_bp.fetch_add(1, Ordering::Relaxed);
     } else {
         STATS.faults.fetch_add(1, Ordering::Relaxed);
@@ -230,7 +239,16 @@ pub fn fault(frame: &mut TrapFrame, stray_bp: bool) -> bool {
             record::emit(kind::FAILURE, |rec| {
                 rec.str("exp", name)
                     .u64("cpu", cpu as u64)
-                    .str("what", if stray_bp { "stray-bp" } else { "fault" })
+                    .str(
+                        "what",
+                        if stale.is_some() {
+                            "stale-int3"
+                        } else if stray_bp {
+                            "stray-bp"
+                        } else {
+                            "fault"
+                        },
+                    )
                     .u64("vector", frame.vector)
                     .hex("rip", frame.rip)
                     .hex("cr2", cr2);
@@ -238,6 +256,10 @@ pub fn fault(frame: &mut TrapFrame, stray_bp: bool) -> bool {
                     rec.hexbytes("bytes", &bytes);
                 } else {
                     rec.str("bytes", "unreadable");
+                }
+                if let Some((restored, acked)) = stale {
+                    rec.u64("restored_before_round", restored)
+                        .u64("acked_round", acked);
                 }
                 if stray_bp {
                     // What memory holds at the trapping address now (through
