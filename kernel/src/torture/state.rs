@@ -83,6 +83,7 @@ pub fn begin(e: &Experiment, plan: &ArenaPlan) {
         &STATS.wrong,
         &STATS.faults,
         &STATS.stray_bp,
+        &STATS.stale_bp,
         &STATS.timer,
         &STATS.nmi,
         &STATS.nmi_site,
