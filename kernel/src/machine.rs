@@ -15,7 +15,9 @@ pub fn under_tcg() -> bool {
 }
 
 /// Writes the `machine` record (and a human line).
-pub fn report(id: &cpu::Identity, cpus: usize) {
+pub fn report(id: &cpu::Identity, cpus: usize, ram: &[crate::boot::MemRange]) {
+    let usable_bytes: u64 = ram.iter().map(|m| m.len).sum();
+    let top = ram.iter().map(|m| m.start + m.len).max().unwrap_or(0);
     let vendor = cpu::cstr(&id.vendor);
     let microcode = microcode(vendor);
     let brand = cpu::cstr(&id.brand);
@@ -52,7 +54,9 @@ pub fn report(id: &cpu::Identity, cpus: usize) {
             Some(m) => r.hex("microcode", m),
             None => r.str("microcode", "na"),
         };
-        r.str("apic", apic)
+        r.u64("mem_mib", usable_bytes >> 20)
+            .hex("mem_top", top)
+            .str("apic", apic)
             .u64("cpus", cpus as u64)
             .u64("serialize", id.serialize as u64);
     });

@@ -33,10 +33,12 @@ fn kmain(bi: boot::BootInfo) -> ! {
         "static-call torture kernel: booted by {}",
         bi.protocol.name()
     );
+    exit::use_vga_text(bi.vga_text);
     record::emit(kind::HELLO, |r| {
         r.u64("proto", report::PROTOCOL_VERSION as u64)
             .str("boot", bi.protocol.name())
-            .str("cmdline", bi.cmdline());
+            .str("cmdline", bi.cmdline())
+            .u64("vga_text", bi.vga_text as u64);
     });
     let opts = match Options::parse(bi.cmdline()) {
         Ok(o) => o,
@@ -59,7 +61,7 @@ fn kmain(bi: boot::BootInfo) -> ! {
     arch::idt::load();
     let id = arch::cpu::Identity::read();
     arch::lapic::init_this_cpu(true, id.x2apic, opts.xapic);
-    machine::report(&id, plat.cpus);
+    machine::report(&id, plat.cpus, bi.usable());
 
     let hpet = if opts.tsc_pit { None } else { plat.hpet };
     match time::calibrate(hpet) {

@@ -52,6 +52,7 @@ pub struct Platform {
 
 /// Why the tables could not be read.
 #[derive(Debug)]
+#[allow(dead_code)] // read through `Debug`, in the record that reports it
 pub enum PlatformError {
     /// No RSDP from the loader nor in the BIOS areas.
     NoRsdp,

@@ -33,6 +33,7 @@ static SERIALIZE: AtomicU8 = AtomicU8::new(0);
 
 /// A CPU that did not acknowledge a round in time.
 #[derive(Debug, Clone, Copy)]
+#[allow(dead_code)] // read through `Debug`, in the record that reports it
 pub struct SyncTimeout {
     /// Its index.
     pub cpu: usize,

@@ -27,6 +27,7 @@ impl Source {
 
 /// Why calibration failed.
 #[derive(Debug, Clone, Copy)]
+#[allow(dead_code)] // read through `Debug`, in the record that reports it
 pub enum CalibrationError {
     /// The reference clock did not advance within its bound.
     ClockStuck(Source),

@@ -68,11 +68,6 @@ pub fn disarm() {
     WATCHED.store(0, Ordering::Release);
 }
 
-/// Whether the watchdog has fired (the run is over).
-pub fn fired() -> bool {
-    FIRED.load(Ordering::Acquire)
-}
-
 /// One look at every watched CPU but the caller. Cheap when another CPU is
 /// already looking.
 pub fn poll() {

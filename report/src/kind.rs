@@ -6,14 +6,18 @@
 //! record was made.
 
 /// First record of a boot. Fields: `proto` (the protocol version), `boot`
-/// (`pvh` or `multiboot2`), `cmdline` (the kernel command line).
+/// (`pvh` or `multiboot2`), `cmdline` (the kernel command line), `vga_text`
+/// (`1` when the verdict will also be shown on the VGA text screen: a
+/// multiboot2 boot from a BIOS).
 pub const HELLO: &str = "hello";
 
 /// The machine's identity. Fields: `vendor` (CPUID vendor string),
 /// `family`, `model`, `stepping` (display values), `brand`, `hypervisor`
 /// (`0`/`1`, CPUID.1:ECX\[31\]), `hv` (the hypervisor's vendor string, or
 /// `none`), `microcode` (`0x..` or `na` where not readable), `apic`
-/// (`xapic` or `x2apic`), `cpus` (enabled CPUs in the MADT).
+/// (`xapic` or `x2apic`), `cpus` (enabled CPUs in the MADT), `serialize`
+/// (`1` if CPUID says SERIALIZE exists), `mem_mib` (usable RAM in the
+/// loader's memory map) and `mem_top` (the end of the highest usable range).
 pub const MACHINE: &str = "machine";
 
 /// The TSC frequency. Fields: `hz`, `source` (`hpet` or `pit`).

@@ -69,8 +69,6 @@ pub enum Dest {
     Apic(u32),
     /// Every CPU but the sender (the ICR shorthand).
     AllButSelf,
-    /// The sender itself.
-    SelfOnly,
 }
 
 fn read(reg: u32) -> u32 {
@@ -154,7 +152,6 @@ pub struct IpiStuck;
 pub fn send(dest: Dest, what: Delivery) -> Result<(), IpiStuck> {
     let (shorthand, id) = match dest {
         Dest::Apic(id) => (0u32, id),
-        Dest::SelfOnly => (1, 0),
         Dest::AllButSelf => (3, 0),
     };
     let lo = what.icr_low() | (shorthand << 18);

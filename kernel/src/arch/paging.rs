@@ -118,17 +118,6 @@ pub fn map_4k(va: u64, pa: u64, flags: F) -> Result<(), MapError> {
     Ok(())
 }
 
-/// Removes the 4 KiB mapping at `va` (a guard page).
-pub fn unmap_4k(va: u64) -> Result<(), MapError> {
-    let l4 = pml4();
-    let l3 = next_level(&mut l4[(va >> 39) as usize & 511])?;
-    let l2 = next_level(&mut l3[(va >> 30) as usize & 511])?;
-    let l1 = next_level(&mut l2[(va >> 21) as usize & 511])?;
-    l1[(va >> 12) as usize & 511].set_unused();
-    x86_64::instructions::tlb::flush(x86_64::VirtAddr::new(va));
-    Ok(())
-}
-
 /// Flags for code that runs: read + execute.
 pub fn code_flags() -> F {
     F::empty()

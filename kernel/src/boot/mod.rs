@@ -46,6 +46,9 @@ pub struct BootInfo {
     pub rsdp: Option<u64>,
     ranges: [MemRange; MAX_RANGES],
     range_count: usize,
+    /// Whether firmware left the legacy VGA text screen to us: multiboot2
+    /// from a BIOS (no EFI tags). PVH (QEMU) and UEFI boots have none.
+    pub vga_text: bool,
 }
 
 impl BootInfo {
@@ -67,6 +70,7 @@ impl BootInfo {
             rsdp: None,
             ranges: [MemRange::default(); MAX_RANGES],
             range_count: 0,
+            vga_text: false,
         }
     }
 
@@ -88,6 +92,7 @@ const MULTIBOOT2_MAGIC: u32 = 0x36d7_6289;
 
 /// Why boot information could not be read.
 #[derive(Debug, Clone, Copy)]
+#[allow(dead_code)] // read through `Debug`, in the record that reports it
 pub enum BootError {
     /// Neither the PVH start-info magic at EBX nor the multiboot2 magic in
     /// EAX.
@@ -134,6 +139,7 @@ fn read(magic: u32, info: u32) -> Result<BootInfo, BootError> {
     let mbi = unsafe { multiboot2::BootInformation::load(info as usize as *const _) }
         .map_err(|_| BootError::BadMultiboot2)?;
     let mut bi = BootInfo::empty(Protocol::Multiboot2);
+    bi.vga_text = mbi.efi_sdt64_tag().is_none() && mbi.efi_sdt32_tag().is_none();
     if let Some(c) = mbi.command_line_tag().and_then(|t| t.cmdline().ok()) {
         bi.set_cmdline(c.as_bytes());
     }

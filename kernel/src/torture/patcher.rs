@@ -64,6 +64,7 @@ use report::cmdline::Sabotage;
 
 /// Why a patch stopped.
 #[derive(Debug, Clone, Copy)]
+#[allow(dead_code)] // read through `Debug`, in the record that reports it
 pub enum PatchError {
     /// A point did not hold the expected instruction before the patch.
     Precondition {
