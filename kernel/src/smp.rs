@@ -57,7 +57,9 @@ pub fn is_guard(va: u64) -> bool {
     };
     let size = core::mem::size_of::<ApStack>() as u64;
     va == boot
-        || (va >= stacks && va < stacks + size * MAX_CPUS as u64 && (va - stacks) % size == 0)
+        || (va >= stacks
+            && va < stacks + size * MAX_CPUS as u64
+            && (va - stacks).is_multiple_of(size))
 }
 
 struct Mailbox {

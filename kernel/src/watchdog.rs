@@ -45,6 +45,9 @@ static SNAP_BYTES: [[AtomicU64; 2]; MAX_CPUS] =
     [const { [AtomicU64::new(0), AtomicU64::new(0)] }; MAX_CPUS];
 static SNAP_DONE: AtomicU64 = AtomicU64::new(0);
 
+/// Where a stuck CPU was: its RIP and the 16 bytes there.
+pub type Snapshot = (u64, [u8; 16]);
+
 /// Marks progress on the calling CPU.
 #[inline(always)]
 pub fn progress(cpu: usize) {

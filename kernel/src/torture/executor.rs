@@ -66,7 +66,7 @@ extern "C" fn body(_: u64) {
         }
         watchdog::progress(cpu);
         n = n.wrapping_add(1);
-        if n % 64 == 0 {
+        if n.is_multiple_of(64) {
             watchdog::poll();
         }
     }

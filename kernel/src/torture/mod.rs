@@ -241,9 +241,8 @@ fn run_one(e: &Experiment, ms: u64) {
     let mut phase_max = [0u64; 3];
     let mut g = 0u64;
     let mut error = None;
-    while !(time::passed(deadline) && STATS.patches.load(Ordering::Relaxed) >= MIN_PATCHES)
-        && !time::passed(hard_deadline)
-    {
+    let done = || time::passed(deadline) && STATS.patches.load(Ordering::Relaxed) >= MIN_PATCHES;
+    while !done() && !time::passed(hard_deadline) {
         if e.expectation == Expectation::NegativeControl
             && STATS.failures.load(Ordering::Relaxed) > 0
         {
@@ -405,7 +404,7 @@ fn finish(e: &Experiment, f: Finish) {
 
 /// The watchdog found stuck CPUs: report them, close the experiment, and
 /// end the run (nothing can be trusted to go on).
-pub fn deadlock(stuck: &[(usize, Option<(u64, [u8; 16])>)]) -> ! {
+pub fn deadlock(stuck: &[(usize, Option<watchdog::Snapshot>)]) -> ! {
     for &(cpu, snap) in stuck {
         if crate::serial::owner() == Some(cpu as u32) {
             crate::serial::break_lock();
