@@ -186,10 +186,10 @@ pub fn handle(frame: &mut TrapFrame) -> BpOutcome {
             // slot under the interrupted RSP is free to take the return
             // address, as a real `call` would have pushed it.
             let rsp = frame.rsp - 8;
-            // SAFETY: `rsp` is just below the interrupted stack pointer, on
-            // the interrupted (kernel) stack; the entry copied our frame
-            // lower, so this does not overwrite it; the kernel has no red
-            // zone, so nothing live is there.
+            // The gap entry copied our frame lower, and the kernel has no
+            // red zone, so nothing live is at `rsp`.
+            // SAFETY: `rsp` is the slot just below the interrupted stack
+            // pointer on the interrupted kernel stack, free as argued above.
             unsafe {
                 (rsp as *mut u64).write(site + 5 + GAP_RETURN_SABOTAGE.load(Ordering::Relaxed))
             };

@@ -64,10 +64,10 @@ pub fn run(c: Control) {
             control_write_text(control_write_text as *const () as *mut u8)
         },
         Control::ExecData => {
-            // SAFETY: deliberately calls into a data page, mapped NX: the
-            // fetch faults and the handler ends the run. Were NX missing,
-            // the page holds `ret`, so the call returns and the caller
-            // records that the control did not fire.
+            // Were NX missing, the page holds `ret`: the call returns and
+            // the caller records that the control did not fire.
+            // SAFETY: a deliberate call into a data page mapped NX; the
+            // fetch faults and the handler ends the run.
             let f: extern "C" fn() =
                 unsafe { core::mem::transmute(core::ptr::addr_of!(control_exec_data)) };
             f();

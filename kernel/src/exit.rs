@@ -21,10 +21,9 @@ fn vga_line(line: &[u8], pass: bool) {
     let attr: u8 = if pass { 0x2f } else { 0x4f };
     for i in 0..80 {
         let ch = line.get(i).copied().unwrap_or(b' ');
-        // SAFETY: 0xb8000 is the VGA text buffer on a BIOS-booted PC
-        // (`use_vga_text` is only set then), identity-mapped writable and
-        // uncacheable-or-not without consequence; 80 cells of 2 bytes fit
-        // in the first row.
+        // `use_vga_text` is set only on a BIOS-booted PC.
+        // SAFETY: 0xb8000 is then the VGA text buffer, identity-mapped
+        // writable; 80 cells of 2 bytes fit in the first row.
         unsafe {
             ((TEXT + 2 * i as u64) as *mut u16).write_volatile(u16::from(attr) << 8 | u16::from(ch))
         };

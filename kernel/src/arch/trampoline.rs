@@ -116,10 +116,10 @@ unsafe extern "C" {
 /// the boot page tables (the page is then writable), before the kernel's
 /// tables make it read-only.
 pub fn install() {
-    // SAFETY: the symbols delimit the assembled trampoline in rodata; the
-    // start page at 0x8000 is conventional memory below 1 MiB that the
-    // firmware does not use after boot, identity-mapped writable by the
-    // boot tables, and nothing else in the kernel lives there.
+    // The start page at 0x8000 is conventional memory below 1 MiB that
+    // firmware no longer uses after boot and nothing in the kernel owns.
+    // SAFETY: the symbols delimit the trampoline in rodata; the page is
+    // identity-mapped writable by the boot tables and ours alone.
     unsafe {
         let start = core::ptr::addr_of!(ap_tramp_start);
         let len = core::ptr::addr_of!(ap_tramp_end) as usize - start as usize;

@@ -109,10 +109,10 @@ pub enum BootError {
 /// Reads the loader's information. Runs on the boot page tables, which
 /// identity-map the first 4 GiB, where both loaders put their structures.
 fn read(magic: u32, info: u32) -> Result<BootInfo, BootError> {
-    // SAFETY: `info` came from the loader in EBX; PVH and multiboot2 both put
-    // a structure there, below 4 GiB, identity-mapped by the boot tables. A
-    // PVH start_info begins with its magic, so reading the first u32 is
-    // valid for either protocol (a multiboot2 info begins with its size).
+    // A PVH start_info begins with its magic and a multiboot2 info with its
+    // size, so reading the first u32 is valid for either protocol.
+    // SAFETY: EBX points at the loader's structure below 4 GiB, which the
+    // boot tables identity-map.
     if let Some(si) = unsafe { pvh::start_info::reader::StartInfoReader::from_paddr_identity(info) }
     {
         let mut bi = BootInfo::empty(Protocol::Pvh);

@@ -16,12 +16,11 @@ use plan::window::WindowResult;
 #[inline(always)]
 pub fn call_site(site: u64) -> u32 {
     let id: u32;
-    // SAFETY: `site` is a stub of the installed plan: `call rel32; ret`
-    // into a target `mov eax, id; ret` (or a #BP path that emulates that
-    // call), all in the window the kernel maps executable. Every
-    // caller-saved register is declared clobbered (the `r10r11` handler
-    // uses R10/R11), and the kernel has no red zone, so the `gap` handler's
-    // store just below RSP hits nothing live.
+    // `site` is a stub of the installed plan (`call rel32; ret`) into a
+    // target (`mov eax, id; ret`), or a #BP path emulating that call. The
+    // `r10r11` handler uses R10/R11; the `gap` handler stores just below RSP.
+    // SAFETY: the window is mapped executable; every caller-saved register
+    // is clobbered and the kernel has no red zone, so nothing live is hit.
     unsafe {
         core::arch::asm!("call {s}", s = in(reg) site, lateout("eax") id, clobber_abi("C"));
     }
