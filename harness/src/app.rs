@@ -4,12 +4,18 @@
 //! `main`, with their chain of causes.
 
 use crate::{
-    cli::{Cli, Command, MatrixArgs, ParseArgs, RunArgs, WatchArgs},
+    bench,
+    cli::{BenchArgs, Cli, Command, ListArgs, MatrixArgs, ParseArgs, RunArgs, WatchArgs},
     evidence,
-    judge::{self, Ending, Facts, Judgement},
-    live, matrix, render,
+    judge::{
+        self,
+        experiment::{self as xj, ExpJudgement, OwnBoot, Tally, Via, Where},
+        Ending, Facts, Judgement,
+    },
+    list, live, matrix, plot, render,
     run::{self, RunRequest, Setup},
     status::Status,
+    suite::{self, Print, Table},
     symbols::Symbols,
     transcript::Transcript,
     watch,
@@ -30,17 +36,33 @@ pub fn main(cli: Cli) -> Result<Status> {
         Command::Parse(a) => cmd_parse(a),
         Command::Watch(a) => cmd_watch(a),
         Command::Matrix(a) => cmd_matrix(a),
+        Command::List(a) => cmd_list(a),
+        Command::Bench(a) => cmd_bench(a),
     }
+}
+
+fn cmd_list(a: ListArgs) -> Result<Status> {
+    for l in list::lines(a.pattern.as_deref())? {
+        println!("{l}");
+    }
+    Ok(Status::Pass)
+}
+
+fn cmd_bench(a: BenchArgs) -> Result<Status> {
+    let build = !a.no_build && a.kernel.is_none();
+    let setup = Setup::new(&a.qemu, a.out.clone(), a.kernel.clone(), None, a.verbose)?;
+    bench::run(&a, &setup, build)
 }
 
 fn cmd_run(a: RunArgs) -> Result<Status> {
     let build = !a.no_build && a.kernel.is_none();
     let setup = Setup::new(&a.qemu, a.out, a.kernel, a.iso, !a.quiet)?;
     let req = RunRequest {
-        name: a
-            .control
-            .as_deref()
-            .map_or("run".into(), |c| format!("control-{c}")),
+        name: match (&a.control, &a.experiment) {
+            (Some(c), _) => format!("control-{c}"),
+            (None, Some(_)) => "exp".into(),
+            (None, None) => "run".into(),
+        },
         smp: a.smp,
         accel: a.accel,
         cpu: a.cpu,
@@ -49,11 +71,18 @@ fn cmd_run(a: RunArgs) -> Result<Status> {
         control: a.control,
         append: a.append,
         expect: a.expect,
+        experiment: a.experiment,
+        ms: a.ms,
     };
     // Refuse bad input before spending time on a build.
     run::validate(&req, &setup)?;
     if build {
         setup.workspace.build_kernel()?;
+    }
+    if req.experiment.is_some() {
+        let o = suite::run(&req, &setup, Print::Live)?;
+        suite::print_summary(&o, &setup);
+        return Ok(o.status);
     }
     let plan = run::resolve(&req, &setup)?;
     let out = run::execute(&plan, &setup)?;
@@ -83,6 +112,8 @@ struct JudgedSummary<'a> {
     facts: &'a Facts,
     ending: &'a Ending,
     judgement: &'a Judgement,
+    experiments: &'a [ExpJudgement],
+    tally: Option<Tally>,
     exit_status: u8,
     wall_seconds: Option<f64>,
 }
@@ -93,14 +124,129 @@ fn write_judged(dir: &Path, s: &JudgedSummary<'_>, wall: Duration) -> Result<()>
         "summary.json",
         &(serde_json::to_string_pretty(s)? + "\n"),
     )?;
+    let mut cases = run::junit_cases(s.name, s.facts, s.judgement, wall);
+    cases.extend(s.experiments.iter().map(suite::experiment_case));
     evidence::write(
         dir,
         "junit.xml",
-        &evidence::junit_xml(
-            "static-call",
-            &run::junit_cases(s.name, s.facts, s.judgement, wall),
-        ),
-    )
+        &evidence::junit_xml("static-call", &cases),
+    )?;
+    if !s.experiments.is_empty() {
+        evidence::write(
+            dir,
+            "latency.svg",
+            &plot::latency_svg(
+                s.experiments,
+                s.facts.baseline.as_ref(),
+                s.facts.tsc_hz,
+                &format!("patch latency per phase, {}", s.source),
+            ),
+        )?;
+    }
+    Ok(())
+}
+
+/// The experiments of one saved or watched boot: those its pattern selects
+/// (given, else the `exp=` of its kernel command line), judged from its
+/// records; none when it ran none.
+fn log_experiments(
+    facts: &Facts,
+    ending: &Ending,
+    via: Via,
+    symbols: Option<&Symbols>,
+    pattern: Option<&str>,
+) -> Result<Vec<ExpJudgement>> {
+    let from_log = facts.exp_pattern().map(|(p, _)| p);
+    let pattern = match (pattern, &from_log) {
+        (Some(p), _) => p.to_string(),
+        (None, Some(p)) => p.clone(),
+        (None, None) if facts.experiments.is_empty() => return Ok(Vec::new()),
+        (None, None) => "*".to_string(),
+    };
+    // A pattern from the log that selects nothing: the kernel's own `check
+    // exp` record fails the platform judgement; there is nothing to judge.
+    let selected = match list::select(&pattern) {
+        Ok(s) => s,
+        Err(e) if from_log.as_deref() == Some(pattern.as_str()) => {
+            let _ = e;
+            return Ok(Vec::new());
+        }
+        Err(e) => return Err(e),
+    };
+    let seen = Where::new(facts.machine.as_ref(), via, None);
+    let nobp = facts
+        .cmdline
+        .as_deref()
+        .is_some_and(|c| c.split_whitespace().any(|w| w == "nobp"));
+    let ctx = xj::Context {
+        seen: &seen,
+        symbols,
+        nobp_why: nobp.then_some("the kernel command line in the log has `nobp`"),
+    };
+    Ok(xj::judge_boot(
+        &selected,
+        facts,
+        ending,
+        &ctx,
+        OwnBoot::Skip,
+    ))
+}
+
+/// Holds a log's experiments to `--experiment` and `--ms`: a different
+/// pattern or duration in the log is a reason the run is not met.
+fn check_log_request(facts: &Facts, pattern: Option<&str>, ms: Option<u64>, j: &mut Judgement) {
+    if let (Some(want), Some((got, _))) = (pattern, facts.exp_pattern()) {
+        if want != got {
+            j.notes.push(format!(
+                "the log's kernel ran exp={got}; judged against --experiment {want}"
+            ));
+        }
+    }
+    if let Some(want) = ms {
+        let off: Vec<&str> = facts
+            .experiments
+            .iter()
+            .filter(|e| e.begin.as_ref().is_some_and(|b| b.ms != Some(want)))
+            .map(|e| e.name.as_str())
+            .collect();
+        if !off.is_empty() {
+            j.reasons.push(format!(
+                "{} experiment(s) ran for another time than --ms {want} (first: {})",
+                off.len(),
+                off[0]
+            ));
+            j.met = false;
+            if j.status == Status::Pass {
+                j.status = Status::Unmet;
+            }
+        }
+    }
+}
+
+/// The status of a judged log with its experiments.
+fn log_status(j: &Judgement, exps: &[ExpJudgement]) -> Status {
+    match j.status {
+        Status::Pass if Tally::of(exps).failed > 0 => Status::Unmet,
+        s => s,
+    }
+}
+
+fn print_tally(exps: &[ExpJudgement], status: Status) {
+    if exps.is_empty() {
+        return;
+    }
+    let t = Tally::of(exps);
+    println!("{}", t.line());
+    println!(
+        "verdict: {} (status {}: {})",
+        if status == Status::Pass {
+            "PASS"
+        } else {
+            "FAIL"
+        },
+        status.code(),
+        status.word()
+    );
 }
 
 fn all_lines(bytes: &[u8]) -> Vec<crate::transcript::Line> {
@@ -121,7 +267,7 @@ fn cmd_parse(a: ParseArgs) -> Result<Status> {
     }
     let facts = Facts::from_transcript(&t);
     let ending = Ending::Stopped;
-    let j = judge::judge(
+    let mut j = judge::judge(
         &facts,
         &exp,
         &judge::Context {
@@ -130,6 +276,22 @@ fn cmd_parse(a: ParseArgs) -> Result<Status> {
             symbols: symbols.as_ref(),
         },
     );
+    if let Some(p) = &a.experiment {
+        list::select(p)?;
+    }
+    let exps = log_experiments(
+        &facts,
+        &ending,
+        Via::Log,
+        symbols.as_ref(),
+        a.experiment.as_deref(),
+    )?;
+    check_log_request(&facts, a.experiment.as_deref(), a.ms, &mut j);
+    let status = log_status(&j, &exps);
+    if !exps.is_empty() {
+        let mut table = Table::new(exps.len(), true);
+        exps.iter().for_each(|x| table.show(x));
+    }
     let source = format!("serial log {}", a.file.display());
     let dir = match a.out {
         Some(out) => {
@@ -154,7 +316,9 @@ fn cmd_parse(a: ParseArgs) -> Result<Status> {
                     facts: &facts,
                     ending: &ending,
                     judgement: &j,
-                    exit_status: j.status.code(),
+                    experiments: &exps,
+                    tally: (!exps.is_empty()).then(|| Tally::of(&exps)),
+                    exit_status: status.code(),
                     wall_seconds: None,
                 },
                 Duration::ZERO,
@@ -173,7 +337,8 @@ fn cmd_parse(a: ParseArgs) -> Result<Status> {
         evidence: dir.as_deref(),
     }
     .print();
-    Ok(j.status)
+    print_tally(&exps, status);
+    Ok(status)
 }
 
 fn cmd_watch(a: WatchArgs) -> Result<Status> {
@@ -195,7 +360,27 @@ fn cmd_watch(a: WatchArgs) -> Result<Status> {
             dir.display()
         );
     }
-    let w = watch::watch(port, Duration::from_secs_f64(timeout), &dir, !a.quiet)?;
+    let mut table = Table::new(0, true);
+    let w = {
+        let mut live = suite::Live::new(
+            &mut table,
+            None,
+            Via::Serial,
+            symbols.as_ref(),
+            None,
+            !a.quiet,
+            false,
+            "shared",
+        );
+        let w = watch::watch_with(port, Duration::from_secs_f64(timeout), &dir, &mut |l| {
+            live.line(l)
+        })?;
+        let facts = Facts::from_transcript(&w.transcript);
+        let exps = log_experiments(&facts, &w.ending, Via::Serial, symbols.as_ref(), None)?;
+        live.show_rest(&exps);
+        (w, exps)
+    };
+    let (w, exps) = w;
     let facts = Facts::from_transcript(&w.transcript);
     let j = judge::judge(
         &facts,
@@ -216,7 +401,9 @@ fn cmd_watch(a: WatchArgs) -> Result<Status> {
             facts: &facts,
             ending: &w.ending,
             judgement: &j,
-            exit_status: j.status.code(),
+            experiments: &exps,
+            tally: (!exps.is_empty()).then(|| Tally::of(&exps)),
+            exit_status: log_status(&j, &exps).code(),
             wall_seconds: Some(w.wall.as_secs_f64()),
         },
         w.wall,
@@ -231,7 +418,9 @@ fn cmd_watch(a: WatchArgs) -> Result<Status> {
         evidence: Some(&dir),
     }
     .print();
-    Ok(j.status)
+    let status = log_status(&j, &exps);
+    print_tally(&exps, status);
+    Ok(status)
 }
 
 fn cmd_matrix(a: MatrixArgs) -> Result<Status> {

@@ -38,6 +38,21 @@ pub struct Booted {
 /// `serial.log`, `qemu-stderr.log` and `records.jsonl` into `dir` and
 /// echoing lines when `echo` is set.
 pub fn boot(cmd: &QemuCommand, deadline: Duration, dir: &Path, echo: bool) -> Result<Booted> {
+    boot_with(cmd, deadline, dir, &mut |line| {
+        if echo {
+            render::echo(line);
+        }
+    })
+}
+
+/// [`boot`], handing every line to `watcher` as it arrives (after it is
+/// written to the evidence).
+pub fn boot_with(
+    cmd: &QemuCommand,
+    deadline: Duration,
+    dir: &Path,
+    watcher: &mut dyn FnMut(&Line),
+) -> Result<Booted> {
     evidence::write(dir, "qemu-command.txt", &format!("{}\n", cmd.shell()))?;
     let mut serial_log = evidence::create(dir, "serial.log")?;
     let mut stderr_log = evidence::create(dir, "qemu-stderr.log")?;
@@ -47,9 +62,7 @@ pub fn boot(cmd: &QemuCommand, deadline: Duration, dir: &Path, echo: bool) -> Re
         if let Err(e) = records.add(line) {
             write_error.get_or_insert(e);
         }
-        if echo {
-            render::echo(line);
-        }
+        watcher(line);
     };
 
     let start = Instant::now();

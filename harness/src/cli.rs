@@ -42,6 +42,28 @@ pub enum Command {
     /// end.
     #[command(after_help = status::HELP_TABLE)]
     Matrix(MatrixArgs),
+    /// List the registry's experiments (all, or those PATTERN selects) with
+    /// their expectation and whether each needs a boot of its own.
+    #[command(after_help = status::HELP_TABLE)]
+    List(ListArgs),
+    /// Measure: a fixed benchmark set per CPU count, as ratios against the
+    /// baselines of the same boot; writes bench.json.
+    #[command(after_help = status::HELP_TABLE)]
+    Bench(BenchArgs),
+}
+
+fn parse_ms(s: &str) -> Result<u64, String> {
+    let n: u64 = s
+        .parse()
+        .map_err(|_| format!("wanted milliseconds from 1 to {}", run::MAX_EXP_MS))?;
+    if (1..=run::MAX_EXP_MS).contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!(
+            "{n} is out of range: wanted 1 to {} ms per experiment",
+            run::MAX_EXP_MS
+        ))
+    }
 }
 
 fn parse_smp(s: &str) -> Result<u32, String> {
@@ -119,6 +141,16 @@ pub struct RunArgs {
     /// More kernel command line words (repeatable); kernel boots only.
     #[arg(long, value_name = "WORDS")]
     pub append: Vec<String>,
+    /// Run the registry experiments whose names match PATTERN (`*` any
+    /// run of characters including `/`, `?` one character; see `harness
+    /// list`): the shared ones in one boot, each own-boot one in a boot of
+    /// its own. Kernel boots only.
+    #[arg(long, value_name = "PATTERN")]
+    pub experiment: Option<String>,
+    /// Milliseconds per experiment (with --experiment; the kernel's
+    /// default is 200).
+    #[arg(long, value_name = "N", value_parser = parse_ms, requires = "experiment")]
+    pub ms: Option<u64>,
     /// What to expect (default: what the control implies, else pass).
     #[arg(long, value_enum)]
     pub expect: Option<ExpectKind>,
@@ -155,10 +187,19 @@ pub struct ParseArgs {
     /// The kernel ELF that ran, to name fault addresses and check controls.
     #[arg(long, value_name = "ELF")]
     pub elf: Option<PathBuf>,
-    /// Also write the evidence (records.jsonl, summary.json, junit.xml) to
-    /// a new run directory under DIR.
+    /// Also write the evidence (records.jsonl, summary.json, junit.xml,
+    /// latency.svg) to a new run directory under DIR.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// The experiments the log must hold (default: the `exp=` of the
+    /// kernel command line in its `hello` record). Each is judged; one
+    /// that is missing fails.
+    #[arg(long, value_name = "PATTERN")]
+    pub experiment: Option<String>,
+    /// The milliseconds per experiment the log must show (checked against
+    /// its `exp-begin` records).
+    #[arg(long, value_name = "N", value_parser = parse_ms)]
+    pub ms: Option<u64>,
     /// Echo the log's lines as they are read.
     #[arg(long, short)]
     pub verbose: bool,
@@ -189,6 +230,48 @@ pub struct WatchArgs {
     /// Do not echo the serial line.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// `harness list`.
+#[derive(Debug, Clone, Args)]
+pub struct ListArgs {
+    /// Only the experiments whose names match (`*`, `?`).
+    pub pattern: Option<String>,
+}
+
+/// `harness bench`.
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// CPU counts to measure at, one boot set each.
+    #[arg(long, value_name = "N,N,...", default_value = "2,4,8", value_delimiter = ',', value_parser = parse_smp)]
+    pub smp: Vec<u32>,
+    /// Milliseconds per experiment.
+    #[arg(long, value_name = "N", default_value = "500", value_parser = parse_ms)]
+    pub ms: u64,
+    /// Accelerator: tcg, kvm, or auto.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub accel: AccelRequest,
+    /// QEMU -cpu model. Default: qemu64.
+    #[arg(long, value_name = "MODEL")]
+    pub cpu: Option<String>,
+    /// Hard deadline per boot, in seconds (default: from the experiments).
+    #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
+    pub timeout: Option<f64>,
+    /// Where the bench directory goes (default: out/runs).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Do not build the kernel first.
+    #[arg(long)]
+    pub no_build: bool,
+    /// Boot this kernel ELF instead of the workspace's (implies --no-build).
+    #[arg(long, value_name = "ELF")]
+    pub kernel: Option<PathBuf>,
+    /// The QEMU binary.
+    #[arg(long, value_name = "BIN", default_value = crate::qemu::DEFAULT_QEMU)]
+    pub qemu: String,
+    /// Echo the serial lines.
+    #[arg(long, short)]
+    pub verbose: bool,
 }
 
 /// `harness matrix`.

@@ -10,7 +10,10 @@
 //!    format's forward-compatibility promise asks.
 //! 2. [`judge`] holds the facts, and how the run ended ([`Ending`]), against
 //!    an [`Expectation`] and gives a [`Judgement`]: met or not, every reason
-//!    why not, and the exit [`Status`].
+//!    why not, and the exit [`Status`]. This is the *platform* judgement:
+//!    boot, CPUs, self-checks, the end record.
+//! 3. [`experiment`] judges each torture experiment the boot ran, from its
+//!    own records, against the registry's expectation for it.
 //!
 //! The rules, in short: a run *passes* only with a believed `end` record
 //! saying `verdict=pass`, no fault, no panic, no failed check, every CPU up
@@ -139,6 +142,8 @@ pub struct Context<'a> {
 
 mod facts;
 pub use facts::*;
+
+pub mod experiment;
 
 /// Whether a negative control was caught, for people.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -333,7 +338,26 @@ fn ending_reasons(f: &Facts, ctx: &Context<'_>, want_verdict: &str, j: &mut Judg
 }
 
 fn must_pass(f: &Facts, ctx: &Context<'_>, j: &mut Judgement) {
-    ending_reasons(f, ctx, "pass", j);
+    // An experiment the kernel judged unmet counts one failure and makes
+    // its verdict `fail`; that is the experiment's to answer for (see
+    // [`experiment`]), not the platform's. The verdict must then be `fail`,
+    // and QEMU's exit status must say so.
+    let unmet = f.experiments_unmet_by_kernel();
+    let want = if unmet > 0 { "fail" } else { "pass" };
+    ending_reasons(f, ctx, want, j);
+    if unmet > 0 {
+        j.notes.push(format!(
+            "the kernel's verdict `fail` stands for {unmet} experiment(s) it judged unmet itself; \
+             each experiment is judged on its own"
+        ));
+        if let Some(n) = f.end.as_ref().and_then(|e| e.failures) {
+            if n < unmet as u64 {
+                j.reasons.push(format!(
+                    "the end record counts {n} failure(s), fewer than the {unmet} experiment(s) the kernel judged unmet"
+                ));
+            }
+        }
+    }
     if let Some(e) = &f.end {
         if e.records != Some(u64::from(e.seq)) {
             j.reasons.push(format!(

@@ -8,10 +8,14 @@
 //!   ([`report`]) decide; QEMU's exit status only confirms them. A record
 //!   that fails its CRC is counted and skipped, never believed; a pass is
 //!   never inferred past a lost record.
-//! * **Pure logic apart from I/O.** [`transcript`], [`judge`],
+//! * **Pure logic apart from I/O.** [`transcript`], [`judge`] (and
+//!   [`judge::experiment`]), [`stats`], [`known`], [`plot`], [`list`],
 //!   [`matrix::parse_table`], [`qemu::QemuCommand`] and [`controls`] do no
-//!   I/O and are tested by `cargo test`; [`run`], [`live`] and [`evidence`]
-//!   do the I/O.
+//!   I/O and are tested by `cargo test`; [`run`], [`suite`], [`bench`],
+//!   [`live`] and [`evidence`] do the I/O.
+//! * **Each experiment is judged on its own**, from its own records,
+//!   against the registry's expectation ([`judge::experiment`]), and every
+//!   result says where it was seen (TCG, KVM, a real machine; the CPU).
 //! * **Every wait is bounded** and QEMU never outlives the harness
 //!   ([`live::ChildGuard`]).
 //! * **Evidence is always kept**, even for runs that fail or time out
@@ -22,17 +26,23 @@
 
 pub mod accel;
 pub mod app;
+pub mod bench;
 pub mod boot;
 pub mod cli;
 pub mod controls;
 pub mod evidence;
 pub mod judge;
+pub mod known;
+pub mod list;
 pub mod live;
 pub mod matrix;
+pub mod plot;
 pub mod qemu;
 pub mod render;
 pub mod run;
+pub mod stats;
 pub mod status;
+pub mod suite;
 pub mod symbols;
 pub mod synth;
 pub mod transcript;

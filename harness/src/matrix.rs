@@ -24,18 +24,25 @@
 //! | `control` | a control of `docs/cmdline.md` | none |
 //! | `append` | more kernel command line words | none |
 //! | `expect` | `pass`, `fault`, `timeout` | from the control, else `pass` |
-//! | `timeout` | seconds | 30 (10 for `expect = timeout`) |
+//! | `timeout` | seconds | 30 (10 for `expect = timeout`); for an `experiment` row, per boot, and only when the row itself sets it (else [`suite::boot_deadline`]) |
 //! | `skip` | a reason: the row is listed as skipped | not skipped |
+//! | `experiment` | a pattern of registry experiment names (`harness list`): the row runs them as `harness run --experiment` does, each judged on its own | none (the platform only) |
+//! | `ms` | milliseconds per experiment (needs `experiment`) | 200 |
 //!
 //! A row passes when its expectation is met: a negative control counts as
 //! a pass when it is caught, a `timeout` row when the run hangs until its
-//! deadline. The closing line is `N passed, N failed` (`, N skipped` when
-//! rows were skipped); the exit status is 0 when no row failed.
+//! deadline, an `experiment` row when every boot passes the platform
+//! judgement and no experiment FAILs (SKIP and KFAIL do not fail it; the
+//! row's line counts them). The closing line is `N passed, N failed`
+//! (`, N skipped` when rows were skipped); the exit status is 0 when no row
+//! failed.
 
 use crate::{
     accel::AccelRequest,
     evidence::{self, Case, CaseOutcome},
+    render,
     run::{self, BootKind, ExpectKind, RunRequest, Setup},
+    suite::{self, Print},
 };
 use anyhow::{bail, Context as _, Result};
 use clap::ValueEnum;
@@ -70,6 +77,8 @@ struct Keys {
     expect: Option<ExpectKind>,
     timeout: Option<f64>,
     skip: Option<String>,
+    experiment: Option<String>,
+    ms: Option<u64>,
 }
 
 impl Keys {
@@ -110,8 +119,21 @@ impl Keys {
                 self.timeout = Some(t);
             }
             "skip" => self.skip = Some(value.to_string()),
+            "experiment" => {
+                crate::list::select(value)?;
+                self.experiment = Some(value.to_string());
+            }
+            "ms" => {
+                let n: u64 = value
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("`ms = {value}`: wanted milliseconds"))?;
+                if !(1..=run::MAX_EXP_MS).contains(&n) {
+                    bail!("`ms = {n}`: wanted 1 to {} ms per experiment", run::MAX_EXP_MS);
+                }
+                self.ms = Some(n);
+            }
             _ => bail!(
-                "unknown key `{key}` (keys: smp, cpu, accel, boot, control, append, expect, timeout, skip)"
+                "unknown key `{key}` (keys: smp, cpu, accel, boot, control, append, expect, timeout, skip, experiment, ms)"
             ),
         }
         Ok(())
@@ -126,14 +148,30 @@ impl Keys {
             control: self.control.clone().or(base.control.clone()),
             append: self.append.clone().or(base.append.clone()),
             expect: self.expect.or(base.expect),
-            timeout: self.timeout.or(base.timeout),
+            // An experiment row's deadline is per boot and grows with its
+            // experiments: only the row's own `timeout` replaces it.
+            timeout: if self.experiment.is_some() || base.experiment.is_some() {
+                self.timeout
+            } else {
+                self.timeout.or(base.timeout)
+            },
             skip: self.skip.clone().or(base.skip.clone()),
+            experiment: self.experiment.clone().or(base.experiment.clone()),
+            ms: self.ms.or(base.ms),
         }
     }
 
     fn into_row(self, name: String, line: usize) -> Row {
         let hang =
             self.expect == Some(ExpectKind::Timeout) || self.control.as_deref() == Some("hang");
+        let timeout = match (&self.experiment, self.timeout) {
+            (Some(_), t) => t,
+            (None, t) => Some(t.unwrap_or(if hang {
+                run::DEFAULT_HANG_TIMEOUT
+            } else {
+                ROW_TIMEOUT
+            })),
+        };
         Row {
             line,
             skip: self.skip,
@@ -142,15 +180,13 @@ impl Keys {
                 smp: self.smp.unwrap_or(1),
                 accel: self.accel.unwrap_or(AccelRequest::Auto),
                 cpu: self.cpu,
-                timeout: Some(self.timeout.unwrap_or(if hang {
-                    run::DEFAULT_HANG_TIMEOUT
-                } else {
-                    ROW_TIMEOUT
-                })),
+                timeout,
                 boot: self.boot.unwrap_or(BootKind::Kernel),
                 control: self.control,
                 append: self.append.into_iter().collect(),
                 expect: self.expect,
+                experiment: self.experiment,
+                ms: self.ms,
             },
         }
     }
@@ -210,10 +246,15 @@ pub fn parse_table(text: &str) -> Result<Vec<Row>> {
     if rows.is_empty() {
         bail!("the table has no rows (a row starts with `[name]`)");
     }
-    Ok(rows
-        .into_iter()
-        .map(|(name, line, keys)| keys.over(&defaults).into_row(name, line))
-        .collect())
+    rows.into_iter()
+        .map(|(name, line, keys)| {
+            let k = keys.over(&defaults);
+            if k.ms.is_some() && k.experiment.is_none() {
+                bail!("line {line}: row `{name}` sets `ms` without `experiment`");
+            }
+            Ok(k.into_row(name, line))
+        })
+        .collect()
 }
 
 /// How a row went.
@@ -278,8 +319,56 @@ pub fn run_table(file: &Path, setup: &Setup, build: bool) -> Result<bool> {
             let _ = std::io::stdout().flush();
         }
         let start = Instant::now();
+        let mut detail: Vec<String> = Vec::new();
         let (result, dir) = match &row.skip {
             Some(why) => (RowResult::Skip(why.clone()), None),
+            None if row.request.experiment.is_some() => {
+                let print = if setup.echo {
+                    Print::Live
+                } else {
+                    Print::Quiet
+                };
+                match suite::run(&row.request, setup, print) {
+                    Ok(o) => {
+                        if setup.echo {
+                            suite::print_summary(&o, setup);
+                        }
+                        if o.boots
+                            .iter()
+                            .any(|b| b.outcome.ending == crate::judge::Ending::Interrupted)
+                        {
+                            println!("INTERRUPTED");
+                            bail!("interrupted");
+                        }
+                        detail.push(o.tally.line());
+                        // Show what did not pass, as the table shows it.
+                        let not_passed: Vec<String> = o
+                            .experiments
+                            .iter()
+                            .filter(|j| {
+                                matches!(
+                                    j.verdict,
+                                    crate::judge::experiment::Verdict::Fail
+                                        | crate::judge::experiment::Verdict::Kfail
+                                )
+                            })
+                            .flat_map(|j| render::experiment_lines(j, None))
+                            .collect();
+                        let r = if o.met {
+                            for l in not_passed {
+                                println!("      {l}");
+                            }
+                            RowResult::Pass
+                        } else {
+                            let mut v = o.failure_lines();
+                            v.extend(not_passed);
+                            RowResult::Fail(v)
+                        };
+                        (r, Some(o.dir))
+                    }
+                    Err(e) => (RowResult::Fail(vec![format!("{e:#}")]), None),
+                }
+            }
             None => match run::resolve(&row.request, setup).and_then(|p| run::execute(&p, setup)) {
                 Ok(o) => {
                     if o.ending == crate::judge::Ending::Interrupted {
@@ -297,9 +386,10 @@ pub fn run_table(file: &Path, setup: &Setup, build: bool) -> Result<bool> {
             },
         };
         let secs = start.elapsed().as_secs_f64();
+        let extra = detail.first().map_or(String::new(), |d| format!("{d}; "));
         let line = match &result {
-            RowResult::Pass => format!("PASS ({secs:.1} s)"),
-            RowResult::Fail(_) => format!("FAIL ({secs:.1} s)"),
+            RowResult::Pass => format!("PASS ({extra}{secs:.1} s)"),
+            RowResult::Fail(_) => format!("FAIL ({extra}{secs:.1} s)"),
             RowResult::Skip(why) => format!("SKIP ({why})"),
         };
         if setup.echo {

@@ -3,7 +3,10 @@
 
 use crate::{
     controls,
-    judge::{Facts, Judgement},
+    judge::{
+        experiment::{ExpJudgement, Verdict},
+        Baseline, Facts, Judgement,
+    },
     status::Status,
     symbols::Symbols,
     transcript::Line,
@@ -75,6 +78,142 @@ pub fn hz(hz: u64) -> String {
     } else {
         format!("{:.3} MHz", hz as f64 / 1e6)
     }
+}
+
+/// The record kinds that the per-experiment lines stand for: in an
+/// experiment run they are not echoed one by one (`serial.log` and
+/// `records.jsonl` keep them all).
+pub const EXPERIMENT_KINDS: [&str; 4] = [
+    report::kind::EXP_BEGIN,
+    report::kind::EXP,
+    report::kind::FAILURE,
+    report::kind::DEADLOCK,
+];
+
+/// Whether a line is one of [`EXPERIMENT_KINDS`].
+pub fn is_experiment_record(line: &Line) -> bool {
+    matches!(line, Line::Record(r) if EXPERIMENT_KINDS.contains(&r.kind.as_str()))
+}
+
+/// How wide the name column of the experiment table is (the longest name
+/// of the default suite).
+pub const NAME_WIDTH: usize = 46;
+
+/// How many failure records are shown under a result.
+pub const FAILURES_SHOWN: usize = 3;
+
+/// Nanoseconds for people: `12.345 ms`.
+pub fn ns(ns: u64) -> String {
+    if ns >= 1_000_000 {
+        format!("{:.3} ms", ns as f64 / 1e6)
+    } else {
+        format!("{:.1} us", ns as f64 / 1e3)
+    }
+}
+
+/// One experiment's result for people: the result line (verdict, name,
+/// expectation, the kernel's outcome, patches, calls, #BP hits, failures,
+/// where it was seen), then indented details: why it failed or is a known
+/// failure, its first failure records, stuck CPUs, when a control was
+/// caught; and for `observe`, a litmus7 `Observation` line.
+/// `index` is `(n, of)` for a `[ n/of]` prefix.
+pub fn experiment_lines(j: &ExpJudgement, index: Option<(usize, usize)>) -> Vec<String> {
+    let prefix = match index {
+        Some((i, n)) => {
+            let w = n.to_string().len();
+            format!("[{i:>w$}/{n}] ")
+        }
+        None => String::new(),
+    };
+    let pad = " ".repeat(prefix.len() + 6);
+    let mut v = Vec::new();
+    let head = format!(
+        "{prefix}{:<5} {:<NAME_WIDTH$} {:<16} {:<11}",
+        j.verdict.word(),
+        j.name,
+        j.expectation,
+        j.outcome
+    );
+    if j.verdict == Verdict::Skip {
+        v.push(format!(
+            "{head} ({})  [{}]",
+            j.reasons.first().map_or("no reason", String::as_str),
+            j.seen.label()
+        ));
+        return v;
+    }
+    v.push(format!(
+        "{head} patches {:>6} calls {:>9} #BP {:>8} failures {:>6}  [{}]",
+        j.n("patches"),
+        j.n("calls"),
+        j.n("bp_hits"),
+        j.n("failures"),
+        j.seen.label()
+    ));
+    if let Some(k) = &j.known {
+        v.push(format!("{pad}kfail: {k}"));
+    }
+    for r in &j.reasons {
+        v.push(format!("{pad}why: {r}"));
+    }
+    if j.verdict != Verdict::Pass || j.expectation != "negative-control" {
+        for f in j.failures.iter().take(FAILURES_SHOWN) {
+            v.push(format!("{pad}failure: {f}"));
+        }
+        let more = j.failures.len().saturating_sub(FAILURES_SHOWN);
+        if more > 0 {
+            v.push(format!("{pad}... {more} more failure record(s)"));
+        }
+    }
+    if let Some(c) = &j.caught {
+        let when =
+            c.ns.map_or("at an unknown time".into(), |t| format!("after {}", ns(t)));
+        let patches = c.patches.map_or(String::new(), |p| {
+            format!(", {p} patch(es) completed before it")
+        });
+        let first = j
+            .failures
+            .first()
+            .map_or(String::new(), |f| format!(" (first: {f})"));
+        v.push(format!("{pad}caught {when}{patches}{first}"));
+    }
+    for s in &j.stuck {
+        v.push(format!(
+            "{pad}deadlock: cpu {} stuck at {}",
+            s.cpu.map_or("?".into(), |c| c.to_string()),
+            s.at
+        ));
+    }
+    for n in &j.notes {
+        v.push(format!("{pad}note: {n}"));
+    }
+    if j.boot != "shared" && !j.boot.is_empty() {
+        v.push(format!("{pad}boot: {} (exp={})", j.boot, j.name));
+    }
+    if let Some(o) = &j.observation {
+        v.push(o.line(&j.name));
+    }
+    v
+}
+
+/// The baseline of a boot for people.
+pub fn baseline(b: &Baseline, tsc_hz: Option<u64>) -> String {
+    let cyc = |c: Option<u64>| match (c, tsc_hz) {
+        (Some(c), Some(hz)) if hz > 0 => {
+            format!(
+                "{c} cycles ({})",
+                ns((c as u128 * 1_000_000_000 / hz as u128) as u64)
+            )
+        }
+        (Some(c), _) => format!("{c} cycles"),
+        (None, _) => "?".into(),
+    };
+    format!(
+        "direct calls {}/s per AP; one sync round: ipi {}, cpumask {}",
+        b.direct_calls_per_s.map_or("?".into(), |n| n.to_string()),
+        cyc(b.ipi_sync_cycles),
+        cyc(b.cpumask_sync_cycles)
+    )
 }
 
 /// The closing summary, one fact a line.
@@ -169,6 +308,9 @@ impl Summary<'_> {
                     p.at
                 ),
             );
+        }
+        if let Some(b) = &f.baseline {
+            row("baseline", baseline(b, f.tsc_hz));
         }
         let a = &f.accounting;
         row(

@@ -35,6 +35,9 @@ pub const DEFAULT_HANG_TIMEOUT: f64 = 10.0;
 /// The longest deadline accepted.
 pub const MAX_TIMEOUT: f64 = 24.0 * 3600.0;
 
+/// The longest an experiment may be asked to run (`--ms`).
+pub const MAX_EXP_MS: u64 = 600_000;
+
 /// How the kernel is booted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -126,6 +129,10 @@ pub struct RunRequest {
     pub append: Vec<String>,
     /// What to expect (default: from the control, else pass).
     pub expect: Option<ExpectKind>,
+    /// `exp=PATTERN`: the registry experiments to run.
+    pub experiment: Option<String>,
+    /// `ms=N`: milliseconds per experiment.
+    pub ms: Option<u64>,
 }
 
 /// What every run of one harness invocation shares.
@@ -145,6 +152,7 @@ pub struct Setup {
     cpu_models: RefCell<Option<Vec<String>>>,
     symbols: RefCell<Option<std::result::Result<Symbols, String>>>,
     auto_choice: RefCell<Option<AccelChoice>>,
+    kvm_probe: RefCell<Option<accel::KvmProbe>>,
 }
 
 impl Setup {
@@ -168,6 +176,7 @@ impl Setup {
             cpu_models: RefCell::new(None),
             symbols: RefCell::new(None),
             auto_choice: RefCell::new(None),
+            kvm_probe: RefCell::new(None),
         })
     }
 
@@ -187,7 +196,39 @@ impl Setup {
             .clone()
     }
 
-    fn accel(&self, req: AccelRequest, cpu: &str, dir: &Path) -> Result<AccelChoice> {
+    /// Whether experiments under KVM must run with `nobp`: `Some(why)` when
+    /// this host's KVM ends the guest at its first `int3` but boots it
+    /// without (the probe of [`accel::probe_kvm`], run once, evidence under
+    /// `dir`); an error when KVM cannot boot the kernel even so.
+    pub fn kvm_nobp(&self, choice: &AccelChoice, cpu: &str, dir: &Path) -> Result<Option<String>> {
+        if choice.accel != qemu::Accel::Kvm {
+            return Ok(None);
+        }
+        let cached = self.kvm_probe.borrow().clone();
+        let probe = match (choice.probe.clone(), cached) {
+            (Some(p), _) | (None, Some(p)) => p,
+            (None, None) => {
+                let p = accel::probe_kvm(&self.qemu, Some(&self.elf), cpu, dir)?;
+                *self.kvm_probe.borrow_mut() = Some(p.clone());
+                p
+            }
+        };
+        match (&probe.boot, probe.works_without_int3()) {
+            (Some(accel::ProbeBoot::KvmInternalError { .. }), Some(true)) => Ok(Some(
+                "the KVM probe boot ended in a KVM internal error at int3, and booted with `nobp`"
+                    .into(),
+            )),
+            (Some(accel::ProbeBoot::KvmInternalError { .. }), _) => bail!(
+                "{} (the probe with `nobp` failed too: KVM cannot run this kernel here)",
+                qemu::KVM_INT3_MESSAGE
+            ),
+            _ => Ok(None),
+        }
+    }
+
+    /// The accelerator for a request: explicit, or `auto` decided once by
+    /// a probe (evidence under `dir`).
+    pub fn accel(&self, req: AccelRequest, cpu: &str, dir: &Path) -> Result<AccelChoice> {
         if let Some(c) = accel::explicit(req)? {
             return Ok(c);
         }
@@ -258,12 +299,30 @@ pub fn validate(req: &RunRequest, setup: &Setup) -> Result<(String, Expectation,
     if !(timeout > 0.0 && timeout <= MAX_TIMEOUT) {
         bail!("timeout {timeout} s is out of range: give 0 < SECS <= {MAX_TIMEOUT}");
     }
-    if req.boot != BootKind::Kernel && (req.control.is_some() || !req.append.is_empty()) {
+    if req.boot != BootKind::Kernel
+        && (req.control.is_some() || !req.append.is_empty() || req.experiment.is_some())
+    {
         bail!(
-            "--boot {}: the ISO's kernel command line is fixed in grub.cfg, so --control and \
-             --append need --boot kernel (or bake words in with `make iso CMDLINE=...`)",
+            "--boot {}: the ISO's kernel command line is fixed in grub.cfg, so --control, \
+             --experiment and --append need --boot kernel (or bake words in with `make iso CMDLINE=...`)",
             req.boot.name()
         );
+    }
+    if let Some(pattern) = &req.experiment {
+        crate::list::select(pattern)?;
+        if req.control.is_some() {
+            bail!("--experiment and --control: run a negative control of the platform on its own");
+        }
+        if req.expect.is_some_and(|e| e != ExpectKind::Pass) {
+            bail!("--experiment: each experiment carries its own expectation; drop --expect");
+        }
+    } else if req.ms.is_some() {
+        bail!("--ms is the time per experiment: it needs --experiment");
+    }
+    if let Some(ms) = req.ms {
+        if !(1..=MAX_EXP_MS).contains(&ms) {
+            bail!("ms {ms} is out of range: wanted 1 to {MAX_EXP_MS} ms per experiment");
+        }
     }
     if req.boot == BootKind::IsoUefi {
         qemu::find_ovmf()?;
@@ -290,6 +349,12 @@ pub fn resolve(req: &RunRequest, setup: &Setup) -> Result<RunPlan> {
             let mut words: Vec<String> = Vec::new();
             if let Some(c) = &req.control {
                 words.push(format!("control={c}"));
+            }
+            if let Some(p) = &req.experiment {
+                words.push(format!("exp={p}"));
+            }
+            if let Some(ms) = req.ms {
+                words.push(format!("ms={ms}"));
             }
             words.extend(
                 req.append
@@ -365,6 +430,8 @@ pub struct RunOutcome {
     pub judgement: Judgement,
     /// Wall time of the boot.
     pub wall: Duration,
+    /// The QEMU command, shell-quoted.
+    pub command: String,
 }
 
 #[derive(Serialize)]
@@ -392,7 +459,23 @@ pub fn execute(plan: &RunPlan, setup: &Setup) -> Result<RunOutcome> {
         qemu::model_name(&plan.cpu)
     );
     let dir = evidence::create_run_dir(&setup.out, &label, SystemTime::now())?;
-    execute_in(plan, setup, &dir).inspect_err(|e| {
+    let echo = setup.echo;
+    execute_in_dir(plan, setup, &dir, &mut |l| {
+        if echo {
+            render::echo(l)
+        }
+    })
+}
+
+/// Runs a plan with its evidence in `dir` (which exists), handing every
+/// serial line to `on_line` as it arrives.
+pub fn execute_in_dir(
+    plan: &RunPlan,
+    setup: &Setup,
+    dir: &Path,
+    on_line: &mut dyn FnMut(&crate::transcript::Line),
+) -> Result<RunOutcome> {
+    execute_in(plan, setup, dir, on_line).inspect_err(|e| {
         // The run directory exists: say in it why the run has no verdict.
         let note = serde_json::json!({
             "name": plan.name,
@@ -402,14 +485,19 @@ pub fn execute(plan: &RunPlan, setup: &Setup) -> Result<RunOutcome> {
             "evidence": dir,
         });
         let _ = evidence::write(
-            &dir,
+            dir,
             "summary.json",
             &(serde_json::to_string_pretty(&note).unwrap_or_default() + "\n"),
         );
     })
 }
 
-fn execute_in(plan: &RunPlan, setup: &Setup, dir: &Path) -> Result<RunOutcome> {
+fn execute_in(
+    plan: &RunPlan,
+    setup: &Setup,
+    dir: &Path,
+    on_line: &mut dyn FnMut(&crate::transcript::Line),
+) -> Result<RunOutcome> {
     let dir = dir.to_path_buf();
     let accel = setup.accel(plan.accel, &plan.cpu, &dir)?;
     let cmd = QemuCommand {
@@ -423,12 +511,7 @@ fn execute_in(plan: &RunPlan, setup: &Setup, dir: &Path) -> Result<RunOutcome> {
         println!("harness: accel {}", accel.line());
         println!("harness: {}", cmd.shell());
     }
-    let booted = boot::boot(
-        &cmd,
-        Duration::from_secs_f64(plan.timeout),
-        &dir,
-        setup.echo,
-    )?;
+    let booted = boot::boot_with(&cmd, Duration::from_secs_f64(plan.timeout), &dir, on_line)?;
     let facts = Facts::from_transcript(&booted.transcript);
     let symbols = setup.symbols().ok();
     let judgement = judge::judge(
@@ -448,8 +531,9 @@ fn execute_in(plan: &RunPlan, setup: &Setup, dir: &Path) -> Result<RunOutcome> {
         ending: booted.ending,
         judgement,
         wall: booted.wall,
+        command: cmd.shell(),
     };
-    write_verdict_files(&out, &cmd.shell())?;
+    write_verdict_files(&out, &out.command)?;
     Ok(out)
 }
 

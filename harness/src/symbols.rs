@@ -52,7 +52,8 @@ impl Symbols {
                     .ok()
                     .filter(|n| !n.is_empty() && !n.starts_with(".L"))?;
                 Some(Symbol {
-                    name: rustc_demangle::demangle(name).to_string(),
+                    // `{:#}`: without the hash suffix (`kernel::bp::handle`).
+                    name: format!("{:#}", rustc_demangle::demangle(name)),
                     addr: s.address(),
                     size: s.size(),
                 })

@@ -107,6 +107,20 @@ pub struct Watched {
 /// Reads `port` into `dir/serial.log` and `dir/records.jsonl` until the
 /// end record or `deadline`.
 pub fn watch(port: File, deadline: Duration, dir: &Path, echo: bool) -> Result<Watched> {
+    watch_with(port, deadline, dir, &mut |line| {
+        if echo {
+            render::echo(line);
+        }
+    })
+}
+
+/// [`watch`], handing every line to `watcher` as it arrives.
+pub fn watch_with(
+    port: File,
+    deadline: Duration,
+    dir: &Path,
+    watcher: &mut dyn FnMut(&Line),
+) -> Result<Watched> {
     let mut serial_log = evidence::create(dir, "serial.log")?;
     let mut records = RecordsLog::create(dir)?;
     let mut write_error: Option<anyhow::Error> = None;
@@ -114,9 +128,7 @@ pub fn watch(port: File, deadline: Duration, dir: &Path, echo: bool) -> Result<W
         if let Err(e) = records.add(line) {
             write_error.get_or_insert(e);
         }
-        if echo {
-            render::echo(line);
-        }
+        watcher(line);
     };
     let (tx, rx) = live::channel();
     live::pump_serial(port, tx);

@@ -144,6 +144,119 @@ pub struct End {
     pub failures: Option<u64>,
 }
 
+/// What a boot measured before its experiments ([`kind::BASELINE`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Baseline {
+    /// A plain direct call loop, calls per second per AP.
+    pub direct_calls_per_s: Option<u64>,
+    /// One IPI sync round with no code modified, TSC cycles.
+    pub ipi_sync_cycles: Option<u64>,
+    /// One cpumask sync round, TSC cycles.
+    pub cpumask_sync_cycles: Option<u64>,
+}
+
+/// An experiment's start ([`kind::EXP_BEGIN`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExpBegin {
+    /// Transcript line.
+    pub line: usize,
+    /// The expectation the kernel holds it to.
+    pub expectation: String,
+    /// How long it is to run, ms.
+    pub ms: Option<u64>,
+    /// CPUs.
+    pub cpus: Option<u64>,
+}
+
+/// One failure inside an experiment ([`kind::FAILURE`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailureRec {
+    /// Transcript line.
+    pub line: usize,
+    /// CPU.
+    pub cpu: Option<u64>,
+    /// `wrong-target`, `fault`, `stray-bp`.
+    pub what: String,
+    /// RIP, for faults and stray breakpoints.
+    pub rip: Option<u64>,
+    /// The record's fields as sent (`cpu=2 what=stray-bp ...`).
+    pub text: String,
+}
+
+/// A CPU the watchdog found stuck ([`kind::DEADLOCK`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeadlockRec {
+    /// Transcript line.
+    pub line: usize,
+    /// The stuck CPU.
+    pub cpu: Option<u64>,
+    /// Its RIP from the NMI (`None`: it did not answer the NMI).
+    pub rip: Option<u64>,
+    /// `rip` as sent (`0x...` or `no-nmi-response`).
+    pub rip_text: String,
+    /// The bytes at RIP.
+    pub bytes: Option<String>,
+}
+
+/// An experiment's result ([`kind::EXP`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExpRec {
+    /// Transcript line.
+    pub line: usize,
+    /// The expectation as the kernel sent it.
+    pub expectation: String,
+    /// `pass`, `fail`, `caught`, `missed`, `deadlock`, `no-deadlock`,
+    /// `observed`, `skip`, `error`.
+    pub outcome: String,
+    /// The kernel's own judgement (absent for `skip` and `error`).
+    pub met: Option<bool>,
+    /// Why it was skipped or could not run.
+    pub reason: Option<String>,
+    /// The patcher's error, if it stopped.
+    pub error: Option<String>,
+    /// Every numeric field: counters, latencies, times.
+    pub counters: BTreeMap<String, u64>,
+}
+
+impl ExpRec {
+    /// A counter, 0 when absent.
+    pub fn n(&self, key: &str) -> u64 {
+        self.counters.get(key).copied().unwrap_or(0)
+    }
+
+    /// A counter, if sent.
+    pub fn get(&self, key: &str) -> Option<u64> {
+        self.counters.get(key).copied()
+    }
+}
+
+/// Everything one experiment said, in arrival order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExpFacts {
+    /// Its name.
+    pub name: String,
+    /// `exp-begin`, if it arrived (a skipped experiment has none).
+    pub begin: Option<ExpBegin>,
+    /// The failure records (the kernel sends the first few).
+    pub failures: Vec<FailureRec>,
+    /// The deadlock records.
+    pub deadlocks: Vec<DeadlockRec>,
+    /// The `exp` record, if it arrived.
+    pub result: Option<ExpRec>,
+}
+
+impl ExpFacts {
+    fn new(name: &str) -> ExpFacts {
+        ExpFacts {
+            name: name.to_string(),
+            begin: None,
+            failures: Vec::new(),
+            deadlocks: Vec::new(),
+            result: None,
+        }
+    }
+}
+
 /// The bookkeeping of records lost on the way.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Accounting {
@@ -205,6 +318,10 @@ pub struct Facts {
     pub control: Option<ControlRec>,
     /// The end record.
     pub end: Option<End>,
+    /// The baseline measured before the experiments.
+    pub baseline: Option<Baseline>,
+    /// The experiments, in the order they began (or reported).
+    pub experiments: Vec<ExpFacts>,
     /// Lost records.
     pub accounting: Accounting,
     /// Records of kinds this harness does not know, by kind.
@@ -240,8 +357,10 @@ impl Facts {
         f
     }
 
-    /// Takes one record in. Unknown kinds are counted, never an error.
-    fn absorb(&mut self, r: &Record) {
+    /// Takes one record in (in arrival order). Unknown kinds are counted,
+    /// never an error. [`Facts::from_transcript`] calls it for every
+    /// record; a live reader can call it as records arrive.
+    pub fn absorb(&mut self, r: &Record) {
         match r.kind.as_str() {
             kind::HELLO => {
                 self.boot.get_or_insert_with(|| str_or(r, "boot", "?"));
@@ -304,8 +423,108 @@ impl Facts {
                     failures: r.num("failures"),
                 });
             }
+            kind::BASELINE => {
+                self.baseline.get_or_insert_with(|| Baseline {
+                    direct_calls_per_s: r.num("direct_calls_per_s"),
+                    ipi_sync_cycles: r.num("ipi_sync_cycles"),
+                    cpumask_sync_cycles: r.num("cpumask_sync_cycles"),
+                });
+            }
+            kind::EXP_BEGIN => {
+                let mut e = ExpFacts::new(r.get("name").unwrap_or("?"));
+                e.begin = Some(ExpBegin {
+                    line: r.line,
+                    expectation: str_or(r, "expectation", "?"),
+                    ms: r.num("ms"),
+                    cpus: r.num("cpus"),
+                });
+                self.experiments.push(e);
+            }
+            kind::FAILURE => {
+                let text = r
+                    .fields
+                    .iter()
+                    .filter(|(k, _)| k != "exp")
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                self.experiment_for(r.get("exp").unwrap_or("?"))
+                    .failures
+                    .push(FailureRec {
+                        line: r.line,
+                        cpu: r.num("cpu"),
+                        what: str_or(r, "what", "?"),
+                        rip: r.num("rip"),
+                        text,
+                    });
+            }
+            kind::DEADLOCK => {
+                self.experiment_for(r.get("exp").unwrap_or("?"))
+                    .deadlocks
+                    .push(DeadlockRec {
+                        line: r.line,
+                        cpu: r.num("cpu"),
+                        rip: r.num("rip"),
+                        rip_text: str_or(r, "rip", "?"),
+                        bytes: opt_str(r, "bytes"),
+                    });
+            }
+            kind::EXP => {
+                const TEXT: [&str; 5] = ["name", "expectation", "outcome", "reason", "error"];
+                let counters = r
+                    .fields
+                    .iter()
+                    .filter(|(k, _)| !TEXT.contains(&k.as_str()) && k != "met")
+                    .filter_map(|(k, v)| Some((k.clone(), report::parse_num(v)?)))
+                    .collect();
+                let rec = ExpRec {
+                    line: r.line,
+                    expectation: str_or(r, "expectation", "?"),
+                    outcome: str_or(r, "outcome", "?"),
+                    met: r.num("met").map(|m| m != 0),
+                    reason: opt_str(r, "reason"),
+                    error: opt_str(r, "error"),
+                    counters,
+                };
+                // A second result for one experiment opens a new entry.
+                self.experiment_for(r.get("name").unwrap_or("?")).result = Some(rec);
+            }
             other => *self.unknown_kinds.entry(other.to_string()).or_default() += 1,
         }
+    }
+
+    /// The open experiment named `name` (the last one, without a result),
+    /// or a new entry for it: records of an experiment that never began
+    /// (skipped, or its `exp-begin` lost) still count.
+    fn experiment_for(&mut self, name: &str) -> &mut ExpFacts {
+        let open = self
+            .experiments
+            .iter()
+            .rposition(|e| e.name == name && e.result.is_none());
+        let i = match open {
+            Some(i) => i,
+            None => {
+                self.experiments.push(ExpFacts::new(name));
+                self.experiments.len() - 1
+            }
+        };
+        &mut self.experiments[i]
+    }
+
+    /// How many experiments the kernel judged unmet (or could not run):
+    /// each of them counts one failure in its `end` record.
+    pub fn experiments_unmet_by_kernel(&self) -> usize {
+        self.experiments
+            .iter()
+            .filter_map(|e| e.result.as_ref())
+            .filter(|r| r.met == Some(false) || r.outcome == "error")
+            .count()
+    }
+
+    /// The `exp=PATTERN` and `ms=N` of the kernel's command line, if any.
+    pub fn exp_pattern(&self) -> Option<(String, Option<u64>)> {
+        let o = report::cmdline::Options::parse(self.cmdline.as_deref()?).ok()?;
+        Some((o.experiments?.to_string(), o.exp_ms))
     }
 
     /// The CPU count best known: requested, else the kernel's expectation.

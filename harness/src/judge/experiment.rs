@@ -1,0 +1,737 @@
+//! Judging each torture experiment of a boot from its own records. Pure.
+//!
+//! The kernel sends, per experiment, `exp-begin`, the first few `failure`
+//! records and any `deadlock` records, then one `exp` record with its
+//! outcome, counters and its own judgement `met`
+//! ([`report::kind::EXP`]). The harness judges again, from the counters and
+//! records, against the expectation the *registry* ([`plan::experiment`])
+//! gives the experiment, and a disagreement with the kernel's `met` is a
+//! failure of its own:
+//!
+//! | expectation | met when |
+//! |---|---|
+//! | `must-pass` | no failure, `calls > 0`, `patches > 0`, no deadlock |
+//! | `negative-control` | `failures > 0` (caught; time and patches until caught are shown); else the harness is blind |
+//! | `expect-deadlock` | a `deadlock` record with a RIP, named by its ELF symbol; where [`STUCK_IN`] says, the stuck CPU's RIP must lie in the named code |
+//! | `observe` | always, unless the experiment could not run (`error`); the counts become an observation line with a 95% bound ([`crate::stats`]) |
+//!
+//! Every experiment also has to add up: `failures = wrong + faults +
+//! stray_bp`, no more failure records than failures, no error from the
+//! patcher, no CPU left stuck. A must-pass failure that [`crate::known`]
+//! lists for the platform is **KFAIL**; `outcome=skip` is **SKIP** with its
+//! reason; anything else unmet is **FAIL**. An experiment that was
+//! selected but never reported is FAIL, and says how the boot ended.
+
+use super::{Ending, ExpFacts, Facts, Machine};
+use crate::{
+    known,
+    qemu::Accel,
+    stats::{self, Frequency},
+    symbols::Symbols,
+};
+use plan::experiment::{glob_match, Expectation, Experiment};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// What a finding is about: the platform the kernel ran on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Platform {
+    /// QEMU's translator: a finding about QEMU.
+    Tcg,
+    /// KVM: a finding about the host CPU (through KVM).
+    Kvm,
+    /// No hypervisor: a finding about that CPU.
+    RealMachine,
+    /// Some other hypervisor.
+    OtherHypervisor,
+    /// Not known (no machine record).
+    Unknown,
+}
+
+/// How the transcript reached the harness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Via {
+    /// A QEMU boot the harness ran.
+    Qemu,
+    /// A saved log (`harness parse`).
+    Log,
+    /// A live serial port (`harness watch`).
+    Serial,
+}
+
+/// Where a result was seen: platform and CPU model. Every result line
+/// says it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Where {
+    /// The platform.
+    pub platform: Platform,
+    /// How the transcript came.
+    pub via: Via,
+    /// The CPU model from the `machine` record.
+    pub cpu: String,
+    /// The hypervisor's vendor string, when the CPU reports one.
+    pub hypervisor: Option<String>,
+}
+
+/// The hypervisor vendor strings QEMU reports (CPUID 0x40000000).
+const TCG_SIGNATURE: &str = "TCGTCGTCGTCG";
+const KVM_SIGNATURE: &str = "KVMKVMKVM";
+
+impl Where {
+    /// From the machine record; `accel` when the harness chose it (a QEMU
+    /// boot), else the platform is read from the CPU's hypervisor bit and
+    /// vendor string.
+    pub fn new(machine: Option<&Machine>, via: Via, accel: Option<Accel>) -> Where {
+        let field = |k: &str| machine.and_then(|m| m.fields.get(k)).map(String::as_str);
+        let hv = field("hv").filter(|h| !h.is_empty() && *h != "none");
+        let platform = match (accel, field("hypervisor")) {
+            (Some(Accel::Tcg), _) => Platform::Tcg,
+            (Some(Accel::Kvm), _) => Platform::Kvm,
+            (None, Some("0")) => Platform::RealMachine,
+            (None, Some(_)) => match hv {
+                Some(h) if h.starts_with(TCG_SIGNATURE) => Platform::Tcg,
+                Some(h) if h.starts_with(KVM_SIGNATURE) => Platform::Kvm,
+                _ => Platform::OtherHypervisor,
+            },
+            (None, None) => Platform::Unknown,
+        };
+        let cpu = match machine {
+            None => "unknown CPU (no machine record)".to_string(),
+            Some(_) => {
+                let id = format!(
+                    "{} {}/{}/{}",
+                    field("vendor").unwrap_or("?"),
+                    field("family").unwrap_or("?"),
+                    field("model").unwrap_or("?"),
+                    field("stepping").unwrap_or("?")
+                );
+                match field("brand").map(str::trim).filter(|b| !b.is_empty()) {
+                    Some(b) => format!("{b} ({id})"),
+                    None => id,
+                }
+            }
+        };
+        Where {
+            platform,
+            via,
+            cpu,
+            hypervisor: hv.map(str::to_string),
+        }
+    }
+
+    /// `tcg`, `kvm (log)`, `real machine (serial)`, ...
+    pub fn platform_label(&self) -> String {
+        let p = match self.platform {
+            Platform::Tcg => "tcg".to_string(),
+            Platform::Kvm => "kvm".to_string(),
+            Platform::RealMachine => "real machine".to_string(),
+            Platform::OtherHypervisor => format!(
+                "hypervisor {}",
+                self.hypervisor.as_deref().unwrap_or("(unnamed)")
+            ),
+            Platform::Unknown => "unknown platform".to_string(),
+        };
+        match self.via {
+            Via::Qemu => p,
+            Via::Log => format!("{p} (log)"),
+            Via::Serial => format!("{p} (serial)"),
+        }
+    }
+
+    /// `tcg, QEMU Virtual CPU version 2.5+ (AuthenticAMD 15/107/1)`.
+    pub fn label(&self) -> String {
+        format!("{}, {}", self.platform_label(), self.cpu)
+    }
+}
+
+/// The closed set of verdicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Verdict {
+    /// The expectation was met.
+    Pass,
+    /// It was not.
+    Fail,
+    /// The kernel did not run it (the reason says why).
+    Skip,
+    /// A known failure ([`crate::known`]): counted, shown, not a pass,
+    /// does not fail the run.
+    Kfail,
+}
+
+impl Verdict {
+    /// `PASS`, `FAIL`, `SKIP`, `KFAIL`.
+    pub fn word(self) -> &'static str {
+        match self {
+            Verdict::Pass => "PASS",
+            Verdict::Fail => "FAIL",
+            Verdict::Skip => "SKIP",
+            Verdict::Kfail => "KFAIL",
+        }
+    }
+
+    /// Whether the run can still pass with it.
+    pub fn ok(self) -> bool {
+        self != Verdict::Fail
+    }
+}
+
+/// An `observe` experiment's counts, as litmus7 reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Observation {
+    /// Calls that went wrong (`failures`).
+    pub hits: u64,
+    /// Calls in all (`calls + failures`).
+    pub total: u64,
+    /// Never, Sometimes, Always.
+    pub frequency: Frequency,
+    /// The 95% upper bound on the rate ([`stats::upper_bound`]).
+    pub upper_95: Option<f64>,
+}
+
+impl Observation {
+    /// From the counts.
+    pub fn new(hits: u64, total: u64) -> Observation {
+        Observation {
+            hits,
+            total,
+            frequency: Frequency::of(hits, total),
+            upper_95: stats::upper_bound(hits, total, stats::CONFIDENCE),
+        }
+    }
+
+    /// `Observation NAME Never 0 3004920 (rate <= 9.970e-7 at 95%)`.
+    pub fn line(&self, name: &str) -> String {
+        let bound = match self.upper_95 {
+            Some(b) => format!("rate <= {} at 95%", stats::rate(b)),
+            None => "no trials: no bound".into(),
+        };
+        format!(
+            "Observation {name} {} {} {} ({bound})",
+            self.frequency.word(),
+            self.hits,
+            self.total
+        )
+    }
+}
+
+/// A negative control's catch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Caught {
+    /// Nanoseconds from the experiment's start to the first failure.
+    pub ns: Option<u64>,
+    /// Patches completed before it.
+    pub patches: Option<u64>,
+}
+
+/// A CPU the watchdog found stuck, its RIP named.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StuckCpu {
+    /// The CPU.
+    pub cpu: Option<u64>,
+    /// Its RIP.
+    pub rip: Option<u64>,
+    /// `kernel::bp::handle+0x34 (0x10b5e4)`, `0x2000010ffe (no symbol)`,
+    /// or why there is no RIP.
+    pub at: String,
+    /// The symbol alone (no offset), when there is one.
+    pub symbol: Option<String>,
+}
+
+/// The harness's answer for one experiment.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExpJudgement {
+    /// The experiment's name.
+    pub name: String,
+    /// Its expectation (registry's).
+    pub expectation: String,
+    /// The kernel's `outcome`, or `none` when no `exp` record came.
+    pub outcome: String,
+    /// PASS, FAIL, SKIP, KFAIL.
+    pub verdict: Verdict,
+    /// Why FAIL, why KFAIL (the failure), why SKIP.
+    pub reasons: Vec<String>,
+    /// For KFAIL: the known cause.
+    pub known: Option<String>,
+    /// What is worth saying anyway.
+    pub notes: Vec<String>,
+    /// The kernel's own `met`.
+    pub kernel_met: Option<bool>,
+    /// Every numeric field of its `exp` record.
+    pub counters: BTreeMap<String, u64>,
+    /// For `observe`.
+    pub observation: Option<Observation>,
+    /// For negative controls that were caught.
+    pub caught: Option<Caught>,
+    /// Stuck CPUs, from `deadlock` records.
+    pub stuck: Vec<StuckCpu>,
+    /// The `failure` records, as sent.
+    pub failures: Vec<String>,
+    /// Where it was seen.
+    pub seen: Where,
+    /// Which boot reported it (`shared`, `own`, `resumed`; set by the
+    /// caller).
+    pub boot: String,
+    /// The transcript line of its `exp` record.
+    pub line: Option<usize>,
+}
+
+impl ExpJudgement {
+    fn new(name: &str, expectation: &str, ctx: &Context<'_>) -> ExpJudgement {
+        ExpJudgement {
+            name: name.to_string(),
+            expectation: expectation.to_string(),
+            outcome: "none".into(),
+            verdict: Verdict::Fail,
+            reasons: Vec::new(),
+            known: None,
+            notes: Vec::new(),
+            kernel_met: None,
+            counters: BTreeMap::new(),
+            observation: None,
+            caught: None,
+            stuck: Vec::new(),
+            failures: Vec::new(),
+            seen: ctx.seen.clone(),
+            boot: String::new(),
+            line: None,
+        }
+    }
+
+    /// A counter, 0 when absent.
+    pub fn n(&self, key: &str) -> u64 {
+        self.counters.get(key).copied().unwrap_or(0)
+    }
+}
+
+/// What the experiment judge knows beyond the records.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// Where the boot ran.
+    pub seen: &'a Where,
+    /// The booted kernel's symbols, if known (deadlock RIPs are named
+    /// with them).
+    pub symbols: Option<&'a Symbols>,
+    /// Why the kernel ran with `nobp`, if it did.
+    pub nobp_why: Option<&'a str>,
+}
+
+/// Where an `expect-deadlock` experiment's stuck CPU must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StuckIn {
+    /// The experiments (a glob over registry names).
+    pub experiments: &'static str,
+    /// The CPU that must be stuck there.
+    pub cpu: u64,
+    /// The start of the symbol its RIP must resolve into.
+    pub symbol_prefix: &'static str,
+    /// Why, for people.
+    pub why: &'static str,
+}
+
+/// The deadlocks whose place is known in advance.
+pub const STUCK_IN: &[StuckIn] = &[StuckIn {
+    experiments: "int3/spin/*/self",
+    cpu: 0,
+    symbol_prefix: "kernel::bp::",
+    why: "the patching CPU's own interrupt hit the site, and the spin handler waits there for a \
+          patch that only that CPU can finish",
+}];
+
+fn skip_text(reason: &str, ctx: &Context<'_>) -> String {
+    match reason {
+        "own-boot" => {
+            "own-boot: needs a boot of its own (its expected end takes the boot with it)".into()
+        }
+        "nobp" => format!(
+            "nobp: it executes int3, and the kernel ran with `nobp`{}",
+            ctx.nobp_why.map_or(String::new(), |w| format!(" ({w})"))
+        ),
+        "needs-2-cpus" => "needs-2-cpus: an executor CPU beside the patcher is needed".into(),
+        "no-serialize-instruction" => {
+            "no-serialize-instruction: this CPU has no SERIALIZE instruction".into()
+        }
+        other => other.to_string(),
+    }
+}
+
+fn stuck_cpu(d: &super::DeadlockRec, symbols: Option<&Symbols>) -> StuckCpu {
+    let (at, symbol) = match d.rip {
+        Some(rip) => match symbols.and_then(|s| s.describe(rip)) {
+            Some(name) => {
+                let bare = name.split('+').next().unwrap_or(&name).to_string();
+                (format!("{name} ({rip:#x})"), Some(bare))
+            }
+            None if symbols.is_none() => (format!("{rip:#x} (no kernel ELF to name it)"), None),
+            None => (format!("{rip:#x} (no symbol)"), None),
+        },
+        None => (format!("{} (it did not answer the NMI)", d.rip_text), None),
+    };
+    StuckCpu {
+        cpu: d.cpu,
+        rip: d.rip,
+        at,
+        symbol,
+    }
+}
+
+fn cpu_text(c: Option<u64>) -> String {
+    c.map_or("?".into(), |c| c.to_string())
+}
+
+/// Judges one experiment from its records. `registry` is the registry's
+/// entry for it (`None`: a name this harness does not know; its record's
+/// own expectation is used, and that is noted).
+pub fn judge_one(registry: Option<&Experiment>, f: &ExpFacts, ctx: &Context<'_>) -> ExpJudgement {
+    let r = f.result.as_ref();
+    let sent: &str = match r {
+        Some(r) => &r.expectation,
+        None => "?",
+    };
+    let expectation = registry
+        .map(|e| e.expectation)
+        .or_else(|| Expectation::parse(sent));
+    let label = expectation.map_or_else(|| sent.to_string(), |e| e.name().to_string());
+    let mut j = ExpJudgement::new(&f.name, &label, ctx);
+    j.failures = f.failures.iter().map(|x| x.text.clone()).collect();
+    j.stuck = f
+        .deadlocks
+        .iter()
+        .map(|d| stuck_cpu(d, ctx.symbols))
+        .collect();
+    let Some(r) = r else {
+        j.reasons.push(match &f.begin {
+            Some(b) => format!("began (line {}) but its `exp` record never arrived", b.line),
+            None => "no `exp` record arrived".into(),
+        });
+        return j;
+    };
+    j.outcome = r.outcome.clone();
+    j.kernel_met = r.met;
+    j.counters = r.counters.clone();
+    j.line = Some(r.line);
+    let Some(expectation) = expectation else {
+        j.reasons.push(format!(
+            "not in the registry, and its record's expectation `{sent}` is unknown"
+        ));
+        return j;
+    };
+    match registry {
+        Some(e) if r.expectation != e.expectation.name() => j.reasons.push(format!(
+            "the kernel holds it to `{}`, the registry to `{}`",
+            r.expectation,
+            e.expectation.name()
+        )),
+        Some(_) => {}
+        None => j
+            .notes
+            .push("not in this harness's registry: judged by the expectation in its record".into()),
+    }
+
+    if r.outcome == "skip" {
+        let why = skip_text(r.reason.as_deref().unwrap_or("no reason given"), ctx);
+        if f.failures.is_empty() && f.deadlocks.is_empty() && j.reasons.is_empty() {
+            j.verdict = Verdict::Skip;
+            j.reasons.push(why);
+        } else {
+            j.reasons.push(format!(
+                "skipped ({why}), yet it sent failure or deadlock records"
+            ));
+        }
+        return j;
+    }
+
+    // Reasons that no known failure can excuse.
+    let mut other: Vec<String> = std::mem::take(&mut j.reasons);
+    if r.outcome == "error" {
+        other.push(format!(
+            "the experiment could not run: {}",
+            r.reason
+                .as_deref()
+                .or(r.error.as_deref())
+                .unwrap_or("no reason given")
+        ));
+    }
+    if let Some(err) = &r.error {
+        other.push(format!("the patcher stopped: {err}"));
+    }
+    if r.n("stuck") > 0 {
+        other.push(format!(
+            "{} CPU(s) did not finish their loop after the experiment",
+            r.n("stuck")
+        ));
+    }
+    let failures = r.n("failures");
+    let parts = r.n("wrong") + r.n("faults") + r.n("stray_bp");
+    if r.outcome != "error" && failures != parts {
+        other.push(format!(
+            "failures={failures} but wrong+faults+stray_bp={parts}: the counters do not add up"
+        ));
+    }
+    if f.failures.len() as u64 > failures {
+        other.push(format!(
+            "{} failure record(s) arrived but the exp record counts {failures}",
+            f.failures.len()
+        ));
+    }
+    if failures > 0 && f.failures.is_empty() {
+        j.notes.push(format!(
+            "{failures} failure(s) counted, but none of their records arrived"
+        ));
+    }
+    let (calls, patches) = (r.n("calls"), r.n("patches"));
+    let stuck_text = |j: &ExpJudgement| {
+        j.stuck
+            .iter()
+            .map(|s| format!("cpu {} at {}", cpu_text(s.cpu), s.at))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    // The failure counted by the kernel's checks: the one thing a known
+    // failure may excuse.
+    let mut failure: Option<String> = None;
+    match expectation {
+        Expectation::MustPass => {
+            if failures > 0 {
+                failure = Some(format!(
+                    "{failures} failure(s) in {patches} patches and {calls} calls: {} wrong target(s), {} fault(s), {} stray #BP",
+                    r.n("wrong"),
+                    r.n("faults"),
+                    r.n("stray_bp")
+                ));
+            }
+            if r.outcome != "error" {
+                if calls == 0 {
+                    other.push("no call went through a site (calls=0)".into());
+                }
+                if patches == 0 {
+                    other.push("no patch completed (patches=0)".into());
+                }
+            }
+            if !j.stuck.is_empty() {
+                other.push(format!("deadlock: {}", stuck_text(&j)));
+            } else if r.outcome == "deadlock" {
+                other.push("outcome=deadlock, but no deadlock record arrived".into());
+            }
+        }
+        Expectation::NegativeControl => {
+            if failures > 0 {
+                j.caught = Some(Caught {
+                    ns: r.get("first_fail_ns"),
+                    patches: r.get("first_fail_patch"),
+                });
+            } else if r.outcome != "error" {
+                other.push(format!(
+                    "missed: no failure in {patches} patches and {calls} calls, so the harness would be blind to a broken patcher"
+                ));
+            }
+            if !j.stuck.is_empty() {
+                other.push(format!("deadlock: {}", stuck_text(&j)));
+            }
+        }
+        Expectation::ExpectDeadlock => {
+            if !j.stuck.iter().any(|s| s.rip.is_some()) {
+                other.push(format!(
+                    "no deadlock record with a RIP (outcome={}): the deadlock was not caught",
+                    r.outcome
+                ));
+            }
+            for rule in STUCK_IN
+                .iter()
+                .filter(|s| glob_match(s.experiments, &f.name))
+            {
+                stuck_in(rule, &j.stuck, ctx, &mut other);
+            }
+        }
+        Expectation::Observe => {
+            j.observation = Some(Observation::new(failures, calls + failures));
+            if !j.stuck.is_empty() {
+                j.notes.push(format!("deadlocked: {}", stuck_text(&j)));
+            }
+        }
+    }
+    let harness_met = other.is_empty() && failure.is_none();
+    if let Some(k) = r.met {
+        if k != harness_met {
+            other.push(format!(
+                "the kernel judged it {} (met={}), the harness {}: they disagree",
+                if k { "met" } else { "unmet" },
+                u8::from(k),
+                if harness_met { "met" } else { "unmet" }
+            ));
+        }
+    }
+    let known = (other.is_empty() && failure.is_some())
+        .then(|| known::lookup(&f.name, ctx.seen.platform))
+        .flatten();
+    j.verdict = match (other.is_empty() && failure.is_none(), known) {
+        (true, _) => Verdict::Pass,
+        (false, Some(k)) => {
+            j.known = Some(format!(
+                "known failure on {}: {}",
+                ctx.seen.platform_label(),
+                k.reason
+            ));
+            Verdict::Kfail
+        }
+        (false, None) => Verdict::Fail,
+    };
+    j.reasons = failure.into_iter().chain(other).collect();
+    j
+}
+
+fn stuck_in(rule: &StuckIn, stuck: &[StuckCpu], ctx: &Context<'_>, reasons: &mut Vec<String>) {
+    let want = format!("cpu {} stuck in {}*", rule.cpu, rule.symbol_prefix);
+    if ctx.symbols.is_none() {
+        reasons.push(format!(
+            "wanted {want}, but without the kernel ELF its RIP cannot be named (pass --elf)"
+        ));
+        return;
+    }
+    match stuck.iter().find(|s| s.cpu == Some(rule.cpu)) {
+        None => reasons.push(format!(
+            "wanted {want} ({}), but no deadlock record names cpu {}",
+            rule.why, rule.cpu
+        )),
+        Some(s)
+            if s.symbol
+                .as_deref()
+                .is_some_and(|n| n.starts_with(rule.symbol_prefix)) => {}
+        Some(s) => reasons.push(format!(
+            "wanted {want} ({}), but it is stuck at {}",
+            rule.why, s.at
+        )),
+    }
+}
+
+/// A selected experiment that never reported.
+pub fn never_ran(e: &Experiment, why: &str, ctx: &Context<'_>) -> ExpJudgement {
+    let mut j = ExpJudgement::new(&e.name(), e.expectation.name(), ctx);
+    j.reasons.push(format!("never ran: {why}"));
+    j
+}
+
+/// How a boot ended, to say why experiments after that never reported.
+pub fn why_missing(facts: &Facts, ending: &Ending) -> String {
+    let last = facts.experiments.iter().rev().find(|e| e.begin.is_some());
+    let at = match last {
+        Some(e) if !e.deadlocks.is_empty() => format!(" after the deadlock in {}", e.name),
+        Some(e) if e.result.is_none() => format!(" during {}", e.name),
+        Some(e) => format!(" after {}", e.name),
+        None => String::new(),
+    };
+    let how = match ending {
+        Ending::Timeout { secs } => format!("the boot hit its deadline of {secs:.0} s"),
+        Ending::Environment { why } => format!("the environment failed ({why})"),
+        Ending::Interrupted => "the run was interrupted".into(),
+        Ending::QemuExited { .. } if facts.end.is_none() => {
+            "QEMU exited without an end record".into()
+        }
+        Ending::Stopped if facts.end.is_none() => "the transcript stops".into(),
+        _ => "the boot ended".into(),
+    };
+    format!("{how}{at}")
+}
+
+/// What to do with the own-boot experiments that a pattern selecting
+/// several experiments leaves out of the boot (the kernel reports them
+/// `outcome=skip reason=own-boot`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnBoot {
+    /// Leave them out: the caller runs each in a boot of its own.
+    Elsewhere,
+    /// Report them as SKIP (a single saved log).
+    Skip,
+}
+
+/// Judges the experiments of one boot whose kernel was given `pattern`
+/// (`selected` = the registry's matches, in order): each selected one from
+/// its records, a missing one as FAIL (never ran), and any the kernel ran
+/// that was not selected as FAIL.
+pub fn judge_boot(
+    selected: &[&Experiment],
+    facts: &Facts,
+    ending: &Ending,
+    ctx: &Context<'_>,
+    own_boot: OwnBoot,
+) -> Vec<ExpJudgement> {
+    let shared = selected.len() > 1;
+    let mut out = Vec::new();
+    let mut used = vec![false; facts.experiments.len()];
+    let missing = why_missing(facts, ending);
+    for e in selected {
+        let name = e.name();
+        let found = facts
+            .experiments
+            .iter()
+            .enumerate()
+            .find(|(i, f)| !used[*i] && f.name == *name);
+        if let Some((i, _)) = found {
+            used[i] = true;
+        }
+        let deferred = shared && e.own_boot;
+        match (found, deferred, own_boot) {
+            (Some((_, f)), true, OwnBoot::Elsewhere)
+                if f.result.as_ref().is_some_and(|r| {
+                    r.outcome == "skip" && r.reason.as_deref() == Some("own-boot")
+                }) => {}
+            (None, true, OwnBoot::Elsewhere) => {}
+            (Some((_, f)), _, _) => out.push(judge_one(Some(e), f, ctx)),
+            (None, _, _) => out.push(never_ran(e, &missing, ctx)),
+        }
+    }
+    for (i, f) in facts.experiments.iter().enumerate() {
+        if !used[i] {
+            let mut j = judge_one(plan::experiment::find(&f.name), f, ctx);
+            j.verdict = Verdict::Fail;
+            j.reasons.insert(
+                0,
+                "the kernel ran it, but the pattern did not select it".into(),
+            );
+            out.push(j);
+        }
+    }
+    out
+}
+
+/// Counts by verdict.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Tally {
+    /// PASS.
+    pub passed: usize,
+    /// FAIL.
+    pub failed: usize,
+    /// SKIP.
+    pub skipped: usize,
+    /// KFAIL.
+    pub kfail: usize,
+}
+
+impl Tally {
+    /// Counts `js`.
+    pub fn of<'a>(js: impl IntoIterator<Item = &'a ExpJudgement>) -> Tally {
+        let mut t = Tally::default();
+        for j in js {
+            match j.verdict {
+                Verdict::Pass => t.passed += 1,
+                Verdict::Fail => t.failed += 1,
+                Verdict::Skip => t.skipped += 1,
+                Verdict::Kfail => t.kfail += 1,
+            }
+        }
+        t
+    }
+
+    /// `N passed, N failed, N skipped, N kfail`.
+    pub fn line(&self) -> String {
+        format!(
+            "{} passed, {} failed, {} skipped, {} kfail",
+            self.passed, self.failed, self.skipped, self.kfail
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests;

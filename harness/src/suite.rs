@@ -1,0 +1,822 @@
+//! `harness run --experiment PATTERN` (and a matrix row with
+//! `experiment =`): the registry experiments a pattern selects, booted,
+//! followed live and each judged on its own ([`judge::experiment`]).
+//!
+//! # Boots
+//!
+//! 1. **Shared**: `exp=PATTERN ms=N`. The kernel runs every selected
+//!    experiment that can share a boot, in registry order, and reports each
+//!    own-boot one as `skip reason=own-boot`.
+//! 2. **Own**: each own-boot experiment the pattern selects, in a boot of its
+//!    own (`exp=<its name>`): its expected end (a deadlock) ends the boot.
+//! 3. **Resumed**: when the shared boot ends before it reached every
+//!    experiment (a must-pass that deadlocked, a deadline), each experiment
+//!    it never reached runs in a boot of its own, and says so. Resuming
+//!    stops at the first resumed boot that fails on the platform's side.
+//!
+//! A pattern that selects one experiment is one boot. Under KVM where the
+//! probe shows that `int3` ends the VM ([`Setup::kvm_nobp`]), every boot gets
+//! `nobp`: experiments without `int3` still run, the others are SKIP with
+//! that reason.
+//!
+//! # Evidence
+//!
+//! One directory per invocation, holding `summary.json` (every boot and
+//! every experiment: counters, verdict, reasons, bound), `junit.xml` (one
+//! test case per experiment, one per boot's platform judgement),
+//! `latency.svg` ([`plot`]), `experiments.txt` (the table as printed), and
+//! one subdirectory per boot with that boot's usual evidence
+//! ([`crate::evidence`]).
+
+use crate::{
+    accel::AccelChoice,
+    evidence::{self, Case, CaseOutcome},
+    judge::{
+        experiment::{self as xj, ExpJudgement, OwnBoot, Tally, Verdict, Via, Where},
+        Baseline, Ending, Facts, Machine,
+    },
+    list, plot,
+    qemu::{self, Accel},
+    render,
+    run::{self, RunOutcome, RunRequest, Setup},
+    status::Status,
+    symbols::Symbols,
+    transcript::Line,
+};
+use anyhow::{Context as _, Result};
+use plan::experiment::Experiment;
+use serde::Serialize;
+use std::{
+    collections::HashSet,
+    io::Write,
+    path::{Path, PathBuf},
+    time::{Duration, Instant, SystemTime},
+};
+
+/// Milliseconds per experiment unless told (written on the command line,
+/// so that the kernel's own default never matters).
+pub const DEFAULT_MS: u64 = 200;
+
+/// The deadline of a boot that runs `n` experiments of `ms` each on `smp`
+/// CPUs, unless `--timeout` says otherwise: generous (under TCG on 2 host
+/// cores an experiment at `-smp 8` takes about `ms + 0.45 s`), because the
+/// watchdog, not the deadline, is what catches a deadlocked experiment.
+pub fn boot_deadline(n: usize, ms: u64, smp: u32) -> f64 {
+    let per = 2.0 * (ms as f64 / 1000.0 + 0.25 * f64::from(smp));
+    (30.0 + n as f64 * per).min(run::MAX_TIMEOUT)
+}
+
+/// Whether to print as it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Print {
+    /// The serial line (without the experiment records, which the table
+    /// stands for), one table line per experiment as its `exp` record
+    /// arrives, and the summary.
+    Live,
+    /// Nothing (a matrix row prints its own line).
+    Quiet,
+}
+
+/// The per-experiment table as it is printed: numbered lines, kept for
+/// `experiments.txt`.
+#[derive(Debug, Default)]
+pub struct Table {
+    /// Rows shown so far.
+    pub shown: usize,
+    /// Rows expected in all.
+    pub total: usize,
+    /// Whether to print (else only keep).
+    pub print: bool,
+    /// Every line shown.
+    pub text: Vec<String>,
+}
+
+impl Table {
+    /// A table of `total` rows.
+    pub fn new(total: usize, print: bool) -> Table {
+        Table {
+            total,
+            print,
+            ..Table::default()
+        }
+    }
+
+    /// Shows one result.
+    pub fn show(&mut self, j: &ExpJudgement) {
+        self.shown += 1;
+        let lines = render::experiment_lines(j, Some((self.shown, self.total.max(self.shown))));
+        if self.print {
+            let mut out = std::io::stdout().lock();
+            for l in &lines {
+                let _ = writeln!(out, "{l}");
+            }
+            let _ = out.flush();
+        }
+        self.text.extend(lines);
+    }
+}
+
+/// Follows one boot's lines: echoes what is not an experiment record,
+/// and judges and shows each experiment as its `exp` record arrives.
+pub struct Live<'a> {
+    facts: Facts,
+    accel: Option<Accel>,
+    via: Via,
+    symbols: Option<&'a Symbols>,
+    nobp_why: Option<&'a str>,
+    echo: bool,
+    /// Own-boot experiments are left to their own boots (a shared boot).
+    defer_own_boot: bool,
+    role: &'a str,
+    /// `(name, line)` of the results shown.
+    pub shown: HashSet<(String, usize)>,
+    /// Where the lines go.
+    pub table: &'a mut Table,
+}
+
+impl<'a> Live<'a> {
+    /// A follower for one boot.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        table: &'a mut Table,
+        accel: Option<Accel>,
+        via: Via,
+        symbols: Option<&'a Symbols>,
+        nobp_why: Option<&'a str>,
+        echo: bool,
+        defer_own_boot: bool,
+        role: &'a str,
+    ) -> Live<'a> {
+        Live {
+            facts: Facts::default(),
+            accel,
+            via,
+            symbols,
+            nobp_why,
+            echo,
+            defer_own_boot,
+            role,
+            shown: HashSet::new(),
+            table,
+        }
+    }
+
+    /// Takes one line.
+    pub fn line(&mut self, line: &Line) {
+        if self.echo && !render::is_experiment_record(line) {
+            render::echo(line);
+        }
+        let Line::Record(r) = line else { return };
+        self.facts.absorb(r);
+        if r.kind != report::kind::EXP {
+            return;
+        }
+        let Some(f) = self
+            .facts
+            .experiments
+            .iter()
+            .rev()
+            .find(|e| e.result.as_ref().is_some_and(|x| x.line == r.line))
+        else {
+            return;
+        };
+        let registry = plan::experiment::find(&f.name);
+        let result = f.result.as_ref();
+        if self.defer_own_boot
+            && registry.is_some_and(|e| e.own_boot)
+            && result
+                .is_some_and(|x| x.outcome == "skip" && x.reason.as_deref() == Some("own-boot"))
+        {
+            return;
+        }
+        let seen = Where::new(self.facts.machine.as_ref(), self.via, self.accel);
+        let ctx = xj::Context {
+            seen: &seen,
+            symbols: self.symbols,
+            nobp_why: self.nobp_why,
+        };
+        let mut j = xj::judge_one(registry, f, &ctx);
+        j.boot = self.role.to_string();
+        self.shown.insert((j.name.clone(), r.line));
+        self.table.show(&j);
+    }
+
+    /// Shows the results of the final judgement that were not shown live
+    /// (experiments that never reported, or were not selected).
+    pub fn show_rest(&mut self, js: &[ExpJudgement]) {
+        for j in js {
+            if !j
+                .line
+                .is_some_and(|l| self.shown.contains(&(j.name.clone(), l)))
+            {
+                self.table.show(j);
+            }
+        }
+    }
+}
+
+/// One boot of a suite.
+#[derive(Debug)]
+pub struct BootResult {
+    /// `shared`, `own`, `resumed`.
+    pub role: String,
+    /// Its `exp=` pattern.
+    pub pattern: String,
+    /// What it gave.
+    pub outcome: RunOutcome,
+}
+
+/// What a suite gave.
+#[derive(Debug)]
+pub struct SuiteOutcome {
+    /// Its evidence.
+    pub dir: PathBuf,
+    /// The pattern.
+    pub pattern: String,
+    /// Milliseconds per experiment.
+    pub ms: u64,
+    /// The accelerator.
+    pub accel: AccelChoice,
+    /// Why `nobp` was on the command line, if it was.
+    pub nobp_why: Option<String>,
+    /// The boots, in order.
+    pub boots: Vec<BootResult>,
+    /// Every experiment's judgement, in registry order (then any the
+    /// pattern did not select).
+    pub experiments: Vec<ExpJudgement>,
+    /// Counts by verdict.
+    pub tally: Tally,
+    /// Every boot's platform judgement met and no experiment FAIL.
+    pub met: bool,
+    /// The exit status.
+    pub status: Status,
+    /// Wall time of the whole suite.
+    pub wall: Duration,
+    /// The table as shown.
+    pub table: Vec<String>,
+}
+
+impl SuiteOutcome {
+    /// The first boot's facts (machine, baseline, ...).
+    pub fn facts(&self) -> Option<&Facts> {
+        self.boots.first().map(|b| &b.outcome.facts)
+    }
+
+    /// The reasons it failed, one line each: failed experiments first, then
+    /// platform reasons per boot.
+    pub fn failure_lines(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .experiments
+            .iter()
+            .filter(|j| j.verdict == Verdict::Fail)
+            .map(|j| {
+                format!(
+                    "FAIL {}: {}",
+                    j.name,
+                    j.reasons.first().map_or("", String::as_str)
+                )
+            })
+            .collect();
+        for b in &self.boots {
+            for r in &b.outcome.judgement.reasons {
+                v.push(format!("boot {} (exp={}): {r}", b.role, b.pattern));
+            }
+        }
+        v
+    }
+}
+
+/// The status of a suite: an environment failure or interruption first,
+/// then a deadline, then any expectation not met.
+pub fn combine(boots: &[BootResult], tally: &Tally) -> (bool, Status) {
+    let met = boots.iter().all(|b| b.outcome.judgement.met) && tally.failed == 0;
+    let has = |s: Status| boots.iter().any(|b| b.outcome.judgement.status == s);
+    let status = if has(Status::BadInput) {
+        Status::BadInput
+    } else if has(Status::Timeout) {
+        Status::Timeout
+    } else if met {
+        Status::Pass
+    } else {
+        Status::Unmet
+    };
+    (met, status)
+}
+
+struct Suite<'a> {
+    req: &'a RunRequest,
+    setup: &'a Setup,
+    dir: PathBuf,
+    ms: u64,
+    accel: AccelChoice,
+    nobp_why: Option<String>,
+    symbols: Option<Symbols>,
+    echo: bool,
+}
+
+impl Suite<'_> {
+    fn boot(
+        &self,
+        table: &mut Table,
+        role: &str,
+        pattern: &str,
+        n_running: usize,
+    ) -> Result<(BootResult, Vec<ExpJudgement>)> {
+        let sub = self.dir.join(evidence::sanitize(&if role == "shared" {
+            "shared".to_string()
+        } else {
+            format!("{role}-{pattern}")
+        }));
+        std::fs::create_dir_all(&sub).with_context(|| format!("creating {}", sub.display()))?;
+        let mut r = self.req.clone();
+        r.name = format!("{}-{role}", self.req.name);
+        r.experiment = Some(pattern.to_string());
+        r.ms = Some(self.ms);
+        if self.nobp_why.is_some() {
+            r.append.push("nobp".into());
+        }
+        r.timeout = Some(
+            self.req
+                .timeout
+                .unwrap_or_else(|| boot_deadline(n_running, self.ms, self.req.smp)),
+        );
+        let plan = run::resolve(&r, self.setup)?;
+        let selected = list::select(pattern)?;
+        let defer = selected.len() > 1;
+        let mut live = Live::new(
+            table,
+            Some(self.accel.accel),
+            Via::Qemu,
+            self.symbols.as_ref(),
+            self.nobp_why.as_deref(),
+            self.echo,
+            defer,
+            role,
+        );
+        if self.echo {
+            println!("harness: boot {role}: exp={pattern} ms={}", self.ms);
+        }
+        let outcome = run::execute_in_dir(&plan, self.setup, &sub, &mut |l| live.line(l))?;
+        let seen = Where::new(
+            outcome.facts.machine.as_ref(),
+            Via::Qemu,
+            Some(self.accel.accel),
+        );
+        let ctx = xj::Context {
+            seen: &seen,
+            symbols: self.symbols.as_ref(),
+            nobp_why: self.nobp_why.as_deref(),
+        };
+        let mut js = xj::judge_boot(
+            &selected,
+            &outcome.facts,
+            &outcome.ending,
+            &ctx,
+            OwnBoot::Elsewhere,
+        );
+        for j in &mut js {
+            j.boot = role.to_string();
+        }
+        live.show_rest(&js);
+        Ok((
+            BootResult {
+                role: role.to_string(),
+                pattern: pattern.to_string(),
+                outcome,
+            },
+            js,
+        ))
+    }
+}
+
+/// Runs the experiments of `req.experiment` (see the [module docs](self)).
+pub fn run(req: &RunRequest, setup: &Setup, print: Print) -> Result<SuiteOutcome> {
+    let pattern = req
+        .experiment
+        .clone()
+        .context("a suite needs an experiment pattern")?;
+    let selected = list::select(&pattern)?;
+    let cpu = req.cpu.clone().unwrap_or_else(|| qemu::DEFAULT_CPU.into());
+    let label = format!("{}-smp{}-{}", req.name, req.smp, qemu::model_name(&cpu));
+    let dir = evidence::create_run_dir(&setup.out, &label, SystemTime::now())?;
+    let start = Instant::now();
+    let result = run_in(req, setup, print, &pattern, &selected, &dir, start);
+    if let Err(e) = &result {
+        let note = serde_json::json!({
+            "name": req.name,
+            "pattern": pattern,
+            "error": format!("{e:#}"),
+            "exit_status": Status::BadInput.code(),
+            "evidence": dir,
+        });
+        let _ = evidence::write(
+            &dir,
+            "summary.json",
+            &(serde_json::to_string_pretty(&note).unwrap_or_default() + "\n"),
+        );
+    }
+    result
+}
+
+fn run_in(
+    req: &RunRequest,
+    setup: &Setup,
+    print: Print,
+    pattern: &str,
+    selected: &[&'static Experiment],
+    dir: &Path,
+    start: Instant,
+) -> Result<SuiteOutcome> {
+    let cpu = req.cpu.clone().unwrap_or_else(|| qemu::DEFAULT_CPU.into());
+    let accel = setup.accel(req.accel, &cpu, dir)?;
+    let nobp_why = setup.kvm_nobp(&accel, &cpu, dir)?;
+    let live = print == Print::Live;
+    let suite = Suite {
+        req,
+        setup,
+        dir: dir.to_path_buf(),
+        ms: req.ms.unwrap_or(DEFAULT_MS),
+        accel: accel.clone(),
+        nobp_why: nobp_why.clone(),
+        symbols: setup.symbols().ok(),
+        echo: live && setup.echo,
+    };
+    if live {
+        println!(
+            "harness: {} experiment(s) match `{pattern}`, {} ms each; accel {}",
+            selected.len(),
+            suite.ms,
+            accel.line()
+        );
+        if let Some(w) = &nobp_why {
+            println!("harness: with `nobp`: {w}; experiments that need int3 are skipped");
+        }
+    }
+    let mut table = Table::new(selected.len(), live);
+    let mut boots = Vec::new();
+    let mut results: Vec<ExpJudgement> = Vec::new();
+    let own: Vec<&Experiment> = if selected.len() > 1 {
+        selected.iter().copied().filter(|e| e.own_boot).collect()
+    } else {
+        Vec::new()
+    };
+    let shared_n = selected.len() - own.len();
+    if shared_n > 0 {
+        let role = if selected.len() == 1 && selected[0].own_boot {
+            "own"
+        } else {
+            "shared"
+        };
+        let (b, js) = suite.boot(&mut table, role, pattern, shared_n)?;
+        let ended = b.outcome.ending.clone();
+        let why = xj::why_missing(&b.outcome.facts, &ended);
+        boots.push(b);
+        // Resume what the shared boot never reached.
+        let mut resume_ok = !matches!(ended, Ending::Interrupted | Ending::Environment { .. });
+        for j in js {
+            let never = j.outcome == "none" && j.reasons.iter().any(|r| r.starts_with("never ran"));
+            let e = plan::experiment::find(&j.name);
+            match (never && resume_ok, e) {
+                (true, Some(e)) => {
+                    let (rb, mut rjs) = suite.boot(&mut table, "resumed", &e.name(), 1)?;
+                    for rj in &mut rjs {
+                        rj.notes.push(format!(
+                            "resumed in a boot of its own: the shared boot ended early ({why})"
+                        ));
+                    }
+                    if !rb.outcome.judgement.met {
+                        resume_ok = false;
+                    }
+                    boots.push(rb);
+                    results.extend(rjs);
+                }
+                _ => results.push(j),
+            }
+            if crate::live::interrupted() {
+                resume_ok = false;
+            }
+        }
+    }
+    for e in own {
+        if crate::live::interrupted() {
+            break;
+        }
+        let (b, js) = suite.boot(&mut table, "own", &e.name(), 1)?;
+        boots.push(b);
+        results.extend(js);
+    }
+    // Registry order, then anything the pattern did not select.
+    let order = |j: &ExpJudgement| {
+        selected
+            .iter()
+            .position(|e| *e.name() == j.name)
+            .unwrap_or(usize::MAX)
+    };
+    results.sort_by_key(order);
+    // Selected experiments that no boot reported at all (interrupted).
+    for e in selected {
+        if !results.iter().any(|j| j.name == *e.name()) {
+            let seen = Where::new(None, Via::Qemu, Some(accel.accel));
+            let ctx = xj::Context {
+                seen: &seen,
+                symbols: None,
+                nobp_why: None,
+            };
+            results.push(xj::never_ran(e, "the run stopped before its boot", &ctx));
+        }
+    }
+    let tally = Tally::of(&results);
+    let (met, status) = combine(&boots, &tally);
+    let out = SuiteOutcome {
+        dir: dir.to_path_buf(),
+        pattern: pattern.to_string(),
+        ms: suite.ms,
+        accel,
+        nobp_why,
+        boots,
+        experiments: results,
+        tally,
+        met,
+        status,
+        wall: start.elapsed(),
+        table: table.text,
+    };
+    write_evidence(&out, req)?;
+    Ok(out)
+}
+
+#[derive(Serialize)]
+struct BootJson<'a> {
+    role: &'a str,
+    pattern: &'a str,
+    cmdline: Option<&'a str>,
+    evidence: &'a Path,
+    qemu_command: &'a str,
+    ending: &'a Ending,
+    platform: &'a crate::judge::Judgement,
+    baseline: Option<&'a Baseline>,
+    tsc_hz: Option<u64>,
+    wall_seconds: f64,
+}
+
+#[derive(Serialize)]
+struct SuiteJson<'a> {
+    name: &'a str,
+    pattern: &'a str,
+    ms: u64,
+    smp: u32,
+    cpu: Option<&'a str>,
+    accel: &'a AccelChoice,
+    nobp: Option<&'a str>,
+    seen: Option<&'a Where>,
+    machine: Option<&'a Machine>,
+    boots: Vec<BootJson<'a>>,
+    experiments: &'a [ExpJudgement],
+    tally: &'a Tally,
+    met: bool,
+    exit_status: u8,
+    wall_seconds: f64,
+    evidence: &'a Path,
+}
+
+fn write_evidence(o: &SuiteOutcome, req: &RunRequest) -> Result<()> {
+    let boots = o
+        .boots
+        .iter()
+        .map(|b| BootJson {
+            role: &b.role,
+            pattern: &b.pattern,
+            cmdline: b.outcome.facts.cmdline.as_deref(),
+            evidence: &b.outcome.dir,
+            qemu_command: &b.outcome.command,
+            ending: &b.outcome.ending,
+            platform: &b.outcome.judgement,
+            baseline: b.outcome.facts.baseline.as_ref(),
+            tsc_hz: b.outcome.facts.tsc_hz,
+            wall_seconds: b.outcome.wall.as_secs_f64(),
+        })
+        .collect();
+    let s = SuiteJson {
+        name: &req.name,
+        pattern: &o.pattern,
+        ms: o.ms,
+        smp: req.smp,
+        cpu: req.cpu.as_deref(),
+        accel: &o.accel,
+        nobp: o.nobp_why.as_deref(),
+        seen: o.experiments.first().map(|j| &j.seen),
+        machine: o.facts().and_then(|f| f.machine.as_ref()),
+        boots,
+        experiments: &o.experiments,
+        tally: &o.tally,
+        met: o.met,
+        exit_status: o.status.code(),
+        wall_seconds: o.wall.as_secs_f64(),
+        evidence: &o.dir,
+    };
+    evidence::write(
+        &o.dir,
+        "summary.json",
+        &(serde_json::to_string_pretty(&s)? + "\n"),
+    )?;
+    let mut cases: Vec<Case> = o.experiments.iter().map(experiment_case).collect();
+    for b in &o.boots {
+        cases.push(platform_case(b));
+    }
+    evidence::write(
+        &o.dir,
+        "junit.xml",
+        &evidence::junit_xml(&format!("static-call experiments {}", o.pattern), &cases),
+    )?;
+    let facts = o.facts();
+    evidence::write(
+        &o.dir,
+        "latency.svg",
+        &plot::latency_svg(
+            &o.experiments,
+            facts.and_then(|f| f.baseline.as_ref()),
+            facts.and_then(|f| f.tsc_hz),
+            &format!(
+                "patch latency per phase, exp={} ms={} -smp {} ({})",
+                o.pattern,
+                o.ms,
+                req.smp,
+                o.experiments
+                    .first()
+                    .map_or("?".to_string(), |j| j.seen.label())
+            ),
+        ),
+    )?;
+    let mut text = o.table.join("\n");
+    text.push('\n');
+    text.push_str(&o.tally.line());
+    text.push('\n');
+    evidence::write(&o.dir, "experiments.txt", &text)
+}
+
+/// The JUnit case of one experiment: SKIP and KFAIL as skipped (with the
+/// reason and, for KFAIL, the counts), FAIL with its reasons and failure
+/// records.
+pub fn experiment_case(j: &ExpJudgement) -> Case {
+    let class = format!(
+        "experiment.{}",
+        j.name.split('/').next().unwrap_or("unknown")
+    );
+    let counts = format!(
+        "patches={} calls={} bp_hits={} failures={} (wrong={} faults={} stray_bp={}) on {}",
+        j.n("patches"),
+        j.n("calls"),
+        j.n("bp_hits"),
+        j.n("failures"),
+        j.n("wrong"),
+        j.n("faults"),
+        j.n("stray_bp"),
+        j.seen.label()
+    );
+    let outcome = match j.verdict {
+        Verdict::Pass => CaseOutcome::Pass,
+        Verdict::Skip => CaseOutcome::Skip(j.reasons.join("; ")),
+        Verdict::Kfail => CaseOutcome::Skip(format!(
+            "KFAIL: {}; {}; {counts}",
+            j.reasons.join("; "),
+            j.known.as_deref().unwrap_or("known failure")
+        )),
+        Verdict::Fail => {
+            let mut detail: Vec<String> = j.reasons.clone();
+            detail.push(counts);
+            detail.extend(j.failures.iter().map(|f| format!("failure: {f}")));
+            detail.extend(
+                j.stuck
+                    .iter()
+                    .map(|s| format!("deadlock: cpu {:?} at {}", s.cpu, s.at)),
+            );
+            CaseOutcome::Fail {
+                message: j.reasons.first().cloned().unwrap_or_default(),
+                detail: detail.join("\n"),
+            }
+        }
+    };
+    Case {
+        class,
+        name: j.name.clone(),
+        time: j.n("ns") as f64 / 1e9,
+        outcome,
+    }
+}
+
+fn platform_case(b: &BootResult) -> Case {
+    let j = &b.outcome.judgement;
+    Case {
+        class: "platform".into(),
+        name: format!("{} boot (exp={})", b.role, b.pattern),
+        time: b.outcome.wall.as_secs_f64(),
+        outcome: if j.met {
+            CaseOutcome::Pass
+        } else {
+            CaseOutcome::Fail {
+                message: j.reasons.first().cloned().unwrap_or_default(),
+                detail: j.reasons.join("\n"),
+            }
+        },
+    }
+}
+
+/// Prints the end of a suite: the first boot's summary, a line per other
+/// boot, the experiments that did not pass, the tally, the verdict.
+pub fn print_summary(o: &SuiteOutcome, setup: &Setup) {
+    let symbols = setup.symbols().ok();
+    let mut out = std::io::stdout().lock();
+    if let Some(first) = o.boots.first() {
+        let s = render::Summary {
+            facts: &first.outcome.facts,
+            judgement: &first.outcome.judgement,
+            place: &format!(
+                "QEMU, boot {}, -cpu {}, accel {}",
+                first.outcome.plan.boot.name(),
+                first.outcome.plan.cpu,
+                o.accel.line()
+            ),
+            smp: Some(first.outcome.plan.smp),
+            symbols: symbols.as_ref(),
+            wall: Some(first.outcome.wall.as_secs_f64()),
+            evidence: None,
+        };
+        let _ = writeln!(
+            out,
+            "--- summary (boot {}: exp={}) ---",
+            first.role, first.pattern
+        );
+        for l in s.lines().iter().filter(|l| !l.starts_with("status")) {
+            let _ = writeln!(out, "{l}");
+        }
+    }
+    for b in o.boots.iter().skip(1) {
+        let j = &b.outcome.judgement;
+        let _ = writeln!(
+            out,
+            "{:<9} {} exp={}: platform {}, kernel says {}, {:.1} s{}",
+            "boot",
+            b.role,
+            b.pattern,
+            if j.met { "MET" } else { "NOT MET" },
+            j.kernel_verdict.as_deref().unwrap_or("nothing"),
+            b.outcome.wall.as_secs_f64(),
+            j.reasons
+                .first()
+                .map_or(String::new(), |r| format!(" ({r})"))
+        );
+    }
+    let not_passed: Vec<&ExpJudgement> = o
+        .experiments
+        .iter()
+        .filter(|j| matches!(j.verdict, Verdict::Fail | Verdict::Kfail))
+        .collect();
+    for j in &not_passed {
+        let _ = writeln!(
+            out,
+            "{:<9} {:<5} {} [{}]: {}",
+            "not met",
+            j.verdict.word(),
+            j.name,
+            j.seen.label(),
+            j.reasons.first().map_or("", String::as_str)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{:<9} {:.1} s for {} boot(s)",
+        "wall",
+        o.wall.as_secs_f64(),
+        o.boots.len()
+    );
+    let _ = writeln!(out, "{:<9} {}", "evidence", o.dir.display());
+    let _ = writeln!(out, "{}", o.tally.line());
+    let verdict = if o.met {
+        if o.tally.kfail > 0 {
+            format!(
+                "PASS: every expectation met; {} known failure(s) reported (KFAIL)",
+                o.tally.kfail
+            )
+        } else {
+            "PASS: every expectation met".into()
+        }
+    } else {
+        let platform = o.boots.iter().filter(|b| !b.outcome.judgement.met).count();
+        format!(
+            "FAIL: {} experiment(s) failed{}",
+            o.tally.failed,
+            if platform > 0 {
+                format!(", {platform} boot(s) failed the platform judgement")
+            } else {
+                String::new()
+            }
+        )
+    };
+    let _ = writeln!(
+        out,
+        "verdict: {verdict} (status {}: {})",
+        o.status.code(),
+        o.status.word()
+    );
+    let _ = out.flush();
+}
