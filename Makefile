@@ -3,11 +3,14 @@
 # rustup) and then hand over to the harness. `make help` lists the targets.
 #
 # Variables (make VAR=value):
-#   SMP      CPUs of the guest (run, bench)                   default 4
+#   SMP      CPUs of the guest (run)                          default 4
 #   ACCEL    tcg | kvm | auto (run, bench)                    default tcg
-#   TIMEOUT  seconds before the harness kills QEMU (run, bench)  harness default
-#   BOOT     kernel | iso-bios | iso-uefi (run)               harness default
-#   CONTROL  a negative control to run (run), see docs/cmdline.md
+#   EXP      experiments to run, a glob (run; `harness list`) default *
+#   MS       milliseconds per experiment (run)                default 300
+#   BENCH_SMP  CPU counts of `make bench`, e.g. 2,4           harness default
+#   TIMEOUT  seconds before the harness kills a QEMU boot (run, bench)  harness default
+#   BOOT     kernel | iso-bios | iso-uefi (run; an ISO boot runs no experiment)
+#   CONTROL  a negative control of the platform to run instead (run), see docs/cmdline.md
 #   CPU      QEMU -cpu model (run, bench)                     harness default
 #   ARGS     more arguments for `harness run` / `harness bench`
 #   CMDLINE  kernel command line baked into the ISOs          empty
@@ -29,6 +32,9 @@ CARGO ?= cargo
 
 SMP ?= 4
 ACCEL ?= tcg
+EXP ?= *
+MS ?= 300
+BENCH_SMP ?=
 TIMEOUT ?=
 BOOT ?=
 CONTROL ?=
@@ -42,16 +48,20 @@ KERNEL := $(TARGET_DIR)/$(KERNEL_TARGET)/release/kernel
 ISO := out/static-call.iso
 LIMINE_ISO := out/static-call-limine.iso
 PLATFORM_TABLE := harness/platform.cfg
+TORTURE_TABLE := harness/torture.cfg
 
 HARNESS := $(CARGO) run --quiet -p harness --release --
 # Options common to `harness run` and `harness bench`.
-GUEST_OPTS := --smp $(SMP) --accel $(ACCEL) \
+GUEST_OPTS := --accel $(ACCEL) \
 	$(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(CPU),--cpu $(CPU))
-RUN_OPTS := $(GUEST_OPTS) $(if $(BOOT),--boot $(BOOT)) \
-	$(if $(CONTROL),--control $(CONTROL)) $(ARGS)
+# The experiments, unless a platform control or an ISO boot (whose command
+# line is fixed) is asked for.
+EXP_OPTS := $(if $(CONTROL)$(filter iso-%,$(BOOT)),,--experiment '$(EXP)' --ms $(MS))
+RUN_OPTS := --smp $(SMP) $(GUEST_OPTS) $(if $(BOOT),--boot $(BOOT)) \
+	$(if $(CONTROL),--control $(CONTROL)) $(EXP_OPTS) $(ARGS)
 
-.PHONY: all help setup kernel host iso iso-limine run test test-host \
-	test-boot bench fmt check clean
+.PHONY: all help setup kernel host iso iso-limine run list test test-host \
+	test-boot test-torture bench fmt check clean
 
 all: kernel iso ## build the kernel and the GRUB ISO
 
@@ -75,10 +85,13 @@ iso: kernel ## build out/static-call.iso (GRUB, BIOS + UEFI)
 iso-limine: kernel ## build out/static-call-limine.iso (Limine, needs its binaries)
 	bash scripts/mkiso-limine.sh --kernel $(KERNEL) --out $(LIMINE_ISO) --cmdline "$(CMDLINE)"
 
-run: kernel $(if $(filter iso-%,$(BOOT)),iso) ## boot the default suite (SMP=4 ACCEL=tcg) and judge it
+run: kernel $(if $(filter iso-%,$(BOOT)),iso) ## boot the default suite (SMP=4 ACCEL=tcg EXP='*' MS=300), judge each experiment
 	$(HARNESS) run $(RUN_OPTS)
 
-test: setup test-host iso test-boot ## host tests, then the boot test table
+list: setup ## list the experiments of the registry (EXP=glob to select)
+	$(HARNESS) list $(if $(filter-out *,$(EXP)),'$(EXP)')
+
+test: setup test-host iso test-boot test-torture ## host tests, the boot test table, the torture table
 
 test-host: setup ## unit tests of the host crates (report, plan, harness)
 	$(CARGO) test
@@ -86,8 +99,11 @@ test-host: setup ## unit tests of the host crates (report, plan, harness)
 test-boot: kernel iso ## the boot test table (harness/platform.cfg)
 	$(HARNESS) matrix $(PLATFORM_TABLE)
 
-bench: kernel ## measure patch latency and call throughput (harness bench)
-	$(HARNESS) bench $(GUEST_OPTS) $(ARGS)
+test-torture: kernel ## the torture table (harness/torture.cfg): the suite, the int3 grid at 2 and 8 CPUs, the deadlocks
+	$(HARNESS) matrix $(TORTURE_TABLE)
+
+bench: kernel ## measure patch latency and call throughput as ratios (harness bench)
+	$(HARNESS) bench $(GUEST_OPTS) $(if $(BENCH_SMP),--smp $(BENCH_SMP)) $(ARGS)
 
 fmt: setup ## format every crate
 	$(CARGO) fmt --all

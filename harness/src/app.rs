@@ -288,6 +288,7 @@ fn cmd_parse(a: ParseArgs) -> Result<Status> {
     )?;
     check_log_request(&facts, a.experiment.as_deref(), a.ms, &mut j);
     let status = log_status(&j, &exps);
+    j.status = status;
     if !exps.is_empty() {
         let mut table = Table::new(exps.len(), true);
         exps.iter().for_each(|x| table.show(x));
@@ -382,7 +383,7 @@ fn cmd_watch(a: WatchArgs) -> Result<Status> {
     };
     let (w, exps) = w;
     let facts = Facts::from_transcript(&w.transcript);
-    let j = judge::judge(
+    let mut j = judge::judge(
         &facts,
         &exp,
         &judge::Context {
@@ -391,6 +392,7 @@ fn cmd_watch(a: WatchArgs) -> Result<Status> {
             symbols: symbols.as_ref(),
         },
     );
+    j.status = log_status(&j, &exps);
     write_judged(
         &dir,
         &JudgedSummary {
@@ -403,7 +405,7 @@ fn cmd_watch(a: WatchArgs) -> Result<Status> {
             judgement: &j,
             experiments: &exps,
             tally: (!exps.is_empty()).then(|| Tally::of(&exps)),
-            exit_status: log_status(&j, &exps).code(),
+            exit_status: j.status.code(),
             wall_seconds: Some(w.wall.as_secs_f64()),
         },
         w.wall,
@@ -418,9 +420,8 @@ fn cmd_watch(a: WatchArgs) -> Result<Status> {
         evidence: Some(&dir),
     }
     .print();
-    let status = log_status(&j, &exps);
-    print_tally(&exps, status);
-    Ok(status)
+    print_tally(&exps, j.status);
+    Ok(j.status)
 }
 
 fn cmd_matrix(a: MatrixArgs) -> Result<Status> {

@@ -157,7 +157,12 @@ impl Keys {
             },
             skip: self.skip.clone().or(base.skip.clone()),
             experiment: self.experiment.clone().or(base.experiment.clone()),
-            ms: self.ms.or(base.ms),
+            // `ms` in `[defaults]` is for the rows that run experiments.
+            ms: if self.experiment.is_some() || base.experiment.is_some() {
+                self.ms.or(base.ms)
+            } else {
+                self.ms
+            },
         }
     }
 
@@ -488,6 +493,78 @@ mod tests {
         assert!(parse_table("[a]\ncolour = red\n").is_err());
         let msg = format!("{:#}", parse_table("[a]\n[a]\n").unwrap_err());
         assert!(msg.contains("already defined at line 1"), "{msg}");
+    }
+
+    #[test]
+    fn an_experiment_row_keeps_its_pattern_and_ms_and_ignores_the_default_timeout() {
+        let rows = parse_table(
+            "[defaults]\naccel = tcg\ntimeout = 30\nms = 60\n\
+             [suite]\nexperiment = *\nsmp = 4\n\
+             [own]\nexperiment = int3/spin/ipi/qword/self\ntimeout = 20\n\
+             [plain]\nsmp = 2\n",
+        )
+        .unwrap();
+        let r = &rows[0].request;
+        assert_eq!(
+            (r.experiment.as_deref(), r.ms, r.timeout),
+            (Some("*"), Some(60), None),
+            "an experiment row's deadline grows with its experiments"
+        );
+        assert_eq!(
+            rows[1].request.timeout,
+            Some(20.0),
+            "unless the row sets it"
+        );
+        assert_eq!(rows[2].request.timeout, Some(30.0));
+    }
+
+    #[test]
+    fn an_experiment_row_that_selects_nothing_or_ms_alone_is_refused() {
+        let msg = format!(
+            "{:#}",
+            parse_table("[a]\nexperiment = int4/*\n").unwrap_err()
+        );
+        assert!(msg.contains("line 2") && msg.contains("`int4/*`"), "{msg}");
+        let msg = format!("{:#}", parse_table("[a]\nms = 60\n").unwrap_err());
+        assert!(msg.contains("`ms` without `experiment`"), "{msg}");
+    }
+
+    #[test]
+    fn the_torture_table_parses_with_the_rows_make_test_runs() {
+        let rows = parse_table(include_str!("../torture.cfg")).unwrap();
+        let got: Vec<(&str, u32, Option<&str>)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.request.name.as_str(),
+                    r.request.smp,
+                    r.request.experiment.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("suite-smp4", 4, Some("*")),
+                ("int3-grid-timer-smp2", 2, Some("int3*/*/*/*/?i*")),
+                ("int3-grid-nmi-smp2", 2, Some("int3*/*/*/*/n?i")),
+                ("int3-grid-timer-smp8", 8, Some("int3*/*/*/*/?i*")),
+                ("int3-grid-nmi-smp8", 8, Some("int3*/*/*/*/n?i")),
+                (
+                    "deadlock-spin-self-smp2",
+                    2,
+                    Some("int3/spin/ipi/qword/self")
+                ),
+                (
+                    "deadlock-retry-self-smp2",
+                    2,
+                    Some("int3/retry/ipi/qword/self")
+                ),
+            ]
+        );
+        assert!(rows
+            .iter()
+            .all(|r| r.request.ms == Some(60) && r.request.accel == AccelRequest::Tcg));
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //!
 //! One group of three bars per experiment that completed patches: the
 //! mean TSC cycles of each phase per patch (`p1_cycles`..`p3_cycles`; the
-//! `int3` phases cover, operand, uncover, the single store of `atomic` is
-//! phase 1), experiments grouped by strategy, on a logarithmic axis. Two
+//! `int3` phases cover, operand, uncover, each with its sync; for `atomic`
+//! and `naive` phase 1 is the write and phase 2 the sync), experiments
+//! grouped by strategy, on a logarithmic axis. Two
 //! dashed reference lines: the boot's sync floor, one IPI round and one
 //! cpumask round with no code modified (the `baseline` record of the same
 //! boot); and a black tick per experiment: its own floor, one sync round
@@ -20,11 +21,15 @@ use std::fmt::Write as _;
 const PHASES: [(&str, &str, &str); 3] = [
     (
         "p1_cycles",
-        "phase 1 (int3: cover; atomic/naive: the write)",
+        "phase 1 (int3: cover + sync; atomic, naive: the write)",
         "#4e79a7",
     ),
-    ("p2_cycles", "phase 2 (int3: operand)", "#f28e2b"),
-    ("p3_cycles", "phase 3 (int3: uncover)", "#59a14f"),
+    (
+        "p2_cycles",
+        "phase 2 (int3: operand + sync; atomic, naive: the sync)",
+        "#f28e2b",
+    ),
+    ("p3_cycles", "phase 3 (int3: uncover + sync)", "#59a14f"),
 ];
 const BAR: f64 = 4.0;
 const SLOT: f64 = 3.0 * BAR + 5.0;
@@ -92,9 +97,11 @@ pub fn latency_svg(
     );
     let y = |v: f64| TOP + PLOT_H - (v.max(1.0).log10() - dlo) / (dhi - dlo) * PLOT_H;
 
+    // A group is as wide as its bars, or its name.
+    let group_w = |g: &str, n: usize| (n as f64 * SLOT).max(g.len() as f64 * 7.5 + 6.0);
     let plot_w: f64 = groups
         .iter()
-        .map(|(_, v)| v.len() as f64 * SLOT + GROUP_GAP)
+        .map(|(g, v)| group_w(g, v.len()) + GROUP_GAP)
         .sum::<f64>()
         .max(320.0);
     let width = LEFT + plot_w + 30.0;
@@ -188,7 +195,7 @@ pub fn latency_svg(
     // Bars.
     let mut x = LEFT + GROUP_GAP / 2.0;
     for (g, v) in &groups {
-        let gw = v.len() as f64 * SLOT;
+        let gw = group_w(g, v.len());
         let _ = writeln!(
             s,
             r##"<rect x="{:.1}" y="{TOP}" width="{:.1}" height="{PLOT_H}" fill="#f4f4f4"/><text x="{:.1}" y="{:.1}" text-anchor="middle" font-weight="bold">{}</text>"##,
@@ -198,6 +205,8 @@ pub fn latency_svg(
             TOP - 4.0,
             esc(g)
         );
+        let end = x + gw;
+        x += (gw - v.len() as f64 * SLOT) / 2.0;
         for j in v {
             for (i, (k, label, col)) in PHASES.iter().enumerate() {
                 let val = j.n(k);
@@ -239,7 +248,7 @@ pub fn latency_svg(
             );
             x += SLOT;
         }
-        x += GROUP_GAP;
+        x = end + GROUP_GAP;
     }
     for (name, c, col) in &refs {
         let ry = y(*c as f64);

@@ -443,10 +443,9 @@ fn run_in(
     };
     if live {
         println!(
-            "harness: {} experiment(s) match `{pattern}`, {} ms each; accel {}",
+            "harness: {} experiment(s) match `{pattern}`, {} ms each",
             selected.len(),
             suite.ms,
-            accel.line()
         );
         if let Some(w) = &nobp_why {
             println!("harness: with `nobp`: {w}; experiments that need int3 are skipped");
@@ -663,7 +662,7 @@ pub fn experiment_case(j: &ExpJudgement) -> Case {
         j.name.split('/').next().unwrap_or("unknown")
     );
     let counts = format!(
-        "patches={} calls={} bp_hits={} failures={} (wrong={} faults={} stray_bp={}) on {}",
+        "patches={} calls={} bp_hits={} failures={} (wrong={} faults={} stray_bp={} stale_bp={}) on {}",
         j.n("patches"),
         j.n("calls"),
         j.n("bp_hits"),
@@ -671,6 +670,7 @@ pub fn experiment_case(j: &ExpJudgement) -> Case {
         j.n("wrong"),
         j.n("faults"),
         j.n("stray_bp"),
+        j.n("stale_bp"),
         j.seen.label()
     );
     let outcome = match j.verdict {
@@ -785,7 +785,7 @@ pub fn print_summary(o: &SuiteOutcome, setup: &Setup) {
     let _ = writeln!(
         out,
         "{:<9} {:.1} s for {} boot(s)",
-        "wall",
+        "total",
         o.wall.as_secs_f64(),
         o.boots.len()
     );

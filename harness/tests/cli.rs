@@ -371,3 +371,178 @@ fn watch_refuses_a_missing_device() {
     let r = run(harness().args(["watch", "/dev/nonexistent-tty"]));
     assert_status(&r, 2, "no serial device at /dev/nonexistent-tty");
 }
+
+// --- experiments -------------------------------------------------------------
+
+#[test]
+fn list_shows_every_registry_experiment_and_a_count() {
+    let r = run(harness().arg("list"));
+    assert_status(&r, 0, "122 experiment(s): ");
+    assert_eq!(r.1.lines().count(), 123, "one line each and a count");
+    assert!(
+        r.1.lines()
+            .any(|l| l.starts_with("int3/retry/ipi/qword/self") && l.ends_with("own-boot")),
+        "{}",
+        r.1
+    );
+}
+
+#[test]
+fn list_with_a_pattern_that_selects_nothing_is_refused_naming_it() {
+    assert_status(&run(harness().args(["list", "int4/*"])), 2, "`int4/*`");
+}
+
+#[test]
+fn run_with_an_unknown_experiment_pattern_is_refused_naming_it() {
+    let r = run(fake_run("exp-unknown", "pass", &testdata("clean.log"))
+        .args(["--experiment", "int3/gapp/ipi/qword"]));
+    assert_status(&r, 2, "no experiment matches `int3/gapp/ipi/qword`");
+    assert!(r.2.contains("unknown handler `gapp`"), "{}", r.2);
+}
+
+#[test]
+fn ms_without_experiment_is_refused() {
+    let r = run(harness().args(["run", "--ms", "100"]));
+    assert_status(&r, 2, "--experiment");
+}
+
+#[test]
+fn ms_out_of_range_is_refused() {
+    let r = run(harness().args(["run", "--experiment", "*", "--ms", "0"]));
+    assert_status(&r, 2, "out of range");
+}
+
+#[test]
+fn experiments_and_a_control_do_not_mix() {
+    let r = run(
+        fake_run("exp-control", "pass", &testdata("clean.log")).args([
+            "--experiment",
+            "naive/*",
+            "--control",
+            "ud2-ap",
+        ]),
+    );
+    assert_status(&r, 2, "on its own");
+}
+
+#[test]
+fn experiments_cannot_go_through_the_iso() {
+    let r = run(fake_run("exp-iso", "pass", &testdata("clean.log")).args([
+        "--experiment",
+        "naive/*",
+        "--boot",
+        "iso-bios",
+    ]));
+    assert_status(&r, 2, "fixed in grub.cfg");
+}
+
+#[test]
+fn a_fake_experiment_boot_prints_a_line_per_experiment_and_keeps_the_evidence() {
+    let r = run(
+        fake_run("exp-naive", "pass", &testdata("exp-naive-smp4.log")).args([
+            "--smp",
+            "4",
+            "--experiment",
+            "naive/*",
+            "--ms",
+            "100",
+        ]),
+    );
+    assert_status(&r, 0, "4 passed, 0 failed, 0 skipped, 0 kfail");
+    assert!(
+        r.1.contains("[1/4] PASS  naive/-/none/qword") && r.1.contains("caught after"),
+        "{}",
+        r.1
+    );
+    let line = r.1.lines().find(|l| l.starts_with("evidence")).unwrap();
+    let dir = PathBuf::from(line.trim_start_matches("evidence").trim());
+    for f in [
+        "summary.json",
+        "junit.xml",
+        "latency.svg",
+        "experiments.txt",
+        "shared/serial.log",
+    ] {
+        assert!(dir.join(f).is_file(), "wanted {f} in {}", dir.display());
+    }
+    let s: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["experiments"].as_array().unwrap().len(), 4, "{s}");
+    assert_eq!(s["experiments"][0]["verdict"], "PASS");
+    assert!(
+        s["experiments"][0]["counters"]["first_fail_ns"].is_u64(),
+        "{s}"
+    );
+    let junit = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
+    assert_eq!(
+        junit.matches("<testcase ").count(),
+        5,
+        "4 experiments and the boot: {junit}"
+    );
+}
+
+#[test]
+fn parse_judges_every_experiment_of_a_log() {
+    let r = run(harness().arg("parse").arg(testdata("exp-naive-smp4.log")));
+    assert_status(&r, 0, "4 passed, 0 failed, 0 skipped, 0 kfail");
+    assert!(
+        r.1.contains("[tcg (log), QEMU Virtual CPU"),
+        "every line says where: {}",
+        r.1
+    );
+}
+
+#[test]
+fn parse_fails_a_log_with_a_failed_must_pass() {
+    let r = run(harness()
+        .arg("parse")
+        .arg(testdata("exp-gap-timer-smp2.log")));
+    assert_status(&r, 1, "3 passed, 1 failed, 0 skipped, 0 kfail");
+    assert!(
+        r.1.contains("FAIL  int3/gap/ipi/cross-page/timer"),
+        "{}",
+        r.1
+    );
+}
+
+#[test]
+fn parse_counts_a_known_failure_without_failing() {
+    let r = run(harness()
+        .arg("parse")
+        .arg(testdata("exp-outofline-smp2.log")));
+    assert_status(&r, 0, "1 passed, 0 failed, 0 skipped, 1 kfail");
+    assert!(
+        r.1.contains("KFAIL outofline-int3/gap/ipi/qword/timer")
+            && r.1
+                .contains("Observation outofline-atomic/-/ipi/qword Always"),
+        "{}",
+        r.1
+    );
+}
+
+#[test]
+fn parse_with_an_unknown_experiment_pattern_is_refused() {
+    let r = run(harness()
+        .arg("parse")
+        .arg(testdata("exp-naive-smp4.log"))
+        .args(["--experiment", "nave/*"]));
+    assert_status(&r, 2, "`nave/*`");
+}
+
+#[test]
+fn parse_holds_the_log_to_the_ms_asked_for() {
+    let r = run(harness()
+        .arg("parse")
+        .arg(testdata("exp-naive-smp4.log"))
+        .args(["--ms", "150"]));
+    assert_status(&r, 1, "another time than --ms 150");
+}
+
+#[test]
+fn parse_fails_a_log_that_lacks_a_selected_experiment() {
+    let r = run(harness()
+        .arg("parse")
+        .arg(testdata("exp-naive-smp4.log"))
+        .args(["--experiment", "*/qword"]));
+    assert_status(&r, 1, "never ran");
+}

@@ -16,7 +16,7 @@
 //! | `observe` | always, unless the experiment could not run (`error`); the counts become an observation line with a 95% bound ([`crate::stats`]) |
 //!
 //! Every experiment also has to add up: `failures = wrong + faults +
-//! stray_bp`, no more failure records than failures, no error from the
+//! stray_bp + stale_bp`, no more failure records than failures, no error from the
 //! patcher, no CPU left stuck. A must-pass failure that [`crate::known`]
 //! lists for the platform is **KFAIL**; `outcome=skip` is **SKIP** with its
 //! reason; anything else unmet is **FAIL**. An experiment that was
@@ -377,6 +377,23 @@ fn stuck_cpu(d: &super::DeadlockRec, symbols: Option<&Symbols>) -> StuckCpu {
     }
 }
 
+/// `3 wrong target(s), 0 fault(s), 2 stray #BP, 1 stale int3`.
+fn failure_kinds(r: &super::ExpRec) -> String {
+    let mut s = format!(
+        "{} wrong target(s), {} fault(s), {} stray #BP",
+        r.n("wrong"),
+        r.n("faults"),
+        r.n("stray_bp")
+    );
+    if r.get("stale_bp").is_some() {
+        s += &format!(
+            ", {} stale int3 (executed after this CPU synced past its removal)",
+            r.n("stale_bp")
+        );
+    }
+    s
+}
+
 fn cpu_text(c: Option<u64>) -> String {
     c.map_or("?".into(), |c| c.to_string())
 }
@@ -464,10 +481,10 @@ pub fn judge_one(registry: Option<&Experiment>, f: &ExpFacts, ctx: &Context<'_>)
         ));
     }
     let failures = r.n("failures");
-    let parts = r.n("wrong") + r.n("faults") + r.n("stray_bp");
+    let parts = r.n("wrong") + r.n("faults") + r.n("stray_bp") + r.n("stale_bp");
     if r.outcome != "error" && failures != parts {
         other.push(format!(
-            "failures={failures} but wrong+faults+stray_bp={parts}: the counters do not add up"
+            "failures={failures} but wrong+faults+stray_bp+stale_bp={parts}: the counters do not add up"
         ));
     }
     if f.failures.len() as u64 > failures {
@@ -496,10 +513,8 @@ pub fn judge_one(registry: Option<&Experiment>, f: &ExpFacts, ctx: &Context<'_>)
         Expectation::MustPass => {
             if failures > 0 {
                 failure = Some(format!(
-                    "{failures} failure(s) in {patches} patches and {calls} calls: {} wrong target(s), {} fault(s), {} stray #BP",
-                    r.n("wrong"),
-                    r.n("faults"),
-                    r.n("stray_bp")
+                    "{failures} failure(s) in {patches} patches and {calls} calls: {}",
+                    failure_kinds(r)
                 ));
             }
             if r.outcome != "error" {
@@ -547,9 +562,6 @@ pub fn judge_one(registry: Option<&Experiment>, f: &ExpFacts, ctx: &Context<'_>)
         }
         Expectation::Observe => {
             j.observation = Some(Observation::new(failures, calls + failures));
-            if !j.stuck.is_empty() {
-                j.notes.push(format!("deadlocked: {}", stuck_text(&j)));
-            }
         }
     }
     let harness_met = other.is_empty() && failure.is_none();
