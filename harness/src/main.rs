@@ -6,8 +6,8 @@
 //!
 //! | status | meaning |
 //! |---|---|
-//! | 0 | the expectation was met (`matrix`: no row failed; skipped rows do not fail) |
-//! | 1 | an expectation was not met: the kernel failed where a pass was expected, or a negative control was run (`run --control X` always exits 1: the kernel fails on purpose; the summary says whether it was caught), a control was not caught, records were lost |
+//! | 0 | the expectation was met (`matrix`: no row failed; skipped rows do not fail; experiments: none FAILed, SKIP and KFAIL do not fail a run) |
+//! | 1 | an expectation was not met: an experiment FAILed (a must-pass failed, a negative control was not caught, an expected deadlock did not happen or not where it must), the platform failed where a pass was expected, or a platform control was run (`run --control X` always exits 1: the kernel fails on purpose; the summary says whether it was caught), a control was not caught, records were lost |
 //! | 2 | bad input or a broken environment: a bad argument or table, a missing file or program, a kernel that does not build, QEMU refusing its options, nested KVM that cannot run `int3` guests, interrupted by Ctrl-C or SIGTERM |
 //! | 3 | the run hit its deadline: QEMU was killed, the transcript is kept |
 //!

@@ -40,7 +40,6 @@
 use crate::{
     accel::AccelRequest,
     evidence::{self, Case, CaseOutcome},
-    render,
     run::{self, BootKind, ExpectKind, RunRequest, Setup},
     suite::{self, Print},
 };
@@ -346,18 +345,20 @@ pub fn run_table(file: &Path, setup: &Setup, build: bool) -> Result<bool> {
                             bail!("interrupted");
                         }
                         detail.push(o.tally.line());
-                        // Show what did not pass, as the table shows it.
+                        // What did not pass, one line each (the run's
+                        // directory has the whole table).
                         let not_passed: Vec<String> = o
                             .experiments
                             .iter()
-                            .filter(|j| {
-                                matches!(
-                                    j.verdict,
-                                    crate::judge::experiment::Verdict::Fail
-                                        | crate::judge::experiment::Verdict::Kfail
+                            .filter(|j| j.verdict.word() != "PASS" && j.verdict.word() != "SKIP")
+                            .map(|j| {
+                                format!(
+                                    "{} {}: {}",
+                                    j.verdict.word(),
+                                    j.name,
+                                    j.reasons.first().map_or("", String::as_str)
                                 )
                             })
-                            .flat_map(|j| render::experiment_lines(j, None))
                             .collect();
                         let r = if o.met {
                             for l in not_passed {
@@ -365,8 +366,8 @@ pub fn run_table(file: &Path, setup: &Setup, build: bool) -> Result<bool> {
                             }
                             RowResult::Pass
                         } else {
-                            let mut v = o.failure_lines();
-                            v.extend(not_passed);
+                            let mut v = not_passed;
+                            v.extend(o.platform_lines());
                             RowResult::Fail(v)
                         };
                         (r, Some(o.dir))

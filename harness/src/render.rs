@@ -191,7 +191,7 @@ pub fn experiment_lines(j: &ExpJudgement, index: Option<(usize, usize)>) -> Vec<
         v.push(format!("{pad}boot: {} (exp={})", j.boot, j.name));
     }
     if let Some(o) = &j.observation {
-        v.push(o.line(&j.name));
+        v.push(format!("{}  [{}]", o.line(&j.name), j.seen.label()));
     }
     v
 }

@@ -2,8 +2,8 @@
 //!
 //! | status | meaning |
 //! |---|---|
-//! | 0 | the expectation was met (a `matrix`: no row failed) |
-//! | 1 | an expectation was not met: the kernel failed when a pass was expected, a negative control was run (the kernel fails on purpose), a control was not caught, records were lost, ... |
+//! | 0 | the expectation was met (a `matrix`: no row failed; experiments: none FAILed, SKIP and KFAIL do not count) |
+//! | 1 | an expectation was not met: an experiment FAILed (a must-pass failed, a negative control was not caught, an expected deadlock did not happen or not where it must, the kernel's own judgement disagreed), the platform failed (a CPU did not come up, a fault, a failed check), a platform control was run (the kernel fails on purpose), records were lost, ... |
 //! | 2 | bad input or a broken environment: a bad argument or table, a missing file or program, a kernel that does not build, QEMU refusing its options, nested KVM that cannot run `int3` guests, the run interrupted by a signal |
 //! | 3 | the run hit its deadline (QEMU was killed; the transcript is kept) |
 
@@ -54,10 +54,13 @@ impl From<Status> for ExitCode {
 /// The exit-status table as `--help` shows it.
 pub const HELP_TABLE: &str = "\
 Exit status:
-  0  the expectation was met (matrix: no row failed; skipped rows do not fail)
-  1  an expectation was not met: the kernel failed when a pass was expected,
-     or a negative control was run (`run --control X` always fails: the
-     kernel fails on purpose; the summary says whether it was caught)
+  0  the expectation was met (matrix: no row failed; skipped rows do not fail;
+     experiments: none FAILed, SKIP and KFAIL do not fail a run)
+  1  an expectation was not met: an experiment FAILed (a must-pass failed, a
+     negative control was not caught, an expected deadlock did not happen),
+     the platform failed, or a platform control was run (`run --control X`
+     always fails: the kernel fails on purpose; the summary says whether it
+     was caught)
   2  bad input or broken environment: bad argument or table, missing file or
      program, kernel build failure, QEMU refusing its options, nested KVM that
      cannot run int3 guests, interrupted by Ctrl-C/SIGTERM

@@ -262,8 +262,19 @@ impl SuiteOutcome {
         self.boots.first().map(|b| &b.outcome.facts)
     }
 
+    /// Why boots failed the platform judgement, one line each.
+    pub fn platform_lines(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        for b in &self.boots {
+            for r in &b.outcome.judgement.reasons {
+                v.push(format!("boot {} (exp={}): {r}", b.role, b.pattern));
+            }
+        }
+        v
+    }
+
     /// The reasons it failed, one line each: failed experiments first, then
-    /// platform reasons per boot.
+    /// the platform's.
     pub fn failure_lines(&self) -> Vec<String> {
         let mut v: Vec<String> = self
             .experiments
@@ -277,11 +288,7 @@ impl SuiteOutcome {
                 )
             })
             .collect();
-        for b in &self.boots {
-            for r in &b.outcome.judgement.reasons {
-                v.push(format!("boot {} (exp={}): {r}", b.role, b.pattern));
-            }
-        }
+        v.extend(self.platform_lines());
         v
     }
 }
@@ -428,8 +435,11 @@ fn run_in(
     start: Instant,
 ) -> Result<SuiteOutcome> {
     let cpu = req.cpu.clone().unwrap_or_else(|| qemu::DEFAULT_CPU.into());
-    let accel = setup.accel(req.accel, &cpu, dir)?;
+    let mut accel = setup.accel(req.accel, &cpu, dir)?;
     let nobp_why = setup.kvm_nobp(&accel, &cpu, dir)?;
+    if let Some(w) = &nobp_why {
+        accel.why = format!("{}; probed for experiments: {w}, so `nobp`", accel.why);
+    }
     let live = print == Print::Live;
     let suite = Suite {
         req,
