@@ -322,12 +322,16 @@ struct Suite<'a> {
 }
 
 impl Suite<'_> {
+    /// One boot of the suite; its results are shown as they arrive, and
+    /// after it those that never arrived (unless `show_never_ran` is false:
+    /// the caller may resume them instead).
     fn boot(
         &self,
         table: &mut Table,
         role: &str,
         pattern: &str,
         n_running: usize,
+        show_never_ran: bool,
     ) -> Result<(BootResult, Vec<ExpJudgement>)> {
         let sub = self.dir.join(evidence::sanitize(&if role == "shared" {
             "shared".to_string()
@@ -384,7 +388,12 @@ impl Suite<'_> {
         for j in &mut js {
             j.boot = role.to_string();
         }
-        live.show_rest(&js);
+        let rest: Vec<ExpJudgement> = js
+            .iter()
+            .filter(|j| show_never_ran || !never_ran(j))
+            .cloned()
+            .collect();
+        live.show_rest(&rest);
         Ok((
             BootResult {
                 role: role.to_string(),
@@ -394,6 +403,11 @@ impl Suite<'_> {
             js,
         ))
     }
+}
+
+/// Whether a judgement is of an experiment its boot never reached.
+fn never_ran(j: &ExpJudgement) -> bool {
+    j.outcome == "none" && j.reasons.iter().any(|r| r.starts_with("never ran"))
 }
 
 /// Runs the experiments of `req.experiment` (see the [module docs](self)).
@@ -476,18 +490,18 @@ fn run_in(
         } else {
             "shared"
         };
-        let (b, js) = suite.boot(&mut table, role, pattern, shared_n)?;
+        let (b, js) = suite.boot(&mut table, role, pattern, shared_n, false)?;
         let ended = b.outcome.ending.clone();
         let why = xj::why_missing(&b.outcome.facts, &ended);
         boots.push(b);
         // Resume what the shared boot never reached.
         let mut resume_ok = !matches!(ended, Ending::Interrupted | Ending::Environment { .. });
         for j in js {
-            let never = j.outcome == "none" && j.reasons.iter().any(|r| r.starts_with("never ran"));
+            let never = never_ran(&j);
             let e = plan::experiment::find(&j.name);
             match (never && resume_ok, e) {
                 (true, Some(e)) => {
-                    let (rb, mut rjs) = suite.boot(&mut table, "resumed", &e.name(), 1)?;
+                    let (rb, mut rjs) = suite.boot(&mut table, "resumed", &e.name(), 1, true)?;
                     for rj in &mut rjs {
                         rj.notes.push(format!(
                             "resumed in a boot of its own: the shared boot ended early ({why})"
@@ -499,7 +513,12 @@ fn run_in(
                     boots.push(rb);
                     results.extend(rjs);
                 }
-                _ => results.push(j),
+                _ => {
+                    if never {
+                        table.show(&j);
+                    }
+                    results.push(j);
+                }
             }
             if crate::live::interrupted() {
                 resume_ok = false;
@@ -510,7 +529,7 @@ fn run_in(
         if crate::live::interrupted() {
             break;
         }
-        let (b, js) = suite.boot(&mut table, "own", &e.name(), 1)?;
+        let (b, js) = suite.boot(&mut table, "own", &e.name(), 1, true)?;
         boots.push(b);
         results.extend(js);
     }

@@ -690,7 +690,22 @@ pub fn judge_boot(
                     r.outcome == "skip" && r.reason.as_deref() == Some("own-boot")
                 }) => {}
             (None, true, OwnBoot::Elsewhere) => {}
-            (Some((_, f)), _, _) => out.push(judge_one(Some(e), f, ctx)),
+            (Some((i, f)), _, _) => {
+                let mut j = judge_one(Some(e), f, ctx);
+                if f.result.is_none() {
+                    let later = facts.experiments[i + 1..]
+                        .iter()
+                        .any(|x| x.begin.is_some() || x.result.is_some());
+                    if let Some(r) = j.reasons.first_mut() {
+                        *r = if later {
+                            format!("{r}: lost on the way (later experiments reported)")
+                        } else {
+                            format!("{r}: {missing}")
+                        };
+                    }
+                }
+                out.push(j);
+            }
             (None, _, _) => out.push(never_ran(e, &missing, ctx)),
         }
     }

@@ -391,6 +391,22 @@ fn a_lost_exp_record_is_a_failure_that_says_the_experiment_began() {
     let j = one(&js, "int3/gap/ipi/line/timer");
     verdict(j, Verdict::Fail);
     because(j, "began (line");
+    because(j, "lost on the way");
+}
+
+#[test]
+fn an_experiment_cut_by_the_end_of_the_transcript_says_how_the_boot_ended() {
+    let bytes = testdata("exp-naive-smp4.log");
+    let text = String::from_utf8_lossy(&bytes);
+    let cut: String = text
+        .lines()
+        .take_while(|l| !l.contains(" exp name=naive/-/none/cross-line"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let j = one(&judged(cut.as_bytes()), "naive/-/none/cross-line").clone();
+    verdict(&j, Verdict::Fail);
+    because(&j, "began (line");
+    because(&j, "the transcript stops during naive/-/none/cross-line");
 }
 
 #[test]
