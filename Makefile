@@ -51,6 +51,8 @@ PLATFORM_TABLE := harness/platform.cfg
 TORTURE_TABLE := harness/torture.cfg
 
 HARNESS := $(CARGO) run --quiet -p harness --release --
+# The targets below build the kernel first (`kernel`), so the harness need not.
+NO_BUILD := --no-build
 # Options common to `harness run` and `harness bench`.
 GUEST_OPTS := --accel $(ACCEL) \
 	$(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(CPU),--cpu $(CPU))
@@ -86,7 +88,7 @@ iso-limine: kernel ## build out/static-call-limine.iso (Limine, needs its binari
 	bash scripts/mkiso-limine.sh --kernel $(KERNEL) --out $(LIMINE_ISO) --cmdline "$(CMDLINE)"
 
 run: kernel $(if $(filter iso-%,$(BOOT)),iso) ## boot the default suite (SMP=4 ACCEL=tcg EXP='*' MS=300), judge each experiment
-	$(HARNESS) run $(RUN_OPTS)
+	$(HARNESS) run $(NO_BUILD) $(RUN_OPTS)
 
 list: setup ## list the experiments of the registry (EXP=glob to select)
 	$(HARNESS) list $(if $(filter-out *,$(EXP)),'$(EXP)')
@@ -97,13 +99,13 @@ test-host: setup ## unit tests of the host crates (report, plan, harness)
 	$(CARGO) test
 
 test-boot: kernel iso ## the boot test table (harness/platform.cfg)
-	$(HARNESS) matrix $(PLATFORM_TABLE)
+	$(HARNESS) matrix $(NO_BUILD) $(PLATFORM_TABLE)
 
 test-torture: kernel ## the torture table (harness/torture.cfg): the suite, the int3 grid at 2 and 8 CPUs, the deadlocks
-	$(HARNESS) matrix $(TORTURE_TABLE)
+	$(HARNESS) matrix $(NO_BUILD) $(TORTURE_TABLE)
 
 bench: kernel ## measure patch latency and call throughput as ratios (harness bench)
-	$(HARNESS) bench $(GUEST_OPTS) $(if $(BENCH_SMP),--smp $(BENCH_SMP)) $(ARGS)
+	$(HARNESS) bench $(NO_BUILD) $(GUEST_OPTS) $(if $(BENCH_SMP),--smp $(BENCH_SMP)) $(ARGS)
 
 fmt: setup ## format every crate
 	$(CARGO) fmt --all

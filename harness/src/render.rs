@@ -150,6 +150,9 @@ pub fn experiment_lines(j: &ExpJudgement, index: Option<(usize, usize)>) -> Vec<
         j.n("failures"),
         j.seen.label()
     ));
+    if let Some(o) = &j.observation {
+        v.push(format!("{}  [{}]", o.line(&j.name), j.seen.label()));
+    }
     if let Some(k) = &j.known {
         v.push(format!("{pad}kfail: {k}"));
     }
@@ -189,9 +192,6 @@ pub fn experiment_lines(j: &ExpJudgement, index: Option<(usize, usize)>) -> Vec<
     }
     if j.boot != "shared" && !j.boot.is_empty() {
         v.push(format!("{pad}boot: {} (exp={})", j.boot, j.name));
-    }
-    if let Some(o) = &j.observation {
-        v.push(format!("{}  [{}]", o.line(&j.name), j.seen.label()));
     }
     v
 }
