@@ -168,6 +168,12 @@ impl<'a> Live<'a> {
         }
         let Line::Record(r) = line else { return };
         self.facts.absorb(r);
+        if r.kind == report::kind::HELLO && self.table.total == 0 {
+            // A watched machine: the table's size from its command line.
+            if let Some((p, _)) = self.facts.exp_pattern() {
+                self.table.total = plan::experiment::matching(&p).count();
+            }
+        }
         if r.kind != report::kind::EXP {
             return;
         }

@@ -546,3 +546,34 @@ fn parse_fails_a_log_that_lacks_a_selected_experiment() {
         .args(["--experiment", "*/qword"]));
     assert_status(&r, 1, "never ran");
 }
+
+#[test]
+fn watch_judges_each_experiment_as_it_arrives_and_says_it_came_by_serial() {
+    use std::io::Write;
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    let slave = nix::unistd::ttyname(&pty.slave).expect("ttyname");
+    let d = scratch("watch-exp");
+    let child = harness()
+        .arg("watch")
+        .arg(&slave)
+        .args(["--timeout", "20", "--quiet", "--out"])
+        .arg(&d)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let mut master = std::fs::File::from(pty.master);
+    master
+        .write_all(&std::fs::read(testdata("exp-naive-smp4.log")).unwrap())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("[1/4] PASS  naive/-/none/qword")
+            && stdout.contains("[tcg (serial), QEMU Virtual CPU")
+            && stdout.contains("4 passed, 0 failed, 0 skipped, 0 kfail"),
+        "{stdout}"
+    );
+}
