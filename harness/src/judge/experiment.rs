@@ -12,7 +12,7 @@
 //! |---|---|
 //! | `must-pass` | no failure, `calls > 0`, `patches > 0`, no deadlock |
 //! | `negative-control` | `failures > 0` (caught; time and patches until caught are shown); else the harness is blind |
-//! | `expect-deadlock` | a `deadlock` record with a RIP, named by its ELF symbol; where [`STUCK_IN`] says, the stuck CPU's RIP must lie in the named code |
+//! | `expect-deadlock` | a `deadlock` record with a RIP, named by its ELF symbol; where [`STUCK_IN`] says, every stuck CPU's RIP must lie in the named code (`int3/spin/*/self`: the `#BP` handler) |
 //! | `observe` | always, unless the experiment could not run (`error`); the counts become an observation line with a 95% bound ([`crate::stats`]) |
 //!
 //! Every experiment also has to add up: `failures = wrong + faults +
@@ -318,14 +318,12 @@ pub struct Context<'a> {
     pub nobp_why: Option<&'a str>,
 }
 
-/// Where an `expect-deadlock` experiment's stuck CPU must be.
+/// Where the stuck CPUs of an `expect-deadlock` experiment must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StuckIn {
     /// The experiments (a glob over registry names).
     pub experiments: &'static str,
-    /// The CPU that must be stuck there.
-    pub cpu: u64,
-    /// The start of the symbol its RIP must resolve into.
+    /// The start of the symbol every stuck CPU's RIP must resolve into.
     pub symbol_prefix: &'static str,
     /// Why, for people.
     pub why: &'static str,
@@ -334,10 +332,9 @@ pub struct StuckIn {
 /// The deadlocks whose place is known in advance.
 pub const STUCK_IN: &[StuckIn] = &[StuckIn {
     experiments: "int3/spin/*/self",
-    cpu: 0,
     symbol_prefix: "kernel::bp::",
-    why: "the patching CPU's own interrupt hit the site, and the spin handler waits there for a \
-          patch that only that CPU can finish",
+    why: "the patching CPU's own interrupt hit the site, and the spin handler waits in the #BP \
+          handler for a patch that only that CPU can finish",
 }];
 
 fn skip_text(reason: &str, ctx: &Context<'_>) -> String {
@@ -595,26 +592,26 @@ pub fn judge_one(registry: Option<&Experiment>, f: &ExpFacts, ctx: &Context<'_>)
 }
 
 fn stuck_in(rule: &StuckIn, stuck: &[StuckCpu], ctx: &Context<'_>, reasons: &mut Vec<String>) {
-    let want = format!("cpu {} stuck in {}*", rule.cpu, rule.symbol_prefix);
+    let want = format!("every stuck CPU in {}*", rule.symbol_prefix);
     if ctx.symbols.is_none() {
         reasons.push(format!(
-            "wanted {want}, but without the kernel ELF its RIP cannot be named (pass --elf)"
+            "wanted {want}, but without the kernel ELF a RIP cannot be named (pass --elf)"
         ));
         return;
     }
-    match stuck.iter().find(|s| s.cpu == Some(rule.cpu)) {
-        None => reasons.push(format!(
-            "wanted {want} ({}), but no deadlock record names cpu {}",
-            rule.why, rule.cpu
-        )),
-        Some(s)
-            if s.symbol
-                .as_deref()
-                .is_some_and(|n| n.starts_with(rule.symbol_prefix)) => {}
-        Some(s) => reasons.push(format!(
-            "wanted {want} ({}), but it is stuck at {}",
-            rule.why, s.at
-        )),
+    for s in stuck.iter().filter(|s| s.rip.is_some()) {
+        if !s
+            .symbol
+            .as_deref()
+            .is_some_and(|n| n.starts_with(rule.symbol_prefix))
+        {
+            reasons.push(format!(
+                "wanted {want} ({}), but cpu {} is stuck at {}",
+                rule.why,
+                cpu_text(s.cpu),
+                s.at
+            ));
+        }
     }
 }
 
