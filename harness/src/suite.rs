@@ -810,7 +810,11 @@ pub fn print_summary(o: &SuiteOutcome, setup: &Setup) {
         let _ = writeln!(
             out,
             "{:<9} {:<5} {} [{}]: {}",
-            "not met",
+            if j.verdict == Verdict::Kfail {
+                "known"
+            } else {
+                "not met"
+            },
             j.verdict.word(),
             j.name,
             j.seen.label(),
