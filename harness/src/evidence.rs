@@ -13,7 +13,13 @@
 //! | `summary.json` | configuration, accelerator and why, machine, outcome, exit status, wall time |
 //! | `junit.xml` | the outcome for CI |
 //!
-//! Probe boots of `--accel auto` keep theirs in subdirectories.
+//! Probe boots of `--accel auto` keep theirs in subdirectories. A run of
+//! experiments ([`crate::suite`]) keeps one such directory per boot
+//! (`shared/`, `own-<name>/`, `resumed-<name>/`) under its own, which holds
+//! the run's `summary.json` (every experiment: counters, verdict, reasons,
+//! bound), `junit.xml` (a test case per experiment and per boot),
+//! `experiments.txt` (the table as printed) and `latency.svg`
+//! ([`crate::plot`]); `harness bench` keeps `bench.json` beside its runs.
 
 use crate::transcript::Line;
 use anyhow::{Context as _, Result};

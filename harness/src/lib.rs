@@ -11,7 +11,7 @@
 //! * **Pure logic apart from I/O.** [`transcript`], [`judge`] (and
 //!   [`judge::experiment`]), [`stats`], [`known`], [`plot`], [`list`],
 //!   [`matrix::parse_table`], [`qemu::QemuCommand`] and [`controls`] do no
-//!   I/O and are tested by `cargo test`; [`run`], [`suite`], [`bench`],
+//!   I/O and are tested by `cargo test`; [`run`], [`suite`], [`bench`](mod@bench),
 //!   [`live`] and [`evidence`] do the I/O.
 //! * **Each experiment is judged on its own**, from its own records,
 //!   against the registry's expectation ([`judge::experiment`]), and every

@@ -1,6 +1,6 @@
 //! `harness run --experiment PATTERN` (and a matrix row with
 //! `experiment =`): the registry experiments a pattern selects, booted,
-//! followed live and each judged on its own ([`judge::experiment`]).
+//! followed live and each judged on its own ([`crate::judge::experiment`]).
 //!
 //! # Boots
 //!
