@@ -142,18 +142,26 @@ fn lookup(addr: u64) -> Option<(u64, bool)> {
 pub enum BpOutcome {
     /// Handled: the frame now sends the CPU on.
     Handled,
-    /// An `int3` at an address no patch covers: a failure.
-    Stray,
+    /// An `int3` at an address no patch covers: a failure. `stale` holds
+    /// the rounds that make it a stale `int3` (see [`stale`]), judged from
+    /// what memory and this CPU's acknowledgement were *before* the table
+    /// was consulted: read after, a patch that re-covered the site in
+    /// between would make a stale `int3` look like a protocol failure.
+    Stray {
+        /// `(restored_before_round, acked_round)` when stale.
+        stale: Option<(u64, u64)>,
+    },
 }
 
 /// Handles a #BP from the window. `frame.rip` is the address after the
 /// `int3`.
 pub fn handle(frame: &mut TrapFrame) -> BpOutcome {
     let site = frame.rip.wrapping_sub(1);
-    let Some((dest, is_jmp)) = lookup(site) else {
-        return BpOutcome::Stray;
-    };
     let me = percpu::index() as usize;
+    let before = stale(site, me);
+    let Some((dest, is_jmp)) = lookup(site) else {
+        return BpOutcome::Stray { stale: before };
+    };
     HITS[me].fetch_add(1, Ordering::Relaxed);
     if (SITE_BASE..SITE_BASE + SITE_ARENA_SIZE).contains(&site) {
         SITE_HITS[((site - SITE_BASE) / PAGE_SIZE) as usize].fetch_add(1, Ordering::Relaxed);

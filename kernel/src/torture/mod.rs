@@ -472,7 +472,7 @@ pub fn on_nmi() -> bool {
 /// An exception while an experiment runs: its failure. Returns whether the
 /// CPU goes on.
 pub fn on_fault(frame: &mut TrapFrame) -> bool {
-    state::ACTIVE.load(Ordering::Acquire) && state::fault(frame, false)
+    state::ACTIVE.load(Ordering::Acquire) && state::fault(frame, state::FaultKind::Exception)
 }
 
 /// A #BP while an experiment runs.
@@ -482,6 +482,6 @@ pub fn on_bp(frame: &mut TrapFrame) -> bool {
     }
     match bp::handle(frame) {
         bp::BpOutcome::Handled => true,
-        bp::BpOutcome::Stray => state::fault(frame, true),
+        bp::BpOutcome::Stray { stale } => state::fault(frame, state::FaultKind::StrayBp { stale }),
     }
 }

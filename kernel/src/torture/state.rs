@@ -206,15 +206,26 @@ pub fn wrong_target(cpu: usize, key: usize, site: u64, got: u32, r: &WindowResul
     }
 }
 
+/// What kind of failure [`fault`] reports.
+pub enum FaultKind {
+    /// An exception other than a handled #BP.
+    Exception,
+    /// A #BP at an address no patch covers (`stale`: see
+    /// [`crate::bp::BpOutcome::Stray`]).
+    StrayBp {
+        /// The rounds that make it stale, if it is.
+        stale: Option<(u64, u64)>,
+    },
+}
+
 /// An exception during the experiment (or a #BP nobody published).
 /// Returns whether the CPU can go on (an executor is sent back to its
 /// loop's recovery point).
-pub fn fault(frame: &mut TrapFrame, stray_bp: bool) -> bool {
+pub fn fault(frame: &mut TrapFrame, kind: FaultKind) -> bool {
     let cpu = percpu::index() as usize;
-    let stale = if stray_bp {
-        crate::bp::stale(frame.rip.wrapping_sub(1), cpu)
-    } else {
-        None
+    let (stray_bp, stale) = match kind {
+        FaultKind::Exception => (false, None),
+        FaultKind::StrayBp { stale } => (true, stale),
     };
     if stale.is_some() {
         STATS.stale_bp.fetch_add(1, Ordering::Relaxed);
