@@ -573,7 +573,11 @@ pub fn judge_one(registry: Option<&Experiment>, f: &ExpFacts, ctx: &Context<'_>)
         }
     }
     let known = (other.is_empty() && failure.is_some())
-        .then(|| known::lookup(&f.name, ctx.seen.platform))
+        .then(|| {
+            known::lookup(&f.name, ctx.seen.platform)
+                .map(|k| k.reason)
+                .or_else(|| known::by_signature(|c| r.n(c), ctx.seen.platform).map(|s| s.reason))
+        })
         .flatten();
     j.verdict = match (other.is_empty() && failure.is_none(), known) {
         (true, _) => Verdict::Pass,
@@ -581,7 +585,7 @@ pub fn judge_one(registry: Option<&Experiment>, f: &ExpFacts, ctx: &Context<'_>)
             j.known = Some(format!(
                 "known failure on {}: {}",
                 ctx.seen.platform_label(),
-                k.reason
+                k
             ));
             Verdict::Kfail
         }
