@@ -697,7 +697,7 @@ pub fn experiment_case(j: &ExpJudgement) -> Case {
         j.name.split('/').next().unwrap_or("unknown")
     );
     let counts = format!(
-        "patches={} calls={} bp_hits={} failures={} (wrong={} faults={} stray_bp={} stale_bp={}) on {}",
+        "patches={} calls={} bp_hits={} failures={} (wrong={} faults={} stray_bp={} stale_bp={} stale_call={}) on {}",
         j.n("patches"),
         j.n("calls"),
         j.n("bp_hits"),
@@ -706,6 +706,7 @@ pub fn experiment_case(j: &ExpJudgement) -> Case {
         j.n("faults"),
         j.n("stray_bp"),
         j.n("stale_bp"),
+        j.n("stale_call"),
         j.seen.label()
     );
     let outcome = match j.verdict {

@@ -7,6 +7,7 @@
 //! the alias and reports a mismatch instead of going on.
 
 use crate::arch::paging::{self, MapError};
+use core::sync::atomic::{AtomicU64, Ordering};
 use plan::layout::{self, MAX_KEYS, MAX_TARGETS_PER_KEY, PAGE_SIZE, SITE_ARENA_SIZE, SITE_BASE};
 
 const TARGET_PAGES: usize = MAX_KEYS * MAX_TARGETS_PER_KEY;
@@ -65,6 +66,37 @@ pub fn alias(va: u64) -> Option<*mut u8> {
     None
 }
 
+/// Odd while a write to the window is in progress; bumped before and after
+/// every write (a seqlock without data: readers only learn whether the
+/// window changed under them).
+static WRITE_SEQ: AtomicU64 = AtomicU64::new(0);
+/// The sync round current just after the last write ended: a round with a
+/// higher number began after every write so far.
+static ROUND_AT_LAST_WRITE: AtomicU64 = AtomicU64::new(0);
+
+fn begin_write() {
+    WRITE_SEQ.fetch_add(1, Ordering::SeqCst);
+}
+
+fn end_write() {
+    ROUND_AT_LAST_WRITE.store(crate::sync::current_round(), Ordering::SeqCst);
+    WRITE_SEQ.fetch_add(1, Ordering::SeqCst);
+}
+
+/// `(write sequence, round at the last write)`, for [`unchanged_since`].
+pub fn write_mark() -> (u64, u64) {
+    let seq = WRITE_SEQ.load(Ordering::SeqCst);
+    (seq, ROUND_AT_LAST_WRITE.load(Ordering::SeqCst))
+}
+
+/// Whether no write to the window began or ended since `mark` was taken
+/// (and none was in progress then). Call after reading what must not have
+/// changed.
+pub fn unchanged_since(mark: (u64, u64)) -> bool {
+    core::sync::atomic::fence(Ordering::SeqCst);
+    mark.0 % 2 == 0 && WRITE_SEQ.load(Ordering::SeqCst) == mark.0
+}
+
 /// A write that did not read back, or an address outside the arena.
 #[derive(Debug, Clone, Copy)]
 #[allow(dead_code)] // read through `Debug`, in the `exp` record's `error`
@@ -79,6 +111,13 @@ pub struct PokeError {
 /// in order, and reads them back. The caller has made sure that no CPU can
 /// be confused by the intermediate states, or wants exactly that (naive).
 pub fn poke(va: u64, bytes: &[u8]) -> Result<(), PokeError> {
+    begin_write();
+    let r = poke_bytes(va, bytes);
+    end_write();
+    r
+}
+
+fn poke_bytes(va: u64, bytes: &[u8]) -> Result<(), PokeError> {
     for (i, &b) in bytes.iter().enumerate() {
         let p = alias(va + i as u64).ok_or(PokeError { va, seen: [0; 8] })?;
         // SAFETY: `alias` returned the writable identity address of a frame
@@ -92,6 +131,13 @@ pub fn poke(va: u64, bytes: &[u8]) -> Result<(), PokeError> {
 /// Stores the 4 bytes at `va` with one 32-bit store (`atomic`): a single
 /// `mov` instruction, whatever the alignment.
 pub fn poke_u32(va: u64, bytes: [u8; 4]) -> Result<(), PokeError> {
+    begin_write();
+    let r = poke_u32_inner(va, bytes);
+    end_write();
+    r
+}
+
+fn poke_u32_inner(va: u64, bytes: [u8; 4]) -> Result<(), PokeError> {
     let p = alias(va).ok_or(PokeError { va, seen: [0; 8] })?;
     if alias(va + 3).is_none() {
         return Err(PokeError { va, seen: [0; 8] });

@@ -67,8 +67,8 @@ pub const EXP_BEGIN: &str = "exp-begin";
 /// `skip`, `error`), `met` (the kernel's own judgement), `reason` (for
 /// `skip` and `error`), and counters: `cpus`, `executors`, `ns`,
 /// `patches`, `calls`, `calls_per_s_per_ap`, `bp_hits`, `failures`
-/// (`wrong` + `faults` + `stray_bp` + `stale_bp`; `stale_bp` counts
-/// `stale-int3` failures, see [`FAILURE`]), `overruns`, `timer`, `nmi`,
+/// (`wrong` + `faults` + `stray_bp` + `stale_bp` + `stale_call`; the last
+/// two count `stale-int3` and `stale-call` failures, see [`FAILURE`]), `overruns`, `timer`, `nmi`,
 /// `nmi_site`, `self_irq`, `floor_cycles` (one sync round, measured in
 /// the experiment), `p1_cycles`..`p3_cycles` (mean TSC cycles per phase
 /// per patch) and `p1_max`..`p3_max`, `settle` (1: every patch ended
@@ -81,10 +81,14 @@ pub const EXP: &str = "exp";
 /// `stray-bp`: an `int3` at an address with no patch in progress,
 /// `stale-int3`: such an `int3` executed after this CPU acknowledged a sync
 /// round that began after memory there stopped holding `CC`, which x86
-/// forbids: a fault of the (virtual) CPU, not of the protocol), and as they
+/// forbids: a fault of the (virtual) CPU, not of the protocol; `stale-call`:
+/// a call that reached another target than memory held throughout it, after
+/// this CPU acknowledged a sync round that began after the last write to
+/// the window, equally forbidden), and as they
 /// apply `site`, `got`, `window`, `vector`, `rip`, `cr2`, `bytes`, `mem`
 /// (the 5 bytes memory holds at the trapping address, read through the
-/// alias), `restored_before_round`, `acked_round`, `generation`, `tsc`.
+/// alias), `restored_before_round`, `written_before_round`, `acked_round`,
+/// `mem_id` (the target memory held), `generation`, `tsc`.
 pub const FAILURE: &str = "failure";
 
 /// A CPU that stopped making progress, found by the watchdog. Fields:

@@ -16,7 +16,7 @@
 //! | `observe` | always, unless the experiment could not run (`error`); the counts become an observation line with a 95% bound ([`crate::stats`]) |
 //!
 //! Every experiment also has to add up: `failures = wrong + faults +
-//! stray_bp + stale_bp`, no more failure records than failures, no error from the
+//! stray_bp + stale_bp + stale_call`, no more failure records than failures, no error from the
 //! patcher, no CPU left stuck. A must-pass failure that [`crate::known`]
 //! lists for the platform is **KFAIL**; `outcome=skip` is **SKIP** with its
 //! reason; anything else unmet is **FAIL**. An experiment that was
@@ -388,6 +388,12 @@ fn failure_kinds(r: &super::ExpRec) -> String {
             r.n("stale_bp")
         );
     }
+    if r.get("stale_call").is_some() {
+        s += &format!(
+            ", {} stale call(s) (reached a target memory no longer held after this CPU synced)",
+            r.n("stale_call")
+        );
+    }
     s
 }
 
@@ -478,10 +484,10 @@ pub fn judge_one(registry: Option<&Experiment>, f: &ExpFacts, ctx: &Context<'_>)
         ));
     }
     let failures = r.n("failures");
-    let parts = r.n("wrong") + r.n("faults") + r.n("stray_bp") + r.n("stale_bp");
+    let parts: u64 = known::FAILURE_COUNTERS.iter().map(|c| r.n(c)).sum();
     if r.outcome != "error" && failures != parts {
         other.push(format!(
-            "failures={failures} but wrong+faults+stray_bp+stale_bp={parts}: the counters do not add up"
+            "failures={failures} but wrong+faults+stray_bp+stale_bp+stale_call={parts}: the counters do not add up"
         ));
     }
     if f.failures.len() as u64 > failures {

@@ -31,6 +31,9 @@ pub fn call_site(site: u64) -> u32 {
 #[inline(always)]
 pub fn checked_call(key: usize, site: u64, cpu: usize) -> bool {
     let k = &KEYS[key];
+    // For telling a stale call from a protocol failure (state::stale_call).
+    let mark = crate::arena::write_mark();
+    let acked = crate::sync::acked(cpu);
     // E1 (Acquire pairs with P4's Release).
     let c0 = k.completed.load(Ordering::Acquire);
     let got = call_site(site);
@@ -46,7 +49,10 @@ pub fn checked_call(key: usize, site: u64, cpu: usize) -> bool {
             true
         }
         r => {
-            state::wrong_target(cpu, key, site, got, &r);
+            match state::stale_call(key, site, got, mark, acked) {
+                Some(stale) => state::stale_target(cpu, site, got, stale),
+                None => state::wrong_target(cpu, key, site, got, &r),
+            }
             false
         }
     }

@@ -368,6 +368,7 @@ fn finish(e: &Experiment, f: Finish) {
             .u64("faults", STATS.faults.load(Ordering::Relaxed))
             .u64("stray_bp", STATS.stray_bp.load(Ordering::Relaxed))
             .u64("stale_bp", STATS.stale_bp.load(Ordering::Relaxed))
+            .u64("stale_call", STATS.stale_call.load(Ordering::Relaxed))
             .u64("overruns", STATS.overruns.load(Ordering::Relaxed))
             .u64("timer", STATS.timer.load(Ordering::Relaxed))
             .u64("nmi", STATS.nmi.load(Ordering::Relaxed))

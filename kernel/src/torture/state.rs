@@ -29,6 +29,7 @@ pub struct Stats {
     pub faults: AtomicU64,
     pub stray_bp: AtomicU64,
     pub stale_bp: AtomicU64,
+    pub stale_call: AtomicU64,
     pub timer: AtomicU64,
     pub nmi: AtomicU64,
     pub nmi_site: AtomicU64,
@@ -46,6 +47,7 @@ pub static STATS: Stats = Stats {
     faults: AtomicU64::new(0),
     stray_bp: AtomicU64::new(0),
     stale_bp: AtomicU64::new(0),
+    stale_call: AtomicU64::new(0),
     timer: AtomicU64::new(0),
     nmi: AtomicU64::new(0),
     nmi_site: AtomicU64::new(0),
@@ -63,6 +65,8 @@ static EXECUTOR: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX
 static SITES: [[AtomicU64; MAX_SITES_PER_KEY]; MAX_KEYS] =
     [const { [const { AtomicU64::new(0) }; MAX_SITES_PER_KEY] }; MAX_KEYS];
 static NKEYS: AtomicUsize = AtomicUsize::new(0);
+/// Out of line: each key's trampoline (0 in line).
+static TRAMPOLINES: [AtomicU64; MAX_KEYS] = [const { AtomicU64::new(0) }; MAX_KEYS];
 /// The key the patcher is working on (for the NMI and self handlers).
 pub static CURRENT_KEY: AtomicUsize = AtomicUsize::new(0);
 static START_TSC: AtomicU64 = AtomicU64::new(0);
@@ -84,6 +88,7 @@ pub fn begin(e: &Experiment, plan: &ArenaPlan) {
         &STATS.faults,
         &STATS.stray_bp,
         &STATS.stale_bp,
+        &STATS.stale_call,
         &STATS.timer,
         &STATS.nmi,
         &STATS.nmi_site,
@@ -111,6 +116,16 @@ pub fn begin(e: &Experiment, plan: &ArenaPlan) {
         }
     }
     NKEYS.store(plan.keys(), Ordering::Relaxed);
+    for (k, t) in TRAMPOLINES.iter().enumerate() {
+        t.store(
+            if k < plan.keys() {
+                plan.trampoline(k).unwrap_or(0)
+            } else {
+                0
+            },
+            Ordering::Relaxed,
+        );
+    }
     CURRENT_KEY.store(0, Ordering::Relaxed);
     INTERFERENCE.store(e.interference as usize, Ordering::Relaxed);
     let name = e.name();
@@ -184,6 +199,65 @@ fn note_failure() -> u64 {
         );
     }
     n
+}
+
+/// The id of the target that memory says the stub at `site` of `key`
+/// reaches now (through its trampoline out of line), if it decodes to one.
+fn installed_id(key: usize, site: u64) -> Option<u32> {
+    let follow = |at: u64, opcode: u8| {
+        plan::encode::decode_rel32_dest(&crate::arena::peek::<5>(at), at)
+            .and_then(|(op, dest)| (op == opcode).then_some(dest))
+    };
+    let mut dest = follow(site, plan::encode::CALL_OPCODE)?;
+    let tramp = TRAMPOLINES[key].load(Ordering::Relaxed);
+    if tramp != 0 {
+        if dest != tramp {
+            return None;
+        }
+        dest = follow(tramp, plan::encode::JMP_OPCODE)?;
+    }
+    (0..plan::layout::MAX_TARGETS_PER_KEY)
+        .find(|&t| plan::planner::target_addr(key, t) == dest)
+        .map(|t| plan::planner::target_id(key, t))
+}
+
+/// Whether a wrong target is a *stale call*: during the whole call nothing
+/// in the window was written (`mark` still holds), memory sent the call to
+/// another target than the one it reached, and this CPU had acknowledged a
+/// sync round that began after the last write (`acked`, read before the
+/// call). The CPU then ran code that memory had not held since before it
+/// serialized: x86 forbids it, whatever the patch protocol did. Returns
+/// `(round at the last write, acked round, id memory holds)`.
+pub fn stale_call(
+    key: usize,
+    site: u64,
+    got: u32,
+    mark: (u64, u64),
+    acked: u64,
+) -> Option<(u64, u64, u32)> {
+    let id = installed_id(key, site)?;
+    (crate::arena::unchanged_since(mark) && acked > mark.1 && id != got)
+        .then_some((mark.1, acked, id))
+}
+
+/// A stale call (see [`stale_call`]).
+pub fn stale_target(cpu: usize, site: u64, got: u32, (written, acked, id): (u64, u64, u32)) {
+    STATS.stale_call.fetch_add(1, Ordering::Relaxed);
+    if note_failure() < MAX_FAILURE_RECORDS {
+        with_name(|name| {
+            record::emit(kind::FAILURE, |rec| {
+                rec.str("exp", name)
+                    .u64("cpu", cpu as u64)
+                    .str("what", "stale-call")
+                    .hex("site", site)
+                    .hex("got", got as u64)
+                    .hex("mem_id", id as u64)
+                    .u64("written_before_round", written)
+                    .u64("acked_round", acked)
+                    .u64("tsc", rdtsc());
+            });
+        });
+    }
 }
 
 /// A call that reached a target not installed during it.
