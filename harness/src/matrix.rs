@@ -23,7 +23,7 @@
 //! | `boot` | `kernel`, `iso-bios`, `iso-uefi` | `kernel` |
 //! | `control` | a control of `docs/cmdline.md` | none |
 //! | `append` | more kernel command line words | none |
-//! | `expect` | `pass`, `fault`, `timeout` | from the control, else `pass` |
+//! | `expect` | `pass`, `fault`, `timeout`, `fail` (an `experiment` row whose every experiment must FAIL: a sabotage row) | from the control, else `pass` |
 //! | `timeout` | seconds | 30 (10 for `expect = timeout`); for an `experiment` row, per boot, and only when the row itself sets it (else [`suite::boot_deadline`]) |
 //! | `skip` | a reason: the row is listed as skipped | not skipped |
 //! | `experiment` | a pattern of registry experiment names (`harness list`): the row runs them as `harness run --experiment` does, each judged on its own | none (the platform only) |
@@ -63,6 +63,8 @@ pub struct Row {
     pub request: RunRequest,
     /// Why it is skipped, if it is.
     pub skip: Option<String>,
+    /// `expect = fail`: every experiment the row selects must FAIL.
+    pub want_fail: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -176,9 +178,11 @@ impl Keys {
                 ROW_TIMEOUT
             })),
         };
+        let want_fail = self.expect == Some(ExpectKind::Fail);
         Row {
             line,
             skip: self.skip,
+            want_fail,
             request: RunRequest {
                 name,
                 smp: self.smp.unwrap_or(1),
@@ -188,11 +192,44 @@ impl Keys {
                 boot: self.boot.unwrap_or(BootKind::Kernel),
                 control: self.control,
                 append: self.append.into_iter().collect(),
-                expect: self.expect,
+                // The run itself expects a healthy boot; the row judges
+                // the experiments (`want_fail`).
+                expect: self.expect.filter(|&e| e != ExpectKind::Fail),
                 experiment: self.experiment,
                 ms: self.ms,
             },
         }
+    }
+}
+
+/// An `expect = fail` row: every experiment that ran FAILed (none PASS,
+/// none KFAIL: a known emulator failure must not stand in for the defect),
+/// on boots that are otherwise healthy.
+fn sabotage_row(o: &suite::SuiteOutcome) -> RowResult {
+    let judged: Vec<_> = o
+        .experiments
+        .iter()
+        .filter(|j| j.verdict.word() != "SKIP")
+        .collect();
+    let mut why: Vec<String> = judged
+        .iter()
+        .filter(|j| j.verdict.word() != "FAIL")
+        .map(|j| {
+            format!(
+                "{} {}: wanted FAIL (the sabotage must be seen)",
+                j.verdict.word(),
+                j.name
+            )
+        })
+        .collect();
+    if judged.is_empty() {
+        why.push("no experiment ran".into());
+    }
+    why.extend(o.platform_lines());
+    if why.is_empty() {
+        RowResult::Pass
+    } else {
+        RowResult::Fail(why)
     }
 }
 
@@ -255,6 +292,12 @@ pub fn parse_table(text: &str) -> Result<Vec<Row>> {
             let k = keys.over(&defaults);
             if k.ms.is_some() && k.experiment.is_none() {
                 bail!("line {line}: row `{name}` sets `ms` without `experiment`");
+            }
+            if k.expect == Some(ExpectKind::Fail) && k.experiment.is_none() {
+                bail!(
+                    "line {line}: row `{name}` says `expect = fail` without `experiment`: \
+                     only experiments can be expected to fail (a sabotage row)"
+                );
             }
             Ok(k.into_row(name, line))
         })
@@ -360,7 +403,9 @@ pub fn run_table(file: &Path, setup: &Setup, build: bool) -> Result<bool> {
                                 )
                             })
                             .collect();
-                        let r = if o.met {
+                        let r = if row.want_fail {
+                            sabotage_row(&o)
+                        } else if o.met {
                             for l in not_passed {
                                 println!("      {l}");
                             }
@@ -561,7 +606,24 @@ mod tests {
                     2,
                     Some("int3/retry/ipi/qword/self")
                 ),
+                (
+                    "sabotage-no-final-sync-smp2",
+                    2,
+                    Some("int3/gap/ipi/*/timer")
+                ),
+                (
+                    "sabotage-operand-first-smp2",
+                    2,
+                    Some("int3/gap/ipi/*/timer")
+                ),
+                ("sabotage-gap-return-smp2", 2, Some("int3/gap/ipi/*/timer")),
             ]
+        );
+        assert!(
+            rows.iter()
+                .filter(|r| r.request.name.starts_with("sabotage-"))
+                .all(|r| r.want_fail && r.request.append.iter().any(|a| a.starts_with("break="))),
+            "every sabotage row must break the protocol and expect every experiment to fail"
         );
         assert!(rows
             .iter()
@@ -609,6 +671,24 @@ mod tests {
             hang.request.timeout,
             Some(5.0),
             "the hang row waits out its whole deadline: keep it at 5 s"
+        );
+    }
+
+    #[test]
+    fn expect_fail_needs_experiments_and_is_not_passed_to_the_boot() {
+        let e = parse_table("[x]\nexpect = fail\n").unwrap_err().to_string();
+        assert!(e.contains("`expect = fail` without `experiment`"), "{e}");
+        let rows = parse_table(
+            "[s]\nexperiment = int3/gap/ipi/*/timer\nappend = break=gap-return\nexpect = fail\n",
+        )
+        .unwrap();
+        assert!(
+            rows[0].want_fail,
+            "wanted the row to expect every experiment to fail"
+        );
+        assert_eq!(
+            rows[0].request.expect, None,
+            "the boot itself must still be judged healthy"
         );
     }
 }

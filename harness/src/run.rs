@@ -71,6 +71,10 @@ pub enum ExpectKind {
     Fault,
     /// The run hangs until the deadline.
     Timeout,
+    /// Every experiment the row selects FAILs: a sabotaged protocol
+    /// (`break=` in `append`) that the detectors must see. Matrix rows with
+    /// `experiment` only.
+    Fail,
 }
 
 /// The expectation that `expect` and `control` give together.
@@ -81,6 +85,9 @@ pub fn expectation(expect: Option<ExpectKind>, control: Option<&str>) -> Result<
             ExpectKind::Timeout => Ok(Expectation::ExpectDeadlock { control: None }),
             ExpectKind::Fault => {
                 bail!("expecting a fault needs a negative control to say which (--control NAME)")
+            }
+            ExpectKind::Fail => {
+                bail!("`expect = fail` is for matrix rows with `experiment =` (a sabotage row)")
             }
         };
     };
