@@ -52,32 +52,33 @@ pub enum Command {
     Bench(BenchArgs),
 }
 
-fn parse_ms(s: &str) -> Result<u64, String> {
-    let n: u64 = s
+/// A whole number in `1..=max`; `what` names it in "wanted {what} from 1
+/// to max", `out` says why the range is what it is.
+fn parse_count<T>(s: &str, max: T, what: &str, out: &str) -> Result<T, String>
+where
+    T: std::str::FromStr + PartialOrd + From<u8> + std::fmt::Display + Copy,
+{
+    let n: T = s
         .parse()
-        .map_err(|_| format!("wanted milliseconds from 1 to {}", run::MAX_EXP_MS))?;
-    if (1..=run::MAX_EXP_MS).contains(&n) {
+        .map_err(|_| format!("wanted {what} from 1 to {max}"))?;
+    if n >= T::from(1) && n <= max {
         Ok(n)
     } else {
-        Err(format!(
-            "{n} is out of range: wanted 1 to {} ms per experiment",
-            run::MAX_EXP_MS
-        ))
+        Err(format!("{n} is out of range: {out} 1 to {max}"))
     }
 }
 
+fn parse_ms(s: &str) -> Result<u64, String> {
+    parse_count(
+        s,
+        run::MAX_EXP_MS,
+        "milliseconds",
+        "wanted (ms per experiment)",
+    )
+}
+
 fn parse_smp(s: &str) -> Result<u32, String> {
-    let n: u32 = s
-        .parse()
-        .map_err(|_| format!("wanted a number of CPUs from 1 to {}", run::MAX_SMP))?;
-    if (1..=run::MAX_SMP).contains(&n) {
-        Ok(n)
-    } else {
-        Err(format!(
-            "{n} is out of range: the kernel supports 1 to {} CPUs",
-            run::MAX_SMP
-        ))
-    }
+    parse_count(s, run::MAX_SMP, "a number of CPUs", "the kernel supports")
 }
 
 fn parse_timeout(s: &str) -> Result<f64, String> {

@@ -77,12 +77,11 @@ impl ChildGuard {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        // SAFETY: the closure runs in the child between fork and exec, where
-        // only async-signal-safe calls are allowed; it makes one prctl(2)
-        // system call and touches no memory of the parent. If it failed, the
-        // child would only lose the kill-on-parent-death safety net (the
-        // guard still kills it on every normal exit path), so its error is
-        // passed on and spawn fails loudly instead.
+        // If prctl failed the child would only lose the kill-on-parent-death
+        // net (the guard still kills it on every normal exit path); its
+        // error is passed on and spawn fails loudly instead.
+        // SAFETY: the closure runs between fork and exec, where only
+        // async-signal-safe calls are allowed: one prctl(2), no parent memory.
         unsafe {
             cmd.pre_exec(|| {
                 nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
