@@ -52,9 +52,10 @@ pub enum Command {
     Bench(BenchArgs),
 }
 
-/// A whole number in `1..=max`; `what` names it in "wanted {what} from 1
-/// to max", `out` says why the range is what it is.
-fn parse_count<T>(s: &str, max: T, what: &str, out: &str) -> Result<T, String>
+/// A whole number in `1..=max`; `what` names it ("wanted {what} from 1 to
+/// max"), `out` and `unit` say why the range is what it is ("{out} 1 to
+/// {max}{unit}").
+fn parse_count<T>(s: &str, max: T, what: &str, out: &str, unit: &str) -> Result<T, String>
 where
     T: std::str::FromStr + PartialOrd + From<u8> + std::fmt::Display + Copy,
 {
@@ -64,7 +65,7 @@ where
     if n >= T::from(1) && n <= max {
         Ok(n)
     } else {
-        Err(format!("{n} is out of range: {out} 1 to {max}"))
+        Err(format!("{n} is out of range: {out} 1 to {max}{unit}"))
     }
 }
 
@@ -73,12 +74,19 @@ fn parse_ms(s: &str) -> Result<u64, String> {
         s,
         run::MAX_EXP_MS,
         "milliseconds",
-        "wanted (ms per experiment)",
+        "an experiment runs",
+        " ms",
     )
 }
 
 fn parse_smp(s: &str) -> Result<u32, String> {
-    parse_count(s, run::MAX_SMP, "a number of CPUs", "the kernel supports")
+    parse_count(
+        s,
+        run::MAX_SMP,
+        "a number of CPUs",
+        "the kernel supports",
+        " CPUs",
+    )
 }
 
 fn parse_timeout(s: &str) -> Result<f64, String> {
