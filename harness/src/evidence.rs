@@ -291,3 +291,24 @@ mod tests {
         assert!(x.contains("a &amp; b?"), "{x}");
     }
 }
+
+/// A run that errored after its directory existed: `summary.json` says why
+/// it has no verdict. `what` names the run (an object); the error, the exit
+/// status (bad input or environment) and the directory are added. Writing
+/// it is best effort: the error itself is what the caller reports.
+pub fn write_error_summary(dir: &Path, what: serde_json::Value, e: &anyhow::Error) {
+    let mut note = what;
+    if let Some(o) = note.as_object_mut() {
+        o.insert("error".into(), format!("{e:#}").into());
+        o.insert(
+            "exit_status".into(),
+            crate::status::Status::BadInput.code().into(),
+        );
+        o.insert("evidence".into(), dir.display().to_string().into());
+    }
+    let _ = write(
+        dir,
+        "summary.json",
+        &(serde_json::to_string_pretty(&note).unwrap_or_default() + "\n"),
+    );
+}

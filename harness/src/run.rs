@@ -483,18 +483,10 @@ pub fn execute_in_dir(
     on_line: &mut dyn FnMut(&crate::transcript::Line),
 ) -> Result<RunOutcome> {
     execute_in(plan, setup, dir, on_line).inspect_err(|e| {
-        // The run directory exists: say in it why the run has no verdict.
-        let note = serde_json::json!({
-            "name": plan.name,
-            "config": plan,
-            "error": format!("{e:#}"),
-            "exit_status": Status::BadInput.code(),
-            "evidence": dir,
-        });
-        let _ = evidence::write(
+        evidence::write_error_summary(
             dir,
-            "summary.json",
-            &(serde_json::to_string_pretty(&note).unwrap_or_default() + "\n"),
+            serde_json::json!({ "name": plan.name, "config": plan }),
+            e,
         );
     })
 }

@@ -429,17 +429,10 @@ pub fn run(req: &RunRequest, setup: &Setup, print: Print) -> Result<SuiteOutcome
     let start = Instant::now();
     let result = run_in(req, setup, print, &pattern, &selected, &dir, start);
     if let Err(e) = &result {
-        let note = serde_json::json!({
-            "name": req.name,
-            "pattern": pattern,
-            "error": format!("{e:#}"),
-            "exit_status": Status::BadInput.code(),
-            "evidence": dir,
-        });
-        let _ = evidence::write(
+        evidence::write_error_summary(
             &dir,
-            "summary.json",
-            &(serde_json::to_string_pretty(&note).unwrap_or_default() + "\n"),
+            serde_json::json!({ "name": req.name, "pattern": pattern }),
+            e,
         );
     }
     result
