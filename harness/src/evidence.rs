@@ -312,3 +312,42 @@ pub fn write_error_summary(dir: &Path, what: serde_json::Value, e: &anyhow::Erro
         &(serde_json::to_string_pretty(&note).unwrap_or_default() + "\n"),
     );
 }
+
+#[cfg(test)]
+mod error_summary_tests {
+    use super::*;
+
+    #[test]
+    fn a_run_without_a_verdict_leaves_a_summary_saying_why() {
+        let dir =
+            std::env::temp_dir().join(format!("harness-error-summary-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let e = anyhow::anyhow!("qemu vanished").context("booting");
+        write_error_summary(
+            &dir,
+            serde_json::json!({ "name": "row", "pattern": "naive/*" }),
+            &e,
+        );
+        let got: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(got["name"], "row", "{got}");
+        assert_eq!(got["pattern"], "naive/*", "{got}");
+        assert_eq!(
+            got["error"], "booting: qemu vanished",
+            "wanted the whole chain: {got}"
+        );
+        assert_eq!(
+            got["exit_status"],
+            crate::status::Status::BadInput.code(),
+            "{got}"
+        );
+        assert!(
+            got["evidence"]
+                .as_str()
+                .unwrap()
+                .contains("harness-error-summary"),
+            "{got}"
+        );
+    }
+}
