@@ -5,7 +5,7 @@
 
 use crate::{
     bench,
-    cli::{BenchArgs, Cli, Command, ListArgs, MatrixArgs, ParseArgs, RunArgs, WatchArgs},
+    cli::{BenchArgs, Cli, Command, ListArgs, MatrixArgs, ParseArgs, RunArgs, Sources, WatchArgs},
     evidence,
     judge::{
         self,
@@ -48,15 +48,19 @@ fn cmd_list(a: ListArgs) -> Result<Status> {
     Ok(Status::Pass)
 }
 
+/// The setup a booting command needs, and whether to build the kernel.
+fn setup(b: &Sources, iso: Option<PathBuf>, echo: bool) -> Result<(Setup, bool)> {
+    let setup = Setup::new(&b.qemu, b.out.clone(), b.kernel.clone(), iso, echo)?;
+    Ok((setup, b.build()))
+}
+
 fn cmd_bench(a: BenchArgs) -> Result<Status> {
-    let build = !a.no_build && a.kernel.is_none();
-    let setup = Setup::new(&a.qemu, a.out.clone(), a.kernel.clone(), None, a.verbose)?;
+    let (setup, build) = setup(&a.src, None, a.verbose)?;
     bench::run(&a, &setup, build)
 }
 
 fn cmd_run(a: RunArgs) -> Result<Status> {
-    let build = !a.no_build && a.kernel.is_none();
-    let setup = Setup::new(&a.qemu, a.out, a.kernel, a.iso, !a.quiet)?;
+    let (setup, build) = setup(&a.src, a.iso.clone(), !a.quiet)?;
     let req = RunRequest {
         name: match (&a.control, &a.experiment) {
             (Some(c), _) => format!("control-{c}"),
@@ -425,8 +429,7 @@ fn cmd_watch(a: WatchArgs) -> Result<Status> {
 }
 
 fn cmd_matrix(a: MatrixArgs) -> Result<Status> {
-    let build = !a.no_build && a.kernel.is_none();
-    let setup = Setup::new(&a.qemu, a.out, a.kernel, a.iso, a.verbose)?;
+    let (setup, build) = setup(&a.src, a.iso.clone(), a.verbose)?;
     let all_passed = matrix::run_table(&a.file, &setup, build)?;
     Ok(if all_passed {
         Status::Pass

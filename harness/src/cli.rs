@@ -163,21 +163,12 @@ pub struct RunArgs {
     /// What to expect (default: what the control implies, else pass).
     #[arg(long, value_enum)]
     pub expect: Option<ExpectKind>,
-    /// Where run directories go (default: out/runs in the workspace).
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
-    /// Do not build the kernel first.
-    #[arg(long)]
-    pub no_build: bool,
-    /// Boot this kernel ELF instead of the workspace's (implies --no-build).
-    #[arg(long, value_name = "ELF")]
-    pub kernel: Option<PathBuf>,
+    /// Where the kernel, QEMU and the evidence come from.
+    #[command(flatten)]
+    pub src: Sources,
     /// Boot this ISO instead of out/static-call.iso.
     #[arg(long, value_name = "ISO")]
     pub iso: Option<PathBuf>,
-    /// The QEMU binary.
-    #[arg(long, value_name = "BIN", default_value = crate::qemu::DEFAULT_QEMU)]
-    pub qemu: String,
     /// Do not echo the serial line; print only the summary.
     #[arg(long, short)]
     pub quiet: bool,
@@ -248,6 +239,31 @@ pub struct ListArgs {
     pub pattern: Option<String>,
 }
 
+/// Where the kernel, QEMU and the evidence come from: the options `run`,
+/// `bench` and `matrix` share.
+#[derive(Debug, Clone, Args)]
+pub struct Sources {
+    /// Where run directories go (default: out/runs in the workspace).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Do not build the kernel first.
+    #[arg(long)]
+    pub no_build: bool,
+    /// Boot this kernel ELF instead of the workspace's (implies --no-build).
+    #[arg(long, value_name = "ELF")]
+    pub kernel: Option<PathBuf>,
+    /// The QEMU binary.
+    #[arg(long, value_name = "BIN", default_value = crate::qemu::DEFAULT_QEMU)]
+    pub qemu: String,
+}
+
+impl Sources {
+    /// Whether the workspace's kernel is built first.
+    pub fn build(&self) -> bool {
+        !self.no_build && self.kernel.is_none()
+    }
+}
+
 /// `harness bench`.
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
@@ -266,18 +282,9 @@ pub struct BenchArgs {
     /// Hard deadline per boot, in seconds (default: from the experiments).
     #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
     pub timeout: Option<f64>,
-    /// Where the bench directory goes (default: out/runs).
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
-    /// Do not build the kernel first.
-    #[arg(long)]
-    pub no_build: bool,
-    /// Boot this kernel ELF instead of the workspace's (implies --no-build).
-    #[arg(long, value_name = "ELF")]
-    pub kernel: Option<PathBuf>,
-    /// The QEMU binary.
-    #[arg(long, value_name = "BIN", default_value = crate::qemu::DEFAULT_QEMU)]
-    pub qemu: String,
+    /// Where the kernel, QEMU and the evidence come from.
+    #[command(flatten)]
+    pub src: Sources,
     /// Echo the serial lines.
     #[arg(long, short)]
     pub verbose: bool,
@@ -288,21 +295,12 @@ pub struct BenchArgs {
 pub struct MatrixArgs {
     /// The table (see harness/platform.cfg).
     pub file: PathBuf,
-    /// Do not build the kernel first.
-    #[arg(long)]
-    pub no_build: bool,
-    /// Where run directories go (default: out/runs in the workspace).
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
-    /// Boot this kernel ELF instead of the workspace's (implies --no-build).
-    #[arg(long, value_name = "ELF")]
-    pub kernel: Option<PathBuf>,
+    /// Where the kernel, QEMU and the evidence come from.
+    #[command(flatten)]
+    pub src: Sources,
     /// Boot this ISO instead of out/static-call.iso.
     #[arg(long, value_name = "ISO")]
     pub iso: Option<PathBuf>,
-    /// The QEMU binary.
-    #[arg(long, value_name = "BIN", default_value = crate::qemu::DEFAULT_QEMU)]
-    pub qemu: String,
     /// Echo every row's serial line.
     #[arg(long, short)]
     pub verbose: bool,
