@@ -155,6 +155,25 @@ pub enum CaseOutcome {
     Skip(String),
 }
 
+impl CaseOutcome {
+    /// Failed for `reasons`: the first is the message, all are the detail.
+    pub fn failed(reasons: &[String]) -> CaseOutcome {
+        CaseOutcome::Fail {
+            message: reasons.first().cloned().unwrap_or_default(),
+            detail: reasons.join("\n"),
+        }
+    }
+
+    /// Passed if `met`, else failed for `reasons`.
+    pub fn of(met: bool, reasons: &[String]) -> CaseOutcome {
+        if met {
+            CaseOutcome::Pass
+        } else {
+            CaseOutcome::failed(reasons)
+        }
+    }
+}
+
 /// One JUnit test case.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Case {

@@ -468,10 +468,7 @@ pub fn run_table(file: &Path, setup: &Setup, build: bool) -> Result<bool> {
             time: secs,
             outcome: match &result {
                 RowResult::Pass => CaseOutcome::Pass,
-                RowResult::Fail(r) => CaseOutcome::Fail {
-                    message: r.first().cloned().unwrap_or_default(),
-                    detail: r.join("\n"),
-                },
+                RowResult::Fail(r) => CaseOutcome::failed(r),
                 RowResult::Skip(w) => CaseOutcome::Skip(w.clone()),
             },
         });

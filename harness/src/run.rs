@@ -571,14 +571,7 @@ pub fn junit_cases(name: &str, facts: &Facts, j: &Judgement, wall: Duration) -> 
         class: format!("harness.{name}"),
         name: j.expectation.clone(),
         time: wall.as_secs_f64(),
-        outcome: if j.met {
-            CaseOutcome::Pass
-        } else {
-            CaseOutcome::Fail {
-                message: j.reasons.first().cloned().unwrap_or_default(),
-                detail: j.reasons.join("\n"),
-            }
-        },
+        outcome: CaseOutcome::of(j.met, &j.reasons),
     }];
     for c in &facts.checks {
         cases.push(Case {

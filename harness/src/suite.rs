@@ -739,14 +739,7 @@ fn platform_case(b: &BootResult) -> Case {
         class: "platform".into(),
         name: format!("{} boot (exp={})", b.role, b.pattern),
         time: b.outcome.wall.as_secs_f64(),
-        outcome: if j.met {
-            CaseOutcome::Pass
-        } else {
-            CaseOutcome::Fail {
-                message: j.reasons.first().cloned().unwrap_or_default(),
-                detail: j.reasons.join("\n"),
-            }
-        },
+        outcome: CaseOutcome::of(j.met, &j.reasons),
     }
 }
 
