@@ -5,8 +5,11 @@
 
 use crate::{
     bench,
-    cli::{BenchArgs, Cli, Command, ListArgs, MatrixArgs, ParseArgs, RunArgs, Sources, WatchArgs},
-    evidence,
+    cli::{
+        BenchArgs, Cli, Command, CompareArgs, ListArgs, MatrixArgs, ParseArgs, RunArgs, Sources,
+        WatchArgs,
+    },
+    compare, evidence,
     judge::{
         self,
         experiment::{self as xj, ExpJudgement, OwnBoot, Tally, Via, Where},
@@ -38,7 +41,18 @@ pub fn main(cli: Cli) -> Result<Status> {
         Command::Matrix(a) => cmd_matrix(a),
         Command::List(a) => cmd_list(a),
         Command::Bench(a) => cmd_bench(a),
+        Command::Compare(a) => cmd_compare(a),
     }
+}
+
+fn cmd_compare(a: CompareArgs) -> Result<Status> {
+    let c = compare::compare(compare::load(&a.a)?, compare::load(&a.b)?);
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&c)?);
+    } else {
+        print!("{}", compare::render(&c, a.all));
+    }
+    Ok(Status::Pass)
 }
 
 fn cmd_list(a: ListArgs) -> Result<Status> {

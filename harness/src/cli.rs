@@ -50,6 +50,33 @@ pub enum Command {
     /// baselines of the same boot; writes bench.json.
     #[command(after_help = status::HELP_TABLE)]
     Bench(BenchArgs),
+    /// Two runs' experiments side by side: verdicts, failures by kind,
+    /// patches, calls, #BP hits and patch latency with the ratio B / A;
+    /// what changed first.
+    #[command(after_help = COMPARE_HELP)]
+    Compare(CompareArgs),
+}
+
+const COMPARE_HELP: &str = "Example:
+  harness run --experiment 'int3*/*/*/*/?i*' --smp 2 --ms 60
+  harness run --experiment 'int3*/*/*/*/?i*' --smp 2 --ms 60 --qemu build/qemu-10/qemu-system-x86_64
+  harness compare out/runs/RUN_A out/runs/RUN_B
+
+Exit status: 0 when both runs were read (whatever changed), 2 when one cannot be.";
+
+/// `harness compare`.
+#[derive(Debug, Clone, Args)]
+pub struct CompareArgs {
+    /// Run A: a run directory (out/runs/...) or its summary.json.
+    pub a: PathBuf,
+    /// Run B, compared against A (ratios are B / A).
+    pub b: PathBuf,
+    /// Print the comparison as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Also list the experiments whose verdict did not change.
+    #[arg(long)]
+    pub all: bool,
 }
 
 /// A whole number in `1..=max`; `what` names it ("wanted {what} from 1 to

@@ -29,6 +29,7 @@ pub mod app;
 pub mod bench;
 pub mod boot;
 pub mod cli;
+pub mod compare;
 pub mod controls;
 pub mod evidence;
 pub mod judge;

@@ -577,3 +577,36 @@ fn watch_judges_each_experiment_as_it_arrives_and_says_it_came_by_serial() {
         "{stdout}"
     );
 }
+
+fn write_summary(dir: &Path, version: &str, verdict: &str, wrong: u64) {
+    std::fs::create_dir_all(dir).unwrap();
+    let s = format!(
+        r#"{{"smp": 2, "ms": 60, "seen": {{"platform": "tcg"}}, "qemu": {{"version": "{version}"}},
+            "experiments": [{{"name": "int3/gap/ipi/qword/timer", "verdict": "{verdict}",
+              "counters": {{"failures": {wrong}, "wrong": {wrong}, "patches": 8, "calls": 1000,
+                            "bp_hits": 5, "p1_cycles": 1, "p2_cycles": 1, "p3_cycles": 1}}}}]}}"#
+    );
+    std::fs::write(dir.join("summary.json"), s).unwrap();
+}
+
+#[test]
+fn compare_puts_a_changed_verdict_first_and_exits_0() {
+    let d = scratch("compare");
+    write_summary(&d.join("a"), "7.2.22", "PASS", 0);
+    write_summary(&d.join("b"), "10.0.2", "FAIL", 3);
+    let r = run(harness().arg("compare").arg(d.join("a")).arg(d.join("b")));
+    assert_status(&r, 0, "worse     int3/gap/ipi/qword/timer");
+    assert!(r.1.contains("[tcg 10.0.2, -smp 2, 60 ms]"), "{}", r.1);
+    let r = run(harness()
+        .args(["compare", "--json"])
+        .arg(d.join("a"))
+        .arg(d.join("b")));
+    assert_status(&r, 0, "\"change\": \"worse\"");
+}
+
+#[test]
+fn compare_refuses_a_directory_that_is_no_run() {
+    let d = scratch("compare-bad");
+    let r = run(harness().arg("compare").arg(&d).arg(d.join("missing")));
+    assert_status(&r, 2, "no summary.json in this directory");
+}

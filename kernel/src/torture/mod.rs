@@ -140,7 +140,10 @@ static SETTLE: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::
 
 /// Applies `settle=`: `auto` settles under TCG only.
 pub fn set_settle(choice: report::cmdline::Settle) {
-    SETTLE.store(choice.applies(crate::machine::under_tcg()), Ordering::Relaxed);
+    SETTLE.store(
+        choice.applies(crate::machine::under_tcg()),
+        Ordering::Relaxed,
+    );
 }
 
 fn settle() -> bool {
