@@ -1,4 +1,4 @@
-//! `harness bench`: the numbers of DESIGN.md section 6, as ratios against
+//! `harness bench`: the numbers of docs/design.md, as ratios against
 //! baselines measured in the same boot, for a fixed benchmark set at each
 //! CPU count asked for.
 //!

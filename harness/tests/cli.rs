@@ -610,3 +610,17 @@ fn compare_refuses_a_directory_that_is_no_run() {
     let r = run(harness().arg("compare").arg(&d).arg(d.join("missing")));
     assert_status(&r, 2, "no summary.json in this directory");
 }
+
+#[test]
+fn a_closed_stdout_ends_list_quietly() {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let out = harness()
+        .arg("list")
+        .stdout(writer)
+        .output()
+        .expect("running harness");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "stderr:\n{err}");
+    assert!(!err.contains("panicked"), "wanted no panic, got:\n{err}");
+}
