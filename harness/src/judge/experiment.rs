@@ -202,7 +202,10 @@ impl Observation {
         }
     }
 
-    /// `Observation NAME Never 0 3004920 (rate <= 9.970e-7 at 95%)`.
+    /// `Observation NAME Never 0 3004920 (rate <= 9.970e-7 at 95%)`: as
+    /// litmus7 prints it, the count of runs that showed the outcome, then
+    /// the count that did not (here: calls that went wrong, calls that did
+    /// not).
     pub fn line(&self, name: &str) -> String {
         let bound = match self.upper_95 {
             Some(b) => format!("rate <= {} at 95%", stats::rate(b)),
@@ -212,7 +215,7 @@ impl Observation {
             "Observation {name} {} {} {} ({bound})",
             self.frequency.word(),
             self.hits,
-            self.total
+            self.total - self.hits
         )
     }
 }

@@ -535,3 +535,16 @@ fn a_log_says_where_it_was_seen_from_its_machine_record() {
     m.fields.insert("hv".into(), "KVMKVMKVM".into());
     assert_eq!(Where::new(Some(&m), Via::Log, None).platform, Platform::Kvm);
 }
+
+#[test]
+fn the_observation_line_gives_positive_then_negative_counts_as_litmus7_does() {
+    let o = Observation::new(2213, 4_271_252);
+    let line = o.line("atomic/-/ipi/line");
+    assert!(
+        line.starts_with("Observation atomic/-/ipi/line Sometimes 2213 4269039 ("),
+        "wanted hits then non-hits, got {line:?}"
+    );
+    assert!(Observation::new(0, 10)
+        .line("x")
+        .starts_with("Observation x Never 0 10 "));
+}
