@@ -6,8 +6,8 @@
 use crate::{
     bench,
     cli::{
-        BenchArgs, Cli, Command, CompareArgs, ListArgs, MatrixArgs, ParseArgs, RunArgs, Sources,
-        WatchArgs,
+        BenchArgs, Cli, Command, CompareArgs, CompletionsArgs, ListArgs, MatrixArgs, ParseArgs,
+        RunArgs, Sources, WatchArgs,
     },
     compare, evidence,
     judge::{
@@ -42,7 +42,19 @@ pub fn main(cli: Cli) -> Result<Status> {
         Command::List(a) => cmd_list(a),
         Command::Bench(a) => cmd_bench(a),
         Command::Compare(a) => cmd_compare(a),
+        Command::Completions(a) => cmd_completions(a),
     }
+}
+
+fn cmd_completions(a: CompletionsArgs) -> Result<Status> {
+    use clap::CommandFactory as _;
+    clap_complete::generate(
+        a.shell,
+        &mut Cli::command(),
+        "harness",
+        &mut std::io::stdout(),
+    );
+    Ok(Status::Pass)
 }
 
 fn cmd_compare(a: CompareArgs) -> Result<Status> {
@@ -134,6 +146,7 @@ struct JudgedSummary<'a> {
     tally: Option<Tally>,
     exit_status: u8,
     wall_seconds: Option<f64>,
+    harness: evidence::Provenance,
 }
 
 fn write_judged(dir: &Path, s: &JudgedSummary<'_>, wall: Duration) -> Result<()> {
@@ -339,6 +352,7 @@ fn cmd_parse(a: ParseArgs) -> Result<Status> {
                     tally: (!exps.is_empty()).then(|| Tally::of(&exps)),
                     exit_status: status.code(),
                     wall_seconds: None,
+                    harness: evidence::current_provenance(),
                 },
                 Duration::ZERO,
             )?;
@@ -425,6 +439,7 @@ fn cmd_watch(a: WatchArgs) -> Result<Status> {
             tally: (!exps.is_empty()).then(|| Tally::of(&exps)),
             exit_status: j.status.code(),
             wall_seconds: Some(w.wall.as_secs_f64()),
+            harness: evidence::current_provenance(),
         },
         w.wall,
     )?;

@@ -14,9 +14,27 @@ use std::path::PathBuf;
 const ABOUT: &str = "Boot the static-call torture kernel under QEMU (or read a real \
 machine's serial line or a saved log), follow its serial report live, and judge it.";
 
+/// `harness --version`: the harness, the record protocol it reads and the
+/// kernel it builds (one workspace version for both). The protocol digit
+/// is [`report::PROTOCOL_VERSION`]; a test keeps the two equal.
+pub const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (kernel ",
+    env!("CARGO_PKG_VERSION"),
+    ", record protocol @SC",
+    "1",
+    ")"
+);
+
 /// The harness's command line.
 #[derive(Debug, Parser)]
-#[command(name = "harness", version, about = ABOUT, after_help = status::HELP_TABLE)]
+#[command(
+    name = "harness",
+    version,
+    long_version = LONG_VERSION,
+    about = ABOUT,
+    after_help = status::HELP_TABLE
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -55,6 +73,22 @@ pub enum Command {
     /// what changed first.
     #[command(after_help = COMPARE_HELP)]
     Compare(CompareArgs),
+    /// Print a completion script for SHELL (bash, zsh, fish, elvish,
+    /// powershell) on standard output.
+    #[command(after_help = COMPLETIONS_HELP)]
+    Completions(CompletionsArgs),
+}
+
+const COMPLETIONS_HELP: &str = "Example:
+  harness completions bash > ~/.local/share/bash-completion/completions/harness
+  harness completions zsh > ~/.zfunc/_harness";
+
+/// `harness completions`.
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 const COMPARE_HELP: &str = "Example:

@@ -604,6 +604,7 @@ struct SuiteJson<'a> {
     exit_status: u8,
     wall_seconds: f64,
     evidence: &'a Path,
+    harness: evidence::Provenance,
 }
 
 fn write_evidence(o: &SuiteOutcome, req: &RunRequest) -> Result<()> {
@@ -640,6 +641,7 @@ fn write_evidence(o: &SuiteOutcome, req: &RunRequest) -> Result<()> {
         exit_status: o.status.code(),
         wall_seconds: o.wall.as_secs_f64(),
         evidence: &o.dir,
+        harness: evidence::current_provenance(),
     };
     evidence::write(
         &o.dir,

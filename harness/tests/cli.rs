@@ -624,3 +624,24 @@ fn a_closed_stdout_ends_list_quietly() {
     assert_eq!(out.status.code(), Some(0), "stderr:\n{err}");
     assert!(!err.contains("panicked"), "wanted no panic, got:\n{err}");
 }
+
+#[test]
+fn version_names_the_kernel_and_the_record_protocol() {
+    let r = run(harness().arg("--version"));
+    let want = format!("record protocol @SC{}", report::PROTOCOL_VERSION);
+    assert_status(&r, 0, &want);
+    assert_status(&r, 0, "(kernel ");
+}
+
+#[test]
+fn completions_are_printed_for_bash_and_an_unknown_shell_is_refused() {
+    let r = run(harness().args(["completions", "bash"]));
+    assert_status(&r, 0, "_harness()");
+    assert!(
+        r.1.contains("compare"),
+        "wanted every command in it:\n{}",
+        r.1
+    );
+    let r = run(harness().args(["completions", "tcsh"]));
+    assert_status(&r, 2, "invalid value 'tcsh'");
+}
