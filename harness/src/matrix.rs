@@ -197,6 +197,7 @@ impl Keys {
                 expect: self.expect.filter(|&e| e != ExpectKind::Fail),
                 experiment: self.experiment,
                 ms: self.ms,
+                qemu: None,
             },
         }
     }

@@ -26,6 +26,7 @@ use super::{Ending, ExpFacts, Facts, Machine};
 use crate::{
     known,
     qemu::Accel,
+    qemu_info::QemuVersion,
     stats::{self, Frequency},
     symbols::Symbols,
 };
@@ -61,12 +62,17 @@ pub enum Via {
     Serial,
 }
 
-/// Where a result was seen: platform and CPU model. Every result line
-/// says it.
+/// Where a result was seen: platform, QEMU version and CPU model. Every
+/// result line says it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Where {
     /// The platform.
     pub platform: Platform,
+    /// The QEMU that ran the kernel, when known: always for a boot the
+    /// harness ran; for a saved log only when told (`harness parse
+    /// --qemu-version`, or the run's `summary.json` beside the log).
+    /// Known failures are scoped by it ([`crate::known`]).
+    pub qemu: Option<QemuVersion>,
     /// How the transcript came.
     pub via: Via,
     /// The CPU model from the `machine` record.
@@ -115,17 +121,28 @@ impl Where {
         };
         Where {
             platform,
+            qemu: None,
             via,
             cpu,
             hypervisor: hv.map(str::to_string),
         }
     }
 
-    /// `tcg`, `kvm (log)`, `real machine (serial)`, ...
+    /// The same, with the QEMU version that ran the kernel.
+    pub fn with_qemu(self, qemu: Option<QemuVersion>) -> Where {
+        Where { qemu, ..self }
+    }
+
+    /// `tcg 7.2.22`, `kvm 10.0.2 (log)`, `tcg (log)` (no QEMU version
+    /// known), `real machine (serial)`, ...
     pub fn platform_label(&self) -> String {
+        let qemu = |p: &str| match self.qemu {
+            Some(v) => format!("{p} {v}"),
+            None => p.to_string(),
+        };
         let p = match self.platform {
-            Platform::Tcg => "tcg".to_string(),
-            Platform::Kvm => "kvm".to_string(),
+            Platform::Tcg => qemu("tcg"),
+            Platform::Kvm => qemu("kvm"),
             Platform::RealMachine => "real machine".to_string(),
             Platform::OtherHypervisor => format!(
                 "hypervisor {}",
@@ -140,7 +157,7 @@ impl Where {
         }
     }
 
-    /// `tcg, QEMU Virtual CPU version 2.5+ (AuthenticAMD 15/107/1)`.
+    /// `tcg 7.2.22, QEMU Virtual CPU version 2.5+ (AuthenticAMD 15/107/1)`.
     pub fn label(&self) -> String {
         format!("{}, {}", self.platform_label(), self.cpu)
     }

@@ -40,9 +40,16 @@ fn symbols() -> Symbols {
     ])
 }
 
+/// Where the golden transcripts were captured: QEMU 7.2.22's TCG (the
+/// `*-qemu10.log` ones: 10.0.2, see [`tcg_on`]).
 fn tcg() -> Where {
+    tcg_on("7.2.22")
+}
+
+fn tcg_on(qemu: &str) -> Where {
     Where {
         platform: Platform::Tcg,
+        qemu: crate::qemu_info::QemuVersion::parse(qemu),
         via: Via::Qemu,
         cpu: "QEMU Virtual CPU version 2.5+ (AuthenticAMD 15/107/1)".into(),
         hypervisor: Some("TCGTCGTCGTCG".into()),
@@ -519,6 +526,16 @@ fn a_log_says_where_it_was_seen_from_its_machine_record() {
     assert_eq!(
         w.label(),
         "tcg (log), QEMU Virtual CPU version 2.5+ (AuthenticAMD 15/107/1)"
+    );
+    let v = crate::qemu_info::QemuVersion::parse("7.2.22");
+    assert_eq!(
+        w.clone().with_qemu(v).label(),
+        "tcg 7.2.22 (log), QEMU Virtual CPU version 2.5+ (AuthenticAMD 15/107/1)"
+    );
+    let q = Where::new(facts.machine.as_ref(), Via::Qemu, Some(Accel::Tcg)).with_qemu(v);
+    assert_eq!(
+        q.label(),
+        "tcg 7.2.22, QEMU Virtual CPU version 2.5+ (AuthenticAMD 15/107/1)"
     );
     let mut m = facts.machine.clone().unwrap();
     m.fields.insert("hypervisor".into(), "0".into());
