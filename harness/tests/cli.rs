@@ -600,15 +600,52 @@ fn parse_fails_a_log_with_a_failed_must_pass() {
 }
 
 #[test]
-fn parse_counts_a_known_failure_without_failing() {
+fn parse_counts_a_known_failure_without_failing_on_the_qemu_version_given() {
     let r = run(harness()
         .arg("parse")
-        .arg(testdata("exp-outofline-smp2.log")));
-    assert_status(&r, 0, "1 passed, 0 failed, 0 skipped, 1 kfail");
+        .arg(testdata("exp-outofline-int3-smp2-qemu10.log"))
+        .args(["--qemu-version", "10.0.2"]));
+    assert_status(&r, 0, "0 passed, 0 failed, 0 skipped, 1 kfail");
     assert!(
         r.1.contains("KFAIL outofline-int3/gap/ipi/qword/timer")
-            && r.1
-                .contains("Observation outofline-atomic/-/ipi/qword Always"),
+            && r.1.contains("[tcg 10.0.2 (log), QEMU Virtual CPU")
+            && r.1.contains("known failure on tcg 10.0.2 (log)"),
+        "{}",
+        r.1
+    );
+}
+
+#[test]
+fn parse_of_a_log_without_its_qemu_version_excuses_nothing_and_says_why() {
+    let r = run(harness()
+        .arg("parse")
+        .arg(testdata("exp-int3-timer-smp2-qemu10.log")));
+    assert_status(&r, 1, "48 passed, 1 failed, 0 skipped, 0 kfail");
+    assert!(
+        r.1.contains("QEMU version unknown") && r.1.contains("--qemu-version"),
+        "{}",
+        r.1
+    );
+}
+
+#[test]
+fn parse_reads_the_qemu_version_from_the_run_evidence_beside_the_log() {
+    let d = scratch("parse-evidence");
+    std::fs::copy(
+        testdata("exp-int3-timer-smp2-qemu10.log"),
+        d.join("serial.log"),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("summary.json"),
+        r#"{"name": "exp-shared", "qemu": {"version": "10.0.2"}}"#,
+    )
+    .unwrap();
+    let r = run(harness().arg("parse").arg(d.join("serial.log")));
+    assert_status(&r, 0, "48 passed, 0 failed, 0 skipped, 1 kfail");
+    assert!(
+        r.1.contains("KFAIL int3-batch/gap/ipi/cross-page/timer")
+            && r.1.contains("QEMU 10.0.2 (from "),
         "{}",
         r.1
     );

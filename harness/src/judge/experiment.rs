@@ -18,7 +18,7 @@
 //! Every experiment also has to add up: `failures = wrong + faults +
 //! stray_bp + stale_bp + stale_call`, no more failure records than failures, no error from the
 //! patcher, no CPU left stuck. A must-pass failure that [`crate::known`]
-//! lists for the platform is **KFAIL**; `outcome=skip` is **SKIP** with its
+//! lists for the platform and QEMU release is **KFAIL**; `outcome=skip` is **SKIP** with its
 //! reason; anything else unmet is **FAIL**. An experiment that was
 //! selected but never reported is FAIL, and says how the boot ended.
 
@@ -597,11 +597,25 @@ pub fn judge_one(registry: Option<&Experiment>, f: &ExpFacts, ctx: &Context<'_>)
     }
     let known = (other.is_empty() && failure.is_some())
         .then(|| {
-            known::lookup(&f.name, ctx.seen.platform)
+            known::lookup(&f.name, |c| r.n(c), ctx.seen)
                 .map(|k| k.reason)
-                .or_else(|| known::by_signature(|c| r.n(c), ctx.seen.platform).map(|s| s.reason))
+                .or_else(|| known::by_signature(|c| r.n(c), ctx.seen).map(|s| s.reason))
         })
         .flatten();
+    if known.is_none() && other.is_empty() && failure.is_some() {
+        if let Some(there) = known::known_elsewhere(&f.name, |c| r.n(c), ctx.seen) {
+            j.notes.push(match ctx.seen.qemu {
+                Some(v) => format!(
+                    "a failure like this is known on {there} only, not on QEMU {v}, where it has \
+                     not been seen before: FAIL"
+                ),
+                None => format!(
+                    "a failure like this is known on {there} only, and the QEMU version of this \
+                     log is not known (harness parse --qemu-version X.Y.Z): FAIL"
+                ),
+            });
+        }
+    }
     j.verdict = match (other.is_empty() && failure.is_none(), known) {
         (true, _) => Verdict::Pass,
         (false, Some(k)) => {
