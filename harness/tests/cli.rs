@@ -400,6 +400,90 @@ fn a_matrix_of_fake_boots_prints_progress_and_the_closing_line() {
 }
 
 #[test]
+fn a_matrix_row_whose_qemu_is_not_set_up_refuses_the_table_naming_the_row() {
+    let d = scratch("matrix-noqemu");
+    let table = d.join("t.cfg");
+    std::fs::write(
+        &table,
+        "[defaults]\naccel = tcg\n[fine]\nsmp = 2\n[q99]\nqemu = 99\n",
+    )
+    .unwrap();
+    let r = run(harness()
+        .arg("matrix")
+        .arg(&table)
+        .arg("--qemu")
+        .arg(testdata("fake-qemu"))
+        .arg("--kernel")
+        .arg(testdata("fake-qemu"))
+        .arg("--out")
+        .arg(&d));
+    assert_status(&r, 2, "row `q99` (line 5)");
+    assert!(
+        r.2.contains("QEMU 99 is not set up") && !r.1.contains("[1/2] fine"),
+        "wanted the table refused before any row ran:\n{}\n{}",
+        r.1,
+        r.2
+    );
+}
+
+#[test]
+fn matrix_rows_run_under_their_own_qemu_and_judge_the_apic_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = scratch("matrix-qemus");
+    let q10 = d.join("qemu-10");
+    std::fs::write(
+        &q10,
+        format!(
+            "#!/bin/sh\nFAKE_QEMU_VERSION=10.0.2 exec {} \"$@\"\n",
+            testdata("fake-qemu").display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&q10, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let table = d.join("t.cfg");
+    std::fs::write(
+        &table,
+        format!(
+            "[defaults]\naccel = tcg\nsmp = 4\n[sys]\n[ten-xapic]\nqemu = {q}\nexpect_apic = xapic\n\
+             [ten-x2apic]\nqemu = {q}\ncpu = max\nexpect_apic = x2apic\n",
+            q = q10.display()
+        ),
+    )
+    .unwrap();
+    let r = run(harness()
+        .arg("matrix")
+        .arg(&table)
+        .arg("--qemu")
+        .arg(testdata("fake-qemu"))
+        .arg("--kernel")
+        .arg(testdata("fake-qemu"))
+        .arg("--out")
+        .arg(&d)
+        .env("FAKE_QEMU_MODE", "pass")
+        .env("FAKE_QEMU_SERIAL", testdata("clean.log")));
+    assert_status(&r, 1, "[1/3] sys ... PASS");
+    assert!(r.1.contains("[2/3] ten-xapic ... PASS"), "{}", r.1);
+    assert!(
+        r.1.contains("[3/3] ten-x2apic ... FAIL")
+            && r.1
+                .contains("wanted APIC mode x2apic (`expect_apic`), the kernel reports `xapic`"),
+        "{}",
+        r.1
+    );
+    let versions: Vec<String> = std::fs::read_dir(&d)
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("summary.json")).ok())
+        .filter_map(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+        .filter_map(|v| v["qemu"]["version"].as_str().map(str::to_string))
+        .collect();
+    assert!(
+        versions.iter().any(|v| v == "7.2.22")
+            && versions.iter().filter(|v| *v == "10.0.2").count() == 2,
+        "each row's evidence names its QEMU: {versions:?}"
+    );
+}
+
+#[test]
 fn watch_reads_a_serial_port_until_the_end_record() {
     use std::io::Write;
     let pty = nix::pty::openpty(None, None).expect("openpty");
