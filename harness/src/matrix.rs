@@ -669,6 +669,13 @@ mod tests {
                 ("int3-grid-nmi-smp2", 2, Some("int3*/*/*/*/n?i")),
                 ("int3-grid-timer-smp8", 8, Some("int3*/*/*/*/?i*")),
                 ("int3-grid-nmi-smp8", 8, Some("int3*/*/*/*/n?i")),
+                ("q10-int3-grid-timer-smp2", 2, Some("int3*/*/*/*/?i*")),
+                ("q10-int3-grid-nmi-smp2", 2, Some("int3*/*/*/*/n?i")),
+                (
+                    "q10-x2apic-int3-grid-timer-smp4",
+                    4,
+                    Some("int3*/*/*/*/?i*")
+                ),
                 (
                     "deadlock-spin-self-smp2",
                     2,
@@ -701,6 +708,24 @@ mod tests {
         assert!(rows
             .iter()
             .all(|r| r.request.ms == Some(60) && r.request.accel == AccelRequest::Tcg));
+        for r in rows.iter().filter(|r| r.request.name.starts_with("q10-")) {
+            assert_eq!(r.request.qemu.as_deref(), Some("10"), "{}", r.request.name);
+        }
+        let x2 = rows
+            .iter()
+            .find(|r| r.request.name.contains("x2apic"))
+            .unwrap();
+        assert_eq!(
+            (x2.request.cpu.as_deref(), x2.expect_apic),
+            (Some("max"), Some(ApicMode::X2apic)),
+            "the x2APIC grid runs QEMU 10's -cpu max and checks the mode"
+        );
+        assert!(
+            rows.iter()
+                .filter(|r| !r.request.name.starts_with("q10-"))
+                .all(|r| r.request.qemu.is_none()),
+            "the other rows run under the matrix's --qemu"
+        );
     }
 
     #[test]
@@ -723,6 +748,9 @@ mod tests {
                 "smp4",
                 "smp8",
                 "smp4-nehalem",
+                "q10-max-smp1",
+                "q10-max-smp4",
+                "q10-max-smp8",
                 "iso-bios-smp4",
                 "iso-uefi-smp4",
                 "control-ud2-ap",
@@ -745,6 +773,18 @@ mod tests {
             Some(5.0),
             "the hang row waits out its whole deadline: keep it at 5 s"
         );
+        for r in rows.iter().filter(|r| r.request.name.starts_with("q10-")) {
+            assert_eq!(
+                (
+                    r.request.qemu.as_deref(),
+                    r.request.cpu.as_deref(),
+                    r.expect_apic
+                ),
+                (Some("10"), Some("max"), Some(ApicMode::X2apic)),
+                "row {}: QEMU 10's -cpu max brings the kernel up in x2APIC mode",
+                r.request.name
+            );
+        }
     }
 
     #[test]
