@@ -5,6 +5,7 @@
 use crate::{
     accel::AccelRequest,
     controls,
+    qemu_info::QemuVersion,
     run::{self, BootKind, ExpectKind},
     status, watch,
 };
@@ -261,9 +262,22 @@ pub struct ParseArgs {
     /// its `exp-begin` records).
     #[arg(long, value_name = "N", value_parser = parse_ms)]
     pub ms: Option<u64>,
+    /// The QEMU version that ran the log's kernel (MAJOR.MINOR.MICRO, as
+    /// `qemu-system-x86_64 --version` says). Default: the `qemu.version`
+    /// of the `summary.json` beside the log (a run's evidence), else
+    /// unknown. Known failures are scoped by QEMU release: with no version
+    /// none applies.
+    #[arg(long, value_name = "X.Y.Z", value_parser = parse_qemu_version)]
+    pub qemu_version: Option<QemuVersion>,
     /// Echo the log's lines as they are read.
     #[arg(long, short)]
     pub verbose: bool,
+}
+
+fn parse_qemu_version(s: &str) -> Result<QemuVersion, String> {
+    QemuVersion::parse(s).ok_or_else(|| {
+        format!("unknown QEMU version format `{s}`: wanted MAJOR.MINOR.MICRO, such as 7.2.22")
+    })
 }
 
 /// `harness watch`.
@@ -313,8 +327,10 @@ pub struct Sources {
     /// Boot this kernel ELF instead of the workspace's (implies --no-build).
     #[arg(long, value_name = "ELF")]
     pub kernel: Option<PathBuf>,
-    /// The QEMU binary.
-    #[arg(long, value_name = "BIN", default_value = crate::qemu::DEFAULT_QEMU)]
+    /// The QEMU: a path, a program in PATH, or a major version alone
+    /// (`10`: the QEMU that `scripts/setup.sh --qemu 10` unpacks under
+    /// build/qemu-10/). It must say it is QEMU 7.2 or later.
+    #[arg(long, value_name = "BIN|N", default_value = crate::qemu::DEFAULT_QEMU)]
     pub qemu: String,
 }
 
