@@ -151,7 +151,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "WORDS")]
     pub append: Vec<String>,
     /// Run the registry experiments whose names match PATTERN (`*` any
-    /// run of characters including `/`, `?` one character; see `harness
+    /// run of characters including `/`, `?` one character; several globs
+    /// separated by commas select what any of them selects; see `harness
     /// list`): the shared ones in one boot, each own-boot one in a boot of
     /// its own. Kernel boots only.
     #[arg(long, value_name = "PATTERN")]
@@ -235,7 +236,8 @@ pub struct WatchArgs {
 /// `harness list`.
 #[derive(Debug, Clone, Args)]
 pub struct ListArgs {
-    /// Only the experiments whose names match (`*`, `?`).
+    /// Only the experiments whose names match (`*`, `?`; globs separated
+    /// by commas).
     pub pattern: Option<String>,
 }
 
