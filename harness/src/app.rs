@@ -5,14 +5,17 @@
 
 use crate::{
     bench,
-    cli::{BenchArgs, Cli, Command, ListArgs, MatrixArgs, ParseArgs, RunArgs, Sources, WatchArgs},
+    cli::{
+        BenchArgs, Cli, Command, IsoMenuArgs, ListArgs, MatrixArgs, ParseArgs, RunArgs, Sources,
+        WatchArgs,
+    },
     evidence,
     judge::{
         self,
         experiment::{self as xj, ExpJudgement, OwnBoot, Tally, Via, Where},
         Ending, Facts, Judgement,
     },
-    list, live, matrix, plot, render,
+    list, live, matrix, menu, plot, render,
     run::{self, RunRequest, Setup},
     status::Status,
     suite::{self, Print, Table},
@@ -38,7 +41,18 @@ pub fn main(cli: Cli) -> Result<Status> {
         Command::Matrix(a) => cmd_matrix(a),
         Command::List(a) => cmd_list(a),
         Command::Bench(a) => cmd_bench(a),
+        Command::IsoMenu(a) => cmd_iso_menu(a),
     }
+}
+
+fn cmd_iso_menu(a: IsoMenuArgs) -> Result<Status> {
+    let table = match &a.table {
+        Some(f) => std::fs::read_to_string(f)
+            .with_context(|| format!("reading the torture table {}", f.display()))?,
+        None => menu::TORTURE_TABLE.to_string(),
+    };
+    print!("{}", menu::render(a.loader, &a.cmdline, &table)?);
+    Ok(Status::Pass)
 }
 
 fn cmd_list(a: ListArgs) -> Result<Status> {

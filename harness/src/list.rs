@@ -188,7 +188,9 @@ mod tests {
             e.contains("no experiment matches `int4/*` (in the list `naive/*,int4/*`)"),
             "{e}"
         );
-        let e = select("naive/*,int3/gapp/ipi/qword").unwrap_err().to_string();
+        let e = select("naive/*,int3/gapp/ipi/qword")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("unknown handler `gapp`"), "{e}");
     }
 

@@ -261,7 +261,12 @@ mod tests {
 
     #[test]
     fn exp_with_an_empty_glob_is_refused_naming_the_word() {
-        for w in ["exp=", "exp=,naive/*", "exp=naive/*,", "exp=naive/*,,*/cpuid"] {
+        for w in [
+            "exp=",
+            "exp=,naive/*",
+            "exp=naive/*,",
+            "exp=naive/*,,*/cpuid",
+        ] {
             assert_eq!(
                 Options::parse(w),
                 Err(CmdlineError::EmptyGlob(w)),
