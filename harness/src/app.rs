@@ -12,7 +12,7 @@ use crate::{
     evidence,
     judge::{
         self,
-        experiment::{self as xj, ExpJudgement, OwnBoot, Tally, Via, Where},
+        experiment::{self as xj, ExpJudgement, Tally, Via, Where},
         Ending, Facts, Judgement,
     },
     list, live, matrix, menu, plot, render,
@@ -164,9 +164,8 @@ fn write_judged(dir: &Path, s: &JudgedSummary<'_>, wall: Duration) -> Result<()>
     Ok(())
 }
 
-/// The experiments of one saved or watched boot: those its pattern selects
-/// (given, else the `exp=` of its kernel command line), judged from its
-/// records; none when it ran none.
+/// The experiments of one saved or watched boot
+/// ([`xj::judge_unplanned`]).
 fn log_experiments(
     facts: &Facts,
     ending: &Ending,
@@ -174,40 +173,8 @@ fn log_experiments(
     symbols: Option<&Symbols>,
     pattern: Option<&str>,
 ) -> Result<Vec<ExpJudgement>> {
-    let from_log = facts.exp_pattern().map(|(p, _)| p);
-    let pattern = match (pattern, &from_log) {
-        (Some(p), _) => p.to_string(),
-        (None, Some(p)) => p.clone(),
-        (None, None) if facts.experiments.is_empty() => return Ok(Vec::new()),
-        (None, None) => "*".to_string(),
-    };
-    // A pattern from the log that selects nothing: the kernel's own `check
-    // exp` record fails the platform judgement; there is nothing to judge.
-    let selected = match list::select(&pattern) {
-        Ok(s) => s,
-        Err(e) if from_log.as_deref() == Some(pattern.as_str()) => {
-            let _ = e;
-            return Ok(Vec::new());
-        }
-        Err(e) => return Err(e),
-    };
     let seen = Where::new(facts.machine.as_ref(), via, None);
-    let nobp = facts
-        .cmdline
-        .as_deref()
-        .is_some_and(|c| c.split_whitespace().any(|w| w == "nobp"));
-    let ctx = xj::Context {
-        seen: &seen,
-        symbols,
-        nobp_why: nobp.then_some("the kernel command line in the log has `nobp`"),
-    };
-    Ok(xj::judge_boot(
-        &selected,
-        facts,
-        ending,
-        &ctx,
-        OwnBoot::Skip,
-    ))
+    xj::judge_unplanned(facts, ending, &seen, symbols, pattern)
 }
 
 /// Holds a log's experiments to `--experiment` and `--ms`: a different
@@ -247,24 +214,6 @@ fn log_status(j: &Judgement, exps: &[ExpJudgement]) -> Status {
         Status::Pass if Tally::of(exps).failed > 0 => Status::Unmet,
         s => s,
     }
-}
-
-fn print_tally(exps: &[ExpJudgement], status: Status) {
-    if exps.is_empty() {
-        return;
-    }
-    let t = Tally::of(exps);
-    println!("{}", t.line());
-    println!(
-        "verdict: {} (status {}: {})",
-        if status == Status::Pass {
-            "PASS"
-        } else {
-            "FAIL"
-        },
-        status.code(),
-        status.word()
-    );
 }
 
 fn all_lines(bytes: &[u8]) -> Vec<crate::transcript::Line> {
@@ -356,7 +305,7 @@ fn cmd_parse(a: ParseArgs) -> Result<Status> {
         evidence: dir.as_deref(),
     }
     .print();
-    print_tally(&exps, status);
+    render::print_tally(&exps, status);
     Ok(status)
 }
 
@@ -438,7 +387,7 @@ fn cmd_watch(a: WatchArgs) -> Result<Status> {
         evidence: Some(&dir),
     }
     .print();
-    print_tally(&exps, j.status);
+    render::print_tally(&exps, j.status);
     Ok(j.status)
 }
 

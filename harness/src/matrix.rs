@@ -33,7 +33,10 @@
 //! a pass when it is caught, a `timeout` row when the run hangs until its
 //! deadline, an `experiment` row when every boot passes the platform
 //! judgement and no experiment FAILs (SKIP and KFAIL do not fail it; the
-//! row's line counts them). The closing line is `N passed, N failed`
+//! row's line counts them). A row without `experiment` whose kernel runs
+//! experiments of its own accord (an ISO boot: its menu's default entry
+//! runs the default suite) has each of them judged as well, from the
+//! kernel's command line, and passes only when none FAILs. The closing line is `N passed, N failed`
 //! (`, N skipped` when rows were skipped); the exit status is 0 when no row
 //! failed.
 
@@ -426,10 +429,13 @@ pub fn run_table(file: &Path, setup: &Setup, build: bool) -> Result<bool> {
                         println!("INTERRUPTED");
                         bail!("interrupted");
                     }
-                    let r = if o.judgement.met {
+                    if !o.experiments.is_empty() {
+                        detail.push(crate::judge::experiment::Tally::of(&o.experiments).line());
+                    }
+                    let r = if o.met() {
                         RowResult::Pass
                     } else {
-                        RowResult::Fail(o.judgement.reasons.clone())
+                        RowResult::Fail(o.failure_lines())
                     };
                     (r, Some(o.dir))
                 }

@@ -730,6 +730,46 @@ pub fn judge_boot(
     out
 }
 
+/// The experiments of one boot that the harness did not plan (a saved log,
+/// a watched serial port, an ISO's menu entry), judged from its records:
+/// those that `pattern` selects, else the `exp=` of the kernel command line
+/// in its `hello` record; none when it names none and ran none. Own-boot
+/// experiments that a list left out are SKIP with their reason
+/// ([`OwnBoot::Skip`]), a selected experiment that never reported is FAIL.
+/// `nobp` on that command line is the reason for `nobp` skips. An error
+/// only for a `pattern` given that selects nothing (a pattern from the log
+/// that selects nothing fails the kernel's own `exp` check instead).
+pub fn judge_unplanned(
+    facts: &Facts,
+    ending: &Ending,
+    seen: &Where,
+    symbols: Option<&Symbols>,
+    pattern: Option<&str>,
+) -> anyhow::Result<Vec<ExpJudgement>> {
+    let from_log = facts.exp_pattern().map(|(p, _)| p);
+    let pattern = match (pattern, &from_log) {
+        (Some(p), _) => p.to_string(),
+        (None, Some(p)) => p.clone(),
+        (None, None) if facts.experiments.is_empty() => return Ok(Vec::new()),
+        (None, None) => "*".to_string(),
+    };
+    let selected = match crate::list::select(&pattern) {
+        Ok(s) => s,
+        Err(_) if from_log.as_deref() == Some(pattern.as_str()) => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let nobp = facts
+        .cmdline
+        .as_deref()
+        .is_some_and(|c| c.split_whitespace().any(|w| w == "nobp"));
+    let ctx = Context {
+        seen,
+        symbols,
+        nobp_why: nobp.then_some("the kernel command line in the log has `nobp`"),
+    };
+    Ok(judge_boot(&selected, facts, ending, &ctx, OwnBoot::Skip))
+}
+
 /// Counts by verdict.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Tally {

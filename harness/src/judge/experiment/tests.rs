@@ -535,3 +535,57 @@ fn a_log_says_where_it_was_seen_from_its_machine_record() {
     m.fields.insert("hv".into(), "KVMKVMKVM".into());
     assert_eq!(Where::new(Some(&m), Via::Log, None).platform, Platform::Kvm);
 }
+
+#[test]
+fn an_unplanned_boot_is_judged_by_the_comma_list_on_its_command_line() {
+    let b = damaged(&testdata("exp-naive-smp4.log"), |kind, f| {
+        if kind == "hello" {
+            set(f, "cmdline", "exp=naive/*,int3/spin/ipi/qword/self ms=100");
+        }
+        true
+    });
+    let facts = Facts::from_transcript(&Transcript::from_bytes(&b));
+    let js = judge_unplanned(&facts, &Ending::Stopped, &tcg(), None, None).unwrap();
+    assert_eq!(
+        names(&js),
+        [
+            "naive/-/none/qword",
+            "naive/-/none/line",
+            "naive/-/none/cross-line",
+            "naive/-/none/cross-page",
+            "int3/spin/ipi/qword/self"
+        ]
+    );
+    verdict(one(&js, "naive/-/none/cross-page"), Verdict::Pass);
+    let j = one(&js, "int3/spin/ipi/qword/self");
+    verdict(j, Verdict::Fail);
+    because(j, "never ran");
+}
+
+#[test]
+fn an_unplanned_boot_without_exp_has_no_experiments_and_a_given_pattern_wins() {
+    let b = damaged(&testdata("exp-naive-smp4.log"), |kind, f| {
+        if kind == "hello" {
+            set(f, "cmdline", "");
+        }
+        !kind.starts_with("exp") && kind != "failure"
+    });
+    let facts = Facts::from_transcript(&Transcript::from_bytes(&b));
+    assert!(
+        judge_unplanned(&facts, &Ending::Stopped, &tcg(), None, None)
+            .unwrap()
+            .is_empty()
+    );
+    let facts = Facts::from_transcript(&Transcript::from_bytes(&testdata("exp-naive-smp4.log")));
+    let js = judge_unplanned(
+        &facts,
+        &Ending::Stopped,
+        &tcg(),
+        None,
+        Some("naive/-/none/qword"),
+    )
+    .unwrap();
+    verdict(one(&js, "naive/-/none/qword"), Verdict::Pass);
+    because(one(&js, "naive/-/none/line"), "did not select it");
+    assert!(judge_unplanned(&facts, &Ending::Stopped, &tcg(), None, Some("int4/*")).is_err());
+}
