@@ -2,12 +2,13 @@
 # Builds the bootable image: a hybrid ISO (CD and USB stick; BIOS and UEFI)
 # in which GRUB boots the kernel through its multiboot2 header.
 #
-#   scripts/mkiso.sh [--kernel ELF] [--out ISO] [--cmdline "WORDS"]
+#   scripts/mkiso.sh [--kernel ELF] [--out ISO] [--cmdline "WORDS"] [--default N]
 #
 # Defaults: the release kernel of `make kernel`, out/static-call.iso, no
 # extra words. The GRUB menu (scripts/grub.cfg, entries from `harness
 # iso-menu`): the default suite (booted after the timeout; --cmdline words
-# join it), each own-boot experiment, the platform only, each sabotage.
+# join it), each own-boot experiment, the platform only, each sabotage;
+# --default N makes entry N (from 0, in menu order) the one booted unattended.
 # Works offline, from Debian's grub-pc-bin, grub-efi-amd64-bin, xorriso and
 # mtools (scripts/setup.sh installs them). The harness is run as $HARNESS
 # when set (a command, e.g. target/release/harness), else through cargo.
@@ -18,6 +19,7 @@ target_dir=${CARGO_TARGET_DIR:-$root/target}
 kernel=$target_dir/x86_64-unknown-none/release/kernel
 out=$root/out/static-call.iso
 cmdline=
+default_entry=0
 
 die() { printf 'mkiso: error: %s\n' "$*" >&2; exit 2; }
 
@@ -26,7 +28,8 @@ while (($#)); do
         --kernel) kernel=${2:?--kernel needs a path}; shift 2 ;;
         --out) out=${2:?--out needs a path}; shift 2 ;;
         --cmdline) cmdline=${2?--cmdline needs a value}; shift 2 ;;
-        -h | --help) sed -n '2,13s/^# \{0,1\}//p' "$0"; exit 0 ;;
+        --default) default_entry=${2:?--default needs an entry number}; shift 2 ;;
+        -h | --help) sed -n '2,14s/^# \{0,1\}//p' "$0"; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done
@@ -69,9 +72,15 @@ menu=$root/build/grub-menu.cfg
 "${harness[@]}" iso-menu --loader grub --cmdline "$cmdline" >"$menu" ||
     die "the harness could not generate the menu (its error above)"
 grub_cfg=$staging/boot/grub/grub.cfg
-sed -e "/^@MENU@\$/{r $menu" -e 'd}' "$root/scripts/grub.cfg" >"$grub_cfg"
+sed -e "/^@MENU@\$/{r $menu" -e 'd}' -e "s/^set default=0\$/set default=$default_entry/" \
+    "$root/scripts/grub.cfg" >"$grub_cfg"
 grep -q '^menuentry ' "$grub_cfg" && ! grep -q '^@MENU@$' "$grub_cfg" ||
     die "$root/scripts/grub.cfg has no @MENU@ line for the entries"
+entries=$(grep -c '^menuentry ' "$grub_cfg")
+[[ $default_entry =~ ^[0-9]+$ ]] && ((default_entry < entries)) ||
+    die "--default $default_entry: the menu has entries 0 to $((entries - 1))"
+grep -q "^set default=$default_entry\$" "$grub_cfg" ||
+    die "$root/scripts/grub.cfg has no 'set default=0' line to change"
 if command -v grub-script-check >/dev/null 2>&1; then
     grub-script-check "$grub_cfg" || die "GRUB refuses the generated $grub_cfg (kept in $menu)"
 fi
@@ -99,5 +108,5 @@ grep -Eq 'El Torito boot img : +[0-9]+ +UEFI' <<<"$torito" ||
 
 mv "$partial" "$out"
 printf 'mkiso: %s (%s, BIOS+UEFI, %s menu entries; default: %s)\n' \
-    "${out#"$root"/}" "$(du -h "$out" | cut -f1)" "$(grep -c '^menuentry ' "$grub_cfg")" \
-    "$(sed -n "0,/^menuentry '\(.*\)' {\$/s//\1/p" "$grub_cfg")"
+    "${out#"$root"/}" "$(du -h "$out" | cut -f1)" "$entries" \
+    "$(sed -n "s/^menuentry '\(.*\)' {\$/\1/p" "$grub_cfg" | sed -n "$((default_entry + 1))p")"
