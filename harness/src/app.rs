@@ -208,12 +208,19 @@ fn check_log_request(facts: &Facts, pattern: Option<&str>, ms: Option<u64>, j: &
     }
 }
 
-/// The status of a judged log with its experiments.
-fn log_status(j: &Judgement, exps: &[ExpJudgement]) -> Status {
-    match j.status {
-        Status::Pass if Tally::of(exps).failed > 0 => Status::Unmet,
-        s => s,
+/// The status of a judged log with its experiments (with `break=` on its
+/// command line, every experiment must FAIL).
+fn log_status(j: &Judgement, facts: &Facts, exps: &[ExpJudgement]) -> Status {
+    run::unplanned_status(j.status, xj::unplanned_verdict(facts, exps).0)
+}
+
+/// The closing lines of a judged log: whether a sabotage was seen, the
+/// tally, the verdict.
+fn print_closing(facts: &Facts, exps: &[ExpJudgement], status: Status) {
+    if let Some(l) = xj::sabotage_line(facts, exps) {
+        println!("{l}");
     }
+    render::print_tally(exps, status);
 }
 
 fn all_lines(bytes: &[u8]) -> Vec<crate::transcript::Line> {
@@ -254,7 +261,7 @@ fn cmd_parse(a: ParseArgs) -> Result<Status> {
         a.experiment.as_deref(),
     )?;
     check_log_request(&facts, a.experiment.as_deref(), a.ms, &mut j);
-    let status = log_status(&j, &exps);
+    let status = log_status(&j, &facts, &exps);
     j.status = status;
     if !exps.is_empty() {
         let mut table = Table::new(exps.len(), true);
@@ -305,7 +312,7 @@ fn cmd_parse(a: ParseArgs) -> Result<Status> {
         evidence: dir.as_deref(),
     }
     .print();
-    render::print_tally(&exps, status);
+    print_closing(&facts, &exps, status);
     Ok(status)
 }
 
@@ -359,7 +366,7 @@ fn cmd_watch(a: WatchArgs) -> Result<Status> {
             symbols: symbols.as_ref(),
         },
     );
-    j.status = log_status(&j, &exps);
+    j.status = log_status(&j, &facts, &exps);
     write_judged(
         &dir,
         &JudgedSummary {
@@ -387,7 +394,7 @@ fn cmd_watch(a: WatchArgs) -> Result<Status> {
         evidence: Some(&dir),
     }
     .print();
-    render::print_tally(&exps, j.status);
+    print_closing(&facts, &exps, j.status);
     Ok(j.status)
 }
 

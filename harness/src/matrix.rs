@@ -205,29 +205,11 @@ impl Keys {
     }
 }
 
-/// An `expect = fail` row: every experiment that ran FAILed (none PASS,
-/// none KFAIL: a known emulator failure must not stand in for the defect),
-/// on boots that are otherwise healthy.
+/// An `expect = fail` row: every experiment that ran FAILed
+/// ([`crate::judge::experiment::sabotage_unseen`]), on boots that are
+/// otherwise healthy.
 fn sabotage_row(o: &suite::SuiteOutcome) -> RowResult {
-    let judged: Vec<_> = o
-        .experiments
-        .iter()
-        .filter(|j| j.verdict.word() != "SKIP")
-        .collect();
-    let mut why: Vec<String> = judged
-        .iter()
-        .filter(|j| j.verdict.word() != "FAIL")
-        .map(|j| {
-            format!(
-                "{} {}: wanted FAIL (the sabotage must be seen)",
-                j.verdict.word(),
-                j.name
-            )
-        })
-        .collect();
-    if judged.is_empty() {
-        why.push("no experiment ran".into());
-    }
+    let mut why = crate::judge::experiment::sabotage_unseen(&o.experiments);
     why.extend(o.platform_lines());
     if why.is_empty() {
         RowResult::Pass

@@ -468,27 +468,16 @@ pub struct RunOutcome {
 }
 
 impl RunOutcome {
-    /// The platform judgement met and no experiment FAILed.
+    /// The platform judgement met and the experiments' too
+    /// ([`xj::unplanned_verdict`]: none FAILed, or with `break=` all did).
     pub fn met(&self) -> bool {
-        self.judgement.met && Tally::of(&self.experiments).failed == 0
+        self.judgement.met && xj::unplanned_verdict(&self.facts, &self.experiments).0
     }
 
-    /// Why it was not met: the platform's reasons, then each FAILed
-    /// experiment with its first reason.
+    /// Why it was not met: the platform's reasons, then the experiments'.
     pub fn failure_lines(&self) -> Vec<String> {
         let mut v = self.judgement.reasons.clone();
-        v.extend(
-            self.experiments
-                .iter()
-                .filter(|j| j.verdict == Verdict::Fail)
-                .map(|j| {
-                    format!(
-                        "FAIL {}: {}",
-                        j.name,
-                        j.reasons.first().map_or("", String::as_str)
-                    )
-                }),
-        );
+        v.extend(xj::unplanned_verdict(&self.facts, &self.experiments).1);
         v
     }
 }
@@ -549,6 +538,15 @@ pub fn execute(plan: &RunPlan, setup: &Setup) -> Result<RunOutcome> {
     })?;
     live.show_rest(&out.experiments);
     Ok(out)
+}
+
+/// The status of a boot whose experiments were judged from its own
+/// command line: the platform's, unless it passed and they did not.
+pub fn unplanned_status(platform: Status, met: bool) -> Status {
+    match platform {
+        Status::Pass if !met => Status::Unmet,
+        s => s,
+    }
 }
 
 /// Runs a plan with its evidence in `dir` (which exists), handing every
@@ -628,9 +626,7 @@ fn execute_in(
         command: cmd.shell(),
         experiments,
     };
-    if out.judgement.status == Status::Pass && !out.met() {
-        out.judgement.status = Status::Unmet;
-    }
+    out.judgement.status = unplanned_status(out.judgement.status, out.met());
     write_verdict_files(&out, &out.command)?;
     Ok(out)
 }
@@ -757,6 +753,9 @@ pub fn print_summary(o: &RunOutcome, setup: &Setup) {
                 j.seen.label(),
                 j.reasons.first().map_or("", String::as_str)
             );
+        }
+        if let Some(l) = xj::sabotage_line(&o.facts, &o.experiments) {
+            println!("{l}");
         }
         render::print_tally(&o.experiments, o.judgement.status);
     }
