@@ -16,7 +16,7 @@
 #            version alone: QEMU=10 is build/qemu-10/qemu-system-x86_64,
 #            unpacked first (scripts/setup-qemu.sh)           the system's (7.2)
 #   ARGS     more arguments for `harness run` / `harness bench`
-#   CMDLINE  kernel command line baked into the ISOs          empty
+#   CMDLINE  words for the default entry of the ISOs' menus   none (exp=* ms=200)
 #   LIMINE_DIR  Limine's binaries for iso-limine (see scripts/mkiso-limine.sh)
 
 SHELL := bash
@@ -93,11 +93,11 @@ kernel: setup ## build the kernel ELF (target/x86_64-unknown-none/release/kernel
 host: setup ## build the host crates (report, plan, harness)
 	$(CARGO) build --release
 
-iso: kernel ## build out/static-call.iso (GRUB, BIOS + UEFI)
-	bash scripts/mkiso.sh --kernel $(KERNEL) --out $(ISO) --cmdline "$(CMDLINE)"
+iso: kernel ## build out/static-call.iso (GRUB, BIOS + UEFI; the menu from `harness iso-menu`)
+	HARNESS='$(HARNESS)' bash scripts/mkiso.sh --kernel $(KERNEL) --out $(ISO) --cmdline "$(CMDLINE)"
 
 iso-limine: kernel ## build out/static-call-limine.iso (Limine, needs its binaries)
-	bash scripts/mkiso-limine.sh --kernel $(KERNEL) --out $(LIMINE_ISO) --cmdline "$(CMDLINE)"
+	HARNESS='$(HARNESS)' bash scripts/mkiso-limine.sh --kernel $(KERNEL) --out $(LIMINE_ISO) --cmdline "$(CMDLINE)"
 
 run: kernel $(if $(filter iso-%,$(BOOT)),iso) $(if $(QEMU_MAJOR),setup-qemu) ## boot the default suite (SMP=4 ACCEL=tcg EXP='*' MS=300), judge each experiment
 	$(HARNESS) run $(NO_BUILD) $(RUN_OPTS)

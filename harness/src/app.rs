@@ -6,16 +6,16 @@
 use crate::{
     bench,
     cli::{
-        BenchArgs, Cli, Command, CompareArgs, CompletionsArgs, ListArgs, MatrixArgs, ParseArgs,
-        RunArgs, Sources, WatchArgs,
+        BenchArgs, Cli, Command, CompareArgs, CompletionsArgs, IsoMenuArgs, ListArgs, MatrixArgs,
+        ParseArgs, RunArgs, Sources, WatchArgs,
     },
     compare, evidence,
     judge::{
         self,
-        experiment::{self as xj, ExpJudgement, OwnBoot, Tally, Via, Where},
+        experiment::{self as xj, ExpJudgement, Tally, Via, Where},
         Ending, Facts, Judgement,
     },
-    list, live, matrix, plot,
+    list, live, matrix, menu, plot,
     qemu_info::QemuVersion,
     render,
     run::{self, RunRequest, Setup},
@@ -45,6 +45,7 @@ pub fn main(cli: Cli) -> Result<Status> {
         Command::Bench(a) => cmd_bench(a),
         Command::Compare(a) => cmd_compare(a),
         Command::Completions(a) => cmd_completions(a),
+        Command::IsoMenu(a) => cmd_iso_menu(a),
     }
 }
 
@@ -66,6 +67,16 @@ fn cmd_compare(a: CompareArgs) -> Result<Status> {
     } else {
         print!("{}", compare::render(&c, a.all));
     }
+    Ok(Status::Pass)
+}
+
+fn cmd_iso_menu(a: IsoMenuArgs) -> Result<Status> {
+    let table = match &a.table {
+        Some(f) => std::fs::read_to_string(f)
+            .with_context(|| format!("reading the torture table {}", f.display()))?,
+        None => menu::TORTURE_TABLE.to_string(),
+    };
+    print!("{}", menu::render(a.loader, &a.cmdline, &table)?);
     Ok(Status::Pass)
 }
 
@@ -180,9 +191,8 @@ fn write_judged(dir: &Path, s: &JudgedSummary<'_>, wall: Duration) -> Result<()>
     Ok(())
 }
 
-/// The experiments of one saved or watched boot: those its pattern selects
-/// (given, else the `exp=` of its kernel command line), judged from its
-/// records; none when it ran none.
+/// The experiments of one saved or watched boot
+/// ([`xj::judge_unplanned`]).
 fn log_experiments(
     facts: &Facts,
     ending: &Ending,
@@ -191,40 +201,8 @@ fn log_experiments(
     pattern: Option<&str>,
     qemu: Option<QemuVersion>,
 ) -> Result<Vec<ExpJudgement>> {
-    let from_log = facts.exp_pattern().map(|(p, _)| p);
-    let pattern = match (pattern, &from_log) {
-        (Some(p), _) => p.to_string(),
-        (None, Some(p)) => p.clone(),
-        (None, None) if facts.experiments.is_empty() => return Ok(Vec::new()),
-        (None, None) => "*".to_string(),
-    };
-    // A pattern from the log that selects nothing: the kernel's own `check
-    // exp` record fails the platform judgement; there is nothing to judge.
-    let selected = match list::select(&pattern) {
-        Ok(s) => s,
-        Err(e) if from_log.as_deref() == Some(pattern.as_str()) => {
-            let _ = e;
-            return Ok(Vec::new());
-        }
-        Err(e) => return Err(e),
-    };
     let seen = Where::new(facts.machine.as_ref(), via, None).with_qemu(qemu);
-    let nobp = facts
-        .cmdline
-        .as_deref()
-        .is_some_and(|c| c.split_whitespace().any(|w| w == "nobp"));
-    let ctx = xj::Context {
-        seen: &seen,
-        symbols,
-        nobp_why: nobp.then_some("the kernel command line in the log has `nobp`"),
-    };
-    Ok(xj::judge_boot(
-        &selected,
-        facts,
-        ending,
-        &ctx,
-        OwnBoot::Skip,
-    ))
+    xj::judge_unplanned(facts, ending, &seen, symbols, pattern)
 }
 
 /// The QEMU version of a saved log, and where it came from for people:
@@ -279,30 +257,19 @@ fn check_log_request(facts: &Facts, pattern: Option<&str>, ms: Option<u64>, j: &
     }
 }
 
-/// The status of a judged log with its experiments.
-fn log_status(j: &Judgement, exps: &[ExpJudgement]) -> Status {
-    match j.status {
-        Status::Pass if Tally::of(exps).failed > 0 => Status::Unmet,
-        s => s,
-    }
+/// The status of a judged log with its experiments (with `break=` on its
+/// command line, every experiment must FAIL).
+fn log_status(j: &Judgement, facts: &Facts, exps: &[ExpJudgement]) -> Status {
+    run::unplanned_status(j.status, xj::unplanned_verdict(facts, exps).0)
 }
 
-fn print_tally(exps: &[ExpJudgement], status: Status) {
-    if exps.is_empty() {
-        return;
+/// The closing lines of a judged log: whether a sabotage was seen, the
+/// tally, the verdict.
+fn print_closing(facts: &Facts, exps: &[ExpJudgement], status: Status) {
+    if let Some(l) = xj::sabotage_line(facts, exps) {
+        println!("{l}");
     }
-    let t = Tally::of(exps);
-    println!("{}", t.line());
-    println!(
-        "verdict: {} (status {}: {})",
-        if status == Status::Pass {
-            "PASS"
-        } else {
-            "FAIL"
-        },
-        status.code(),
-        status.word()
-    );
+    render::print_tally(exps, status);
 }
 
 fn all_lines(bytes: &[u8]) -> Vec<crate::transcript::Line> {
@@ -345,7 +312,7 @@ fn cmd_parse(a: ParseArgs) -> Result<Status> {
         qemu,
     )?;
     check_log_request(&facts, a.experiment.as_deref(), a.ms, &mut j);
-    let status = log_status(&j, &exps);
+    let status = log_status(&j, &facts, &exps);
     j.status = status;
     if !exps.is_empty() {
         let mut table = Table::new(exps.len(), true);
@@ -397,7 +364,7 @@ fn cmd_parse(a: ParseArgs) -> Result<Status> {
         evidence: dir.as_deref(),
     }
     .print();
-    print_tally(&exps, status);
+    print_closing(&facts, &exps, status);
     Ok(status)
 }
 
@@ -451,7 +418,7 @@ fn cmd_watch(a: WatchArgs) -> Result<Status> {
             symbols: symbols.as_ref(),
         },
     );
-    j.status = log_status(&j, &exps);
+    j.status = log_status(&j, &facts, &exps);
     write_judged(
         &dir,
         &JudgedSummary {
@@ -480,7 +447,7 @@ fn cmd_watch(a: WatchArgs) -> Result<Status> {
         evidence: Some(&dir),
     }
     .print();
-    print_tally(&exps, j.status);
+    print_closing(&facts, &exps, j.status);
     Ok(j.status)
 }
 

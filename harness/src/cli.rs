@@ -65,6 +65,11 @@ pub enum Command {
     /// their expectation and whether each needs a boot of its own.
     #[command(after_help = status::HELP_TABLE)]
     List(ListArgs),
+    /// Print the ISO's boot menu, generated from the registry: the default
+    /// suite, each own-boot experiment, the platform only, each sabotage
+    /// (scripts/mkiso.sh and scripts/mkiso-limine.sh call it).
+    #[command(name = "iso-menu", after_help = status::HELP_TABLE)]
+    IsoMenu(IsoMenuArgs),
     /// Measure: a fixed benchmark set per CPU count, as ratios against the
     /// baselines of the same boot; writes bench.json.
     #[command(after_help = status::HELP_TABLE)]
@@ -213,7 +218,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "WORDS")]
     pub append: Vec<String>,
     /// Run the registry experiments whose names match PATTERN (`*` any
-    /// run of characters including `/`, `?` one character; see `harness
+    /// run of characters including `/`, `?` one character; several globs
+    /// separated by commas select what any of them selects; see `harness
     /// list`): the shared ones in one boot, each own-boot one in a boot of
     /// its own. Kernel boots only.
     #[arg(long, value_name = "PATTERN")]
@@ -310,8 +316,27 @@ pub struct WatchArgs {
 /// `harness list`.
 #[derive(Debug, Clone, Args)]
 pub struct ListArgs {
-    /// Only the experiments whose names match (`*`, `?`).
+    /// Only the experiments whose names match (`*`, `?`; globs separated
+    /// by commas).
     pub pattern: Option<String>,
+}
+
+/// `harness iso-menu`.
+#[derive(Debug, Clone, Args)]
+pub struct IsoMenuArgs {
+    /// Whose configuration syntax: GRUB's `menuentry` blocks or Limine's
+    /// entries.
+    #[arg(long, value_enum, default_value = "grub")]
+    pub loader: crate::menu::Loader,
+    /// More kernel command line words for the default entry (`make iso
+    /// CMDLINE=...`); an `exp=` or `ms=` among them replaces the default.
+    #[arg(long, value_name = "WORDS", default_value = "")]
+    pub cmdline: String,
+    /// The torture table whose `expect = fail` rows give each sabotage
+    /// entry its experiments (default: the harness/torture.cfg this harness
+    /// was built with).
+    #[arg(long, value_name = "FILE")]
+    pub table: Option<PathBuf>,
 }
 
 /// Where the kernel, QEMU and the evidence come from: the options `run`,

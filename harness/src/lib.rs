@@ -10,7 +10,7 @@
 //!   never inferred past a lost record.
 //! * **Pure logic apart from I/O.** [`transcript`], [`judge`] (and
 //!   [`judge::experiment`]), [`stats`], [`known`], [`plot`], [`list`],
-//!   [`matrix::parse_table`], [`qemu::QemuCommand`], the parsers of
+//!   [`matrix::parse_table`], [`menu`], [`qemu::QemuCommand`], the parsers of
 //!   [`qemu_info`] and [`controls`] do no
 //!   I/O and are tested by `cargo test`; [`run`], [`suite`], [`bench`](mod@bench),
 //!   [`live`] and [`evidence`] do the I/O.
@@ -38,6 +38,7 @@ pub mod known;
 pub mod list;
 pub mod live;
 pub mod matrix;
+pub mod menu;
 pub mod plot;
 pub mod qemu;
 pub mod qemu_info;

@@ -41,7 +41,10 @@
 //! a pass when it is caught, a `timeout` row when the run hangs until its
 //! deadline, an `experiment` row when every boot passes the platform
 //! judgement and no experiment FAILs (SKIP and KFAIL do not fail it; the
-//! row's line counts them). The closing line is `N passed, N failed`
+//! row's line counts them). A row without `experiment` whose kernel runs
+//! experiments of its own accord (an ISO boot: its menu's default entry
+//! runs the default suite) has each of them judged as well, from the
+//! kernel's command line, and passes only when none FAILs. The closing line is `N passed, N failed`
 //! (`, N skipped` when rows were skipped); the exit status is 0 when no row
 //! failed.
 
@@ -262,29 +265,11 @@ impl Keys {
     }
 }
 
-/// An `expect = fail` row: every experiment that ran FAILed (none PASS,
-/// none KFAIL: a known emulator failure must not stand in for the defect),
-/// on boots that are otherwise healthy.
+/// An `expect = fail` row: every experiment that ran FAILed
+/// ([`crate::judge::experiment::sabotage_unseen`]), on boots that are
+/// otherwise healthy.
 fn sabotage_row(o: &suite::SuiteOutcome) -> RowResult {
-    let judged: Vec<_> = o
-        .experiments
-        .iter()
-        .filter(|j| j.verdict.word() != "SKIP")
-        .collect();
-    let mut why: Vec<String> = judged
-        .iter()
-        .filter(|j| j.verdict.word() != "FAIL")
-        .map(|j| {
-            format!(
-                "{} {}: wanted FAIL (the sabotage must be seen)",
-                j.verdict.word(),
-                j.name
-            )
-        })
-        .collect();
-    if judged.is_empty() {
-        why.push("no experiment ran".into());
-    }
+    let mut why = crate::judge::experiment::sabotage_unseen(&o.experiments);
     why.extend(o.platform_lines());
     if why.is_empty() {
         RowResult::Pass
@@ -498,14 +483,17 @@ pub fn run_table(file: &Path, setup: &Setup, build: bool) -> Result<bool> {
                         println!("INTERRUPTED");
                         bail!("interrupted");
                     }
+                    if !o.experiments.is_empty() {
+                        detail.push(crate::judge::experiment::Tally::of(&o.experiments).line());
+                    }
                     let apic = row
                         .expect_apic
                         .and_then(|want| apic_mismatch(want, &o.facts));
-                    let r = match (o.judgement.met, apic) {
+                    let r = match (o.met(), apic) {
                         (true, None) => RowResult::Pass,
-                        (_, apic) => RowResult::Fail(
-                            o.judgement.reasons.iter().cloned().chain(apic).collect(),
-                        ),
+                        (_, apic) => {
+                            RowResult::Fail(o.failure_lines().into_iter().chain(apic).collect())
+                        }
                     };
                     (r, Some(o.dir))
                 }

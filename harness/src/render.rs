@@ -376,6 +376,26 @@ impl Summary<'_> {
     }
 }
 
+/// The tally of a boot's experiments and the verdict line, when it ran
+/// any (`parse`, `watch`, `run` of an ISO).
+pub fn print_tally(exps: &[ExpJudgement], status: Status) {
+    if exps.is_empty() {
+        return;
+    }
+    let t = crate::judge::experiment::Tally::of(exps);
+    println!("{}", t.line());
+    println!(
+        "verdict: {} (status {}: {})",
+        if status == Status::Pass {
+            "PASS"
+        } else {
+            "FAIL"
+        },
+        status.code(),
+        status.word()
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -869,3 +869,134 @@ fn completions_are_printed_for_bash_and_an_unknown_shell_is_refused() {
     let r = run(harness().args(["completions", "tcsh"]));
     assert_status(&r, 2, "invalid value 'tcsh'");
 }
+
+fn fake_iso_run(name: &str, mode: &str, serial: &str, boot: &str) -> Command {
+    let mut c = fake_run(name, mode, &testdata(serial));
+    // Any file as old as the "kernel" will do as the image.
+    c.args(["--boot", boot, "--iso"]).arg(testdata("fake-qemu"));
+    c
+}
+
+#[test]
+fn an_iso_boot_judges_every_experiment_its_kernel_command_line_selected() {
+    let r =
+        run(fake_iso_run("iso-exp", "pass", "exp-naive-smp4.log", "iso-bios").args(["--smp", "4"]));
+    assert_status(&r, 0, "4 passed, 0 failed, 0 skipped, 0 kfail");
+    assert!(
+        r.1.contains("[1/4] PASS  naive/-/none/qword") && r.1.contains("boot iso-bios"),
+        "{}",
+        r.1
+    );
+    let dir = evidence_dir(&r.1);
+    let s: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["experiments"].as_array().unwrap().len(), 4, "{s}");
+    assert_eq!(s["tally"]["passed"], 4, "{s}");
+    assert!(dir.join("experiments.txt").is_file() && dir.join("latency.svg").is_file());
+    let junit = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
+    assert!(junit.contains("name=\"naive/-/none/qword\""), "{junit}");
+}
+
+#[test]
+fn an_iso_boot_fails_when_an_experiment_of_its_default_entry_fails() {
+    let r = run(
+        fake_iso_run("iso-exp-fail", "fail", "exp-gap-timer-smp2.log", "iso-uefi")
+            .args(["--smp", "2"]),
+    );
+    assert_status(&r, 1, "3 passed, 1 failed, 0 skipped, 0 kfail");
+    assert!(
+        r.1.contains("not met   FAIL  int3/gap/ipi/cross-page/timer"),
+        "{}",
+        r.1
+    );
+}
+
+#[test]
+fn an_iso_boot_without_experiments_is_the_platform_only() {
+    let r = run(fake_iso_run("iso-platform", "pass", "clean.log", "iso-bios").args(["--smp", "4"]));
+    assert_status(&r, 0, "expectation must-pass: MET");
+    assert!(!r.1.contains("passed,"), "no experiment, no tally: {}", r.1);
+}
+
+#[test]
+fn a_matrix_iso_row_judges_the_experiments_of_the_default_entry() {
+    let d = scratch("matrix-iso");
+    let table = d.join("t.cfg");
+    std::fs::write(&table, "[iso]\naccel = tcg\nboot = iso-bios\nsmp = 2\n").unwrap();
+    let r = run(harness()
+        .arg("matrix")
+        .arg(&table)
+        .arg("--qemu")
+        .arg(testdata("fake-qemu"))
+        .arg("--kernel")
+        .arg(testdata("fake-qemu"))
+        .arg("--iso")
+        .arg(testdata("fake-qemu"))
+        .arg("--out")
+        .arg(&d)
+        .env("FAKE_QEMU_MODE", "fail")
+        .env("FAKE_QEMU_SERIAL", testdata("exp-gap-timer-smp2.log")));
+    assert_status(
+        &r,
+        1,
+        "[1/1] iso ... FAIL (3 passed, 1 failed, 0 skipped, 0 kfail;",
+    );
+    assert!(
+        r.1.contains("FAIL int3/gap/ipi/cross-page/timer: "),
+        "wanted the failed experiment under the row:\n{}",
+        r.1
+    );
+}
+
+#[test]
+fn iso_menu_prints_the_registry_menu_for_grub_and_limine() {
+    let r = run(harness().arg("iso-menu"));
+    assert_status(
+        &r,
+        0,
+        "menuentry 'default suite: 118 experiment(s), 200 ms each' {",
+    );
+    assert_eq!(r.1.matches("\nmenuentry '").count(), 9, "{}", r.1);
+    assert!(
+        r.1.contains(
+            "multiboot2 /boot/kernel 'exp=int3/gap/ipi/*/timer' 'ms=200' 'break=gap-return'"
+        ),
+        "{}",
+        r.1
+    );
+    let r = run(harness().args(["iso-menu", "--loader", "limine", "--cmdline", "nobp"]));
+    assert_status(&r, 0, "    cmdline: exp=* ms=200 nobp\n");
+    assert_eq!(
+        r.1.lines().filter(|l| l.starts_with('/')).count(),
+        9,
+        "{}",
+        r.1
+    );
+}
+
+#[test]
+fn iso_menu_refuses_cmdline_words_that_would_break_the_menu_or_the_kernel() {
+    assert_status(
+        &run(harness().args(["iso-menu", "--cmdline", "nobp; reboot"])),
+        2,
+        "holds ';'",
+    );
+    assert_status(
+        &run(harness().args(["iso-menu", "--cmdline", "exp=int3/*,"])),
+        2,
+        "empty pattern",
+    );
+}
+
+#[test]
+fn iso_menu_takes_the_sabotage_globs_from_the_table_given() {
+    let d = scratch("iso-menu-table");
+    let table = d.join("t.cfg");
+    std::fs::write(
+        &table,
+        "[a]\nexperiment = int3/gap/ipi/qword/timer\nappend = break=no-final-sync\nexpect = fail\n",
+    )
+    .unwrap();
+    let r = run(harness().arg("iso-menu").arg("--table").arg(&table));
+    assert_status(&r, 2, "`break=operand-first`");
+}

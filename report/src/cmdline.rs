@@ -137,6 +137,10 @@ impl Settle {
     }
 }
 
+/// What separates the globs of `exp=` (the same character as
+/// `plan::experiment::LIST_SEPARATOR`; no experiment name holds one).
+pub const EXP_LIST_SEPARATOR: char = ',';
+
 /// Why a command line was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CmdlineError<'a> {
@@ -150,6 +154,9 @@ pub enum CmdlineError<'a> {
     BadNumber(&'a str),
     /// `settle=` with something other than `on`, `off` or `auto`.
     BadSettle(&'a str),
+    /// `exp=` with an empty glob: nothing after `=`, or a leading,
+    /// trailing or doubled comma. The word is kept.
+    EmptyGlob(&'a str),
 }
 
 impl core::fmt::Display for CmdlineError<'_> {
@@ -162,6 +169,10 @@ impl core::fmt::Display for CmdlineError<'_> {
             CmdlineError::BadSettle(w) => {
                 write!(f, "settle={w:?}: wanted on, off or auto")
             }
+            CmdlineError::EmptyGlob(w) => write!(
+                f,
+                "{w:?} has an empty pattern (exp= takes globs separated by single commas)"
+            ),
         }
     }
 }
@@ -177,7 +188,9 @@ pub struct Options<'a> {
     pub tsc_pit: bool,
     /// `xapic`: stay in xAPIC mode even where x2APIC exists.
     pub xapic: bool,
-    /// `exp=PATTERN`: run the experiments whose names match.
+    /// `exp=GLOB[,GLOB...]`: run the experiments whose names match any of
+    /// the comma-separated globs (`plan::experiment::glob_list_match`). Kept
+    /// as written; never empty, and no glob in it is empty.
     pub experiments: Option<&'a str>,
     /// `ms=N`: how long each experiment runs, in milliseconds.
     pub exp_ms: Option<u64>,
@@ -200,7 +213,12 @@ impl<'a> Options<'a> {
                     o.control =
                         Some(Control::from_name(name).ok_or(CmdlineError::UnknownControl(name))?)
                 }
-                Some(("exp", pat)) => o.experiments = Some(pat),
+                Some(("exp", list)) => {
+                    if list.split(EXP_LIST_SEPARATOR).any(str::is_empty) {
+                        return Err(CmdlineError::EmptyGlob(w));
+                    }
+                    o.experiments = Some(list)
+                }
                 Some(("break", name)) => {
                     o.sabotage =
                         Some(Sabotage::from_name(name).ok_or(CmdlineError::UnknownSabotage(name))?)
@@ -295,6 +313,40 @@ mod tests {
         assert_eq!(
             Options::parse("break=nothing"),
             Err(CmdlineError::UnknownSabotage("nothing"))
+        );
+    }
+
+    #[test]
+    fn exp_keeps_a_comma_list_of_globs_as_one_word() {
+        let o = Options::parse("exp=naive/*,int3/spin/ipi/qword/self,*/cpuid ms=100").unwrap();
+        assert_eq!(
+            o.experiments,
+            Some("naive/*,int3/spin/ipi/qword/self,*/cpuid"),
+            "wanted the whole list, commas included"
+        );
+        assert_eq!(o.exp_ms, Some(100));
+        assert_eq!(Options::parse("exp=*").unwrap().experiments, Some("*"));
+    }
+
+    #[test]
+    fn exp_with_an_empty_glob_is_refused_naming_the_word() {
+        for w in [
+            "exp=",
+            "exp=,naive/*",
+            "exp=naive/*,",
+            "exp=naive/*,,*/cpuid",
+        ] {
+            assert_eq!(
+                Options::parse(w),
+                Err(CmdlineError::EmptyGlob(w)),
+                "wanted {w:?} refused as an empty glob"
+            );
+        }
+        extern crate std;
+        let msg = std::format!("{}", CmdlineError::EmptyGlob("exp=a,"));
+        assert!(
+            msg.contains("\"exp=a,\"") && msg.contains("empty pattern"),
+            "{msg}"
         );
     }
 }

@@ -764,6 +764,118 @@ pub fn judge_boot(
     out
 }
 
+/// The experiments of one boot that the harness did not plan (a saved log,
+/// a watched serial port, an ISO's menu entry), judged from its records:
+/// those that `pattern` selects, else the `exp=` of the kernel command line
+/// in its `hello` record; none when it names none and ran none. Own-boot
+/// experiments that a list left out are SKIP with their reason
+/// ([`OwnBoot::Skip`]), a selected experiment that never reported is FAIL.
+/// `nobp` on that command line is the reason for `nobp` skips. An error
+/// only for a `pattern` given that selects nothing (a pattern from the log
+/// that selects nothing fails the kernel's own `exp` check instead).
+pub fn judge_unplanned(
+    facts: &Facts,
+    ending: &Ending,
+    seen: &Where,
+    symbols: Option<&Symbols>,
+    pattern: Option<&str>,
+) -> anyhow::Result<Vec<ExpJudgement>> {
+    let from_log = facts.exp_pattern().map(|(p, _)| p);
+    let pattern = match (pattern, &from_log) {
+        (Some(p), _) => p.to_string(),
+        (None, Some(p)) => p.clone(),
+        (None, None) if facts.experiments.is_empty() => return Ok(Vec::new()),
+        (None, None) => "*".to_string(),
+    };
+    let selected = match crate::list::select(&pattern) {
+        Ok(s) => s,
+        Err(_) if from_log.as_deref() == Some(pattern.as_str()) => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let nobp = facts
+        .cmdline
+        .as_deref()
+        .is_some_and(|c| c.split_whitespace().any(|w| w == "nobp"));
+    let ctx = Context {
+        seen,
+        symbols,
+        nobp_why: nobp.then_some("the kernel command line in the log has `nobp`"),
+    };
+    Ok(judge_boot(&selected, facts, ending, &ctx, OwnBoot::Skip))
+}
+
+/// The `break=` word of a boot's kernel command line (a sabotaged
+/// protocol, `docs/cmdline.md`), if it has one.
+pub fn sabotage_of(facts: &Facts) -> Option<report::cmdline::Sabotage> {
+    report::cmdline::Options::parse(facts.cmdline.as_deref()?)
+        .ok()?
+        .sabotage
+}
+
+/// Why a sabotaged boot's experiments do not show the defect, one line
+/// each; none when they do: every experiment that ran FAILed (none PASS,
+/// none KFAIL, as a known emulator failure must not stand in for the
+/// defect), and at least one ran.
+pub fn sabotage_unseen(exps: &[ExpJudgement]) -> Vec<String> {
+    let ran: Vec<&ExpJudgement> = exps.iter().filter(|j| j.verdict != Verdict::Skip).collect();
+    let mut why: Vec<String> = ran
+        .iter()
+        .filter(|j| j.verdict != Verdict::Fail)
+        .map(|j| {
+            format!(
+                "{} {}: wanted FAIL (the sabotage must be seen)",
+                j.verdict.word(),
+                j.name
+            )
+        })
+        .collect();
+    if ran.is_empty() {
+        why.push("no experiment ran".into());
+    }
+    why
+}
+
+/// The verdict of a boot's experiments that the harness did not plan
+/// ([`judge_unplanned`]): met when none FAILed, or, when the kernel ran
+/// with `break=`, when every one FAILed ([`sabotage_unseen`]); the lines
+/// saying why not.
+pub fn unplanned_verdict(facts: &Facts, exps: &[ExpJudgement]) -> (bool, Vec<String>) {
+    let why: Vec<String> = if sabotage_of(facts).is_some() {
+        sabotage_unseen(exps)
+    } else {
+        exps.iter()
+            .filter(|j| j.verdict == Verdict::Fail)
+            .map(|j| {
+                format!(
+                    "FAIL {}: {}",
+                    j.name,
+                    j.reasons.first().map_or("", String::as_str)
+                )
+            })
+            .collect()
+    };
+    (why.is_empty(), why)
+}
+
+/// The line a sabotaged boot's summary says: whether the defect was seen.
+pub fn sabotage_line(facts: &Facts, exps: &[ExpJudgement]) -> Option<String> {
+    let s = sabotage_of(facts)?;
+    let t = Tally::of(exps);
+    let ran = exps.len() - t.skipped;
+    Some(if sabotage_unseen(exps).is_empty() {
+        format!(
+            "sabotage break={}: all {ran} experiment(s) that ran FAILed, as they must: the detectors see the defect",
+            s.name()
+        )
+    } else {
+        format!(
+            "sabotage break={}: NOT SEEN: {} of {ran} experiment(s) that ran FAILed; every one must (a detector is blind)",
+            s.name(),
+            t.failed
+        )
+    })
+}
+
 /// Counts by verdict.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Tally {

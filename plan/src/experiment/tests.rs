@@ -276,6 +276,23 @@ fn glob_patterns_select_from_the_suite() {
 }
 
 #[test]
+fn a_comma_list_selects_in_suite_order_and_each_experiment_once() {
+    let got = names("int3/spin/ipi/qword/self,naive/*/qword,naive/*,int3/spin/ipi/qword/self");
+    assert_eq!(
+        got,
+        [
+            "naive/-/none/qword",
+            "naive/-/none/line",
+            "naive/-/none/cross-line",
+            "naive/-/none/cross-page",
+            "int3/spin/ipi/qword/self",
+        ],
+        "wanted the union of the globs, in registry order, without duplicates"
+    );
+    assert_eq!(names("naive/*,nothing*").len(), 4);
+}
+
+#[test]
 fn find_refuses_unknown_and_non_canonical_names() {
     assert_eq!(find("int3/gap/ipi/qword/timer/iret"), None);
     assert_eq!(find("int3/gap/ipi/qword/none"), None);

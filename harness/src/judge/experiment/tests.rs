@@ -668,3 +668,115 @@ fn the_observation_line_gives_positive_then_negative_counts_as_litmus7_does() {
         .line("x")
         .starts_with("Observation x Never 0 10 "));
 }
+
+#[test]
+fn an_unplanned_boot_is_judged_by_the_comma_list_on_its_command_line() {
+    let b = damaged(&testdata("exp-naive-smp4.log"), |kind, f| {
+        if kind == "hello" {
+            set(f, "cmdline", "exp=naive/*,int3/spin/ipi/qword/self ms=100");
+        }
+        true
+    });
+    let facts = Facts::from_transcript(&Transcript::from_bytes(&b));
+    let js = judge_unplanned(&facts, &Ending::Stopped, &tcg(), None, None).unwrap();
+    assert_eq!(
+        names(&js),
+        [
+            "naive/-/none/qword",
+            "naive/-/none/line",
+            "naive/-/none/cross-line",
+            "naive/-/none/cross-page",
+            "int3/spin/ipi/qword/self"
+        ]
+    );
+    verdict(one(&js, "naive/-/none/cross-page"), Verdict::Pass);
+    let j = one(&js, "int3/spin/ipi/qword/self");
+    verdict(j, Verdict::Fail);
+    because(j, "never ran");
+}
+
+#[test]
+fn an_unplanned_boot_without_exp_has_no_experiments_and_a_given_pattern_wins() {
+    let b = damaged(&testdata("exp-naive-smp4.log"), |kind, f| {
+        if kind == "hello" {
+            set(f, "cmdline", "");
+        }
+        !kind.starts_with("exp") && kind != "failure"
+    });
+    let facts = Facts::from_transcript(&Transcript::from_bytes(&b));
+    assert!(
+        judge_unplanned(&facts, &Ending::Stopped, &tcg(), None, None)
+            .unwrap()
+            .is_empty()
+    );
+    let facts = Facts::from_transcript(&Transcript::from_bytes(&testdata("exp-naive-smp4.log")));
+    let js = judge_unplanned(
+        &facts,
+        &Ending::Stopped,
+        &tcg(),
+        None,
+        Some("naive/-/none/qword"),
+    )
+    .unwrap();
+    verdict(one(&js, "naive/-/none/qword"), Verdict::Pass);
+    because(one(&js, "naive/-/none/line"), "did not select it");
+    assert!(judge_unplanned(&facts, &Ending::Stopped, &tcg(), None, Some("int4/*")).is_err());
+}
+
+#[test]
+fn a_sabotaged_boot_is_met_only_when_every_experiment_that_ran_failed() {
+    let b = damaged(&testdata("exp-gap-timer-smp2.log"), |kind, f| {
+        if kind == "hello" {
+            set(
+                f,
+                "cmdline",
+                "exp=int3/gap/ipi/*/timer ms=60 break=gap-return",
+            );
+        }
+        true
+    });
+    let facts = Facts::from_transcript(&Transcript::from_bytes(&b));
+    assert_eq!(
+        sabotage_of(&facts),
+        Some(report::cmdline::Sabotage::GapReturn)
+    );
+    let mut js = judge_unplanned(&facts, &Ending::Stopped, &tcg(), None, None).unwrap();
+    let (met, why) = unplanned_verdict(&facts, &js);
+    assert!(!met, "3 of 4 passed: the sabotage was not seen");
+    assert_eq!(why.len(), 3, "{why:?}");
+    assert!(
+        why[0].starts_with("PASS int3/gap/ipi/qword/timer: wanted FAIL"),
+        "{why:?}"
+    );
+    assert!(sabotage_line(&facts, &js)
+        .unwrap()
+        .contains("NOT SEEN: 1 of 4"));
+    for j in &mut js {
+        j.verdict = Verdict::Fail;
+    }
+    assert_eq!(unplanned_verdict(&facts, &js), (true, vec![]));
+    assert!(sabotage_line(&facts, &js)
+        .unwrap()
+        .contains("all 4 experiment(s) that ran FAILed, as they must"));
+    js[0].verdict = Verdict::Kfail;
+    assert!(
+        !unplanned_verdict(&facts, &js).0,
+        "a known failure must not stand in for the defect"
+    );
+    assert_eq!(sabotage_unseen(&[]), ["no experiment ran"]);
+}
+
+#[test]
+fn without_break_an_unplanned_boot_is_met_when_none_failed() {
+    let facts =
+        Facts::from_transcript(&Transcript::from_bytes(&testdata("exp-gap-timer-smp2.log")));
+    let js = judge_unplanned(&facts, &Ending::Stopped, &tcg(), None, None).unwrap();
+    let (met, why) = unplanned_verdict(&facts, &js);
+    assert!(!met);
+    assert_eq!(why.len(), 1, "{why:?}");
+    assert!(
+        why[0].starts_with("FAIL int3/gap/ipi/cross-page/timer: "),
+        "{why:?}"
+    );
+    assert_eq!(sabotage_line(&facts, &js), None);
+}
