@@ -449,9 +449,24 @@ pub fn deadlock(stuck: &[(usize, Option<watchdog::Snapshot>)]) -> ! {
     crate::exit::finish()
 }
 
-/// The executors' timer.
+/// The executors' timer; under `timer-site` its handler calls a site of
+/// the key being patched (each tick the next one), as an interrupt handler
+/// in a real kernel might, perhaps while this CPU's own call through a
+/// site of the key is being emulated.
 pub fn on_timer() {
-    STATS.timer.fetch_add(1, Ordering::Relaxed);
+    let tick = STATS.timer.fetch_add(1, Ordering::Relaxed);
+    let cpu = percpu::index() as usize;
+    if state::interference_is(Interference::TimerSite)
+        && state::is_executor(cpu)
+        && state::ACTIVE.load(Ordering::Acquire)
+    {
+        let key = state::CURRENT_KEY.load(Ordering::Relaxed);
+        let index = tick as usize % SITES_PER_KEY;
+        let site = state::keys()[key][index];
+        if site != 0 {
+            executor::checked_call(key, index, site, cpu, false);
+        }
+    }
 }
 
 /// The patcher's own interrupt (`self`): calls a site of the key being

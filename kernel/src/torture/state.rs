@@ -492,7 +492,7 @@ pub fn fault(frame: &mut TrapFrame, kind: FaultKind) -> bool {
 
 /// Interference on an executor: the LAPIC timer, when asked for.
 pub fn interference_start_executor() {
-    if interference_is(Interference::Timer) {
+    if interference_is(Interference::Timer) || interference_is(Interference::TimerSite) {
         lapic::timer_periodic(super::VEC_TIMER, TIMER_COUNT);
     }
 }
