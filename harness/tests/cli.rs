@@ -377,8 +377,8 @@ fn watch_refuses_a_missing_device() {
 #[test]
 fn list_shows_every_registry_experiment_and_a_count() {
     let r = run(harness().arg("list"));
-    assert_status(&r, 0, "122 experiment(s): ");
-    assert_eq!(r.1.lines().count(), 123, "one line each and a count");
+    assert_status(&r, 0, "128 experiment(s): ");
+    assert_eq!(r.1.lines().count(), 129, "one line each and a count");
     assert!(
         r.1.lines()
             .any(|l| l.starts_with("int3/retry/ipi/qword/self") && l.ends_with("own-boot")),

@@ -535,3 +535,83 @@ fn a_log_says_where_it_was_seen_from_its_machine_record() {
     m.fields.insert("hv".into(), "KVMKVMKVM".into());
     assert_eq!(Where::new(Some(&m), Via::Log, None).platform, Platform::Kvm);
 }
+
+/// The qword experiment of `exp-gap-timer-smp2.log` turned into a failure
+/// made of `counts` (added to its `exp` record, `failures` their sum).
+fn gap_timer_failing_with(counts: &[(&str, u64)]) -> ExpJudgement {
+    let bytes = damaged(&testdata("exp-gap-timer-smp2.log"), |kind, f| {
+        if kind == "exp" && get(f, "name") == "int3/gap/ipi/qword/timer" {
+            let sum: u64 = counts.iter().map(|c| c.1).sum();
+            set(f, "outcome", "fail");
+            set(f, "met", "0");
+            set(f, "failures", &sum.to_string());
+            for &(k, v) in counts {
+                f.retain(|(name, _)| name != k);
+                f.push((k.to_string(), v.to_string()));
+            }
+        }
+        true
+    });
+    one(&judged(&bytes), "int3/gap/ipi/qword/timer").clone()
+}
+
+#[test]
+fn stale_int3_alone_under_tcg_stays_a_known_failure() {
+    let j = gap_timer_failing_with(&[("stale_bp", 6)]);
+    verdict(&j, Verdict::Kfail);
+}
+
+#[test]
+fn a_bad_return_unsynced_or_blind_failure_is_never_excused_beside_stale_ones() {
+    for kind in UNEXCUSABLE_COUNTERS {
+        let j = gap_timer_failing_with(&[("stale_bp", 5), (kind, 1)]);
+        verdict(&j, Verdict::Fail);
+        assert!(j.known.is_none(), "{kind}: wanted no known failure");
+    }
+    let j = gap_timer_failing_with(&[("bad_return", 3)]);
+    because(&j, "3 bad return(s)");
+}
+
+#[test]
+fn a_bad_return_in_out_of_line_int3_under_tcg_is_a_fail_not_the_known_failure() {
+    let bytes = damaged(&testdata("exp-outofline-smp2.log"), |kind, f| {
+        if kind == "exp" && get(f, "name") == "outofline-int3/gap/ipi/qword/timer" {
+            let n: u64 = get(f, "failures").parse().unwrap();
+            set(f, "failures", &(n + 1).to_string());
+            f.push(("bad_return".into(), "1".into()));
+        }
+        true
+    });
+    let js = judged(&bytes);
+    let j = one(&js, "outofline-int3/gap/ipi/qword/timer");
+    verdict(j, Verdict::Fail);
+    because(j, "1 bad return(s)");
+}
+
+#[test]
+fn the_new_failure_counters_must_add_up_too() {
+    let bytes = damaged(&testdata("exp-gap-timer-smp2.log"), |kind, f| {
+        if kind == "exp" && get(f, "name") == "int3/gap/ipi/qword/timer" {
+            f.push(("unsynced".into(), "2".into()));
+        }
+        true
+    });
+    let js = judged(&bytes);
+    let j = one(&js, "int3/gap/ipi/qword/timer");
+    verdict(j, Verdict::Fail);
+    because(j, "the counters do not add up");
+}
+
+#[test]
+fn an_exp_record_cut_short_is_a_fail_whatever_it_counted() {
+    let bytes = damaged(&testdata("exp-gap-timer-smp2.log"), |kind, f| {
+        if kind == "exp" && get(f, "name") == "int3/gap/ipi/qword/timer" {
+            f.push(("trunc".into(), "1".into()));
+        }
+        true
+    });
+    let js = judged(&bytes);
+    let j = one(&js, "int3/gap/ipi/qword/timer");
+    verdict(j, Verdict::Fail);
+    because(j, "cut short");
+}
