@@ -111,6 +111,10 @@ pub const POISON_EAX: u32 = 0x0BAD_CA11;
 /// ran last) nor a mark (a tail ran last).
 pub const POISON_EDX: u32 = 0xFFFF_0000;
 
+// The poison is no target id (all have 0x5C on top), and EDX's is neither
+// 0 nor a mark (which fits in DX).
+const _: () = assert!(POISON_EAX >> 24 != 0x5C && POISON_EDX > 0xFFFF);
+
 /// The displacement of a `rel32` instruction at `insn_addr` that reaches
 /// `target`, or `None` if `target` is out of reach.
 ///
@@ -299,13 +303,6 @@ pub(crate) mod tests {
         assert_eq!(b, [0xB8, 0x02, 0x01, 0x03, 0x5C, 0x31, 0xD2, 0xC3]);
         assert_eq!(decode_target_body(&b), Some(0x5C03_0102));
         assert_eq!(decode_target_body(&[INT3; TARGET_BODY_LEN]), None);
-    }
-
-    #[test]
-    fn the_poison_is_no_target_id_and_no_mark() {
-        assert_ne!(POISON_EAX >> 24, 0x5C, "a target id has 0x5C on top");
-        assert_ne!(POISON_EDX, 0);
-        assert!(POISON_EDX > 0xFFFF, "a mark fits in DX");
     }
 
     /// What the CPU does from byte `at` of `code` on, for the instructions

@@ -16,9 +16,9 @@
 //! | `observe` | always, unless the experiment could not run (`error`); the counts become an observation line with a 95% bound ([`crate::stats`]) |
 //!
 //! Every experiment also has to add up: `failures` is the sum of the
-//! [`failure_counters`] (`wrong + faults + stray_bp + stale_bp + stale_call
-//! + bad_return + unsynced + blind`), no more failure records than
-//! failures, no error from the patcher, no CPU left stuck. A must-pass
+//! [`failure_counters`] (`wrong`, `faults`, `stray_bp`, `stale_bp`,
+//! `stale_call`, `bad_return`, `unsynced`, `blind`), no more failure records
+//! than failures, no error from the patcher, no CPU left stuck. A must-pass
 //! failure that [`crate::known`] lists for the platform is **KFAIL**, unless
 //! it counts one of the [`UNEXCUSABLE_COUNTERS`]; `outcome=skip` is
 //! **SKIP** with its reason; anything else unmet is **FAIL**. An experiment that was

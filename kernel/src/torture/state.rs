@@ -204,8 +204,7 @@ pub fn wait_passes(n: u64, max_us: u64) {
     }
     let deadline = time::deadline_us(max_us);
     while !time::passed(deadline)
-        && (0..cpus)
-            .any(|c| is_executor(c) && PASSES[c].0.load(Ordering::Relaxed) < from[c] + n)
+        && (0..cpus).any(|c| is_executor(c) && PASSES[c].0.load(Ordering::Relaxed) < from[c] + n)
     {
         crate::watchdog::poll();
         core::hint::spin_loop();
