@@ -387,6 +387,8 @@ pub fn run_table(file: &Path, setup: &Setup, build: bool) -> Result<bool> {
         }
         let start = Instant::now();
         let mut detail: Vec<String> = Vec::new();
+        // Lines printed under the row's result (what a sabotage row caught).
+        let mut under: Vec<String> = Vec::new();
         let (result, dir) = match &row.skip {
             Some(why) => (RowResult::Skip(why.clone()), None),
             None if row.request.experiment.is_some() => {
@@ -425,11 +427,7 @@ pub fn run_table(file: &Path, setup: &Setup, build: bool) -> Result<bool> {
                             .collect();
                         let r = if row.want_fail {
                             let (r, seen) = sabotage_row(&o, &row.want_kinds);
-                            if r == RowResult::Pass {
-                                for l in seen {
-                                    println!("      {l}");
-                                }
-                            }
+                            under = seen;
                             r
                         } else if o.met {
                             for l in not_passed {
@@ -473,6 +471,9 @@ pub fn run_table(file: &Path, setup: &Setup, build: bool) -> Result<bool> {
             println!("[{:>width$}/{n}] {name} ... {line}", i + 1);
         } else {
             println!("{line}");
+        }
+        for l in &under {
+            println!("      {l}");
         }
         if let RowResult::Fail(reasons) = &result {
             for r in reasons {

@@ -98,8 +98,8 @@ pub enum Sabotage {
     /// trampoline: an interrupt can come before it reads its per-CPU slots
     /// (no STI shadow).
     TrampolineIf,
-    /// The int3 protocol publishes the #BP table after the `int3` is
-    /// written and synced.
+    /// The int3 protocol publishes the #BP table only with the new
+    /// instruction, in step 3, long after the `int3` was written.
     BpTableLate,
     /// The #BP table gives the destination of the target after the new
     /// one (an off-by-one).

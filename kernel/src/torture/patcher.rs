@@ -226,9 +226,6 @@ impl Patcher<'_> {
         if self.sabotage != Some(Sabotage::NoCoverSync) {
             sync::sync(self.sync).map_err(PatchError::Sync)?;
         }
-        if late {
-            bp::publish(table);
-        }
         let t1 = rdtsc();
         // Step 2: operand.
         self.audit(Checkpoint::Operand);
@@ -242,6 +239,9 @@ impl Patcher<'_> {
         let t2 = rdtsc();
         // Step 3: uncover.
         self.audit(Checkpoint::Uncover);
+        if late {
+            bp::publish(table);
+        }
         for &pt in points {
             arena::poke(pt, &[opcode]).map_err(PatchError::Readback)?;
             bp::restored(pt);
