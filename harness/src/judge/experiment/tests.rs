@@ -615,3 +615,55 @@ fn an_exp_record_cut_short_is_a_fail_whatever_it_counted() {
     verdict(j, Verdict::Fail);
     because(j, "cut short");
 }
+
+/// What a sabotage row would say of each experiment of a real transcript.
+fn caught_by(log: &str, kinds: &str) -> Vec<Result<String, String>> {
+    let kinds = crate::matrix::kind::parse_kinds(kinds).unwrap();
+    judged(&testdata(log))
+        .iter()
+        .map(|j| crate::matrix::kind::caught(j, &kinds))
+        .collect()
+}
+
+#[test]
+fn a_return_one_byte_short_is_caught_as_bad_returns_in_every_class() {
+    let js = judged(&testdata("exp-sabotage-gap-return-short-smp2.log"));
+    assert_eq!(js.len(), 4, "{:?}", names(&js));
+    for j in &js {
+        verdict(j, Verdict::Fail);
+        assert!(j.n("bad_return") > 0, "{}: no bad return", j.name);
+    }
+    for r in caught_by("exp-sabotage-gap-return-short-smp2.log", "bad_return") {
+        assert!(r.is_ok(), "{r:?}");
+    }
+    for r in caught_by("exp-sabotage-gap-return-short-smp2.log", "stray_bp") {
+        assert!(
+            r.as_ref().is_err_and(|e| e.contains("no stray_bp counted")),
+            "another kind is not the sabotage seen: {r:?}"
+        );
+    }
+}
+
+#[test]
+fn a_cpu_left_with_interrupts_off_is_caught_as_a_deadlock_and_only_so() {
+    let syms = Symbols::from_list([Symbol {
+        name: "kernel::arena::alias".into(),
+        addr: 0x11_1e90,
+        size: 0x40,
+    }]);
+    let (_, js) = judged_with(
+        &testdata("exp-sabotage-trampoline-no-sti-smp2.log"),
+        &tcg(),
+        Some(&syms),
+    );
+    let j = one(&js, "int3/trampoline/ipi/qword/timer");
+    verdict(j, Verdict::Fail);
+    because(j, "deadlock: cpu 1 at kernel::arena::alias+0x20");
+    let deadlock = crate::matrix::kind::parse_kinds("deadlock").unwrap();
+    assert_eq!(
+        crate::matrix::kind::caught(j, &deadlock),
+        Ok("deadlock cpus=1".into())
+    );
+    let unsynced = crate::matrix::kind::parse_kinds("unsynced").unwrap();
+    assert!(crate::matrix::kind::caught(j, &unsynced).is_err_and(|e| e.contains("it deadlocked")));
+}
