@@ -122,9 +122,10 @@ bench: kernel $(if $(QEMU_MAJOR),setup-qemu) ## measure patch latency and call t
 fmt: setup ## format every crate
 	$(CARGO) fmt --all
 
-check: setup ## rustfmt --check, clippy on the host crates, kernel build
+check: setup ## rustfmt --check, clippy on the host crates and the kernel, kernel build
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy -p kernel --release --target $(KERNEL_TARGET) -- -D warnings
 	$(CARGO) build -p kernel --release --target $(KERNEL_TARGET)
 
 clean: ## remove build products (target/, out/, build/)

@@ -713,7 +713,7 @@ pub fn experiment_case(j: &ExpJudgement) -> Case {
         j.name.split('/').next().unwrap_or("unknown")
     );
     let counts = format!(
-        "patches={} calls={} bp_hits={} failures={} (wrong={} faults={} stray_bp={} stale_bp={} stale_call={}) on {}",
+        "patches={} calls={} bp_hits={} failures={} (wrong={} faults={} stray_bp={} stale_bp={} stale_call={} bad_return={} unsynced={} blind={}) on {}",
         j.n("patches"),
         j.n("calls"),
         j.n("bp_hits"),
@@ -723,6 +723,9 @@ pub fn experiment_case(j: &ExpJudgement) -> Case {
         j.n("stray_bp"),
         j.n("stale_bp"),
         j.n("stale_call"),
+        j.n("bad_return"),
+        j.n("unsynced"),
+        j.n("blind"),
         j.seen.label()
     );
     let outcome = match j.verdict {

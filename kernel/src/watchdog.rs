@@ -98,6 +98,18 @@ pub fn poll() {
     }
 }
 
+/// `cpu` did not acknowledge a sync round in time: report it stuck, as
+/// [`poll`] would, and end the run.
+pub fn unacknowledged(cpu: usize) -> ! {
+    if !FIRED.swap(true, Ordering::AcqRel) {
+        fire(1 << cpu);
+    }
+    // Another CPU is reporting already, and ends the run.
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
 fn fire(stuck: u64) -> ! {
     // Ask each stuck CPU where it is.
     SNAP_WANTED.store(stuck, Ordering::Release);

@@ -133,6 +133,11 @@ named_enum! {
         /// An interrupt on the patching CPU whose handler calls a site being
         /// patched (Linus's counter-example to `spin`).
         SelfSite = "self",
+        /// LAPIC timer interrupts on the executing CPUs whose handler calls
+        /// a site of the key being patched: a maskable interrupt nested in
+        /// an emulated call (what the `trampoline` handler's STI shadow is
+        /// for).
+        TimerSite = "timer-site",
     }
 }
 

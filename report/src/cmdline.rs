@@ -57,28 +57,97 @@ impl Control {
 }
 
 /// A deliberate defect in the patch protocol, chosen with `break=NAME`:
-/// experiments that must pass must then fail, or a detector is blind.
+/// experiments that must pass must then fail, or a detector is blind. The
+/// catalogue, with the detector that catches each and how often, is in
+/// `docs/cmdline.md` and the README's reliability section.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sabotage {
     /// The int3 protocol skips the sync after phase 3 and withdraws the #BP
     /// table at once: a CPU still on its way into the `int3` finds nothing.
     NoFinalSync,
     /// The int3 protocol writes the new operand before covering the opcode
-    /// with `int3`: a CPU can run the old opcode with a torn operand.
+    /// with `int3`, byte by byte, each intermediate operand left in memory
+    /// until every executor has gone through its sites twice: a CPU runs
+    /// the old opcode with a torn operand.
     OperandFirst,
     /// The `gap` handler pushes `site + 6` instead of `site + 5`: the
-    /// emulated call returns one byte past the stub's `ret`. (One byte
-    /// short is no test here: it lands on the operand's top byte, a REX
-    /// prefix for this layout, and `rex ret` still returns.)
+    /// emulated call returns into the stub's tail, one byte late.
     GapReturn,
+    /// The `gap` handler pushes `site + 4`: the emulated call returns onto
+    /// the operand's top byte (a REX prefix), one byte early.
+    GapReturnShort,
+    /// The #BP table flags every patch point as a `jmp` (the out-of-line
+    /// case): a trapped call is emulated without a return address.
+    CallAsJmp,
+    /// The #BP table flags an out-of-line trampoline's `jmp` as a call: the
+    /// handler pushes a return address past the trampoline.
+    JmpAsCall,
+    /// The emulating handlers return to `site + 5` without running the
+    /// callee.
+    SkipCallee,
+    /// The `r10r11` handler swaps R10 and R11: the trampoline jumps to the
+    /// return address and returns into the target.
+    R10r11Swap,
+    /// The `gap` handler runs behind the plain #BP entry, with no gap
+    /// under the hardware frame.
+    GapNoGap,
+    /// The `trampoline` handler clears IF and never sets it again (no
+    /// `sti`).
+    TrampolineNoSti,
+    /// The `trampoline` handler returns with IF set into the plain
+    /// trampoline: an interrupt can come before it reads its per-CPU slots
+    /// (no STI shadow).
+    TrampolineIf,
+    /// The int3 protocol publishes the #BP table only with the new
+    /// instruction, in step 3, long after the `int3` was written.
+    BpTableLate,
+    /// The #BP table gives the destination of the target after the new
+    /// one (an off-by-one).
+    BpWrongDest,
+    /// `int3-batch` publishes its table unsorted (the handler's binary
+    /// search misses sites).
+    BatchUnsorted,
+    /// `int3-batch` publishes its table without its last site.
+    BatchMissing,
+    /// The int3 protocol skips the sync after phase 1 (cover).
+    NoCoverSync,
+    /// The int3 protocol skips the sync after phase 2 (operand).
+    NoOperandSync,
+    /// The `ipi` sync neither interrupts nor waits for the last CPU.
+    IpiSkipLast,
+    /// The `cpumask` sync ends its round when the first CPU clears its bit
+    /// instead of the last.
+    CpumaskFirstOut,
+    /// A CPU acknowledges a sync round before it serializes.
+    AckBeforeSerialize,
+    /// The executors' window check accepts every call.
+    LaxWindow,
 }
 
 impl Sabotage {
     /// Every sabotage.
-    pub const ALL: [Sabotage; 3] = [
+    pub const ALL: [Sabotage; 21] = [
         Sabotage::NoFinalSync,
         Sabotage::OperandFirst,
         Sabotage::GapReturn,
+        Sabotage::GapReturnShort,
+        Sabotage::CallAsJmp,
+        Sabotage::JmpAsCall,
+        Sabotage::SkipCallee,
+        Sabotage::R10r11Swap,
+        Sabotage::GapNoGap,
+        Sabotage::TrampolineNoSti,
+        Sabotage::TrampolineIf,
+        Sabotage::BpTableLate,
+        Sabotage::BpWrongDest,
+        Sabotage::BatchUnsorted,
+        Sabotage::BatchMissing,
+        Sabotage::NoCoverSync,
+        Sabotage::NoOperandSync,
+        Sabotage::IpiSkipLast,
+        Sabotage::CpumaskFirstOut,
+        Sabotage::AckBeforeSerialize,
+        Sabotage::LaxWindow,
     ];
 
     /// Its name on the command line.
@@ -87,6 +156,24 @@ impl Sabotage {
             Sabotage::NoFinalSync => "no-final-sync",
             Sabotage::OperandFirst => "operand-first",
             Sabotage::GapReturn => "gap-return",
+            Sabotage::GapReturnShort => "gap-return-short",
+            Sabotage::CallAsJmp => "call-as-jmp",
+            Sabotage::JmpAsCall => "jmp-as-call",
+            Sabotage::SkipCallee => "skip-callee",
+            Sabotage::R10r11Swap => "r10r11-swap",
+            Sabotage::GapNoGap => "gap-no-gap",
+            Sabotage::TrampolineNoSti => "trampoline-no-sti",
+            Sabotage::TrampolineIf => "trampoline-if",
+            Sabotage::BpTableLate => "bp-table-late",
+            Sabotage::BpWrongDest => "bp-wrong-dest",
+            Sabotage::BatchUnsorted => "batch-unsorted",
+            Sabotage::BatchMissing => "batch-missing",
+            Sabotage::NoCoverSync => "no-cover-sync",
+            Sabotage::NoOperandSync => "no-operand-sync",
+            Sabotage::IpiSkipLast => "ipi-skip-last",
+            Sabotage::CpumaskFirstOut => "cpumask-first-out",
+            Sabotage::AckBeforeSerialize => "ack-before-serialize",
+            Sabotage::LaxWindow => "lax-window",
         }
     }
 
@@ -302,14 +389,22 @@ mod tests {
 
     #[test]
     fn every_sabotage_name_round_trips_and_unknown_ones_are_named() {
-        for s in Sabotage::ALL {
-            let line = match s {
-                Sabotage::NoFinalSync => "break=no-final-sync",
-                Sabotage::OperandFirst => "break=operand-first",
-                Sabotage::GapReturn => "break=gap-return",
+        for (i, s) in Sabotage::ALL.into_iter().enumerate() {
+            assert_eq!(Sabotage::ALL[s as usize], s, "ALL is in declaration order");
+            let mut buf = [0u8; 64];
+            let line = {
+                let w = b"break=";
+                buf[..w.len()].copy_from_slice(w);
+                let n = s.name().as_bytes();
+                buf[w.len()..w.len() + n.len()].copy_from_slice(n);
+                core::str::from_utf8(&buf[..w.len() + n.len()]).unwrap()
             };
             assert_eq!(Options::parse(line).unwrap().sabotage, Some(s), "{line}");
+            for other in &Sabotage::ALL[i + 1..] {
+                assert_ne!(s.name(), other.name(), "two sabotages share a name");
+            }
         }
+        assert_eq!(Sabotage::from_name("gap-return"), Some(Sabotage::GapReturn));
         assert_eq!(
             Options::parse("break=nothing"),
             Err(CmdlineError::UnknownSabotage("nothing"))

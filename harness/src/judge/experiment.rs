@@ -15,11 +15,14 @@
 //! | `expect-deadlock` | a `deadlock` record with a RIP, named by its ELF symbol; where [`STUCK_IN`] says, every stuck CPU's RIP must lie in the named code (`int3/spin/*/self`: the `#BP` handler) |
 //! | `observe` | always, unless the experiment could not run (`error`); the counts become an observation line with a 95% bound ([`crate::stats`]) |
 //!
-//! Every experiment also has to add up: `failures = wrong + faults +
-//! stray_bp + stale_bp + stale_call`, no more failure records than failures, no error from the
-//! patcher, no CPU left stuck. A must-pass failure that [`crate::known`]
-//! lists for the platform and QEMU release is **KFAIL**; `outcome=skip` is **SKIP** with its
-//! reason; anything else unmet is **FAIL**. An experiment that was
+//! Every experiment also has to add up: `failures` is the sum of the
+//! [`failure_counters`] (`wrong`, `faults`, `stray_bp`, `stale_bp`,
+//! `stale_call`, `bad_return`, `unsynced`, `blind`), no more failure records
+//! than failures, no error from the patcher, no CPU left stuck. A must-pass
+//! failure that [`crate::known`] lists for the platform and QEMU release is
+//! **KFAIL**, unless it counts one of the [`UNEXCUSABLE_COUNTERS`];
+//! `outcome=skip` is **SKIP** with its reason; anything else unmet is
+//! **FAIL**. An experiment that was
 //! selected but never reported is FAIL, and says how the boot ended.
 
 use super::{Ending, ExpFacts, Facts, Machine};
@@ -394,6 +397,24 @@ fn stuck_cpu(d: &super::DeadlockRec, symbols: Option<&Symbols>) -> StuckCpu {
     }
 }
 
+/// Failure counters of an `exp` record beside [`known::FAILURE_COUNTERS`]
+/// that no known failure excuses, on any platform: `bad_return` (a call came
+/// back the wrong way: the site's mark missing or the callee skipped),
+/// `unsynced` (the patcher's sync audit: a CPU had not acknowledged, or not
+/// serialized, since the last write when a phase began), `blind` (an
+/// executor's judge accepted a planted wrong call). Each is a protocol or
+/// detector failure whatever the machine does.
+pub const UNEXCUSABLE_COUNTERS: [&str; 3] = ["bad_return", "unsynced", "blind"];
+
+/// Every failure counter of an `exp` record: together they add up to
+/// `failures`.
+pub fn failure_counters() -> impl Iterator<Item = &'static str> {
+    known::FAILURE_COUNTERS
+        .iter()
+        .copied()
+        .chain(UNEXCUSABLE_COUNTERS)
+}
+
 /// `3 wrong target(s), 0 fault(s), 2 stray #BP, 1 stale int3`.
 fn failure_kinds(r: &super::ExpRec) -> String {
     let mut s = format!(
@@ -413,6 +434,24 @@ fn failure_kinds(r: &super::ExpRec) -> String {
             ", {} stale call(s) (reached a target memory no longer held after this CPU synced)",
             r.n("stale_call")
         );
+    }
+    for (c, what) in [
+        (
+            "bad_return",
+            "bad return(s) (the site's mark missing or the callee skipped)",
+        ),
+        (
+            "unsynced",
+            "unsynced (a phase began before a CPU had synced)",
+        ),
+        (
+            "blind",
+            "blind (an executor's judge accepted a planted wrong call)",
+        ),
+    ] {
+        if r.n(c) > 0 {
+            s += &format!(", {} {what}", r.n(c));
+        }
     }
     s
 }
@@ -503,11 +542,17 @@ pub fn judge_one(registry: Option<&Experiment>, f: &ExpFacts, ctx: &Context<'_>)
             r.n("stuck")
         ));
     }
+    if r.n("trunc") > 0 {
+        other.push(
+            "its `exp` record was cut short (trunc=1): counters or the error may be missing".into(),
+        );
+    }
     let failures = r.n("failures");
-    let parts: u64 = known::FAILURE_COUNTERS.iter().map(|c| r.n(c)).sum();
+    let parts: u64 = failure_counters().map(|c| r.n(c)).sum();
     if r.outcome != "error" && failures != parts {
         other.push(format!(
-            "failures={failures} but wrong+faults+stray_bp+stale_bp+stale_call={parts}: the counters do not add up"
+            "failures={failures} but {}={parts}: the counters do not add up",
+            failure_counters().collect::<Vec<_>>().join("+")
         ));
     }
     if f.failures.len() as u64 > failures {
@@ -598,7 +643,8 @@ pub fn judge_one(registry: Option<&Experiment>, f: &ExpFacts, ctx: &Context<'_>)
             ));
         }
     }
-    let known = (other.is_empty() && failure.is_some())
+    let excusable = UNEXCUSABLE_COUNTERS.iter().all(|&c| r.n(c) == 0);
+    let known = (other.is_empty() && failure.is_some() && excusable)
         .then(|| {
             known::lookup(&f.name, |c| r.n(c), ctx.seen)
                 .map(|k| k.reason)

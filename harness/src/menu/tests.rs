@@ -55,12 +55,14 @@ fn the_menu_is_suite_own_boots_platform_then_one_entry_per_sabotage() {
         platform.cmdline, "",
         "the platform entry runs no experiment"
     );
-    for (e, s) in m[2 + own..].iter().zip(Sabotage::ALL) {
+    let globs = sabotage_globs(&parse_table(TORTURE_TABLE).unwrap()).unwrap();
+    for ((e, s), (gs, g)) in m[2 + own..].iter().zip(Sabotage::ALL).zip(&globs) {
         let o = Options::parse(&e.cmdline).unwrap();
         assert_eq!(o.sabotage, Some(s), "{}", e.cmdline);
+        assert_eq!(*gs, s);
         assert_eq!(
             o.experiments,
-            Some("int3/gap/ipi/*/timer"),
+            Some(g.as_str()),
             "wanted the experiments of the sabotage rows of torture.cfg"
         );
         assert_eq!(o.exp_ms, Some(ISO_MS));
@@ -150,7 +152,7 @@ fn cmdline_with_a_word_the_kernel_refuses_is_refused_at_build_time() {
 #[test]
 fn a_sabotage_that_no_row_runs_is_refused_naming_it() {
     let rows = parse_table(
-        "[a]\nexperiment = int3/gap/ipi/*/timer\nappend = break=no-final-sync\nexpect = fail\n\
+        "[a]\nexperiment = int3/gap/ipi/*/timer\nappend = break=no-final-sync\nexpect = fail\nexpect_kind = stray_bp\n\
          [b]\nexperiment = int3/gap/ipi/*/timer\nappend = break=operand-first\n",
     )
     .unwrap();
@@ -166,9 +168,9 @@ fn the_globs_of_several_rows_for_one_sabotage_become_a_list() {
     let mut t = String::new();
     for s in Sabotage::ALL {
         t += &format!(
-            "[{0}-a]\nexperiment = int3/gap/ipi/*/timer\nappend = break={0}\nexpect = fail\n\
+            "[{0}-a]\nexperiment = int3/gap/ipi/*/timer\nappend = break={0}\nexpect = fail\nexpect_kind = faults\n\
              [{0}-b]\nexperiment = int3/trampoline/ipi/qword/timer,int3/gap/ipi/*/timer\n\
-             append = xapic break={0}\nexpect = fail\n",
+             append = xapic break={0}\nexpect = fail\nexpect_kind = faults\n",
             s.name()
         );
     }

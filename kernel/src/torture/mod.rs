@@ -47,10 +47,6 @@ const MAX_STRETCH: u64 = 20;
 /// pattern selects nothing else.
 pub fn run(pattern: &str, ms: u64, nobp: bool, sabotage: Option<report::cmdline::Sabotage>) {
     SABOTAGE.store(sabotage.map_or(0, |s| s as usize + 1), Ordering::Relaxed);
-    bp::GAP_RETURN_SABOTAGE.store(
-        (sabotage == Some(report::cmdline::Sabotage::GapReturn)) as u64,
-        Ordering::Relaxed,
-    );
     if let Some(s) = sabotage {
         record::emit(kind::CHECK, |r| {
             r.str("name", "sabotage")
@@ -163,6 +159,12 @@ fn sabotage() -> Option<report::cmdline::Sabotage> {
         .load(Ordering::Relaxed)
         .checked_sub(1)
         .map(|i| report::cmdline::Sabotage::ALL[i])
+}
+
+/// Whether the run was given `break=` `s`: for the modules that carry a
+/// sabotage of their own (the #BP handlers, the sync, the executors).
+pub fn sabotaged(s: report::cmdline::Sabotage) -> bool {
+    sabotage() == Some(s)
 }
 
 static BASE_CALLS: [core::sync::atomic::AtomicU64; percpu::MAX_CPUS] =
@@ -284,6 +286,12 @@ fn run_one(e: &Experiment, ms: u64) {
                 STATS.patches.fetch_add(1, Ordering::Relaxed);
                 watchdog::progress(0);
             }
+            // A CPU that never acknowledged: as stuck as one the watchdog
+            // finds (a CPU left with interrupts off, a handler that waits
+            // without doing its sync duty). Say where it is and end.
+            Err(patcher::PatchError::Sync(t)) if (1..n).contains(&t.cpu) => {
+                watchdog::unacknowledged(t.cpu)
+            }
             Err(err) => {
                 error = Some(err);
                 break;
@@ -391,6 +399,9 @@ fn finish(e: &Experiment, f: Finish) {
             .u64("stray_bp", STATS.stray_bp.load(Ordering::Relaxed))
             .u64("stale_bp", STATS.stale_bp.load(Ordering::Relaxed))
             .u64("stale_call", STATS.stale_call.load(Ordering::Relaxed))
+            .u64("bad_return", STATS.bad_return.load(Ordering::Relaxed))
+            .u64("unsynced", STATS.unsynced.load(Ordering::Relaxed))
+            .u64("blind", STATS.blind.load(Ordering::Relaxed))
             .u64("overruns", STATS.overruns.load(Ordering::Relaxed))
             .u64("timer", STATS.timer.load(Ordering::Relaxed))
             .u64("nmi", STATS.nmi.load(Ordering::Relaxed))
@@ -460,9 +471,24 @@ pub fn deadlock(stuck: &[(usize, Option<watchdog::Snapshot>)]) -> ! {
     crate::exit::finish()
 }
 
-/// The executors' timer.
+/// The executors' timer; under `timer-site` its handler calls a site of
+/// the key being patched (each tick the next one), as an interrupt handler
+/// in a real kernel might, perhaps while this CPU's own call through a
+/// site of the key is being emulated.
 pub fn on_timer() {
-    STATS.timer.fetch_add(1, Ordering::Relaxed);
+    let tick = STATS.timer.fetch_add(1, Ordering::Relaxed);
+    let cpu = percpu::index() as usize;
+    if state::interference_is(Interference::TimerSite)
+        && state::is_executor(cpu)
+        && state::ACTIVE.load(Ordering::Acquire)
+    {
+        let key = state::CURRENT_KEY.load(Ordering::Relaxed);
+        let index = tick as usize % SITES_PER_KEY;
+        let site = state::keys()[key][index];
+        if site != 0 {
+            executor::checked_call(key, index, site, cpu, false);
+        }
+    }
 }
 
 /// The patcher's own interrupt (`self`): calls a site of the key being
@@ -472,7 +498,7 @@ pub fn on_self() {
     let key = state::CURRENT_KEY.load(Ordering::Relaxed);
     let site = state::keys()[key][0];
     if site != 0 && state::ACTIVE.load(Ordering::Acquire) {
-        executor::checked_call(key, site, 0);
+        executor::checked_call(key, 0, site, 0, false);
     }
 }
 
@@ -487,7 +513,7 @@ pub fn on_nmi() -> bool {
         STATS.nmi_site.fetch_add(1, Ordering::Relaxed);
         let key = state::CURRENT_KEY.load(Ordering::Relaxed);
         let site = state::keys()[key][0];
-        executor::checked_call(key, site, cpu);
+        executor::checked_call(key, 0, site, cpu, false);
     }
     true
 }
