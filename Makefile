@@ -9,7 +9,7 @@
 #   MS       milliseconds per experiment (run)                default 300
 #   BENCH_SMP  CPU counts of `make bench`, e.g. 2,4           harness default
 #   TIMEOUT  seconds before the harness kills a QEMU boot (run, bench)  harness default
-#   BOOT     kernel | iso-bios | iso-uefi (run; an ISO boot runs no experiment)
+#   BOOT     kernel | iso-bios | iso-uefi (run; an ISO boot runs its menu's default entry: the suite)
 #   CONTROL  a negative control of the platform to run instead (run), see docs/cmdline.md
 #   CPU      QEMU -cpu model (run, bench)                     harness default
 #   QEMU     the QEMU (run, bench, test): a path or program, or a major
@@ -66,7 +66,7 @@ NO_BUILD := --no-build
 GUEST_OPTS := --accel $(ACCEL) $(QEMU_OPTS) \
 	$(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(CPU),--cpu $(CPU))
 # The experiments, unless a platform control or an ISO boot (whose command
-# line is fixed) is asked for.
+# line is its menu's default entry, the suite) is asked for.
 EXP_OPTS := $(if $(CONTROL)$(filter iso-%,$(BOOT)),,--experiment '$(EXP)' --ms $(MS))
 RUN_OPTS := --smp $(SMP) $(GUEST_OPTS) $(if $(BOOT),--boot $(BOOT)) \
 	$(if $(CONTROL),--control $(CONTROL)) $(EXP_OPTS) $(ARGS)

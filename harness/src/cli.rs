@@ -202,11 +202,13 @@ pub struct RunArgs {
     #[arg(long, value_name = "MODEL")]
     pub cpu: Option<String>,
     /// Hard deadline for the boot, in seconds (default 60; 10 for the hang
-    /// control). QEMU is killed when it passes: status 3.
+    /// control; for an ISO boot, room for the menu's countdown and its
+    /// default suite). QEMU is killed when it passes: status 3.
     #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
     pub timeout: Option<f64>,
     /// How to boot: the kernel ELF by PVH, or out/static-call.iso by
-    /// SeaBIOS or OVMF and GRUB.
+    /// SeaBIOS or OVMF and GRUB, which boots its menu's default entry (the
+    /// suite): each experiment the kernel's command line selected is judged.
     #[arg(long, value_enum, default_value = "kernel")]
     pub boot: BootKind,
     /// Run a negative control (docs/cmdline.md); kernel boots only. The run

@@ -860,6 +860,19 @@ mod tests {
     }
 
     #[test]
+    fn an_iso_boot_waits_for_the_countdown_and_the_whole_default_suite() {
+        let suite_s = 118.0 * menu::ISO_MS as f64 / 1000.0;
+        for smp in [1, 4, 8] {
+            let d = iso_deadline(smp);
+            assert!(
+                d > menu::MENU_TIMEOUT_S as f64 + 2.0 * suite_s && d <= MAX_TIMEOUT,
+                "-smp {smp}: wanted room for the countdown and twice the suite's {suite_s} s, got {d} s"
+            );
+        }
+        assert!(iso_deadline(8) > iso_deadline(4), "more CPUs, more time");
+    }
+
+    #[test]
     fn expecting_a_fault_without_a_control_is_refused() {
         assert!(expectation(Some(ExpectKind::Fault), None).is_err());
     }
