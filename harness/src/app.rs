@@ -22,6 +22,7 @@ use crate::{
     status::Status,
     suite::{self, Print, Table},
     symbols::Symbols,
+    tap,
     transcript::Transcript,
     watch,
     workspace::Workspace,
@@ -88,7 +89,7 @@ fn cmd_bench(a: BenchArgs) -> Result<Status> {
 }
 
 fn cmd_run(a: RunArgs) -> Result<Status> {
-    let (setup, build) = setup(&a.src, a.iso.clone(), !a.quiet)?;
+    let (setup, build) = setup(&a.src, a.iso.clone(), !a.quiet && !a.tap)?;
     let req = RunRequest {
         name: match (&a.control, &a.experiment) {
             (Some(c), _) => format!("control-{c}"),
@@ -113,13 +114,24 @@ fn cmd_run(a: RunArgs) -> Result<Status> {
         setup.workspace.build_kernel()?;
     }
     if req.experiment.is_some() {
-        let o = suite::run(&req, &setup, Print::Live)?;
-        suite::print_summary(&o, &setup);
+        let print = if a.tap { Print::Quiet } else { Print::Live };
+        let o = suite::run(&req, &setup, print)?;
+        if a.tap {
+            let cases: Vec<_> = o.experiments.iter().map(suite::experiment_case).collect();
+            print!("{}", tap::render(&cases));
+        } else {
+            suite::print_summary(&o, &setup);
+        }
         return Ok(o.status);
     }
     let plan = run::resolve(&req, &setup)?;
     let out = run::execute(&plan, &setup)?;
-    run::print_summary(&out, &setup);
+    if a.tap {
+        let cases = run::junit_cases(&out.plan.name, &out.facts, &out.judgement, out.wall);
+        print!("{}", tap::render(&cases));
+    } else {
+        run::print_summary(&out, &setup);
+    }
     Ok(run::status(&out))
 }
 
@@ -318,7 +330,7 @@ fn cmd_parse(a: ParseArgs) -> Result<Status> {
     let exp = run::expectation(a.expect.expect, a.expect.control.as_deref())?;
     let symbols = load_symbols(a.elf.as_deref())?;
     let t = Transcript::from_bytes(&bytes);
-    if a.verbose {
+    if a.verbose && !a.tap {
         all_lines(&bytes).iter().for_each(render::echo);
     }
     let facts = Facts::from_transcript(&t);
@@ -347,7 +359,7 @@ fn cmd_parse(a: ParseArgs) -> Result<Status> {
     check_log_request(&facts, a.experiment.as_deref(), a.ms, &mut j);
     let status = log_status(&j, &exps);
     j.status = status;
-    if !exps.is_empty() {
+    if !exps.is_empty() && !a.tap {
         let mut table = Table::new(exps.len(), true);
         exps.iter().for_each(|x| table.show(x));
     }
@@ -387,6 +399,12 @@ fn cmd_parse(a: ParseArgs) -> Result<Status> {
         }
         None => None,
     };
+    if a.tap {
+        let mut cases = run::junit_cases("parse", &facts, &j, Duration::ZERO);
+        cases.extend(exps.iter().map(suite::experiment_case));
+        print!("{}", tap::render(&cases));
+        return Ok(status);
+    }
     render::Summary {
         facts: &facts,
         judgement: &j,

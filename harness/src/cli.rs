@@ -234,6 +234,10 @@ pub struct RunArgs {
     /// Do not echo the serial line; print only the summary.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Print the verdicts as TAP version 13 (one test point per experiment,
+    /// or the platform judgement) instead of the human summary.
+    #[arg(long)]
+    pub tap: bool,
 }
 
 /// `harness parse`.
@@ -272,6 +276,10 @@ pub struct ParseArgs {
     /// Echo the log's lines as they are read.
     #[arg(long, short)]
     pub verbose: bool,
+    /// Print the verdicts as TAP version 13 (one test point per experiment,
+    /// or the platform judgement) instead of the human summary.
+    #[arg(long)]
+    pub tap: bool,
 }
 
 fn parse_qemu_version(s: &str) -> Result<QemuVersion, String> {

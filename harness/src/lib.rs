@@ -48,6 +48,7 @@ pub mod status;
 pub mod suite;
 pub mod symbols;
 pub mod synth;
+pub mod tap;
 pub mod transcript;
 pub mod watch;
 pub mod workspace;

@@ -869,3 +869,42 @@ fn completions_are_printed_for_bash_and_an_unknown_shell_is_refused() {
     let r = run(harness().args(["completions", "tcsh"]));
     assert_status(&r, 2, "invalid value 'tcsh'");
 }
+
+#[test]
+fn parse_with_tap_prints_a_tap_stream_and_keeps_the_exit_status() {
+    let (code, out, _) = run(harness()
+        .arg("parse")
+        .arg("--tap")
+        .arg(testdata("exp-naive-smp4.log")));
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("TAP version 13"), "got:\n{out}");
+    let plan = lines.next().unwrap_or_default();
+    let n: usize = plan
+        .strip_prefix("1..")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("wanted a plan line, got {plan:?}"));
+    let points = out
+        .lines()
+        .filter(|l| l.starts_with("ok ") || l.starts_with("not ok "))
+        .count();
+    assert_eq!(points, n, "the plan must count the test points:\n{out}");
+    let failed = out
+        .lines()
+        .any(|l| l.starts_with("not ok ") && !l.contains("# TODO"));
+    assert_eq!(failed, code == 1, "status {code} and TAP disagree:\n{out}");
+}
+
+#[test]
+fn parse_with_tap_puts_a_failure_in_a_yaml_block() {
+    let (code, out, _) = run(harness()
+        .arg("parse")
+        .arg("--tap")
+        .arg(testdata("fault.log")));
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("not ok 1 - ")
+            && out.contains("\n  ---\n  message: ")
+            && out.contains("\n  ...\n"),
+        "wanted a not ok with a YAML block, got:\n{out}"
+    );
+}
