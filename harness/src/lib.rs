@@ -38,6 +38,7 @@ pub mod known;
 pub mod list;
 pub mod live;
 pub mod matrix;
+pub mod paint;
 pub mod plot;
 pub mod qemu;
 pub mod qemu_info;

@@ -369,8 +369,9 @@ impl Summary<'_> {
     pub fn print(&self) {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "--- summary ---");
+        let colour = crate::paint::enabled();
         for l in self.lines() {
-            let _ = writeln!(out, "{l}");
+            let _ = writeln!(out, "{}", crate::paint::verdicts(&l, colour));
         }
         let _ = out.flush();
     }
