@@ -37,13 +37,16 @@ use std::{
 /// Runs the parsed command line.
 pub fn main(cli: Cli) -> Result<Status> {
     live::install_signal_handler()?;
+    // --quiet and --verbose are global: each command takes the one that
+    // changes its default (run and watch echo, the others do not).
+    let (quiet, verbose) = (cli.quiet, cli.verbose);
     match cli.command {
-        Command::Run(a) => cmd_run(a),
-        Command::Parse(a) => cmd_parse(a),
-        Command::Watch(a) => cmd_watch(a),
-        Command::Matrix(a) => cmd_matrix(a),
+        Command::Run(a) => cmd_run(RunArgs { quiet, ..a }),
+        Command::Parse(a) => cmd_parse(ParseArgs { verbose, ..a }),
+        Command::Watch(a) => cmd_watch(WatchArgs { quiet, ..a }),
+        Command::Matrix(a) => cmd_matrix(MatrixArgs { verbose, ..a }),
+        Command::Bench(a) => cmd_bench(BenchArgs { verbose, ..a }),
         Command::List(a) => cmd_list(a),
-        Command::Bench(a) => cmd_bench(a),
         Command::Compare(a) => cmd_compare(a),
         Command::Completions(a) => cmd_completions(a),
     }
@@ -305,7 +308,7 @@ fn print_tally(exps: &[ExpJudgement], status: Status) {
     }
     let t = Tally::of(exps);
     println!("{}", t.line());
-    println!(
+    let verdict = format!(
         "verdict: {} (status {}: {})",
         if status == Status::Pass {
             "PASS"
@@ -315,6 +318,7 @@ fn print_tally(exps: &[ExpJudgement], status: Status) {
         status.code(),
         status.word()
     );
+    println!("{}", crate::paint::line(&verdict));
 }
 
 fn all_lines(bytes: &[u8]) -> Vec<crate::transcript::Line> {

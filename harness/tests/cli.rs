@@ -908,3 +908,77 @@ fn parse_with_tap_puts_a_failure_in_a_yaml_block() {
         "wanted a not ok with a YAML block, got:\n{out}"
     );
 }
+
+#[test]
+fn verdicts_are_plain_when_stdout_is_not_a_terminal_or_no_color_is_set() {
+    let log = testdata("exp-naive-smp4.log");
+    let (_, piped, _) = run(harness()
+        .arg("parse")
+        .arg(&log)
+        .env_remove("CLICOLOR_FORCE"));
+    assert!(!piped.contains('\x1b'), "a pipe got colour:\n{piped}");
+    let (_, forced, _) = run(harness().arg("parse").arg(&log).env("CLICOLOR_FORCE", "1"));
+    assert!(
+        forced.contains("\x1b["),
+        "CLICOLOR_FORCE=1 gave no colour:\n{forced}"
+    );
+    let (_, no_color, _) = run(harness()
+        .arg("parse")
+        .arg(&log)
+        .env("CLICOLOR_FORCE", "1")
+        .env("NO_COLOR", "1"));
+    assert!(
+        !no_color.contains('\x1b'),
+        "NO_COLOR was ignored:\n{no_color}"
+    );
+    assert_eq!(no_color, piped, "plain output must not change");
+}
+
+#[test]
+fn quiet_and_verbose_are_accepted_by_every_command_before_or_after_it() {
+    for cmd in [
+        "run",
+        "parse",
+        "watch",
+        "matrix",
+        "list",
+        "bench",
+        "compare",
+        "completions",
+    ] {
+        for flag in ["--quiet", "-q", "--verbose", "-v"] {
+            let (code, out, err) = run(harness().arg(cmd).arg(flag).arg("--help"));
+            assert_eq!(code, 0, "{cmd} {flag} --help: {err}");
+            assert!(
+                out.contains("Example"),
+                "{cmd} --help has no example:\n{out}"
+            );
+            let (code, _, err) = run(harness().arg(flag).arg(cmd).arg("--help"));
+            assert_eq!(code, 0, "{flag} {cmd} --help: {err}");
+        }
+    }
+}
+
+#[test]
+fn quiet_and_verbose_together_are_refused() {
+    let (code, _, err) = run(harness().args(["list", "--quiet", "--verbose"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot be used with"), "got: {err}");
+}
+
+#[test]
+fn parse_verbose_echoes_the_log_and_parse_alone_does_not() {
+    let log = testdata("clean.log");
+    let (_, plain, _) = run(harness().arg("parse").arg(&log));
+    let (_, verbose, _) = run(harness().arg("parse").arg("--verbose").arg(&log));
+    let (_, global, _) = run(harness().arg("-v").arg("parse").arg(&log));
+    assert!(
+        !plain.contains("> hello"),
+        "echo without --verbose:\n{plain}"
+    );
+    assert!(
+        verbose.contains("> hello"),
+        "no echo with --verbose:\n{verbose}"
+    );
+    assert_eq!(verbose, global, "-v before the command means the same");
+}
