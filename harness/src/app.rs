@@ -508,7 +508,14 @@ fn cmd_watch(a: WatchArgs) -> Result<Status> {
 
 fn cmd_matrix(a: MatrixArgs) -> Result<Status> {
     let (setup, build) = setup(&a.src, a.iso.clone(), a.verbose)?;
-    let all_passed = matrix::run_table(&a.file, &setup, build)?;
+    if a.tap {
+        println!("TAP version 13");
+    }
+    let (all_passed, cases) = matrix::run_table_cases(&a.file, &setup, build)?;
+    if a.tap {
+        let tap = tap::render(&cases);
+        print!("{}", tap.strip_prefix("TAP version 13\n").unwrap_or(&tap));
+    }
     Ok(if all_passed {
         Status::Pass
     } else {

@@ -70,7 +70,7 @@ pub enum Command {
     /// Run a table of configurations (e.g. harness/platform.cfg) one after
     /// the other, with a progress line each and `N passed, N failed` at the
     /// end.
-    #[command(after_help = examples("  harness matrix harness/platform.cfg\n  harness matrix harness/torture.cfg --no-build --verbose"))]
+    #[command(after_help = examples("  harness matrix harness/platform.cfg\n  harness matrix harness/torture.cfg --no-build --verbose\n  harness matrix harness/platform.cfg --tap | tee matrix.tap"))]
     Matrix(MatrixArgs),
     /// List the registry's experiments (all, or those PATTERN selects) with
     /// their expectation and whether each needs a boot of its own.
@@ -401,4 +401,9 @@ pub struct MatrixArgs {
     /// Echo every row's serial line (the global `--verbose`).
     #[arg(skip)]
     pub verbose: bool,
+    /// Also print the rows as TAP version 13: the version line first, the
+    /// progress lines (which TAP readers ignore), then the plan and one
+    /// test point per row.
+    #[arg(long)]
+    pub tap: bool,
 }

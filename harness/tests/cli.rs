@@ -982,3 +982,35 @@ fn parse_verbose_echoes_the_log_and_parse_alone_does_not() {
     );
     assert_eq!(verbose, global, "-v before the command means the same");
 }
+
+#[test]
+fn a_matrix_with_tap_starts_with_the_version_and_ends_with_one_point_per_row() {
+    let d = scratch("matrix-tap");
+    let table = d.join("t.cfg");
+    std::fs::write(
+        &table,
+        "[defaults]\naccel = tcg\n[four]\nsmp = 4\n[eight]\nsmp = 8\n[later]\nskip = not yet\n",
+    )
+    .unwrap();
+    let (code, out, _) = run(harness()
+        .arg("matrix")
+        .arg("--tap")
+        .arg(&table)
+        .arg("--qemu")
+        .arg(testdata("fake-qemu"))
+        .arg("--kernel")
+        .arg(testdata("fake-qemu"))
+        .arg("--out")
+        .arg(&d)
+        .env("FAKE_QEMU_MODE", "pass")
+        .env("FAKE_QEMU_SERIAL", testdata("clean.log")));
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(out.lines().next(), Some("TAP version 13"), "{out}");
+    let tail: Vec<&str> = out.lines().skip_while(|l| *l != "1..3").collect();
+    assert!(
+        tail.contains(&"ok 1 - four")
+            && tail.contains(&"not ok 2 - eight")
+            && tail.contains(&"ok 3 - later # SKIP not yet"),
+        "wanted the plan then three points, got:\n{out}"
+    );
+}
