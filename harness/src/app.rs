@@ -22,6 +22,7 @@ use crate::{
     status::Status,
     suite::{self, Print, Table},
     symbols::Symbols,
+    tap,
     transcript::Transcript,
     watch,
     workspace::Workspace,
@@ -36,13 +37,16 @@ use std::{
 /// Runs the parsed command line.
 pub fn main(cli: Cli) -> Result<Status> {
     live::install_signal_handler()?;
+    // --quiet and --verbose are global: each command takes the one that
+    // changes its default (run and watch echo, the others do not).
+    let (quiet, verbose) = (cli.quiet, cli.verbose);
     match cli.command {
-        Command::Run(a) => cmd_run(a),
-        Command::Parse(a) => cmd_parse(a),
-        Command::Watch(a) => cmd_watch(a),
-        Command::Matrix(a) => cmd_matrix(a),
+        Command::Run(a) => cmd_run(RunArgs { quiet, ..a }),
+        Command::Parse(a) => cmd_parse(ParseArgs { verbose, ..a }),
+        Command::Watch(a) => cmd_watch(WatchArgs { quiet, ..a }),
+        Command::Matrix(a) => cmd_matrix(MatrixArgs { verbose, ..a }),
+        Command::Bench(a) => cmd_bench(BenchArgs { verbose, ..a }),
         Command::List(a) => cmd_list(a),
-        Command::Bench(a) => cmd_bench(a),
         Command::Compare(a) => cmd_compare(a),
         Command::Completions(a) => cmd_completions(a),
         Command::IsoMenu(a) => cmd_iso_menu(a),
@@ -99,7 +103,7 @@ fn cmd_bench(a: BenchArgs) -> Result<Status> {
 }
 
 fn cmd_run(a: RunArgs) -> Result<Status> {
-    let (setup, build) = setup(&a.src, a.iso.clone(), !a.quiet)?;
+    let (setup, build) = setup(&a.src, a.iso.clone(), !a.quiet && !a.tap)?;
     let req = RunRequest {
         name: match (&a.control, &a.experiment) {
             (Some(c), _) => format!("control-{c}"),
@@ -124,13 +128,24 @@ fn cmd_run(a: RunArgs) -> Result<Status> {
         setup.workspace.build_kernel()?;
     }
     if req.experiment.is_some() {
-        let o = suite::run(&req, &setup, Print::Live)?;
-        suite::print_summary(&o, &setup);
+        let print = if a.tap { Print::Quiet } else { Print::Live };
+        let o = suite::run(&req, &setup, print)?;
+        if a.tap {
+            let cases: Vec<_> = o.experiments.iter().map(suite::experiment_case).collect();
+            print!("{}", tap::render(&cases));
+        } else {
+            suite::print_summary(&o, &setup);
+        }
         return Ok(o.status);
     }
     let plan = run::resolve(&req, &setup)?;
     let out = run::execute(&plan, &setup)?;
-    run::print_summary(&out, &setup);
+    if a.tap {
+        let cases = run::junit_cases(&out.plan.name, &out.facts, &out.judgement, out.wall);
+        print!("{}", tap::render(&cases));
+    } else {
+        run::print_summary(&out, &setup);
+    }
     Ok(run::status(&out))
 }
 
@@ -285,7 +300,7 @@ fn cmd_parse(a: ParseArgs) -> Result<Status> {
     let exp = run::expectation(a.expect.expect, a.expect.control.as_deref())?;
     let symbols = load_symbols(a.elf.as_deref())?;
     let t = Transcript::from_bytes(&bytes);
-    if a.verbose {
+    if a.verbose && !a.tap {
         all_lines(&bytes).iter().for_each(render::echo);
     }
     let facts = Facts::from_transcript(&t);
@@ -314,7 +329,7 @@ fn cmd_parse(a: ParseArgs) -> Result<Status> {
     check_log_request(&facts, a.experiment.as_deref(), a.ms, &mut j);
     let status = log_status(&j, &facts, &exps);
     j.status = status;
-    if !exps.is_empty() {
+    if !exps.is_empty() && !a.tap {
         let mut table = Table::new(exps.len(), true);
         exps.iter().for_each(|x| table.show(x));
     }
@@ -354,6 +369,12 @@ fn cmd_parse(a: ParseArgs) -> Result<Status> {
         }
         None => None,
     };
+    if a.tap {
+        let mut cases = run::junit_cases("parse", &facts, &j, Duration::ZERO);
+        cases.extend(exps.iter().map(suite::experiment_case));
+        print!("{}", tap::render(&cases));
+        return Ok(status);
+    }
     render::Summary {
         facts: &facts,
         judgement: &j,
@@ -453,7 +474,14 @@ fn cmd_watch(a: WatchArgs) -> Result<Status> {
 
 fn cmd_matrix(a: MatrixArgs) -> Result<Status> {
     let (setup, build) = setup(&a.src, a.iso.clone(), a.verbose)?;
-    let all_passed = matrix::run_table(&a.file, &setup, build)?;
+    if a.tap {
+        println!("TAP version 13");
+    }
+    let (all_passed, cases) = matrix::run_table_cases(&a.file, &setup, build)?;
+    if a.tap {
+        let tap = tap::render(&cases);
+        print!("{}", tap.strip_prefix("TAP version 13\n").unwrap_or(&tap));
+    }
     Ok(if all_passed {
         Status::Pass
     } else {

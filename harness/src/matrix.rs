@@ -413,6 +413,11 @@ pub fn closing_line(results: &[RowResult]) -> String {
 
 /// Runs the table in `file`; returns whether every row that ran passed.
 pub fn run_table(file: &Path, setup: &Setup, build: bool) -> Result<bool> {
+    Ok(run_table_cases(file, setup, build)?.0)
+}
+
+/// [`run_table`], with each row's case as `junit.xml` holds it (for TAP).
+pub fn run_table_cases(file: &Path, setup: &Setup, build: bool) -> Result<(bool, Vec<Case>)> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let rows = parse_table(&text).with_context(|| format!("in {}", file.display()))?;
@@ -594,7 +599,10 @@ pub fn run_table(file: &Path, setup: &Setup, build: bool) -> Result<bool> {
     )?;
     println!("evidence: {}", matrix_dir.display());
     println!("{closing}");
-    Ok(!results.iter().any(|r| matches!(r, RowResult::Fail(_))))
+    Ok((
+        !results.iter().any(|r| matches!(r, RowResult::Fail(_))),
+        cases,
+    ))
 }
 
 #[cfg(test)]

@@ -369,8 +369,9 @@ impl Summary<'_> {
     pub fn print(&self) {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "--- summary ---");
+        let colour = crate::paint::enabled();
         for l in self.lines() {
-            let _ = writeln!(out, "{l}");
+            let _ = writeln!(out, "{}", crate::paint::verdicts(&l, colour));
         }
         let _ = out.flush();
     }
@@ -384,7 +385,7 @@ pub fn print_tally(exps: &[ExpJudgement], status: Status) {
     }
     let t = crate::judge::experiment::Tally::of(exps);
     println!("{}", t.line());
-    println!(
+    let verdict = format!(
         "verdict: {} (status {}: {})",
         if status == Status::Pass {
             "PASS"
@@ -394,6 +395,7 @@ pub fn print_tally(exps: &[ExpJudgement], status: Status) {
         status.code(),
         status.word()
     );
+    println!("{}", crate::paint::line(&verdict));
 }
 
 #[cfg(test)]

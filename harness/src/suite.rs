@@ -108,8 +108,9 @@ impl Table {
         let lines = render::experiment_lines(j, Some((self.shown, self.total.max(self.shown))));
         if self.print {
             let mut out = std::io::stdout().lock();
+            let colour = crate::paint::enabled();
             for l in &lines {
-                let _ = writeln!(out, "{l}");
+                let _ = writeln!(out, "{}", crate::paint::verdicts(l, colour));
             }
             let _ = out.flush();
         }

@@ -1016,3 +1016,148 @@ fn iso_menu_takes_the_sabotage_globs_from_the_table_given() {
     let r = run(harness().arg("iso-menu").arg("--table").arg(&table));
     assert_status(&r, 2, "`break=operand-first`");
 }
+
+#[test]
+fn parse_with_tap_prints_a_tap_stream_and_keeps_the_exit_status() {
+    let (code, out, _) = run(harness()
+        .arg("parse")
+        .arg("--tap")
+        .arg(testdata("exp-naive-smp4.log")));
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("TAP version 13"), "got:\n{out}");
+    let plan = lines.next().unwrap_or_default();
+    let n: usize = plan
+        .strip_prefix("1..")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("wanted a plan line, got {plan:?}"));
+    let points = out
+        .lines()
+        .filter(|l| l.starts_with("ok ") || l.starts_with("not ok "))
+        .count();
+    assert_eq!(points, n, "the plan must count the test points:\n{out}");
+    let failed = out
+        .lines()
+        .any(|l| l.starts_with("not ok ") && !l.contains("# TODO"));
+    assert_eq!(failed, code == 1, "status {code} and TAP disagree:\n{out}");
+}
+
+#[test]
+fn parse_with_tap_puts_a_failure_in_a_yaml_block() {
+    let (code, out, _) = run(harness()
+        .arg("parse")
+        .arg("--tap")
+        .arg(testdata("fault.log")));
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("not ok 1 - ")
+            && out.contains("\n  ---\n  message: ")
+            && out.contains("\n  ...\n"),
+        "wanted a not ok with a YAML block, got:\n{out}"
+    );
+}
+
+#[test]
+fn verdicts_are_plain_when_stdout_is_not_a_terminal_or_no_color_is_set() {
+    let log = testdata("exp-naive-smp4.log");
+    let (_, piped, _) = run(harness()
+        .arg("parse")
+        .arg(&log)
+        .env_remove("CLICOLOR_FORCE"));
+    assert!(!piped.contains('\x1b'), "a pipe got colour:\n{piped}");
+    let (_, forced, _) = run(harness().arg("parse").arg(&log).env("CLICOLOR_FORCE", "1"));
+    assert!(
+        forced.contains("\x1b["),
+        "CLICOLOR_FORCE=1 gave no colour:\n{forced}"
+    );
+    let (_, no_color, _) = run(harness()
+        .arg("parse")
+        .arg(&log)
+        .env("CLICOLOR_FORCE", "1")
+        .env("NO_COLOR", "1"));
+    assert!(
+        !no_color.contains('\x1b'),
+        "NO_COLOR was ignored:\n{no_color}"
+    );
+    assert_eq!(no_color, piped, "plain output must not change");
+}
+
+#[test]
+fn quiet_and_verbose_are_accepted_by_every_command_before_or_after_it() {
+    for cmd in [
+        "run",
+        "parse",
+        "watch",
+        "matrix",
+        "list",
+        "bench",
+        "compare",
+        "completions",
+    ] {
+        for flag in ["--quiet", "-q", "--verbose", "-v"] {
+            let (code, out, err) = run(harness().arg(cmd).arg(flag).arg("--help"));
+            assert_eq!(code, 0, "{cmd} {flag} --help: {err}");
+            assert!(
+                out.contains("Example"),
+                "{cmd} --help has no example:\n{out}"
+            );
+            let (code, _, err) = run(harness().arg(flag).arg(cmd).arg("--help"));
+            assert_eq!(code, 0, "{flag} {cmd} --help: {err}");
+        }
+    }
+}
+
+#[test]
+fn quiet_and_verbose_together_are_refused() {
+    let (code, _, err) = run(harness().args(["list", "--quiet", "--verbose"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot be used with"), "got: {err}");
+}
+
+#[test]
+fn parse_verbose_echoes_the_log_and_parse_alone_does_not() {
+    let log = testdata("clean.log");
+    let (_, plain, _) = run(harness().arg("parse").arg(&log));
+    let (_, verbose, _) = run(harness().arg("parse").arg("--verbose").arg(&log));
+    let (_, global, _) = run(harness().arg("-v").arg("parse").arg(&log));
+    assert!(
+        !plain.contains("> hello"),
+        "echo without --verbose:\n{plain}"
+    );
+    assert!(
+        verbose.contains("> hello"),
+        "no echo with --verbose:\n{verbose}"
+    );
+    assert_eq!(verbose, global, "-v before the command means the same");
+}
+
+#[test]
+fn a_matrix_with_tap_starts_with_the_version_and_ends_with_one_point_per_row() {
+    let d = scratch("matrix-tap");
+    let table = d.join("t.cfg");
+    std::fs::write(
+        &table,
+        "[defaults]\naccel = tcg\n[four]\nsmp = 4\n[eight]\nsmp = 8\n[later]\nskip = not yet\n",
+    )
+    .unwrap();
+    let (code, out, _) = run(harness()
+        .arg("matrix")
+        .arg("--tap")
+        .arg(&table)
+        .arg("--qemu")
+        .arg(testdata("fake-qemu"))
+        .arg("--kernel")
+        .arg(testdata("fake-qemu"))
+        .arg("--out")
+        .arg(&d)
+        .env("FAKE_QEMU_MODE", "pass")
+        .env("FAKE_QEMU_SERIAL", testdata("clean.log")));
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(out.lines().next(), Some("TAP version 13"), "{out}");
+    let tail: Vec<&str> = out.lines().skip_while(|l| *l != "1..3").collect();
+    assert!(
+        tail.contains(&"ok 1 - four")
+            && tail.contains(&"not ok 2 - eight")
+            && tail.contains(&"ok 3 - later # SKIP not yet"),
+        "wanted the plan then three points, got:\n{out}"
+    );
+}

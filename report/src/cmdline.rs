@@ -285,6 +285,9 @@ pub struct Options<'a> {
     pub sabotage: Option<Sabotage>,
     /// `settle=on|off|auto`: the TCG settle step after each patch.
     pub settle: Settle,
+    /// `hold`: halt at the end instead of closing QEMU through its debug-exit
+    /// device, so that the verdict screen stays for a screendump.
+    pub hold: bool,
 }
 
 impl<'a> Options<'a> {
@@ -295,6 +298,7 @@ impl<'a> Options<'a> {
             match w.split_once('=') {
                 None if w == "nobp" => o.nobp = true,
                 None if w == "xapic" => o.xapic = true,
+                None if w == "hold" => o.hold = true,
                 Some(("tsc", "pit")) => o.tsc_pit = true,
                 Some(("control", name)) => {
                     o.control =
@@ -347,8 +351,8 @@ mod tests {
 
     #[test]
     fn flags_and_values_combine() {
-        let o = Options::parse("  nobp tsc=pit xapic exp=int3/* ms=250 ").unwrap();
-        assert!(o.nobp && o.tsc_pit && o.xapic);
+        let o = Options::parse("  nobp tsc=pit xapic hold exp=int3/* ms=250 ").unwrap();
+        assert!(o.nobp && o.tsc_pit && o.xapic && o.hold);
         assert_eq!(o.experiments, Some("int3/*"));
         assert_eq!(o.exp_ms, Some(250));
     }
