@@ -53,9 +53,16 @@ pub const CHECK: &str = "check";
 pub const END: &str = "end";
 
 /// Measured once per boot before the experiments: what their numbers are
-/// compared against. Fields: `direct_calls_per_s` (a plain direct call
-/// loop, per AP), `ipi_sync_cycles`, `cpumask_sync_cycles` (one sync round
-/// with no code modified).
+/// compared against. Fields: `direct_calls_per_s` (per AP: a plain call,
+/// through an `asm!` `call` the compiler cannot inline or drop, to a
+/// function that counts itself; the count is the callee's),
+/// `checked_calls_per_s` (per AP: the executor's checked call through a
+/// site of an installed arena that nothing patches, counted as the
+/// executors count; `0` if that arena could not be set up),
+/// `ipi_sync_cycles`, `cpumask_sync_cycles` (one sync round with no code
+/// modified). Calls per second go with the `tsc` record's `hz`: a floor
+/// above it (more than one call per TSC cycle) is not believable, and
+/// `harness bench` fails such a run as broken.
 pub const BASELINE: &str = "baseline";
 
 /// An experiment starts. Fields: `name`, `expectation`, `ms`, `cpus`.

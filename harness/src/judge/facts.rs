@@ -149,6 +149,9 @@ pub struct End {
 pub struct Baseline {
     /// A plain direct call loop, calls per second per AP.
     pub direct_calls_per_s: Option<u64>,
+    /// The executor's checked call through a site never patched, calls
+    /// per second per AP.
+    pub checked_calls_per_s: Option<u64>,
     /// One IPI sync round with no code modified, TSC cycles.
     pub ipi_sync_cycles: Option<u64>,
     /// One cpumask sync round, TSC cycles.
@@ -426,6 +429,7 @@ impl Facts {
             kind::BASELINE => {
                 self.baseline.get_or_insert_with(|| Baseline {
                     direct_calls_per_s: r.num("direct_calls_per_s"),
+                    checked_calls_per_s: r.num("checked_calls_per_s"),
                     ipi_sync_cycles: r.num("ipi_sync_cycles"),
                     cpumask_sync_cycles: r.num("cpumask_sync_cycles"),
                 });
