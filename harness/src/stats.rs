@@ -487,7 +487,10 @@ mod tests {
         assert_eq!(percentiles(&h, None), Some([1535, 2047, 6143, 98303]));
         // The greatest sample caps the top: p99 (rank 99) lies in the
         // 4096 bucket, the max is the one sample seen.
-        assert_eq!(percentiles(&h, Some(70_000)), Some([1535, 2047, 6143, 70_000]));
+        assert_eq!(
+            percentiles(&h, Some(70_000)),
+            Some([1535, 2047, 6143, 70_000])
+        );
         assert_eq!(percentiles(&[0u64; HIST_BUCKETS], None), None);
         // One sample: every percentile is its bucket (or its value).
         let mut one = [0u64; HIST_BUCKETS];

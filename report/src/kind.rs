@@ -83,6 +83,16 @@ pub const EXP_BEGIN: &str = "exp-begin";
 /// `first_fail_ns`, `error`, `stuck`.
 pub const EXP: &str = "exp";
 
+/// The patch latency of one phase of an experiment, as a histogram; sent
+/// after its [`EXP`] record, one per phase. Fields: `exp`, `phase` (`1`..`3`),
+/// `n` (patches counted), `buckets`: `bucket:count` pairs of the non-empty
+/// buckets, `,` between (`-` if none), in TSC cycles: 0 and 1 have buckets
+/// of their own, and from 2 up each power of two is split in halves,
+/// bucket `2*o + h` holding `[2^o + h*2^(o-1), 2^o + (h+1)*2^(o-1))`; the
+/// last bucket (63) also holds everything from 2^32 up. The phase's
+/// greatest value is the [`EXP`] record's `p1_max`..`p3_max`.
+pub const HIST: &str = "hist";
+
 /// One failure inside an experiment (the first few; later ones are only
 /// counted). Fields: `exp`, `cpu`, `what` (`wrong-target`, `fault`,
 /// `stray-bp`: an `int3` at an address with no patch in progress,

@@ -158,6 +158,19 @@ pub struct Baseline {
     pub cpumask_sync_cycles: Option<u64>,
 }
 
+/// The latency histogram of one phase of an experiment ([`kind::HIST`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HistRec {
+    /// The experiment.
+    pub exp: String,
+    /// The phase, 1..=3.
+    pub phase: u64,
+    /// Patches counted.
+    pub n: u64,
+    /// The buckets as sent (see `stats::decode_hist`).
+    pub buckets: String,
+}
+
 /// An experiment's start ([`kind::EXP_BEGIN`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ExpBegin {
@@ -325,6 +338,8 @@ pub struct Facts {
     pub baseline: Option<Baseline>,
     /// The experiments, in the order they began (or reported).
     pub experiments: Vec<ExpFacts>,
+    /// Patch latency histograms, one per experiment and phase.
+    pub hists: Vec<HistRec>,
     /// Lost records.
     pub accounting: Accounting,
     /// Records of kinds this harness does not know, by kind.
@@ -493,6 +508,12 @@ impl Facts {
                 // A second result for one experiment opens a new entry.
                 self.experiment_for(r.get("name").unwrap_or("?")).result = Some(rec);
             }
+            kind::HIST => self.hists.push(HistRec {
+                exp: str_or(r, "exp", "?"),
+                phase: r.num("phase").unwrap_or(0),
+                n: r.num("n").unwrap_or(0),
+                buckets: str_or(r, "buckets", "-"),
+            }),
             other => *self.unknown_kinds.entry(other.to_string()).or_default() += 1,
         }
     }

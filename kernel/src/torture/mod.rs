@@ -9,6 +9,7 @@
 //! harness judges it again from the records.
 
 mod executor;
+mod hist;
 mod key;
 mod patcher;
 pub mod state;
@@ -352,6 +353,7 @@ fn run_one(e: &Experiment, ms: u64) {
     x86_64::instructions::interrupts::enable();
     let deadline = time::deadline_us(ms * 1000);
     let hard_deadline = time::deadline_us(ms * 1000 * MAX_STRETCH);
+    hist::reset();
     let mut phase_sum = [0u64; 3];
     let mut phase_max = [0u64; 3];
     let mut g = 0u64;
@@ -373,6 +375,7 @@ fn run_one(e: &Experiment, ms: u64) {
                 for i in 0..3 {
                     phase_sum[i] += t.0[i];
                     phase_max[i] = phase_max[i].max(t.0[i]);
+                    hist::add(i, t.0[i]);
                 }
                 STATS.patches.fetch_add(1, Ordering::Relaxed);
                 watchdog::progress(0);
@@ -408,6 +411,7 @@ fn run_one(e: &Experiment, ms: u64) {
             settle,
         },
     );
+    hist::emit(&e.name());
 }
 
 struct Finish {
