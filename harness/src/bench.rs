@@ -14,12 +14,16 @@
 //! |---|---|
 //! | phase latency / floor | `p1_cycles`..`p3_cycles` / `floor_cycles` (one sync round measured inside the same experiment) |
 //! | floor / boot floor | `floor_cycles` / the `baseline` record's sync round of the same method, same boot, no executors |
-//! | call throughput | `calls_per_s_per_ap` / the `baseline` record's `direct_calls_per_s` (same boot) |
+//! | call cost ladder | the `baseline` record's `direct_calls_per_s` -> `checked_calls_per_s` -> the experiment's `calls_per_s_per_ap` (same boot), each as ns per call and a ratio to the step before |
+//! | floor check | a floor above the `tsc` record's `hz` (more than one call per cycle) is [`implausible`]: the run is broken |
+//! | latency percentiles | the `hist` records of the experiment, merged over repeats ([`stats::percentiles`]) |
 //! | #BP per patch | `bp_hits` / `patches` |
 //! | time to catch | `first_fail_ns`, `first_fail_patch` of the negative control |
 //! | wall time | the boots of one CPU count, as the harness timed them |
 //!
-//! `bench.json` in the bench directory holds all of it.
+//! With `--repeat N` every configuration is booted `N` times and each
+//! figure printed as `median [min..max]` ([`figure`]). `bench.json` in the
+//! bench directory holds all of it, every sample.
 
 use crate::{
     cli::BenchArgs,
