@@ -620,6 +620,28 @@ pub fn run(a: &BenchArgs, setup: &Setup, build: bool) -> Result<Status> {
         "bench.json",
         &(serde_json::to_string_pretty(&j)? + "\n"),
     )?;
+    let title = format!(
+        "{} at -smp {}, {} repeat(s)",
+        seen.as_ref().map_or("?".into(), |s| s.label()),
+        a.smp
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+        a.repeat
+    );
+    for (file, svg) in [
+        (
+            "latency-cdf.svg",
+            crate::bench_plot::latency_cdf_svg(&rows, &title),
+        ),
+        ("calls.svg", crate::bench_plot::calls_svg(&rows, &title)),
+    ] {
+        match svg {
+            Ok(svg) => evidence::write(&dir, file, &svg)?,
+            Err(e) => println!("bench: {file} not drawn: {e}"),
+        }
+    }
     println!("evidence: {}", dir.join("bench.json").display());
     println!(
         "bench: {}",
