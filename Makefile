@@ -8,6 +8,7 @@
 #   EXP      experiments to run, a glob (run; `harness list`) default *
 #   MS       milliseconds per experiment (run)                default 300
 #   BENCH_SMP  CPU counts of `make bench`, e.g. 2,4           harness default
+#   REPEAT   boots of each configuration of `make bench`      1
 #   TIMEOUT  seconds before the harness kills a QEMU boot (run, bench)  harness default
 #   BOOT     kernel | iso-bios | iso-uefi (run; an ISO boot runs its menu's default entry: the suite)
 #   CONTROL  a negative control of the platform to run instead (run), see docs/cmdline.md
@@ -38,6 +39,7 @@ ACCEL ?= tcg
 EXP ?= *
 MS ?= 300
 BENCH_SMP ?=
+REPEAT ?=
 TIMEOUT ?=
 BOOT ?=
 CONTROL ?=
@@ -117,7 +119,8 @@ test-torture: kernel setup-qemu ## the torture table (harness/torture.cfg): the 
 	$(HARNESS) matrix $(NO_BUILD) $(QEMU_OPTS) $(TORTURE_TABLE)
 
 bench: kernel $(if $(QEMU_MAJOR),setup-qemu) ## measure patch latency and call throughput as ratios (harness bench)
-	$(HARNESS) bench $(NO_BUILD) $(GUEST_OPTS) $(if $(BENCH_SMP),--smp $(BENCH_SMP)) $(ARGS)
+	$(HARNESS) bench $(NO_BUILD) $(GUEST_OPTS) $(if $(BENCH_SMP),--smp $(BENCH_SMP)) \
+	$(if $(REPEAT),--repeat $(REPEAT)) $(ARGS)
 
 fmt: setup ## format every crate
 	$(CARGO) fmt --all

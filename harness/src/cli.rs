@@ -397,6 +397,10 @@ pub struct BenchArgs {
     /// Milliseconds per experiment.
     #[arg(long, value_name = "N", default_value = "500", value_parser = parse_ms)]
     pub ms: u64,
+    /// Boot each configuration this many times; the tables give the
+    /// median, least and greatest of every figure.
+    #[arg(long, value_name = "N", default_value = "1", value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub repeat: u32,
     /// Accelerator: tcg, kvm, or auto.
     #[arg(long, value_enum, default_value = "auto")]
     pub accel: AccelRequest,

@@ -28,6 +28,7 @@
 pub mod accel;
 pub mod app;
 pub mod bench;
+pub mod bench_plot;
 pub mod boot;
 pub mod cli;
 pub mod compare;

@@ -209,8 +209,9 @@ pub fn baseline(b: &Baseline, tsc_hz: Option<u64>) -> String {
         (None, _) => "?".into(),
     };
     format!(
-        "direct calls {}/s per AP; one sync round: ipi {}, cpumask {}",
+        "direct calls {}/s per AP, checked calls {}/s per AP; one sync round: ipi {}, cpumask {}",
         b.direct_calls_per_s.map_or("?".into(), |n| n.to_string()),
+        b.checked_calls_per_s.map_or("?".into(), |n| n.to_string()),
         cyc(b.ipi_sync_cycles),
         cyc(b.cpumask_sync_cycles)
     )

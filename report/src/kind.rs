@@ -53,9 +53,16 @@ pub const CHECK: &str = "check";
 pub const END: &str = "end";
 
 /// Measured once per boot before the experiments: what their numbers are
-/// compared against. Fields: `direct_calls_per_s` (a plain direct call
-/// loop, per AP), `ipi_sync_cycles`, `cpumask_sync_cycles` (one sync round
-/// with no code modified).
+/// compared against. Fields: `direct_calls_per_s` (per AP: a plain call,
+/// through an `asm!` `call` the compiler cannot inline or drop, to a
+/// function that counts itself; the count is the callee's),
+/// `checked_calls_per_s` (per AP: the executor's checked call through a
+/// site of an installed arena that nothing patches, counted as the
+/// executors count; `0` if that arena could not be set up),
+/// `ipi_sync_cycles`, `cpumask_sync_cycles` (one sync round with no code
+/// modified). Calls per second go with the `tsc` record's `hz`: a floor
+/// above it (more than one call per TSC cycle) is not believable, and
+/// `harness bench` fails such a run as broken.
 pub const BASELINE: &str = "baseline";
 
 /// An experiment starts. Fields: `name`, `expectation`, `ms`, `cpus`.
@@ -77,6 +84,16 @@ pub const EXP_BEGIN: &str = "exp-begin";
 /// with the TCG settle step), `first_fail_patch`,
 /// `first_fail_ns`, `error`, `stuck`.
 pub const EXP: &str = "exp";
+
+/// The patch latency of one phase of an experiment, as a histogram; sent
+/// after its [`EXP`] record, one per phase. Fields: `exp`, `phase` (`1`..`3`),
+/// `n` (patches counted), `buckets`: `bucket:count` pairs of the non-empty
+/// buckets, `,` between (`-` if none), in TSC cycles: 0 and 1 have buckets
+/// of their own, and from 2 up each power of two is split in halves,
+/// bucket `2*o + h` holding `[2^o + h*2^(o-1), 2^o + (h+1)*2^(o-1))`; the
+/// last bucket (63) also holds everything from 2^32 up. The phase's
+/// greatest value is the [`EXP`] record's `p1_max`..`p3_max`.
+pub const HIST: &str = "hist";
 
 /// One failure inside an experiment (the first few; later ones are only
 /// counted). Fields: `exp`, `cpu`, `what` (`wrong-target`, `fault`,

@@ -9,6 +9,7 @@
 //! harness judges it again from the records.
 
 mod executor;
+mod hist;
 mod key;
 mod patcher;
 pub mod state;
@@ -17,7 +18,7 @@ use crate::{
     arch::{cpu::rdtsc, idt::TrapFrame, lapic},
     bp, percpu, record, smp, sync, time, watchdog,
 };
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicU64, Ordering};
 use plan::experiment::{self as ex, Expectation, Experiment, Interference, SyncMode};
 use report::kind;
 use state::{STATS, STOP};
@@ -97,43 +98,136 @@ pub fn run(pattern: &str, ms: u64, nobp: bool, sabotage: Option<report::cmdline:
     }
 }
 
-/// Calls per second through a plain direct call on every AP, and one sync
-/// round of each method: what the experiments' numbers are measured
-/// against, in this boot.
+/// How long each AP runs each call loop of the baseline.
+const BASE_LOOP_US: u64 = 50_000;
+
+/// The experiment whose arena the checked-call floor calls through: a
+/// qword site in line, never patched during the baseline.
+const BASE_CHECKED_EXP: &str = "atomic/-/ipi/qword";
+
+/// The floors every experiment's numbers are measured against, in this
+/// boot, before any executor runs:
+///
+/// 1. `direct`: a plain call to an `#[inline(never)]` function through an
+///    `asm!` `call`, which the compiler can neither inline nor drop; the
+///    callee counts itself, and the count it leaves is what is reported.
+/// 2. `checked`: the executor's [`executor::checked_call`] through a site
+///    of an installed arena that nothing patches: the cost of the check
+///    and the stub, without patching.
+/// 3. one sync round of each method.
+///
+/// The third step of the ladder, checked calls under patching, is each
+/// experiment's own `calls_per_s_per_ap`.
 fn baseline() {
-    fn direct(_: u64) {
-        #[inline(never)]
-        extern "C" fn plain() -> u32 {
-            0x5c00_0000
-        }
-        let d = time::deadline_us(50_000);
-        let t0 = rdtsc();
-        let mut n = 0u64;
-        while !time::passed(d) {
-            for _ in 0..64 {
-                n += core::hint::black_box(plain)() as u64 & 1;
-                n += 1;
-            }
-        }
-        let cpu = percpu::index() as usize;
-        BASE_CALLS[cpu].store(
-            n * time::tsc_hz() / (rdtsc() - t0).max(1),
-            Ordering::Relaxed,
-        );
-    }
-    smp::on_aps(direct, 0, 2_000_000);
-    let per_ap = (1..smp::count())
-        .map(|c| BASE_CALLS[c].load(Ordering::Relaxed))
-        .sum::<u64>()
-        / (smp::count() as u64 - 1).max(1);
     sync::set_serialize(ex::Serializer::Iret);
+    smp::on_aps(direct_loop, 0, 2_000_000);
+    let direct = per_ap(&BASE_CALLS);
+    let checked = checked_floor();
     let ipi = floor(SyncMode::Ipi);
     let mask = floor(SyncMode::Cpumask);
     record::emit(kind::BASELINE, |r| {
-        r.u64("direct_calls_per_s", per_ap)
+        r.u64("direct_calls_per_s", direct)
+            .u64("checked_calls_per_s", checked)
             .u64("ipi_sync_cycles", ipi)
             .u64("cpumask_sync_cycles", mask);
     });
+}
+
+/// The callee of the direct-call floor: bumps the caller's counter.
+#[inline(never)]
+extern "C" fn direct_callee(count: &AtomicU64) {
+    // A plain load and store, no locked instruction: the count is this
+    // CPU's own.
+    count.store(count.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+}
+
+/// One AP's direct-call floor: calls [`direct_callee`] for
+/// [`BASE_LOOP_US`] and stores calls per second from the callee's count.
+fn direct_loop(_: u64) {
+    let cpu = percpu::index() as usize;
+    let count = &BASE_DIRECT_COUNT[cpu];
+    count.store(0, Ordering::Relaxed);
+    let f = direct_callee as extern "C" fn(&AtomicU64) as usize;
+    let d = time::deadline_us(BASE_LOOP_US);
+    let t0 = rdtsc();
+    while !time::passed(d) {
+        for _ in 0..64 {
+            // SAFETY: `f` is `direct_callee`, an `extern "C"` function
+            // whose one argument (RDI) is a reference to a live static
+            // counter; `clobber_abi("C")` tells the compiler every
+            // caller-saved register may change, and the kernel has no red
+            // zone, so the pushed return address overwrites nothing live.
+            unsafe {
+                core::arch::asm!(
+                    "call {f}",
+                    f = in(reg) f,
+                    in("rdi") count as *const AtomicU64,
+                    clobber_abi("C"),
+                );
+            }
+        }
+    }
+    let cycles = (rdtsc() - t0).max(1);
+    let n = count.load(Ordering::Relaxed);
+    BASE_CALLS[cpu].store(
+        (n as u128 * time::tsc_hz() as u128 / cycles as u128) as u64,
+        Ordering::Relaxed,
+    );
+}
+
+/// The checked-call floor: installs the arena of [`BASE_CHECKED_EXP`],
+/// runs [`checked_loop`] on every AP, and returns checked calls per second
+/// per AP (0 if the arena could not be set up).
+fn checked_floor() -> u64 {
+    let Some(e) = ex::find(BASE_CHECKED_EXP) else {
+        return 0;
+    };
+    let Ok(plan) = plan::plan(
+        KEYS,
+        SITES_PER_KEY,
+        TARGETS_PER_KEY,
+        e.class,
+        e.strategy.outofline(),
+    ) else {
+        return 0;
+    };
+    if crate::arena::install(&plan).is_err() || sync::sync(SyncMode::Ipi).is_err() {
+        return 0;
+    }
+    state::begin(e, &plan);
+    smp::on_aps(checked_loop, 0, 2_000_000);
+    state::end();
+    per_ap(&BASE_CHECKED)
+}
+
+/// One AP's checked-call floor: [`executor::checked_call`] through the
+/// first site of key 0 (never patched here) for [`BASE_LOOP_US`]; the
+/// count is the executor's own per-CPU call counter.
+fn checked_loop(_: u64) {
+    let cpu = percpu::index() as usize;
+    let site = state::keys()[0][0];
+    let before = state::calls(cpu);
+    let d = time::deadline_us(BASE_LOOP_US);
+    let t0 = rdtsc();
+    while site != 0 && !time::passed(d) {
+        for _ in 0..64 {
+            executor::checked_call(0, 0, site, cpu, false);
+        }
+    }
+    let cycles = (rdtsc() - t0).max(1);
+    let n = state::calls(cpu) - before;
+    BASE_CHECKED[cpu].store(
+        (n as u128 * time::tsc_hz() as u128 / cycles as u128) as u64,
+        Ordering::Relaxed,
+    );
+}
+
+/// The mean over the APs of a per-CPU figure.
+fn per_ap(v: &[AtomicU64; percpu::MAX_CPUS]) -> u64 {
+    (1..smp::count())
+        .map(|c| v[c].load(Ordering::Relaxed))
+        .sum::<u64>()
+        / (smp::count() as u64 - 1).max(1)
 }
 
 /// Whether each patch ends with the settle step (see [`patcher`]'s module
@@ -167,8 +261,14 @@ pub fn sabotaged(s: report::cmdline::Sabotage) -> bool {
     sabotage() == Some(s)
 }
 
-static BASE_CALLS: [core::sync::atomic::AtomicU64; percpu::MAX_CPUS] =
-    [const { core::sync::atomic::AtomicU64::new(0) }; percpu::MAX_CPUS];
+/// Direct calls per second, per CPU ([`direct_loop`]).
+static BASE_CALLS: [AtomicU64; percpu::MAX_CPUS] = [const { AtomicU64::new(0) }; percpu::MAX_CPUS];
+/// What [`direct_callee`] counts, per CPU.
+static BASE_DIRECT_COUNT: [AtomicU64; percpu::MAX_CPUS] =
+    [const { AtomicU64::new(0) }; percpu::MAX_CPUS];
+/// Checked calls per second, per CPU ([`checked_loop`]).
+static BASE_CHECKED: [AtomicU64; percpu::MAX_CPUS] =
+    [const { AtomicU64::new(0) }; percpu::MAX_CPUS];
 
 fn floor(m: SyncMode) -> u64 {
     let mut sum = 0;
@@ -261,6 +361,7 @@ fn run_one(e: &Experiment, ms: u64) {
     x86_64::instructions::interrupts::enable();
     let deadline = time::deadline_us(ms * 1000);
     let hard_deadline = time::deadline_us(ms * 1000 * MAX_STRETCH);
+    hist::reset();
     let mut phase_sum = [0u64; 3];
     let mut phase_max = [0u64; 3];
     let mut g = 0u64;
@@ -282,6 +383,7 @@ fn run_one(e: &Experiment, ms: u64) {
                 for i in 0..3 {
                     phase_sum[i] += t.0[i];
                     phase_max[i] = phase_max[i].max(t.0[i]);
+                    hist::add(i, t.0[i]);
                 }
                 STATS.patches.fetch_add(1, Ordering::Relaxed);
                 watchdog::progress(0);
@@ -323,6 +425,7 @@ fn run_one(e: &Experiment, ms: u64) {
             settle,
         },
     );
+    hist::emit(&e.name());
 }
 
 struct Finish {
