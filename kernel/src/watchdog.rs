@@ -26,6 +26,7 @@ use crate::{
     smp, time,
 };
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use plan::cpus::CpuSet;
 
 #[repr(align(64))]
 struct Padded(AtomicU64);
@@ -33,17 +34,19 @@ struct Padded(AtomicU64);
 static PROGRESS: [Padded; MAX_CPUS] = [const { Padded(AtomicU64::new(0)) }; MAX_CPUS];
 static SEEN: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 static SEEN_AT: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
-static WATCHED: AtomicU64 = AtomicU64::new(0);
+static WATCHED: CpuSet = CpuSet::new();
+/// Whether [`WATCHED`] is being watched (one load for every poll).
+static ARMED: AtomicBool = AtomicBool::new(false);
 static LIMIT: AtomicU64 = AtomicU64::new(u64::MAX);
 static POLLING: AtomicBool = AtomicBool::new(false);
 static FIRED: AtomicBool = AtomicBool::new(false);
 
 /// The stuck CPU's snapshot, filled by its NMI handler.
-static SNAP_WANTED: AtomicU64 = AtomicU64::new(0);
+static SNAP_WANTED: CpuSet = CpuSet::new();
 static SNAP_RIP: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 static SNAP_BYTES: [[AtomicU64; 2]; MAX_CPUS] =
     [const { [AtomicU64::new(0), AtomicU64::new(0)] }; MAX_CPUS];
-static SNAP_DONE: AtomicU64 = AtomicU64::new(0);
+static SNAP_DONE: CpuSet = CpuSet::new();
 
 /// Where a stuck CPU was: its RIP and the 16 bytes there.
 pub type Snapshot = (u64, [u8; 16]);
@@ -54,83 +57,105 @@ pub fn progress(cpu: usize) {
     PROGRESS[cpu].0.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Starts watching the CPUs in `mask`; a CPU is stuck after `limit_us`
-/// without progress.
-pub fn arm(mask: u64, limit_us: u64) {
+/// Starts watching `cpus`; a CPU is stuck after `limit_us` without
+/// progress.
+pub fn arm(cpus: impl Iterator<Item = usize>, limit_us: u64) {
     let now = rdtsc();
     for c in 0..MAX_CPUS {
         SEEN[c].store(PROGRESS[c].0.load(Ordering::Relaxed), Ordering::Relaxed);
         SEEN_AT[c].store(now, Ordering::Relaxed);
     }
     LIMIT.store(time::deadline_us(limit_us) - now, Ordering::Relaxed);
-    WATCHED.store(mask, Ordering::Release);
+    WATCHED.clear(Ordering::Relaxed);
+    for c in cpus {
+        WATCHED.insert(c, Ordering::Relaxed);
+    }
+    // Release pairs with the Acquire in `poll`: the set and the limit
+    // above are in place for whoever sees ARMED.
+    ARMED.store(true, Ordering::Release);
 }
 
 /// Stops watching.
 pub fn disarm() {
-    WATCHED.store(0, Ordering::Release);
+    ARMED.store(false, Ordering::Release);
 }
 
 /// One look at every watched CPU but the caller. Cheap when another CPU is
 /// already looking.
 pub fn poll() {
-    let watched = WATCHED.load(Ordering::Acquire);
-    if watched == 0 || POLLING.swap(true, Ordering::Acquire) {
+    // Acquire pairs with the Release store in `arm`.
+    if !ARMED.load(Ordering::Acquire) || POLLING.swap(true, Ordering::Acquire) {
         return;
     }
     let me = percpu::index() as usize;
     let now = rdtsc();
     let limit = LIMIT.load(Ordering::Relaxed);
-    let mut stuck = 0u64;
-    for c in (0..smp::count()).filter(|&c| c != me && watched & (1 << c) != 0) {
+    let is_stuck = |c: usize| now.saturating_sub(SEEN_AT[c].load(Ordering::Relaxed)) > limit;
+    let mut stuck = false;
+    for c in WATCHED
+        .iter(Ordering::Relaxed)
+        .filter(|&c| c != me && c < smp::count())
+    {
         let p = PROGRESS[c].0.load(Ordering::Relaxed);
         if p != SEEN[c].load(Ordering::Relaxed) {
             SEEN[c].store(p, Ordering::Relaxed);
             SEEN_AT[c].store(now, Ordering::Relaxed);
-        } else if now.saturating_sub(SEEN_AT[c].load(Ordering::Relaxed)) > limit {
-            stuck |= 1 << c;
+        } else if is_stuck(c) {
+            stuck = true;
+        }
+    }
+    let first = stuck && !FIRED.swap(true, Ordering::AcqRel);
+    if first {
+        // Still the only poller: SEEN_AT cannot move under us.
+        for c in WATCHED
+            .iter(Ordering::Relaxed)
+            .filter(|&c| c != me && c < smp::count() && is_stuck(c))
+        {
+            SNAP_WANTED.insert(c, Ordering::Relaxed);
         }
     }
     // Release pairs with the Acquire swap above (the next poller sees SEEN).
     POLLING.store(false, Ordering::Release);
-    if stuck != 0 && !FIRED.swap(true, Ordering::AcqRel) {
-        fire(stuck);
+    if first {
+        fire();
     }
 }
 
-fn fire(stuck: u64) -> ! {
-    // Ask each stuck CPU where it is.
-    SNAP_WANTED.store(stuck, Ordering::Release);
-    for c in (0..smp::count()).filter(|&c| stuck & (1 << c) != 0) {
+/// Asks every CPU of [`SNAP_WANTED`] where it is (an NMI each), waits a
+/// bounded time for the answers, and reports them. Only the first poller
+/// to find a stuck CPU gets here (`FIRED`), and it never returns.
+fn fire() -> ! {
+    // Release pairs with the Acquire in `on_nmi`: SNAP_WANTED is in place
+    // before any NMI arrives (the IPI is no memory operation to order by).
+    core::sync::atomic::fence(Ordering::Release);
+    for c in SNAP_WANTED.iter(Ordering::Relaxed) {
         let _ = lapic::send(Dest::Apic(smp::apic_id(c)), Delivery::Nmi);
     }
-    let deadline = time::deadline_us(200_000);
-    while SNAP_DONE.load(Ordering::Acquire) & stuck != stuck && !time::passed(deadline) {
+    let deadline = time::deadline_us(smp::patient_us(200_000));
+    // Acquire pairs with the Release insert in `on_nmi`.
+    while SNAP_WANTED
+        .iter(Ordering::Relaxed)
+        .any(|c| !SNAP_DONE.contains(c, Ordering::Acquire))
+        && !time::passed(deadline)
+    {
         core::hint::spin_loop();
     }
-    let done = SNAP_DONE.load(Ordering::Acquire);
-    let mut report = [(0usize, None); MAX_CPUS];
-    let mut n = 0;
-    for c in (0..smp::count()).filter(|&c| stuck & (1 << c) != 0) {
-        let snap = (done & (1 << c) != 0).then(|| {
+    crate::torture::deadlock(SNAP_WANTED.iter(Ordering::Relaxed).map(|c| {
+        let snap = SNAP_DONE.contains(c, Ordering::Acquire).then(|| {
             let mut b = [0u8; 16];
             b[..8].copy_from_slice(&SNAP_BYTES[c][0].load(Ordering::Relaxed).to_le_bytes());
             b[8..].copy_from_slice(&SNAP_BYTES[c][1].load(Ordering::Relaxed).to_le_bytes());
             (SNAP_RIP[c].load(Ordering::Relaxed), b)
         });
-        report[n] = (c, snap);
-        n += 1;
-    }
-    crate::torture::deadlock(&report[..n])
+        (c, snap)
+    }))
 }
 
 /// The NMI on a CPU the watchdog asked: note where it was. Returns whether
 /// the NMI was for that.
 pub fn on_nmi(frame: &TrapFrame) -> bool {
     let me = percpu::index() as usize;
-    if SNAP_WANTED.load(Ordering::Acquire) & (1 << me) == 0
-        || SNAP_DONE.load(Ordering::Relaxed) & (1 << me) != 0
-    {
+    if !SNAP_WANTED.contains(me, Ordering::Acquire) || SNAP_DONE.contains(me, Ordering::Relaxed) {
         return false;
     }
     SNAP_RIP[me].store(frame.rip, Ordering::Relaxed);
@@ -148,6 +173,6 @@ pub fn on_nmi(frame: &TrapFrame) -> bool {
         );
     }
     // Release pairs with the Acquire in `fire`.
-    SNAP_DONE.fetch_or(1 << me, Ordering::Release);
+    SNAP_DONE.insert(me, Ordering::Release);
     true
 }

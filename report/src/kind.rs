@@ -23,11 +23,21 @@ pub const MACHINE: &str = "machine";
 /// The TSC frequency. Fields: `hz`, `source` (`hpet` or `pit`).
 pub const TSC: &str = "tsc";
 
-/// One CPU after bring-up. Fields: `cpu`, `apic`, `state` (`bsp`, `up`, or
-/// `timeout` when the AP did not answer within its deadline).
+/// One CPU after bring-up. Fields: `cpu`, `apic`, `state` (`bsp`, `up`,
+/// `timeout` when the AP did not answer within its deadline, or
+/// `unaddressable` (no `cpu`) for an enabled CPU whose APIC id xAPIC mode
+/// cannot send an IPI to: 0xFF and above).
 pub const CPU: &str = "cpu";
 
-/// Bring-up summary. Fields: `up`, `expected`.
+/// Bring-up summary. Fields: `up` (CPUs online, the BSP included),
+/// `expected` (CPUs the kernel tried to bring up, the BSP included), and
+/// what the MADT holds: `listed` (enabled CPUs, each APIC id once),
+/// `online_capable` (disabled entries that may be hot-added later: not
+/// started), `limit` (the `cpus=N` of the command line, or `none`),
+/// `supported` (the most CPUs the kernel holds), `unaddressable` and
+/// `no_room` (enabled CPUs left out because xAPIC cannot address them, or
+/// because the kernel holds no more). Kernels before the count sent `up`
+/// and `expected` only.
 pub const CPUS: &str = "cpus";
 
 /// The kernel is about to provoke a fault or hang on purpose (a negative

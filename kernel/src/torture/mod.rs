@@ -31,7 +31,8 @@ pub const VEC_SELF: u8 = 0xf3;
 const KEYS: usize = 2;
 const SITES_PER_KEY: usize = 4;
 const TARGETS_PER_KEY: usize = 4;
-/// A CPU without progress for this long is stuck.
+/// A CPU without progress for this long is stuck (per
+/// [`smp::patient_us`]).
 const WATCHDOG_US: u64 = 1_500_000;
 /// Sync rounds timed before an experiment starts patching (its floor).
 const FLOOR_ROUNDS: u64 = 8;
@@ -119,7 +120,7 @@ fn baseline() {
             Ordering::Relaxed,
         );
     }
-    smp::on_aps(direct, 0, 2_000_000);
+    smp::on_aps(direct, 0, smp::patient_us(2_000_000));
     let per_ap = (1..smp::count())
         .map(|c| BASE_CALLS[c].load(Ordering::Relaxed))
         .sum::<u64>()
@@ -202,11 +203,10 @@ fn run_one(e: &Experiment, ms: u64) {
     if n >= 3 {
         smp::on_cpu_async(n - 1, watch_loop, 0);
     }
-    let mut watched = 1u64;
-    for c in executor_cpus() {
-        watched |= 1 << c;
-    }
-    watchdog::arm(watched, WATCHDOG_US);
+    watchdog::arm(
+        core::iter::once(0).chain(executor_cpus()),
+        smp::patient_us(WATCHDOG_US),
+    );
 
     let floor_cycles = floor(if e.sync == SyncMode::None {
         SyncMode::Ipi
@@ -272,7 +272,7 @@ fn run_one(e: &Experiment, ms: u64) {
     x86_64::instructions::interrupts::disable();
     lapic::timer_stop();
     STOP.store(true, Ordering::Release);
-    let finish_by = time::deadline_us(WATCHDOG_US + 1_000_000);
+    let finish_by = time::deadline_us(smp::patient_us(WATCHDOG_US + 1_000_000));
     let mut stuck = 0;
     for c in 1..n {
         if !smp::wait(c, finish_by) {
@@ -405,8 +405,8 @@ fn finish(e: &Experiment, f: Finish) {
 
 /// The watchdog found stuck CPUs: report them, close the experiment, and
 /// end the run (nothing can be trusted to go on).
-pub fn deadlock(stuck: &[(usize, Option<watchdog::Snapshot>)]) -> ! {
-    for &(cpu, snap) in stuck {
+pub fn deadlock(stuck: impl Iterator<Item = (usize, Option<watchdog::Snapshot>)>) -> ! {
+    for (cpu, snap) in stuck {
         if crate::serial::owner() == Some(cpu as u32) {
             crate::serial::break_lock();
         }
