@@ -3,7 +3,7 @@
 use crate::{
     arch::{cpu, lapic},
     percpu::MAX_CPUS,
-    record, smp, trap,
+    record, smp, time, trap,
 };
 use core::sync::atomic::Ordering;
 use plan::cpus::{Census, CpuSet};
@@ -62,6 +62,50 @@ pub fn report(id: &cpu::Identity, cpus: usize, ram: &[crate::boot::MemRange]) {
             .u64("cpus", cpus as u64)
             .u64("serialize", id.serialize as u64);
     });
+}
+
+/// Writes the `tsc` record with every reference's figure, and the `clock`
+/// check: the frequency in use is plausible and every other figure agrees
+/// with it ([`report::clock::problems`]).
+pub fn report_clock(c: &time::Calibration) {
+    crate::say!(
+        "tsc: {}.{:03} MHz (against {})",
+        c.hz / 1_000_000,
+        c.hz / 1000 % 1000,
+        c.source
+    );
+    record::emit(kind::TSC, |r| {
+        r.u64("hz", c.hz).str("source", c.source);
+        for (name, fig) in c.figures {
+            match fig {
+                Ok(hz) => r.u64(name, hz),
+                Err(why) => r.str(name, why.name()),
+            };
+        }
+        if let Some(s) = c.skewed {
+            r.str("skewed", s);
+        }
+    });
+    let figures = || c.figures.iter().filter_map(|&(n, f)| Some((n, f.ok()?)));
+    let mut problems = report::clock::problems(c.source, c.hz, figures());
+    let others = figures().filter(|&(n, _)| n != c.source).count();
+    match problems.next() {
+        Some(p) => check("clock", false, format_args!("{p}")),
+        None if others == 0 => check(
+            "clock",
+            true,
+            format_args!("{} alone: no other reference to check it against", c.source),
+        ),
+        None => check(
+            "clock",
+            true,
+            format_args!(
+                "{} and {others} other reference(s) within {}%",
+                c.source,
+                report::clock::MAX_APART_PPM / 10_000
+            ),
+        ),
+    }
 }
 
 /// Writes the `cpus` record: how many CPUs are up, how many the MADT

@@ -74,19 +74,8 @@ fn kmain(bi: boot::BootInfo) -> ! {
     .listed;
     machine::report(&id, listed, bi.usable());
 
-    let hpet = if opts.tsc_pit { None } else { plat.hpet };
-    match time::calibrate(hpet) {
-        Ok((hz, src)) => {
-            say!(
-                "tsc: {}.{:03} MHz (against {})",
-                hz / 1_000_000,
-                hz / 1000 % 1000,
-                src.name()
-            );
-            record::emit(kind::TSC, |r| {
-                r.u64("hz", hz).str("source", src.name());
-            });
-        }
+    match time::calibrate(plat.hpet, plat.pm_timer, opts.tsc_pit, opts.tsc_skew) {
+        Ok(c) => machine::report_clock(&c),
         Err(e) => fail_check("tsc", format_args!("{e:?}")),
     }
 

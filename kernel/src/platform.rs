@@ -1,13 +1,19 @@
 //! What the firmware's ACPI tables say about the machine: the CPUs (MADT:
 //! xAPIC and x2APIC entries, with their enabled and online-capable flags;
-//! [`plan::cpus::select`] decides which to start) and the HPET's address.
+//! [`plan::cpus::select`] decides which to start), the HPET's address and
+//! the ACPI PM timer's (FADT).
 //!
 //! Read on the boot page tables, which identity-map the first 4 GiB, where
 //! firmware puts its tables.
 
-use acpi::{madt::Madt, madt::MadtEntry, AcpiHandler, AcpiTables, HpetInfo, PhysicalMapping};
+use acpi::{
+    address::AddressSpace, fadt::Fadt, madt::Madt, madt::MadtEntry, AcpiHandler, AcpiTables,
+    HpetInfo, PhysicalMapping,
+};
 use core::ptr::NonNull;
 use plan::cpus::MadtCpu;
+
+use crate::time::{PmTimerAt, PmTimerIo};
 
 #[derive(Clone)]
 struct Identity;
@@ -42,6 +48,8 @@ pub struct Platform {
     madt: PhysicalMapping<Identity, Madt>,
     /// The HPET's MMIO base, when there is one.
     pub hpet: Option<u64>,
+    /// The ACPI PM timer (FADT), when there is one.
+    pub pm_timer: Option<PmTimerAt>,
 }
 
 impl Platform {
@@ -91,5 +99,22 @@ pub fn discover(rsdp: Option<u64>) -> Result<Platform, PlatformError> {
     })?;
     let madt = tables.find_table::<Madt>().map_err(PlatformError::Acpi)?;
     let hpet = HpetInfo::new(&tables).ok().map(|h| h.base_address as u64);
-    Ok(Platform { madt, hpet })
+    // A FADT without a PM timer, or none at all, leaves the other clocks.
+    let pm_timer = tables.find_table::<Fadt>().ok().and_then(|f| {
+        let base = f.pm_timer_block().ok()??;
+        let io = match base.address_space {
+            AddressSpace::SystemIo => PmTimerIo::Port(u16::try_from(base.address).ok()?),
+            AddressSpace::SystemMemory => PmTimerIo::Mmio(base.address),
+            _ => return None,
+        };
+        Some(PmTimerAt {
+            io,
+            bits32: { f.flags }.pm_timer_is_32_bit(),
+        })
+    });
+    Ok(Platform {
+        madt,
+        hpet,
+        pm_timer,
+    })
 }

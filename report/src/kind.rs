@@ -20,7 +20,17 @@ pub const HELLO: &str = "hello";
 /// loader's memory map) and `mem_top` (the end of the highest usable range).
 pub const MACHINE: &str = "machine";
 
-/// The TSC frequency. Fields: `hz`, `source` (`hpet` or `pit`).
+/// The TSC frequency. Fields: `hz` (the frequency in use), `source` (the
+/// reference it was measured against: `hpet`, `pmtimer` or `pit`), then
+/// each reference's own figure in Hz, or the word saying why there is none
+/// (`absent`: the machine has no such reference, `stuck`: it did not
+/// advance, `bogus`: it reads as not there or gives a nonsense rate):
+/// `hpet`, `pmtimer`, `pit` (measured over a window each), `cpuid15`,
+/// `cpuid16`, `hv` (declared by CPUID leaves 0x15, 0x16 and the
+/// hypervisor's 0x40000010); and `skewed` (the reference whose reading
+/// `tsc=skew` scaled on purpose), when it applies. Kernels before the
+/// cross-check sent `hz` and `source` only. [`crate::clock`] judges the
+/// figures; the kernel's `clock` [`CHECK`] says what it concluded.
 pub const TSC: &str = "tsc";
 
 /// One CPU after bring-up. Fields: `cpu`, `apic`, `state` (`bsp`, `up`,
