@@ -647,11 +647,16 @@ mod tests {
                 "smp4",
                 "smp8",
                 "smp4-nehalem",
+                "smp64",
+                "smp255",
+                "smp4-cpus2",
+                "smp2-tsc-pit",
                 "iso-bios-smp4",
                 "iso-uefi-smp4",
                 "control-ud2-ap",
                 "control-write-text",
                 "control-exec-data",
+                "control-tsc-skew",
                 "control-hang",
             ]
         );
