@@ -561,11 +561,21 @@ fn must_pass(f: &Facts, ctx: &Context<'_>, j: &mut Judgement, clock_control: boo
             c.name
         ));
     }
-    for s in f.cpu_states.iter().filter(|s| s.state == "timeout") {
+    // `unaddressable` CPUs are the census's to explain (below).
+    for s in f
+        .cpu_states
+        .iter()
+        .filter(|s| !["bsp", "up", "unaddressable"].contains(&s.state.as_str()))
+    {
         j.reasons.push(format!(
-            "cpu {} (apic {}) did not come up",
+            "cpu {} (apic {}) did not come up{}",
             s.cpu.map_or("?".into(), |c| c.to_string()),
-            s.apic.map_or("?".into(), |c| c.to_string())
+            s.apic.map_or("?".into(), |c| c.to_string()),
+            if s.state == "timeout" {
+                String::new()
+            } else {
+                format!(" ({})", s.state)
+            }
         ));
     }
     match (f.cpus_up, f.cpus_expected) {

@@ -300,13 +300,18 @@ impl Summary<'_> {
             (Some(u), Some(e)) => row("cpus", format!("{u} of {e} up{census}{req}")),
             _ => row("cpus", format!("(no cpus record){req}")),
         }
-        for s in f.cpu_states.iter().filter(|s| s.state == "timeout") {
+        for s in f
+            .cpu_states
+            .iter()
+            .filter(|s| !["bsp", "up"].contains(&s.state.as_str()))
+        {
             row(
                 "cpu",
                 format!(
-                    "cpu {} (apic {}) did not come up",
+                    "cpu {} (apic {}) did not come up ({})",
                     s.cpu.map_or("?".into(), |c| c.to_string()),
-                    s.apic.map_or("?".into(), |c| c.to_string())
+                    s.apic.map_or("?".into(), |c| c.to_string()),
+                    s.state
                 ),
             );
         }

@@ -37,14 +37,17 @@ const AP_ONLINE_TIMEOUT_US: u64 = 2_000_000;
 
 const AP_STACK_SIZE: usize = 32 * 1024;
 
-/// One AP stack with its guard page below.
+/// One AP stack with its guard page below. The AP entry takes the top of
+/// slot `i` (`AP_STACKS + (i + 1) * size_of::<ApStack>()`), so the stack
+/// comes last.
 #[repr(C, align(4096))]
-struct ApStack {
+pub(crate) struct ApStack {
     guard: [u8; 4096],
     stack: [u8; AP_STACK_SIZE],
 }
 
-static mut AP_STACKS: [ApStack; MAX_CPUS] = [const {
+/// The AP stacks, by CPU index (slot 0, the BSP's, is unused).
+pub(crate) static mut AP_STACKS: [ApStack; MAX_CPUS] = [const {
     ApStack {
         guard: [0; 4096],
         stack: [0; AP_STACK_SIZE],
@@ -126,6 +129,7 @@ pub fn start_aps<I: Iterator<Item = MadtCpu>>(
     });
     trampoline::AP_CR3.store(crate::arch::paging::pml4_phys(), Ordering::Relaxed);
     let mut next = 1usize;
+    let mut lost = false;
     let census = cpus::select(
         entries,
         bsp,
@@ -133,11 +137,17 @@ pub fn start_aps<I: Iterator<Item = MadtCpu>>(
         limit,
         MAX_CPUS,
         |e, fate| match fate {
-            Fate::Start => {
+            // After a lost AP no index is safe to hand out: the rest stay
+            // down (`up` falls short of `expected` in the `cpus` record).
+            Fate::Start if !lost => match start_one(next, e.apic_id) {
+                Start::Up => {
+                    next += 1;
+                    COUNT.store(next, Ordering::Release);
+                }
                 // A CPU that did not come up leaves its index to the next.
-                next += usize::from(start_one(next, e.apic_id));
-                COUNT.store(next, Ordering::Release);
-            }
+                Start::Revoked => {}
+                Start::Lost => lost = true,
+            },
             Fate::Unaddressable => record::emit(kind::CPU, |r| {
                 r.u64("apic", e.apic_id as u64)
                     .str("state", "unaddressable");
@@ -148,18 +158,29 @@ pub fn start_aps<I: Iterator<Item = MadtCpu>>(
     (census, next)
 }
 
-/// Starts the AP with APIC id `id` as CPU `index`; returns whether it came
-/// online (a `cpu` record says either way).
-fn start_one(index: usize, id: u32) -> bool {
-    // SAFETY: only the address of the stack is taken; the AP is the only
-    // user of stack `index` once started.
-    let top = unsafe { core::ptr::addr_of!(AP_STACKS[index].stack) as u64 } + AP_STACK_SIZE as u64;
-    trampoline::AP_STACK.store(top, Ordering::Relaxed);
-    trampoline::AP_INDEX.store(index as u64, Ordering::Relaxed);
+/// How one AP's start went.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// It came online.
+    Up,
+    /// It did not claim its ticket in time; the ticket was revoked, so its
+    /// index can go to the next AP.
+    Revoked,
+    /// It claimed its ticket but did not come online in time: it may be
+    /// running on its index's stack, which no other AP may get.
+    Lost,
+}
+
+/// Starts the AP with APIC id `id` as CPU `index` (a `cpu` record says how
+/// it went).
+fn start_one(index: usize, id: u32) -> Start {
+    let ticket = trampoline::ticket(index, id);
     APIC_ID[index].store(id as u64, Ordering::Relaxed);
     ONLINE[index].store(0, Ordering::Relaxed);
-    // Release: the parameters above are visible before the AP can run
-    // (the IPI itself is not a memory operation the AP can order with).
+    trampoline::AP_TICKET.store(ticket, Ordering::Relaxed);
+    // Release: the ticket and the slots above are visible before the AP
+    // can run (the IPI itself is not a memory operation the AP can order
+    // with); pairs with the AP's locked compare-exchange.
     core::sync::atomic::fence(Ordering::Release);
     let _ = lapic::send(Dest::Apic(id), Delivery::InitAssert);
     if !lapic::is_x2apic() {
@@ -171,27 +192,49 @@ fn start_one(index: usize, id: u32) -> bool {
         let _ = lapic::send(Dest::Apic(id), Delivery::Startup(page));
         time::delay_us(200);
     }
-    let deadline = time::deadline_us(AP_ONLINE_TIMEOUT_US);
     // Acquire pairs with the Release store in `ap_main`.
     let online = || ONLINE[index].load(Ordering::Acquire) == id as u64 + 1;
-    while !online() && !time::passed(deadline) {
-        core::hint::spin_loop();
-    }
-    let up = online();
-    if !up {
-        // Park it: INIT puts it back into wait-for-STARTUP. The index goes
-        // to the next AP; give this one's last instructions (a vCPU thread
-        // descheduled mid-block) time to land before that.
-        let _ = lapic::send(Dest::Apic(id), Delivery::InitAssert);
-        time::delay_us(10_000);
+    let wait = |us| {
+        let deadline = time::deadline_us(us);
+        while !online() && !time::passed(deadline) {
+            core::hint::spin_loop();
+        }
+        online()
+    };
+    let how = if wait(AP_ONLINE_TIMEOUT_US) {
+        Start::Up
+    } else {
+        match trampoline::AP_TICKET.compare_exchange(ticket, 0, Ordering::AcqRel, Ordering::Acquire)
+        {
+            // Revoked before the AP claimed it: if it ever gets that far,
+            // it parks. INIT puts it back into wait-for-STARTUP meanwhile.
+            Ok(_) => {
+                let _ = lapic::send(Dest::Apic(id), Delivery::InitAssert);
+                Start::Revoked
+            }
+            // Claimed: it is on its way through `ap_main`.
+            Err(_) if wait(AP_ONLINE_TIMEOUT_US) => Start::Up,
+            Err(_) => Start::Lost,
+        }
+    };
+    if how != Start::Up {
         record::count_failure();
     }
+    if how == Start::Lost {
+        // INIT stops it wherever it is; its index stays taken all the same.
+        let _ = lapic::send(Dest::Apic(id), Delivery::InitAssert);
+    }
     record::emit(kind::CPU, |r| {
-        r.u64("cpu", index as u64)
-            .u64("apic", id as u64)
-            .str("state", if up { "up" } else { "timeout" });
+        r.u64("cpu", index as u64).u64("apic", id as u64).str(
+            "state",
+            match how {
+                Start::Up => "up",
+                Start::Revoked => "timeout",
+                Start::Lost => "lost",
+            },
+        );
     });
-    up
+    how
 }
 
 /// Where an AP arrives from the trampoline, on its own stack.

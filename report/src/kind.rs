@@ -34,9 +34,11 @@ pub const MACHINE: &str = "machine";
 pub const TSC: &str = "tsc";
 
 /// One CPU after bring-up. Fields: `cpu`, `apic`, `state` (`bsp`, `up`,
-/// `timeout` when the AP did not answer within its deadline, or
-/// `unaddressable` (no `cpu`) for an enabled CPU whose APIC id xAPIC mode
-/// cannot send an IPI to: 0xFF and above).
+/// `timeout` when the AP did not answer within its deadline, `lost` when
+/// it began its start but did not finish it in time (bring-up then stops:
+/// its index cannot go to another AP), or `unaddressable` (no `cpu`) for
+/// an enabled CPU whose APIC id xAPIC mode cannot send an IPI to: 0xFF and
+/// above).
 pub const CPU: &str = "cpu";
 
 /// Bring-up summary. Fields: `up` (CPUs online, the BSP included),
