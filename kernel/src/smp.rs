@@ -3,14 +3,18 @@
 //! Which CPUs: every enabled one of the MADT, in its order, as
 //! [`plan::cpus::select`] decides (unless `cpus=N` limits them, xAPIC mode
 //! cannot address one, or there are more than [`MAX_CPUS`]; each case is
-//! counted in the `cpus` record). Start-up follows the MP specification
-//! for every AP: INIT
-//! (assert, then de-assert in xAPIC mode), 10 ms, STARTUP, 200 us, STARTUP,
-//! then wait for the AP to say it is online, bounded by a deadline. An AP
-//! that does not answer is sent INIT again (so it cannot wake up late on a
-//! stack that has been given to someone else), gets a `cpu state=timeout`
-//! record, and bring-up goes on with the rest. CPU indices are dense: only
-//! CPUs that came up get one.
+//! counted in the `cpus` record). Start-up follows the MP specification's
+//! sequence for every AP: INIT (assert, then de-assert in xAPIC mode), at
+//! least 10 ms, STARTUP, 200 us, STARTUP, then wait for the AP to say it is
+//! online, bounded by a deadline. The INITs go to every AP first and the
+//! 10 ms are waited once (an AP waits for its STARTUP as long as it takes),
+//! so 255 CPUs do not cost 2.5 s of INIT delays; the STARTUPs go one AP at
+//! a time. Each AP claims its CPU index with a ticket naming its APIC id
+//! ([`trampoline::AP_TICKET`]); one that does not come online in time has
+//! its ticket revoked, is sent INIT again, gets a `cpu state=timeout`
+//! record, and bring-up goes on with the rest: should it arrive later
+//! still, it parks instead of running on a stack given to someone else.
+//! CPU indices are dense: only CPUs that came up get one.
 //!
 //! Work goes out like kvm-unit-tests' `on_cpu`: the BSP puts a function in
 //! the target's mailbox and sends a wake-up IPI; the AP, idling in
@@ -128,12 +132,23 @@ pub fn start_aps<I: Iterator<Item = MadtCpu>>(
         r.u64("cpu", 0).u64("apic", bsp as u64).str("state", "bsp");
     });
     trampoline::AP_CR3.store(crate::arch::paging::pml4_phys(), Ordering::Relaxed);
+    // INIT every AP to start, then the MP specification's 10 ms once.
+    let x2apic = lapic::is_x2apic();
+    cpus::select(&entries, bsp, x2apic, limit, MAX_CPUS, |e, fate| {
+        if fate == Fate::Start {
+            let _ = lapic::send(Dest::Apic(e.apic_id), Delivery::InitAssert);
+            if !x2apic {
+                let _ = lapic::send(Dest::Apic(e.apic_id), Delivery::InitDeassert);
+            }
+        }
+    });
+    time::delay_us(10_000);
     let mut next = 1usize;
     let mut lost = false;
     let census = cpus::select(
         entries,
         bsp,
-        lapic::is_x2apic(),
+        x2apic,
         limit,
         MAX_CPUS,
         |e, fate| match fate {
@@ -171,8 +186,8 @@ enum Start {
     Lost,
 }
 
-/// Starts the AP with APIC id `id` as CPU `index` (a `cpu` record says how
-/// it went).
+/// Starts the AP with APIC id `id` as CPU `index`, which was sent INIT at
+/// least 10 ms ago (a `cpu` record says how it went).
 fn start_one(index: usize, id: u32) -> Start {
     let ticket = trampoline::ticket(index, id);
     APIC_ID[index].store(id as u64, Ordering::Relaxed);
@@ -182,11 +197,6 @@ fn start_one(index: usize, id: u32) -> Start {
     // can run (the IPI itself is not a memory operation the AP can order
     // with); pairs with the AP's locked compare-exchange.
     core::sync::atomic::fence(Ordering::Release);
-    let _ = lapic::send(Dest::Apic(id), Delivery::InitAssert);
-    if !lapic::is_x2apic() {
-        let _ = lapic::send(Dest::Apic(id), Delivery::InitDeassert);
-    }
-    time::delay_us(10_000);
     let page = (trampoline::TRAMPOLINE >> 12) as u8;
     for _ in 0..2 {
         let _ = lapic::send(Dest::Apic(id), Delivery::Startup(page));
