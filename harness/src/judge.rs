@@ -364,6 +364,11 @@ fn clock_notes(f: &Facts, j: &mut Judgement) {
     let (Some(source), false) = (f.tsc_source.as_deref(), f.tsc_figures.is_empty()) else {
         return;
     };
+    if let Some(n) = f.tsc_rounds.filter(|&n| n > 1) {
+        j.notes.push(format!(
+            "clock: the references were measured {n} times (a round whose figures disagree is measured again)"
+        ));
+    }
     if f.tsc_numbers().all(|(n, _)| n == source) {
         j.notes.push(format!(
             "clock: the TSC's frequency rests on {source} alone; no other reference checked it"

@@ -85,6 +85,7 @@ pub fn report_clock(c: &time::Calibration) {
         if let Some(s) = c.skewed {
             r.str("skewed", s);
         }
+        r.u64("rounds", c.rounds as u64);
     });
     let figures = || c.figures.iter().filter_map(|&(n, f)| Some((n, f.ok()?)));
     let mut problems = report::clock::problems(c.source, c.hz, figures());

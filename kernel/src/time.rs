@@ -107,6 +107,8 @@ pub struct Calibration {
     pub figures: Figures,
     /// The reference whose reading `tsc=skew` scaled, if any.
     pub skewed: Option<&'static str>,
+    /// Rounds measured (more than one when a round's figures disagreed).
+    pub rounds: u32,
 }
 
 /// Why calibration failed.
@@ -120,6 +122,11 @@ pub enum CalibrationError {
 /// `tsc=skew`: the first measured reference reads this fraction of its
 /// real elapsed ticks, so the TSC looks 5/4 as fast.
 const SKEW: (u64, u64) = (4, 5);
+
+/// Rounds of measurement at most: a round whose figures disagree (a vCPU
+/// descheduled across a window, an SMI) is measured again; a reference
+/// that is really off disagrees every time.
+const ROUNDS: u32 = 3;
 
 /// Measures the TSC against every reference of `hpet` (the HPET's base),
 /// `pm` (the ACPI PM timer) and the PIT, reads the declared frequencies,
@@ -149,34 +156,45 @@ pub fn calibrate(
         report::clock::DECLARED[1],
         report::clock::DECLARED[2],
     ];
-    let mut figures: Figures = names.map(|n| (n, Err(Missing::Absent)));
-    let mut used: Option<(usize, u64)> = None;
-    let mut skewed = None;
-    for i in order {
-        let Some(src) = sources[i] else { continue };
-        let scale = if skew && used.is_none() && skewed.is_none() {
-            skewed = Some(src.name());
-            SKEW
-        } else {
-            (1, 1)
-        };
-        figures[i].1 = measure(src, scale);
-        if let (None, Ok(hz)) = (used, figures[i].1) {
-            used = Some((i, hz));
+    let declared = declared();
+    let mut rounds = 0;
+    loop {
+        rounds += 1;
+        let mut figures: Figures = names.map(|n| (n, Err(Missing::Absent)));
+        let mut used: Option<(usize, u64)> = None;
+        let mut skewed = None;
+        for i in order {
+            let Some(src) = sources[i] else { continue };
+            let scale = if skew && used.is_none() && skewed.is_none() {
+                skewed = Some(src.name());
+                SKEW
+            } else {
+                (1, 1)
+            };
+            figures[i].1 = measure(src, scale);
+            if let (None, Ok(hz)) = (used, figures[i].1) {
+                used = Some((i, hz));
+            }
+        }
+        figures[3].1 = declared[0];
+        figures[4].1 = declared[1];
+        figures[5].1 = declared[2];
+        let (i, hz) = used.ok_or(CalibrationError::NoClock)?;
+        let numbers = figures.iter().filter_map(|&(n, f)| Some((n, f.ok()?)));
+        let agree = report::clock::problems(names[i], hz, numbers)
+            .next()
+            .is_none();
+        if agree || rounds == ROUNDS {
+            TSC_HZ.store(hz, Ordering::Relaxed);
+            return Ok(Calibration {
+                hz,
+                source: names[i],
+                figures,
+                skewed,
+                rounds,
+            });
         }
     }
-    let declared = declared();
-    figures[3].1 = declared[0];
-    figures[4].1 = declared[1];
-    figures[5].1 = declared[2];
-    let (i, hz) = used.ok_or(CalibrationError::NoClock)?;
-    TSC_HZ.store(hz, Ordering::Relaxed);
-    Ok(Calibration {
-        hz,
-        source: names[i],
-        figures,
-        skewed,
-    })
 }
 
 /// One reference: a counter read, the bits it counts, its rate.
@@ -208,13 +226,15 @@ fn paired(read: &impl Fn() -> u64) -> (u64, u64) {
 fn window<R: Fn() -> u64>(c: &Counter<R>, scale: (u64, u64)) -> Result<u64, Missing> {
     let want = (c.hz.0 * WINDOW_US / 1_000_000 / c.hz.1).max(1);
     let (t0, v0) = paired(&c.read);
+    // Ticks add up read by read, so that a counter shorter than the
+    // window's real length (the PIT wraps every 55 ms; a descheduled vCPU
+    // can be away longer) is only misread if one gap between two reads
+    // exceeds its whole period.
+    let mut total = 0u64;
     let mut last = v0;
     let mut same = 0u32;
-    loop {
+    while total < want {
         let v = (c.read)();
-        if v.wrapping_sub(v0) & c.mask >= want {
-            break;
-        }
         if v == last {
             same += 1;
             if same >= SAME_READS_STUCK {
@@ -222,6 +242,7 @@ fn window<R: Fn() -> u64>(c: &Counter<R>, scale: (u64, u64)) -> Result<u64, Miss
             }
         } else {
             same = 0;
+            total += v.wrapping_sub(last) & c.mask;
             last = v;
         }
         if rdtsc().wrapping_sub(t0) > WINDOW_MAX_TSC {
@@ -230,7 +251,8 @@ fn window<R: Fn() -> u64>(c: &Counter<R>, scale: (u64, u64)) -> Result<u64, Miss
         core::hint::spin_loop();
     }
     let (t1, v1) = paired(&c.read);
-    let ticks = (v1.wrapping_sub(v0) & c.mask) * scale.0 / scale.1;
+    total += v1.wrapping_sub(last) & c.mask;
+    let ticks = total * scale.0 / scale.1;
     if ticks == 0 {
         return Err(Missing::Stuck);
     }

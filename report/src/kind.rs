@@ -28,7 +28,9 @@ pub const MACHINE: &str = "machine";
 /// `hpet`, `pmtimer`, `pit` (measured over a window each), `cpuid15`,
 /// `cpuid16`, `hv` (declared by CPUID leaves 0x15, 0x16 and the
 /// hypervisor's 0x40000010); and `skewed` (the reference whose reading
-/// `tsc=skew` scaled on purpose), when it applies. Kernels before the
+/// `tsc=skew` scaled on purpose), when it applies; `rounds` (how many times
+/// every reference was measured: a round whose figures disagree is
+/// measured again, up to 3 times, and the last is reported). Kernels before the
 /// cross-check sent `hz` and `source` only. [`crate::clock`] judges the
 /// figures; the kernel's `clock` [`CHECK`] says what it concluded.
 pub const TSC: &str = "tsc";

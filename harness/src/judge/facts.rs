@@ -340,6 +340,9 @@ pub struct Facts {
     pub tsc_figures: Vec<(String, String)>,
     /// The reference whose reading `tsc=skew` scaled, if the kernel says.
     pub tsc_skewed: Option<String>,
+    /// Rounds of measurement the kernel needed (more than 1: a round's
+    /// figures disagreed and every reference was measured again).
+    pub tsc_rounds: Option<u64>,
     /// Each CPU's state.
     pub cpu_states: Vec<CpuState>,
     /// `cpus`: how many are up.
@@ -417,6 +420,7 @@ impl Facts {
                     self.tsc_hz = r.num("hz");
                     self.tsc_source = opt_str(r, "source");
                     self.tsc_skewed = opt_str(r, "skewed");
+                    self.tsc_rounds = r.num("rounds");
                     self.tsc_figures = report::clock::MEASURED
                         .iter()
                         .chain(&report::clock::DECLARED)

@@ -387,3 +387,48 @@ fn the_clock_control_fails_when_something_else_breaks_too() {
     assert_reason(&j, "cpus: 3 of 4 up");
     assert!(j.control.expect("a control report").caught);
 }
+
+#[test]
+fn an_ap_lost_half_way_through_its_start_fails_the_run_by_name() {
+    let mut s = Synth::new();
+    s.boot(2, "")
+        .record(kind::CPU, |r| {
+            r.u64("cpu", 2).u64("apic", 7).str("state", "lost");
+        })
+        .end("fail", 1);
+    let j = judge_bytes(
+        s.bytes(),
+        &Expectation::MustPass,
+        Some(2),
+        report::exit::CODE_FAIL,
+    );
+    assert_reason(&j, "cpu 2 (apic 7) did not come up (lost)");
+}
+
+#[test]
+fn references_measured_again_are_noted_when_they_finally_agree() {
+    let mut s = Synth::new();
+    s.record(kind::TSC, |r| {
+        r.u64("hz", 2_600_000_000)
+            .str("source", "hpet")
+            .u64("hpet", 2_600_000_000)
+            .u64("pit", 2_601_000_000)
+            .u64("rounds", 2);
+    });
+    let j = judge_bytes(
+        s.bytes(),
+        &Expectation::MustPass,
+        None,
+        report::exit::CODE_PASS,
+    );
+    assert!(
+        j.notes.iter().any(|n| n.contains("measured 2 times")),
+        "wanted a note on the second round, got {:?}",
+        j.notes
+    );
+    assert!(
+        !j.reasons.iter().any(|r| r.starts_with("clock")),
+        "{:?}",
+        j.reasons
+    );
+}
