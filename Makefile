@@ -12,6 +12,9 @@
 #   BOOT     kernel | iso-bios | iso-uefi (run; an ISO boot runs no experiment)
 #   CONTROL  a negative control of the platform to run instead (run), see docs/cmdline.md
 #   CPU      QEMU -cpu model (run, bench)                     harness default
+#   QEMU     the QEMU (run, bench, test): a path or program, or a major
+#            version alone: QEMU=10 is build/qemu-10/qemu-system-x86_64,
+#            unpacked first (scripts/setup-qemu.sh)           the system's (7.2)
 #   ARGS     more arguments for `harness run` / `harness bench`
 #   CMDLINE  kernel command line baked into the ISOs          empty
 #   LIMINE_DIR  Limine's binaries for iso-limine (see scripts/mkiso-limine.sh)
@@ -39,6 +42,7 @@ TIMEOUT ?=
 BOOT ?=
 CONTROL ?=
 CPU ?=
+QEMU ?=
 ARGS ?=
 CMDLINE ?=
 
@@ -49,12 +53,17 @@ ISO := out/static-call.iso
 LIMINE_ISO := out/static-call-limine.iso
 PLATFORM_TABLE := harness/platform.cfg
 TORTURE_TABLE := harness/torture.cfg
+# The QEMUs the tables name besides the system's (`qemu = 10` rows).
+TABLE_QEMUS := 10
+# QEMU=10: a major version alone names the unpacked QEMU of build/qemu-10/.
+QEMU_MAJOR := $(shell printf '%s' '$(QEMU)' | grep -xE '[0-9]+')
+QEMU_OPTS := $(if $(QEMU),--qemu '$(QEMU)')
 
 HARNESS := $(CARGO) run --quiet -p harness --release --
 # The targets below build the kernel first (`kernel`), so the harness need not.
 NO_BUILD := --no-build
 # Options common to `harness run` and `harness bench`.
-GUEST_OPTS := --accel $(ACCEL) \
+GUEST_OPTS := --accel $(ACCEL) $(QEMU_OPTS) \
 	$(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(CPU),--cpu $(CPU))
 # The experiments, unless a platform control or an ISO boot (whose command
 # line is fixed) is asked for.
@@ -62,7 +71,7 @@ EXP_OPTS := $(if $(CONTROL)$(filter iso-%,$(BOOT)),,--experiment '$(EXP)' --ms $
 RUN_OPTS := --smp $(SMP) $(GUEST_OPTS) $(if $(BOOT),--boot $(BOOT)) \
 	$(if $(CONTROL),--control $(CONTROL)) $(EXP_OPTS) $(ARGS)
 
-.PHONY: all help setup kernel host iso iso-limine run list test test-host \
+.PHONY: all help setup setup-qemu kernel host iso iso-limine run list test test-host \
 	test-boot test-torture bench fmt check clean
 
 all: kernel iso ## build the kernel and the GRUB ISO
@@ -74,6 +83,9 @@ help: ## list the targets
 
 setup: ## install packages, the Rust target and components (idempotent)
 	@bash scripts/setup.sh
+
+setup-qemu: setup ## unpack the QEMUs the tables and QEMU=N name under build/qemu-N/ (idempotent)
+	@for n in $(sort $(TABLE_QEMUS) $(QEMU_MAJOR)); do bash scripts/setup-qemu.sh $$n; done
 
 kernel: setup ## build the kernel ELF (target/x86_64-unknown-none/release/kernel)
 	$(CARGO) build -p kernel --release --target $(KERNEL_TARGET)
@@ -87,7 +99,7 @@ iso: kernel ## build out/static-call.iso (GRUB, BIOS + UEFI)
 iso-limine: kernel ## build out/static-call-limine.iso (Limine, needs its binaries)
 	bash scripts/mkiso-limine.sh --kernel $(KERNEL) --out $(LIMINE_ISO) --cmdline "$(CMDLINE)"
 
-run: kernel $(if $(filter iso-%,$(BOOT)),iso) ## boot the default suite (SMP=4 ACCEL=tcg EXP='*' MS=300), judge each experiment
+run: kernel $(if $(filter iso-%,$(BOOT)),iso) $(if $(QEMU_MAJOR),setup-qemu) ## boot the default suite (SMP=4 ACCEL=tcg EXP='*' MS=300), judge each experiment
 	$(HARNESS) run $(NO_BUILD) $(RUN_OPTS)
 
 list: setup ## list the experiments of the registry (EXP=glob to select)
@@ -98,13 +110,13 @@ test: setup test-host iso test-boot test-torture ## host tests, the boot test ta
 test-host: setup ## unit tests of the host crates (report, plan, harness)
 	$(CARGO) test
 
-test-boot: kernel iso ## the boot test table (harness/platform.cfg)
-	$(HARNESS) matrix $(NO_BUILD) $(PLATFORM_TABLE)
+test-boot: kernel iso setup-qemu ## the boot test table (harness/platform.cfg), QEMU 7.2 and 10
+	$(HARNESS) matrix $(NO_BUILD) $(QEMU_OPTS) $(PLATFORM_TABLE)
 
-test-torture: kernel ## the torture table (harness/torture.cfg): the suite, the int3 grid at 2 and 8 CPUs, the deadlocks
-	$(HARNESS) matrix $(NO_BUILD) $(TORTURE_TABLE)
+test-torture: kernel setup-qemu ## the torture table (harness/torture.cfg): the suite, the int3 grid at 2 and 8 CPUs, the deadlocks, the grids under QEMU 10
+	$(HARNESS) matrix $(NO_BUILD) $(QEMU_OPTS) $(TORTURE_TABLE)
 
-bench: kernel ## measure patch latency and call throughput as ratios (harness bench)
+bench: kernel $(if $(QEMU_MAJOR),setup-qemu) ## measure patch latency and call throughput as ratios (harness bench)
 	$(HARNESS) bench $(NO_BUILD) $(GUEST_OPTS) $(if $(BENCH_SMP),--smp $(BENCH_SMP)) $(ARGS)
 
 fmt: setup ## format every crate

@@ -10,10 +10,33 @@
 # rustup what is installed, and runs `apt-get update` only when a package is
 # missing. It prints what it installs, and nothing else but one summary line.
 #
+#   bash scripts/setup.sh [--qemu 10]
+#
+# --qemu 10 also unpacks QEMU 10 beside the system's QEMU 7.2, under
+# build/qemu-10/ (scripts/setup-qemu.sh: Debian bookworm-backports' packages
+# through a private apt state; the system's apt sources and packages are not
+# touched). `make test` and `make run QEMU=10` pass it.
+#
 # Environment:
 #   SETUP_DRY_RUN=1   say what would be installed, install nothing
 #   RUST_MIN=1.95     oldest rustc accepted before `rustup update stable`
 set -euo pipefail
+
+say() { printf 'setup: %s\n' "$*"; }
+die() { printf 'setup: error: %s\n' "$*" >&2; exit 2; }
+
+QEMU_EXTRA=()
+while (($#)); do
+    case $1 in
+        --qemu)
+            [[ $# -ge 2 && -n $2 ]] || die "--qemu needs a major version, e.g. --qemu 10"
+            QEMU_EXTRA+=("$2")
+            shift 2
+            ;;
+        --qemu=*) QEMU_EXTRA+=("${1#--qemu=}"); shift ;;
+        *) die "unknown argument '$1' (usage: $0 [--qemu 10])" ;;
+    esac
+done
 
 readonly PACKAGES=(
     qemu-system-x86     # qemu-system-x86_64 (with SeaBIOS and qboot)
@@ -31,9 +54,6 @@ readonly RUST_TARGET=x86_64-unknown-none
 readonly RUST_COMPONENTS=(rustfmt clippy)
 readonly RUST_MIN=${RUST_MIN:-1.95}
 readonly DRY_RUN=${SETUP_DRY_RUN:-0}
-
-say() { printf 'setup: %s\n' "$*"; }
-die() { printf 'setup: error: %s\n' "$*" >&2; exit 2; }
 
 # Runs a command as root: directly when we are root, through sudo otherwise.
 as_root() {
@@ -143,4 +163,12 @@ for component in "${RUST_COMPONENTS[@]}"; do
     fi
 done
 
-say "ready: rustc $rustc_version ($RUST_TARGET), $(qemu-system-x86_64 --version 2>/dev/null | head -n1 || echo 'no QEMU')"
+# --- other QEMUs, beside the system's -------------------------------------------
+
+qemus=
+for major in "${QEMU_EXTRA[@]}"; do
+    bash "$(dirname "${BASH_SOURCE[0]}")/setup-qemu.sh" "$major"
+    qemus+=", QEMU $major in build/qemu-$major/"
+done
+
+say "ready: rustc $rustc_version ($RUST_TARGET), $(qemu-system-x86_64 --version 2>/dev/null | head -n1 || echo 'no QEMU')$qemus"

@@ -5,14 +5,19 @@
 
 use crate::{
     bench,
-    cli::{BenchArgs, Cli, Command, ListArgs, MatrixArgs, ParseArgs, RunArgs, Sources, WatchArgs},
-    evidence,
+    cli::{
+        BenchArgs, Cli, Command, CompareArgs, CompletionsArgs, ListArgs, MatrixArgs, ParseArgs,
+        RunArgs, Sources, WatchArgs,
+    },
+    compare, evidence,
     judge::{
         self,
         experiment::{self as xj, ExpJudgement, OwnBoot, Tally, Via, Where},
         Ending, Facts, Judgement,
     },
-    list, live, matrix, plot, render,
+    list, live, matrix, plot,
+    qemu_info::QemuVersion,
+    render,
     run::{self, RunRequest, Setup},
     status::Status,
     suite::{self, Print, Table},
@@ -38,7 +43,30 @@ pub fn main(cli: Cli) -> Result<Status> {
         Command::Matrix(a) => cmd_matrix(a),
         Command::List(a) => cmd_list(a),
         Command::Bench(a) => cmd_bench(a),
+        Command::Compare(a) => cmd_compare(a),
+        Command::Completions(a) => cmd_completions(a),
     }
+}
+
+fn cmd_completions(a: CompletionsArgs) -> Result<Status> {
+    use clap::CommandFactory as _;
+    clap_complete::generate(
+        a.shell,
+        &mut Cli::command(),
+        "harness",
+        &mut std::io::stdout(),
+    );
+    Ok(Status::Pass)
+}
+
+fn cmd_compare(a: CompareArgs) -> Result<Status> {
+    let c = compare::compare(compare::load(&a.a)?, compare::load(&a.b)?);
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&c)?);
+    } else {
+        print!("{}", compare::render(&c, a.all));
+    }
+    Ok(Status::Pass)
 }
 
 fn cmd_list(a: ListArgs) -> Result<Status> {
@@ -77,6 +105,7 @@ fn cmd_run(a: RunArgs) -> Result<Status> {
         expect: a.expect,
         experiment: a.experiment,
         ms: a.ms,
+        qemu: None,
     };
     // Refuse bad input before spending time on a build.
     run::validate(&req, &setup)?;
@@ -120,6 +149,7 @@ struct JudgedSummary<'a> {
     tally: Option<Tally>,
     exit_status: u8,
     wall_seconds: Option<f64>,
+    harness: evidence::Provenance,
 }
 
 fn write_judged(dir: &Path, s: &JudgedSummary<'_>, wall: Duration) -> Result<()> {
@@ -159,6 +189,7 @@ fn log_experiments(
     via: Via,
     symbols: Option<&Symbols>,
     pattern: Option<&str>,
+    qemu: Option<QemuVersion>,
 ) -> Result<Vec<ExpJudgement>> {
     let from_log = facts.exp_pattern().map(|(p, _)| p);
     let pattern = match (pattern, &from_log) {
@@ -177,7 +208,7 @@ fn log_experiments(
         }
         Err(e) => return Err(e),
     };
-    let seen = Where::new(facts.machine.as_ref(), via, None);
+    let seen = Where::new(facts.machine.as_ref(), via, None).with_qemu(qemu);
     let nobp = facts
         .cmdline
         .as_deref()
@@ -194,6 +225,27 @@ fn log_experiments(
         &ctx,
         OwnBoot::Skip,
     ))
+}
+
+/// The QEMU version of a saved log, and where it came from for people:
+/// `--qemu-version`, else the `qemu.version` of the run's `summary.json`
+/// beside the log (a boot's evidence directory), else none.
+fn log_qemu_version(given: Option<QemuVersion>, log: &Path) -> (Option<QemuVersion>, String) {
+    if let Some(v) = given {
+        return (Some(v), format!(", QEMU {v} (--qemu-version)"));
+    }
+    let summary = log.parent().map(|d| d.join("summary.json"));
+    let found = summary.as_deref().and_then(|p| {
+        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p).ok()?).ok()?;
+        QemuVersion::parse(v.get("qemu")?.get("version")?.as_str()?)
+    });
+    match (found, summary) {
+        (Some(v), Some(p)) => (Some(v), format!(", QEMU {v} (from {})", p.display())),
+        _ => (
+            None,
+            ", QEMU version unknown (--qemu-version X.Y.Z: known failures are scoped by it)".into(),
+        ),
+    }
 }
 
 /// Holds a log's experiments to `--experiment` and `--ms`: a different
@@ -283,12 +335,14 @@ fn cmd_parse(a: ParseArgs) -> Result<Status> {
     if let Some(p) = &a.experiment {
         list::select(p)?;
     }
+    let (qemu, qemu_from) = log_qemu_version(a.qemu_version, &a.file);
     let exps = log_experiments(
         &facts,
         &ending,
         Via::Log,
         symbols.as_ref(),
         a.experiment.as_deref(),
+        qemu,
     )?;
     check_log_request(&facts, a.experiment.as_deref(), a.ms, &mut j);
     let status = log_status(&j, &exps);
@@ -297,7 +351,7 @@ fn cmd_parse(a: ParseArgs) -> Result<Status> {
         let mut table = Table::new(exps.len(), true);
         exps.iter().for_each(|x| table.show(x));
     }
-    let source = format!("serial log {}", a.file.display());
+    let source = format!("serial log {}{qemu_from}", a.file.display());
     let dir = match a.out {
         Some(out) => {
             let stem = a
@@ -325,6 +379,7 @@ fn cmd_parse(a: ParseArgs) -> Result<Status> {
                     tally: (!exps.is_empty()).then(|| Tally::of(&exps)),
                     exit_status: status.code(),
                     wall_seconds: None,
+                    harness: evidence::current_provenance(),
                 },
                 Duration::ZERO,
             )?;
@@ -381,7 +436,7 @@ fn cmd_watch(a: WatchArgs) -> Result<Status> {
             live.line(l)
         })?;
         let facts = Facts::from_transcript(&w.transcript);
-        let exps = log_experiments(&facts, &w.ending, Via::Serial, symbols.as_ref(), None)?;
+        let exps = log_experiments(&facts, &w.ending, Via::Serial, symbols.as_ref(), None, None)?;
         live.show_rest(&exps);
         (w, exps)
     };
@@ -411,6 +466,7 @@ fn cmd_watch(a: WatchArgs) -> Result<Status> {
             tally: (!exps.is_empty()).then(|| Tally::of(&exps)),
             exit_status: j.status.code(),
             wall_seconds: Some(w.wall.as_secs_f64()),
+            harness: evidence::current_provenance(),
         },
         w.wall,
     )?;

@@ -1,4 +1,4 @@
-//! `harness bench`: the numbers of DESIGN.md section 6, as ratios against
+//! `harness bench`: the numbers of docs/design.md, as ratios against
 //! baselines measured in the same boot, for a fixed benchmark set at each
 //! CPU count asked for.
 //!
@@ -256,6 +256,7 @@ pub fn run(a: &BenchArgs, setup: &Setup, build: bool) -> Result<Status> {
         expect: None,
         experiment: Some(BENCH_BOOTS[0].into()),
         ms: Some(a.ms),
+        qemu: None,
     };
     for &smp in &a.smp {
         crate::run::validate(
@@ -271,7 +272,7 @@ pub fn run(a: &BenchArgs, setup: &Setup, build: bool) -> Result<Status> {
     }
     let dir = evidence::create_run_dir(&setup.out, "bench", SystemTime::now())?;
     let sub = crate::run::Setup::new(
-        &setup.qemu.to_string_lossy(),
+        &setup.qemu.spec,
         Some(dir.clone()),
         Some(setup.elf.clone()),
         Some(setup.iso.clone()),

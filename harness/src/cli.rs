@@ -5,6 +5,7 @@
 use crate::{
     accel::AccelRequest,
     controls,
+    qemu_info::QemuVersion,
     run::{self, BootKind, ExpectKind},
     status, watch,
 };
@@ -14,9 +15,27 @@ use std::path::PathBuf;
 const ABOUT: &str = "Boot the static-call torture kernel under QEMU (or read a real \
 machine's serial line or a saved log), follow its serial report live, and judge it.";
 
+/// `harness --version`: the harness, the record protocol it reads and the
+/// kernel it builds (one workspace version for both). The protocol digit
+/// is [`report::PROTOCOL_VERSION`]; a test keeps the two equal.
+pub const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (kernel ",
+    env!("CARGO_PKG_VERSION"),
+    ", record protocol @SC",
+    "1",
+    ")"
+);
+
 /// The harness's command line.
 #[derive(Debug, Parser)]
-#[command(name = "harness", version, about = ABOUT, after_help = status::HELP_TABLE)]
+#[command(
+    name = "harness",
+    version,
+    long_version = LONG_VERSION,
+    about = ABOUT,
+    after_help = status::HELP_TABLE
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -50,6 +69,49 @@ pub enum Command {
     /// baselines of the same boot; writes bench.json.
     #[command(after_help = status::HELP_TABLE)]
     Bench(BenchArgs),
+    /// Two runs' experiments side by side: verdicts, failures by kind,
+    /// patches, calls, #BP hits and patch latency with the ratio B / A;
+    /// what changed first.
+    #[command(after_help = COMPARE_HELP)]
+    Compare(CompareArgs),
+    /// Print a completion script for SHELL (bash, zsh, fish, elvish,
+    /// powershell) on standard output.
+    #[command(after_help = COMPLETIONS_HELP)]
+    Completions(CompletionsArgs),
+}
+
+const COMPLETIONS_HELP: &str = "Example:
+  harness completions bash > ~/.local/share/bash-completion/completions/harness
+  harness completions zsh > ~/.zfunc/_harness";
+
+/// `harness completions`.
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+const COMPARE_HELP: &str = "Example:
+  harness run --experiment 'int3*/*/*/*/?i*' --smp 2 --ms 60
+  harness run --experiment 'int3*/*/*/*/?i*' --smp 2 --ms 60 --qemu build/qemu-10/qemu-system-x86_64
+  harness compare out/runs/RUN_A out/runs/RUN_B
+
+Exit status: 0 when both runs were read (whatever changed), 2 when one cannot be.";
+
+/// `harness compare`.
+#[derive(Debug, Clone, Args)]
+pub struct CompareArgs {
+    /// Run A: a run directory (out/runs/...) or its summary.json.
+    pub a: PathBuf,
+    /// Run B, compared against A (ratios are B / A).
+    pub b: PathBuf,
+    /// Print the comparison as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Also list the experiments whose verdict did not change.
+    #[arg(long)]
+    pub all: bool,
 }
 
 /// A whole number in `1..=max`; `what` names it ("wanted {what} from 1 to
@@ -202,9 +264,22 @@ pub struct ParseArgs {
     /// its `exp-begin` records).
     #[arg(long, value_name = "N", value_parser = parse_ms)]
     pub ms: Option<u64>,
+    /// The QEMU version that ran the log's kernel (MAJOR.MINOR.MICRO, as
+    /// `qemu-system-x86_64 --version` says). Default: the `qemu.version`
+    /// of the `summary.json` beside the log (a run's evidence), else
+    /// unknown. Known failures are scoped by QEMU release: with no version
+    /// none applies.
+    #[arg(long, value_name = "X.Y.Z", value_parser = parse_qemu_version)]
+    pub qemu_version: Option<QemuVersion>,
     /// Echo the log's lines as they are read.
     #[arg(long, short)]
     pub verbose: bool,
+}
+
+fn parse_qemu_version(s: &str) -> Result<QemuVersion, String> {
+    QemuVersion::parse(s).ok_or_else(|| {
+        format!("unknown QEMU version format `{s}`: wanted MAJOR.MINOR.MICRO, such as 7.2.22")
+    })
 }
 
 /// `harness watch`.
@@ -254,8 +329,10 @@ pub struct Sources {
     /// Boot this kernel ELF instead of the workspace's (implies --no-build).
     #[arg(long, value_name = "ELF")]
     pub kernel: Option<PathBuf>,
-    /// The QEMU binary.
-    #[arg(long, value_name = "BIN", default_value = crate::qemu::DEFAULT_QEMU)]
+    /// The QEMU: a path, a program in PATH, or a major version alone
+    /// (`10`: the QEMU that `scripts/setup.sh --qemu 10` unpacks under
+    /// build/qemu-10/). It must say it is QEMU 7.2 or later.
+    #[arg(long, value_name = "BIN|N", default_value = crate::qemu::DEFAULT_QEMU)]
     pub qemu: String,
 }
 

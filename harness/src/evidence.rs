@@ -23,6 +23,7 @@
 
 use crate::transcript::Line;
 use anyhow::{Context as _, Result};
+use serde::Serialize;
 use std::{
     fs::{self, File},
     io::Write,
@@ -311,6 +312,63 @@ mod tests {
     }
 }
 
+/// What produced a run: this harness, the record protocol it reads, the
+/// commit of the workspace it ran from, and the host. Every `summary.json`
+/// carries it as `harness`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Provenance {
+    /// The harness's version (`harness --version`).
+    pub version: &'static str,
+    /// The record protocol version it reads ([`report::PROTOCOL_VERSION`]).
+    pub protocol: u32,
+    /// `git describe --always --dirty` of the workspace the harness was
+    /// built from, when it is a git checkout.
+    pub commit: Option<String>,
+    /// The host CPU's model name (`/proc/cpuinfo`).
+    pub host_cpu: Option<String>,
+    /// The host's CPUs available to this process.
+    pub host_cpus: Option<usize>,
+}
+
+/// The [`Provenance`] of runs made from the workspace at `root`.
+pub fn provenance(root: Option<&Path>) -> Provenance {
+    let commit = root.and_then(|r| {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(r)
+            .args(["describe", "--always", "--dirty", "--abbrev=12"])
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()?;
+        let s = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        (out.status.success() && !s.is_empty()).then_some(s)
+    });
+    let host_cpu = fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| cpuinfo_model(&t));
+    Provenance {
+        version: env!("CARGO_PKG_VERSION"),
+        protocol: report::PROTOCOL_VERSION,
+        commit,
+        host_cpu,
+        host_cpus: std::thread::available_parallelism().ok().map(|n| n.get()),
+    }
+}
+
+/// The [`Provenance`] of this process: the commit of the workspace this
+/// harness was built from (if it is still a git checkout), and this host.
+pub fn current_provenance() -> Provenance {
+    provenance(Path::new(env!("CARGO_MANIFEST_DIR")).parent())
+}
+
+/// The first `model name` of a `/proc/cpuinfo`.
+pub fn cpuinfo_model(cpuinfo: &str) -> Option<String> {
+    cpuinfo.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        (k.trim() == "model name").then(|| v.trim().to_string())
+    })
+}
+
 /// A run that errored after its directory existed: `summary.json` says why
 /// it has no verdict. `what` names the run (an object); the error, the exit
 /// status (bad input or environment) and the directory are added. Writing
@@ -335,6 +393,24 @@ pub fn write_error_summary(dir: &Path, what: serde_json::Value, e: &anyhow::Erro
 #[cfg(test)]
 mod error_summary_tests {
     use super::*;
+
+    #[test]
+    fn the_host_cpu_is_the_first_model_name_of_cpuinfo() {
+        let t = "processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R) CPU @ 2.20GHz\n\nprocessor\t: 1\nmodel name\t: other\n";
+        assert_eq!(
+            cpuinfo_model(t).as_deref(),
+            Some("Intel(R) Xeon(R) CPU @ 2.20GHz")
+        );
+        assert_eq!(cpuinfo_model("processor : 0\n"), None);
+    }
+
+    #[test]
+    fn provenance_names_this_harness_and_its_protocol() {
+        let p = provenance(None);
+        assert_eq!(p.version, env!("CARGO_PKG_VERSION"));
+        assert_eq!(p.protocol, report::PROTOCOL_VERSION);
+        assert_eq!(p.commit, None);
+    }
 
     #[test]
     fn a_run_without_a_verdict_leaves_a_summary_saying_why() {

@@ -10,7 +10,8 @@
 //!   never inferred past a lost record.
 //! * **Pure logic apart from I/O.** [`transcript`], [`judge`] (and
 //!   [`judge::experiment`]), [`stats`], [`known`], [`plot`], [`list`],
-//!   [`matrix::parse_table`], [`qemu::QemuCommand`] and [`controls`] do no
+//!   [`matrix::parse_table`], [`qemu::QemuCommand`], the parsers of
+//!   [`qemu_info`] and [`controls`] do no
 //!   I/O and are tested by `cargo test`; [`run`], [`suite`], [`bench`](mod@bench),
 //!   [`live`] and [`evidence`] do the I/O.
 //! * **Each experiment is judged on its own**, from its own records,
@@ -29,6 +30,7 @@ pub mod app;
 pub mod bench;
 pub mod boot;
 pub mod cli;
+pub mod compare;
 pub mod controls;
 pub mod evidence;
 pub mod judge;
@@ -38,6 +40,7 @@ pub mod live;
 pub mod matrix;
 pub mod plot;
 pub mod qemu;
+pub mod qemu_info;
 pub mod render;
 pub mod run;
 pub mod stats;

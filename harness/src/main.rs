@@ -15,12 +15,30 @@
 //! exit 2.
 
 use clap::Parser;
-use harness::{app, cli::Cli, status::Status};
+use harness::{
+    app,
+    cli::Cli,
+    status::{self, Status},
+};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match app::main(cli) {
+    // A reader that went away (`| head`) makes `println!` panic: say
+    // nothing about it, let the unwinding kill any QEMU (its guard), and
+    // end quietly.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !status::is_broken_pipe(info.payload()) {
+            default_hook(info)
+        }
+    }));
+    let result = match std::panic::catch_unwind(|| app::main(cli)) {
+        Ok(r) => r,
+        Err(p) if status::is_broken_pipe(&*p) => return ExitCode::SUCCESS,
+        Err(p) => std::panic::resume_unwind(p),
+    };
+    match result {
         Ok(status) => status.into(),
         Err(e) => {
             eprintln!("harness: error: {e}");

@@ -28,6 +28,14 @@
 //! | `skip` | a reason: the row is listed as skipped | not skipped |
 //! | `experiment` | a pattern of registry experiment names (`harness list`): the row runs them as `harness run --experiment` does, each judged on its own | none (the platform only) |
 //! | `ms` | milliseconds per experiment (needs `experiment`) | 200 |
+//! | `qemu` | the QEMU that runs the row: a major version alone (`10`: the QEMU that `scripts/setup.sh --qemu 10` unpacks under `build/qemu-10/`), a path, or a program in `PATH` | `--qemu` of `harness matrix` (the system's `qemu-system-x86_64`) |
+//! | `expect_apic` | `xapic` or `x2apic`: the APIC mode the kernel must report in its `machine` record, in every boot of the row | not checked |
+//!
+//! Every row's QEMU is asked what it is before the first row runs: a row
+//! whose QEMU is not set up, is not QEMU, or is older than QEMU 7.2 makes
+//! the whole table bad input (status 2), never a skipped row. Each result
+//! says the QEMU version it was seen on, and known failures
+//! ([`crate::known`]) are scoped by it.
 //!
 //! A row passes when its expectation is met: a negative control counts as
 //! a pass when it is caught, a `timeout` row when the run hangs until its
@@ -65,6 +73,47 @@ pub struct Row {
     pub skip: Option<String>,
     /// `expect = fail`: every experiment the row selects must FAIL.
     pub want_fail: bool,
+    /// `expect_apic`: the APIC mode every boot must report.
+    pub expect_apic: Option<ApicMode>,
+}
+
+/// An APIC mode, as the kernel's `machine` record names it (`apic=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ApicMode {
+    /// The MMIO interface (every x86 CPU since the P6; Nehalem; QEMU 7.2
+    /// under TCG).
+    Xapic,
+    /// The MSR interface (QEMU 10's `-cpu max` under TCG).
+    X2apic,
+}
+
+impl ApicMode {
+    /// `xapic`, `x2apic`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ApicMode::Xapic => "xapic",
+            ApicMode::X2apic => "x2apic",
+        }
+    }
+}
+
+/// Why a boot's APIC mode is not the one asked for, if it is not.
+pub fn apic_mismatch(want: ApicMode, facts: &crate::judge::Facts) -> Option<String> {
+    let got = facts
+        .machine
+        .as_ref()
+        .map(|m| m.fields.get("apic").cloned().unwrap_or_else(|| "?".into()));
+    match got.as_deref() {
+        Some(g) if g == want.name() => None,
+        Some(g) => Some(format!(
+            "wanted APIC mode {} (`expect_apic`), the kernel reports `{g}`",
+            want.name()
+        )),
+        None => Some(format!(
+            "wanted APIC mode {} (`expect_apic`), but no machine record arrived",
+            want.name()
+        )),
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -80,6 +129,8 @@ struct Keys {
     skip: Option<String>,
     experiment: Option<String>,
     ms: Option<u64>,
+    qemu: Option<String>,
+    expect_apic: Option<ApicMode>,
 }
 
 impl Keys {
@@ -133,8 +184,13 @@ impl Keys {
                 }
                 self.ms = Some(n);
             }
+            "qemu" => {
+                crate::qemu_info::QemuSpec::parse(value)?;
+                self.qemu = Some(value.to_string());
+            }
+            "expect_apic" => self.expect_apic = Some(en(key, value)?),
             _ => bail!(
-                "unknown key `{key}` (keys: smp, cpu, accel, boot, control, append, expect, timeout, skip, experiment, ms)"
+                "unknown key `{key}` (keys: smp, cpu, accel, boot, control, append, expect, timeout, skip, experiment, ms, qemu, expect_apic)"
             ),
         }
         Ok(())
@@ -164,6 +220,8 @@ impl Keys {
             } else {
                 self.ms
             },
+            qemu: self.qemu.clone().or(base.qemu.clone()),
+            expect_apic: self.expect_apic.or(base.expect_apic),
         }
     }
 
@@ -183,6 +241,7 @@ impl Keys {
             line,
             skip: self.skip,
             want_fail,
+            expect_apic: self.expect_apic,
             request: RunRequest {
                 name,
                 smp: self.smp.unwrap_or(1),
@@ -197,6 +256,7 @@ impl Keys {
                 expect: self.expect.filter(|&e| e != ExpectKind::Fail),
                 experiment: self.experiment,
                 ms: self.ms,
+                qemu: self.qemu,
             },
         }
     }
@@ -403,7 +463,19 @@ pub fn run_table(file: &Path, setup: &Setup, build: bool) -> Result<bool> {
                                 )
                             })
                             .collect();
-                        let r = if row.want_fail {
+                        let apic: Vec<String> = row
+                            .expect_apic
+                            .into_iter()
+                            .flat_map(|want| {
+                                o.boots.iter().filter_map(move |b| {
+                                    apic_mismatch(want, &b.outcome.facts)
+                                        .map(|m| format!("boot {}: {m}", b.role))
+                                })
+                            })
+                            .collect();
+                        let r = if !apic.is_empty() {
+                            RowResult::Fail(apic)
+                        } else if row.want_fail {
                             sabotage_row(&o)
                         } else if o.met {
                             for l in not_passed {
@@ -426,10 +498,14 @@ pub fn run_table(file: &Path, setup: &Setup, build: bool) -> Result<bool> {
                         println!("INTERRUPTED");
                         bail!("interrupted");
                     }
-                    let r = if o.judgement.met {
-                        RowResult::Pass
-                    } else {
-                        RowResult::Fail(o.judgement.reasons.clone())
+                    let apic = row
+                        .expect_apic
+                        .and_then(|want| apic_mismatch(want, &o.facts));
+                    let r = match (o.judgement.met, apic) {
+                        (true, None) => RowResult::Pass,
+                        (_, apic) => RowResult::Fail(
+                            o.judgement.reasons.iter().cloned().chain(apic).collect(),
+                        ),
                     };
                     (r, Some(o.dir))
                 }
@@ -593,6 +669,13 @@ mod tests {
                 ("int3-grid-nmi-smp2", 2, Some("int3*/*/*/*/n?i")),
                 ("int3-grid-timer-smp8", 8, Some("int3*/*/*/*/?i*")),
                 ("int3-grid-nmi-smp8", 8, Some("int3*/*/*/*/n?i")),
+                ("q10-int3-grid-timer-smp2", 2, Some("int3*/*/*/*/?i*")),
+                ("q10-int3-grid-nmi-smp2", 2, Some("int3*/*/*/*/n?i")),
+                (
+                    "q10-x2apic-int3-grid-timer-smp4",
+                    4,
+                    Some("int3*/*/*/*/?i*")
+                ),
                 (
                     "deadlock-spin-self-smp2",
                     2,
@@ -625,6 +708,24 @@ mod tests {
         assert!(rows
             .iter()
             .all(|r| r.request.ms == Some(60) && r.request.accel == AccelRequest::Tcg));
+        for r in rows.iter().filter(|r| r.request.name.starts_with("q10-")) {
+            assert_eq!(r.request.qemu.as_deref(), Some("10"), "{}", r.request.name);
+        }
+        let x2 = rows
+            .iter()
+            .find(|r| r.request.name.contains("x2apic"))
+            .unwrap();
+        assert_eq!(
+            (x2.request.cpu.as_deref(), x2.expect_apic),
+            (Some("max"), Some(ApicMode::X2apic)),
+            "the x2APIC grid runs QEMU 10's -cpu max and checks the mode"
+        );
+        assert!(
+            rows.iter()
+                .filter(|r| !r.request.name.starts_with("q10-"))
+                .all(|r| r.request.qemu.is_none()),
+            "the other rows run under the matrix's --qemu"
+        );
     }
 
     #[test]
@@ -647,6 +748,9 @@ mod tests {
                 "smp4",
                 "smp8",
                 "smp4-nehalem",
+                "q10-max-smp1",
+                "q10-max-smp4",
+                "q10-max-smp8",
                 "smp64",
                 "smp255",
                 "smp4-cpus2",
@@ -674,6 +778,66 @@ mod tests {
             Some(5.0),
             "the hang row waits out its whole deadline: keep it at 5 s"
         );
+        for r in rows.iter().filter(|r| r.request.name.starts_with("q10-")) {
+            assert_eq!(
+                (
+                    r.request.qemu.as_deref(),
+                    r.request.cpu.as_deref(),
+                    r.expect_apic
+                ),
+                (Some("10"), Some("max"), Some(ApicMode::X2apic)),
+                "row {}: QEMU 10's -cpu max brings the kernel up in x2APIC mode",
+                r.request.name
+            );
+        }
+    }
+
+    #[test]
+    fn a_row_names_its_qemu_by_major_version_or_path_and_inherits_the_default() {
+        let rows = parse_table(
+            "[defaults]\nqemu = 10\n[a]\nsmp = 2\n[b]\nqemu = /opt/qemu/bin/qemu-system-x86_64\n",
+        )
+        .unwrap();
+        assert_eq!(rows[0].request.qemu.as_deref(), Some("10"));
+        assert_eq!(
+            rows[1].request.qemu.as_deref(),
+            Some("/opt/qemu/bin/qemu-system-x86_64")
+        );
+        let rows = parse_table("[a]\nsmp = 2\n").unwrap();
+        assert_eq!(
+            rows[0].request.qemu, None,
+            "no `qemu`: the --qemu of the matrix"
+        );
+    }
+
+    #[test]
+    fn a_qemu_older_than_supported_or_empty_is_refused_naming_its_line() {
+        let msg = format!("{:#}", parse_table("[a]\nsmp = 2\nqemu = 6\n").unwrap_err());
+        assert!(msg.contains("line 3") && msg.contains("7.2"), "{msg}");
+        let msg = format!("{:#}", parse_table("[a]\nqemu =\n").unwrap_err());
+        assert!(
+            msg.contains("line 2") && msg.contains("empty QEMU"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn expect_apic_takes_the_kernel_s_names_and_is_checked_against_the_machine_record() {
+        let rows = parse_table("[a]\nexpect_apic = x2apic\n").unwrap();
+        assert_eq!(rows[0].expect_apic, Some(ApicMode::X2apic));
+        let msg = format!(
+            "{:#}",
+            parse_table("[a]\nexpect_apic = x3apic\n").unwrap_err()
+        );
+        assert!(msg.contains("xapic, x2apic"), "{msg}");
+        let facts = crate::judge::Facts::from_transcript(
+            &crate::transcript::Transcript::from_bytes(include_bytes!("../testdata/clean.log")),
+        );
+        assert_eq!(apic_mismatch(ApicMode::Xapic, &facts), None);
+        let why = apic_mismatch(ApicMode::X2apic, &facts).expect("clean.log is xapic");
+        assert!(why.contains("the kernel reports `xapic`"), "{why}");
+        let none = apic_mismatch(ApicMode::X2apic, &crate::judge::Facts::default()).unwrap();
+        assert!(none.contains("no machine record"), "{none}");
     }
 
     #[test]

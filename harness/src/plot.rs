@@ -291,6 +291,7 @@ mod tests {
             failures: vec![],
             seen: Where {
                 platform: Platform::Tcg,
+                qemu: None,
                 via: Via::Qemu,
                 cpu: "test".into(),
                 hypervisor: None,

@@ -1,5 +1,6 @@
-//! QEMU: finding it, checking `-cpu` models against it, and writing its
-//! command line. The command line is built by a pure function
+//! QEMU: finding it, checking `-cpu` models against it (what a QEMU says
+//! about itself is read by [`crate::qemu_info`]), and writing its command
+//! line. The command line is built by a pure function
 //! ([`QemuCommand::args`]) so that a test can read it, and written to the
 //! evidence shell-quoted so that a person can run it again.
 
@@ -56,15 +57,6 @@ pub fn locate(name: &str) -> Result<PathBuf> {
     })
 }
 
-/// The model names in the output of `qemu-system-x86_64 -cpu help`.
-pub fn parse_cpu_models(help: &str) -> Vec<String> {
-    help.lines()
-        .filter_map(|l| l.strip_prefix("x86 "))
-        .filter_map(|l| l.split_whitespace().next())
-        .map(str::to_string)
-        .collect()
-}
-
 /// The model part of a `-cpu` argument: `Nehalem` of `Nehalem,+x2apic`.
 pub fn model_name(cpu: &str) -> &str {
     cpu.split(',').next().unwrap_or(cpu)
@@ -113,23 +105,6 @@ fn edit_distance(a: &str, b: &str) -> usize {
         }
     }
     row[b.len()]
-}
-
-/// Asks QEMU for its CPU models.
-pub fn cpu_models(qemu: &Path) -> Result<Vec<String>> {
-    let out = Command::new(qemu)
-        .args(["-cpu", "help"])
-        .output()
-        .with_context(|| format!("running `{} -cpu help`", qemu.display()))?;
-    if !out.status.success() {
-        bail!(
-            "`{} -cpu help` failed ({}): {}",
-            qemu.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(parse_cpu_models(&String::from_utf8_lossy(&out.stdout)))
 }
 
 /// The first OVMF image that exists.
@@ -341,13 +316,13 @@ Recognized CPUID flags:\n\
 
     #[test]
     fn cpu_models_are_read_from_qemu_help() {
-        let m = parse_cpu_models(HELP);
+        let m = crate::qemu_info::parse_cpu_models(HELP).unwrap();
         assert_eq!(m, ["486", "Nehalem", "Nehalem-v1", "qemu64", "max"]);
     }
 
     #[test]
     fn a_model_with_flags_is_checked_by_its_name() {
-        let m = parse_cpu_models(HELP);
+        let m = crate::qemu_info::parse_cpu_models(HELP).unwrap();
         assert!(check_cpu_model("Nehalem,+x2apic,-vmx", &m).is_ok());
         assert!(
             check_cpu_model("host", &m).is_ok(),
@@ -357,7 +332,7 @@ Recognized CPUID flags:\n\
 
     #[test]
     fn an_unknown_model_is_rejected_with_its_name_and_neighbours() {
-        let m = parse_cpu_models(HELP);
+        let m = crate::qemu_info::parse_cpu_models(HELP).unwrap();
         let e = check_cpu_model("nehalem", &m).unwrap_err().to_string();
         assert!(
             e.contains("`nehalem`") && e.contains("Nehalem-v1"),

@@ -10,6 +10,7 @@ use crate::{
     evidence::{self, Case, CaseOutcome},
     judge::{self, Ending, Expectation, Facts, Judgement},
     qemu::{self, Medium, QemuCommand},
+    qemu_info::{self, QemuInfo},
     render,
     status::Status,
     symbols::Symbols,
@@ -19,7 +20,9 @@ use anyhow::{bail, Context as _, Result};
 use serde::Serialize;
 use std::{
     cell::RefCell,
+    collections::HashMap,
     path::{Path, PathBuf},
+    rc::Rc,
     time::{Duration, SystemTime},
 };
 
@@ -149,14 +152,17 @@ pub struct RunRequest {
     pub experiment: Option<String>,
     /// `ms=N`: milliseconds per experiment.
     pub ms: Option<u64>,
+    /// The QEMU (a [`crate::qemu_info::QemuSpec`]: a path, a program, or
+    /// `10`), when not the one the whole invocation uses (`--qemu`).
+    pub qemu: Option<String>,
 }
 
 /// What every run of one harness invocation shares.
 pub struct Setup {
     /// The workspace.
     pub workspace: Workspace,
-    /// The QEMU binary.
-    pub qemu: PathBuf,
+    /// The QEMU of every run that names none (`--qemu`).
+    pub qemu: Rc<QemuInfo>,
     /// The kernel ELF.
     pub elf: PathBuf,
     /// The ISO.
@@ -165,14 +171,17 @@ pub struct Setup {
     pub out: PathBuf,
     /// Echo the serial line live.
     pub echo: bool,
-    cpu_models: RefCell<Option<Vec<String>>>,
+    /// Other QEMUs that runs named (matrix rows with `qemu =`), by spec.
+    others: RefCell<HashMap<String, Rc<QemuInfo>>>,
     symbols: RefCell<Option<std::result::Result<Symbols, String>>>,
-    auto_choice: RefCell<Option<AccelChoice>>,
-    kvm_probe: RefCell<Option<accel::KvmProbe>>,
+    auto_choice: RefCell<HashMap<PathBuf, AccelChoice>>,
+    kvm_probe: RefCell<HashMap<PathBuf, accel::KvmProbe>>,
 }
 
 impl Setup {
-    /// Finds QEMU and the workspace.
+    /// Finds the workspace and QEMU, and asks QEMU what it is
+    /// ([`qemu_info::resolve`]: a binary that is not QEMU, or one too old,
+    /// is refused here).
     pub fn new(
         qemu: &str,
         out: Option<PathBuf>,
@@ -180,8 +189,16 @@ impl Setup {
         iso: Option<PathBuf>,
         echo: bool,
     ) -> Result<Setup> {
-        let qemu = qemu::locate(qemu)?;
         let workspace = Workspace::locate()?;
+        let qemu = Rc::new(qemu_info::resolve(qemu, Some(&workspace.root))?);
+        if !qemu.tested() {
+            eprintln!(
+                "harness: warning: {} is newer than any QEMU tested here ({}); its help \
+                 formats are assumed unchanged",
+                qemu.label(),
+                qemu_info::TESTED.join(", ")
+            );
+        }
         Ok(Setup {
             elf: elf.unwrap_or_else(|| workspace.kernel_elf()),
             iso: iso.unwrap_or_else(|| workspace.iso()),
@@ -189,19 +206,25 @@ impl Setup {
             workspace,
             qemu,
             echo,
-            cpu_models: RefCell::new(None),
+            others: RefCell::new(HashMap::new()),
             symbols: RefCell::new(None),
-            auto_choice: RefCell::new(None),
-            kvm_probe: RefCell::new(None),
+            auto_choice: RefCell::new(HashMap::new()),
+            kvm_probe: RefCell::new(HashMap::new()),
         })
     }
 
-    fn check_cpu(&self, cpu: &str) -> Result<()> {
-        let mut m = self.cpu_models.borrow_mut();
-        if m.is_none() {
-            *m = Some(qemu::cpu_models(&self.qemu)?);
+    /// The QEMU a run names (`None`: the invocation's), asked once what it
+    /// is.
+    pub fn qemu_for(&self, spec: Option<&str>) -> Result<Rc<QemuInfo>> {
+        let Some(spec) = spec.filter(|s| *s != self.qemu.spec) else {
+            return Ok(self.qemu.clone());
+        };
+        if let Some(q) = self.others.borrow().get(spec) {
+            return Ok(q.clone());
         }
-        qemu::check_cpu_model(cpu, m.as_deref().unwrap_or_default())
+        let q = Rc::new(qemu_info::resolve(spec, Some(&self.workspace.root))?);
+        self.others.borrow_mut().insert(spec.to_string(), q.clone());
+        Ok(q)
     }
 
     /// The kernel's symbols (read once).
@@ -216,16 +239,24 @@ impl Setup {
     /// this host's KVM ends the guest at its first `int3` but boots it
     /// without (the probe of [`accel::probe_kvm`], run once, evidence under
     /// `dir`); an error when KVM cannot boot the kernel even so.
-    pub fn kvm_nobp(&self, choice: &AccelChoice, cpu: &str, dir: &Path) -> Result<Option<String>> {
+    pub fn kvm_nobp(
+        &self,
+        qemu: &QemuInfo,
+        choice: &AccelChoice,
+        cpu: &str,
+        dir: &Path,
+    ) -> Result<Option<String>> {
         if choice.accel != qemu::Accel::Kvm {
             return Ok(None);
         }
-        let cached = self.kvm_probe.borrow().clone();
+        let cached = self.kvm_probe.borrow().get(&qemu.path).cloned();
         let probe = match (choice.probe.clone(), cached) {
             (Some(p), _) | (None, Some(p)) => p,
             (None, None) => {
-                let p = accel::probe_kvm(&self.qemu, Some(&self.elf), cpu, dir)?;
-                *self.kvm_probe.borrow_mut() = Some(p.clone());
+                let p = accel::probe_kvm(&qemu.path, Some(&self.elf), cpu, dir)?;
+                self.kvm_probe
+                    .borrow_mut()
+                    .insert(qemu.path.clone(), p.clone());
                 p
             }
         };
@@ -242,19 +273,27 @@ impl Setup {
         }
     }
 
-    /// The accelerator for a request: explicit, or `auto` decided once by
-    /// a probe (evidence under `dir`).
-    pub fn accel(&self, req: AccelRequest, cpu: &str, dir: &Path) -> Result<AccelChoice> {
+    /// The accelerator for a request: explicit, or `auto` decided once per
+    /// QEMU by a probe (evidence under `dir`).
+    pub fn accel(
+        &self,
+        qemu: &QemuInfo,
+        req: AccelRequest,
+        cpu: &str,
+        dir: &Path,
+    ) -> Result<AccelChoice> {
         if let Some(c) = accel::explicit(req)? {
             return Ok(c);
         }
-        if let Some(c) = self.auto_choice.borrow().as_ref() {
+        if let Some(c) = self.auto_choice.borrow().get(&qemu.path) {
             return Ok(c.clone());
         }
         let have_elf = self.elf.is_file();
-        let probe = accel::probe_kvm(&self.qemu, have_elf.then_some(&*self.elf), cpu, dir)?;
+        let probe = accel::probe_kvm(&qemu.path, have_elf.then_some(&*self.elf), cpu, dir)?;
         let c = accel::decide(probe, have_elf);
-        *self.auto_choice.borrow_mut() = Some(c.clone());
+        self.auto_choice
+            .borrow_mut()
+            .insert(qemu.path.clone(), c.clone());
         Ok(c)
     }
 }
@@ -286,16 +325,23 @@ pub struct RunPlan {
     pub expectation: Expectation,
     /// The kernel ELF whose symbols judge faults.
     pub elf: PathBuf,
+    /// The QEMU that runs it: path, version, machine type.
+    pub qemu: QemuInfo,
 }
 
 fn file_age(p: &Path) -> Option<SystemTime> {
     p.metadata().ok()?.modified().ok()
 }
 
+/// What [`validate`] found: the `-cpu`, the expectation, the deadline and
+/// the QEMU.
+pub type Validated = (String, Expectation, f64, Rc<QemuInfo>);
+
 /// Checks everything about a request that does not need the built kernel
-/// or ISO: ranges, the CPU model (against QEMU), the control and the
-/// expectation, and whether the boot method takes a command line.
-pub fn validate(req: &RunRequest, setup: &Setup) -> Result<(String, Expectation, f64)> {
+/// or ISO: ranges, the QEMU (it is QEMU, not too old) and the CPU model
+/// against it, the control and the expectation, and whether the boot
+/// method takes a command line.
+pub fn validate(req: &RunRequest, setup: &Setup) -> Result<Validated> {
     if !(1..=MAX_SMP).contains(&req.smp) {
         bail!(
             "smp {} is out of range: QEMU's x86 machines take 1 to {MAX_SMP} CPUs",
@@ -303,7 +349,9 @@ pub fn validate(req: &RunRequest, setup: &Setup) -> Result<(String, Expectation,
         );
     }
     let cpu = req.cpu.clone().unwrap_or_else(|| qemu::DEFAULT_CPU.into());
-    setup.check_cpu(&cpu)?;
+    let qemu = setup.qemu_for(req.qemu.as_deref())?;
+    qemu::check_cpu_model(&cpu, &qemu.cpu_models)
+        .with_context(|| format!("with {}", qemu.label()))?;
     if qemu::model_name(&cpu) == "host" && req.accel == AccelRequest::Tcg {
         bail!("--cpu host needs KVM; under TCG use a named model or `max`");
     }
@@ -343,13 +391,13 @@ pub fn validate(req: &RunRequest, setup: &Setup) -> Result<(String, Expectation,
     if req.boot == BootKind::IsoUefi {
         qemu::find_ovmf()?;
     }
-    Ok((cpu, expectation, timeout))
+    Ok((cpu, expectation, timeout, qemu))
 }
 
 /// Checks a request against the environment and the built artifacts and
 /// resolves it into a plan.
 pub fn resolve(req: &RunRequest, setup: &Setup) -> Result<RunPlan> {
-    let (cpu, expectation, timeout) = validate(req, setup)?;
+    let (cpu, expectation, timeout, qemu) = validate(req, setup)?;
     let elf_missing = || {
         format!(
             "the kernel ELF is not at {}: build it with `{}` (or drop --no-build)",
@@ -426,6 +474,7 @@ pub fn resolve(req: &RunRequest, setup: &Setup) -> Result<RunPlan> {
         medium,
         expectation,
         elf: setup.elf.clone(),
+        qemu: (*qemu).clone(),
     })
 }
 
@@ -454,6 +503,7 @@ pub struct RunOutcome {
 struct SummaryJson<'a> {
     name: &'a str,
     config: &'a RunPlan,
+    qemu: &'a QemuInfo,
     qemu_command: &'a str,
     accel: &'a AccelChoice,
     machine: Option<&'a judge::Machine>,
@@ -507,15 +557,20 @@ fn execute_in(
     on_line: &mut dyn FnMut(&crate::transcript::Line),
 ) -> Result<RunOutcome> {
     let dir = dir.to_path_buf();
-    let accel = setup.accel(plan.accel, &plan.cpu, &dir)?;
+    let accel = setup.accel(&plan.qemu, plan.accel, &plan.cpu, &dir)?;
     let cmd = QemuCommand {
-        qemu: setup.qemu.clone(),
+        qemu: plan.qemu.path.clone(),
         medium: plan.medium.clone(),
         smp: plan.smp,
         cpu: plan.cpu.clone(),
         accel: accel.accel,
     };
     if setup.echo {
+        println!(
+            "harness: {}, machine {}",
+            plan.qemu.label(),
+            plan.qemu.machine
+        );
         println!("harness: accel {}", accel.line());
         println!("harness: {}", cmd.shell());
     }
@@ -549,6 +604,7 @@ fn write_verdict_files(o: &RunOutcome, command: &str) -> Result<()> {
     let summary = SummaryJson {
         name: &o.plan.name,
         config: &o.plan,
+        qemu: &o.plan.qemu,
         qemu_command: command,
         accel: &o.accel,
         machine: o.facts.machine.as_ref(),
@@ -607,7 +663,8 @@ pub fn print_summary(o: &RunOutcome, setup: &Setup) {
         facts: &o.facts,
         judgement: &o.judgement,
         place: &format!(
-            "QEMU, boot {}, -cpu {}, accel {}",
+            "QEMU {}, boot {}, -cpu {}, accel {}",
+            o.plan.qemu.version,
             o.plan.boot.name(),
             o.plan.cpu,
             o.accel.line()

@@ -64,4 +64,34 @@ Exit status:
   2  bad input or broken environment: bad argument or table, missing file or
      program, kernel build failure, QEMU refusing its options, nested KVM that
      cannot run int3 guests, interrupted by Ctrl-C/SIGTERM
-  3  the deadline fired: QEMU was killed, the transcript is kept";
+  3  the deadline fired: QEMU was killed, the transcript is kept
+A closed standard output (`harness list | head -1`) ends a command quietly
+with status 0, after its QEMU, if any, is killed.";
+
+/// Whether a panic's payload is the standard library's "failed printing to
+/// stdout: Broken pipe": the reader of our output went away (`| head`).
+/// `main` ends such a command quietly instead of printing a panic.
+pub fn is_broken_pipe(payload: &(dyn std::any::Any + Send)) -> bool {
+    let text = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied());
+    text.is_some_and(|t| t.starts_with("failed printing to stdout") && t.contains("Broken pipe"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_broken_stdout_pipe_counts_as_one() {
+        let pipe: Box<dyn std::any::Any + Send> =
+            Box::new("failed printing to stdout: Broken pipe (os error 32)".to_string());
+        assert!(is_broken_pipe(&*pipe));
+        let other: Box<dyn std::any::Any + Send> = Box::new("index out of bounds");
+        assert!(!is_broken_pipe(&*other));
+        let full: Box<dyn std::any::Any + Send> =
+            Box::new("failed printing to stdout: No space left on device".to_string());
+        assert!(!is_broken_pipe(&*full));
+    }
+}

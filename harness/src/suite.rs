@@ -37,6 +37,7 @@ use crate::{
     },
     list, plot,
     qemu::{self, Accel},
+    qemu_info::{QemuInfo, QemuVersion},
     render,
     run::{self, RunOutcome, RunRequest, Setup},
     status::Status,
@@ -121,6 +122,7 @@ impl Table {
 pub struct Live<'a> {
     facts: Facts,
     accel: Option<Accel>,
+    qemu: Option<QemuVersion>,
     via: Via,
     symbols: Option<&'a Symbols>,
     nobp_why: Option<&'a str>,
@@ -150,6 +152,7 @@ impl<'a> Live<'a> {
         Live {
             facts: Facts::default(),
             accel,
+            qemu: None,
             via,
             symbols,
             nobp_why,
@@ -159,6 +162,12 @@ impl<'a> Live<'a> {
             shown: HashSet::new(),
             table,
         }
+    }
+
+    /// The QEMU version that runs the kernel (part of where each result
+    /// was seen).
+    pub fn with_qemu(self, qemu: Option<QemuVersion>) -> Live<'a> {
+        Live { qemu, ..self }
     }
 
     /// Takes one line.
@@ -195,7 +204,8 @@ impl<'a> Live<'a> {
         {
             return;
         }
-        let seen = Where::new(self.facts.machine.as_ref(), self.via, self.accel);
+        let seen =
+            Where::new(self.facts.machine.as_ref(), self.via, self.accel).with_qemu(self.qemu);
         let ctx = xj::Context {
             seen: &seen,
             symbols: self.symbols,
@@ -237,6 +247,8 @@ pub struct BootResult {
 pub struct SuiteOutcome {
     /// Its evidence.
     pub dir: PathBuf,
+    /// The QEMU that ran it.
+    pub qemu: QemuInfo,
     /// The pattern.
     pub pattern: String,
     /// Milliseconds per experiment.
@@ -319,6 +331,7 @@ pub fn combine(boots: &[BootResult], tally: &Tally) -> (bool, Status) {
 struct Suite<'a> {
     req: &'a RunRequest,
     setup: &'a Setup,
+    qemu: &'a QemuInfo,
     dir: PathBuf,
     ms: u64,
     accel: AccelChoice,
@@ -369,7 +382,8 @@ impl Suite<'_> {
             self.echo,
             defer,
             role,
-        );
+        )
+        .with_qemu(Some(self.qemu.version));
         if self.echo {
             println!("harness: boot {role}: exp={pattern} ms={}", self.ms);
         }
@@ -378,7 +392,8 @@ impl Suite<'_> {
             outcome.facts.machine.as_ref(),
             Via::Qemu,
             Some(self.accel.accel),
-        );
+        )
+        .with_qemu(Some(outcome.plan.qemu.version));
         let ctx = xj::Context {
             seen: &seen,
             symbols: self.symbols.as_ref(),
@@ -448,8 +463,9 @@ fn run_in(
     start: Instant,
 ) -> Result<SuiteOutcome> {
     let cpu = req.cpu.clone().unwrap_or_else(|| qemu::DEFAULT_CPU.into());
-    let mut accel = setup.accel(req.accel, &cpu, dir)?;
-    let nobp_why = setup.kvm_nobp(&accel, &cpu, dir)?;
+    let qemu = setup.qemu_for(req.qemu.as_deref())?;
+    let mut accel = setup.accel(&qemu, req.accel, &cpu, dir)?;
+    let nobp_why = setup.kvm_nobp(&qemu, &accel, &cpu, dir)?;
     if let Some(w) = &nobp_why {
         accel.why = format!("{}; probed for experiments: {w}, so `nobp`", accel.why);
     }
@@ -457,6 +473,7 @@ fn run_in(
     let suite = Suite {
         req,
         setup,
+        qemu: &qemu,
         dir: dir.to_path_buf(),
         ms: req.ms.unwrap_or(DEFAULT_MS),
         accel: accel.clone(),
@@ -466,9 +483,10 @@ fn run_in(
     };
     if live {
         println!(
-            "harness: {} experiment(s) match `{pattern}`, {} ms each",
+            "harness: {} experiment(s) match `{pattern}`, {} ms each, {}",
             selected.len(),
             suite.ms,
+            qemu.label()
         );
         if let Some(w) = &nobp_why {
             println!("harness: with `nobp`: {w}; experiments that need int3 are skipped");
@@ -543,7 +561,7 @@ fn run_in(
     // Selected experiments that no boot reported at all (interrupted).
     for e in selected {
         if !results.iter().any(|j| j.name == *e.name()) {
-            let seen = Where::new(None, Via::Qemu, Some(accel.accel));
+            let seen = Where::new(None, Via::Qemu, Some(accel.accel)).with_qemu(Some(qemu.version));
             let ctx = xj::Context {
                 seen: &seen,
                 symbols: None,
@@ -556,6 +574,7 @@ fn run_in(
     let (met, status) = combine(&boots, &tally);
     let out = SuiteOutcome {
         dir: dir.to_path_buf(),
+        qemu: (*qemu).clone(),
         pattern: pattern.to_string(),
         ms: suite.ms,
         accel,
@@ -589,6 +608,7 @@ struct BootJson<'a> {
 #[derive(Serialize)]
 struct SuiteJson<'a> {
     name: &'a str,
+    qemu: &'a QemuInfo,
     pattern: &'a str,
     ms: u64,
     smp: u32,
@@ -604,6 +624,7 @@ struct SuiteJson<'a> {
     exit_status: u8,
     wall_seconds: f64,
     evidence: &'a Path,
+    harness: evidence::Provenance,
 }
 
 fn write_evidence(o: &SuiteOutcome, req: &RunRequest) -> Result<()> {
@@ -625,6 +646,7 @@ fn write_evidence(o: &SuiteOutcome, req: &RunRequest) -> Result<()> {
         .collect();
     let s = SuiteJson {
         name: &req.name,
+        qemu: &o.qemu,
         pattern: &o.pattern,
         ms: o.ms,
         smp: req.smp,
@@ -640,6 +662,7 @@ fn write_evidence(o: &SuiteOutcome, req: &RunRequest) -> Result<()> {
         exit_status: o.status.code(),
         wall_seconds: o.wall.as_secs_f64(),
         evidence: &o.dir,
+        harness: evidence::current_provenance(),
     };
     evidence::write(
         &o.dir,
@@ -753,7 +776,8 @@ pub fn print_summary(o: &SuiteOutcome, setup: &Setup) {
             facts: &first.outcome.facts,
             judgement: &first.outcome.judgement,
             place: &format!(
-                "QEMU, boot {}, -cpu {}, accel {}",
+                "QEMU {}, boot {}, -cpu {}, accel {}",
+                o.qemu.version,
                 first.outcome.plan.boot.name(),
                 first.outcome.plan.cpu,
                 o.accel.line()

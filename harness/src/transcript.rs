@@ -42,9 +42,21 @@ fn fields_as_object<S: serde::Serializer>(
     use serde::ser::SerializeMap;
     let mut m = s.serialize_map(Some(fields.len()))?;
     for (k, v) in fields {
-        m.serialize_entry(k, v)?;
+        match as_number(v) {
+            Some(n) => m.serialize_entry(k, &n)?,
+            None => m.serialize_entry(k, v)?,
+        }
     }
     m.end()
+}
+
+/// A field value that is a plain decimal count (`0`, `2596068809`) as a
+/// number, so that JSON readers get numbers; anything else (hex addresses,
+/// names, `007`) stays a string.
+pub fn as_number(v: &str) -> Option<u64> {
+    let plain =
+        !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) && (v == "0" || !v.starts_with('0'));
+    plain.then(|| v.parse().ok()).flatten()
 }
 
 impl Record {
@@ -222,6 +234,34 @@ impl Reader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimal_counts_become_json_numbers_and_the_rest_stays_text() {
+        let r = Record {
+            line: 1,
+            seq: 0,
+            kind: "tsc".into(),
+            fields: [
+                ("hz", "2596068809"),
+                ("rip", "0x2000"),
+                ("zero", "0"),
+                ("padded", "007"),
+                ("huge", "99999999999999999999999"),
+                ("name", "hpet"),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        };
+        let j = serde_json::to_value(&r).unwrap();
+        let f = &j["fields"];
+        assert_eq!(f["hz"], serde_json::json!(2596068809u64));
+        assert_eq!(f["zero"], serde_json::json!(0));
+        assert_eq!(f["rip"], "0x2000");
+        assert_eq!(f["padded"], "007");
+        assert_eq!(f["huge"], "99999999999999999999999");
+        assert_eq!(f["name"], "hpet");
+    }
 
     fn rec(seq: u32, kind: &str, f: impl FnOnce(&mut report::RecordBuf)) -> String {
         let mut r = report::RecordBuf::new(seq, kind);

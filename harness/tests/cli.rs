@@ -99,6 +99,100 @@ fn a_missing_qemu_binary_is_named_with_how_to_install_it() {
     );
 }
 
+/// A script standing in for `--qemu` that prints `stdout` to any argument.
+fn not_qemu(name: &str, stdout: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = scratch(name).join("qemu-system-x86_64");
+    std::fs::write(&p, format!("#!/bin/sh\nprintf '%s' '{stdout}'\n")).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
+
+fn run_with_qemu(qemu: &Path) -> (i32, String, String) {
+    run(harness()
+        .args(["run", "--no-build", "--accel", "tcg", "--qemu"])
+        .arg(qemu))
+}
+
+#[test]
+fn a_program_that_is_not_qemu_is_refused_naming_it() {
+    let r = run_with_qemu(Path::new("/bin/true"));
+    assert_status(&r, 2, "/bin/true is not a usable QEMU");
+    assert!(r.2.contains("is it QEMU?"), "{}", r.2);
+}
+
+#[test]
+fn a_qemu_that_prints_nothing_is_refused_as_not_qemu() {
+    let r = run_with_qemu(&not_qemu("silent", ""));
+    assert_status(&r, 2, "is not a usable QEMU");
+    assert!(r.2.contains("it printed nothing"), "{}", r.2);
+}
+
+#[test]
+fn a_qemu_that_prints_garbage_is_refused_naming_what_it_printed() {
+    let r = run_with_qemu(&not_qemu("garbage", "hello from the toaster\n"));
+    assert_status(&r, 2, "is not a usable QEMU");
+    assert!(
+        r.2.contains("`hello from the toaster`") && r.2.contains("is it QEMU?"),
+        "{}",
+        r.2
+    );
+}
+
+#[test]
+fn a_qemu_too_old_for_the_harness_is_refused_with_the_oldest_supported() {
+    let r = run(fake_run("old", "pass", &testdata("clean.log")).env("FAKE_QEMU_VERSION", "4.2.1"));
+    assert_status(&r, 2, "is QEMU 4.2.1, older than 7.2");
+    assert!(r.2.contains("PVH boot came in QEMU 4.0"), "{}", r.2);
+}
+
+#[test]
+fn a_qemu_version_in_an_unknown_format_is_refused_naming_it() {
+    let r =
+        run(fake_run("vfmt", "pass", &testdata("clean.log"))
+            .env("FAKE_QEMU_VERSION", "ten-point-oh"));
+    assert_status(&r, 2, "unknown QEMU version format `ten-point-oh`");
+}
+
+#[test]
+fn a_qemu_major_version_that_is_not_set_up_names_the_setup_command() {
+    let r = run(harness().args(["run", "--no-build", "--qemu", "99"]));
+    assert_status(&r, 2, "QEMU 99 is not set up");
+    assert!(
+        r.2.contains("build/qemu-99/qemu-system-x86_64")
+            && r.2.contains("scripts/setup.sh --qemu 99"),
+        "{}",
+        r.2
+    );
+}
+
+#[test]
+fn qemu_10_help_without_the_x86_prefix_is_read_and_every_result_says_the_version() {
+    let r = run(fake_run("q10", "pass", &testdata("exp-naive-smp4.log"))
+        .env("FAKE_QEMU_VERSION", "10.0.2")
+        .args(["--cpu", "Nehalem", "--smp", "4"])
+        .args(["--experiment", "naive/*", "--ms", "200"]));
+    assert_status(&r, 0, "4 passed, 0 failed, 0 skipped, 0 kfail");
+    assert!(
+        r.1.contains("[tcg 10.0.2, QEMU Virtual CPU"),
+        "every result line says the QEMU version:\n{}",
+        r.1
+    );
+    let dir = evidence_dir(&r.1);
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["qemu"]["version"], "10.0.2", "{summary}");
+    assert_eq!(summary["qemu"]["machine"], "pc-i440fx-10.0");
+    let boot: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("shared").join("summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        boot["qemu"]["version"], "10.0.2",
+        "the boot's own evidence: {boot}"
+    );
+}
+
 fn fake_run(name: &str, mode: &str, serial: &Path) -> Command {
     let out = scratch(name);
     let mut c = harness();
@@ -310,6 +404,90 @@ fn a_matrix_of_fake_boots_prints_progress_and_the_closing_line() {
 }
 
 #[test]
+fn a_matrix_row_whose_qemu_is_not_set_up_refuses_the_table_naming_the_row() {
+    let d = scratch("matrix-noqemu");
+    let table = d.join("t.cfg");
+    std::fs::write(
+        &table,
+        "[defaults]\naccel = tcg\n[fine]\nsmp = 2\n[q99]\nqemu = 99\n",
+    )
+    .unwrap();
+    let r = run(harness()
+        .arg("matrix")
+        .arg(&table)
+        .arg("--qemu")
+        .arg(testdata("fake-qemu"))
+        .arg("--kernel")
+        .arg(testdata("fake-qemu"))
+        .arg("--out")
+        .arg(&d));
+    assert_status(&r, 2, "row `q99` (line 5)");
+    assert!(
+        r.2.contains("QEMU 99 is not set up") && !r.1.contains("[1/2] fine"),
+        "wanted the table refused before any row ran:\n{}\n{}",
+        r.1,
+        r.2
+    );
+}
+
+#[test]
+fn matrix_rows_run_under_their_own_qemu_and_judge_the_apic_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = scratch("matrix-qemus");
+    let q10 = d.join("qemu-10");
+    std::fs::write(
+        &q10,
+        format!(
+            "#!/bin/sh\nFAKE_QEMU_VERSION=10.0.2 exec {} \"$@\"\n",
+            testdata("fake-qemu").display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&q10, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let table = d.join("t.cfg");
+    std::fs::write(
+        &table,
+        format!(
+            "[defaults]\naccel = tcg\nsmp = 4\n[sys]\n[ten-xapic]\nqemu = {q}\nexpect_apic = xapic\n\
+             [ten-x2apic]\nqemu = {q}\ncpu = max\nexpect_apic = x2apic\n",
+            q = q10.display()
+        ),
+    )
+    .unwrap();
+    let r = run(harness()
+        .arg("matrix")
+        .arg(&table)
+        .arg("--qemu")
+        .arg(testdata("fake-qemu"))
+        .arg("--kernel")
+        .arg(testdata("fake-qemu"))
+        .arg("--out")
+        .arg(&d)
+        .env("FAKE_QEMU_MODE", "pass")
+        .env("FAKE_QEMU_SERIAL", testdata("clean.log")));
+    assert_status(&r, 1, "[1/3] sys ... PASS");
+    assert!(r.1.contains("[2/3] ten-xapic ... PASS"), "{}", r.1);
+    assert!(
+        r.1.contains("[3/3] ten-x2apic ... FAIL")
+            && r.1
+                .contains("wanted APIC mode x2apic (`expect_apic`), the kernel reports `xapic`"),
+        "{}",
+        r.1
+    );
+    let versions: Vec<String> = std::fs::read_dir(&d)
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("summary.json")).ok())
+        .filter_map(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+        .filter_map(|v| v["qemu"]["version"].as_str().map(str::to_string))
+        .collect();
+    assert!(
+        versions.iter().any(|v| v == "7.2.22")
+            && versions.iter().filter(|v| *v == "10.0.2").count() == 2,
+        "each row's evidence names its QEMU: {versions:?}"
+    );
+}
+
+#[test]
 fn watch_reads_a_serial_port_until_the_end_record() {
     use std::io::Write;
     let pty = nix::pty::openpty(None, None).expect("openpty");
@@ -510,18 +688,64 @@ fn parse_fails_a_log_with_a_failed_must_pass() {
 }
 
 #[test]
-fn parse_counts_a_known_failure_without_failing() {
+fn parse_counts_a_known_failure_without_failing_on_the_qemu_version_given() {
     let r = run(harness()
         .arg("parse")
-        .arg(testdata("exp-outofline-smp2.log")));
-    assert_status(&r, 0, "1 passed, 0 failed, 0 skipped, 1 kfail");
+        .arg(testdata("exp-outofline-int3-smp2-qemu10.log"))
+        .args(["--qemu-version", "10.0.2"]));
+    assert_status(&r, 0, "0 passed, 0 failed, 0 skipped, 1 kfail");
     assert!(
         r.1.contains("KFAIL outofline-int3/gap/ipi/qword/timer")
-            && r.1
-                .contains("Observation outofline-atomic/-/ipi/qword Always"),
+            && r.1.contains("[tcg 10.0.2 (log), QEMU Virtual CPU")
+            && r.1.contains("known failure on tcg 10.0.2 (log)"),
         "{}",
         r.1
     );
+}
+
+#[test]
+fn parse_of_a_log_without_its_qemu_version_excuses_nothing_and_says_why() {
+    let r = run(harness()
+        .arg("parse")
+        .arg(testdata("exp-int3-timer-smp2-qemu10.log")));
+    assert_status(&r, 1, "48 passed, 1 failed, 0 skipped, 0 kfail");
+    assert!(
+        r.1.contains("QEMU version unknown") && r.1.contains("--qemu-version"),
+        "{}",
+        r.1
+    );
+}
+
+#[test]
+fn parse_reads_the_qemu_version_from_the_run_evidence_beside_the_log() {
+    let d = scratch("parse-evidence");
+    std::fs::copy(
+        testdata("exp-int3-timer-smp2-qemu10.log"),
+        d.join("serial.log"),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("summary.json"),
+        r#"{"name": "exp-shared", "qemu": {"version": "10.0.2"}}"#,
+    )
+    .unwrap();
+    let r = run(harness().arg("parse").arg(d.join("serial.log")));
+    assert_status(&r, 0, "48 passed, 0 failed, 0 skipped, 1 kfail");
+    assert!(
+        r.1.contains("KFAIL int3-batch/gap/ipi/cross-page/timer")
+            && r.1.contains("QEMU 10.0.2 (from "),
+        "{}",
+        r.1
+    );
+}
+
+#[test]
+fn parse_refuses_a_qemu_version_in_an_unknown_format() {
+    let r = run(harness()
+        .arg("parse")
+        .arg(testdata("exp-int3-timer-smp2-qemu10.log"))
+        .args(["--qemu-version", "ten"]));
+    assert_status(&r, 2, "unknown QEMU version format `ten`");
 }
 
 #[test]
@@ -580,4 +804,72 @@ fn watch_judges_each_experiment_as_it_arrives_and_says_it_came_by_serial() {
             && stdout.contains("4 passed, 0 failed, 0 skipped, 0 kfail"),
         "{stdout}"
     );
+}
+
+fn write_summary(dir: &Path, version: &str, verdict: &str, wrong: u64) {
+    std::fs::create_dir_all(dir).unwrap();
+    let s = format!(
+        r#"{{"smp": 2, "ms": 60, "seen": {{"platform": "tcg"}}, "qemu": {{"version": "{version}"}},
+            "experiments": [{{"name": "int3/gap/ipi/qword/timer", "verdict": "{verdict}",
+              "counters": {{"failures": {wrong}, "wrong": {wrong}, "patches": 8, "calls": 1000,
+                            "bp_hits": 5, "p1_cycles": 1, "p2_cycles": 1, "p3_cycles": 1}}}}]}}"#
+    );
+    std::fs::write(dir.join("summary.json"), s).unwrap();
+}
+
+#[test]
+fn compare_puts_a_changed_verdict_first_and_exits_0() {
+    let d = scratch("compare");
+    write_summary(&d.join("a"), "7.2.22", "PASS", 0);
+    write_summary(&d.join("b"), "10.0.2", "FAIL", 3);
+    let r = run(harness().arg("compare").arg(d.join("a")).arg(d.join("b")));
+    assert_status(&r, 0, "worse     int3/gap/ipi/qword/timer");
+    assert!(r.1.contains("[tcg 10.0.2, -smp 2, 60 ms]"), "{}", r.1);
+    let r = run(harness()
+        .args(["compare", "--json"])
+        .arg(d.join("a"))
+        .arg(d.join("b")));
+    assert_status(&r, 0, "\"change\": \"worse\"");
+}
+
+#[test]
+fn compare_refuses_a_directory_that_is_no_run() {
+    let d = scratch("compare-bad");
+    let r = run(harness().arg("compare").arg(&d).arg(d.join("missing")));
+    assert_status(&r, 2, "no summary.json in this directory");
+}
+
+#[test]
+fn a_closed_stdout_ends_list_quietly() {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let out = harness()
+        .arg("list")
+        .stdout(writer)
+        .output()
+        .expect("running harness");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "stderr:\n{err}");
+    assert!(!err.contains("panicked"), "wanted no panic, got:\n{err}");
+}
+
+#[test]
+fn version_names_the_kernel_and_the_record_protocol() {
+    let r = run(harness().arg("--version"));
+    let want = format!("record protocol @SC{}", report::PROTOCOL_VERSION);
+    assert_status(&r, 0, &want);
+    assert_status(&r, 0, "(kernel ");
+}
+
+#[test]
+fn completions_are_printed_for_bash_and_an_unknown_shell_is_refused() {
+    let r = run(harness().args(["completions", "bash"]));
+    assert_status(&r, 0, "_harness()");
+    assert!(
+        r.1.contains("compare"),
+        "wanted every command in it:\n{}",
+        r.1
+    );
+    let r = run(harness().args(["completions", "tcsh"]));
+    assert_status(&r, 2, "invalid value 'tcsh'");
 }

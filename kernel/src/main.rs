@@ -87,6 +87,7 @@ fn kmain(bi: boot::BootInfo) -> ! {
     if let Err(e) = arena::map() {
         fail_check("arena", format_args!("{e:?}"));
     }
+    torture::set_settle(opts.settle);
     if let Some(pattern) = opts.experiments {
         torture::run(
             pattern,

@@ -1,6 +1,6 @@
 //! The axes of an experiment, its name, and the registry of experiments.
 //!
-//! An experiment is one point in the space of DESIGN.md's axes: how the
+//! An experiment is one point in the space of the axes of docs/design.md: how the
 //! patcher writes (strategy), how a CPU that hits the breakpoint is sent on
 //! (handler), how the patcher waits for the other CPUs (sync) and with which
 //! serializing instruction they answer, where the operand lies (class), and
@@ -136,7 +136,7 @@ named_enum! {
 }
 
 named_enum! {
-    /// What the harness expects of an experiment (DESIGN.md section 5).
+    /// What the harness expects of an experiment (docs/design.md, section 2).
     pub enum Expectation {
         /// No failure may occur.
         MustPass = "must-pass",

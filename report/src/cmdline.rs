@@ -96,6 +96,47 @@ impl Sabotage {
     }
 }
 
+/// Whether each patch ends with the settle step (rewrite the final bytes,
+/// sync again), chosen with `settle=on|off|auto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Settle {
+    /// Settle where the hypervisor is QEMU's TCG (the kernel's default).
+    #[default]
+    Auto,
+    /// Always settle.
+    On,
+    /// Never settle.
+    Off,
+}
+
+impl Settle {
+    /// Every choice.
+    pub const ALL: [Settle; 3] = [Settle::Auto, Settle::On, Settle::Off];
+
+    /// Its name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Settle::Auto => "auto",
+            Settle::On => "on",
+            Settle::Off => "off",
+        }
+    }
+
+    /// Parses a name.
+    pub fn from_name(s: &str) -> Option<Settle> {
+        Settle::ALL.into_iter().find(|c| c.name() == s)
+    }
+
+    /// Whether to settle, given whether the hypervisor is TCG.
+    pub fn applies(self, under_tcg: bool) -> bool {
+        match self {
+            Settle::Auto => under_tcg,
+            Settle::On => true,
+            Settle::Off => false,
+        }
+    }
+}
+
 /// Why a command line was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CmdlineError<'a> {
@@ -107,6 +148,8 @@ pub enum CmdlineError<'a> {
     UnknownSabotage(&'a str),
     /// A number that does not parse.
     BadNumber(&'a str),
+    /// `settle=` with something other than `on`, `off` or `auto`.
+    BadSettle(&'a str),
 }
 
 impl core::fmt::Display for CmdlineError<'_> {
@@ -116,6 +159,9 @@ impl core::fmt::Display for CmdlineError<'_> {
             CmdlineError::UnknownControl(w) => write!(f, "unknown control {w:?}"),
             CmdlineError::UnknownSabotage(w) => write!(f, "unknown sabotage {w:?}"),
             CmdlineError::BadNumber(w) => write!(f, "not a number: {w:?}"),
+            CmdlineError::BadSettle(w) => {
+                write!(f, "settle={w:?}: wanted on, off or auto")
+            }
         }
     }
 }
@@ -144,6 +190,8 @@ pub struct Options<'a> {
     /// reference is read 5/4 fast, so its figure disagrees with the others
     /// and the platform judgement must fail.
     pub tsc_skew: bool,
+    /// `settle=on|off|auto`: the TCG settle step after each patch.
+    pub settle: Settle,
 }
 
 impl<'a> Options<'a> {
@@ -172,6 +220,9 @@ impl<'a> Options<'a> {
                 Some(("break", name)) => {
                     o.sabotage =
                         Some(Sabotage::from_name(name).ok_or(CmdlineError::UnknownSabotage(name))?)
+                }
+                Some(("settle", v)) => {
+                    o.settle = Settle::from_name(v).ok_or(CmdlineError::BadSettle(v))?
                 }
                 Some(("ms", n)) => {
                     o.exp_ms = Some(n.parse().map_err(|_| CmdlineError::BadNumber(w))?)
@@ -252,6 +303,24 @@ mod tests {
             Options::parse("tsc=fast"),
             Err(CmdlineError::UnknownWord("tsc=fast"))
         );
+    }
+
+    #[test]
+    fn settle_takes_on_off_and_auto_and_names_anything_else() {
+        assert_eq!(Options::parse("").unwrap().settle, Settle::Auto);
+        for (line, s) in [
+            ("settle=auto", Settle::Auto),
+            ("settle=on", Settle::On),
+            ("settle=off", Settle::Off),
+        ] {
+            assert_eq!(Options::parse(line).unwrap().settle, s, "{line}");
+        }
+        assert_eq!(
+            Options::parse("settle=maybe"),
+            Err(CmdlineError::BadSettle("maybe"))
+        );
+        assert!(Settle::Auto.applies(true) && !Settle::Auto.applies(false));
+        assert!(Settle::On.applies(false) && !Settle::Off.applies(true));
     }
 
     #[test]

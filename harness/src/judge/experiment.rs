@@ -18,7 +18,7 @@
 //! Every experiment also has to add up: `failures = wrong + faults +
 //! stray_bp + stale_bp + stale_call`, no more failure records than failures, no error from the
 //! patcher, no CPU left stuck. A must-pass failure that [`crate::known`]
-//! lists for the platform is **KFAIL**; `outcome=skip` is **SKIP** with its
+//! lists for the platform and QEMU release is **KFAIL**; `outcome=skip` is **SKIP** with its
 //! reason; anything else unmet is **FAIL**. An experiment that was
 //! selected but never reported is FAIL, and says how the boot ended.
 
@@ -26,6 +26,7 @@ use super::{Ending, ExpFacts, Facts, Machine};
 use crate::{
     known,
     qemu::Accel,
+    qemu_info::QemuVersion,
     stats::{self, Frequency},
     symbols::Symbols,
 };
@@ -61,12 +62,17 @@ pub enum Via {
     Serial,
 }
 
-/// Where a result was seen: platform and CPU model. Every result line
-/// says it.
+/// Where a result was seen: platform, QEMU version and CPU model. Every
+/// result line says it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Where {
     /// The platform.
     pub platform: Platform,
+    /// The QEMU that ran the kernel, when known: always for a boot the
+    /// harness ran; for a saved log only when told (`harness parse
+    /// --qemu-version`, or the run's `summary.json` beside the log).
+    /// Known failures are scoped by it ([`crate::known`]).
+    pub qemu: Option<QemuVersion>,
     /// How the transcript came.
     pub via: Via,
     /// The CPU model from the `machine` record.
@@ -115,17 +121,28 @@ impl Where {
         };
         Where {
             platform,
+            qemu: None,
             via,
             cpu,
             hypervisor: hv.map(str::to_string),
         }
     }
 
-    /// `tcg`, `kvm (log)`, `real machine (serial)`, ...
+    /// The same, with the QEMU version that ran the kernel.
+    pub fn with_qemu(self, qemu: Option<QemuVersion>) -> Where {
+        Where { qemu, ..self }
+    }
+
+    /// `tcg 7.2.22`, `kvm 10.0.2 (log)`, `tcg (log)` (no QEMU version
+    /// known), `real machine (serial)`, ...
     pub fn platform_label(&self) -> String {
+        let qemu = |p: &str| match self.qemu {
+            Some(v) => format!("{p} {v}"),
+            None => p.to_string(),
+        };
         let p = match self.platform {
-            Platform::Tcg => "tcg".to_string(),
-            Platform::Kvm => "kvm".to_string(),
+            Platform::Tcg => qemu("tcg"),
+            Platform::Kvm => qemu("kvm"),
             Platform::RealMachine => "real machine".to_string(),
             Platform::OtherHypervisor => format!(
                 "hypervisor {}",
@@ -140,7 +157,7 @@ impl Where {
         }
     }
 
-    /// `tcg, QEMU Virtual CPU version 2.5+ (AuthenticAMD 15/107/1)`.
+    /// `tcg 7.2.22, QEMU Virtual CPU version 2.5+ (AuthenticAMD 15/107/1)`.
     pub fn label(&self) -> String {
         format!("{}, {}", self.platform_label(), self.cpu)
     }
@@ -202,7 +219,10 @@ impl Observation {
         }
     }
 
-    /// `Observation NAME Never 0 3004920 (rate <= 9.970e-7 at 95%)`.
+    /// `Observation NAME Never 0 3004920 (rate <= 9.970e-7 at 95%)`: as
+    /// litmus7 prints it, the count of runs that showed the outcome, then
+    /// the count that did not (here: calls that went wrong, calls that did
+    /// not).
     pub fn line(&self, name: &str) -> String {
         let bound = match self.upper_95 {
             Some(b) => format!("rate <= {} at 95%", stats::rate(b)),
@@ -212,7 +232,7 @@ impl Observation {
             "Observation {name} {} {} {} ({bound})",
             self.frequency.word(),
             self.hits,
-            self.total
+            self.total - self.hits
         )
     }
 }
@@ -580,11 +600,25 @@ pub fn judge_one(registry: Option<&Experiment>, f: &ExpFacts, ctx: &Context<'_>)
     }
     let known = (other.is_empty() && failure.is_some())
         .then(|| {
-            known::lookup(&f.name, ctx.seen.platform)
+            known::lookup(&f.name, |c| r.n(c), ctx.seen)
                 .map(|k| k.reason)
-                .or_else(|| known::by_signature(|c| r.n(c), ctx.seen.platform).map(|s| s.reason))
+                .or_else(|| known::by_signature(|c| r.n(c), ctx.seen).map(|s| s.reason))
         })
         .flatten();
+    if known.is_none() && other.is_empty() && failure.is_some() {
+        if let Some(there) = known::known_elsewhere(&f.name, |c| r.n(c), ctx.seen) {
+            j.notes.push(match ctx.seen.qemu {
+                Some(v) => format!(
+                    "a failure like this is known on {there} only, not on QEMU {v}, where it has \
+                     not been seen before: FAIL"
+                ),
+                None => format!(
+                    "a failure like this is known on {there} only, and the QEMU version of this \
+                     log is not known (harness parse --qemu-version X.Y.Z): FAIL"
+                ),
+            });
+        }
+    }
     j.verdict = match (other.is_empty() && failure.is_none(), known) {
         (true, _) => Verdict::Pass,
         (false, Some(k)) => {

@@ -135,6 +135,22 @@ fn baseline() {
     });
 }
 
+/// Whether each patch ends with the settle step (see [`patcher`]'s module
+/// doc), from `settle=` and the hypervisor.
+static SETTLE: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Applies `settle=`: `auto` settles under TCG only.
+pub fn set_settle(choice: report::cmdline::Settle) {
+    SETTLE.store(
+        choice.applies(crate::machine::under_tcg()),
+        Ordering::Relaxed,
+    );
+}
+
+fn settle() -> bool {
+    SETTLE.load(Ordering::Relaxed)
+}
+
 static SABOTAGE: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
 
 fn sabotage() -> Option<report::cmdline::Sabotage> {
@@ -222,7 +238,7 @@ fn run_one(e: &Experiment, ms: u64) {
             }
         }
     };
-    let settle = crate::machine::under_tcg();
+    let settle = settle();
     let patcher = patcher::Patcher {
         plan: &plan,
         strategy: e.strategy,
@@ -431,7 +447,7 @@ pub fn deadlock(stuck: impl Iterator<Item = (usize, Option<watchdog::Snapshot>)>
                 error: None,
                 stuck: 0,
                 deadlock: true,
-                settle: crate::machine::under_tcg(),
+                settle: settle(),
             },
         );
     }

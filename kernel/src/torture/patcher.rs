@@ -39,8 +39,11 @@
 //! No guest instruction makes TCG drop a translated block; a store to the
 //! bytes does. So where the hypervisor is TCG, every patch ends with a
 //! *settle* step: write the final bytes of each point again (the same
-//! values; out of line also the stubs that jump there), sync. Hardware and KVM never need it and never get it; every
-//! `exp` record says whether it ran (`settle=1`).
+//! values; out of line also the stubs that jump there), sync. Hardware and
+//! KVM never need it and by default never get it (`settle=auto`);
+//! `settle=on` and `settle=off` force it either way, so that its need can be
+//! measured on each QEMU. Every `exp` record says whether it ran
+//! (`settle=1`).
 //!
 //! Settling is enough for patch points entered by an indirect call (the
 //! in-line sites). Out of line it is not: the stubs reach the trampoline by
