@@ -753,6 +753,7 @@ mod tests {
                 "q10-max-smp8",
                 "smp64",
                 "smp255",
+                "q10-max-smp255",
                 "smp4-cpus2",
                 "smp2-tsc-pit",
                 "iso-bios-smp4",
