@@ -11,9 +11,13 @@
 //!
 //! A CPU never reports itself. The first poller to find a stuck CPU sends
 //! an NMI to each stuck CPU, which records its interrupted RIP and the
-//! bytes there ([`on_nmi`]); then the poller writes a `deadlock` record per
-//! stuck CPU (breaking the serial lock if a stuck CPU holds it: the record
-//! says so) and hands over to the runner to end the run.
+//! bytes there ([`on_nmi`]). If one of them has made progress since (it
+//! answered, and went on), it was starved, not stuck: under an emulator a
+//! guest's CPUs share a few host cores, and with 100 vCPUs on 2 cores one
+//! can wait seconds for its turn. The watchdog then counts a starvation
+//! ([`starved`]) and watches on. Otherwise the poller writes a `deadlock`
+//! record per stuck CPU (breaking the serial lock if a stuck CPU holds it:
+//! the record says so) and hands over to the runner to end the run.
 
 use crate::{
     arch::{
@@ -39,6 +43,8 @@ static WATCHED: CpuSet = CpuSet::new();
 static ARMED: AtomicBool = AtomicBool::new(false);
 static LIMIT: AtomicU64 = AtomicU64::new(u64::MAX);
 static POLLING: AtomicBool = AtomicBool::new(false);
+/// Times stuck-looking CPUs turned out starved since [`arm`].
+static STARVED: AtomicU64 = AtomicU64::new(0);
 static FIRED: AtomicBool = AtomicBool::new(false);
 
 /// The stuck CPU's snapshot, filled by its NMI handler.
@@ -47,6 +53,11 @@ static SNAP_RIP: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS]
 static SNAP_BYTES: [[AtomicU64; 2]; MAX_CPUS] =
     [const { [AtomicU64::new(0), AtomicU64::new(0)] }; MAX_CPUS];
 static SNAP_DONE: CpuSet = CpuSet::new();
+/// NMIs the watchdog sent each CPU, and those it took: an NMI that comes
+/// after its question was dropped (the CPU was only starved) is still the
+/// watchdog's, not an unexpected one.
+static NMI_SENT: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+static NMI_TAKEN: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 
 /// Where a stuck CPU was: its RIP and the 16 bytes there.
 pub type Snapshot = (u64, [u8; 16]);
@@ -66,6 +77,7 @@ pub fn arm(cpus: impl Iterator<Item = usize>, limit_us: u64) {
         SEEN_AT[c].store(now, Ordering::Relaxed);
     }
     LIMIT.store(time::deadline_us(limit_us) - now, Ordering::Relaxed);
+    STARVED.store(0, Ordering::Relaxed);
     WATCHED.clear(Ordering::Relaxed);
     for c in cpus {
         WATCHED.insert(c, Ordering::Relaxed);
@@ -73,6 +85,11 @@ pub fn arm(cpus: impl Iterator<Item = usize>, limit_us: u64) {
     // Release pairs with the Acquire in `poll`: the set and the limit
     // above are in place for whoever sees ARMED.
     ARMED.store(true, Ordering::Release);
+}
+
+/// How many times since [`arm`] CPUs that looked stuck were only starved.
+pub fn starved() -> u64 {
+    STARVED.load(Ordering::Relaxed)
 }
 
 /// Stops watching.
@@ -123,12 +140,15 @@ pub fn poll() {
 
 /// Asks every CPU of [`SNAP_WANTED`] where it is (an NMI each), waits a
 /// bounded time for the answers, and reports them. Only the first poller
-/// to find a stuck CPU gets here (`FIRED`), and it never returns.
-fn fire() -> ! {
+/// to find a stuck CPU gets here (`FIRED`); it returns only when a CPU
+/// turned out starved (then watching goes on).
+fn fire() {
     // Release pairs with the Acquire in `on_nmi`: SNAP_WANTED is in place
     // before any NMI arrives (the IPI is no memory operation to order by).
     core::sync::atomic::fence(Ordering::Release);
     for c in SNAP_WANTED.iter(Ordering::Relaxed) {
+        // Release pairs with the Acquire in `on_nmi`.
+        NMI_SENT[c].fetch_add(1, Ordering::Release);
         let _ = lapic::send(Dest::Apic(smp::apic_id(c)), Delivery::Nmi);
     }
     let deadline = time::deadline_us(smp::patient_us(200_000));
@@ -139,6 +159,31 @@ fn fire() -> ! {
         && !time::passed(deadline)
     {
         core::hint::spin_loop();
+    }
+    // A CPU that answered may go on: give it a moment to show progress.
+    let moved = || {
+        SNAP_WANTED
+            .iter(Ordering::Relaxed)
+            .any(|c| PROGRESS[c].0.load(Ordering::Relaxed) != SEEN[c].load(Ordering::Relaxed))
+    };
+    let grace = time::deadline_us(smp::patient_us(100_000));
+    while !moved() && !time::passed(grace) {
+        core::hint::spin_loop();
+    }
+    if moved() {
+        // Starved, not stuck: start every clock afresh and watch on.
+        STARVED.fetch_add(1, Ordering::Relaxed);
+        let now = rdtsc();
+        for c in 0..MAX_CPUS {
+            SEEN[c].store(PROGRESS[c].0.load(Ordering::Relaxed), Ordering::Relaxed);
+            SEEN_AT[c].store(now, Ordering::Relaxed);
+        }
+        SNAP_WANTED.clear(Ordering::Relaxed);
+        SNAP_DONE.clear(Ordering::Relaxed);
+        // Release pairs with the AcqRel swap in `poll`: the next poller to
+        // fire sees the sets cleared.
+        FIRED.store(false, Ordering::Release);
+        return;
     }
     crate::torture::deadlock(SNAP_WANTED.iter(Ordering::Relaxed).map(|c| {
         let snap = SNAP_DONE.contains(c, Ordering::Acquire).then(|| {
@@ -151,12 +196,19 @@ fn fire() -> ! {
     }))
 }
 
-/// The NMI on a CPU the watchdog asked: note where it was. Returns whether
-/// the NMI was for that.
+/// The NMI on a CPU the watchdog asked: note where it was (if the question
+/// still stands). Returns whether the NMI was the watchdog's, late or not.
 pub fn on_nmi(frame: &TrapFrame) -> bool {
     let me = percpu::index() as usize;
-    if !SNAP_WANTED.contains(me, Ordering::Acquire) || SNAP_DONE.contains(me, Ordering::Relaxed) {
+    // Acquire pairs with the Release in `fire`.
+    let sent = NMI_SENT[me].load(Ordering::Acquire);
+    if NMI_TAKEN[me].load(Ordering::Relaxed) >= sent {
         return false;
+    }
+    // NMIs sent while one was pending arrive as one: take them all.
+    NMI_TAKEN[me].store(sent, Ordering::Relaxed);
+    if !SNAP_WANTED.contains(me, Ordering::Acquire) || SNAP_DONE.contains(me, Ordering::Relaxed) {
+        return true;
     }
     SNAP_RIP[me].store(frame.rip, Ordering::Relaxed);
     if paging::readable(frame.rip, 16) {

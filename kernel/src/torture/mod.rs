@@ -391,6 +391,7 @@ fn finish(e: &Experiment, f: Finish) {
             .u64("nmi_site", STATS.nmi_site.load(Ordering::Relaxed))
             .u64("self_irq", STATS.self_irq.load(Ordering::Relaxed))
             .u64("floor_cycles", f.floor_cycles)
+            .u64("starved", watchdog::starved())
             .u64("settle", f.settle as u64);
         let p = patches.max(1);
         for i in 0..3 {
