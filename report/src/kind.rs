@@ -93,13 +93,13 @@ pub const EXP_BEGIN: &str = "exp-begin";
 /// `patches`, `calls`, `calls_per_s_per_ap`, `bp_hits`, `failures`
 /// (`wrong` + `faults` + `stray_bp` + `stale_bp` + `stale_call`; the last
 /// two count `stale-int3` and `stale-call` failures, see [`FAILURE`]), `overruns`, `timer`, `nmi`,
-/// `nmi_site`, `self_irq`, `starved` (times the watchdog found a CPU
-/// without progress that, asked by NMI, turned out only starved of host
-/// time and went on), `floor_cycles` (one sync round, measured in
+/// `nmi_site`, `self_irq`, `floor_cycles` (one sync round, measured in
 /// the experiment), `p1_cycles`..`p3_cycles` (mean TSC cycles per phase
 /// per patch) and `p1_max`..`p3_max`, `settle` (1: every patch ended
 /// with the TCG settle step), `first_fail_patch`,
-/// `first_fail_ns`, `error`, `stuck`.
+/// `first_fail_ns`, `error`, `stuck`, `starved` (sent only when not 0:
+/// times the watchdog found a CPU without progress that, asked by NMI,
+/// turned out only starved of host time and went on).
 pub const EXP: &str = "exp";
 
 /// One failure inside an experiment (the first few; later ones are only

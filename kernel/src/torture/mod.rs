@@ -391,7 +391,6 @@ fn finish(e: &Experiment, f: Finish) {
             .u64("nmi_site", STATS.nmi_site.load(Ordering::Relaxed))
             .u64("self_irq", STATS.self_irq.load(Ordering::Relaxed))
             .u64("floor_cycles", f.floor_cycles)
-            .u64("starved", watchdog::starved())
             .u64("settle", f.settle as u64);
         let p = patches.max(1);
         for i in 0..3 {
@@ -416,6 +415,10 @@ fn finish(e: &Experiment, f: Finish) {
         }
         if f.stuck > 0 {
             r.u64("stuck", f.stuck as u64);
+        }
+        // Only when it happened: the record is close to its capacity.
+        if watchdog::starved() > 0 {
+            r.u64("starved", watchdog::starved());
         }
     });
 }
