@@ -29,7 +29,7 @@ use crate::{
     percpu::{self, MAX_CPUS},
     smp, time,
 };
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use plan::cpus::CpuSet;
 
 #[repr(align(64))]
@@ -42,7 +42,8 @@ static WATCHED: CpuSet = CpuSet::new();
 /// Whether [`WATCHED`] is being watched (one load for every poll).
 static ARMED: AtomicBool = AtomicBool::new(false);
 static LIMIT: AtomicU64 = AtomicU64::new(u64::MAX);
-static POLLING: AtomicBool = AtomicBool::new(false);
+/// The CPU polling now, as its index + 1 (0: none).
+static POLLING: AtomicU32 = AtomicU32::new(0);
 /// Times stuck-looking CPUs turned out starved since [`arm`].
 static STARVED: AtomicU64 = AtomicU64::new(0);
 static FIRED: AtomicBool = AtomicBool::new(false);
@@ -101,10 +102,20 @@ pub fn disarm() {
 /// already looking.
 pub fn poll() {
     // Acquire pairs with the Release store in `arm`.
-    if !ARMED.load(Ordering::Acquire) || POLLING.swap(true, Ordering::Acquire) {
+    if !ARMED.load(Ordering::Acquire) {
         return;
     }
     let me = percpu::index() as usize;
+    let tag = me as u32 + 1;
+    // One poller at a time; but a CPU interrupted inside `poll` whose
+    // handler waits (the `spin` #BP handler under `self` or `nmi-site`)
+    // polls on, nested: were it shut out, its never-released POLLING would
+    // shut every CPU out, and a deadlock would go unreported.
+    let nested = match POLLING.compare_exchange(0, tag, Ordering::Acquire, Ordering::Relaxed) {
+        Ok(_) => false,
+        Err(owner) if owner == tag => true,
+        Err(_) => return,
+    };
     let now = rdtsc();
     let limit = LIMIT.load(Ordering::Relaxed);
     let is_stuck = |c: usize| now.saturating_sub(SEEN_AT[c].load(Ordering::Relaxed)) > limit;
@@ -131,8 +142,11 @@ pub fn poll() {
             SNAP_WANTED.insert(c, Ordering::Relaxed);
         }
     }
-    // Release pairs with the Acquire swap above (the next poller sees SEEN).
-    POLLING.store(false, Ordering::Release);
+    // Release pairs with the Acquire exchange above (the next poller sees
+    // SEEN). A nested poll leaves the lock to the poll it interrupted.
+    if !nested {
+        POLLING.store(0, Ordering::Release);
+    }
     if first {
         fire();
     }
