@@ -15,8 +15,13 @@ use std::{
 };
 
 /// How long QEMU may take to exit after the kernel's end record (it
-/// should exit at once through isa-debug-exit).
+/// should exit at once through isa-debug-exit), plus [`END_GRACE_PER_CPU`]
+/// for each vCPU: QEMU stops every vCPU thread before it exits, and under
+/// TCG on a few host cores 64 spinning vCPUs take seconds to stop.
 pub const END_GRACE: Duration = Duration::from_secs(3);
+
+/// What each vCPU adds to [`END_GRACE`].
+pub const END_GRACE_PER_CPU: Duration = Duration::from_millis(100);
 
 /// How long QEMU may take to be reaped after its streams closed.
 const REAP: Duration = Duration::from_secs(2);
@@ -84,7 +89,7 @@ pub fn boot_with(
         let opts = FollowOptions {
             deadline,
             stop_at_end: false,
-            end_grace: END_GRACE,
+            end_grace: END_GRACE + END_GRACE_PER_CPU * cmd.smp,
         };
         live::follow(&rx, opts, true, &mut sinks, &mut || guard.kill())?
     };

@@ -162,7 +162,7 @@ fn parse_smp(s: &str) -> Result<u32, String> {
         s,
         run::MAX_SMP,
         "a number of CPUs",
-        "the kernel supports",
+        "QEMU's x86 machines take",
         " CPUs",
     )
 }
@@ -188,7 +188,8 @@ fn control_names() -> PossibleValuesParser {
 /// What the kernel is expected to do, for commands that judge.
 #[derive(Debug, Clone, Args)]
 pub struct ExpectArgs {
-    /// What to expect: `pass`, `fault` (needs --control) or `timeout`.
+    /// What to expect: `pass`, `fault` (needs --control), `timeout`, or
+    /// `clock-fail` (the TSC's references must disagree: with `tsc=skew`).
     /// Default: what the control implies, else pass.
     #[arg(long, value_enum)]
     pub expect: Option<ExpectKind>,
@@ -201,7 +202,8 @@ pub struct ExpectArgs {
 /// `harness run`.
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// CPUs of the guest (1 to 64).
+    /// CPUs of the guest: 1 to 255 on QEMU's `pc` machine (QEMU refuses
+    /// more; the kernel holds 1024).
     #[arg(long, value_name = "N", default_value = "4", value_parser = parse_smp)]
     pub smp: u32,
     /// Accelerator: tcg, kvm, or auto (KVM only if /dev/kvm opens read-write

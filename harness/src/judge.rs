@@ -49,6 +49,10 @@ pub enum Expectation {
         /// The control that causes the hang, if any.
         control: Option<String>,
     },
+    /// A negative control of the clock (`tsc=skew`): the TSC's figures
+    /// must disagree ([`report::clock`]), the kernel's `clock` check must
+    /// fail, and the boot must be healthy otherwise.
+    ClockFail,
 }
 
 /// A negative control that must end in a known fault.
@@ -95,6 +99,7 @@ impl Expectation {
                 format!("expect-deadlock (control {c})")
             }
             Expectation::ExpectDeadlock { control: None } => "expect-deadlock".into(),
+            Expectation::ClockFail => "negative-control clock".into(),
         }
     }
 }
@@ -192,7 +197,8 @@ pub fn judge(facts: &Facts, exp: &Expectation, ctx: &Context<'_>) -> Judgement {
         _ => {}
     }
     match exp {
-        Expectation::MustPass => must_pass(facts, ctx, &mut j),
+        Expectation::MustPass => must_pass(facts, ctx, &mut j, false),
+        Expectation::ClockFail => clock_fail(facts, ctx, &mut j),
         Expectation::NegativeControl(c) => negative_control(facts, c, ctx, &mut j),
         Expectation::ExpectDeadlock { control } => deadlock(facts, control.as_deref(), ctx, &mut j),
     }
@@ -209,7 +215,12 @@ pub fn judge(facts: &Facts, exp: &Expectation, ctx: &Context<'_>) -> Judgement {
         }
         // A control makes the kernel fail (or hang) on purpose: a single
         // run of it never exits 0. `matrix` counts it a pass when `met`.
-        (_, Expectation::NegativeControl(_) | Expectation::ExpectDeadlock { .. }) => Status::Unmet,
+        (
+            _,
+            Expectation::NegativeControl(_)
+            | Expectation::ExpectDeadlock { .. }
+            | Expectation::ClockFail,
+        ) => Status::Unmet,
     };
     j
 }
@@ -337,13 +348,143 @@ fn ending_reasons(f: &Facts, ctx: &Context<'_>, want_verdict: &str, j: &mut Judg
     }
 }
 
-fn must_pass(f: &Facts, ctx: &Context<'_>, j: &mut Judgement) {
+/// Why the TSC's frequency cannot be believed, from the `tsc` record's own
+/// figures ([`report::clock::problems`]): one reason per problem.
+pub fn clock_reasons(f: &Facts) -> Vec<String> {
+    let (Some(hz), Some(source)) = (f.tsc_hz, f.tsc_source.as_deref()) else {
+        return Vec::new();
+    };
+    report::clock::problems(source, hz, f.tsc_numbers())
+        .map(|p| format!("clock: {p}"))
+        .collect()
+}
+
+/// A note when the TSC rests on one reference: nothing checked it.
+fn clock_notes(f: &Facts, j: &mut Judgement) {
+    let (Some(source), false) = (f.tsc_source.as_deref(), f.tsc_figures.is_empty()) else {
+        return;
+    };
+    if let Some(n) = f.tsc_rounds.filter(|&n| n > 1) {
+        j.notes.push(format!(
+            "clock: the references were measured {n} times (a round whose figures disagree is measured again)"
+        ));
+    }
+    if f.tsc_numbers().all(|(n, _)| n == source) {
+        j.notes.push(format!(
+            "clock: the TSC's frequency rests on {source} alone; no other reference checked it"
+        ));
+    }
+}
+
+/// Why fewer CPUs are up than the MADT lists (and the command line
+/// allows), from the `cpus` record and the `cpus=N` of the command line.
+fn census_reasons(f: &Facts, up: u64, j: &mut Judgement) {
+    let Some(c) = &f.cpus_census else { return };
+    let limit = f.cpus_limit();
+    if c.limit != limit {
+        j.reasons.push(format!(
+            "cpus: the kernel says its limit is {}, its command line {}",
+            c.limit.map_or("none".into(), |n| format!("cpus={n}")),
+            limit.map_or("sets none".into(), |n| format!("says cpus={n}"))
+        ));
+    }
+    let wanted = limit.map_or(c.listed, |l| l.min(c.listed));
+    if up >= wanted {
+        return;
+    }
+    let mut why = Vec::new();
+    if let Some(n) = c.unaddressable.filter(|&n| n > 0) {
+        why.push(format!(
+            "{n} with APIC ids xAPIC mode cannot address (255 and above)"
+        ));
+    }
+    if let Some(n) = c.no_room.filter(|&n| n > 0) {
+        why.push(format!(
+            "{n} beyond the {} CPUs the kernel holds",
+            c.supported.map_or("?".into(), |s| s.to_string())
+        ));
+    }
+    j.reasons.push(format!(
+        "cpus: {up} up, but the MADT lists {} enabled CPU(s){}{}",
+        c.listed,
+        match limit {
+            Some(l) => format!(" and the command line allows cpus={l}"),
+            None => " and the command line does not limit them (cpus=N)".into(),
+        },
+        if why.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", why.join(", "))
+        }
+    ));
+}
+
+/// The clock's negative control: the boot is judged as a pass would be,
+/// except that the clock must be caught disagreeing.
+fn clock_fail(f: &Facts, ctx: &Context<'_>, j: &mut Judgement) {
+    must_pass(f, ctx, j, true);
+    let clock = clock_reasons(f);
+    let kernel_saw = f
+        .checks
+        .iter()
+        .any(|c| c.name == "clock" && c.result == "fail");
+    let report = match clock.first() {
+        Some(why) => ControlReport {
+            caught: true,
+            text: format!(
+                "negative control caught: {}",
+                why.trim_start_matches("clock: ")
+            ),
+        },
+        None => ControlReport {
+            caught: false,
+            text: format!(
+                "negative control NOT caught: the clock was believed (TSC {} from {}; figures {})",
+                f.tsc_hz.map_or("?".into(), |h| h.to_string()),
+                f.tsc_source.as_deref().unwrap_or("?"),
+                if f.tsc_figures.is_empty() {
+                    "none".into()
+                } else {
+                    f.tsc_figures
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                }
+            ),
+        },
+    };
+    if !report.caught {
+        j.reasons.push(report.text.clone());
+    }
+    if report.caught && !kernel_saw {
+        j.reasons.push(
+            "the figures disagree but the kernel's `clock` check did not fail: its judgement is blind"
+                .into(),
+        );
+    }
+    if let Some(s) = &f.tsc_skewed {
+        j.notes
+            .push(format!("the kernel skewed {s}'s reading (tsc=skew)"));
+    }
+    j.control = Some(report);
+}
+
+/// A boot that must pass; with `clock_control`, one whose clock must be
+/// caught disagreeing (then the kernel's verdict is `fail`, its `clock`
+/// check fails, and the clock's problems are the control's catch, not
+/// reasons).
+fn must_pass(f: &Facts, ctx: &Context<'_>, j: &mut Judgement, clock_control: bool) {
     // An experiment the kernel judged unmet counts one failure and makes
     // its verdict `fail`; that is the experiment's to answer for (see
     // [`experiment`]), not the platform's. The verdict must then be `fail`,
     // and QEMU's exit status must say so.
     let unmet = f.experiments_unmet_by_kernel();
-    let want = if unmet > 0 { "fail" } else { "pass" };
+    let want = if unmet > 0 || clock_control {
+        "fail"
+    } else {
+        "pass"
+    };
     ending_reasons(f, ctx, want, j);
     if unmet > 0 && f.end.is_some() {
         j.notes.push(format!(
@@ -402,7 +543,15 @@ fn must_pass(f: &Facts, ctx: &Context<'_>, j: &mut Judgement) {
             p.at
         ));
     }
-    for c in f.checks.iter().filter(|c| c.result == "fail") {
+    if !clock_control {
+        j.reasons.extend(clock_reasons(f));
+    }
+    clock_notes(f, j);
+    for c in f
+        .checks
+        .iter()
+        .filter(|c| c.result == "fail" && !(clock_control && c.name == "clock"))
+    {
         j.reasons.push(format!(
             "check {} failed{}",
             c.name,
@@ -417,11 +566,21 @@ fn must_pass(f: &Facts, ctx: &Context<'_>, j: &mut Judgement) {
             c.name
         ));
     }
-    for s in f.cpu_states.iter().filter(|s| s.state == "timeout") {
+    // `unaddressable` CPUs are the census's to explain (below).
+    for s in f
+        .cpu_states
+        .iter()
+        .filter(|s| !["bsp", "up", "unaddressable"].contains(&s.state.as_str()))
+    {
         j.reasons.push(format!(
-            "cpu {} (apic {}) did not come up",
+            "cpu {} (apic {}) did not come up{}",
             s.cpu.map_or("?".into(), |c| c.to_string()),
-            s.apic.map_or("?".into(), |c| c.to_string())
+            s.apic.map_or("?".into(), |c| c.to_string()),
+            if s.state == "timeout" {
+                String::new()
+            } else {
+                format!(" ({})", s.state)
+            }
         ));
     }
     match (f.cpus_up, f.cpus_expected) {
@@ -430,11 +589,16 @@ fn must_pass(f: &Facts, ctx: &Context<'_>, j: &mut Judgement) {
                 j.reasons.push(format!("cpus: {up} of {exp} up"));
             }
             if let Some(n) = ctx.smp {
-                if up != u64::from(n) {
-                    j.reasons
-                        .push(format!("cpus: {up} up, but {n} were requested (-smp {n})"));
+                let limit = f.cpus_limit();
+                let want = limit.map_or(u64::from(n), |l| l.min(u64::from(n)));
+                if up != want {
+                    j.reasons.push(format!(
+                        "cpus: {up} up, but {n} were requested (-smp {n}){}",
+                        limit.map_or(String::new(), |l| format!(" with cpus={l}"))
+                    ));
                 }
             }
+            census_reasons(f, up, j);
         }
         _ if f.end.is_some() => j
             .reasons
@@ -578,3 +742,6 @@ fn deadlock(f: &Facts, control: Option<&str>, ctx: &Context<'_>, j: &mut Judgeme
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod platform_tests;

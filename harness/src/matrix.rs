@@ -17,13 +17,13 @@
 //!
 //! | key | value | default |
 //! |---|---|---|
-//! | `smp` | 1 to 64 | 1 |
+//! | `smp` | 1 to 255 (QEMU's `pc` machine; QEMU refuses more) | 1 |
 //! | `cpu` | a QEMU `-cpu` model | `qemu64` |
 //! | `accel` | `tcg`, `kvm`, `auto` | `auto` |
 //! | `boot` | `kernel`, `iso-bios`, `iso-uefi` | `kernel` |
 //! | `control` | a control of `docs/cmdline.md` | none |
 //! | `append` | more kernel command line words | none |
-//! | `expect` | `pass`, `fault`, `timeout`, `fail` (an `experiment` row whose every experiment must FAIL: a sabotage row) | from the control, else `pass` |
+//! | `expect` | `pass`, `fault`, `timeout`, `fail` (an `experiment` row whose every experiment must FAIL: a sabotage row), `clock-fail` (the TSC's references must disagree, nothing else fail: with `append = tsc=skew`) | from the control, else `pass` |
 //! | `expect_kind` | with `expect = fail`, and only then: the failure kinds the sabotage must cause, comma-separated: `wrong`, `faults`, `stray_bp`, `stale_bp`, `stale_call`, `bad_return`, `unsynced`, `blind` (the `exp` record's counters), `deadlock` | none: required by `expect = fail` |
 //! | `timeout` | seconds | 30 (10 for `expect = timeout`); for an `experiment` row, per boot, and only when the row itself sets it (else [`suite::boot_deadline`]) |
 //! | `skip` | a reason: the row is listed as skipped | not skipped |
@@ -164,7 +164,7 @@ impl Keys {
                     .parse()
                     .map_err(|_| anyhow::anyhow!("`smp = {value}`: wanted a number"))?;
                 if !(1..=run::MAX_SMP).contains(&n) {
-                    bail!("`smp = {n}`: the kernel supports 1 to {} CPUs", run::MAX_SMP);
+                    bail!("`smp = {n}`: QEMU's x86 machines take 1 to {} CPUs", run::MAX_SMP);
                 }
                 self.smp = Some(n);
             }
@@ -645,7 +645,7 @@ mod tests {
     #[test]
     fn smp_out_of_range_is_refused_in_a_table() {
         let msg = format!("{:#}", parse_table("[a]\nsmp = 0\n").unwrap_err());
-        assert!(msg.contains("1 to 64"), "{msg}");
+        assert!(msg.contains("1 to 4096"), "{msg}");
     }
 
     #[test]
@@ -873,11 +873,17 @@ mod tests {
                 "q10-max-smp1",
                 "q10-max-smp4",
                 "q10-max-smp8",
+                "smp64",
+                "smp255",
+                "q10-max-smp255",
+                "smp4-cpus2",
+                "smp2-tsc-pit",
                 "iso-bios-smp4",
                 "iso-uefi-smp4",
                 "control-ud2-ap",
                 "control-write-text",
                 "control-exec-data",
+                "control-tsc-skew",
                 "control-hang",
             ]
         );

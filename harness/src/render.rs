@@ -257,26 +257,62 @@ impl Summary<'_> {
             );
         }
         match (f.tsc_hz, &f.tsc_source) {
-            (Some(h), s) => row(
-                "tsc",
-                format!("{} from {}", hz(h), s.as_deref().unwrap_or("?")),
-            ),
+            (Some(h), s) => {
+                let s = s.as_deref().unwrap_or("?");
+                let others: Vec<String> = f
+                    .tsc_numbers()
+                    .filter(|&(n, _)| n != s)
+                    .map(|(n, x)| format!("{n} {}", hz(x)))
+                    .collect();
+                let missing: Vec<String> = f
+                    .tsc_figures
+                    .iter()
+                    .filter(|(_, v)| report::parse_num(v).is_none())
+                    .map(|(n, v)| format!("{n} {v}"))
+                    .collect();
+                let mut t = format!("{} from {s}", hz(h));
+                if !others.is_empty() {
+                    t += &format!("; {}", others.join(", "));
+                }
+                if !missing.is_empty() {
+                    t += &format!("; {}", missing.join(", "));
+                }
+                if let Some(k) = &f.tsc_skewed {
+                    t += &format!(" ({k} skewed on purpose)");
+                }
+                row("tsc", t)
+            }
             (None, _) => row("tsc", "(no tsc record)".into()),
         }
         let req = self
             .smp
             .map_or(String::new(), |n| format!(" ({n} requested)"));
+        let census = f.cpus_census.as_ref().map_or(String::new(), |c| {
+            let mut t = format!(", {} in MADT", c.listed);
+            if let Some(n) = c.online_capable.filter(|&n| n > 0) {
+                t += &format!(" (+{n} online-capable)");
+            }
+            if let Some(l) = c.limit {
+                t += &format!(", cpus={l}");
+            }
+            t
+        });
         match (f.cpus_up, f.cpus_expected) {
-            (Some(u), Some(e)) => row("cpus", format!("{u} of {e} up{req}")),
+            (Some(u), Some(e)) => row("cpus", format!("{u} of {e} up{census}{req}")),
             _ => row("cpus", format!("(no cpus record){req}")),
         }
-        for s in f.cpu_states.iter().filter(|s| s.state == "timeout") {
+        for s in f
+            .cpu_states
+            .iter()
+            .filter(|s| !["bsp", "up"].contains(&s.state.as_str()))
+        {
             row(
                 "cpu",
                 format!(
-                    "cpu {} (apic {}) did not come up",
+                    "cpu {} (apic {}) did not come up ({})",
                     s.cpu.map_or("?".into(), |c| c.to_string()),
-                    s.apic.map_or("?".into(), |c| c.to_string())
+                    s.apic.map_or("?".into(), |c| c.to_string()),
+                    s.state
                 ),
             );
         }

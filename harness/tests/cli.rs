@@ -62,12 +62,16 @@ fn help_documents_the_exit_statuses() {
 
 #[test]
 fn smp_zero_is_refused_with_the_range() {
-    assert_status(&run(harness().args(["run", "--smp", "0"])), 2, "1 to 64");
+    assert_status(&run(harness().args(["run", "--smp", "0"])), 2, "1 to 4096");
 }
 
 #[test]
 fn smp_9999_is_refused_with_the_range() {
-    assert_status(&run(harness().args(["run", "--smp", "9999"])), 2, "1 to 64");
+    assert_status(
+        &run(harness().args(["run", "--smp", "9999"])),
+        2,
+        "1 to 4096",
+    );
 }
 
 #[test]

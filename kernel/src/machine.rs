@@ -2,9 +2,11 @@
 
 use crate::{
     arch::{cpu, lapic},
-    record, smp, trap,
+    percpu::MAX_CPUS,
+    record, smp, time, trap,
 };
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::Ordering;
+use plan::cpus::{Census, CpuSet};
 use report::kind;
 
 static UNDER_TCG: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
@@ -62,6 +64,76 @@ pub fn report(id: &cpu::Identity, cpus: usize, ram: &[crate::boot::MemRange]) {
     });
 }
 
+/// Writes the `tsc` record with every reference's figure, and the `clock`
+/// check: the frequency in use is plausible and every other figure agrees
+/// with it ([`report::clock::problems`]).
+pub fn report_clock(c: &time::Calibration) {
+    crate::say!(
+        "tsc: {}.{:03} MHz (against {})",
+        c.hz / 1_000_000,
+        c.hz / 1000 % 1000,
+        c.source
+    );
+    record::emit(kind::TSC, |r| {
+        r.u64("hz", c.hz).str("source", c.source);
+        for (name, fig) in c.figures {
+            match fig {
+                Ok(hz) => r.u64(name, hz),
+                Err(why) => r.str(name, why.name()),
+            };
+        }
+        if let Some(s) = c.skewed {
+            r.str("skewed", s);
+        }
+        r.u64("rounds", c.rounds as u64);
+    });
+    let figures = || c.figures.iter().filter_map(|&(n, f)| Some((n, f.ok()?)));
+    let mut problems = report::clock::problems(c.source, c.hz, figures());
+    let others = figures().filter(|&(n, _)| n != c.source).count();
+    match problems.next() {
+        Some(p) => check("clock", false, format_args!("{p}")),
+        None if others == 0 => check(
+            "clock",
+            true,
+            format_args!("{} alone: no other reference to check it against", c.source),
+        ),
+        None => check(
+            "clock",
+            true,
+            format_args!(
+                "{} and {others} other reference(s) within {}%",
+                c.source,
+                report::clock::MAX_APART_PPM / 10_000
+            ),
+        ),
+    }
+}
+
+/// Writes the `cpus` record: how many CPUs are up, how many the MADT
+/// lists, and why any listed one was not used.
+pub fn report_cpus(c: &Census, up: usize, limit: Option<u32>) {
+    crate::say!(
+        "cpus: {} of {} up; the MADT lists {} enabled, {} online-capable",
+        up,
+        c.chosen,
+        c.listed,
+        c.online_capable
+    );
+    record::emit(kind::CPUS, |r| {
+        r.u64("up", up as u64)
+            .u64("expected", c.chosen as u64)
+            .u64("listed", c.listed as u64)
+            .u64("online_capable", c.online_capable as u64);
+        match limit {
+            Some(n) => r.u64("limit", n as u64),
+            None => r.str("limit", "none"),
+        };
+        r.u64("supported", MAX_CPUS as u64)
+            .u64("unaddressable", c.unaddressable as u64)
+            .u64("no_room", c.over_capacity as u64);
+    });
+}
+
 /// The microcode revision, on vendors whose MSR 0x8B is known to hold it.
 fn microcode(vendor: &[u8]) -> Option<u64> {
     const IA32_BIOS_SIGN_ID: u32 = 0x8b;
@@ -109,10 +181,10 @@ unsafe extern "C" {
     static bp_check_after: u8;
 }
 
-static ON_AP_HITS: AtomicU64 = AtomicU64::new(0);
+static ON_AP_HITS: CpuSet = CpuSet::new();
 
-fn count_hit(bit: u64) {
-    ON_AP_HITS.fetch_or(bit, Ordering::Relaxed);
+fn count_hit(cpu: usize) {
+    ON_AP_HITS.insert(cpu, Ordering::Relaxed);
 }
 
 /// The platform's checks on itself: #BP returns to the right place (unless
@@ -138,8 +210,14 @@ pub fn self_checks(nobp: bool) {
         );
     }
     let n = smp::count();
-    let done = smp::on_aps(|_| count_hit(1 << crate::percpu::index()), 0, 1_000_000);
-    let hits = ON_AP_HITS.load(Ordering::Relaxed).count_ones() as usize;
+    let done = smp::on_aps(
+        |_| count_hit(crate::percpu::index() as usize),
+        0,
+        smp::patient_us(1_000_000),
+    );
+    // `on_aps` waited for each AP's busy flag (Acquire): their inserts are
+    // visible.
+    let hits = ON_AP_HITS.count(Ordering::Relaxed);
     check(
         "on-cpu",
         done == n - 1 && hits == n - 1,

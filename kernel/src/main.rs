@@ -64,29 +64,26 @@ fn kmain(bi: boot::BootInfo) -> ! {
     arch::idt::load();
     let id = arch::cpu::Identity::read();
     arch::lapic::init_this_cpu(true, id.x2apic, opts.xapic);
-    machine::report(&id, plat.cpus, bi.usable());
+    let limit = opts.cpus.map(|n| n as usize);
+    // What the MADT holds, for the machine record (bring-up walks it again).
+    let listed = plan::cpus::select(
+        || plat.cpus(),
+        arch::lapic::id(),
+        arch::lapic::is_x2apic(),
+        limit,
+        percpu::MAX_CPUS,
+        |_, _| {},
+    )
+    .listed;
+    machine::report(&id, listed, bi.usable());
 
-    let hpet = if opts.tsc_pit { None } else { plat.hpet };
-    match time::calibrate(hpet) {
-        Ok((hz, src)) => {
-            say!(
-                "tsc: {}.{:03} MHz (against {})",
-                hz / 1_000_000,
-                hz / 1000 % 1000,
-                src.name()
-            );
-            record::emit(kind::TSC, |r| {
-                r.u64("hz", hz).str("source", src.name());
-            });
-        }
+    match time::calibrate(plat.hpet, plat.pm_timer, opts.tsc_pit, opts.tsc_skew) {
+        Ok(c) => machine::report_clock(&c),
         Err(e) => fail_check("tsc", format_args!("{e:?}")),
     }
 
-    let up = smp::start_aps(&plat.apic_ids[..plat.cpus]);
-    say!("cpus: {} of {} up", up, plat.cpus);
-    record::emit(kind::CPUS, |r| {
-        r.u64("up", up as u64).u64("expected", plat.cpus as u64);
-    });
+    let (census, up) = smp::start_aps(|| plat.cpus(), limit);
+    machine::report_cpus(&census, up, opts.cpus);
 
     machine::self_checks(opts.nobp);
 

@@ -2,8 +2,9 @@
 
 use core::sync::atomic::AtomicU64;
 
-/// The most CPUs the kernel handles (the harness refuses more).
-pub const MAX_CPUS: usize = 64;
+/// The most CPUs the kernel handles ([`plan::cpus::MAX_CPUS`]); a machine
+/// with more says so in its `cpus` record, and the harness fails it.
+pub const MAX_CPUS: usize = plan::cpus::MAX_CPUS;
 
 const IA32_GS_BASE: u32 = 0xC000_0101;
 

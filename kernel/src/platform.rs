@@ -1,14 +1,19 @@
 //! What the firmware's ACPI tables say about the machine: the CPUs (MADT:
-//! xAPIC and x2APIC entries, disabled ones skipped), the local APIC's
-//! address and the HPET's.
+//! xAPIC and x2APIC entries, with their enabled and online-capable flags;
+//! [`plan::cpus::select`] decides which to start), the HPET's address and
+//! the ACPI PM timer's (FADT).
 //!
 //! Read on the boot page tables, which identity-map the first 4 GiB, where
 //! firmware puts its tables.
 
-use acpi::{madt::Madt, madt::MadtEntry, AcpiHandler, AcpiTables, HpetInfo, PhysicalMapping};
+use acpi::{
+    address::AddressSpace, fadt::Fadt, madt::Madt, madt::MadtEntry, AcpiHandler, AcpiTables,
+    HpetInfo, PhysicalMapping,
+};
 use core::ptr::NonNull;
+use plan::cpus::MadtCpu;
 
-use crate::percpu::MAX_CPUS;
+use crate::time::{PmTimerAt, PmTimerIo};
 
 #[derive(Clone)]
 struct Identity;
@@ -40,14 +45,30 @@ impl AcpiHandler for Identity {
 
 /// The machine as ACPI describes it.
 pub struct Platform {
-    /// APIC ids of the enabled CPUs, in MADT order (duplicates dropped).
-    pub apic_ids: [u32; MAX_CPUS],
-    /// How many of `apic_ids` are valid.
-    pub cpus: usize,
-    /// CPUs the MADT lists beyond [`MAX_CPUS`] (not started).
-    pub dropped: usize,
+    madt: PhysicalMapping<Identity, Madt>,
     /// The HPET's MMIO base, when there is one.
     pub hpet: Option<u64>,
+    /// The ACPI PM timer (FADT), when there is one.
+    pub pm_timer: Option<PmTimerAt>,
+}
+
+impl Platform {
+    /// The MADT's processor entries, in table order (read afresh on each
+    /// call: the table stays mapped identity for good).
+    pub fn cpus(&self) -> impl Iterator<Item = MadtCpu> + '_ {
+        // Flags bit 0: enabled; bit 1: online-capable (may be hot-added
+        // later, not a CPU to start now).
+        let cpu = |apic_id: u32, flags: u32| MadtCpu {
+            apic_id,
+            enabled: flags & 1 != 0,
+            online_capable: flags & 2 != 0,
+        };
+        self.madt.get().entries().filter_map(move |e| match e {
+            MadtEntry::LocalApic(l) => Some(cpu(l.apic_id as u32, l.flags)),
+            MadtEntry::LocalX2Apic(l) => Some(cpu(l.x2apic_id, l.flags)),
+            _ => None,
+        })
+    }
 }
 
 /// Why the tables could not be read.
@@ -77,32 +98,23 @@ pub fn discover(rsdp: Option<u64>) -> Result<Platform, PlatformError> {
         e => PlatformError::Acpi(e),
     })?;
     let madt = tables.find_table::<Madt>().map_err(PlatformError::Acpi)?;
-    let mut p = Platform {
-        apic_ids: [0; MAX_CPUS],
-        cpus: 0,
-        dropped: 0,
-        hpet: None,
-    };
-    let mut add = |id: u32| {
-        if p.apic_ids[..p.cpus].contains(&id) {
-            return;
-        }
-        if p.cpus < MAX_CPUS {
-            p.apic_ids[p.cpus] = id;
-            p.cpus += 1;
-        } else {
-            p.dropped += 1;
-        }
-    };
-    for e in madt.get().entries() {
-        match e {
-            // Bit 0: enabled. (Bit 1, online-capable, means "may be
-            // hot-added later": not a CPU we can start now.)
-            MadtEntry::LocalApic(l) if l.flags & 1 != 0 => add(l.apic_id as u32),
-            MadtEntry::LocalX2Apic(l) if l.flags & 1 != 0 => add(l.x2apic_id),
-            _ => {}
-        }
-    }
-    p.hpet = HpetInfo::new(&tables).ok().map(|h| h.base_address as u64);
-    Ok(p)
+    let hpet = HpetInfo::new(&tables).ok().map(|h| h.base_address as u64);
+    // A FADT without a PM timer, or none at all, leaves the other clocks.
+    let pm_timer = tables.find_table::<Fadt>().ok().and_then(|f| {
+        let base = f.pm_timer_block().ok()??;
+        let io = match base.address_space {
+            AddressSpace::SystemIo => PmTimerIo::Port(u16::try_from(base.address).ok()?),
+            AddressSpace::SystemMemory => PmTimerIo::Mmio(base.address),
+            _ => return None,
+        };
+        Some(PmTimerAt {
+            io,
+            bits32: { f.flags }.pm_timer_is_32_bit(),
+        })
+    });
+    Ok(Platform {
+        madt,
+        hpet,
+        pm_timer,
+    })
 }

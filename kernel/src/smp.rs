@@ -1,12 +1,20 @@
 //! Bringing up the APs and giving them work.
 //!
-//! Start-up follows the MP specification for every AP in MADT order: INIT
-//! (assert, then de-assert in xAPIC mode), 10 ms, STARTUP, 200 us, STARTUP,
-//! then wait for the AP to say it is online, bounded by a deadline. An AP
-//! that does not answer is sent INIT again (so it cannot wake up late on a
-//! stack that has been given to someone else), gets a `cpu state=timeout`
-//! record, and bring-up goes on with the rest. CPU indices are dense: only
-//! CPUs that came up get one.
+//! Which CPUs: every enabled one of the MADT, in its order, as
+//! [`plan::cpus::select`] decides (unless `cpus=N` limits them, xAPIC mode
+//! cannot address one, or there are more than [`MAX_CPUS`]; each case is
+//! counted in the `cpus` record). Start-up follows the MP specification's
+//! sequence for every AP: INIT (assert, then de-assert in xAPIC mode), at
+//! least 10 ms, STARTUP, 200 us, STARTUP, then wait for the AP to say it is
+//! online, bounded by a deadline. The INITs go to every AP first and the
+//! 10 ms are waited once (an AP waits for its STARTUP as long as it takes),
+//! so 255 CPUs do not cost 2.5 s of INIT delays; the STARTUPs go one AP at
+//! a time. Each AP claims its CPU index with a ticket naming its APIC id
+//! ([`trampoline::AP_TICKET`]); one that does not come online in time has
+//! its ticket revoked, is sent INIT again, gets a `cpu state=timeout`
+//! record, and bring-up goes on with the rest: should it arrive later
+//! still, it parks instead of running on a stack given to someone else.
+//! CPU indices are dense: only CPUs that came up get one.
 //!
 //! Work goes out like kvm-unit-tests' `on_cpu`: the BSP puts a function in
 //! the target's mailbox and sends a wake-up IPI; the AP, idling in
@@ -22,24 +30,28 @@ use crate::{
     record, time,
 };
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use plan::cpus::{self, Census, Fate, MadtCpu};
 use report::kind;
 
 /// The wake-up IPI's vector.
 pub const VEC_WAKE: u8 = 0xf0;
 
 /// How long an AP may take to come online after its second STARTUP.
-const AP_ONLINE_TIMEOUT_US: u64 = 500_000;
+const AP_ONLINE_TIMEOUT_US: u64 = 2_000_000;
 
 const AP_STACK_SIZE: usize = 32 * 1024;
 
-/// One AP stack with its guard page below.
+/// One AP stack with its guard page below. The AP entry takes the top of
+/// slot `i` (`AP_STACKS + (i + 1) * size_of::<ApStack>()`), so the stack
+/// comes last.
 #[repr(C, align(4096))]
-struct ApStack {
+pub(crate) struct ApStack {
     guard: [u8; 4096],
     stack: [u8; AP_STACK_SIZE],
 }
 
-static mut AP_STACKS: [ApStack; MAX_CPUS] = [const {
+/// The AP stacks, by CPU index (slot 0, the BSP's, is unused).
+pub(crate) static mut AP_STACKS: [ApStack; MAX_CPUS] = [const {
     ApStack {
         guard: [0; 4096],
         stack: [0; AP_STACK_SIZE],
@@ -76,7 +88,10 @@ static MAIL: [Mailbox; MAX_CPUS] = [const {
     }
 }; MAX_CPUS];
 static APIC_ID: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
-static ONLINE: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
+/// 1 + the APIC id of the CPU that came online as index `i` (0: none): a
+/// late AP of an earlier, timed-out attempt at this index cannot pass for
+/// the one being started now.
+static ONLINE: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 static COUNT: AtomicUsize = AtomicUsize::new(1);
 
 /// CPUs online (indices `0..count()`).
@@ -84,71 +99,152 @@ pub fn count() -> usize {
     COUNT.load(Ordering::Acquire)
 }
 
+/// CPUs that each bounded wait's base time is meant for.
+const CPUS_PER_BASE: usize = 8;
+
+/// `base_us` stretched for the CPUs online: one more base per
+/// [`CPUS_PER_BASE`] CPUs. For waits that need every CPU to take its turn
+/// (a sync round, work sent to every AP, the watchdog's limit): under an
+/// emulator a guest's CPUs share a few host cores, and 255 spinning vCPUs
+/// on 2 cores each wait seconds for a turn. On hardware such a wait ends
+/// in microseconds and the bound only delays reporting a real hang.
+pub fn patient_us(base_us: u64) -> u64 {
+    base_us * count().div_ceil(CPUS_PER_BASE).max(1) as u64
+}
+
 /// The APIC id of CPU `cpu`.
 pub fn apic_id(cpu: usize) -> u32 {
     APIC_ID[cpu].load(Ordering::Relaxed) as u32
 }
 
-/// Starts every AP in `apic_ids` (the BSP's own id is skipped). Returns
-/// how many CPUs are online, the BSP included.
-pub fn start_aps(apic_ids: &[u32]) -> usize {
+/// Starts every AP that [`plan::cpus::select`] picks from the MADT's
+/// `entries` (`limit`: the `cpus=N` of the command line). Returns what
+/// the MADT holds and how it was used, and how many CPUs are online, the
+/// BSP included.
+pub fn start_aps<I: Iterator<Item = MadtCpu>>(
+    entries: impl Fn() -> I,
+    limit: Option<usize>,
+) -> (Census, usize) {
     let bsp = lapic::id();
     APIC_ID[0].store(bsp as u64, Ordering::Relaxed);
-    ONLINE[0].store(true, Ordering::Relaxed);
+    ONLINE[0].store(bsp as u64 + 1, Ordering::Relaxed);
     record::emit(kind::CPU, |r| {
         r.u64("cpu", 0).u64("apic", bsp as u64).str("state", "bsp");
     });
     trampoline::AP_CR3.store(crate::arch::paging::pml4_phys(), Ordering::Relaxed);
+    // INIT every AP to start, then the MP specification's 10 ms once.
+    let x2apic = lapic::is_x2apic();
+    cpus::select(&entries, bsp, x2apic, limit, MAX_CPUS, |e, fate| {
+        if fate == Fate::Start {
+            let _ = lapic::send(Dest::Apic(e.apic_id), Delivery::InitAssert);
+            if !x2apic {
+                let _ = lapic::send(Dest::Apic(e.apic_id), Delivery::InitDeassert);
+            }
+        }
+    });
+    time::delay_us(10_000);
     let mut next = 1usize;
-    for &id in apic_ids.iter().filter(|&&id| id != bsp) {
-        if next >= MAX_CPUS {
-            break;
-        }
-        // SAFETY: only the address of the stack is taken; the AP is the
-        // only user of stack `next` once started.
-        let top =
-            unsafe { core::ptr::addr_of!(AP_STACKS[next].stack) as u64 } + AP_STACK_SIZE as u64;
-        trampoline::AP_STACK.store(top, Ordering::Relaxed);
-        trampoline::AP_INDEX.store(next as u64, Ordering::Relaxed);
-        APIC_ID[next].store(id as u64, Ordering::Relaxed);
-        // Release: the parameters above are visible before the AP can run
-        // (the IPI itself is not a memory operation the AP can order with).
-        core::sync::atomic::fence(Ordering::Release);
-        let _ = lapic::send(Dest::Apic(id), Delivery::InitAssert);
-        if !lapic::is_x2apic() {
-            let _ = lapic::send(Dest::Apic(id), Delivery::InitDeassert);
-        }
-        time::delay_us(10_000);
-        let page = (trampoline::TRAMPOLINE >> 12) as u8;
-        for _ in 0..2 {
-            let _ = lapic::send(Dest::Apic(id), Delivery::Startup(page));
-            time::delay_us(200);
-        }
-        let deadline = time::deadline_us(AP_ONLINE_TIMEOUT_US);
-        // Acquire pairs with the Release store in `ap_main`.
-        while !ONLINE[next].load(Ordering::Acquire) && !time::passed(deadline) {
+    let mut lost = false;
+    let census = cpus::select(
+        entries,
+        bsp,
+        x2apic,
+        limit,
+        MAX_CPUS,
+        |e, fate| match fate {
+            // After a lost AP no index is safe to hand out: the rest stay
+            // down (`up` falls short of `expected` in the `cpus` record).
+            Fate::Start if !lost => match start_one(next, e.apic_id) {
+                Start::Up => {
+                    next += 1;
+                    COUNT.store(next, Ordering::Release);
+                }
+                // A CPU that did not come up leaves its index to the next.
+                Start::Revoked => {}
+                Start::Lost => lost = true,
+            },
+            Fate::Unaddressable => record::emit(kind::CPU, |r| {
+                r.u64("apic", e.apic_id as u64)
+                    .str("state", "unaddressable");
+            }),
+            _ => {}
+        },
+    );
+    (census, next)
+}
+
+/// How one AP's start went.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// It came online.
+    Up,
+    /// It did not claim its ticket in time; the ticket was revoked, so its
+    /// index can go to the next AP.
+    Revoked,
+    /// It claimed its ticket but did not come online in time: it may be
+    /// running on its index's stack, which no other AP may get.
+    Lost,
+}
+
+/// Starts the AP with APIC id `id` as CPU `index`, which was sent INIT at
+/// least 10 ms ago (a `cpu` record says how it went).
+fn start_one(index: usize, id: u32) -> Start {
+    let ticket = trampoline::ticket(index, id);
+    APIC_ID[index].store(id as u64, Ordering::Relaxed);
+    ONLINE[index].store(0, Ordering::Relaxed);
+    trampoline::AP_TICKET.store(ticket, Ordering::Relaxed);
+    // Release: the ticket and the slots above are visible before the AP
+    // can run (the IPI itself is not a memory operation the AP can order
+    // with); pairs with the AP's locked compare-exchange.
+    core::sync::atomic::fence(Ordering::Release);
+    let page = (trampoline::TRAMPOLINE >> 12) as u8;
+    for _ in 0..2 {
+        let _ = lapic::send(Dest::Apic(id), Delivery::Startup(page));
+        time::delay_us(200);
+    }
+    // Acquire pairs with the Release store in `ap_main`.
+    let online = || ONLINE[index].load(Ordering::Acquire) == id as u64 + 1;
+    let wait = |us| {
+        let deadline = time::deadline_us(us);
+        while !online() && !time::passed(deadline) {
             core::hint::spin_loop();
         }
-        if ONLINE[next].load(Ordering::Acquire) {
-            record::emit(kind::CPU, |r| {
-                r.u64("cpu", next as u64)
-                    .u64("apic", id as u64)
-                    .str("state", "up");
-            });
-            next += 1;
-            COUNT.store(next, Ordering::Release);
-        } else {
-            // Park it: INIT puts it back into wait-for-STARTUP.
-            let _ = lapic::send(Dest::Apic(id), Delivery::InitAssert);
-            record::count_failure();
-            record::emit(kind::CPU, |r| {
-                r.u64("cpu", next as u64)
-                    .u64("apic", id as u64)
-                    .str("state", "timeout");
-            });
+        online()
+    };
+    let how = if wait(AP_ONLINE_TIMEOUT_US) {
+        Start::Up
+    } else {
+        match trampoline::AP_TICKET.compare_exchange(ticket, 0, Ordering::AcqRel, Ordering::Acquire)
+        {
+            // Revoked before the AP claimed it: if it ever gets that far,
+            // it parks. INIT puts it back into wait-for-STARTUP meanwhile.
+            Ok(_) => {
+                let _ = lapic::send(Dest::Apic(id), Delivery::InitAssert);
+                Start::Revoked
+            }
+            // Claimed: it is on its way through `ap_main`.
+            Err(_) if wait(AP_ONLINE_TIMEOUT_US) => Start::Up,
+            Err(_) => Start::Lost,
         }
+    };
+    if how != Start::Up {
+        record::count_failure();
     }
-    next
+    if how == Start::Lost {
+        // INIT stops it wherever it is; its index stays taken all the same.
+        let _ = lapic::send(Dest::Apic(id), Delivery::InitAssert);
+    }
+    record::emit(kind::CPU, |r| {
+        r.u64("cpu", index as u64).u64("apic", id as u64).str(
+            "state",
+            match how {
+                Start::Up => "up",
+                Start::Revoked => "timeout",
+                Start::Lost => "lost",
+            },
+        );
+    });
+    how
 }
 
 /// Where an AP arrives from the trampoline, on its own stack.
@@ -158,8 +254,8 @@ pub extern "C" fn ap_main(index: u64) -> ! {
     gdt::init(me);
     idt::load();
     lapic::init_this_cpu(false, false, false);
-    // Release pairs with the Acquire in `start_aps`.
-    ONLINE[me].store(true, Ordering::Release);
+    // Release pairs with the Acquire in `start_one`.
+    ONLINE[me].store(lapic::id() as u64 + 1, Ordering::Release);
     idle(me)
 }
 

@@ -21,13 +21,16 @@ use crate::{
     percpu::{self, MAX_CPUS},
     smp, time,
 };
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
-use plan::experiment::{Serializer, SyncMode};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use plan::{
+    cpus::CpuSet,
+    experiment::{Serializer, SyncMode},
+};
 use report::cmdline::Sabotage;
 
 /// The sync IPI's vector.
 pub const VEC_SYNC: u8 = 0xf2;
-/// The longest a sync round may take.
+/// The longest a sync round may take (per [`smp::patient_us`]).
 pub const SYNC_TIMEOUT_US: u64 = 1_000_000;
 
 static ROUND: AtomicU64 = AtomicU64::new(0);
@@ -36,7 +39,12 @@ static ACK: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 static SERIALIZED: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 /// Per CPU: what [`SERIALIZED`] held when it last acknowledged.
 static ACK_SERIALIZED: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
-static MASK: AtomicU64 = AtomicU64::new(0);
+/// The `cpumask` round's CPUs that have not passed a serializing point.
+static MASK: CpuSet = CpuSet::new();
+/// How many bits of [`MASK`] are still set: the CPU that takes it to 0 is
+/// the last one out (one word no longer holds every CPU, so "the mask was
+/// exactly my bit" cannot tell).
+static MASK_LEFT: AtomicUsize = AtomicUsize::new(0);
 static MASK_DONE: AtomicU64 = AtomicU64::new(0);
 static METHOD_CPUMASK: AtomicBool = AtomicBool::new(false);
 static SERIALIZE: AtomicU8 = AtomicU8::new(0);
@@ -118,7 +126,7 @@ pub fn sync(method: SyncMode) -> Result<u64, SyncTimeout> {
             for c in (0..n).filter(|&c| c != me) {
                 let _ = lapic::send(Dest::Apic(smp::apic_id(c)), Delivery::Fixed(VEC_SYNC));
             }
-            let deadline = time::deadline_us(SYNC_TIMEOUT_US);
+            let deadline = time::deadline_us(smp::patient_us(SYNC_TIMEOUT_US));
             for c in (0..n).filter(|&c| c != me) {
                 // Acquire pairs with the Release store in `ack`: what the
                 // CPU did before acknowledging is visible to us.
@@ -133,32 +141,35 @@ pub fn sync(method: SyncMode) -> Result<u64, SyncTimeout> {
         }
         SyncMode::Cpumask => {
             METHOD_CPUMASK.store(true, Ordering::Relaxed);
-            let others: u64 = (0..n).filter(|&c| c != me).fold(0, |m, c| m | 1 << c);
             let r = ROUND.load(Ordering::Relaxed) + 1;
-            if others == 0 {
+            if n < 2 {
                 ROUND.store(r, Ordering::Release);
                 return Ok(0);
             }
-            // The mask is in place before the round is announced: Release
-            // on ROUND pairs with the Acquire in `duty`/`on_ipi`.
-            MASK.store(others, Ordering::Relaxed);
+            // The mask and its count are in place before the round is
+            // announced: Release on ROUND pairs with the Acquire in
+            // `duty`/`on_ipi`. (Bits a timed-out round left go first.)
+            MASK.clear(Ordering::Relaxed);
+            for c in (0..n).filter(|&c| c != me) {
+                MASK.insert(c, Ordering::Relaxed);
+            }
+            MASK_LEFT.store(n - 1, Ordering::Relaxed);
             ROUND.store(r, Ordering::Release);
             let _ = lapic::send(Dest::AllButSelf, Delivery::Fixed(VEC_SYNC));
-            let deadline = time::deadline_us(SYNC_TIMEOUT_US);
+            let deadline = time::deadline_us(smp::patient_us(SYNC_TIMEOUT_US));
             // `break=cpumask-first-out`: the round ends when the first CPU
             // is out, not the last.
             let first_out = crate::torture::sabotaged(Sabotage::CpumaskFirstOut);
             // Acquire pairs with the Release store by the last CPU out (or
-            // the AcqRel clear of the first).
+            // the AcqRel count of the first).
             while if first_out {
-                MASK.load(Ordering::Acquire) == others
+                MASK_LEFT.load(Ordering::Acquire) == n - 1
             } else {
                 MASK_DONE.load(Ordering::Acquire) < r
             } {
                 if time::passed(deadline) {
-                    let left = MASK.load(Ordering::Relaxed);
                     return Err(SyncTimeout {
-                        cpu: left.trailing_zeros() as usize,
+                        cpu: MASK.first(Ordering::Relaxed).unwrap_or(me),
                         round: r,
                     });
                 }
@@ -214,14 +225,16 @@ pub fn duty() {
     if early {
         serialize_now();
     }
-    if METHOD_CPUMASK.load(Ordering::Relaxed) {
-        let bit = 1u64 << me;
-        let prev = MASK.fetch_and(!bit, Ordering::AcqRel);
-        if prev == bit {
-            // Last one out finishes the round (Release pairs with the
-            // patcher's Acquire).
-            MASK_DONE.store(r, Ordering::Release);
-        }
+    // Only the CPU that finds its own bit set counts itself out (AcqRel:
+    // the removals and the count form one chain that the last one out
+    // has seen all of).
+    if METHOD_CPUMASK.load(Ordering::Relaxed)
+        && MASK.remove(me, Ordering::AcqRel)
+        && MASK_LEFT.fetch_sub(1, Ordering::AcqRel) == 1
+    {
+        // Last one out finishes the round (Release pairs with the
+        // patcher's Acquire).
+        MASK_DONE.store(r, Ordering::Release);
     }
 }
 

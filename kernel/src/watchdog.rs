@@ -11,9 +11,13 @@
 //!
 //! A CPU never reports itself. The first poller to find a stuck CPU sends
 //! an NMI to each stuck CPU, which records its interrupted RIP and the
-//! bytes there ([`on_nmi`]); then the poller writes a `deadlock` record per
-//! stuck CPU (breaking the serial lock if a stuck CPU holds it: the record
-//! says so) and hands over to the runner to end the run.
+//! bytes there ([`on_nmi`]). If one of them has made progress since (it
+//! answered, and went on), it was starved, not stuck: under an emulator a
+//! guest's CPUs share a few host cores, and with 100 vCPUs on 2 cores one
+//! can wait seconds for its turn. The watchdog then counts a starvation
+//! ([`starved`]) and watches on. Otherwise the poller writes a `deadlock`
+//! record per stuck CPU (breaking the serial lock if a stuck CPU holds it:
+//! the record says so) and hands over to the runner to end the run.
 
 use crate::{
     arch::{
@@ -25,7 +29,8 @@ use crate::{
     percpu::{self, MAX_CPUS},
     smp, time,
 };
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use plan::cpus::CpuSet;
 
 #[repr(align(64))]
 struct Padded(AtomicU64);
@@ -33,17 +38,27 @@ struct Padded(AtomicU64);
 static PROGRESS: [Padded; MAX_CPUS] = [const { Padded(AtomicU64::new(0)) }; MAX_CPUS];
 static SEEN: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 static SEEN_AT: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
-static WATCHED: AtomicU64 = AtomicU64::new(0);
+static WATCHED: CpuSet = CpuSet::new();
+/// Whether [`WATCHED`] is being watched (one load for every poll).
+static ARMED: AtomicBool = AtomicBool::new(false);
 static LIMIT: AtomicU64 = AtomicU64::new(u64::MAX);
-static POLLING: AtomicBool = AtomicBool::new(false);
+/// The CPU polling now, as its index + 1 (0: none).
+static POLLING: AtomicU32 = AtomicU32::new(0);
+/// Times stuck-looking CPUs turned out starved since [`arm`].
+static STARVED: AtomicU64 = AtomicU64::new(0);
 static FIRED: AtomicBool = AtomicBool::new(false);
 
 /// The stuck CPU's snapshot, filled by its NMI handler.
-static SNAP_WANTED: AtomicU64 = AtomicU64::new(0);
+static SNAP_WANTED: CpuSet = CpuSet::new();
 static SNAP_RIP: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 static SNAP_BYTES: [[AtomicU64; 2]; MAX_CPUS] =
     [const { [AtomicU64::new(0), AtomicU64::new(0)] }; MAX_CPUS];
-static SNAP_DONE: AtomicU64 = AtomicU64::new(0);
+static SNAP_DONE: CpuSet = CpuSet::new();
+/// NMIs the watchdog sent each CPU, and those it took: an NMI that comes
+/// after its question was dropped (the CPU was only starved) is still the
+/// watchdog's, not an unexpected one.
+static NMI_SENT: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+static NMI_TAKEN: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 
 /// Where a stuck CPU was: its RIP and the 16 bytes there.
 pub type Snapshot = (u64, [u8; 16]);
@@ -54,96 +69,175 @@ pub fn progress(cpu: usize) {
     PROGRESS[cpu].0.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Starts watching the CPUs in `mask`; a CPU is stuck after `limit_us`
-/// without progress.
-pub fn arm(mask: u64, limit_us: u64) {
+/// Starts watching `cpus`; a CPU is stuck after `limit_us` without
+/// progress.
+pub fn arm(cpus: impl Iterator<Item = usize>, limit_us: u64) {
     let now = rdtsc();
     for c in 0..MAX_CPUS {
         SEEN[c].store(PROGRESS[c].0.load(Ordering::Relaxed), Ordering::Relaxed);
         SEEN_AT[c].store(now, Ordering::Relaxed);
     }
     LIMIT.store(time::deadline_us(limit_us) - now, Ordering::Relaxed);
-    WATCHED.store(mask, Ordering::Release);
+    STARVED.store(0, Ordering::Relaxed);
+    WATCHED.clear(Ordering::Relaxed);
+    for c in cpus {
+        WATCHED.insert(c, Ordering::Relaxed);
+    }
+    // Release pairs with the Acquire in `poll`: the set and the limit
+    // above are in place for whoever sees ARMED.
+    ARMED.store(true, Ordering::Release);
+}
+
+/// How many times since [`arm`] CPUs that looked stuck were only starved.
+pub fn starved() -> u64 {
+    STARVED.load(Ordering::Relaxed)
 }
 
 /// Stops watching.
 pub fn disarm() {
-    WATCHED.store(0, Ordering::Release);
+    ARMED.store(false, Ordering::Release);
 }
 
 /// One look at every watched CPU but the caller. Cheap when another CPU is
 /// already looking.
 pub fn poll() {
-    let watched = WATCHED.load(Ordering::Acquire);
-    if watched == 0 || POLLING.swap(true, Ordering::Acquire) {
+    // Acquire pairs with the Release store in `arm`.
+    if !ARMED.load(Ordering::Acquire) {
         return;
     }
     let me = percpu::index() as usize;
+    let tag = me as u32 + 1;
+    // One poller at a time; but a CPU interrupted inside `poll` whose
+    // handler waits (the `spin` #BP handler under `self` or `nmi-site`)
+    // polls on, nested: were it shut out, its never-released POLLING would
+    // shut every CPU out, and a deadlock would go unreported.
+    let nested = match POLLING.compare_exchange(0, tag, Ordering::Acquire, Ordering::Relaxed) {
+        Ok(_) => false,
+        Err(owner) if owner == tag => true,
+        Err(_) => return,
+    };
     let now = rdtsc();
     let limit = LIMIT.load(Ordering::Relaxed);
-    let mut stuck = 0u64;
-    for c in (0..smp::count()).filter(|&c| c != me && watched & (1 << c) != 0) {
+    let is_stuck = |c: usize| now.saturating_sub(SEEN_AT[c].load(Ordering::Relaxed)) > limit;
+    let mut stuck = false;
+    for c in WATCHED
+        .iter(Ordering::Relaxed)
+        .filter(|&c| c != me && c < smp::count())
+    {
         let p = PROGRESS[c].0.load(Ordering::Relaxed);
         if p != SEEN[c].load(Ordering::Relaxed) {
             SEEN[c].store(p, Ordering::Relaxed);
             SEEN_AT[c].store(now, Ordering::Relaxed);
-        } else if now.saturating_sub(SEEN_AT[c].load(Ordering::Relaxed)) > limit {
-            stuck |= 1 << c;
+        } else if is_stuck(c) {
+            stuck = true;
         }
     }
-    // Release pairs with the Acquire swap above (the next poller sees SEEN).
-    POLLING.store(false, Ordering::Release);
-    if stuck != 0 && !FIRED.swap(true, Ordering::AcqRel) {
-        fire(stuck);
+    let first = stuck && !FIRED.swap(true, Ordering::AcqRel);
+    if first {
+        // Still the only poller: SEEN_AT cannot move under us.
+        for c in WATCHED
+            .iter(Ordering::Relaxed)
+            .filter(|&c| c != me && c < smp::count() && is_stuck(c))
+        {
+            SNAP_WANTED.insert(c, Ordering::Relaxed);
+        }
+    }
+    // Release pairs with the Acquire exchange above (the next poller sees
+    // SEEN). A nested poll leaves the lock to the poll it interrupted.
+    if !nested {
+        POLLING.store(0, Ordering::Release);
+    }
+    if first {
+        fire();
     }
 }
 
-/// `cpu` did not acknowledge a sync round in time: report it stuck, as
-/// [`poll`] would, and end the run.
-pub fn unacknowledged(cpu: usize) -> ! {
-    if !FIRED.swap(true, Ordering::AcqRel) {
-        fire(1 << cpu);
+/// `cpu` did not acknowledge a sync round in time: ask it where it is, as
+/// [`poll`] would for a stuck CPU. Reports the deadlock and ends the run,
+/// or returns when the CPU turns out only starved of host time.
+pub fn unacknowledged(cpu: usize) {
+    if FIRED.swap(true, Ordering::AcqRel) {
+        // Another CPU is reporting already, and ends the run.
+        loop {
+            core::hint::spin_loop();
+        }
     }
-    // Another CPU is reporting already, and ends the run.
-    loop {
-        core::hint::spin_loop();
-    }
+    SNAP_WANTED.clear(Ordering::Relaxed);
+    SNAP_WANTED.insert(cpu, Ordering::Relaxed);
+    fire();
 }
 
-fn fire(stuck: u64) -> ! {
-    // Ask each stuck CPU where it is.
-    SNAP_WANTED.store(stuck, Ordering::Release);
-    for c in (0..smp::count()).filter(|&c| stuck & (1 << c) != 0) {
+/// Asks every CPU of [`SNAP_WANTED`] where it is (an NMI each), waits a
+/// bounded time for the answers, and reports them. Only the first poller
+/// to find a stuck CPU gets here (`FIRED`); it returns only when a CPU
+/// turned out starved (then watching goes on).
+fn fire() {
+    // Release pairs with the Acquire in `on_nmi`: SNAP_WANTED is in place
+    // before any NMI arrives (the IPI is no memory operation to order by).
+    core::sync::atomic::fence(Ordering::Release);
+    for c in SNAP_WANTED.iter(Ordering::Relaxed) {
+        // Release pairs with the Acquire in `on_nmi`.
+        NMI_SENT[c].fetch_add(1, Ordering::Release);
         let _ = lapic::send(Dest::Apic(smp::apic_id(c)), Delivery::Nmi);
     }
-    let deadline = time::deadline_us(200_000);
-    while SNAP_DONE.load(Ordering::Acquire) & stuck != stuck && !time::passed(deadline) {
+    let deadline = time::deadline_us(smp::patient_us(200_000));
+    // Acquire pairs with the Release insert in `on_nmi`.
+    while SNAP_WANTED
+        .iter(Ordering::Relaxed)
+        .any(|c| !SNAP_DONE.contains(c, Ordering::Acquire))
+        && !time::passed(deadline)
+    {
         core::hint::spin_loop();
     }
-    let done = SNAP_DONE.load(Ordering::Acquire);
-    let mut report = [(0usize, None); MAX_CPUS];
-    let mut n = 0;
-    for c in (0..smp::count()).filter(|&c| stuck & (1 << c) != 0) {
-        let snap = (done & (1 << c) != 0).then(|| {
+    // A CPU that answered may go on: give it a moment to show progress.
+    let moved = || {
+        SNAP_WANTED
+            .iter(Ordering::Relaxed)
+            .any(|c| PROGRESS[c].0.load(Ordering::Relaxed) != SEEN[c].load(Ordering::Relaxed))
+    };
+    let grace = time::deadline_us(smp::patient_us(100_000));
+    while !moved() && !time::passed(grace) {
+        core::hint::spin_loop();
+    }
+    if moved() {
+        // Starved, not stuck: start every clock afresh and watch on.
+        STARVED.fetch_add(1, Ordering::Relaxed);
+        let now = rdtsc();
+        for c in 0..MAX_CPUS {
+            SEEN[c].store(PROGRESS[c].0.load(Ordering::Relaxed), Ordering::Relaxed);
+            SEEN_AT[c].store(now, Ordering::Relaxed);
+        }
+        SNAP_WANTED.clear(Ordering::Relaxed);
+        SNAP_DONE.clear(Ordering::Relaxed);
+        // Release pairs with the AcqRel swap in `poll`: the next poller to
+        // fire sees the sets cleared.
+        FIRED.store(false, Ordering::Release);
+        return;
+    }
+    crate::torture::deadlock(SNAP_WANTED.iter(Ordering::Relaxed).map(|c| {
+        let snap = SNAP_DONE.contains(c, Ordering::Acquire).then(|| {
             let mut b = [0u8; 16];
             b[..8].copy_from_slice(&SNAP_BYTES[c][0].load(Ordering::Relaxed).to_le_bytes());
             b[8..].copy_from_slice(&SNAP_BYTES[c][1].load(Ordering::Relaxed).to_le_bytes());
             (SNAP_RIP[c].load(Ordering::Relaxed), b)
         });
-        report[n] = (c, snap);
-        n += 1;
-    }
-    crate::torture::deadlock(&report[..n])
+        (c, snap)
+    }))
 }
 
-/// The NMI on a CPU the watchdog asked: note where it was. Returns whether
-/// the NMI was for that.
+/// The NMI on a CPU the watchdog asked: note where it was (if the question
+/// still stands). Returns whether the NMI was the watchdog's, late or not.
 pub fn on_nmi(frame: &TrapFrame) -> bool {
     let me = percpu::index() as usize;
-    if SNAP_WANTED.load(Ordering::Acquire) & (1 << me) == 0
-        || SNAP_DONE.load(Ordering::Relaxed) & (1 << me) != 0
-    {
+    // Acquire pairs with the Release in `fire`.
+    let sent = NMI_SENT[me].load(Ordering::Acquire);
+    if NMI_TAKEN[me].load(Ordering::Relaxed) >= sent {
         return false;
+    }
+    // NMIs sent while one was pending arrive as one: take them all.
+    NMI_TAKEN[me].store(sent, Ordering::Relaxed);
+    if !SNAP_WANTED.contains(me, Ordering::Acquire) || SNAP_DONE.contains(me, Ordering::Relaxed) {
+        return true;
     }
     SNAP_RIP[me].store(frame.rip, Ordering::Relaxed);
     if paging::readable(frame.rip, 16) {
@@ -160,6 +254,6 @@ pub fn on_nmi(frame: &TrapFrame) -> bool {
         );
     }
     // Release pairs with the Acquire in `fire`.
-    SNAP_DONE.fetch_or(1 << me, Ordering::Release);
+    SNAP_DONE.insert(me, Ordering::Release);
     true
 }

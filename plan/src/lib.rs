@@ -31,6 +31,7 @@
 #[macro_use]
 mod macros;
 
+pub mod cpus;
 pub mod encode;
 pub mod experiment;
 pub mod layout;

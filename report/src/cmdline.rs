@@ -283,6 +283,13 @@ pub struct Options<'a> {
     pub exp_ms: Option<u64>,
     /// `break=NAME`: a deliberate defect in the protocol.
     pub sabotage: Option<Sabotage>,
+    /// `cpus=N`: use at most N CPUs, the BSP included (fewer than the MADT
+    /// lists is then no failure). `cpus=0` is refused.
+    pub cpus: Option<u32>,
+    /// `tsc=skew`: a negative control of the clock: the TSC's first
+    /// reference is read 5/4 fast, so its figure disagrees with the others
+    /// and the platform judgement must fail.
+    pub tsc_skew: bool,
     /// `settle=on|off|auto`: the TCG settle step after each patch.
     pub settle: Settle,
     /// `hold`: halt at the end instead of closing QEMU through its debug-exit
@@ -300,6 +307,15 @@ impl<'a> Options<'a> {
                 None if w == "xapic" => o.xapic = true,
                 None if w == "hold" => o.hold = true,
                 Some(("tsc", "pit")) => o.tsc_pit = true,
+                Some(("tsc", "skew")) => o.tsc_skew = true,
+                Some(("cpus", n)) => {
+                    o.cpus = Some(
+                        n.parse()
+                            .ok()
+                            .filter(|&n| n > 0)
+                            .ok_or(CmdlineError::BadNumber(w))?,
+                    )
+                }
                 Some(("control", name)) => {
                     o.control =
                         Some(Control::from_name(name).ok_or(CmdlineError::UnknownControl(name))?)
@@ -370,6 +386,31 @@ mod tests {
         assert_eq!(
             Options::parse("ms=soon"),
             Err(CmdlineError::BadNumber("ms=soon"))
+        );
+    }
+
+    #[test]
+    fn cpus_limits_the_cpu_count_and_refuses_zero_and_words() {
+        assert_eq!(Options::parse("cpus=255").unwrap().cpus, Some(255));
+        assert_eq!(Options::parse("").unwrap().cpus, None);
+        for bad in ["cpus=0", "cpus=many", "cpus=", "cpus=-1"] {
+            assert_eq!(
+                Options::parse(bad),
+                Err(CmdlineError::BadNumber(bad)),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn tsc_skew_and_tsc_pit_are_separate_words() {
+        let o = Options::parse("tsc=skew").unwrap();
+        assert!(o.tsc_skew && !o.tsc_pit);
+        let o = Options::parse("tsc=pit tsc=skew").unwrap();
+        assert!(o.tsc_skew && o.tsc_pit);
+        assert_eq!(
+            Options::parse("tsc=fast"),
+            Err(CmdlineError::UnknownWord("tsc=fast"))
         );
     }
 

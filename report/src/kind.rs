@@ -20,14 +20,38 @@ pub const HELLO: &str = "hello";
 /// loader's memory map) and `mem_top` (the end of the highest usable range).
 pub const MACHINE: &str = "machine";
 
-/// The TSC frequency. Fields: `hz`, `source` (`hpet` or `pit`).
+/// The TSC frequency. Fields: `hz` (the frequency in use), `source` (the
+/// reference it was measured against: `hpet`, `pmtimer` or `pit`), then
+/// each reference's own figure in Hz, or the word saying why there is none
+/// (`absent`: the machine has no such reference, `stuck`: it did not
+/// advance, `bogus`: it reads as not there or gives a nonsense rate):
+/// `hpet`, `pmtimer`, `pit` (measured over a window each), `cpuid15`,
+/// `cpuid16`, `hv` (declared by CPUID leaves 0x15, 0x16 and the
+/// hypervisor's 0x40000010); and `skewed` (the reference whose reading
+/// `tsc=skew` scaled on purpose), when it applies; `rounds` (how many times
+/// every reference was measured: a round whose figures disagree is
+/// measured again, up to 3 times, and the last is reported). Kernels before the
+/// cross-check sent `hz` and `source` only. [`crate::clock`] judges the
+/// figures; the kernel's `clock` [`CHECK`] says what it concluded.
 pub const TSC: &str = "tsc";
 
-/// One CPU after bring-up. Fields: `cpu`, `apic`, `state` (`bsp`, `up`, or
-/// `timeout` when the AP did not answer within its deadline).
+/// One CPU after bring-up. Fields: `cpu`, `apic`, `state` (`bsp`, `up`,
+/// `timeout` when the AP did not answer within its deadline, `lost` when
+/// it began its start but did not finish it in time (bring-up then stops:
+/// its index cannot go to another AP), or `unaddressable` (no `cpu`) for
+/// an enabled CPU whose APIC id xAPIC mode cannot send an IPI to: 0xFF and
+/// above).
 pub const CPU: &str = "cpu";
 
-/// Bring-up summary. Fields: `up`, `expected`.
+/// Bring-up summary. Fields: `up` (CPUs online, the BSP included),
+/// `expected` (CPUs the kernel tried to bring up, the BSP included), and
+/// what the MADT holds: `listed` (enabled CPUs, each APIC id once),
+/// `online_capable` (disabled entries that may be hot-added later: not
+/// started), `limit` (the `cpus=N` of the command line, or `none`),
+/// `supported` (the most CPUs the kernel holds), `unaddressable` and
+/// `no_room` (enabled CPUs left out because xAPIC cannot address them, or
+/// because the kernel holds no more). Kernels before the count sent `up`
+/// and `expected` only.
 pub const CPUS: &str = "cpus";
 
 /// The kernel is about to provoke a fault or hang on purpose (a negative
@@ -82,7 +106,9 @@ pub const EXP_BEGIN: &str = "exp-begin";
 /// the experiment), `p1_cycles`..`p3_cycles` (mean TSC cycles per phase
 /// per patch) and `p1_max`..`p3_max`, `settle` (1: every patch ended
 /// with the TCG settle step), `first_fail_patch`,
-/// `first_fail_ns`, `error`, `stuck`.
+/// `first_fail_ns`, `error`, `stuck`, `starved` (sent only when not 0:
+/// times the watchdog found a CPU without progress that, asked by NMI,
+/// turned out only starved of host time and went on).
 pub const EXP: &str = "exp";
 
 /// The patch latency of one phase of an experiment, as a histogram; sent

@@ -43,6 +43,7 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod clock;
 pub mod cmdline;
 pub mod crc;
 pub mod escape;

@@ -54,6 +54,38 @@ pub struct CpuState {
     pub state: String,
 }
 
+/// What the MADT holds and how much of it a boot used ([`kind::CPUS`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CpuCensus {
+    /// Enabled CPUs the MADT lists.
+    pub listed: u64,
+    /// Disabled but online-capable entries (not there to start).
+    pub online_capable: Option<u64>,
+    /// The kernel's `cpus=N`, as its record says.
+    pub limit: Option<u64>,
+    /// The most CPUs the kernel holds.
+    pub supported: Option<u64>,
+    /// Listed CPUs xAPIC mode cannot address.
+    pub unaddressable: Option<u64>,
+    /// Listed CPUs beyond what the kernel holds.
+    pub no_room: Option<u64>,
+}
+
+impl Facts {
+    /// The `tsc` record's figures that are numbers, as `(name, hz)`.
+    pub fn tsc_numbers(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.tsc_figures
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str(), report::parse_num(v)?)))
+    }
+
+    /// The `cpus=N` of the kernel command line (the user's limit).
+    pub fn cpus_limit(&self) -> Option<u64> {
+        let o = report::cmdline::Options::parse(self.cmdline.as_deref()?).ok()?;
+        o.cpus.map(u64::from)
+    }
+}
+
 /// A check the kernel made on itself ([`kind::CHECK`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Check {
@@ -318,12 +350,24 @@ pub struct Facts {
     pub tsc_hz: Option<u64>,
     /// Where that frequency came from (`hpet`, `pit`, ...).
     pub tsc_source: Option<String>,
+    /// Every reference's figure in the `tsc` record, in its order: a
+    /// number of Hz, or the word saying why there is none (`absent`,
+    /// `stuck`, `bogus`). Empty from kernels before the cross-check.
+    pub tsc_figures: Vec<(String, String)>,
+    /// The reference whose reading `tsc=skew` scaled, if the kernel says.
+    pub tsc_skewed: Option<String>,
+    /// Rounds of measurement the kernel needed (more than 1: a round's
+    /// figures disagreed and every reference was measured again).
+    pub tsc_rounds: Option<u64>,
     /// Each CPU's state.
     pub cpu_states: Vec<CpuState>,
     /// `cpus`: how many are up.
     pub cpus_up: Option<u64>,
     /// `cpus`: how many were expected.
     pub cpus_expected: Option<u64>,
+    /// `cpus`: what the MADT holds and why some were not used (absent
+    /// from kernels before the count).
+    pub cpus_census: Option<CpuCensus>,
     /// Checks.
     pub checks: Vec<Check>,
     /// Faults.
@@ -390,8 +434,17 @@ impl Facts {
                 });
             }
             kind::TSC => {
-                self.tsc_hz = self.tsc_hz.or(r.num("hz"));
-                self.tsc_source = self.tsc_source.take().or(opt_str(r, "source"));
+                if self.tsc_hz.is_none() {
+                    self.tsc_hz = r.num("hz");
+                    self.tsc_source = opt_str(r, "source");
+                    self.tsc_skewed = opt_str(r, "skewed");
+                    self.tsc_rounds = r.num("rounds");
+                    self.tsc_figures = report::clock::MEASURED
+                        .iter()
+                        .chain(&report::clock::DECLARED)
+                        .filter_map(|&k| Some((k.to_string(), r.get(k)?.to_string())))
+                        .collect();
+                }
             }
             kind::CPU => self.cpu_states.push(CpuState {
                 cpu: r.num("cpu"),
@@ -401,6 +454,14 @@ impl Facts {
             kind::CPUS => {
                 self.cpus_up = r.num("up");
                 self.cpus_expected = r.num("expected");
+                self.cpus_census = r.num("listed").map(|listed| CpuCensus {
+                    listed,
+                    online_capable: r.num("online_capable"),
+                    limit: r.num("limit"),
+                    supported: r.num("supported"),
+                    unaddressable: r.num("unaddressable"),
+                    no_room: r.num("no_room"),
+                });
             }
             kind::CHECK => self.checks.push(Check {
                 name: str_or(r, "name", "?"),

@@ -64,6 +64,15 @@ pub unsafe fn outl(port: u16, v: u32) {
     unsafe { x86_64::instructions::port::Port::<u32>::new(port).write(v) }
 }
 
+/// Reads a 32-bit value from an I/O port.
+///
+/// # Safety
+/// As [`inb`].
+pub unsafe fn inl(port: u16) -> u32 {
+    // SAFETY: the caller owns the port.
+    unsafe { x86_64::instructions::port::Port::<u32>::new(port).read() }
+}
+
 /// Halts this CPU for good (interrupts off, NMIs still wake it into their
 /// handler, after which it halts again).
 pub fn halt_forever() -> ! {

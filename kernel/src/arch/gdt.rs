@@ -30,15 +30,19 @@ static mut GDT: [GlobalDescriptorTable; MAX_CPUS] =
     [const { GlobalDescriptorTable::new() }; MAX_CPUS];
 
 /// Builds and loads CPU `cpu`'s GDT and TSS. Called once on each CPU, by
-/// that CPU.
+/// that CPU; built from scratch, since an AP that timed out may have left
+/// its tables in the slot that the next AP gets.
 pub fn init(cpu: usize) {
-    // SAFETY: slot `cpu` is touched only here, once, by CPU `cpu` itself;
-    // after loading, the CPU reads the tables and we never write them again.
+    // SAFETY: slot `cpu` is touched only here, by CPU `cpu` itself (the AP
+    // that had it before, if any, was parked with INIT); after loading, the
+    // CPU reads the tables and we never write them again.
     unsafe {
         let ist_top = core::ptr::addr_of!(IST[cpu]) as u64 + IST_SIZE as u64;
         let tss = &mut *core::ptr::addr_of_mut!(TSS[cpu]);
+        *tss = TaskStateSegment::new();
         tss.interrupt_stack_table[IST_FATAL as usize] = VirtAddr::new(ist_top);
         let gdt = &mut *core::ptr::addr_of_mut!(GDT[cpu]);
+        *gdt = GlobalDescriptorTable::new();
         let code = gdt.append(Descriptor::kernel_code_segment());
         let data = gdt.append(Descriptor::kernel_data_segment());
         let tss_sel = gdt.append(Descriptor::tss_segment(&*core::ptr::addr_of!(TSS[cpu])));

@@ -11,11 +11,19 @@
 //!    it was assembled for), set CR0.PE, far jump to 32-bit code;
 //! 2. 32-bit protected mode: PAE, CR3 = the kernel's PML4 ([`AP_CR3`]),
 //!    EFER.LME (+NXE, the same bits the BSP used), CR0.PG|WP;
-//! 3. far jump to `ap_long` in kernel text (64-bit), which loads the stack
-//!    the BSP prepared ([`AP_STACK`]) and calls the Rust entry with
-//!    [`AP_INDEX`].
+//! 3. far jump to `ap_long` in kernel text (64-bit), which finds its own
+//!    APIC id (CPUID leaf 0xB's x2APIC id where the CPU has the leaf, else
+//!    leaf 1's initial APIC id) and claims the BSP's [`AP_TICKET`] only if
+//!    the ticket names that id, with one compare-exchange to 0; then it
+//!    takes the stack of the ticket's CPU index and calls the Rust entry
+//!    with that index. An AP whose ticket is not there parks in `cli; hlt`
+//!    without touching memory.
 //!
-//! The BSP starts one AP at a time, so one set of parameters suffices.
+//! The BSP starts one AP at a time. An AP can still arrive late: under an
+//! emulator its vCPU thread may get its turn seconds after the BSP gave up
+//! on it and moved its index on to the next AP. The ticket settles who
+//! owns the index: the BSP revokes it with the same compare-exchange, so
+//! either the AP claimed it (and the BSP waits for it) or the AP parks.
 
 use core::sync::atomic::AtomicU64;
 
@@ -27,10 +35,14 @@ pub const TRAMPOLINE: u64 = 0x8000;
 
 /// CR3 for the AP (the kernel's PML4, below 4 GiB).
 pub static AP_CR3: AtomicU64 = AtomicU64::new(0);
-/// Top of the stack the next AP starts on.
-pub static AP_STACK: AtomicU64 = AtomicU64::new(0);
-/// CPU index of the next AP.
-pub static AP_INDEX: AtomicU64 = AtomicU64::new(0);
+/// The AP the BSP is starting: `index << 32 | apic_id`, 0 when none (an
+/// AP's index is never 0). The AP claims it by swapping it to 0.
+pub static AP_TICKET: AtomicU64 = AtomicU64::new(0);
+
+/// The ticket for the AP with APIC id `apic_id` as CPU `index`.
+pub fn ticket(index: usize, apic_id: u32) -> u64 {
+    (index as u64) << 32 | apic_id as u64
+}
 
 core::arch::global_asm!(
     ".section .ap_trampoline, \"a\"",
@@ -93,16 +105,57 @@ core::arch::global_asm!(
     "mov %eax, %ss",
     "mov %eax, %fs",
     "mov %eax, %gs",
-    "mov {stack}(%rip), %rsp",
-    "mov {index}(%rip), %rdi",
+    // Who am I: the x2APIC id in EDX of CPUID leaf 0xB where the leaf
+    // exists (max leaf >= 0xB and EBX nonzero), else the initial APIC id in
+    // EBX[31:24] of leaf 1. Into ESI.
+    "xor %eax, %eax",
+    "cpuid",
+    "cmp $0xb, %eax",
+    "jb 1f",
+    "mov $0xb, %eax",
+    "xor %ecx, %ecx",
+    "cpuid",
+    "test %ebx, %ebx",
+    "jz 1f",
+    "mov %edx, %esi",
+    "jmp 2f",
+    "1:",
+    "mov $1, %eax",
+    "cpuid",
+    "shr $24, %ebx",
+    "mov %ebx, %esi",
+    "2:",
+    // Claim the ticket if it names me: RAX = the ticket, its low half
+    // compared with my id, then swapped to 0 only if it is still the same
+    // (the BSP revokes with the same compare-exchange).
+    "mov {ticket}(%rip), %rax",
+    "cmp %eax, %esi",
+    "jne 3f",
+    "xor %ecx, %ecx",
+    "lock cmpxchg %rcx, {ticket}(%rip)",
+    "jne 3f",
+    // Mine. RDI = the index (the Rust entry's argument); the stack is the
+    // top of slot `index` of the AP stacks: base + (index + 1) * slot size.
+    "shr $32, %rax",
+    "mov %rax, %rdi",
+    "inc %rax",
+    "imul ${slot}, %rax, %rsp",
+    "lea {stacks}(%rip), %rcx",
+    "add %rcx, %rsp",
     "xor %ebp, %ebp",
     "call {main}",
     "ud2",
+    // Not mine, or revoked: park without touching memory.
+    "3:",
+    "cli",
+    "hlt",
+    "jmp 3b",
     base = const TRAMPOLINE,
     cr3 = sym AP_CR3,
     efer = sym crate::boot::BOOT_EFER_BITS,
-    stack = sym AP_STACK,
-    index = sym AP_INDEX,
+    ticket = sym AP_TICKET,
+    stacks = sym crate::smp::AP_STACKS,
+    slot = const core::mem::size_of::<crate::smp::ApStack>(),
     main = sym crate::smp::ap_main,
     options(att_syntax),
 );

@@ -32,7 +32,8 @@ pub const VEC_SELF: u8 = 0xf3;
 const KEYS: usize = 2;
 const SITES_PER_KEY: usize = 4;
 const TARGETS_PER_KEY: usize = 4;
-/// A CPU without progress for this long is stuck.
+/// A CPU without progress for this long is stuck (per
+/// [`smp::patient_us`]).
 const WATCHDOG_US: u64 = 1_500_000;
 /// Sync rounds timed before an experiment starts patching (its floor).
 const FLOOR_ROUNDS: u64 = 8;
@@ -326,11 +327,10 @@ fn run_one(e: &Experiment, ms: u64) {
     if n >= 3 {
         smp::on_cpu_async(n - 1, watch_loop, 0);
     }
-    let mut watched = 1u64;
-    for c in executor_cpus() {
-        watched |= 1 << c;
-    }
-    watchdog::arm(watched, WATCHDOG_US);
+    watchdog::arm(
+        core::iter::once(0).chain(executor_cpus()),
+        smp::patient_us(WATCHDOG_US),
+    );
 
     let floor_cycles = floor(if e.sync == SyncMode::None {
         SyncMode::Ipi
@@ -392,7 +392,11 @@ fn run_one(e: &Experiment, ms: u64) {
             // finds (a CPU left with interrupts off, a handler that waits
             // without doing its sync duty). Say where it is and end.
             Err(patcher::PatchError::Sync(t)) if (1..n).contains(&t.cpu) => {
-                watchdog::unacknowledged(t.cpu)
+                watchdog::unacknowledged(t.cpu);
+                // It answered the watchdog's NMI and went on: starved of
+                // host time, not stuck. The round still failed.
+                error = Some(patcher::PatchError::Sync(t));
+                break;
             }
             Err(err) => {
                 error = Some(err);
@@ -404,7 +408,7 @@ fn run_one(e: &Experiment, ms: u64) {
     x86_64::instructions::interrupts::disable();
     lapic::timer_stop();
     STOP.store(true, Ordering::Release);
-    let finish_by = time::deadline_us(WATCHDOG_US + 1_000_000);
+    let finish_by = time::deadline_us(smp::patient_us(WATCHDOG_US + 1_000_000));
     let mut stuck = 0;
     for c in 1..n {
         if !smp::wait(c, finish_by) {
@@ -536,13 +540,17 @@ fn finish(e: &Experiment, f: Finish) {
         if f.stuck > 0 {
             r.u64("stuck", f.stuck as u64);
         }
+        // Only when it happened: the record is close to its capacity.
+        if watchdog::starved() > 0 {
+            r.u64("starved", watchdog::starved());
+        }
     });
 }
 
 /// The watchdog found stuck CPUs: report them, close the experiment, and
 /// end the run (nothing can be trusted to go on).
-pub fn deadlock(stuck: &[(usize, Option<watchdog::Snapshot>)]) -> ! {
-    for &(cpu, snap) in stuck {
+pub fn deadlock(stuck: impl Iterator<Item = (usize, Option<watchdog::Snapshot>)>) -> ! {
+    for (cpu, snap) in stuck {
         if crate::serial::owner() == Some(cpu as u32) {
             crate::serial::break_lock();
         }
