@@ -879,4 +879,3 @@ pub fn not_passed_line(j: &ExpJudgement) -> String {
         j.reasons.first().map_or("", String::as_str)
     )
 }
-

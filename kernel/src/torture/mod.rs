@@ -153,11 +153,11 @@ fn direct_loop(_: u64) {
     let t0 = rdtsc();
     while !time::passed(d) {
         for _ in 0..64 {
-            // SAFETY: `f` is `direct_callee`, an `extern "C"` function
-            // whose one argument (RDI) is a reference to a live static
-            // counter; `clobber_abi("C")` tells the compiler every
-            // caller-saved register may change, and the kernel has no red
-            // zone, so the pushed return address overwrites nothing live.
+            // `f` is `direct_callee`, an `extern "C"` function whose one
+            // argument (RDI) is a reference to a live static counter.
+            // SAFETY: that callee's ABI; `clobber_abi("C")` covers every
+            // caller-saved register, and with no red zone the pushed return
+            // address overwrites nothing live.
             unsafe {
                 core::arch::asm!(
                     "call {f}",
