@@ -148,7 +148,7 @@ pub fn poll() {
         POLLING.store(0, Ordering::Release);
     }
     if first {
-        fire();
+        fire(false);
     }
 }
 
@@ -164,14 +164,16 @@ pub fn unacknowledged(cpu: usize) {
     }
     SNAP_WANTED.clear(Ordering::Relaxed);
     SNAP_WANTED.insert(cpu, Ordering::Relaxed);
-    fire();
+    // A CPU that runs on but never takes the sync IPI (interrupts left
+    // off) is as stuck for the protocol as one that stopped: no grace.
+    fire(true);
 }
 
 /// Asks every CPU of [`SNAP_WANTED`] where it is (an NMI each), waits a
 /// bounded time for the answers, and reports them. Only the first poller
 /// to find a stuck CPU gets here (`FIRED`); it returns only when a CPU
 /// turned out starved (then watching goes on).
-fn fire() {
+fn fire(unacknowledged: bool) {
     // Release pairs with the Acquire in `on_nmi`: SNAP_WANTED is in place
     // before any NMI arrives (the IPI is no memory operation to order by).
     core::sync::atomic::fence(Ordering::Release);
@@ -199,7 +201,7 @@ fn fire() {
     while !moved() && !time::passed(grace) {
         core::hint::spin_loop();
     }
-    if moved() {
+    if !unacknowledged && moved() {
         // Starved, not stuck: start every clock afresh and watch on.
         STARVED.fetch_add(1, Ordering::Relaxed);
         let now = rdtsc();
