@@ -15,7 +15,7 @@ use crate::{
     },
     menu, plot,
     qemu::{self, Medium, QemuCommand},
-    qemu_info::{self, QemuInfo},
+    qemu_info::{self, QemuInfo, QemuVersion},
     render,
     status::Status,
     suite::{self, Live, Table},
@@ -674,7 +674,7 @@ fn execute_in(
         },
     );
     let experiments = if unplanned {
-        let seen = Where::new(facts.machine.as_ref(), Via::Qemu, Some(accel.accel));
+        let seen = booted_where(&facts, accel.accel, plan.qemu.version);
         xj::judge_unplanned(&facts, &booted.ending, &seen, symbols.as_ref(), None)?
     } else {
         Vec::new()
@@ -693,6 +693,12 @@ fn execute_in(
     out.judgement.status = unplanned_status(out.judgement.status, out.met());
     write_verdict_files(&out, &out.command)?;
     Ok(out)
+}
+
+/// Where a boot of this QEMU was seen: with its version, which the table
+/// of known failures needs (without it nothing is excused).
+fn booted_where(facts: &Facts, accel: qemu::Accel, version: QemuVersion) -> Where {
+    Where::new(facts.machine.as_ref(), Via::Qemu, Some(accel)).with_qemu(Some(version))
 }
 
 fn write_verdict_files(o: &RunOutcome, command: &str) -> Result<()> {
@@ -868,6 +874,27 @@ mod tests {
             );
         }
         assert!(iso_deadline(8) > iso_deadline(4), "more CPUs, more time");
+    }
+
+    #[test]
+    fn a_boot_without_a_plan_is_judged_with_its_qemu_version() {
+        // An ISO boot runs what its menu entry says: its experiments are
+        // judged from the log, and a failure known on this QEMU release
+        // is excused as it is in a planned run.
+        let log = std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("testdata/exp-outofline-int3-smp2-qemu10.log"),
+        )
+        .unwrap();
+        let facts = Facts::from_transcript(&crate::transcript::Transcript::from_bytes(&log));
+        let v = QemuVersion::parse("10.0.2").unwrap();
+        let seen = booted_where(&facts, qemu::Accel::Tcg, v);
+        assert_eq!(seen.qemu, Some(v));
+        let js = xj::judge_unplanned(&facts, &Ending::Stopped, &seen, None, None).unwrap();
+        assert!(
+            js.iter().any(|j| j.verdict == Verdict::Kfail),
+            "wanted the stale-only failure excused on 10.0.2: {js:#?}"
+        );
     }
 
     #[test]
