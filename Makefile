@@ -8,15 +8,16 @@
 #   EXP      experiments to run, a glob (run; `harness list`) default *
 #   MS       milliseconds per experiment (run)                default 300
 #   BENCH_SMP  CPU counts of `make bench`, e.g. 2,4           harness default
+#   REPEAT   boots of each configuration of `make bench`      1
 #   TIMEOUT  seconds before the harness kills a QEMU boot (run, bench)  harness default
-#   BOOT     kernel | iso-bios | iso-uefi (run; an ISO boot runs no experiment)
+#   BOOT     kernel | iso-bios | iso-uefi (run; an ISO boot runs its menu's default entry: the suite)
 #   CONTROL  a negative control of the platform to run instead (run), see docs/cmdline.md
 #   CPU      QEMU -cpu model (run, bench)                     harness default
 #   QEMU     the QEMU (run, bench, test): a path or program, or a major
 #            version alone: QEMU=10 is build/qemu-10/qemu-system-x86_64,
 #            unpacked first (scripts/setup-qemu.sh)           the system's (7.2)
 #   ARGS     more arguments for `harness run` / `harness bench`
-#   CMDLINE  kernel command line baked into the ISOs          empty
+#   CMDLINE  words for the default entry of the ISOs' menus   none (exp=* ms=200)
 #   LIMINE_DIR  Limine's binaries for iso-limine (see scripts/mkiso-limine.sh)
 
 SHELL := bash
@@ -38,6 +39,7 @@ ACCEL ?= tcg
 EXP ?= *
 MS ?= 300
 BENCH_SMP ?=
+REPEAT ?=
 TIMEOUT ?=
 BOOT ?=
 CONTROL ?=
@@ -66,7 +68,7 @@ NO_BUILD := --no-build
 GUEST_OPTS := --accel $(ACCEL) $(QEMU_OPTS) \
 	$(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(CPU),--cpu $(CPU))
 # The experiments, unless a platform control or an ISO boot (whose command
-# line is fixed) is asked for.
+# line is its menu's default entry, the suite) is asked for.
 EXP_OPTS := $(if $(CONTROL)$(filter iso-%,$(BOOT)),,--experiment '$(EXP)' --ms $(MS))
 RUN_OPTS := --smp $(SMP) $(GUEST_OPTS) $(if $(BOOT),--boot $(BOOT)) \
 	$(if $(CONTROL),--control $(CONTROL)) $(EXP_OPTS) $(ARGS)
@@ -93,11 +95,11 @@ kernel: setup ## build the kernel ELF (target/x86_64-unknown-none/release/kernel
 host: setup ## build the host crates (report, plan, harness)
 	$(CARGO) build --release
 
-iso: kernel ## build out/static-call.iso (GRUB, BIOS + UEFI)
-	bash scripts/mkiso.sh --kernel $(KERNEL) --out $(ISO) --cmdline "$(CMDLINE)"
+iso: kernel ## build out/static-call.iso (GRUB, BIOS + UEFI; the menu from `harness iso-menu`)
+	HARNESS='$(HARNESS)' bash scripts/mkiso.sh --kernel $(KERNEL) --out $(ISO) --cmdline "$(CMDLINE)"
 
 iso-limine: kernel ## build out/static-call-limine.iso (Limine, needs its binaries)
-	bash scripts/mkiso-limine.sh --kernel $(KERNEL) --out $(LIMINE_ISO) --cmdline "$(CMDLINE)"
+	HARNESS='$(HARNESS)' bash scripts/mkiso-limine.sh --kernel $(KERNEL) --out $(LIMINE_ISO) --cmdline "$(CMDLINE)"
 
 run: kernel $(if $(filter iso-%,$(BOOT)),iso) $(if $(QEMU_MAJOR),setup-qemu) ## boot the default suite (SMP=4 ACCEL=tcg EXP='*' MS=300), judge each experiment
 	$(HARNESS) run $(NO_BUILD) $(RUN_OPTS)
@@ -117,14 +119,16 @@ test-torture: kernel setup-qemu ## the torture table (harness/torture.cfg): the 
 	$(HARNESS) matrix $(NO_BUILD) $(QEMU_OPTS) $(TORTURE_TABLE)
 
 bench: kernel $(if $(QEMU_MAJOR),setup-qemu) ## measure patch latency and call throughput as ratios (harness bench)
-	$(HARNESS) bench $(NO_BUILD) $(GUEST_OPTS) $(if $(BENCH_SMP),--smp $(BENCH_SMP)) $(ARGS)
+	$(HARNESS) bench $(NO_BUILD) $(GUEST_OPTS) $(if $(BENCH_SMP),--smp $(BENCH_SMP)) \
+	$(if $(REPEAT),--repeat $(REPEAT)) $(ARGS)
 
 fmt: setup ## format every crate
 	$(CARGO) fmt --all
 
-check: setup ## rustfmt --check, clippy on the host crates, kernel build
+check: setup ## rustfmt --check, clippy on the host crates and the kernel, kernel build
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy -p kernel --release --target $(KERNEL_TARGET) -- -D warnings
 	$(CARGO) build -p kernel --release --target $(KERNEL_TARGET)
 
 clean: ## remove build products (target/, out/, build/)

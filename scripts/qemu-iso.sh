@@ -5,8 +5,9 @@
 #   scripts/qemu-iso.sh [--firmware bios|uefi] [--iso ISO] [--smp N]
 #                       [--timeout SECS] [--log FILE]
 #
-# Defaults: SeaBIOS, out/static-call.iso, 2 CPUs, 60 s. --log also keeps the
-# serial transcript in FILE (feed it to `harness parse FILE`).
+# Defaults: SeaBIOS, out/static-call.iso, 2 CPUs, 600 s (GRUB boots its
+# default entry after 5 s: the whole suite, a few minutes under TCG). --log
+# also keeps the serial transcript in FILE (feed it to `harness parse FILE`).
 #
 # A quick look for people and for checking images; `harness run --boot
 # iso-bios|iso-uefi` is the judge (it reads the records, not this script's
@@ -18,7 +19,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 firmware=bios
 iso=$root/out/static-call.iso
 smp=2
-timeout_s=60
+timeout_s=600
 log=
 
 die() { printf 'qemu-iso: error: %s\n' "$*" >&2; exit 2; }
@@ -30,7 +31,7 @@ while (($#)); do
         --smp) smp=${2:?}; shift 2 ;;
         --timeout) timeout_s=${2:?}; shift 2 ;;
         --log) log=${2:?}; shift 2 ;;
-        -h | --help) sed -n '2,14s/^# \{0,1\}//p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,15s/^# \{0,1\}//p' "$0"; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done

@@ -6,22 +6,23 @@
 use crate::{
     bench,
     cli::{
-        BenchArgs, Cli, Command, CompareArgs, CompletionsArgs, ListArgs, MatrixArgs, ParseArgs,
-        RunArgs, Sources, WatchArgs,
+        BenchArgs, Cli, Command, CompareArgs, CompletionsArgs, IsoMenuArgs, ListArgs, MatrixArgs,
+        ParseArgs, RunArgs, Sources, WatchArgs,
     },
     compare, evidence,
     judge::{
         self,
-        experiment::{self as xj, ExpJudgement, OwnBoot, Tally, Via, Where},
+        experiment::{self as xj, ExpJudgement, Tally, Via, Where},
         Ending, Facts, Judgement,
     },
-    list, live, matrix, plot,
+    list, live, matrix, menu, plot,
     qemu_info::QemuVersion,
     render,
     run::{self, RunRequest, Setup},
     status::Status,
     suite::{self, Print, Table},
     symbols::Symbols,
+    tap,
     transcript::Transcript,
     watch,
     workspace::Workspace,
@@ -36,15 +37,19 @@ use std::{
 /// Runs the parsed command line.
 pub fn main(cli: Cli) -> Result<Status> {
     live::install_signal_handler()?;
+    // --quiet and --verbose are global: each command takes the one that
+    // changes its default (run and watch echo, the others do not).
+    let (quiet, verbose) = (cli.quiet, cli.verbose);
     match cli.command {
-        Command::Run(a) => cmd_run(a),
-        Command::Parse(a) => cmd_parse(a),
-        Command::Watch(a) => cmd_watch(a),
-        Command::Matrix(a) => cmd_matrix(a),
+        Command::Run(a) => cmd_run(RunArgs { quiet, ..a }),
+        Command::Parse(a) => cmd_parse(ParseArgs { verbose, ..a }),
+        Command::Watch(a) => cmd_watch(WatchArgs { quiet, ..a }),
+        Command::Matrix(a) => cmd_matrix(MatrixArgs { verbose, ..a }),
+        Command::Bench(a) => cmd_bench(BenchArgs { verbose, ..a }),
         Command::List(a) => cmd_list(a),
-        Command::Bench(a) => cmd_bench(a),
         Command::Compare(a) => cmd_compare(a),
         Command::Completions(a) => cmd_completions(a),
+        Command::IsoMenu(a) => cmd_iso_menu(a),
     }
 }
 
@@ -69,6 +74,16 @@ fn cmd_compare(a: CompareArgs) -> Result<Status> {
     Ok(Status::Pass)
 }
 
+fn cmd_iso_menu(a: IsoMenuArgs) -> Result<Status> {
+    let table = match &a.table {
+        Some(f) => std::fs::read_to_string(f)
+            .with_context(|| format!("reading the torture table {}", f.display()))?,
+        None => menu::TORTURE_TABLE.to_string(),
+    };
+    print!("{}", menu::render(a.loader, &a.cmdline, &table)?);
+    Ok(Status::Pass)
+}
+
 fn cmd_list(a: ListArgs) -> Result<Status> {
     for l in list::lines(a.pattern.as_deref())? {
         println!("{l}");
@@ -88,7 +103,7 @@ fn cmd_bench(a: BenchArgs) -> Result<Status> {
 }
 
 fn cmd_run(a: RunArgs) -> Result<Status> {
-    let (setup, build) = setup(&a.src, a.iso.clone(), !a.quiet)?;
+    let (setup, build) = setup(&a.src, a.iso.clone(), !a.quiet && !a.tap)?;
     let req = RunRequest {
         name: match (&a.control, &a.experiment) {
             (Some(c), _) => format!("control-{c}"),
@@ -113,13 +128,24 @@ fn cmd_run(a: RunArgs) -> Result<Status> {
         setup.workspace.build_kernel()?;
     }
     if req.experiment.is_some() {
-        let o = suite::run(&req, &setup, Print::Live)?;
-        suite::print_summary(&o, &setup);
+        let print = if a.tap { Print::Quiet } else { Print::Live };
+        let o = suite::run(&req, &setup, print)?;
+        if a.tap {
+            let cases: Vec<_> = o.experiments.iter().map(suite::experiment_case).collect();
+            print!("{}", tap::render(&cases));
+        } else {
+            suite::print_summary(&o, &setup);
+        }
         return Ok(o.status);
     }
     let plan = run::resolve(&req, &setup)?;
     let out = run::execute(&plan, &setup)?;
-    run::print_summary(&out, &setup);
+    if a.tap {
+        let cases = run::junit_cases(&out.plan.name, &out.facts, &out.judgement, out.wall);
+        print!("{}", tap::render(&cases));
+    } else {
+        run::print_summary(&out, &setup);
+    }
     Ok(run::status(&out))
 }
 
@@ -180,9 +206,8 @@ fn write_judged(dir: &Path, s: &JudgedSummary<'_>, wall: Duration) -> Result<()>
     Ok(())
 }
 
-/// The experiments of one saved or watched boot: those its pattern selects
-/// (given, else the `exp=` of its kernel command line), judged from its
-/// records; none when it ran none.
+/// The experiments of one saved or watched boot
+/// ([`xj::judge_unplanned`]).
 fn log_experiments(
     facts: &Facts,
     ending: &Ending,
@@ -191,40 +216,8 @@ fn log_experiments(
     pattern: Option<&str>,
     qemu: Option<QemuVersion>,
 ) -> Result<Vec<ExpJudgement>> {
-    let from_log = facts.exp_pattern().map(|(p, _)| p);
-    let pattern = match (pattern, &from_log) {
-        (Some(p), _) => p.to_string(),
-        (None, Some(p)) => p.clone(),
-        (None, None) if facts.experiments.is_empty() => return Ok(Vec::new()),
-        (None, None) => "*".to_string(),
-    };
-    // A pattern from the log that selects nothing: the kernel's own `check
-    // exp` record fails the platform judgement; there is nothing to judge.
-    let selected = match list::select(&pattern) {
-        Ok(s) => s,
-        Err(e) if from_log.as_deref() == Some(pattern.as_str()) => {
-            let _ = e;
-            return Ok(Vec::new());
-        }
-        Err(e) => return Err(e),
-    };
     let seen = Where::new(facts.machine.as_ref(), via, None).with_qemu(qemu);
-    let nobp = facts
-        .cmdline
-        .as_deref()
-        .is_some_and(|c| c.split_whitespace().any(|w| w == "nobp"));
-    let ctx = xj::Context {
-        seen: &seen,
-        symbols,
-        nobp_why: nobp.then_some("the kernel command line in the log has `nobp`"),
-    };
-    Ok(xj::judge_boot(
-        &selected,
-        facts,
-        ending,
-        &ctx,
-        OwnBoot::Skip,
-    ))
+    xj::judge_unplanned(facts, ending, &seen, symbols, pattern)
 }
 
 /// The QEMU version of a saved log, and where it came from for people:
@@ -279,30 +272,19 @@ fn check_log_request(facts: &Facts, pattern: Option<&str>, ms: Option<u64>, j: &
     }
 }
 
-/// The status of a judged log with its experiments.
-fn log_status(j: &Judgement, exps: &[ExpJudgement]) -> Status {
-    match j.status {
-        Status::Pass if Tally::of(exps).failed > 0 => Status::Unmet,
-        s => s,
-    }
+/// The status of a judged log with its experiments (with `break=` on its
+/// command line, every experiment must FAIL).
+fn log_status(j: &Judgement, facts: &Facts, exps: &[ExpJudgement]) -> Status {
+    run::unplanned_status(j.status, xj::unplanned_verdict(facts, exps).0)
 }
 
-fn print_tally(exps: &[ExpJudgement], status: Status) {
-    if exps.is_empty() {
-        return;
+/// The closing lines of a judged log: whether a sabotage was seen, the
+/// tally, the verdict.
+fn print_closing(facts: &Facts, exps: &[ExpJudgement], status: Status) {
+    if let Some(l) = xj::sabotage_line(facts, exps) {
+        println!("{l}");
     }
-    let t = Tally::of(exps);
-    println!("{}", t.line());
-    println!(
-        "verdict: {} (status {}: {})",
-        if status == Status::Pass {
-            "PASS"
-        } else {
-            "FAIL"
-        },
-        status.code(),
-        status.word()
-    );
+    render::print_tally(exps, status);
 }
 
 fn all_lines(bytes: &[u8]) -> Vec<crate::transcript::Line> {
@@ -318,7 +300,7 @@ fn cmd_parse(a: ParseArgs) -> Result<Status> {
     let exp = run::expectation(a.expect.expect, a.expect.control.as_deref())?;
     let symbols = load_symbols(a.elf.as_deref())?;
     let t = Transcript::from_bytes(&bytes);
-    if a.verbose {
+    if a.verbose && !a.tap {
         all_lines(&bytes).iter().for_each(render::echo);
     }
     let facts = Facts::from_transcript(&t);
@@ -345,9 +327,9 @@ fn cmd_parse(a: ParseArgs) -> Result<Status> {
         qemu,
     )?;
     check_log_request(&facts, a.experiment.as_deref(), a.ms, &mut j);
-    let status = log_status(&j, &exps);
+    let status = log_status(&j, &facts, &exps);
     j.status = status;
-    if !exps.is_empty() {
+    if !exps.is_empty() && !a.tap {
         let mut table = Table::new(exps.len(), true);
         exps.iter().for_each(|x| table.show(x));
     }
@@ -387,6 +369,12 @@ fn cmd_parse(a: ParseArgs) -> Result<Status> {
         }
         None => None,
     };
+    if a.tap {
+        let mut cases = run::junit_cases("parse", &facts, &j, Duration::ZERO);
+        cases.extend(exps.iter().map(suite::experiment_case));
+        print!("{}", tap::render(&cases));
+        return Ok(status);
+    }
     render::Summary {
         facts: &facts,
         judgement: &j,
@@ -397,7 +385,7 @@ fn cmd_parse(a: ParseArgs) -> Result<Status> {
         evidence: dir.as_deref(),
     }
     .print();
-    print_tally(&exps, status);
+    print_closing(&facts, &exps, status);
     Ok(status)
 }
 
@@ -451,7 +439,7 @@ fn cmd_watch(a: WatchArgs) -> Result<Status> {
             symbols: symbols.as_ref(),
         },
     );
-    j.status = log_status(&j, &exps);
+    j.status = log_status(&j, &facts, &exps);
     write_judged(
         &dir,
         &JudgedSummary {
@@ -480,13 +468,20 @@ fn cmd_watch(a: WatchArgs) -> Result<Status> {
         evidence: Some(&dir),
     }
     .print();
-    print_tally(&exps, j.status);
+    print_closing(&facts, &exps, j.status);
     Ok(j.status)
 }
 
 fn cmd_matrix(a: MatrixArgs) -> Result<Status> {
     let (setup, build) = setup(&a.src, a.iso.clone(), a.verbose)?;
-    let all_passed = matrix::run_table(&a.file, &setup, build)?;
+    if a.tap {
+        println!("TAP version 13");
+    }
+    let (all_passed, cases) = matrix::run_table_cases(&a.file, &setup, build)?;
+    if a.tap {
+        let tap = tap::render(&cases);
+        print!("{}", tap.strip_prefix("TAP version 13\n").unwrap_or(&tap));
+    }
     Ok(if all_passed {
         Status::Pass
     } else {

@@ -14,12 +14,16 @@
 //! |---|---|
 //! | phase latency / floor | `p1_cycles`..`p3_cycles` / `floor_cycles` (one sync round measured inside the same experiment) |
 //! | floor / boot floor | `floor_cycles` / the `baseline` record's sync round of the same method, same boot, no executors |
-//! | call throughput | `calls_per_s_per_ap` / the `baseline` record's `direct_calls_per_s` (same boot) |
+//! | call cost ladder | the `baseline` record's `direct_calls_per_s` -> `checked_calls_per_s` -> the experiment's `calls_per_s_per_ap` (same boot), each as ns per call and a ratio to the step before |
+//! | floor check | a floor above the `tsc` record's `hz` (more than one call per cycle) is [`implausible`]: the run is broken |
+//! | latency percentiles | the `hist` records of the experiment, merged over repeats ([`stats::percentiles`]) |
 //! | #BP per patch | `bp_hits` / `patches` |
 //! | time to catch | `first_fail_ns`, `first_fail_patch` of the negative control |
 //! | wall time | the boots of one CPU count, as the harness timed them |
 //!
-//! `bench.json` in the bench directory holds all of it.
+//! With `--repeat N` every configuration is booted `N` times and each
+//! figure printed as `median [min..max]` ([`figure`]). `bench.json` in the
+//! bench directory holds all of it, every sample.
 
 use crate::{
     cli::BenchArgs,
@@ -27,6 +31,7 @@ use crate::{
     judge::experiment::{ExpJudgement, Verdict},
     render,
     run::{RunRequest, Setup},
+    stats::{self, Spread},
     status::Status,
     suite::{self, Print, SuiteOutcome},
 };
@@ -46,13 +51,15 @@ pub const BENCH_SET: &[&str] = &[
     "outofline-atomic/-/ipi/qword",
 ];
 
-/// One experiment at one CPU count, with its ratios.
+/// One experiment at one CPU count in one repeat, with its ratios.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BenchRow {
     /// The experiment.
     pub experiment: String,
     /// CPUs.
     pub smp: u32,
+    /// Which repeat (0 for the first).
+    pub repeat: u32,
     /// Its verdict.
     pub verdict: Verdict,
     /// Patches completed.
@@ -73,6 +80,25 @@ pub struct BenchRow {
     pub direct_calls_per_s: Option<u64>,
     /// The first over the second.
     pub calls_over_direct: Option<f64>,
+    /// The boot's checked-call loop through a site never patched, per AP.
+    pub checked_calls_per_s: Option<u64>,
+    /// Nanoseconds per direct call (from `direct_calls_per_s`).
+    pub direct_ns_per_call: Option<f64>,
+    /// Nanoseconds per checked call, never patched.
+    pub checked_ns_per_call: Option<f64>,
+    /// Nanoseconds per checked call under patching.
+    pub patched_ns_per_call: Option<f64>,
+    /// Checked calls / direct calls per second (below 1: the check costs).
+    pub checked_over_direct: Option<f64>,
+    /// Checked calls under patching / checked calls never patched.
+    pub patched_over_checked: Option<f64>,
+    /// Per phase: the latency histogram's p50, p90, p99 and max, cycles.
+    pub percentiles: [Option<[u64; 4]>; 3],
+    /// Per phase: the histogram as sent (`stats::decode_hist`), for
+    /// merging repeats.
+    pub hists: [Option<Vec<u64>>; 3],
+    /// Why a floor of this boot cannot be believed ([`implausible`]).
+    pub implausible: Vec<String>,
     /// #BP hits per patch.
     pub bp_per_patch: Option<f64>,
     /// For the negative control: ns until the first failure.
@@ -87,8 +113,27 @@ fn ratio(a: u64, b: u64) -> Option<f64> {
     (b > 0 && a > 0).then(|| a as f64 / b as f64)
 }
 
-/// The row of one judged experiment of a boot.
-pub fn row(j: &ExpJudgement, smp: u32, boot: &crate::judge::Facts) -> BenchRow {
+fn ns_per_call(calls_per_s: u64) -> Option<f64> {
+    (calls_per_s > 0).then(|| 1e9 / calls_per_s as f64)
+}
+
+/// Why a call floor of `calls_per_s` per CPU cannot be believed on a TSC
+/// of `tsc_hz`, or `None`: no call takes less than one TSC cycle (the TSC
+/// runs at or near the nominal clock; a call and a return are several
+/// instructions). A floor of 0 was not measured, which is broken too.
+pub fn implausible(what: &str, calls_per_s: Option<u64>, tsc_hz: Option<u64>) -> Option<String> {
+    match (calls_per_s, tsc_hz) {
+        (None, _) => Some(format!("{what}: no floor in the baseline record")),
+        (Some(0), _) => Some(format!("{what}: floor not measured (0 calls/s)")),
+        (Some(c), Some(hz)) if hz > 0 && c > hz => Some(format!(
+            "{what}: {c} calls/s is more than one call per TSC cycle ({hz} Hz): not a real call loop"
+        )),
+        _ => None,
+    }
+}
+
+/// The row of one judged experiment of a boot, in repeat `repeat`.
+pub fn row(j: &ExpJudgement, smp: u32, repeat: u32, boot: &crate::judge::Facts) -> BenchRow {
     let floor = j.n("floor_cycles");
     let sync = j.name.split('/').nth(2).unwrap_or("ipi");
     let boot_floor = boot.baseline.as_ref().and_then(|b| match sync {
@@ -98,9 +143,29 @@ pub fn row(j: &ExpJudgement, smp: u32, boot: &crate::judge::Facts) -> BenchRow {
     });
     let p = [j.n("p1_cycles"), j.n("p2_cycles"), j.n("p3_cycles")];
     let direct = boot.baseline.as_ref().and_then(|b| b.direct_calls_per_s);
+    let checked = boot.baseline.as_ref().and_then(|b| b.checked_calls_per_s);
+    let calls = j.n("calls_per_s_per_ap");
+    let mut hists: [Option<Vec<u64>>; 3] = [None, None, None];
+    let mut percentiles = [None; 3];
+    for h in boot.hists.iter().filter(|h| h.exp == j.name) {
+        let i = h.phase.wrapping_sub(1) as usize;
+        if let (Some(slot), Some(b)) = (hists.get_mut(i), stats::decode_hist(&h.buckets)) {
+            let max = j.counters.get(&format!("p{}_max", i + 1)).copied();
+            percentiles[i] = stats::percentiles(&b, max);
+            *slot = Some(b.to_vec());
+        }
+    }
+    let implausible = [
+        implausible("direct-call floor", direct, boot.tsc_hz),
+        implausible("checked-call floor", checked, boot.tsc_hz),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     BenchRow {
         experiment: j.name.clone(),
         smp,
+        repeat,
         verdict: j.verdict,
         patches: j.n("patches"),
         floor_cycles: floor,
@@ -110,7 +175,16 @@ pub fn row(j: &ExpJudgement, smp: u32, boot: &crate::judge::Facts) -> BenchRow {
         floor_over_boot_floor: boot_floor.and_then(|b| ratio(floor, b)),
         calls_per_s_per_ap: j.n("calls_per_s_per_ap"),
         direct_calls_per_s: direct,
-        calls_over_direct: direct.and_then(|d| ratio(j.n("calls_per_s_per_ap"), d)),
+        calls_over_direct: direct.and_then(|d| ratio(calls, d)),
+        checked_calls_per_s: checked,
+        direct_ns_per_call: direct.and_then(ns_per_call),
+        checked_ns_per_call: checked.and_then(ns_per_call),
+        patched_ns_per_call: ns_per_call(calls),
+        checked_over_direct: checked.zip(direct).and_then(|(c, d)| ratio(c, d)),
+        patched_over_checked: checked.and_then(|c| ratio(calls, c)),
+        percentiles,
+        hists,
+        implausible,
         bp_per_patch: (j.n("patches") > 0).then(|| j.n("bp_hits") as f64 / j.n("patches") as f64),
         first_fail_ns: (j.n("failures") > 0)
             .then(|| j.counters.get("first_fail_ns").copied())
@@ -131,49 +205,178 @@ fn f(x: Option<f64>) -> String {
     }
 }
 
-/// The tables for people.
+/// One figure over the repeats, for people: the value alone for one
+/// sample; else `median [min..max]`, and for a ratio a trailing `~` when
+/// its spread is wider than its effect ([`Spread::ratio_unclear`]).
+pub fn figure(samples: &[Option<f64>], is_ratio: bool) -> String {
+    let xs: Vec<f64> = samples.iter().flatten().copied().collect();
+    let Some(sp) = Spread::of(&xs) else {
+        return "-".into();
+    };
+    if xs.len() == 1 {
+        return f(Some(sp.median));
+    }
+    let mark = if is_ratio && sp.ratio_unclear() {
+        "~"
+    } else {
+        ""
+    };
+    format!(
+        "{} [{}..{}]{mark}",
+        f(Some(sp.median)),
+        f(Some(sp.min)),
+        f(Some(sp.max))
+    )
+}
+
+/// The rows of one experiment at one CPU count, every repeat, in the
+/// order of [`BENCH_SET`] then CPU count.
+fn groups(rows: &[BenchRow]) -> Vec<Vec<&BenchRow>> {
+    let mut g: Vec<Vec<&BenchRow>> = Vec::new();
+    for r in rows {
+        match g
+            .iter_mut()
+            .find(|v| v[0].experiment == r.experiment && v[0].smp == r.smp)
+        {
+            Some(v) => v.push(r),
+            None => g.push(vec![r]),
+        }
+    }
+    g
+}
+
+/// The histograms of phase `i` of a group, merged over its repeats, and
+/// the greatest `p*_max` seen.
+fn merged(g: &[&BenchRow], i: usize) -> Option<([u64; stats::HIST_BUCKETS], u64)> {
+    let mut h = [0u64; stats::HIST_BUCKETS];
+    let mut any = false;
+    for r in g {
+        if let Some(v) = &r.hists[i] {
+            any = true;
+            for (a, b) in h.iter_mut().zip(v) {
+                *a += b;
+            }
+        }
+    }
+    let max = g
+        .iter()
+        .filter_map(|r| r.percentiles[i].map(|p| p[3]))
+        .max()?;
+    any.then_some((h, max))
+}
+
+/// The tables for people. With several repeats each figure is `median
+/// [min..max]` ([`figure`]).
 pub fn tables(rows: &[BenchRow], walls: &[(u32, f64)]) -> Vec<String> {
     let mut v = Vec::new();
+    let groups = groups(rows);
     let w = rows
         .iter()
         .map(|r| r.experiment.len())
         .max()
         .unwrap_or(10)
         .max(10);
-    v.push("patch latency per phase, as a multiple of one sync round measured inside the same experiment (floor)".into());
-    v.push(format!(
-        "  {:<w$} {:>4} {:>10} {:>9} {:>9} {:>9}  {:>12}",
-        "experiment", "smp", "floor cyc", "p1/floor", "p2/floor", "p3/floor", "floor/boot"
-    ));
-    for r in rows.iter().filter(|r| r.patches > 0) {
+    let col = |g: &[&BenchRow], pick: &dyn Fn(&BenchRow) -> Option<f64>, ratio: bool| {
+        figure(&g.iter().map(|r| pick(r)).collect::<Vec<_>>(), ratio)
+    };
+    let u = |x: Option<u64>| x.map(|x| x as f64);
+    let repeats = rows.iter().map(|r| r.repeat).max().map_or(0, |m| m + 1);
+    if repeats > 1 {
         v.push(format!(
-            "  {:<w$} {:>4} {:>10} {:>9} {:>9} {:>9}  {:>12}",
+            "{repeats} boots of each configuration: median [min..max]; `~` marks a ratio whose spread is wider than its effect (its range holds 1, or max/min - 1 exceeds its distance from 1)"
+        ));
+        v.push(String::new());
+    }
+    v.push("cost of a call, per AP, each step a ratio to the one before, all from the same boot: direct call -> checked call (site never patched) -> checked call under patching".into());
+    v.push(format!(
+        "  {:<w$} {:>4} {:>22} {:>22} {:>22} {:>26} {:>26}",
+        "experiment",
+        "smp",
+        "direct ns/call",
+        "checked ns/call",
+        "patched ns/call",
+        "checked/direct",
+        "patched/checked"
+    ));
+    for g in &groups {
+        let r = g[0];
+        v.push(format!(
+            "  {:<w$} {:>4} {:>22} {:>22} {:>22} {:>26} {:>26}",
             r.experiment,
             r.smp,
-            r.floor_cycles,
-            f(r.phase_over_floor[0]),
-            f(r.phase_over_floor[1]),
-            f(r.phase_over_floor[2]),
-            f(r.floor_over_boot_floor)
+            col(g, &|r| r.direct_ns_per_call, false),
+            col(g, &|r| r.checked_ns_per_call, false),
+            col(g, &|r| r.patched_ns_per_call, false),
+            col(g, &|r| r.checked_over_direct, true),
+            col(g, &|r| r.patched_over_checked, true),
+        ));
+    }
+    v.push("  (ns per call = 1e9 / calls per second per AP; the direct call is counted in its callee, the checked call by the executor's counter)".into());
+    v.push(String::new());
+    v.push("calls per second per executing AP".into());
+    v.push(format!(
+        "  {:<w$} {:>4} {:>34} {:>34} {:>34} {:>26}",
+        "experiment", "smp", "direct/s/AP", "checked/s/AP", "patched/s/AP", "#BP/patch"
+    ));
+    for g in &groups {
+        let r = g[0];
+        v.push(format!(
+            "  {:<w$} {:>4} {:>34} {:>34} {:>34} {:>26}",
+            r.experiment,
+            r.smp,
+            col(g, &|r| u(r.direct_calls_per_s), false),
+            col(g, &|r| u(r.checked_calls_per_s), false),
+            col(g, &|r| u(Some(r.calls_per_s_per_ap)), false),
+            col(g, &|r| r.bp_per_patch, false),
+        ));
+    }
+    v.push(String::new());
+    v.push("patch latency per phase, as a multiple of one sync round measured inside the same experiment (floor)".into());
+    v.push(format!(
+        "  {:<w$} {:>4} {:>26} {:>26} {:>26} {:>26}  {:>26}",
+        "experiment", "smp", "floor cyc", "p1/floor", "p2/floor", "p3/floor", "floor/boot"
+    ));
+    for g in groups.iter().filter(|g| g.iter().any(|r| r.patches > 0)) {
+        let r = g[0];
+        v.push(format!(
+            "  {:<w$} {:>4} {:>26} {:>26} {:>26} {:>26}  {:>26}",
+            r.experiment,
+            r.smp,
+            col(g, &|r| u(Some(r.floor_cycles)), false),
+            col(g, &|r| r.phase_over_floor[0], true),
+            col(g, &|r| r.phase_over_floor[1], true),
+            col(g, &|r| r.phase_over_floor[2], true),
+            col(g, &|r| r.floor_over_boot_floor, true)
         ));
     }
     v.push("  (floor/boot: the experiment's floor over the same sync round in the boot's baseline, taken before any executor ran)".into());
     v.push(String::new());
-    v.push("calls per second per executing AP through the sites, against a plain direct-call loop of the same boot".into());
+    v.push("patch latency per phase, distribution over every patch of every repeat (TSC cycles, from log-scale histograms: a percentile is the top of its bucket, at most 1.5x the true value)".into());
     v.push(format!(
-        "  {:<w$} {:>4} {:>12} {:>14} {:>8} {:>10}",
-        "experiment", "smp", "calls/s/AP", "direct/s/AP", "ratio", "#BP/patch"
+        "  {:<w$} {:>4} {:>5} {:>7} {:>11} {:>11} {:>11} {:>11}",
+        "experiment", "smp", "phase", "patches", "p50", "p90", "p99", "max"
     ));
-    for r in rows {
-        v.push(format!(
-            "  {:<w$} {:>4} {:>12} {:>14} {:>8} {:>10}",
-            r.experiment,
-            r.smp,
-            r.calls_per_s_per_ap,
-            r.direct_calls_per_s.map_or("-".into(), |d| d.to_string()),
-            f(r.calls_over_direct),
-            f(r.bp_per_patch)
-        ));
+    for g in &groups {
+        let r = g[0];
+        for i in 0..3 {
+            let Some((h, max)) = merged(g, i) else {
+                continue;
+            };
+            let Some(p) = stats::percentiles(&h, Some(max)) else {
+                continue;
+            };
+            v.push(format!(
+                "  {:<w$} {:>4} {:>5} {:>7} {:>11} {:>11} {:>11} {:>11}",
+                r.experiment,
+                r.smp,
+                format!("p{}", i + 1),
+                h.iter().sum::<u64>(),
+                p[0],
+                p[1],
+                p[2],
+                p[3]
+            ));
+        }
     }
     let caught: Vec<&BenchRow> = rows
         .iter()
@@ -198,14 +401,35 @@ pub fn tables(rows: &[BenchRow], walls: &[(u32, f64)]) -> Vec<String> {
             ));
         }
     }
+    let mut bad: Vec<String> = rows
+        .iter()
+        .flat_map(|r| {
+            r.implausible
+                .iter()
+                .map(move |why| format!("  smp {} repeat {}: {why}", r.smp, r.repeat + 1))
+        })
+        .collect();
+    bad.dedup();
+    if !bad.is_empty() {
+        v.push(String::new());
+        v.push("IMPLAUSIBLE floors (the run is broken, its ratios mean nothing):".into());
+        v.extend(bad);
+    }
     v.push(String::new());
-    v.push("wall time of the boots of one CPU count (boot, baseline, every experiment)".into());
-    let base = walls.first().map(|w| w.1).unwrap_or(0.0);
-    for (smp, secs) in walls {
+    v.push("wall time of the boots of one CPU count (boot, baseline, every experiment; median over repeats)".into());
+    let mut smps: Vec<u32> = walls.iter().map(|w| w.0).collect();
+    smps.dedup();
+    let med = |smp: u32| {
+        let xs: Vec<f64> = walls.iter().filter(|w| w.0 == smp).map(|w| w.1).collect();
+        stats::median(&xs).unwrap_or(0.0)
+    };
+    let base = smps.first().map_or(0.0, |&s| med(s));
+    for &smp in &smps {
+        let secs = med(smp);
         v.push(format!(
             "  smp {smp:>2}: {secs:>6.1} s{}",
             if base > 0.0 {
-                format!("  ({:.2}x smp {})", secs / base, walls[0].0)
+                format!("  ({:.2}x smp {})", secs / base, smps[0])
             } else {
                 String::new()
             }
@@ -217,6 +441,7 @@ pub fn tables(rows: &[BenchRow], walls: &[(u32, f64)]) -> Vec<String> {
 #[derive(Serialize)]
 struct BootJson<'a> {
     smp: u32,
+    repeat: u32,
     pattern: &'a str,
     evidence: &'a std::path::Path,
     wall_seconds: f64,
@@ -228,6 +453,7 @@ struct BootJson<'a> {
 #[derive(Serialize)]
 struct BenchJson<'a> {
     set: &'a [&'a str],
+    repeat: u32,
     boots_per_smp: &'a [&'a str],
     ms: u64,
     smp: &'a [u32],
@@ -279,7 +505,7 @@ pub fn run(a: &BenchArgs, setup: &Setup, build: bool) -> Result<Status> {
         setup.echo,
     )?;
     println!(
-        "bench: {} at -smp {}, {} ms per experiment; per CPU count one boot per pattern: {}",
+        "bench: {} at -smp {}, {} ms per experiment, {} repeat(s); per CPU count one boot per pattern: {}",
         BENCH_SET.join(", "),
         a.smp
             .iter()
@@ -287,44 +513,49 @@ pub fn run(a: &BenchArgs, setup: &Setup, build: bool) -> Result<Status> {
             .collect::<Vec<_>>()
             .join(","),
         a.ms,
+        a.repeat,
         BENCH_BOOTS.join(" and ")
     );
-    let mut suites: Vec<(u32, SuiteOutcome)> = Vec::new();
+    let mut suites: Vec<(u32, u32, SuiteOutcome)> = Vec::new();
     let mut walls: Vec<(u32, f64)> = Vec::new();
-    for &smp in &a.smp {
-        let mut wall = 0.0;
-        for p in BENCH_BOOTS {
-            if crate::live::interrupted() {
-                bail!("interrupted");
+    for rep in 0..a.repeat {
+        for &smp in &a.smp {
+            let mut wall = 0.0;
+            for p in BENCH_BOOTS {
+                if crate::live::interrupted() {
+                    bail!("interrupted");
+                }
+                let req = RunRequest {
+                    smp,
+                    experiment: Some(p.to_string()),
+                    name: format!("bench-smp{smp}-r{}", rep + 1),
+                    ..base.clone()
+                };
+                let print = if a.verbose { Print::Live } else { Print::Quiet };
+                let o = suite::run(&req, &sub, print)?;
+                let secs: f64 = o.boots.iter().map(|b| b.outcome.wall.as_secs_f64()).sum();
+                println!(
+                    "  repeat {}/{}: smp {smp}: exp={p}: {} in {secs:.1} s ({})",
+                    rep + 1,
+                    a.repeat,
+                    o.tally.line(),
+                    o.accel.line()
+                );
+                for l in o.failure_lines() {
+                    println!("      {l}");
+                }
+                wall += secs;
+                suites.push((smp, rep, o));
             }
-            let req = RunRequest {
-                smp,
-                experiment: Some(p.to_string()),
-                name: format!("bench-smp{smp}"),
-                ..base.clone()
-            };
-            let print = if a.verbose { Print::Live } else { Print::Quiet };
-            let o = suite::run(&req, &sub, print)?;
-            let secs: f64 = o.boots.iter().map(|b| b.outcome.wall.as_secs_f64()).sum();
-            println!(
-                "  smp {smp}: exp={p}: {} in {secs:.1} s ({})",
-                o.tally.line(),
-                o.accel.line()
-            );
-            for l in o.failure_lines() {
-                println!("      {l}");
-            }
-            wall += secs;
-            suites.push((smp, o));
+            walls.push((smp, wall));
         }
-        walls.push((smp, wall));
     }
     let mut rows = Vec::new();
-    for (smp, o) in &suites {
+    for (smp, rep, o) in &suites {
         let Some(facts) = o.facts() else { continue };
         for j in &o.experiments {
             if j.verdict != Verdict::Skip && j.outcome != "none" {
-                rows.push(row(j, *smp, facts));
+                rows.push(row(j, *smp, *rep, facts));
             }
         }
     }
@@ -333,10 +564,11 @@ pub fn run(a: &BenchArgs, setup: &Setup, build: bool) -> Result<Status> {
         pos(&x.experiment)
             .cmp(&pos(&y.experiment))
             .then(x.smp.cmp(&y.smp))
+            .then(x.repeat.cmp(&y.repeat))
     });
     let seen = suites
         .first()
-        .and_then(|(_, o)| o.experiments.first())
+        .and_then(|(_, _, o)| o.experiments.first())
         .map(|j| j.seen.clone());
     println!();
     println!(
@@ -346,8 +578,9 @@ pub fn run(a: &BenchArgs, setup: &Setup, build: bool) -> Result<Status> {
     for l in tables(&rows, &walls) {
         println!("{l}");
     }
-    let met = suites.iter().all(|(_, o)| o.met);
-    let status = if suites.iter().any(|(_, o)| o.status == Status::BadInput) {
+    let met = suites.iter().all(|(_, _, o)| o.met);
+    let broken = rows.iter().any(|r| !r.implausible.is_empty());
+    let status = if broken || suites.iter().any(|(_, _, o)| o.status == Status::BadInput) {
         Status::BadInput
     } else if met {
         Status::Pass
@@ -356,9 +589,10 @@ pub fn run(a: &BenchArgs, setup: &Setup, build: bool) -> Result<Status> {
     };
     let boots = suites
         .iter()
-        .flat_map(|(smp, o)| {
+        .flat_map(|(smp, rep, o)| {
             o.boots.iter().map(move |b| BootJson {
                 smp: *smp,
+                repeat: *rep,
                 pattern: &b.pattern,
                 evidence: &b.outcome.dir,
                 wall_seconds: b.outcome.wall.as_secs_f64(),
@@ -370,10 +604,11 @@ pub fn run(a: &BenchArgs, setup: &Setup, build: bool) -> Result<Status> {
         .collect();
     let j = BenchJson {
         set: BENCH_SET,
+        repeat: a.repeat,
         boots_per_smp: BENCH_BOOTS,
         ms: a.ms,
         smp: &a.smp,
-        accel: suites.first().map(|(_, o)| &o.accel),
+        accel: suites.first().map(|(_, _, o)| &o.accel),
         seen: seen.as_ref(),
         boots,
         rows: &rows,
@@ -385,10 +620,34 @@ pub fn run(a: &BenchArgs, setup: &Setup, build: bool) -> Result<Status> {
         "bench.json",
         &(serde_json::to_string_pretty(&j)? + "\n"),
     )?;
+    let title = format!(
+        "{} at -smp {}, {} repeat(s)",
+        seen.as_ref().map_or("?".into(), |s| s.label()),
+        a.smp
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+        a.repeat
+    );
+    for (file, svg) in [
+        (
+            "latency-cdf.svg",
+            crate::bench_plot::latency_cdf_svg(&rows, &title),
+        ),
+        ("calls.svg", crate::bench_plot::calls_svg(&rows, &title)),
+    ] {
+        match svg {
+            Ok(svg) => evidence::write(&dir, file, &svg)?,
+            Err(e) => println!("bench: {file} not drawn: {e}"),
+        }
+    }
     println!("evidence: {}", dir.join("bench.json").display());
     println!(
         "bench: {}",
-        if met {
+        if broken {
+            "BROKEN: a floor of the baseline is not believable (see above)"
+        } else if met {
             "every experiment met its expectation"
         } else {
             "some experiment did not meet its expectation (see above)"
@@ -435,7 +694,7 @@ mod tests {
             &facts.experiments[0],
             &ctx,
         );
-        let r = row(&j, 4, &facts);
+        let r = row(&j, 4, 0, &facts);
         let b = facts.baseline.as_ref().unwrap();
         assert_eq!(r.direct_calls_per_s, b.direct_calls_per_s);
         assert_eq!(
@@ -449,5 +708,121 @@ mod tests {
         assert!(r.first_fail_ns.is_some() && r.first_fail_patch.is_some());
         let text = tables(&[r], &[(4, 2.0)]).join("\n");
         assert!(text.contains("caught after"), "{text}");
+    }
+
+    /// The facts and judgement of the naive experiment's saved transcript.
+    fn naive() -> (crate::judge::Facts, ExpJudgement) {
+        let t = crate::transcript::Transcript::from_bytes(include_bytes!(
+            "../testdata/exp-naive-smp4.log"
+        ));
+        let facts = crate::judge::Facts::from_transcript(&t);
+        let seen = crate::judge::experiment::Where::new(
+            facts.machine.as_ref(),
+            crate::judge::experiment::Via::Log,
+            None,
+        );
+        let ctx = crate::judge::experiment::Context {
+            seen: &seen,
+            symbols: None,
+            nobp_why: None,
+        };
+        let j = crate::judge::experiment::judge_one(
+            plan::experiment::find("naive/-/none/qword"),
+            &facts.experiments[0],
+            &ctx,
+        );
+        (facts, j)
+    }
+
+    #[test]
+    fn a_floor_faster_than_one_call_per_tsc_cycle_is_implausible() {
+        let hz = Some(2_600_000_000);
+        // The old direct loop's 2.96e9 calls/s on a 2.6 GHz TSC.
+        let why = implausible("direct-call floor", Some(2_960_000_000), hz).unwrap();
+        assert!(why.contains("more than one call per TSC cycle"), "{why}");
+        assert_eq!(
+            implausible("direct-call floor", Some(120_000_000), hz),
+            None
+        );
+        assert_eq!(
+            implausible("direct-call floor", Some(2_600_000_000), hz),
+            None,
+            "one per cycle is the limit"
+        );
+        assert!(
+            implausible("checked-call floor", Some(0), hz).is_some(),
+            "0 means not measured"
+        );
+        assert!(
+            implausible("checked-call floor", None, hz).is_some(),
+            "an old kernel has no checked floor"
+        );
+    }
+
+    #[test]
+    fn one_sample_is_printed_alone_and_repeats_as_median_and_range() {
+        assert_eq!(figure(&[Some(0.5)], true), "0.5000");
+        assert_eq!(figure(&[None], true), "-");
+        assert_eq!(
+            figure(&[Some(0.4), Some(0.5), Some(0.6), None], true),
+            "0.5000 [0.4000..0.6000]"
+        );
+    }
+
+    #[test]
+    fn a_ratio_whose_range_holds_one_is_marked_and_a_count_never_is() {
+        assert_eq!(
+            figure(&[Some(0.9), Some(1.05), Some(1.2)], true),
+            "1.05 [0.9000..1.20]~"
+        );
+        assert_eq!(
+            figure(&[Some(0.9), Some(1.05), Some(1.2)], false),
+            "1.05 [0.9000..1.20]",
+            "an absolute figure has no effect to compare its spread with"
+        );
+    }
+
+    #[test]
+    fn an_implausible_floor_is_listed_under_the_tables() {
+        let (facts, j) = naive();
+        // This transcript predates the checked floor: the row says so.
+        let r = row(&j, 4, 0, &facts);
+        assert!(
+            r.implausible
+                .iter()
+                .any(|w| w.contains("checked-call floor")),
+            "{:?}",
+            r.implausible
+        );
+        let text = tables(&[r], &[(4, 2.0)]).join("\n");
+        assert!(text.contains("IMPLAUSIBLE floors"), "{text}");
+    }
+
+    #[test]
+    fn percentiles_come_from_the_hist_records_of_the_same_experiment() {
+        let mut facts = crate::judge::Facts::default();
+        facts.hists.push(crate::judge::HistRec {
+            exp: "atomic/-/ipi/qword".into(),
+            phase: 1,
+            n: 4,
+            buckets: "19:3,20:1".into(),
+        });
+        facts.hists.push(crate::judge::HistRec {
+            exp: "other".into(),
+            phase: 2,
+            n: 1,
+            buckets: "40:1".into(),
+        });
+        let mut counters = std::collections::BTreeMap::new();
+        counters.insert("p1_max".to_string(), 1100u64);
+        let (_, mut j) = naive();
+        j.name = "atomic/-/ipi/qword".into();
+        j.counters = counters;
+        let r = row(&j, 2, 0, &facts);
+        // 3 samples in [768, 1024), 1 in [1024, 1280), the greatest 1100.
+        assert_eq!(r.percentiles[0], Some([1023, 1100, 1100, 1100]));
+        assert_eq!(r.percentiles[1], None, "another experiment's hist");
+        let text = tables(&[r], &[]).join("\n");
+        assert!(text.contains("1023"), "{text}");
     }
 }

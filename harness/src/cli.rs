@@ -40,6 +40,17 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// Print less: no serial echo (the default of parse, bench, matrix).
+    #[arg(long, short, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print more: echo the serial lines (the default of run and watch).
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
+}
+
+/// `after_help` of a command: its examples, then the exit status table.
+fn examples(text: &str) -> String {
+    format!("Examples:\n{text}\n\n{}", status::HELP_TABLE)
 }
 
 /// The commands.
@@ -47,27 +58,32 @@ pub struct Cli {
 pub enum Command {
     /// Build the kernel, boot it in QEMU, follow the serial line live under a
     /// hard deadline, judge, and keep the evidence under out/runs/.
-    #[command(after_help = status::HELP_TABLE)]
+    #[command(after_help = examples("  harness run --smp 4\n  harness run --experiment 'int3/*' --smp 2 --ms 100 --quiet\n  harness run --boot iso-uefi --tap"))]
     Run(RunArgs),
     /// Judge a saved serial log (from QEMU, CI, or a real machine's cable).
-    #[command(after_help = status::HELP_TABLE)]
+    #[command(after_help = examples("  harness parse out/runs/RUN/serial.log\n  harness parse --tap --smp 4 serial.log | tee parse.tap"))]
     Parse(ParseArgs),
     /// Follow a real machine's serial port live, stop at the end record or
     /// the deadline, keep the transcript, judge.
-    #[command(after_help = status::HELP_TABLE)]
+    #[command(after_help = examples("  harness watch /dev/ttyUSB0 --smp 8\n  harness watch /dev/ttyS0 --baud 115200 --timeout 900 --quiet"))]
     Watch(WatchArgs),
     /// Run a table of configurations (e.g. harness/platform.cfg) one after
     /// the other, with a progress line each and `N passed, N failed` at the
     /// end.
-    #[command(after_help = status::HELP_TABLE)]
+    #[command(after_help = examples("  harness matrix harness/platform.cfg\n  harness matrix harness/torture.cfg --no-build --verbose\n  harness matrix harness/platform.cfg --tap | tee matrix.tap"))]
     Matrix(MatrixArgs),
     /// List the registry's experiments (all, or those PATTERN selects) with
     /// their expectation and whether each needs a boot of its own.
-    #[command(after_help = status::HELP_TABLE)]
+    #[command(after_help = examples("  harness list\n  harness list 'int3/gap/*'"))]
     List(ListArgs),
+    /// Print the ISO's boot menu, generated from the registry: the default
+    /// suite, each own-boot experiment, the platform only, each sabotage
+    /// (scripts/mkiso.sh and scripts/mkiso-limine.sh call it).
+    #[command(name = "iso-menu", after_help = status::HELP_TABLE)]
+    IsoMenu(IsoMenuArgs),
     /// Measure: a fixed benchmark set per CPU count, as ratios against the
     /// baselines of the same boot; writes bench.json.
-    #[command(after_help = status::HELP_TABLE)]
+    #[command(after_help = examples("  harness bench --smp 2,4 --ms 300\n  harness bench --accel kvm --verbose"))]
     Bench(BenchArgs),
     /// Two runs' experiments side by side: verdicts, failures by kind,
     /// patches, calls, #BP hits and patch latency with the ratio B / A;
@@ -199,11 +215,13 @@ pub struct RunArgs {
     #[arg(long, value_name = "MODEL")]
     pub cpu: Option<String>,
     /// Hard deadline for the boot, in seconds (default 60; 10 for the hang
-    /// control). QEMU is killed when it passes: status 3.
+    /// control; for an ISO boot, room for the menu's countdown and its
+    /// default suite). QEMU is killed when it passes: status 3.
     #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
     pub timeout: Option<f64>,
     /// How to boot: the kernel ELF by PVH, or out/static-call.iso by
-    /// SeaBIOS or OVMF and GRUB.
+    /// SeaBIOS or OVMF and GRUB, which boots its menu's default entry (the
+    /// suite): each experiment the kernel's command line selected is judged.
     #[arg(long, value_enum, default_value = "kernel")]
     pub boot: BootKind,
     /// Run a negative control (docs/cmdline.md); kernel boots only. The run
@@ -215,7 +233,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "WORDS")]
     pub append: Vec<String>,
     /// Run the registry experiments whose names match PATTERN (`*` any
-    /// run of characters including `/`, `?` one character; see `harness
+    /// run of characters including `/`, `?` one character; several globs
+    /// separated by commas select what any of them selects; see `harness
     /// list`): the shared ones in one boot, each own-boot one in a boot of
     /// its own. Kernel boots only.
     #[arg(long, value_name = "PATTERN")]
@@ -233,9 +252,14 @@ pub struct RunArgs {
     /// Boot this ISO instead of out/static-call.iso.
     #[arg(long, value_name = "ISO")]
     pub iso: Option<PathBuf>,
-    /// Do not echo the serial line; print only the summary.
-    #[arg(long, short)]
+    /// Do not echo the serial line; print only the summary (the global
+    /// `--quiet`).
+    #[arg(skip)]
     pub quiet: bool,
+    /// Print the verdicts as TAP version 13 (one test point per experiment,
+    /// or the platform judgement) instead of the human summary.
+    #[arg(long)]
+    pub tap: bool,
 }
 
 /// `harness parse`.
@@ -271,9 +295,13 @@ pub struct ParseArgs {
     /// none applies.
     #[arg(long, value_name = "X.Y.Z", value_parser = parse_qemu_version)]
     pub qemu_version: Option<QemuVersion>,
-    /// Echo the log's lines as they are read.
-    #[arg(long, short)]
+    /// Echo the log's lines as they are read (the global `--verbose`).
+    #[arg(skip)]
     pub verbose: bool,
+    /// Print the verdicts as TAP version 13 (one test point per experiment,
+    /// or the platform judgement) instead of the human summary.
+    #[arg(long)]
+    pub tap: bool,
 }
 
 fn parse_qemu_version(s: &str) -> Result<QemuVersion, String> {
@@ -304,16 +332,35 @@ pub struct WatchArgs {
     /// Where run directories go (default: out/runs in the workspace).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Do not echo the serial line.
-    #[arg(long, short)]
+    /// Do not echo the serial line (the global `--quiet`).
+    #[arg(skip)]
     pub quiet: bool,
 }
 
 /// `harness list`.
 #[derive(Debug, Clone, Args)]
 pub struct ListArgs {
-    /// Only the experiments whose names match (`*`, `?`).
+    /// Only the experiments whose names match (`*`, `?`; globs separated
+    /// by commas).
     pub pattern: Option<String>,
+}
+
+/// `harness iso-menu`.
+#[derive(Debug, Clone, Args)]
+pub struct IsoMenuArgs {
+    /// Whose configuration syntax: GRUB's `menuentry` blocks or Limine's
+    /// entries.
+    #[arg(long, value_enum, default_value = "grub")]
+    pub loader: crate::menu::Loader,
+    /// More kernel command line words for the default entry (`make iso
+    /// CMDLINE=...`); an `exp=` or `ms=` among them replaces the default.
+    #[arg(long, value_name = "WORDS", default_value = "")]
+    pub cmdline: String,
+    /// The torture table whose `expect = fail` rows give each sabotage
+    /// entry its experiments (default: the harness/torture.cfg this harness
+    /// was built with).
+    #[arg(long, value_name = "FILE")]
+    pub table: Option<PathBuf>,
 }
 
 /// Where the kernel, QEMU and the evidence come from: the options `run`,
@@ -352,6 +399,10 @@ pub struct BenchArgs {
     /// Milliseconds per experiment.
     #[arg(long, value_name = "N", default_value = "500", value_parser = parse_ms)]
     pub ms: u64,
+    /// Boot each configuration this many times; the tables give the
+    /// median, least and greatest of every figure.
+    #[arg(long, value_name = "N", default_value = "1", value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub repeat: u32,
     /// Accelerator: tcg, kvm, or auto.
     #[arg(long, value_enum, default_value = "auto")]
     pub accel: AccelRequest,
@@ -364,8 +415,8 @@ pub struct BenchArgs {
     /// Where the kernel, QEMU and the evidence come from.
     #[command(flatten)]
     pub src: Sources,
-    /// Echo the serial lines.
-    #[arg(long, short)]
+    /// Echo the serial lines (the global `--verbose`).
+    #[arg(skip)]
     pub verbose: bool,
 }
 
@@ -380,7 +431,12 @@ pub struct MatrixArgs {
     /// Boot this ISO instead of out/static-call.iso.
     #[arg(long, value_name = "ISO")]
     pub iso: Option<PathBuf>,
-    /// Echo every row's serial line.
-    #[arg(long, short)]
+    /// Echo every row's serial line (the global `--verbose`).
+    #[arg(skip)]
     pub verbose: bool,
+    /// Also print the rows as TAP version 13: the version line first, the
+    /// progress lines (which TAP readers ignore), then the plan and one
+    /// test point per row.
+    #[arg(long)]
+    pub tap: bool,
 }

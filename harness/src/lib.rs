@@ -10,7 +10,7 @@
 //!   never inferred past a lost record.
 //! * **Pure logic apart from I/O.** [`transcript`], [`judge`] (and
 //!   [`judge::experiment`]), [`stats`], [`known`], [`plot`], [`list`],
-//!   [`matrix::parse_table`], [`qemu::QemuCommand`], the parsers of
+//!   [`matrix::parse_table`], [`menu`], [`qemu::QemuCommand`], the parsers of
 //!   [`qemu_info`] and [`controls`] do no
 //!   I/O and are tested by `cargo test`; [`run`], [`suite`], [`bench`](mod@bench),
 //!   [`live`] and [`evidence`] do the I/O.
@@ -28,6 +28,7 @@
 pub mod accel;
 pub mod app;
 pub mod bench;
+pub mod bench_plot;
 pub mod boot;
 pub mod cli;
 pub mod compare;
@@ -38,6 +39,8 @@ pub mod known;
 pub mod list;
 pub mod live;
 pub mod matrix;
+pub mod menu;
+pub mod paint;
 pub mod plot;
 pub mod qemu;
 pub mod qemu_info;
@@ -48,6 +51,7 @@ pub mod status;
 pub mod suite;
 pub mod symbols;
 pub mod synth;
+pub mod tap;
 pub mod transcript;
 pub mod watch;
 pub mod workspace;

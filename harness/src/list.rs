@@ -1,6 +1,9 @@
 //! `harness list [PATTERN]` and the selection of experiments by pattern
 //! (`run --experiment`, `parse --experiment`, matrix rows). Pure.
 //!
+//! A pattern is a glob or a comma-separated list of globs, the same that
+//! the kernel's `exp=` takes (`naive/*,int3/spin/ipi/qword/self`).
+//!
 //! The experiments are the registry's ([`plan::experiment::DEFAULT_SUITE`]),
 //! in its order, selected with the kernel's own glob
 //! ([`plan::experiment::glob_match`]: `*` any run of characters including
@@ -11,8 +14,10 @@
 use anyhow::{bail, Result};
 use plan::experiment::{self, Expectation, Experiment, DEFAULT_SUITE};
 
-/// The experiments `pattern` selects, in registry order; an error naming
-/// the pattern when it selects none.
+/// The experiments `pattern` selects (a glob, or a comma-separated list of
+/// globs, as the kernel's `exp=` takes), in registry order and each once;
+/// an error naming the pattern when it selects none, or the glob of a list
+/// that selects none (as the kernel refuses it).
 pub fn select(pattern: &str) -> Result<Vec<&'static Experiment>> {
     if pattern.is_empty() {
         bail!("an empty experiment pattern selects nothing (`*` selects every experiment)");
@@ -20,26 +25,39 @@ pub fn select(pattern: &str) -> Result<Vec<&'static Experiment>> {
     if pattern.chars().any(char::is_whitespace) {
         bail!(
             "experiment pattern `{pattern}` holds a space: the kernel command line splits words \
-             at spaces, and no experiment name has one"
+             at spaces, and no experiment name has one (separate globs with commas)"
         );
     }
-    let v: Vec<_> = experiment::matching(pattern).collect();
-    if v.is_empty() {
-        let hint = if pattern.contains(['*', '?']) {
-            String::new()
-        } else {
-            match experiment::parse_name(pattern) {
-                Err(e) => format!(": {e}"),
-                Ok(_) => ": it is a well-formed name, but not one of the default suite".into(),
-            }
-        };
+    if let Some(n) = experiment::empty_glob(pattern) {
         bail!(
-            "no experiment matches `{pattern}`{hint} (`harness list` shows the {} names; `*` \
-             matches any run of characters including `/`, `?` one character)",
-            DEFAULT_SUITE.len()
+            "experiment pattern `{pattern}` has an empty glob (number {n}): separate globs \
+             with single commas, with none at either end"
         );
     }
-    Ok(v)
+    let globs: Vec<&str> = pattern.split(experiment::LIST_SEPARATOR).collect();
+    for glob in &globs {
+        if experiment::matching(glob).next().is_none() {
+            let hint = if glob.contains(['*', '?']) {
+                String::new()
+            } else {
+                match experiment::parse_name(glob) {
+                    Err(e) => format!(": {e}"),
+                    Ok(_) => ": it is a well-formed name, but not one of the default suite".into(),
+                }
+            };
+            let within = if globs.len() > 1 {
+                format!(" (in the list `{pattern}`)")
+            } else {
+                String::new()
+            };
+            bail!(
+                "no experiment matches `{glob}`{within}{hint} (`harness list` shows the {} \
+                 names; `*` matches any run of characters including `/`, `?` one character)",
+                DEFAULT_SUITE.len()
+            );
+        }
+    }
+    Ok(experiment::matching(pattern).collect())
 }
 
 /// The lines of `harness list [PATTERN]`: one per experiment (name,
@@ -88,7 +106,7 @@ mod tests {
             "one line each and a count"
         );
         assert!(
-            l.last().unwrap().starts_with("122 experiment(s): "),
+            l.last().unwrap().starts_with("128 experiment(s): "),
             "{}",
             l.last().unwrap()
         );
@@ -115,7 +133,8 @@ mod tests {
     fn the_int3_grid_globs_select_the_must_pass_grid() {
         let timer = select("int3*/*/*/*/?i*").unwrap();
         let nmi = select("int3*/*/*/*/n?i").unwrap();
-        assert_eq!((timer.len(), nmi.len()), (49, 48));
+        // `?i*` also takes the six `timer-site` experiments.
+        assert_eq!((timer.len(), nmi.len()), (55, 48));
         assert!(timer
             .iter()
             .chain(&nmi)
@@ -145,5 +164,51 @@ mod tests {
         assert!(select("").is_err());
         let e = select("naive/* int3/*").unwrap_err().to_string();
         assert!(e.contains("space"), "{e}");
+    }
+
+    #[test]
+    fn a_comma_list_selects_the_union_in_registry_order() {
+        let v = select("int3/spin/ipi/qword/self,naive/*").unwrap();
+        let names: Vec<String> = v.iter().map(|e| e.name().to_string()).collect();
+        assert_eq!(
+            names,
+            [
+                "naive/-/none/qword",
+                "naive/-/none/line",
+                "naive/-/none/cross-line",
+                "naive/-/none/cross-page",
+                "int3/spin/ipi/qword/self"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_list_with_a_glob_that_selects_nothing_is_refused_naming_that_glob() {
+        let e = select("naive/*,int4/*").unwrap_err().to_string();
+        assert!(
+            e.contains("no experiment matches `int4/*` (in the list `naive/*,int4/*`)"),
+            "{e}"
+        );
+        let e = select("naive/*,int3/gapp/ipi/qword")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown handler `gapp`"), "{e}");
+    }
+
+    #[test]
+    fn a_list_with_an_empty_glob_is_refused() {
+        for p in ["naive/*,", ",naive/*", "naive/*,,atomic/*"] {
+            let e = select(p).unwrap_err().to_string();
+            assert!(e.contains("empty glob"), "{p}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_list_separator_is_the_same_for_kernel_and_harness() {
+        assert_eq!(
+            report::cmdline::EXP_LIST_SEPARATOR,
+            experiment::LIST_SEPARATOR,
+            "the command line parser and the glob lists must split `exp=` alike"
+        );
     }
 }

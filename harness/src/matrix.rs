@@ -24,6 +24,7 @@
 //! | `control` | a control of `docs/cmdline.md` | none |
 //! | `append` | more kernel command line words | none |
 //! | `expect` | `pass`, `fault`, `timeout`, `fail` (an `experiment` row whose every experiment must FAIL: a sabotage row), `clock-fail` (the TSC's references must disagree, nothing else fail: with `append = tsc=skew`) | from the control, else `pass` |
+//! | `expect_kind` | with `expect = fail`, and only then: the failure kinds the sabotage must cause, comma-separated: `wrong`, `faults`, `stray_bp`, `stale_bp`, `stale_call`, `bad_return`, `unsynced`, `blind` (the `exp` record's counters), `deadlock` | none: required by `expect = fail` |
 //! | `timeout` | seconds | 30 (10 for `expect = timeout`); for an `experiment` row, per boot, and only when the row itself sets it (else [`suite::boot_deadline`]) |
 //! | `skip` | a reason: the row is listed as skipped | not skipped |
 //! | `experiment` | a pattern of registry experiment names (`harness list`): the row runs them as `harness run --experiment` does, each judged on its own | none (the platform only) |
@@ -41,7 +42,12 @@
 //! a pass when it is caught, a `timeout` row when the run hangs until its
 //! deadline, an `experiment` row when every boot passes the platform
 //! judgement and no experiment FAILs (SKIP and KFAIL do not fail it; the
-//! row's line counts them). The closing line is `N passed, N failed`
+//! row's line counts them); a sabotage row (`expect = fail`) when every
+//! experiment FAILs through each kind of its `expect_kind` and nothing else
+//! ([`kind`]). A row without `experiment` whose kernel runs experiments of
+//! its own accord (an ISO boot: its menu's default entry runs the default
+//! suite) has each of them judged as well, from the kernel's command line,
+//! and passes only when none FAILs. The closing line is `N passed, N failed`
 //! (`, N skipped` when rows were skipped); the exit status is 0 when no row
 //! failed.
 
@@ -53,11 +59,14 @@ use crate::{
 };
 use anyhow::{bail, Context as _, Result};
 use clap::ValueEnum;
+use kind::FailureKind;
 use std::{
     io::Write,
     path::Path,
     time::{Instant, SystemTime},
 };
+
+pub mod kind;
 
 /// A row's deadline unless the table says otherwise.
 pub const ROW_TIMEOUT: f64 = 30.0;
@@ -75,6 +84,9 @@ pub struct Row {
     pub want_fail: bool,
     /// `expect_apic`: the APIC mode every boot must report.
     pub expect_apic: Option<ApicMode>,
+    /// `expect_kind`: the failure kinds through which each must FAIL
+    /// (non-empty exactly when `want_fail`).
+    pub want_kinds: Vec<FailureKind>,
 }
 
 /// An APIC mode, as the kernel's `machine` record names it (`apic=`).
@@ -125,6 +137,7 @@ struct Keys {
     control: Option<String>,
     append: Option<String>,
     expect: Option<ExpectKind>,
+    expect_kind: Option<Vec<FailureKind>>,
     timeout: Option<f64>,
     skip: Option<String>,
     experiment: Option<String>,
@@ -161,6 +174,7 @@ impl Keys {
             "control" => self.control = Some(value.to_string()),
             "append" => self.append = Some(value.to_string()),
             "expect" => self.expect = Some(en(key, value)?),
+            "expect_kind" => self.expect_kind = Some(kind::parse_kinds(value)?),
             "timeout" => {
                 let t: f64 = value
                     .parse()
@@ -190,7 +204,7 @@ impl Keys {
             }
             "expect_apic" => self.expect_apic = Some(en(key, value)?),
             _ => bail!(
-                "unknown key `{key}` (keys: smp, cpu, accel, boot, control, append, expect, timeout, skip, experiment, ms, qemu, expect_apic)"
+                "unknown key `{key}` (keys: smp, cpu, accel, boot, control, append, expect, expect_kind, timeout, skip, experiment, ms, qemu, expect_apic)"
             ),
         }
         Ok(())
@@ -205,6 +219,7 @@ impl Keys {
             control: self.control.clone().or(base.control.clone()),
             append: self.append.clone().or(base.append.clone()),
             expect: self.expect.or(base.expect),
+            expect_kind: self.expect_kind.clone().or(base.expect_kind.clone()),
             // An experiment row's deadline is per boot and grows with its
             // experiments: only the row's own `timeout` replaces it.
             timeout: if self.experiment.is_some() || base.experiment.is_some() {
@@ -242,6 +257,7 @@ impl Keys {
             skip: self.skip,
             want_fail,
             expect_apic: self.expect_apic,
+            want_kinds: self.expect_kind.unwrap_or_default(),
             request: RunRequest {
                 name,
                 smp: self.smp.unwrap_or(1),
@@ -262,34 +278,31 @@ impl Keys {
     }
 }
 
-/// An `expect = fail` row: every experiment that ran FAILed (none PASS,
-/// none KFAIL: a known emulator failure must not stand in for the defect),
-/// on boots that are otherwise healthy.
-fn sabotage_row(o: &suite::SuiteOutcome) -> RowResult {
+/// An `expect = fail` row: every experiment that ran FAILed through each
+/// of `kinds` and nothing else ([`kind::caught`]), on boots that are
+/// otherwise healthy. `Ok` holds a line per experiment, what it counted.
+fn sabotage_row(o: &suite::SuiteOutcome, kinds: &[FailureKind]) -> (RowResult, Vec<String>) {
     let judged: Vec<_> = o
         .experiments
         .iter()
         .filter(|j| j.verdict.word() != "SKIP")
         .collect();
-    let mut why: Vec<String> = judged
-        .iter()
-        .filter(|j| j.verdict.word() != "FAIL")
-        .map(|j| {
-            format!(
-                "{} {}: wanted FAIL (the sabotage must be seen)",
-                j.verdict.word(),
-                j.name
-            )
-        })
-        .collect();
+    let mut why = Vec::new();
+    let mut seen = Vec::new();
+    for j in &judged {
+        match kind::caught(j, kinds) {
+            Ok(counted) => seen.push(format!("caught {}: {counted}", j.name)),
+            Err(e) => why.push(e),
+        }
+    }
     if judged.is_empty() {
         why.push("no experiment ran".into());
     }
     why.extend(o.platform_lines());
     if why.is_empty() {
-        RowResult::Pass
+        (RowResult::Pass, seen)
     } else {
-        RowResult::Fail(why)
+        (RowResult::Fail(why), seen)
     }
 }
 
@@ -359,6 +372,16 @@ pub fn parse_table(text: &str) -> Result<Vec<Row>> {
                      only experiments can be expected to fail (a sabotage row)"
                 );
             }
+            match (k.expect == Some(ExpectKind::Fail), k.expect_kind.is_some()) {
+                (true, false) => bail!(
+                    "line {line}: row `{name}` says `expect = fail` without `expect_kind`: \
+                     a sabotage row names the failure kinds its defect must cause"
+                ),
+                (false, true) => {
+                    bail!("line {line}: row `{name}` sets `expect_kind` without `expect = fail`")
+                }
+                _ => {}
+            }
             Ok(k.into_row(name, line))
         })
         .collect()
@@ -390,6 +413,11 @@ pub fn closing_line(results: &[RowResult]) -> String {
 
 /// Runs the table in `file`; returns whether every row that ran passed.
 pub fn run_table(file: &Path, setup: &Setup, build: bool) -> Result<bool> {
+    Ok(run_table_cases(file, setup, build)?.0)
+}
+
+/// [`run_table`], with each row's case as `junit.xml` holds it (for TAP).
+pub fn run_table_cases(file: &Path, setup: &Setup, build: bool) -> Result<(bool, Vec<Case>)> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let rows = parse_table(&text).with_context(|| format!("in {}", file.display()))?;
@@ -427,6 +455,8 @@ pub fn run_table(file: &Path, setup: &Setup, build: bool) -> Result<bool> {
         }
         let start = Instant::now();
         let mut detail: Vec<String> = Vec::new();
+        // Lines printed under the row's result (what a sabotage row caught).
+        let mut under: Vec<String> = Vec::new();
         let (result, dir) = match &row.skip {
             Some(why) => (RowResult::Skip(why.clone()), None),
             None if row.request.experiment.is_some() => {
@@ -476,7 +506,9 @@ pub fn run_table(file: &Path, setup: &Setup, build: bool) -> Result<bool> {
                         let r = if !apic.is_empty() {
                             RowResult::Fail(apic)
                         } else if row.want_fail {
-                            sabotage_row(&o)
+                            let (r, seen) = sabotage_row(&o, &row.want_kinds);
+                            under = seen;
+                            r
                         } else if o.met {
                             for l in not_passed {
                                 println!("      {l}");
@@ -498,14 +530,17 @@ pub fn run_table(file: &Path, setup: &Setup, build: bool) -> Result<bool> {
                         println!("INTERRUPTED");
                         bail!("interrupted");
                     }
+                    if !o.experiments.is_empty() {
+                        detail.push(crate::judge::experiment::Tally::of(&o.experiments).line());
+                    }
                     let apic = row
                         .expect_apic
                         .and_then(|want| apic_mismatch(want, &o.facts));
-                    let r = match (o.judgement.met, apic) {
+                    let r = match (o.met(), apic) {
                         (true, None) => RowResult::Pass,
-                        (_, apic) => RowResult::Fail(
-                            o.judgement.reasons.iter().cloned().chain(apic).collect(),
-                        ),
+                        (_, apic) => {
+                            RowResult::Fail(o.failure_lines().into_iter().chain(apic).collect())
+                        }
                     };
                     (r, Some(o.dir))
                 }
@@ -523,6 +558,9 @@ pub fn run_table(file: &Path, setup: &Setup, build: bool) -> Result<bool> {
             println!("[{:>width$}/{n}] {name} ... {line}", i + 1);
         } else {
             println!("{line}");
+        }
+        for l in &under {
+            println!("      {l}");
         }
         if let RowResult::Fail(reasons) = &result {
             for r in reasons {
@@ -561,7 +599,10 @@ pub fn run_table(file: &Path, setup: &Setup, build: bool) -> Result<bool> {
     )?;
     println!("evidence: {}", matrix_dir.display());
     println!("{closing}");
-    Ok(!results.iter().any(|r| matches!(r, RowResult::Fail(_))))
+    Ok((
+        !results.iter().any(|r| matches!(r, RowResult::Fail(_))),
+        cases,
+    ))
 }
 
 #[cfg(test)]
@@ -653,6 +694,7 @@ mod tests {
         let rows = parse_table(include_str!("../torture.cfg")).unwrap();
         let got: Vec<(&str, u32, Option<&str>)> = rows
             .iter()
+            .filter(|r| !r.want_fail)
             .map(|r| {
                 (
                     r.request.name.as_str(),
@@ -686,24 +728,73 @@ mod tests {
                     2,
                     Some("int3/retry/ipi/qword/self")
                 ),
-                (
-                    "sabotage-no-final-sync-smp2",
-                    2,
-                    Some("int3/gap/ipi/*/timer")
-                ),
-                (
-                    "sabotage-operand-first-smp2",
-                    2,
-                    Some("int3/gap/ipi/*/timer")
-                ),
-                ("sabotage-gap-return-smp2", 2, Some("int3/gap/ipi/*/timer")),
             ]
         );
+        let sabotage: Vec<(&str, &str, u32, &str)> = rows
+            .iter()
+            .filter(|r| r.want_fail)
+            .map(|r| {
+                (
+                    r.request.append[0].as_str(),
+                    r.request.experiment.as_deref().unwrap_or(""),
+                    r.request.smp,
+                    r.request.name.as_str(),
+                )
+            })
+            .collect();
+        for s in report::cmdline::Sabotage::ALL {
+            let word = format!("break={}", s.name());
+            if s == report::cmdline::Sabotage::CpumaskFirstOut {
+                assert!(
+                    sabotage.iter().any(|r| r.0 == word && r.2 >= 4),
+                    "{word}: wanted a row with 4 CPUs (with one other CPU the first out is the last)"
+                );
+            }
+            assert!(
+                sabotage.iter().any(|r| r.0 == word),
+                "{word}: wanted a sabotage row in torture.cfg"
+            );
+        }
+        for (append, pattern, _, name) in &sabotage {
+            let sync = if pattern.contains("/cpumask/") {
+                "cpumask"
+            } else {
+                "ipi"
+            };
+            if append.contains("ack-before-serialize") {
+                assert_eq!(sync, "cpumask", "{name}");
+            }
+            if append.contains("jmp-as-call") {
+                assert!(pattern.starts_with("outofline-"), "{name}");
+            }
+        }
+        assert!(
+            sabotage.iter().any(|r| r.1.contains("/cpumask/"))
+                && sabotage.iter().any(|r| r.1.contains("/ipi/")),
+            "wanted sabotage rows under both syncs"
+        );
+        let kinds: std::collections::BTreeSet<&str> = rows
+            .iter()
+            .flat_map(|r| r.want_kinds.iter().map(|k| k.name()))
+            .collect();
+        for k in [
+            "stray_bp",
+            "faults",
+            "wrong",
+            "bad_return",
+            "unsynced",
+            "blind",
+            "deadlock",
+        ] {
+            assert!(kinds.contains(k), "no sabotage row expects `{k}`");
+        }
         assert!(
             rows.iter()
                 .filter(|r| r.request.name.starts_with("sabotage-"))
-                .all(|r| r.want_fail && r.request.append.iter().any(|a| a.starts_with("break="))),
-            "every sabotage row must break the protocol and expect every experiment to fail"
+                .all(|r| r.want_fail
+                    && !r.want_kinds.is_empty()
+                    && r.request.append.iter().any(|a| a.starts_with("break="))),
+            "every sabotage row must break the protocol and expect every experiment to fail by kind"
         );
         assert!(rows
             .iter()
@@ -726,6 +817,37 @@ mod tests {
                 .all(|r| r.request.qemu.is_none()),
             "the other rows run under the matrix's --qemu"
         );
+    }
+
+    #[test]
+    fn a_sabotage_row_without_expect_kind_or_with_a_typo_in_it_is_refused_naming_line_and_field() {
+        let e = format!(
+            "{:#}",
+            parse_table("[s]\nexperiment = int3/gap/ipi/*/timer\nexpect = fail\n").unwrap_err()
+        );
+        assert!(
+            e.contains("line 1") && e.contains("without `expect_kind`"),
+            "{e}"
+        );
+        let e = format!(
+            "{:#}",
+            parse_table(
+                "[s]\nexperiment = int3/gap/ipi/*/timer\nexpect = fail\nexpect_kind = stray-bp\n"
+            )
+            .unwrap_err()
+        );
+        assert!(
+            e.contains("line 4")
+                && e.contains("`expect_kind = stray-bp`")
+                && e.contains("unknown failure kind `stray-bp`"),
+            "wanted the line, the field and the kind named, got {e}"
+        );
+        let e = format!(
+            "{:#}",
+            parse_table("[s]\nexperiment = int3/gap/ipi/*/timer\nexpect_kind = faults\n")
+                .unwrap_err()
+        );
+        assert!(e.contains("`expect_kind` without `expect = fail`"), "{e}");
     }
 
     #[test]
@@ -846,13 +968,15 @@ mod tests {
         let e = parse_table("[x]\nexpect = fail\n").unwrap_err().to_string();
         assert!(e.contains("`expect = fail` without `experiment`"), "{e}");
         let rows = parse_table(
-            "[s]\nexperiment = int3/gap/ipi/*/timer\nappend = break=gap-return\nexpect = fail\n",
+            "[s]\nexperiment = int3/gap/ipi/*/timer\nappend = break=gap-return\nexpect = fail\n\
+             expect_kind = bad_return\n",
         )
         .unwrap();
         assert!(
             rows[0].want_fail,
             "wanted the row to expect every experiment to fail"
         );
+        assert_eq!(rows[0].want_kinds, [FailureKind::Counter("bad_return")]);
         assert_eq!(
             rows[0].request.expect, None,
             "the boot itself must still be judged healthy"

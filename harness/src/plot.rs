@@ -315,6 +315,7 @@ mod tests {
             ],
             Some(&Baseline {
                 direct_calls_per_s: Some(1),
+                checked_calls_per_s: Some(1),
                 ipi_sync_cycles: Some(300),
                 cpumask_sync_cycles: Some(200),
             }),

@@ -209,8 +209,9 @@ pub fn baseline(b: &Baseline, tsc_hz: Option<u64>) -> String {
         (None, _) => "?".into(),
     };
     format!(
-        "direct calls {}/s per AP; one sync round: ipi {}, cpumask {}",
+        "direct calls {}/s per AP, checked calls {}/s per AP; one sync round: ipi {}, cpumask {}",
         b.direct_calls_per_s.map_or("?".into(), |n| n.to_string()),
+        b.checked_calls_per_s.map_or("?".into(), |n| n.to_string()),
         cyc(b.ipi_sync_cycles),
         cyc(b.cpumask_sync_cycles)
     )
@@ -405,11 +406,33 @@ impl Summary<'_> {
     pub fn print(&self) {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "--- summary ---");
+        let colour = crate::paint::enabled();
         for l in self.lines() {
-            let _ = writeln!(out, "{l}");
+            let _ = writeln!(out, "{}", crate::paint::verdicts(&l, colour));
         }
         let _ = out.flush();
     }
+}
+
+/// The tally of a boot's experiments and the verdict line, when it ran
+/// any (`parse`, `watch`, `run` of an ISO).
+pub fn print_tally(exps: &[ExpJudgement], status: Status) {
+    if exps.is_empty() {
+        return;
+    }
+    let t = crate::judge::experiment::Tally::of(exps);
+    println!("{}", t.line());
+    let verdict = format!(
+        "verdict: {} (status {}: {})",
+        if status == Status::Pass {
+            "PASS"
+        } else {
+            "FAIL"
+        },
+        status.code(),
+        status.word()
+    );
+    println!("{}", crate::paint::line(&verdict));
 }
 
 #[cfg(test)]

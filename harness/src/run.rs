@@ -8,11 +8,17 @@ use crate::{
     accel::{self, AccelChoice, AccelRequest},
     boot, controls,
     evidence::{self, Case, CaseOutcome},
-    judge::{self, Ending, Expectation, Facts, Judgement},
+    judge::{
+        self,
+        experiment::{self as xj, ExpJudgement, Tally, Verdict, Via, Where},
+        Ending, Expectation, Facts, Judgement,
+    },
+    menu, plot,
     qemu::{self, Medium, QemuCommand},
     qemu_info::{self, QemuInfo},
     render,
     status::Status,
+    suite::{self, Live, Table},
     symbols::Symbols,
     workspace::Workspace,
 };
@@ -33,8 +39,21 @@ use std::{
 /// judgement, saying so.
 pub const MAX_SMP: u32 = 4096;
 
-/// `run`'s deadline unless `--timeout` says otherwise.
+/// `run`'s deadline for a kernel boot unless `--timeout` says otherwise
+/// (an ISO boot's is [`iso_deadline`]).
 pub const DEFAULT_TIMEOUT: f64 = 60.0;
+
+/// The deadline of an ISO boot on `smp` CPUs unless `--timeout` says
+/// otherwise: the menu's countdown, then the default entry's experiments
+/// ([`menu::ISO_MS`] each) as [`suite::boot_deadline`] allows for them,
+/// firmware and GRUB included in its 30 s.
+pub fn iso_deadline(smp: u32) -> f64 {
+    let shared = plan::experiment::DEFAULT_SUITE
+        .iter()
+        .filter(|e| !e.own_boot)
+        .count();
+    menu::MENU_TIMEOUT_S as f64 + suite::boot_deadline(shared, menu::ISO_MS, smp)
+}
 
 /// The deadline of a run that must hang (control `hang`) unless told.
 pub const DEFAULT_HANG_TIMEOUT: f64 = 10.0;
@@ -356,9 +375,10 @@ pub fn validate(req: &RunRequest, setup: &Setup) -> Result<Validated> {
         bail!("--cpu host needs KVM; under TCG use a named model or `max`");
     }
     let expectation = expectation(req.expect, req.control.as_deref())?;
-    let timeout = req.timeout.unwrap_or(match expectation {
-        Expectation::ExpectDeadlock { .. } => DEFAULT_HANG_TIMEOUT,
-        _ => DEFAULT_TIMEOUT,
+    let timeout = req.timeout.unwrap_or(match (&expectation, req.boot) {
+        (Expectation::ExpectDeadlock { .. }, _) => DEFAULT_HANG_TIMEOUT,
+        (_, BootKind::Kernel) => DEFAULT_TIMEOUT,
+        (_, BootKind::IsoBios | BootKind::IsoUefi) => iso_deadline(req.smp),
     });
     if !(timeout > 0.0 && timeout <= MAX_TIMEOUT) {
         bail!("timeout {timeout} s is out of range: give 0 < SECS <= {MAX_TIMEOUT}");
@@ -367,8 +387,10 @@ pub fn validate(req: &RunRequest, setup: &Setup) -> Result<Validated> {
         && (req.control.is_some() || !req.append.is_empty() || req.experiment.is_some())
     {
         bail!(
-            "--boot {}: the ISO's kernel command line is fixed in grub.cfg, so --control, \
-             --experiment and --append need --boot kernel (or bake words in with `make iso CMDLINE=...`)",
+            "--boot {}: the ISO's kernel command line is that of its menu's default entry, fixed \
+             in grub.cfg (the default suite, judged from the command line the kernel reports), \
+             so --control, --experiment and --append need --boot kernel (or bake words into the \
+             default entry with `make iso CMDLINE=...`)",
             req.boot.name()
         );
     }
@@ -497,6 +519,25 @@ pub struct RunOutcome {
     pub wall: Duration,
     /// The QEMU command, shell-quoted.
     pub command: String,
+    /// The experiments the kernel's own command line selected, each
+    /// judged (a boot the harness did not give experiments to: an ISO's
+    /// menu entry, `--append exp=...`); empty when it selected none.
+    pub experiments: Vec<ExpJudgement>,
+}
+
+impl RunOutcome {
+    /// The platform judgement met and the experiments' too
+    /// ([`xj::unplanned_verdict`]: none FAILed, or with `break=` all did).
+    pub fn met(&self) -> bool {
+        self.judgement.met && xj::unplanned_verdict(&self.facts, &self.experiments).0
+    }
+
+    /// Why it was not met: the platform's reasons, then the experiments'.
+    pub fn failure_lines(&self) -> Vec<String> {
+        let mut v = self.judgement.reasons.clone();
+        v.extend(xj::unplanned_verdict(&self.facts, &self.experiments).1);
+        v
+    }
 }
 
 #[derive(Serialize)]
@@ -510,12 +551,19 @@ struct SummaryJson<'a> {
     facts: &'a Facts,
     ending: &'a Ending,
     judgement: &'a Judgement,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    experiments: &'a [ExpJudgement],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tally: Option<Tally>,
     exit_status: u8,
     wall_seconds: f64,
     evidence: &'a Path,
 }
 
-/// Runs a plan: accelerator, boot, judgement, evidence.
+/// Runs a plan: accelerator, boot, judgement, evidence. The experiments
+/// the kernel runs of its own accord (an ISO's menu entry, `--append
+/// exp=...`) are learnt from its command line, shown as they arrive (a
+/// line each, when echoing) and each judged ([`xj::judge_unplanned`]).
 pub fn execute(plan: &RunPlan, setup: &Setup) -> Result<RunOutcome> {
     let label = format!(
         "{}-{}-smp{}-{}",
@@ -526,22 +574,60 @@ pub fn execute(plan: &RunPlan, setup: &Setup) -> Result<RunOutcome> {
     );
     let dir = evidence::create_run_dir(&setup.out, &label, SystemTime::now())?;
     let echo = setup.echo;
-    execute_in_dir(plan, setup, &dir, &mut |l| {
-        if echo {
-            render::echo(l)
+    let symbols = setup.symbols().ok();
+    let mut table = Table::new(0, echo);
+    // Where a live line was seen: the accelerator when it was asked for,
+    // else the machine record's hypervisor; the final judgement knows it.
+    let accel = accel::explicit(plan.accel).ok().flatten().map(|c| c.accel);
+    let mut live = Live::new(
+        &mut table,
+        accel,
+        Via::Qemu,
+        symbols.as_ref(),
+        None,
+        false,
+        false,
+        "shared",
+    );
+    let out = run_in_dir(plan, setup, &dir, true, &mut |l| {
+        if echo && !render::is_experiment_record(l) {
+            render::echo(l);
         }
-    })
+        live.line(l);
+    })?;
+    live.show_rest(&out.experiments);
+    Ok(out)
+}
+
+/// The status of a boot whose experiments were judged from its own
+/// command line: the platform's, unless it passed and they did not.
+pub fn unplanned_status(platform: Status, met: bool) -> Status {
+    match platform {
+        Status::Pass if !met => Status::Unmet,
+        s => s,
+    }
 }
 
 /// Runs a plan with its evidence in `dir` (which exists), handing every
-/// serial line to `on_line` as it arrives.
+/// serial line to `on_line` as it arrives; the caller judges the
+/// experiments it asked for.
 pub fn execute_in_dir(
     plan: &RunPlan,
     setup: &Setup,
     dir: &Path,
     on_line: &mut dyn FnMut(&crate::transcript::Line),
 ) -> Result<RunOutcome> {
-    execute_in(plan, setup, dir, on_line).inspect_err(|e| {
+    run_in_dir(plan, setup, dir, false, on_line)
+}
+
+fn run_in_dir(
+    plan: &RunPlan,
+    setup: &Setup,
+    dir: &Path,
+    unplanned: bool,
+    on_line: &mut dyn FnMut(&crate::transcript::Line),
+) -> Result<RunOutcome> {
+    execute_in(plan, setup, dir, unplanned, on_line).inspect_err(|e| {
         evidence::write_error_summary(
             dir,
             serde_json::json!({ "name": plan.name, "config": plan }),
@@ -554,6 +640,7 @@ fn execute_in(
     plan: &RunPlan,
     setup: &Setup,
     dir: &Path,
+    unplanned: bool,
     on_line: &mut dyn FnMut(&crate::transcript::Line),
 ) -> Result<RunOutcome> {
     let dir = dir.to_path_buf();
@@ -586,7 +673,13 @@ fn execute_in(
             symbols: symbols.as_ref(),
         },
     );
-    let out = RunOutcome {
+    let experiments = if unplanned {
+        let seen = Where::new(facts.machine.as_ref(), Via::Qemu, Some(accel.accel));
+        xj::judge_unplanned(&facts, &booted.ending, &seen, symbols.as_ref(), None)?
+    } else {
+        Vec::new()
+    };
+    let mut out = RunOutcome {
         plan: plan.clone(),
         dir,
         accel,
@@ -595,7 +688,9 @@ fn execute_in(
         judgement,
         wall: booted.wall,
         command: cmd.shell(),
+        experiments,
     };
+    out.judgement.status = unplanned_status(out.judgement.status, out.met());
     write_verdict_files(&out, &out.command)?;
     Ok(out)
 }
@@ -611,6 +706,8 @@ fn write_verdict_files(o: &RunOutcome, command: &str) -> Result<()> {
         facts: &o.facts,
         ending: &o.ending,
         judgement: &o.judgement,
+        experiments: &o.experiments,
+        tally: (!o.experiments.is_empty()).then(|| Tally::of(&o.experiments)),
         exit_status: o.judgement.status.code(),
         wall_seconds: o.wall.as_secs_f64(),
         evidence: &o.dir,
@@ -620,12 +717,39 @@ fn write_verdict_files(o: &RunOutcome, command: &str) -> Result<()> {
         "summary.json",
         &(serde_json::to_string_pretty(&summary)? + "\n"),
     )?;
+    let mut cases = junit_cases(&o.plan.name, &o.facts, &o.judgement, o.wall);
+    cases.extend(o.experiments.iter().map(suite::experiment_case));
     evidence::write(
         &o.dir,
         "junit.xml",
-        &evidence::junit_xml(
-            "static-call",
-            &junit_cases(&o.plan.name, &o.facts, &o.judgement, o.wall),
+        &evidence::junit_xml("static-call", &cases),
+    )?;
+    if o.experiments.is_empty() {
+        return Ok(());
+    }
+    let n = o.experiments.len();
+    let mut text: Vec<String> = o
+        .experiments
+        .iter()
+        .enumerate()
+        .flat_map(|(i, j)| render::experiment_lines(j, Some((i + 1, n))))
+        .collect();
+    text.push(Tally::of(&o.experiments).line());
+    evidence::write(&o.dir, "experiments.txt", &(text.join("\n") + "\n"))?;
+    evidence::write(
+        &o.dir,
+        "latency.svg",
+        &plot::latency_svg(
+            &o.experiments,
+            o.facts.baseline.as_ref(),
+            o.facts.tsc_hz,
+            &format!(
+                "patch latency per phase, boot {} ({}) -smp {} ({})",
+                o.plan.boot.name(),
+                o.facts.cmdline.as_deref().unwrap_or(""),
+                o.plan.smp,
+                o.experiments[0].seen.label()
+            ),
         ),
     )
 }
@@ -656,7 +780,9 @@ pub fn junit_cases(name: &str, facts: &Facts, j: &Judgement, wall: Duration) -> 
     cases
 }
 
-/// The summary of a finished run, for people.
+/// The summary of a finished run, for people: the platform's, then, when
+/// the kernel ran experiments, those that did not pass, the tally and the
+/// verdict.
 pub fn print_summary(o: &RunOutcome, setup: &Setup) {
     let symbols = setup.symbols().ok();
     render::Summary {
@@ -675,6 +801,30 @@ pub fn print_summary(o: &RunOutcome, setup: &Setup) {
         evidence: Some(&o.dir),
     }
     .print();
+    if !o.experiments.is_empty() {
+        for j in o
+            .experiments
+            .iter()
+            .filter(|j| matches!(j.verdict, Verdict::Fail | Verdict::Kfail))
+        {
+            println!(
+                "{:<9} {:<5} {} [{}]: {}",
+                if j.verdict == Verdict::Kfail {
+                    "known"
+                } else {
+                    "not met"
+                },
+                j.verdict.word(),
+                j.name,
+                j.seen.label(),
+                j.reasons.first().map_or("", String::as_str)
+            );
+        }
+        if let Some(l) = xj::sabotage_line(&o.facts, &o.experiments) {
+            println!("{l}");
+        }
+        render::print_tally(&o.experiments, o.judgement.status);
+    }
 }
 
 /// The exit status of a single `run`.
@@ -716,6 +866,19 @@ mod tests {
     fn expecting_a_pass_from_a_control_is_a_contradiction() {
         let e = expectation(Some(ExpectKind::Pass), Some("write-text")).unwrap_err();
         assert!(e.to_string().contains("contradicts"), "{e}");
+    }
+
+    #[test]
+    fn an_iso_boot_waits_for_the_countdown_and_the_whole_default_suite() {
+        let suite_s = 118.0 * menu::ISO_MS as f64 / 1000.0;
+        for smp in [1, 4, 8] {
+            let d = iso_deadline(smp);
+            assert!(
+                d > menu::MENU_TIMEOUT_S as f64 + 2.0 * suite_s && d <= MAX_TIMEOUT,
+                "-smp {smp}: wanted room for the countdown and twice the suite's {suite_s} s, got {d} s"
+            );
+        }
+        assert!(iso_deadline(8) > iso_deadline(4), "more CPUs, more time");
     }
 
     #[test]

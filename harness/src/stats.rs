@@ -183,6 +183,134 @@ pub fn median(xs: &[f64]) -> Option<f64> {
     })
 }
 
+/// The median, least and greatest of the samples of one figure over
+/// repeated boots.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Spread {
+    /// The median ([`median`]).
+    pub median: f64,
+    /// The least sample.
+    pub min: f64,
+    /// The greatest sample.
+    pub max: f64,
+}
+
+impl Spread {
+    /// Of `xs`; `None` for no samples.
+    pub fn of(xs: &[f64]) -> Option<Spread> {
+        let median = median(xs)?;
+        let min = xs.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        Some(Spread { median, min, max })
+    }
+
+    /// `max / min - 1`: how far apart the samples lie, as a share of the
+    /// least (0 for one sample; infinite when the least is not positive).
+    pub fn relative(&self) -> f64 {
+        if self.max == self.min {
+            0.0
+        } else if self.min <= 0.0 {
+            f64::INFINITY
+        } else {
+            self.max / self.min - 1.0
+        }
+    }
+
+    /// For a ratio: whether its samples are too spread to tell its effect
+    /// from no effect. True when `min..=max` holds 1, or when the relative
+    /// spread is wider than the median's distance from 1 on the same scale
+    /// (a ratio `r` below 1 is the effect `1/r`: 0.5 and 2 are as far).
+    pub fn ratio_unclear(&self) -> bool {
+        if self.min <= 1.0 && 1.0 <= self.max {
+            return true;
+        }
+        let m = self.median;
+        if m <= 0.0 {
+            return true;
+        }
+        self.relative() > m.max(1.0 / m) - 1.0
+    }
+}
+
+/// Buckets of a latency histogram ([`bucket_of`]).
+pub const HIST_BUCKETS: usize = 64;
+
+/// The bucket of `x` in a latency histogram: 0 and 1 have their own;
+/// from 2 up, each power of two is split in two halves, so bucket
+/// `2*o + h` holds `[2^o + h*2^(o-1), 2^o + (h+1)*2^(o-1))`; the last
+/// bucket (63) also holds everything from 2^32 up. The kernel's
+/// `torture::hist` computes the same.
+pub fn bucket_of(x: u64) -> usize {
+    if x < 2 {
+        return x as usize;
+    }
+    let o = 63 - x.leading_zeros() as usize;
+    let h = ((x >> (o - 1)) & 1) as usize;
+    (2 * o + h).min(HIST_BUCKETS - 1)
+}
+
+/// The half-open range `[lo, hi)` of bucket `b` ([`bucket_of`]).
+pub fn bucket_range(b: usize) -> (u64, u64) {
+    match b {
+        0 => (0, 1),
+        1 => (1, 2),
+        _ => {
+            let (o, h) = (b / 2, (b % 2) as u64);
+            let lo = (1u64 << o) + h * (1u64 << (o - 1));
+            (lo, lo + (1u64 << (o - 1)))
+        }
+    }
+}
+
+/// Decodes a histogram as the kernel sends it: `bucket:count` pairs
+/// separated by `,` (empty buckets left out), or `-` for none. `None` if
+/// it is malformed or names a bucket out of range.
+pub fn decode_hist(s: &str) -> Option<[u64; HIST_BUCKETS]> {
+    let mut h = [0u64; HIST_BUCKETS];
+    if s == "-" || s.is_empty() {
+        return Some(h);
+    }
+    for pair in s.split(',') {
+        let (b, n) = pair.split_once(':')?;
+        let b: usize = b.parse().ok()?;
+        *h.get_mut(b)? += n.parse::<u64>().ok()?;
+    }
+    Some(h)
+}
+
+/// The `q`-quantile (0..=1) of a histogram: the upper end of the bucket
+/// that holds the sample of rank `ceil(q * n)` (rank 1 at least), capped
+/// by `max` when the greatest sample is known. An upper estimate, never
+/// off by more than the width of one bucket (half the value at most).
+/// `None` for an empty histogram.
+pub fn hist_quantile(h: &[u64], q: f64, max: Option<u64>) -> Option<u64> {
+    let n: u64 = h.iter().sum();
+    if n == 0 {
+        return None;
+    }
+    let rank = ((q.clamp(0.0, 1.0) * n as f64).ceil() as u64).max(1);
+    let mut seen = 0;
+    for (b, &c) in h.iter().enumerate() {
+        seen += c;
+        if seen >= rank {
+            let hi = bucket_range(b).1 - 1;
+            return Some(max.map_or(hi, |m| hi.min(m)));
+        }
+    }
+    None
+}
+
+/// p50, p90, p99 and the greatest of a histogram ([`hist_quantile`]);
+/// the greatest is `max` when known, else the top of the last bucket.
+pub fn percentiles(h: &[u64], max: Option<u64>) -> Option<[u64; 4]> {
+    Some([
+        hist_quantile(h, 0.50, max)?,
+        hist_quantile(h, 0.90, max)?,
+        hist_quantile(h, 0.99, max)?,
+        max.unwrap_or(hist_quantile(h, 1.0, None)?),
+    ])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,5 +416,85 @@ mod tests {
         assert_eq!(Frequency::of(0, 10).word(), "Never");
         assert_eq!(Frequency::of(3, 10).word(), "Sometimes");
         assert_eq!(Frequency::of(10, 10).word(), "Always");
+    }
+
+    #[test]
+    fn a_spread_is_the_median_the_least_and_the_greatest() {
+        let s = Spread::of(&[3.0, 1.0, 2.0]).unwrap();
+        assert_eq!((s.median, s.min, s.max), (2.0, 1.0, 3.0));
+        close(s.relative(), 2.0, 1e-12);
+        assert_eq!(Spread::of(&[]), None);
+        assert_eq!(Spread::of(&[4.0]).unwrap().relative(), 0.0);
+    }
+
+    #[test]
+    fn a_ratio_whose_range_holds_one_is_unclear() {
+        let s = Spread::of(&[0.9, 1.05, 1.2]).unwrap();
+        assert!(s.ratio_unclear(), "{s:?} holds 1");
+    }
+
+    #[test]
+    fn a_ratio_spread_wider_than_its_effect_is_unclear() {
+        // 1.1 .. 1.5: spread 0.36, effect of the median 1.2 only 0.2.
+        assert!(Spread::of(&[1.1, 1.2, 1.5]).unwrap().ratio_unclear());
+        // 0.4 .. 0.6 (median 0.5, an effect of 2x): spread 0.5 < 1.
+        assert!(!Spread::of(&[0.4, 0.5, 0.6]).unwrap().ratio_unclear());
+        // A tight ratio far from 1 is clear.
+        assert!(!Spread::of(&[0.019, 0.020, 0.021]).unwrap().ratio_unclear());
+        // One sample has no spread: clear unless it is 1.
+        assert!(!Spread::of(&[3.0]).unwrap().ratio_unclear());
+        assert!(Spread::of(&[1.0]).unwrap().ratio_unclear());
+    }
+
+    #[test]
+    fn buckets_split_each_power_of_two_in_halves() {
+        assert_eq!(bucket_of(0), 0);
+        assert_eq!(bucket_of(1), 1);
+        assert_eq!(bucket_of(2), 2);
+        assert_eq!(bucket_of(3), 3);
+        assert_eq!(bucket_of(4), 4);
+        assert_eq!(bucket_of(5), 4);
+        assert_eq!(bucket_of(6), 5);
+        assert_eq!(bucket_of(1000), 19); // 512 + 256 <= 1000 < 1024
+        assert_eq!(bucket_of(u64::MAX), 63);
+        for x in [0u64, 1, 2, 3, 7, 8, 100, 1000, 123_456, (1 << 32) - 1] {
+            let (lo, hi) = bucket_range(bucket_of(x));
+            assert!(lo <= x && x < hi, "{x} not in [{lo}, {hi})");
+        }
+        for b in 2..HIST_BUCKETS - 1 {
+            assert_eq!(bucket_range(b).1, bucket_range(b + 1).0, "bucket {b}");
+        }
+    }
+
+    #[test]
+    fn a_histogram_decodes_from_sparse_pairs() {
+        let h = decode_hist("19:3,20:1").unwrap();
+        assert_eq!((h[19], h[20], h.iter().sum::<u64>()), (3, 1, 4));
+        assert_eq!(decode_hist("-").unwrap().iter().sum::<u64>(), 0);
+        assert_eq!(decode_hist("64:1"), None, "bucket out of range");
+        assert_eq!(decode_hist("19-3"), None, "malformed");
+    }
+
+    #[test]
+    fn percentiles_of_a_known_histogram() {
+        // 100 samples: 50 in [1024, 1536), 40 in [1536, 2048), 9 in
+        // [4096, 6144), 1 in [65536, 98304).
+        let mut h = [0u64; HIST_BUCKETS];
+        h[bucket_of(1024)] = 50;
+        h[bucket_of(1536)] = 40;
+        h[bucket_of(4096)] = 9;
+        h[bucket_of(65536)] = 1;
+        assert_eq!(percentiles(&h, None), Some([1535, 2047, 6143, 98303]));
+        // The greatest sample caps the top: p99 (rank 99) lies in the
+        // 4096 bucket, the max is the one sample seen.
+        assert_eq!(
+            percentiles(&h, Some(70_000)),
+            Some([1535, 2047, 6143, 70_000])
+        );
+        assert_eq!(percentiles(&[0u64; HIST_BUCKETS], None), None);
+        // One sample: every percentile is its bucket (or its value).
+        let mut one = [0u64; HIST_BUCKETS];
+        one[bucket_of(3000)] = 1;
+        assert_eq!(percentiles(&one, Some(3000)), Some([3000; 4]));
     }
 }

@@ -108,8 +108,9 @@ impl Table {
         let lines = render::experiment_lines(j, Some((self.shown, self.total.max(self.shown))));
         if self.print {
             let mut out = std::io::stdout().lock();
+            let colour = crate::paint::enabled();
             for l in &lines {
-                let _ = writeln!(out, "{l}");
+                let _ = writeln!(out, "{}", crate::paint::verdicts(l, colour));
             }
             let _ = out.flush();
         }
@@ -713,7 +714,7 @@ pub fn experiment_case(j: &ExpJudgement) -> Case {
         j.name.split('/').next().unwrap_or("unknown")
     );
     let counts = format!(
-        "patches={} calls={} bp_hits={} failures={} (wrong={} faults={} stray_bp={} stale_bp={} stale_call={}) on {}",
+        "patches={} calls={} bp_hits={} failures={} (wrong={} faults={} stray_bp={} stale_bp={} stale_call={} bad_return={} unsynced={} blind={}) on {}",
         j.n("patches"),
         j.n("calls"),
         j.n("bp_hits"),
@@ -723,6 +724,9 @@ pub fn experiment_case(j: &ExpJudgement) -> Case {
         j.n("stray_bp"),
         j.n("stale_bp"),
         j.n("stale_call"),
+        j.n("bad_return"),
+        j.n("unsynced"),
+        j.n("blind"),
         j.seen.label()
     );
     let outcome = match j.verdict {

@@ -559,8 +559,8 @@ fn watch_refuses_a_missing_device() {
 #[test]
 fn list_shows_every_registry_experiment_and_a_count() {
     let r = run(harness().arg("list"));
-    assert_status(&r, 0, "122 experiment(s): ");
-    assert_eq!(r.1.lines().count(), 123, "one line each and a count");
+    assert_status(&r, 0, "128 experiment(s): ");
+    assert_eq!(r.1.lines().count(), 129, "one line each and a count");
     assert!(
         r.1.lines()
             .any(|l| l.starts_with("int3/retry/ipi/qword/self") && l.ends_with("own-boot")),
@@ -707,7 +707,9 @@ fn parse_counts_a_known_failure_without_failing_on_the_qemu_version_given() {
 fn parse_of_a_log_without_its_qemu_version_excuses_nothing_and_says_why() {
     let r = run(harness()
         .arg("parse")
-        .arg(testdata("exp-int3-timer-smp2-qemu10.log")));
+        .arg(testdata("exp-int3-timer-smp2-qemu10.log"))
+        // The grid of this log, before the `timer-site` experiments joined it.
+        .args(["--experiment", "int3*/*/*/*/timer"]));
     assert_status(&r, 1, "48 passed, 1 failed, 0 skipped, 0 kfail");
     assert!(
         r.1.contains("QEMU version unknown") && r.1.contains("--qemu-version"),
@@ -729,7 +731,10 @@ fn parse_reads_the_qemu_version_from_the_run_evidence_beside_the_log() {
         r#"{"name": "exp-shared", "qemu": {"version": "10.0.2"}}"#,
     )
     .unwrap();
-    let r = run(harness().arg("parse").arg(d.join("serial.log")));
+    let r = run(harness()
+        .arg("parse")
+        .arg(d.join("serial.log"))
+        .args(["--experiment", "int3*/*/*/*/timer"]));
     assert_status(&r, 0, "48 passed, 0 failed, 0 skipped, 1 kfail");
     assert!(
         r.1.contains("KFAIL int3-batch/gap/ipi/cross-page/timer")
@@ -872,4 +877,291 @@ fn completions_are_printed_for_bash_and_an_unknown_shell_is_refused() {
     );
     let r = run(harness().args(["completions", "tcsh"]));
     assert_status(&r, 2, "invalid value 'tcsh'");
+}
+
+fn fake_iso_run(name: &str, mode: &str, serial: &str, boot: &str) -> Command {
+    let mut c = fake_run(name, mode, &testdata(serial));
+    // Any file as old as the "kernel" will do as the image.
+    c.args(["--boot", boot, "--iso"]).arg(testdata("fake-qemu"));
+    c
+}
+
+#[test]
+fn an_iso_boot_judges_every_experiment_its_kernel_command_line_selected() {
+    let r =
+        run(fake_iso_run("iso-exp", "pass", "exp-naive-smp4.log", "iso-bios").args(["--smp", "4"]));
+    assert_status(&r, 0, "4 passed, 0 failed, 0 skipped, 0 kfail");
+    assert!(
+        r.1.contains("[1/4] PASS  naive/-/none/qword") && r.1.contains("boot iso-bios"),
+        "{}",
+        r.1
+    );
+    let dir = evidence_dir(&r.1);
+    let s: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["experiments"].as_array().unwrap().len(), 4, "{s}");
+    assert_eq!(s["tally"]["passed"], 4, "{s}");
+    assert!(dir.join("experiments.txt").is_file() && dir.join("latency.svg").is_file());
+    let junit = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
+    assert!(junit.contains("name=\"naive/-/none/qword\""), "{junit}");
+}
+
+#[test]
+fn an_iso_boot_fails_when_an_experiment_of_its_default_entry_fails() {
+    let r = run(
+        fake_iso_run("iso-exp-fail", "fail", "exp-gap-timer-smp2.log", "iso-uefi")
+            .args(["--smp", "2"]),
+    );
+    assert_status(&r, 1, "3 passed, 1 failed, 0 skipped, 0 kfail");
+    assert!(
+        r.1.contains("not met   FAIL  int3/gap/ipi/cross-page/timer"),
+        "{}",
+        r.1
+    );
+}
+
+#[test]
+fn an_iso_boot_without_experiments_is_the_platform_only() {
+    let r = run(fake_iso_run("iso-platform", "pass", "clean.log", "iso-bios").args(["--smp", "4"]));
+    assert_status(&r, 0, "expectation must-pass: MET");
+    assert!(!r.1.contains("passed,"), "no experiment, no tally: {}", r.1);
+}
+
+#[test]
+fn a_matrix_iso_row_judges_the_experiments_of_the_default_entry() {
+    let d = scratch("matrix-iso");
+    let table = d.join("t.cfg");
+    std::fs::write(&table, "[iso]\naccel = tcg\nboot = iso-bios\nsmp = 2\n").unwrap();
+    let r = run(harness()
+        .arg("matrix")
+        .arg(&table)
+        .arg("--qemu")
+        .arg(testdata("fake-qemu"))
+        .arg("--kernel")
+        .arg(testdata("fake-qemu"))
+        .arg("--iso")
+        .arg(testdata("fake-qemu"))
+        .arg("--out")
+        .arg(&d)
+        .env("FAKE_QEMU_MODE", "fail")
+        .env("FAKE_QEMU_SERIAL", testdata("exp-gap-timer-smp2.log")));
+    assert_status(
+        &r,
+        1,
+        "[1/1] iso ... FAIL (3 passed, 1 failed, 0 skipped, 0 kfail;",
+    );
+    assert!(
+        r.1.contains("FAIL int3/gap/ipi/cross-page/timer: "),
+        "wanted the failed experiment under the row:\n{}",
+        r.1
+    );
+}
+
+#[test]
+fn iso_menu_prints_the_registry_menu_for_grub_and_limine() {
+    let r = run(harness().arg("iso-menu"));
+    let suite = plan::experiment::DEFAULT_SUITE;
+    let own = suite.iter().filter(|e| e.own_boot).count();
+    assert_status(
+        &r,
+        0,
+        &format!(
+            "menuentry 'default suite: {} experiment(s), 200 ms each' {{",
+            suite.len() - own
+        ),
+    );
+    assert_eq!(
+        r.1.matches("\nmenuentry '").count(),
+        1 + own + 1 + report::cmdline::Sabotage::ALL.len(),
+        "{}",
+        r.1
+    );
+    assert!(
+        r.1.contains(
+            "multiboot2 /boot/kernel 'exp=int3/gap/ipi/*/timer' 'ms=200' 'break=gap-return'"
+        ),
+        "{}",
+        r.1
+    );
+    let r = run(harness().args(["iso-menu", "--loader", "limine", "--cmdline", "nobp"]));
+    assert_status(&r, 0, "    cmdline: exp=* ms=200 nobp\n");
+    assert_eq!(
+        r.1.lines().filter(|l| l.starts_with('/')).count(),
+        1 + own + 1 + report::cmdline::Sabotage::ALL.len(),
+        "{}",
+        r.1
+    );
+}
+
+#[test]
+fn iso_menu_refuses_cmdline_words_that_would_break_the_menu_or_the_kernel() {
+    assert_status(
+        &run(harness().args(["iso-menu", "--cmdline", "nobp; reboot"])),
+        2,
+        "holds ';'",
+    );
+    assert_status(
+        &run(harness().args(["iso-menu", "--cmdline", "exp=int3/*,"])),
+        2,
+        "empty pattern",
+    );
+}
+
+#[test]
+fn iso_menu_takes_the_sabotage_globs_from_the_table_given() {
+    let d = scratch("iso-menu-table");
+    let table = d.join("t.cfg");
+    std::fs::write(
+        &table,
+        "[a]\nexperiment = int3/gap/ipi/qword/timer\nappend = break=no-final-sync\nexpect = fail\n\
+         expect_kind = stray_bp\n",
+    )
+    .unwrap();
+    let r = run(harness().arg("iso-menu").arg("--table").arg(&table));
+    assert_status(&r, 2, "`break=operand-first`");
+}
+
+#[test]
+fn parse_with_tap_prints_a_tap_stream_and_keeps_the_exit_status() {
+    let (code, out, _) = run(harness()
+        .arg("parse")
+        .arg("--tap")
+        .arg(testdata("exp-naive-smp4.log")));
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("TAP version 13"), "got:\n{out}");
+    let plan = lines.next().unwrap_or_default();
+    let n: usize = plan
+        .strip_prefix("1..")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("wanted a plan line, got {plan:?}"));
+    let points = out
+        .lines()
+        .filter(|l| l.starts_with("ok ") || l.starts_with("not ok "))
+        .count();
+    assert_eq!(points, n, "the plan must count the test points:\n{out}");
+    let failed = out
+        .lines()
+        .any(|l| l.starts_with("not ok ") && !l.contains("# TODO"));
+    assert_eq!(failed, code == 1, "status {code} and TAP disagree:\n{out}");
+}
+
+#[test]
+fn parse_with_tap_puts_a_failure_in_a_yaml_block() {
+    let (code, out, _) = run(harness()
+        .arg("parse")
+        .arg("--tap")
+        .arg(testdata("fault.log")));
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("not ok 1 - ")
+            && out.contains("\n  ---\n  message: ")
+            && out.contains("\n  ...\n"),
+        "wanted a not ok with a YAML block, got:\n{out}"
+    );
+}
+
+#[test]
+fn verdicts_are_plain_when_stdout_is_not_a_terminal_or_no_color_is_set() {
+    let log = testdata("exp-naive-smp4.log");
+    let (_, piped, _) = run(harness()
+        .arg("parse")
+        .arg(&log)
+        .env_remove("CLICOLOR_FORCE"));
+    assert!(!piped.contains('\x1b'), "a pipe got colour:\n{piped}");
+    let (_, forced, _) = run(harness().arg("parse").arg(&log).env("CLICOLOR_FORCE", "1"));
+    assert!(
+        forced.contains("\x1b["),
+        "CLICOLOR_FORCE=1 gave no colour:\n{forced}"
+    );
+    let (_, no_color, _) = run(harness()
+        .arg("parse")
+        .arg(&log)
+        .env("CLICOLOR_FORCE", "1")
+        .env("NO_COLOR", "1"));
+    assert!(
+        !no_color.contains('\x1b'),
+        "NO_COLOR was ignored:\n{no_color}"
+    );
+    assert_eq!(no_color, piped, "plain output must not change");
+}
+
+#[test]
+fn quiet_and_verbose_are_accepted_by_every_command_before_or_after_it() {
+    for cmd in [
+        "run",
+        "parse",
+        "watch",
+        "matrix",
+        "list",
+        "bench",
+        "compare",
+        "completions",
+    ] {
+        for flag in ["--quiet", "-q", "--verbose", "-v"] {
+            let (code, out, err) = run(harness().arg(cmd).arg(flag).arg("--help"));
+            assert_eq!(code, 0, "{cmd} {flag} --help: {err}");
+            assert!(
+                out.contains("Example"),
+                "{cmd} --help has no example:\n{out}"
+            );
+            let (code, _, err) = run(harness().arg(flag).arg(cmd).arg("--help"));
+            assert_eq!(code, 0, "{flag} {cmd} --help: {err}");
+        }
+    }
+}
+
+#[test]
+fn quiet_and_verbose_together_are_refused() {
+    let (code, _, err) = run(harness().args(["list", "--quiet", "--verbose"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot be used with"), "got: {err}");
+}
+
+#[test]
+fn parse_verbose_echoes_the_log_and_parse_alone_does_not() {
+    let log = testdata("clean.log");
+    let (_, plain, _) = run(harness().arg("parse").arg(&log));
+    let (_, verbose, _) = run(harness().arg("parse").arg("--verbose").arg(&log));
+    let (_, global, _) = run(harness().arg("-v").arg("parse").arg(&log));
+    assert!(
+        !plain.contains("> hello"),
+        "echo without --verbose:\n{plain}"
+    );
+    assert!(
+        verbose.contains("> hello"),
+        "no echo with --verbose:\n{verbose}"
+    );
+    assert_eq!(verbose, global, "-v before the command means the same");
+}
+
+#[test]
+fn a_matrix_with_tap_starts_with_the_version_and_ends_with_one_point_per_row() {
+    let d = scratch("matrix-tap");
+    let table = d.join("t.cfg");
+    std::fs::write(
+        &table,
+        "[defaults]\naccel = tcg\n[four]\nsmp = 4\n[eight]\nsmp = 8\n[later]\nskip = not yet\n",
+    )
+    .unwrap();
+    let (code, out, _) = run(harness()
+        .arg("matrix")
+        .arg("--tap")
+        .arg(&table)
+        .arg("--qemu")
+        .arg(testdata("fake-qemu"))
+        .arg("--kernel")
+        .arg(testdata("fake-qemu"))
+        .arg("--out")
+        .arg(&d)
+        .env("FAKE_QEMU_MODE", "pass")
+        .env("FAKE_QEMU_SERIAL", testdata("clean.log")));
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(out.lines().next(), Some("TAP version 13"), "{out}");
+    let tail: Vec<&str> = out.lines().skip_while(|l| *l != "1..3").collect();
+    assert!(
+        tail.contains(&"ok 1 - four")
+            && tail.contains(&"not ok 2 - eight")
+            && tail.contains(&"ok 3 - later # SKIP not yet"),
+        "wanted the plan then three points, got:\n{out}"
+    );
 }

@@ -94,7 +94,7 @@ pub fn write_mark() -> (u64, u64) {
 /// changed.
 pub fn unchanged_since(mark: (u64, u64)) -> bool {
     core::sync::atomic::fence(Ordering::SeqCst);
-    mark.0 % 2 == 0 && WRITE_SEQ.load(Ordering::SeqCst) == mark.0
+    mark.0.is_multiple_of(2) && WRITE_SEQ.load(Ordering::SeqCst) == mark.0
 }
 
 /// A write that did not read back, or an address outside the arena.

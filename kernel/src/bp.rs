@@ -21,17 +21,25 @@
 //!
 //! A trapped `jmp` (an out-of-line trampoline) needs no return address:
 //! every emulating handler just returns to the destination.
+//!
+//! The return address matters: the stub's tail at `site + 5` writes the
+//! site's mark, which the executor checks (`plan::encode`'s checked return
+//! path), so a handler that returns anywhere else, skips the callee or runs
+//! the tail before it is caught as a `bad-return` failure.
 
 use crate::{
     arch::idt::{self, TrapFrame},
     percpu::{self, MAX_CPUS},
     sync,
+    torture::sabotaged,
 };
 use core::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use plan::{
+    encode::STUB_TAIL,
     experiment::Handler,
     layout::{MAX_SITES, PAGE_SIZE, SITE_ARENA_SIZE, SITE_BASE},
 };
+use report::cmdline::Sabotage;
 
 /// Entries of the table: up to one per site, plus the trampolines.
 const TABLE: usize = MAX_SITES + plan::layout::MAX_KEYS;
@@ -43,10 +51,6 @@ static COUNT: AtomicUsize = AtomicUsize::new(0);
 static HANDLER: AtomicU8 = AtomicU8::new(0);
 
 const JMP_FLAG: u64 = 1 << 63;
-
-/// 1 under `break=gap-return` (the emulated call's return address is one
-/// byte past the real one), else 0.
-pub static GAP_RETURN_SABOTAGE: AtomicU64 = AtomicU64::new(0);
 
 /// #BP hits per CPU during the current experiment.
 pub static HITS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
@@ -89,7 +93,7 @@ pub fn stale(site: u64, cpu: usize) -> Option<(u64, u64)> {
 /// Only between experiments (no CPU executes a site).
 pub fn set_handler(h: Handler) {
     HANDLER.store(h as u8, Ordering::Relaxed);
-    let entry = if h == Handler::Gap {
+    let entry = if h == Handler::Gap && !sabotaged(Sabotage::GapNoGap) {
         bp_gap_entry as *const () as u64
     } else {
         idt::stub(3)
@@ -166,6 +170,8 @@ pub fn handle(frame: &mut TrapFrame) -> BpOutcome {
     if (SITE_BASE..SITE_BASE + SITE_ARENA_SIZE).contains(&site) {
         SITE_HITS[((site - SITE_BASE) / PAGE_SIZE) as usize].fetch_add(1, Ordering::Relaxed);
     }
+    // Where the emulated call returns: the stub's tail.
+    let ret = site + STUB_TAIL as u64;
     match handler() {
         Handler::Retry => {
             // Each retry is one turn of a wait for the patch: with 2 CPUs
@@ -189,26 +195,35 @@ pub fn handle(frame: &mut TrapFrame) -> BpOutcome {
             frame.rip = site;
         }
         _ if is_jmp => frame.rip = dest,
+        _ if sabotaged(Sabotage::SkipCallee) => frame.rip = ret,
         Handler::Gap => {
             // The gap entry moved the hardware frame below the gap, so the
             // slot under the interrupted RSP is free to take the return
             // address, as a real `call` would have pushed it.
             let rsp = frame.rsp - 8;
+            let pushed = if sabotaged(Sabotage::GapReturn) {
+                ret + 1
+            } else if sabotaged(Sabotage::GapReturnShort) {
+                ret - 1
+            } else {
+                ret
+            };
             // The gap entry copied our frame lower, and the kernel has no
             // red zone, so nothing live is at `rsp`.
             // SAFETY: `rsp` is the slot just below the interrupted stack
             // pointer on the interrupted kernel stack, free as argued above.
-            unsafe {
-                (rsp as *mut u64).write(site + 5 + GAP_RETURN_SABOTAGE.load(Ordering::Relaxed))
-            };
+            unsafe { (rsp as *mut u64).write(pushed) };
             frame.rsp = rsp;
             frame.rip = dest;
         }
         Handler::Trampoline => {
             let pc = percpu::this();
-            pc.bp_ret.store(site + 5, Ordering::Relaxed);
+            pc.bp_ret.store(ret, Ordering::Relaxed);
             pc.bp_target.store(dest, Ordering::Relaxed);
-            if frame.rflags & (1 << 9) != 0 {
+            if sabotaged(Sabotage::TrampolineNoSti) {
+                frame.rflags &= !(1 << 9);
+                frame.rip = bp_tramp as *const () as u64;
+            } else if frame.rflags & (1 << 9) != 0 && !sabotaged(Sabotage::TrampolineIf) {
                 frame.rflags &= !(1 << 9);
                 frame.rip = bp_tramp_sti as *const () as u64;
             } else {
@@ -216,8 +231,11 @@ pub fn handle(frame: &mut TrapFrame) -> BpOutcome {
             }
         }
         Handler::R10r11 => {
-            frame.r10 = site + 5;
-            frame.r11 = dest;
+            (frame.r10, frame.r11) = if sabotaged(Sabotage::R10r11Swap) {
+                (dest, ret)
+            } else {
+                (ret, dest)
+            };
             frame.rip = bp_r10r11 as *const () as u64;
         }
     }

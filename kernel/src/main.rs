@@ -13,10 +13,12 @@ mod boot;
 mod bp;
 mod control;
 mod exit;
+mod font;
 mod machine;
 mod percpu;
 mod platform;
 mod record;
+mod screen;
 mod serial;
 mod smp;
 mod sync;
@@ -33,7 +35,7 @@ fn kmain(bi: boot::BootInfo) -> ! {
         "static-call torture kernel: booted by {}",
         bi.protocol.name()
     );
-    exit::use_vga_text(bi.vga_text);
+    screen::init(bi.vga_text, bi.framebuffer);
     record::emit(kind::HELLO, |r| {
         r.u64("proto", report::PROTOCOL_VERSION as u64)
             .str("boot", bi.protocol.name())
@@ -44,6 +46,7 @@ fn kmain(bi: boot::BootInfo) -> ! {
         Ok(o) => o,
         Err(e) => fail_check("cmdline", format_args!("{e}")),
     };
+    exit::hold_at_end(opts.hold);
 
     // ACPI first, on the boot tables that map all of the first 4 GiB.
     let plat = match platform::discover(bi.rsdp) {

@@ -18,7 +18,9 @@ pub fn emit(kind: &str, fill: impl FnOnce(&mut RecordBuf)) {
     if crate::serial::take_broken() {
         r.u64("lock_broken", 1);
     }
-    port.write(r.finish().as_bytes());
+    let line = r.finish();
+    port.write(line.as_bytes());
+    crate::screen::observe(line);
 }
 
 /// Counts one failure (the record describing it is written by the caller).

@@ -10,6 +10,11 @@
 //! Every wait is bounded: a CPU that does not acknowledge within
 //! [`SYNC_TIMEOUT_US`] is named in a [`SyncTimeout`], never waited for
 //! forever.
+//!
+//! Each acknowledgement also carries the round in which the CPU last
+//! serialized ([`ack_of`]): the patcher's sync audit checks, before each
+//! phase, that every other CPU acknowledged a round after the last write
+//! and had serialized in that round when it did.
 
 use crate::{
     arch::lapic::{self, Delivery, Dest},
@@ -21,6 +26,7 @@ use plan::{
     cpus::CpuSet,
     experiment::{Serializer, SyncMode},
 };
+use report::cmdline::Sabotage;
 
 /// The sync IPI's vector.
 pub const VEC_SYNC: u8 = 0xf2;
@@ -29,6 +35,10 @@ pub const SYNC_TIMEOUT_US: u64 = 1_000_000;
 
 static ROUND: AtomicU64 = AtomicU64::new(0);
 static ACK: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+/// Per CPU: the round current when it last began to serialize.
+static SERIALIZED: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+/// Per CPU: what [`SERIALIZED`] held when it last acknowledged.
+static ACK_SERIALIZED: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 /// The `cpumask` round's CPUs that have not passed a serializing point.
 static MASK: CpuSet = CpuSet::new();
 /// How many bits of [`MASK`] are still set: the CPU that takes it to 0 is
@@ -54,8 +64,15 @@ pub fn set_serialize(s: Serializer) {
     SERIALIZE.store(s as u8, Ordering::Relaxed);
 }
 
-/// Executes the chosen serializing instruction on this CPU.
+/// Executes the chosen serializing instruction on this CPU, and notes the
+/// round current before it (for the audit, [`ack_of`]).
 pub fn serialize_now() {
+    let round = ROUND.load(Ordering::Acquire);
+    serialize_instruction();
+    SERIALIZED[percpu::index() as usize].store(round, Ordering::Relaxed);
+}
+
+fn serialize_instruction() {
     let s = SERIALIZE.load(Ordering::Relaxed);
     match s {
         x if x == Serializer::Cpuid as u8 => {
@@ -104,6 +121,8 @@ pub fn sync(method: SyncMode) -> Result<u64, SyncTimeout> {
         SyncMode::Ipi => {
             METHOD_CPUMASK.store(false, Ordering::Relaxed);
             let r = ROUND.fetch_add(1, Ordering::AcqRel) + 1;
+            // `break=ipi-skip-last`: an off-by-one leaves the last CPU out.
+            let n = n - crate::torture::sabotaged(Sabotage::IpiSkipLast) as usize;
             for c in (0..n).filter(|&c| c != me) {
                 let _ = lapic::send(Dest::Apic(smp::apic_id(c)), Delivery::Fixed(VEC_SYNC));
             }
@@ -138,8 +157,16 @@ pub fn sync(method: SyncMode) -> Result<u64, SyncTimeout> {
             ROUND.store(r, Ordering::Release);
             let _ = lapic::send(Dest::AllButSelf, Delivery::Fixed(VEC_SYNC));
             let deadline = time::deadline_us(smp::patient_us(SYNC_TIMEOUT_US));
-            // Acquire pairs with the Release store by the last CPU out.
-            while MASK_DONE.load(Ordering::Acquire) < r {
+            // `break=cpumask-first-out`: the round ends when the first CPU
+            // is out, not the last.
+            let first_out = crate::torture::sabotaged(Sabotage::CpumaskFirstOut);
+            // Acquire pairs with the Release store by the last CPU out (or
+            // the AcqRel count of the first).
+            while if first_out {
+                MASK_LEFT.load(Ordering::Acquire) == n - 1
+            } else {
+                MASK_DONE.load(Ordering::Acquire) < r
+            } {
                 if time::passed(deadline) {
                     return Err(SyncTimeout {
                         cpu: MASK.first(Ordering::Relaxed).unwrap_or(me),
@@ -169,6 +196,16 @@ pub fn acked(cpu: usize) -> u64 {
     ACK[cpu].load(Ordering::Acquire)
 }
 
+/// The last round `cpu` acknowledged, and the round in which it had last
+/// serialized when it acknowledged (less than the first: it acknowledged
+/// before it serialized).
+pub fn ack_of(cpu: usize) -> (u64, u64) {
+    // Acquire pairs with the Release store of ACK in `duty`, which comes
+    // after the store of ACK_SERIALIZED.
+    let acked = ACK[cpu].load(Ordering::Acquire);
+    (acked, ACK_SERIALIZED[cpu].load(Ordering::Relaxed))
+}
+
 /// This CPU passes a serializing point for the current round, if it has
 /// not yet: serialize, then acknowledge.
 pub fn duty() {
@@ -178,8 +215,16 @@ pub fn duty() {
     if ACK[me].load(Ordering::Relaxed) >= r {
         return;
     }
-    serialize_now();
+    let early = crate::torture::sabotaged(Sabotage::AckBeforeSerialize);
+    if !early {
+        serialize_now();
+    }
+    ACK_SERIALIZED[me].store(SERIALIZED[me].load(Ordering::Relaxed), Ordering::Relaxed);
+    // Release: ACK_SERIALIZED (and whatever this CPU did) before the ack.
     ACK[me].store(r, Ordering::Release);
+    if early {
+        serialize_now();
+    }
     // Only the CPU that finds its own bit set counts itself out (AcqRel:
     // the removals and the count form one chain that the last one out
     // has seen all of).

@@ -5,15 +5,42 @@
 //!
 //! | what | bytes | length |
 //! |---|---|---|
-//! | site stub | `E8 rel32` `C3` (`call target; ret`) | [`STUB_LEN`] |
+//! | site stub | `E8 rel32` `B6 hi` `B2 lo` `C3` (`call target; mov dh, hi; mov dl, lo; ret`) | [`STUB_LEN`] |
 //! | trampoline (out-of-line) | `E9 rel32` (`jmp target`) | [`JMP_LEN`] |
-//! | target body | `B8 id32` `C3` (`mov eax, id; ret`) | [`TARGET_BODY_LEN`] |
+//! | target body | `B8 id32` `31 D2` `C3` (`mov eax, id; xor edx, edx; ret`) | [`TARGET_BODY_LEN`] |
 //! | padding | `CC` (`int3`) everywhere else | |
 //!
 //! `rel32` is little-endian and relative to the address of the *next*
 //! instruction, `insn_addr + 5`. Every function here that can fail because a
 //! destination is out of the ±2 GiB reach of a `rel32` returns `None` rather
 //! than a wrapped (and therefore wrong, but plausible) encoding.
+//!
+//! # The checked return path
+//!
+//! A bare `call target; ret` cannot tell a correct emulated call from a
+//! wrong one: `jmp target` ends the same, and so does any return address
+//! that lands on the `ret`. So after the call the stub does site-specific
+//! work that the caller checks: it writes the site's [`SiteMark`] into DX
+//! (`mov dh, hi; mov dl, lo`), and the target, which runs before, clears
+//! EDX. The caller loads a poison into EAX and EDX before the call; after
+//! it, EDX must be exactly the site's mark and EAX a target id:
+//!
+//! | what went wrong | EAX | EDX |
+//! |---|---|---|
+//! | nothing | the target's id | the mark |
+//! | the callee was skipped (returned straight to `site + 5`) | poison | `0xffff_0000` + mark |
+//! | the call was emulated as a `jmp` (no return address) | id | 0 |
+//! | the tail ran before the target (return address and target swapped) | id | 0 |
+//! | return address one byte long (`site + 6`) or any other byte of the tail | id | not the mark |
+//! | return address one byte short (`site + 4`) | id | not the mark |
+//!
+//! The last two rows hold because both mark bytes are REX prefixes
+//! (`0x40..=0x4F`, [`SiteMark`]) and, for the keys the kernel uses, so is
+//! the top operand byte ([`crate::planner`]: `0x40 + 2g`): entered inside
+//! the tail the CPU runs REX prefixes into `mov dl` or `ret`, never
+//! `mov dh`; entered one byte short it runs `REX mov dh, hi`, and with any
+//! REX prefix opcode `B6` writes SIL or R14B instead of DH. The tests run
+//! every entry point through a small model of these instructions.
 
 /// Opcode of `call rel32`.
 pub const CALL_OPCODE: u8 = 0xE8;
@@ -27,15 +54,66 @@ pub const RET: u8 = 0xC3;
 pub const UD2: [u8; 2] = [0x0F, 0x0B];
 /// Opcode of `mov eax, imm32`.
 pub const MOV_EAX_IMM32: u8 = 0xB8;
+/// Opcode of `mov dh, imm8` (with any REX prefix: `mov sil` or `mov r14b`).
+pub const MOV_DH_IMM8: u8 = 0xB6;
+/// Opcode of `mov dl, imm8` (with REX.B: `mov r10b`).
+pub const MOV_DL_IMM8: u8 = 0xB2;
+/// `xor edx, edx`: a target clears the mark register before the stub's
+/// tail writes it.
+pub const XOR_EDX_EDX: [u8; 2] = [0x31, 0xD2];
+/// The REX prefixes: a byte in this range, executed, only modifies the next
+/// instruction.
+pub const REX: core::ops::RangeInclusive<u8> = 0x40..=0x4F;
 
 /// Length of `call rel32` and of `jmp rel32`: opcode plus 4 operand bytes.
 pub const REL32_INSN_LEN: usize = 5;
 /// Length of `jmp rel32` (a trampoline).
 pub const JMP_LEN: usize = REL32_INSN_LEN;
-/// Length of a site stub: `call rel32; ret`.
-pub const STUB_LEN: usize = REL32_INSN_LEN + 1;
-/// Length of a target body: `mov eax, imm32; ret`.
-pub const TARGET_BODY_LEN: usize = 6;
+/// Length of a site stub: `call rel32; mov dh, hi; mov dl, lo; ret`.
+pub const STUB_LEN: usize = REL32_INSN_LEN + 5;
+/// Offset of the stub's tail (what the call returns to).
+pub const STUB_TAIL: usize = REL32_INSN_LEN;
+/// Length of a target body: `mov eax, imm32; xor edx, edx; ret`.
+pub const TARGET_BODY_LEN: usize = 8;
+
+/// What a site's tail writes into DX after its call returned: two bytes,
+/// each a REX prefix (see the module doc), so 256 sites can be told apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SiteMark {
+    /// Written into DH.
+    pub hi: u8,
+    /// Written into DL.
+    pub lo: u8,
+}
+
+impl SiteMark {
+    /// The mark from its two bytes, if both are REX prefixes.
+    pub const fn new(hi: u8, lo: u8) -> Option<SiteMark> {
+        if *REX.start() <= hi && hi <= *REX.end() && *REX.start() <= lo && lo <= *REX.end() {
+            Some(SiteMark { hi, lo })
+        } else {
+            None
+        }
+    }
+
+    /// EDX after a correct call through the site: the target cleared it,
+    /// then the tail wrote DH and DL.
+    pub const fn edx(self) -> u32 {
+        (self.hi as u32) << 8 | self.lo as u32
+    }
+}
+
+/// What a caller loads into EAX before calling a site: no target has this
+/// id ([`crate::planner::target_id`] ids all have `0x5C` on top), so EAX
+/// still holding it after the call means no target ran.
+pub const POISON_EAX: u32 = 0x0BAD_CA11;
+/// What a caller loads into EDX before calling a site: neither 0 (a target
+/// ran last) nor a mark (a tail ran last).
+pub const POISON_EDX: u32 = 0xFFFF_0000;
+
+// The poison is no target id (all have 0x5C on top), and EDX's is neither
+// 0 nor a mark (which fits in DX).
+const _: () = assert!(POISON_EAX >> 24 != 0x5C && POISON_EDX > 0xFFFF);
 
 /// The displacement of a `rel32` instruction at `insn_addr` that reaches
 /// `target`, or `None` if `target` is out of reach.
@@ -70,10 +148,21 @@ pub fn jmp_rel32(insn_addr: u64, target: u64) -> Option<[u8; 5]> {
     rel32_insn(JMP_OPCODE, insn_addr, target)
 }
 
-/// A site stub at `site`: `call target; ret`.
-pub fn site_stub(site: u64, target: u64) -> Option<[u8; STUB_LEN]> {
+/// A site stub at `site`: `call target; mov dh, hi; mov dl, lo; ret`.
+pub fn site_stub(site: u64, target: u64, mark: SiteMark) -> Option<[u8; STUB_LEN]> {
     let c = call_rel32(site, target)?;
-    Some([c[0], c[1], c[2], c[3], c[4], RET])
+    Some([
+        c[0],
+        c[1],
+        c[2],
+        c[3],
+        c[4],
+        MOV_DH_IMM8,
+        mark.hi,
+        MOV_DL_IMM8,
+        mark.lo,
+        RET,
+    ])
 }
 
 /// Decodes a `call rel32` or `jmp rel32` read back from `insn_addr`: its
@@ -89,18 +178,32 @@ pub fn decode_rel32_dest(bytes: &[u8; 5], insn_addr: u64) -> Option<(u8, u64)> {
     }
 }
 
-/// The body of the target with id `id`: `mov eax, id; ret`.
+/// The body of the target with id `id`: `mov eax, id; xor edx, edx; ret`.
 ///
 /// A call through a site returns the id of the target it reached in `EAX`;
 /// the executor checks it against the generation window ([`crate::window`]).
+/// Clearing EDX makes the order visible: the stub's tail must run after it.
 pub const fn target_body(id: u32) -> [u8; TARGET_BODY_LEN] {
     let b = id.to_le_bytes();
-    [MOV_EAX_IMM32, b[0], b[1], b[2], b[3], RET]
+    [
+        MOV_EAX_IMM32,
+        b[0],
+        b[1],
+        b[2],
+        b[3],
+        XOR_EDX_EDX[0],
+        XOR_EDX_EDX[1],
+        RET,
+    ]
 }
 
 /// The id a target body returns, or `None` if `bytes` is no target body.
 pub const fn decode_target_body(bytes: &[u8; TARGET_BODY_LEN]) -> Option<u32> {
-    if bytes[0] == MOV_EAX_IMM32 && bytes[5] == RET {
+    if bytes[0] == MOV_EAX_IMM32
+        && bytes[5] == XOR_EDX_EDX[0]
+        && bytes[6] == XOR_EDX_EDX[1]
+        && bytes[7] == RET
+    {
         Some(u32::from_le_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]))
     } else {
         None
@@ -108,7 +211,7 @@ pub const fn decode_target_body(bytes: &[u8; TARGET_BODY_LEN]) -> Option<u32> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -175,17 +278,86 @@ mod tests {
     }
 
     #[test]
-    fn a_site_stub_is_a_call_followed_by_ret() {
-        let s = site_stub(0x1000, 0x2000).unwrap();
+    fn a_site_stub_is_a_call_then_the_mark_then_ret() {
+        let mark = SiteMark::new(0x41, 0x4F).unwrap();
+        let s = site_stub(0x1000, 0x2000, mark).unwrap();
         assert_eq!(&s[..5], &call_rel32(0x1000, 0x2000).unwrap());
-        assert_eq!(s[5], RET);
+        assert_eq!(
+            &s[STUB_TAIL..],
+            &[MOV_DH_IMM8, 0x41, MOV_DL_IMM8, 0x4F, RET],
+            "wanted mov dh, hi; mov dl, lo; ret after the call"
+        );
+        assert_eq!(mark.edx(), 0x414F);
     }
 
     #[test]
-    fn a_target_body_is_mov_eax_imm32_ret_and_decodes_back() {
+    fn a_mark_is_made_of_rex_prefixes_only() {
+        assert!(SiteMark::new(0x40, 0x4F).is_some());
+        assert_eq!(SiteMark::new(0x3F, 0x40), None);
+        assert_eq!(SiteMark::new(0x40, 0x50), None);
+    }
+
+    #[test]
+    fn a_target_body_is_mov_eax_imm32_xor_edx_ret_and_decodes_back() {
         let b = target_body(0x5C03_0102);
-        assert_eq!(b, [0xB8, 0x02, 0x01, 0x03, 0x5C, 0xC3]);
+        assert_eq!(b, [0xB8, 0x02, 0x01, 0x03, 0x5C, 0x31, 0xD2, 0xC3]);
         assert_eq!(decode_target_body(&b), Some(0x5C03_0102));
-        assert_eq!(decode_target_body(&[INT3; 6]), None);
+        assert_eq!(decode_target_body(&[INT3; TARGET_BODY_LEN]), None);
+    }
+
+    /// What the CPU does from byte `at` of `code` on, for the instructions
+    /// a stub's tail is made of: REX prefixes, `mov r8, imm8` (B0..B7) and
+    /// `ret`. Returns EDX at the `ret` (EDX was 0: the target cleared it),
+    /// or `None` when it meets anything else (the `int3` padding, say).
+    pub(crate) fn run_tail(code: &[u8], mut at: usize) -> Option<u32> {
+        let mut edx = 0u32;
+        let mut rex: Option<u8> = None;
+        while let Some(&b) = code.get(at) {
+            match b {
+                b if REX.contains(&b) => {
+                    rex = Some(b);
+                    at += 1;
+                    continue;
+                }
+                0xB0..=0xB7 => {
+                    let imm = u32::from(*code.get(at + 1)?);
+                    let rex_b = rex.is_some_and(|r| r & 1 != 0);
+                    match (b & 7, rex, rex_b) {
+                        (2, _, false) => edx = (edx & !0xFF) | imm,
+                        // AH..BH exist only without a REX prefix.
+                        (6, None, _) => edx = (edx & !0xFF00) | imm << 8,
+                        _ => {} // another register
+                    }
+                    at += 2;
+                }
+                RET => return Some(edx),
+                _ => return None,
+            }
+            rex = None;
+        }
+        None
+    }
+
+    #[test]
+    fn only_a_return_to_the_tail_itself_writes_the_mark() {
+        for hi in REX {
+            for lo in REX {
+                let mark = SiteMark::new(hi, lo).unwrap();
+                for top in REX {
+                    let mut code = [INT3; STUB_LEN + 4];
+                    let stub = site_stub(0x1000, 0x2000, mark).unwrap();
+                    code[..STUB_LEN].copy_from_slice(&stub);
+                    code[4] = top; // the top operand byte, a REX prefix
+                    assert_eq!(run_tail(&code, STUB_TAIL), Some(mark.edx()));
+                    for at in (4..STUB_LEN).filter(|&a| a != STUB_TAIL) {
+                        assert_ne!(
+                            run_tail(&code, at),
+                            Some(mark.edx()),
+                            "entered at site+{at} (top byte {top:#x}) the tail must not write the mark {mark:?}"
+                        );
+                    }
+                }
+            }
+        }
     }
 }

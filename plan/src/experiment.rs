@@ -22,7 +22,8 @@
 //! is left out when `none`, the serializing instruction when `iret` (the
 //! defaults are never written, so each experiment has exactly one name).
 //! [`parse_name`] reads names back and says which part is wrong;
-//! [`glob_match`] selects experiments with `*` and `?` patterns. Names are
+//! [`glob_match`] selects experiments with `*` and `?` patterns, and
+//! [`glob_list_match`] with a comma-separated list of them. Names are
 //! formatted without allocating ([`Name`], or `Display`).
 
 use crate::layout::SiteClass;
@@ -31,7 +32,7 @@ use core::fmt;
 mod glob;
 mod suite;
 
-pub use glob::glob_match;
+pub use glob::{empty_glob, glob_list_match, glob_match, LIST_SEPARATOR};
 pub use suite::DEFAULT_SUITE;
 
 named_enum! {
@@ -132,6 +133,11 @@ named_enum! {
         /// An interrupt on the patching CPU whose handler calls a site being
         /// patched (Linus's counter-example to `spin`).
         SelfSite = "self",
+        /// LAPIC timer interrupts on the executing CPUs whose handler calls
+        /// a site of the key being patched: a maskable interrupt nested in
+        /// an emulated call (what the `trampoline` handler's STI shadow is
+        /// for).
+        TimerSite = "timer-site",
     }
 }
 
@@ -680,12 +686,14 @@ pub fn find_in<'s>(suite: &'s [Experiment], name: &str) -> Option<&'s Experiment
 }
 
 /// The experiments of [`DEFAULT_SUITE`] whose names match the glob
-/// `pattern`, in suite order.
+/// `pattern`, or any glob of a comma-separated list of them
+/// ([`glob_list_match`]), in suite order and each once.
 pub fn matching(pattern: &str) -> impl Iterator<Item = &'static Experiment> + '_ {
     matching_in(DEFAULT_SUITE, pattern)
 }
 
-/// The experiments of `suite` whose names match the glob `pattern`.
+/// The experiments of `suite` whose names match the glob `pattern` (or any
+/// glob of a comma-separated list), in suite order and each once.
 pub fn matching_in<'s, 'p>(
     suite: &'s [Experiment],
     pattern: &'p str,
@@ -693,7 +701,9 @@ pub fn matching_in<'s, 'p>(
 where
     's: 'p,
 {
-    suite.iter().filter(move |e| glob_match(pattern, &e.name()))
+    suite
+        .iter()
+        .filter(move |e| glob_list_match(pattern, &e.name()))
 }
 
 #[cfg(test)]

@@ -53,9 +53,12 @@
 //! | [`SiteClass::CrossLine`] | line + 61 | line + 62 .. + 66, crosses the next line | no |
 //! | [`SiteClass::CrossPage`] | page + 4093 | page + 4094 .. + 4098, crosses the page | no |
 //!
-//! So every stub has a 64-byte line of its own (cross-page ones a page
-//! boundary of their own), and no two stubs or trampolines share a byte,
-//! whatever the class. Addresses depend only on key, index and class, never
+//! A stub is [`STUB_LEN`] bytes (the call, then the tail that marks the
+//! return path, [`encode`]); a `cross-line` stub's tail reaches into the
+//! next line, a `cross-page` one's into line 0 of the next page. So every
+//! stub has a 64-byte line of its own (cross-page ones a page boundary of
+//! their own), and no two stubs or trampolines share a byte, whatever the
+//! class. Addresses depend only on key, index and class, never
 //! on how many keys or sites an experiment uses.
 //!
 //! # The target region
@@ -64,7 +67,7 @@
 //! its own, `int3` except its [`TARGET_BODY_LEN`]-byte body. Where in the
 //! region each target goes is the planner's choice ([`crate::planner`]).
 
-use crate::encode::{self, JMP_LEN, STUB_LEN, TARGET_BODY_LEN};
+use crate::encode::{self, SiteMark, JMP_LEN, STUB_LEN, TARGET_BODY_LEN};
 
 /// Size of a page.
 pub const PAGE_SIZE: u64 = 4096;
@@ -187,6 +190,23 @@ pub const fn site_addr(key: usize, index: usize, class: SiteClass) -> u64 {
     place(slot as u64, slot_line(slot), class)
 }
 
+/// The mark the tail of site `index` of `key` writes into DX after its call
+/// ([`encode`]'s checked return path): `0x40 + key`, `0x40 + index`, unique
+/// over the whole arena.
+///
+/// # Panics
+/// If `key` or `index` is out of range.
+pub const fn site_mark(key: usize, index: usize) -> SiteMark {
+    assert!(key < MAX_KEYS && index < MAX_SITES_PER_KEY);
+    match SiteMark::new(0x40 + key as u8, 0x40 + index as u8) {
+        Some(m) => m,
+        None => panic!("marks are REX prefixes"),
+    }
+}
+
+// Every (key, index) has a mark made of REX prefixes.
+const _: () = assert!(0x40 + MAX_KEYS <= 0x50 && 0x40 + MAX_SITES_PER_KEY <= 0x50);
+
 /// Address of the trampoline (`jmp rel32`) of `key`.
 ///
 /// # Panics
@@ -211,7 +231,7 @@ pub const fn in_site_arena(addr: u64) -> bool {
 /// destination must never reach.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum CodeRef {
-    /// The stub (`call; ret`) of site `index` of `key`.
+    /// The stub (`call; mov dh; mov dl; ret`) of site `index` of `key`.
     Stub {
         /// The key.
         key: usize,
@@ -404,8 +424,9 @@ impl ArenaPlan {
         bytes.expect("a verified plan keeps every target in rel32 reach")
     }
 
-    /// The initial 6 bytes of the stub of site `index` of `key`: a call to
-    /// target 0, or out of line to the key's trampoline, then `ret`.
+    /// The initial bytes of the stub of site `index` of `key`: a call to
+    /// target 0, or out of line to the key's trampoline, then the tail that
+    /// writes the site's mark ([`site_mark`]), then `ret`.
     ///
     /// # Panics
     /// As [`ArenaPlan::insn_bytes`].
@@ -416,7 +437,19 @@ impl ArenaPlan {
         } else {
             self.targets[key][0]
         };
-        encode::site_stub(site, dest).expect("a verified plan keeps stubs in rel32 reach")
+        encode::site_stub(site, dest, site_mark(key, index))
+            .expect("a verified plan keeps stubs in rel32 reach")
+    }
+
+    /// The mark of the site at `site` (its stub's address), if it is one of
+    /// the plan's.
+    pub fn mark_of(&self, site: u64) -> Option<SiteMark> {
+        (0..self.keys).find_map(|k| {
+            self.sites(k)
+                .iter()
+                .position(|&s| s == site)
+                .map(|i| site_mark(k, i))
+        })
     }
 
     /// The initial bytes of the trampoline of `key` (a `jmp` to target 0),

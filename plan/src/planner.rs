@@ -37,10 +37,10 @@
 //! | `B` (16 MiB block) | `2 g` | (1) distinct, even: 0, 2, .., 62 |
 //! | `D2` (64 KiB sub-block) | `0x21 + 0x3B j + 2 k` | (2) ≥ 0x11; (3) pairwise ≥ 3 apart mod 256 |
 //! | `D1` | `0x12 + 0x44 j + k` | (3) pairwise ≥ 3 apart |
-//! | `D0` | `0x40 j + 0x10 (k mod 4)` | (3) pairwise ≥ 6 apart |
+//! | `D0` | `0x40 j + 0x10 (k mod 4)` | (3) within a key, a multiple of 0x40 apart |
 //!
 //! so the page is `R & !0xFFF` and the body starts at `R & 0xFFF` (at most
-//! 0xFF0, so the 6-byte body never crosses its page). Ids are
+//! 0xFF0, so the 8-byte body never crosses its page). Ids are
 //! [`target_id`]`(k, j)` = `0x5C00_0000 | k << 8 | j`.
 //!
 //! # Why the rule works
@@ -51,7 +51,11 @@
 //! * By (2) the low 24 bits of `R` exceed `E`, so `o`'s top byte is exactly
 //!   `0x40 + B`: no borrow, whatever the patch point. Every operand, and so
 //!   every mix, has a top byte in `0x40..=0x7E`: every destination is in the
-//!   target region (never the site arena, never outside the window).
+//!   target region (never the site arena, never outside the window). For
+//!   keys 0 and 1 (`B < 16`) the top byte is a REX prefix, `0x40..=0x4E`:
+//!   a return one byte short of a stub's tail runs it as a prefix of the
+//!   tail's `mov dh`, which then misses DH ([`crate::encode`]'s checked
+//!   return path; the kernel's experiments use these two keys).
 //! * A mix's top byte is old's or new's; adding `E` to its low 24 bits
 //!   carries at most 1. So a torn destination lies in block `B_old`,
 //!   `B_old + 1`, `B_new` or `B_new + 1`. By (1) the odd blocks hold nothing
@@ -59,11 +63,11 @@
 //!   reach the body of any third target, of this key or another.
 //! * Byte `i` of `o` is `(digit_i + byte_i(2^30 - E) + carry_i) mod 256` with
 //!   a carry in {0, 1}; byte 0 has none, byte 3 is fixed above. So by (3) the
-//!   old and new bytes differ, as integers, by `|δ_0| ≥ 6` and `|δ_i| ≥ 2`
+//!   old and new bytes differ, as integers, by `|δ_0| ≥ 64` and `|δ_i| ≥ 2`
 //!   for `i ≥ 1`. A mix taking the bytes in a set `M` from new lands at
 //!   `T_old + Σ_{i∈M} δ_i 256^i`. If `t = max M ≥ 1`, the lower terms are at
 //!   most `256^t - 1` in size, so the sum is at least `256^t + 1 ≥ 257` away
-//!   from 0: beyond old's 6-byte body. If `M = {0}`, it is `|δ_0| ≥ 6` away.
+//!   from 0: beyond old's 8-byte body. If `M = {0}`, it is `|δ_0| ≥ 64` away.
 //!   The same argument from new's side (the complement of `M`) keeps every
 //!   mix off new's body.
 //!

@@ -57,28 +57,97 @@ impl Control {
 }
 
 /// A deliberate defect in the patch protocol, chosen with `break=NAME`:
-/// experiments that must pass must then fail, or a detector is blind.
+/// experiments that must pass must then fail, or a detector is blind. The
+/// catalogue, with the detector that catches each and how often, is in
+/// `docs/cmdline.md` and the README's reliability section.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sabotage {
     /// The int3 protocol skips the sync after phase 3 and withdraws the #BP
     /// table at once: a CPU still on its way into the `int3` finds nothing.
     NoFinalSync,
     /// The int3 protocol writes the new operand before covering the opcode
-    /// with `int3`: a CPU can run the old opcode with a torn operand.
+    /// with `int3`, byte by byte, each intermediate operand left in memory
+    /// until every executor has gone through its sites twice: a CPU runs
+    /// the old opcode with a torn operand.
     OperandFirst,
     /// The `gap` handler pushes `site + 6` instead of `site + 5`: the
-    /// emulated call returns one byte past the stub's `ret`. (One byte
-    /// short is no test here: it lands on the operand's top byte, a REX
-    /// prefix for this layout, and `rex ret` still returns.)
+    /// emulated call returns into the stub's tail, one byte late.
     GapReturn,
+    /// The `gap` handler pushes `site + 4`: the emulated call returns onto
+    /// the operand's top byte (a REX prefix), one byte early.
+    GapReturnShort,
+    /// The #BP table flags every patch point as a `jmp` (the out-of-line
+    /// case): a trapped call is emulated without a return address.
+    CallAsJmp,
+    /// The #BP table flags an out-of-line trampoline's `jmp` as a call: the
+    /// handler pushes a return address past the trampoline.
+    JmpAsCall,
+    /// The emulating handlers return to `site + 5` without running the
+    /// callee.
+    SkipCallee,
+    /// The `r10r11` handler swaps R10 and R11: the trampoline jumps to the
+    /// return address and returns into the target.
+    R10r11Swap,
+    /// The `gap` handler runs behind the plain #BP entry, with no gap
+    /// under the hardware frame.
+    GapNoGap,
+    /// The `trampoline` handler clears IF and never sets it again (no
+    /// `sti`).
+    TrampolineNoSti,
+    /// The `trampoline` handler returns with IF set into the plain
+    /// trampoline: an interrupt can come before it reads its per-CPU slots
+    /// (no STI shadow).
+    TrampolineIf,
+    /// The int3 protocol publishes the #BP table only with the new
+    /// instruction, in step 3, long after the `int3` was written.
+    BpTableLate,
+    /// The #BP table gives the destination of the target after the new
+    /// one (an off-by-one).
+    BpWrongDest,
+    /// `int3-batch` publishes its table unsorted (the handler's binary
+    /// search misses sites).
+    BatchUnsorted,
+    /// `int3-batch` publishes its table without its last site.
+    BatchMissing,
+    /// The int3 protocol skips the sync after phase 1 (cover).
+    NoCoverSync,
+    /// The int3 protocol skips the sync after phase 2 (operand).
+    NoOperandSync,
+    /// The `ipi` sync neither interrupts nor waits for the last CPU.
+    IpiSkipLast,
+    /// The `cpumask` sync ends its round when the first CPU clears its bit
+    /// instead of the last.
+    CpumaskFirstOut,
+    /// A CPU acknowledges a sync round before it serializes.
+    AckBeforeSerialize,
+    /// The executors' window check accepts every call.
+    LaxWindow,
 }
 
 impl Sabotage {
     /// Every sabotage.
-    pub const ALL: [Sabotage; 3] = [
+    pub const ALL: [Sabotage; 21] = [
         Sabotage::NoFinalSync,
         Sabotage::OperandFirst,
         Sabotage::GapReturn,
+        Sabotage::GapReturnShort,
+        Sabotage::CallAsJmp,
+        Sabotage::JmpAsCall,
+        Sabotage::SkipCallee,
+        Sabotage::R10r11Swap,
+        Sabotage::GapNoGap,
+        Sabotage::TrampolineNoSti,
+        Sabotage::TrampolineIf,
+        Sabotage::BpTableLate,
+        Sabotage::BpWrongDest,
+        Sabotage::BatchUnsorted,
+        Sabotage::BatchMissing,
+        Sabotage::NoCoverSync,
+        Sabotage::NoOperandSync,
+        Sabotage::IpiSkipLast,
+        Sabotage::CpumaskFirstOut,
+        Sabotage::AckBeforeSerialize,
+        Sabotage::LaxWindow,
     ];
 
     /// Its name on the command line.
@@ -87,6 +156,24 @@ impl Sabotage {
             Sabotage::NoFinalSync => "no-final-sync",
             Sabotage::OperandFirst => "operand-first",
             Sabotage::GapReturn => "gap-return",
+            Sabotage::GapReturnShort => "gap-return-short",
+            Sabotage::CallAsJmp => "call-as-jmp",
+            Sabotage::JmpAsCall => "jmp-as-call",
+            Sabotage::SkipCallee => "skip-callee",
+            Sabotage::R10r11Swap => "r10r11-swap",
+            Sabotage::GapNoGap => "gap-no-gap",
+            Sabotage::TrampolineNoSti => "trampoline-no-sti",
+            Sabotage::TrampolineIf => "trampoline-if",
+            Sabotage::BpTableLate => "bp-table-late",
+            Sabotage::BpWrongDest => "bp-wrong-dest",
+            Sabotage::BatchUnsorted => "batch-unsorted",
+            Sabotage::BatchMissing => "batch-missing",
+            Sabotage::NoCoverSync => "no-cover-sync",
+            Sabotage::NoOperandSync => "no-operand-sync",
+            Sabotage::IpiSkipLast => "ipi-skip-last",
+            Sabotage::CpumaskFirstOut => "cpumask-first-out",
+            Sabotage::AckBeforeSerialize => "ack-before-serialize",
+            Sabotage::LaxWindow => "lax-window",
         }
     }
 
@@ -137,6 +224,10 @@ impl Settle {
     }
 }
 
+/// What separates the globs of `exp=` (the same character as
+/// `plan::experiment::LIST_SEPARATOR`; no experiment name holds one).
+pub const EXP_LIST_SEPARATOR: char = ',';
+
 /// Why a command line was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CmdlineError<'a> {
@@ -150,6 +241,9 @@ pub enum CmdlineError<'a> {
     BadNumber(&'a str),
     /// `settle=` with something other than `on`, `off` or `auto`.
     BadSettle(&'a str),
+    /// `exp=` with an empty glob: nothing after `=`, or a leading,
+    /// trailing or doubled comma. The word is kept.
+    EmptyGlob(&'a str),
 }
 
 impl core::fmt::Display for CmdlineError<'_> {
@@ -162,6 +256,10 @@ impl core::fmt::Display for CmdlineError<'_> {
             CmdlineError::BadSettle(w) => {
                 write!(f, "settle={w:?}: wanted on, off or auto")
             }
+            CmdlineError::EmptyGlob(w) => write!(
+                f,
+                "{w:?} has an empty pattern (exp= takes globs separated by single commas)"
+            ),
         }
     }
 }
@@ -177,7 +275,9 @@ pub struct Options<'a> {
     pub tsc_pit: bool,
     /// `xapic`: stay in xAPIC mode even where x2APIC exists.
     pub xapic: bool,
-    /// `exp=PATTERN`: run the experiments whose names match.
+    /// `exp=GLOB[,GLOB...]`: run the experiments whose names match any of
+    /// the comma-separated globs (`plan::experiment::glob_list_match`). Kept
+    /// as written; never empty, and no glob in it is empty.
     pub experiments: Option<&'a str>,
     /// `ms=N`: how long each experiment runs, in milliseconds.
     pub exp_ms: Option<u64>,
@@ -192,6 +292,9 @@ pub struct Options<'a> {
     pub tsc_skew: bool,
     /// `settle=on|off|auto`: the TCG settle step after each patch.
     pub settle: Settle,
+    /// `hold`: halt at the end instead of closing QEMU through its debug-exit
+    /// device, so that the verdict screen stays for a screendump.
+    pub hold: bool,
 }
 
 impl<'a> Options<'a> {
@@ -202,6 +305,7 @@ impl<'a> Options<'a> {
             match w.split_once('=') {
                 None if w == "nobp" => o.nobp = true,
                 None if w == "xapic" => o.xapic = true,
+                None if w == "hold" => o.hold = true,
                 Some(("tsc", "pit")) => o.tsc_pit = true,
                 Some(("tsc", "skew")) => o.tsc_skew = true,
                 Some(("cpus", n)) => {
@@ -216,7 +320,12 @@ impl<'a> Options<'a> {
                     o.control =
                         Some(Control::from_name(name).ok_or(CmdlineError::UnknownControl(name))?)
                 }
-                Some(("exp", pat)) => o.experiments = Some(pat),
+                Some(("exp", list)) => {
+                    if list.split(EXP_LIST_SEPARATOR).any(str::is_empty) {
+                        return Err(CmdlineError::EmptyGlob(w));
+                    }
+                    o.experiments = Some(list)
+                }
                 Some(("break", name)) => {
                     o.sabotage =
                         Some(Sabotage::from_name(name).ok_or(CmdlineError::UnknownSabotage(name))?)
@@ -258,8 +367,8 @@ mod tests {
 
     #[test]
     fn flags_and_values_combine() {
-        let o = Options::parse("  nobp tsc=pit xapic exp=int3/* ms=250 ").unwrap();
-        assert!(o.nobp && o.tsc_pit && o.xapic);
+        let o = Options::parse("  nobp tsc=pit xapic hold exp=int3/* ms=250 ").unwrap();
+        assert!(o.nobp && o.tsc_pit && o.xapic && o.hold);
         assert_eq!(o.experiments, Some("int3/*"));
         assert_eq!(o.exp_ms, Some(250));
     }
@@ -325,17 +434,59 @@ mod tests {
 
     #[test]
     fn every_sabotage_name_round_trips_and_unknown_ones_are_named() {
-        for s in Sabotage::ALL {
-            let line = match s {
-                Sabotage::NoFinalSync => "break=no-final-sync",
-                Sabotage::OperandFirst => "break=operand-first",
-                Sabotage::GapReturn => "break=gap-return",
+        for (i, s) in Sabotage::ALL.into_iter().enumerate() {
+            assert_eq!(Sabotage::ALL[s as usize], s, "ALL is in declaration order");
+            let mut buf = [0u8; 64];
+            let line = {
+                let w = b"break=";
+                buf[..w.len()].copy_from_slice(w);
+                let n = s.name().as_bytes();
+                buf[w.len()..w.len() + n.len()].copy_from_slice(n);
+                core::str::from_utf8(&buf[..w.len() + n.len()]).unwrap()
             };
             assert_eq!(Options::parse(line).unwrap().sabotage, Some(s), "{line}");
+            for other in &Sabotage::ALL[i + 1..] {
+                assert_ne!(s.name(), other.name(), "two sabotages share a name");
+            }
         }
+        assert_eq!(Sabotage::from_name("gap-return"), Some(Sabotage::GapReturn));
         assert_eq!(
             Options::parse("break=nothing"),
             Err(CmdlineError::UnknownSabotage("nothing"))
+        );
+    }
+
+    #[test]
+    fn exp_keeps_a_comma_list_of_globs_as_one_word() {
+        let o = Options::parse("exp=naive/*,int3/spin/ipi/qword/self,*/cpuid ms=100").unwrap();
+        assert_eq!(
+            o.experiments,
+            Some("naive/*,int3/spin/ipi/qword/self,*/cpuid"),
+            "wanted the whole list, commas included"
+        );
+        assert_eq!(o.exp_ms, Some(100));
+        assert_eq!(Options::parse("exp=*").unwrap().experiments, Some("*"));
+    }
+
+    #[test]
+    fn exp_with_an_empty_glob_is_refused_naming_the_word() {
+        for w in [
+            "exp=",
+            "exp=,naive/*",
+            "exp=naive/*,",
+            "exp=naive/*,,*/cpuid",
+        ] {
+            assert_eq!(
+                Options::parse(w),
+                Err(CmdlineError::EmptyGlob(w)),
+                "wanted {w:?} refused as an empty glob"
+            );
+        }
+        extern crate std;
+        let msg = std::format!("{}", CmdlineError::EmptyGlob("exp=a,"));
+        assert!(
+            msg.contains("\"exp=a,\"") && msg.contains("empty pattern"),
+            "{msg}"
         );
     }
 }

@@ -77,9 +77,16 @@ pub const CHECK: &str = "check";
 pub const END: &str = "end";
 
 /// Measured once per boot before the experiments: what their numbers are
-/// compared against. Fields: `direct_calls_per_s` (a plain direct call
-/// loop, per AP), `ipi_sync_cycles`, `cpumask_sync_cycles` (one sync round
-/// with no code modified).
+/// compared against. Fields: `direct_calls_per_s` (per AP: a plain call,
+/// through an `asm!` `call` the compiler cannot inline or drop, to a
+/// function that counts itself; the count is the callee's),
+/// `checked_calls_per_s` (per AP: the executor's checked call through a
+/// site of an installed arena that nothing patches, counted as the
+/// executors count; `0` if that arena could not be set up),
+/// `ipi_sync_cycles`, `cpumask_sync_cycles` (one sync round with no code
+/// modified). Calls per second go with the `tsc` record's `hz`: a floor
+/// above it (more than one call per TSC cycle) is not believable, and
+/// `harness bench` fails such a run as broken.
 pub const BASELINE: &str = "baseline";
 
 /// An experiment starts. Fields: `name`, `expectation`, `ms`, `cpus`.
@@ -91,8 +98,10 @@ pub const EXP_BEGIN: &str = "exp-begin";
 /// `skip`, `error`), `met` (the kernel's own judgement), `reason` (for
 /// `skip` and `error`), and counters: `cpus`, `executors`, `ns`,
 /// `patches`, `calls`, `calls_per_s_per_ap`, `bp_hits`, `failures`
-/// (`wrong` + `faults` + `stray_bp` + `stale_bp` + `stale_call`; the last
-/// two count `stale-int3` and `stale-call` failures, see [`FAILURE`]), `overruns`, `timer`, `nmi`,
+/// (`wrong` + `faults` + `stray_bp` + `stale_bp` + `stale_call` +
+/// `bad_return` + `unsynced` + `blind`, each counting the [`FAILURE`]s of
+/// its `what`: `wrong-target`, `fault`, `stray-bp`, `stale-int3`,
+/// `stale-call`, `bad-return`, `unsynced`, `blind`), `overruns`, `timer`, `nmi`,
 /// `nmi_site`, `self_irq`, `floor_cycles` (one sync round, measured in
 /// the experiment), `p1_cycles`..`p3_cycles` (mean TSC cycles per phase
 /// per patch) and `p1_max`..`p3_max`, `settle` (1: every patch ended
@@ -102,6 +111,16 @@ pub const EXP_BEGIN: &str = "exp-begin";
 /// turned out only starved of host time and went on).
 pub const EXP: &str = "exp";
 
+/// The patch latency of one phase of an experiment, as a histogram; sent
+/// after its [`EXP`] record, one per phase. Fields: `exp`, `phase` (`1`..`3`),
+/// `n` (patches counted), `buckets`: `bucket:count` pairs of the non-empty
+/// buckets, `,` between (`-` if none), in TSC cycles: 0 and 1 have buckets
+/// of their own, and from 2 up each power of two is split in halves,
+/// bucket `2*o + h` holding `[2^o + h*2^(o-1), 2^o + (h+1)*2^(o-1))`; the
+/// last bucket (63) also holds everything from 2^32 up. The phase's
+/// greatest value is the [`EXP`] record's `p1_max`..`p3_max`.
+pub const HIST: &str = "hist";
+
 /// One failure inside an experiment (the first few; later ones are only
 /// counted). Fields: `exp`, `cpu`, `what` (`wrong-target`, `fault`,
 /// `stray-bp`: an `int3` at an address with no patch in progress,
@@ -110,13 +129,25 @@ pub const EXP: &str = "exp";
 /// forbids: a fault of the (virtual) CPU, not of the protocol; `stale-call`:
 /// a call that reached another target than memory held throughout it, after
 /// this CPU acknowledged a sync round that began after the last write to
-/// the window, equally forbidden), and as they
-/// apply `site`, `got`, `window`, `vector`, `rip`, `cr2`, `bytes`, `mem`
+/// the window, equally forbidden; `bad-return`: a call that came back the
+/// wrong way: EAX still held the poison the caller loaded (no target ran)
+/// or EDX was not the site's mark (the stub's tail skipped, entered at the
+/// wrong byte, or run before the target), or an `int3` at the first byte
+/// past a stub or a trampoline, which only a return can reach;
+/// `unsynced`: the patcher's sync audit found a CPU that, when a phase
+/// began, had not acknowledged a sync round begun after the last write, or
+/// had acknowledged it before serializing; `blind`: an executor's own
+/// judge accepted the planted wrong call it makes before its loop), and as
+/// they apply `site`, `got`, `window`, `vector`, `rip`, `cr2`, `bytes`, `mem`
 /// (the 5 bytes memory holds at the trapping address, read through the
 /// alias), `restored_before_round`, `written_before_round`, `acked_round`,
-/// `mem_id` (the target memory held), `generation`, `tsc`.
+/// `mem_id` (the target memory held), `edx` and `want_edx` (bad-return:
+/// EDX after the call and the site's mark), `at` (unsynced: `operand`,
+/// `uncover`, `withdraw` or `complete`), `written_round`,
+/// `serialized_round`, `key`, `generation`, `tsc`.
 pub const FAILURE: &str = "failure";
 
-/// A CPU that stopped making progress, found by the watchdog. Fields:
+/// A CPU that stopped making progress, found by the watchdog, or that did
+/// not acknowledge a sync round within its deadline. Fields:
 /// `exp`, `cpu`, `rip` (from an NMI, or `no-nmi-response`), `bytes`.
 pub const DEADLOCK: &str = "deadlock";

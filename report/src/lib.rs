@@ -50,6 +50,7 @@ pub mod escape;
 pub mod exit;
 pub mod kind;
 mod parse;
+pub mod screen;
 mod write;
 
 pub use parse::{parse_line, parse_num, Field, Fields, LineError, RawRecord};

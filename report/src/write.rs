@@ -5,8 +5,10 @@ use crate::{crc::crc32, escape::escape_into, MAGIC};
 use core::fmt::{self, Write};
 
 /// The most bytes one record line may take, newline included. A field that
-/// does not fit is cut and the record gets a `trunc=1` field.
-pub const RECORD_CAPACITY: usize = 480;
+/// does not fit is cut and the record gets a `trunc=1` field. (An `exp`
+/// record of a failed experiment, every counter and its error included,
+/// takes about 600.)
+pub const RECORD_CAPACITY: usize = 768;
 
 /// Room kept free for ` trunc=1 *xxxxxxxx\n`.
 const TAIL: usize = 20;

@@ -15,11 +15,14 @@
 //! | `expect-deadlock` | a `deadlock` record with a RIP, named by its ELF symbol; where [`STUCK_IN`] says, every stuck CPU's RIP must lie in the named code (`int3/spin/*/self`: the `#BP` handler) |
 //! | `observe` | always, unless the experiment could not run (`error`); the counts become an observation line with a 95% bound ([`crate::stats`]) |
 //!
-//! Every experiment also has to add up: `failures = wrong + faults +
-//! stray_bp + stale_bp + stale_call`, no more failure records than failures, no error from the
-//! patcher, no CPU left stuck. A must-pass failure that [`crate::known`]
-//! lists for the platform and QEMU release is **KFAIL**; `outcome=skip` is **SKIP** with its
-//! reason; anything else unmet is **FAIL**. An experiment that was
+//! Every experiment also has to add up: `failures` is the sum of the
+//! [`failure_counters`] (`wrong`, `faults`, `stray_bp`, `stale_bp`,
+//! `stale_call`, `bad_return`, `unsynced`, `blind`), no more failure records
+//! than failures, no error from the patcher, no CPU left stuck. A must-pass
+//! failure that [`crate::known`] lists for the platform and QEMU release is
+//! **KFAIL**, unless it counts one of the [`UNEXCUSABLE_COUNTERS`];
+//! `outcome=skip` is **SKIP** with its reason; anything else unmet is
+//! **FAIL**. An experiment that was
 //! selected but never reported is FAIL, and says how the boot ended.
 
 use super::{Ending, ExpFacts, Facts, Machine};
@@ -394,6 +397,24 @@ fn stuck_cpu(d: &super::DeadlockRec, symbols: Option<&Symbols>) -> StuckCpu {
     }
 }
 
+/// Failure counters of an `exp` record beside [`known::FAILURE_COUNTERS`]
+/// that no known failure excuses, on any platform: `bad_return` (a call came
+/// back the wrong way: the site's mark missing or the callee skipped),
+/// `unsynced` (the patcher's sync audit: a CPU had not acknowledged, or not
+/// serialized, since the last write when a phase began), `blind` (an
+/// executor's judge accepted a planted wrong call). Each is a protocol or
+/// detector failure whatever the machine does.
+pub const UNEXCUSABLE_COUNTERS: [&str; 3] = ["bad_return", "unsynced", "blind"];
+
+/// Every failure counter of an `exp` record: together they add up to
+/// `failures`.
+pub fn failure_counters() -> impl Iterator<Item = &'static str> {
+    known::FAILURE_COUNTERS
+        .iter()
+        .copied()
+        .chain(UNEXCUSABLE_COUNTERS)
+}
+
 /// `3 wrong target(s), 0 fault(s), 2 stray #BP, 1 stale int3`.
 fn failure_kinds(r: &super::ExpRec) -> String {
     let mut s = format!(
@@ -413,6 +434,24 @@ fn failure_kinds(r: &super::ExpRec) -> String {
             ", {} stale call(s) (reached a target memory no longer held after this CPU synced)",
             r.n("stale_call")
         );
+    }
+    for (c, what) in [
+        (
+            "bad_return",
+            "bad return(s) (the site's mark missing or the callee skipped)",
+        ),
+        (
+            "unsynced",
+            "unsynced (a phase began before a CPU had synced)",
+        ),
+        (
+            "blind",
+            "blind (an executor's judge accepted a planted wrong call)",
+        ),
+    ] {
+        if r.n(c) > 0 {
+            s += &format!(", {} {what}", r.n(c));
+        }
     }
     s
 }
@@ -503,11 +542,17 @@ pub fn judge_one(registry: Option<&Experiment>, f: &ExpFacts, ctx: &Context<'_>)
             r.n("stuck")
         ));
     }
+    if r.n("trunc") > 0 {
+        other.push(
+            "its `exp` record was cut short (trunc=1): counters or the error may be missing".into(),
+        );
+    }
     let failures = r.n("failures");
-    let parts: u64 = known::FAILURE_COUNTERS.iter().map(|c| r.n(c)).sum();
+    let parts: u64 = failure_counters().map(|c| r.n(c)).sum();
     if r.outcome != "error" && failures != parts {
         other.push(format!(
-            "failures={failures} but wrong+faults+stray_bp+stale_bp+stale_call={parts}: the counters do not add up"
+            "failures={failures} but {}={parts}: the counters do not add up",
+            failure_counters().collect::<Vec<_>>().join("+")
         ));
     }
     if f.failures.len() as u64 > failures {
@@ -598,7 +643,8 @@ pub fn judge_one(registry: Option<&Experiment>, f: &ExpFacts, ctx: &Context<'_>)
             ));
         }
     }
-    let known = (other.is_empty() && failure.is_some())
+    let excusable = UNEXCUSABLE_COUNTERS.iter().all(|&c| r.n(c) == 0);
+    let known = (other.is_empty() && failure.is_some() && excusable)
         .then(|| {
             known::lookup(&f.name, |c| r.n(c), ctx.seen)
                 .map(|k| k.reason)
@@ -762,6 +808,118 @@ pub fn judge_boot(
         }
     }
     out
+}
+
+/// The experiments of one boot that the harness did not plan (a saved log,
+/// a watched serial port, an ISO's menu entry), judged from its records:
+/// those that `pattern` selects, else the `exp=` of the kernel command line
+/// in its `hello` record; none when it names none and ran none. Own-boot
+/// experiments that a list left out are SKIP with their reason
+/// ([`OwnBoot::Skip`]), a selected experiment that never reported is FAIL.
+/// `nobp` on that command line is the reason for `nobp` skips. An error
+/// only for a `pattern` given that selects nothing (a pattern from the log
+/// that selects nothing fails the kernel's own `exp` check instead).
+pub fn judge_unplanned(
+    facts: &Facts,
+    ending: &Ending,
+    seen: &Where,
+    symbols: Option<&Symbols>,
+    pattern: Option<&str>,
+) -> anyhow::Result<Vec<ExpJudgement>> {
+    let from_log = facts.exp_pattern().map(|(p, _)| p);
+    let pattern = match (pattern, &from_log) {
+        (Some(p), _) => p.to_string(),
+        (None, Some(p)) => p.clone(),
+        (None, None) if facts.experiments.is_empty() => return Ok(Vec::new()),
+        (None, None) => "*".to_string(),
+    };
+    let selected = match crate::list::select(&pattern) {
+        Ok(s) => s,
+        Err(_) if from_log.as_deref() == Some(pattern.as_str()) => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let nobp = facts
+        .cmdline
+        .as_deref()
+        .is_some_and(|c| c.split_whitespace().any(|w| w == "nobp"));
+    let ctx = Context {
+        seen,
+        symbols,
+        nobp_why: nobp.then_some("the kernel command line in the log has `nobp`"),
+    };
+    Ok(judge_boot(&selected, facts, ending, &ctx, OwnBoot::Skip))
+}
+
+/// The `break=` word of a boot's kernel command line (a sabotaged
+/// protocol, `docs/cmdline.md`), if it has one.
+pub fn sabotage_of(facts: &Facts) -> Option<report::cmdline::Sabotage> {
+    report::cmdline::Options::parse(facts.cmdline.as_deref()?)
+        .ok()?
+        .sabotage
+}
+
+/// Why a sabotaged boot's experiments do not show the defect, one line
+/// each; none when they do: every experiment that ran FAILed (none PASS,
+/// none KFAIL, as a known emulator failure must not stand in for the
+/// defect), and at least one ran.
+pub fn sabotage_unseen(exps: &[ExpJudgement]) -> Vec<String> {
+    let ran: Vec<&ExpJudgement> = exps.iter().filter(|j| j.verdict != Verdict::Skip).collect();
+    let mut why: Vec<String> = ran
+        .iter()
+        .filter(|j| j.verdict != Verdict::Fail)
+        .map(|j| {
+            format!(
+                "{} {}: wanted FAIL (the sabotage must be seen)",
+                j.verdict.word(),
+                j.name
+            )
+        })
+        .collect();
+    if ran.is_empty() {
+        why.push("no experiment ran".into());
+    }
+    why
+}
+
+/// The verdict of a boot's experiments that the harness did not plan
+/// ([`judge_unplanned`]): met when none FAILed, or, when the kernel ran
+/// with `break=`, when every one FAILed ([`sabotage_unseen`]); the lines
+/// saying why not.
+pub fn unplanned_verdict(facts: &Facts, exps: &[ExpJudgement]) -> (bool, Vec<String>) {
+    let why: Vec<String> = if sabotage_of(facts).is_some() {
+        sabotage_unseen(exps)
+    } else {
+        exps.iter()
+            .filter(|j| j.verdict == Verdict::Fail)
+            .map(|j| {
+                format!(
+                    "FAIL {}: {}",
+                    j.name,
+                    j.reasons.first().map_or("", String::as_str)
+                )
+            })
+            .collect()
+    };
+    (why.is_empty(), why)
+}
+
+/// The line a sabotaged boot's summary says: whether the defect was seen.
+pub fn sabotage_line(facts: &Facts, exps: &[ExpJudgement]) -> Option<String> {
+    let s = sabotage_of(facts)?;
+    let t = Tally::of(exps);
+    let ran = exps.len() - t.skipped;
+    Some(if sabotage_unseen(exps).is_empty() {
+        format!(
+            "sabotage break={}: all {ran} experiment(s) that ran FAILed, as they must: the detectors see the defect",
+            s.name()
+        )
+    } else {
+        format!(
+            "sabotage break={}: NOT SEEN: {} of {ran} experiment(s) that ran FAILed; every one must (a detector is blind)",
+            s.name(),
+            t.failed
+        )
+    })
 }
 
 /// Counts by verdict.

@@ -181,10 +181,26 @@ pub struct End {
 pub struct Baseline {
     /// A plain direct call loop, calls per second per AP.
     pub direct_calls_per_s: Option<u64>,
+    /// The executor's checked call through a site never patched, calls
+    /// per second per AP.
+    pub checked_calls_per_s: Option<u64>,
     /// One IPI sync round with no code modified, TSC cycles.
     pub ipi_sync_cycles: Option<u64>,
     /// One cpumask sync round, TSC cycles.
     pub cpumask_sync_cycles: Option<u64>,
+}
+
+/// The latency histogram of one phase of an experiment ([`kind::HIST`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HistRec {
+    /// The experiment.
+    pub exp: String,
+    /// The phase, 1..=3.
+    pub phase: u64,
+    /// Patches counted.
+    pub n: u64,
+    /// The buckets as sent (see `stats::decode_hist`).
+    pub buckets: String,
 }
 
 /// An experiment's start ([`kind::EXP_BEGIN`]).
@@ -366,6 +382,8 @@ pub struct Facts {
     pub baseline: Option<Baseline>,
     /// The experiments, in the order they began (or reported).
     pub experiments: Vec<ExpFacts>,
+    /// Patch latency histograms, one per experiment and phase.
+    pub hists: Vec<HistRec>,
     /// Lost records.
     pub accounting: Accounting,
     /// Records of kinds this harness does not know, by kind.
@@ -487,6 +505,7 @@ impl Facts {
             kind::BASELINE => {
                 self.baseline.get_or_insert_with(|| Baseline {
                     direct_calls_per_s: r.num("direct_calls_per_s"),
+                    checked_calls_per_s: r.num("checked_calls_per_s"),
                     ipi_sync_cycles: r.num("ipi_sync_cycles"),
                     cpumask_sync_cycles: r.num("cpumask_sync_cycles"),
                 });
@@ -550,6 +569,12 @@ impl Facts {
                 // A second result for one experiment opens a new entry.
                 self.experiment_for(r.get("name").unwrap_or("?")).result = Some(rec);
             }
+            kind::HIST => self.hists.push(HistRec {
+                exp: str_or(r, "exp", "?"),
+                phase: r.num("phase").unwrap_or(0),
+                n: r.num("n").unwrap_or(0),
+                buckets: str_or(r, "buckets", "-"),
+            }),
             other => *self.unknown_kinds.entry(other.to_string()).or_default() += 1,
         }
     }

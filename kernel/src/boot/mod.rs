@@ -49,6 +49,27 @@ pub struct BootInfo {
     /// Whether firmware left the legacy VGA text screen to us: multiboot2
     /// from a BIOS (no EFI tags). PVH (QEMU) and UEFI boots have none.
     pub vga_text: bool,
+    /// The RGB framebuffer the loader set up (GRUB under UEFI), if any.
+    pub framebuffer: Option<Framebuffer>,
+}
+
+/// A linear RGB framebuffer from the multiboot2 framebuffer tag (type 1).
+#[derive(Clone, Copy, Debug)]
+pub struct Framebuffer {
+    /// Physical address of the first pixel.
+    pub addr: u64,
+    /// Bytes per row.
+    pub pitch: u32,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Bits per pixel.
+    pub bpp: u8,
+    /// Bit positions of red, green and blue in a pixel.
+    pub pos: (u8, u8, u8),
+    /// Bit widths of red, green and blue.
+    pub size: (u8, u8, u8),
 }
 
 impl BootInfo {
@@ -71,6 +92,7 @@ impl BootInfo {
             ranges: [MemRange::default(); MAX_RANGES],
             range_count: 0,
             vga_text: false,
+            framebuffer: None,
         }
     }
 
@@ -140,6 +162,19 @@ fn read(magic: u32, info: u32) -> Result<BootInfo, BootError> {
         .map_err(|_| BootError::BadMultiboot2)?;
     let mut bi = BootInfo::empty(Protocol::Multiboot2);
     bi.vga_text = mbi.efi_sdt64_tag().is_none() && mbi.efi_sdt32_tag().is_none();
+    if let Some(Ok(fb)) = mbi.framebuffer_tag() {
+        if let Ok(multiboot2::FramebufferType::RGB { red, green, blue }) = fb.buffer_type() {
+            bi.framebuffer = Some(Framebuffer {
+                addr: fb.address(),
+                pitch: fb.pitch(),
+                width: fb.width(),
+                height: fb.height(),
+                bpp: fb.bpp(),
+                pos: (red.position, green.position, blue.position),
+                size: (red.size, green.size, blue.size),
+            });
+        }
+    }
     if let Some(c) = mbi.command_line_tag().and_then(|t| t.cmdline().ok()) {
         bi.set_cmdline(c.as_bytes());
     }

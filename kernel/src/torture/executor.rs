@@ -1,5 +1,14 @@
 //! The executors: tight loops through every site of the experiment, each
-//! call checked against the generation window.
+//! call checked on its way back (the site's mark, `plan::encode`'s checked
+//! return path) and against the generation window. Every other pass enters
+//! the sites with the stack 8 bytes lower, so that a site is called with
+//! RSP at both alignments, as kernel code does (the CPU aligns RSP to 16
+//! before it pushes an exception frame, so what lies under the interrupted
+//! RSP differs).
+//!
+//! Before its loop each executor plants one wrong call: the id of another
+//! key's target, put through the same judge as every call. The judge must
+//! reject it; if it does not, the executor's own check is blind (`blind`).
 //!
 //! A call that faults (a torn destination lands on a trap or an unmapped
 //! page) must not end the run when the experiment expects it: the fault
@@ -11,35 +20,79 @@ use super::{key::KEYS, state};
 use crate::{arch::idt::TrapFrame, percpu, watchdog};
 use core::sync::atomic::Ordering;
 use plan::window::WindowResult;
+use report::cmdline::Sabotage;
 
-/// Calls the stub at `site`; the target returns its id in EAX.
+/// Calls the stub at `site` with EAX and EDX poisoned
+/// (`plan::encode::POISON_EAX`, `POISON_EDX`), the stack 8 bytes lower when
+/// `low`. Returns EAX (the target's id) and EDX (the site's mark).
 #[inline(always)]
-pub fn call_site(site: u64) -> u32 {
-    let id: u32;
-    // `site` is a stub of the installed plan (`call rel32; ret`) into a
-    // target (`mov eax, id; ret`), or a #BP path emulating that call. The
-    // `r10r11` handler uses R10/R11; the `gap` handler stores just below RSP.
-    // SAFETY: the window is mapped executable; every caller-saved register
-    // is clobbered and the kernel has no red zone, so nothing live is hit.
-    unsafe {
-        core::arch::asm!("call {s}", s = in(reg) site, lateout("eax") id, clobber_abi("C"));
+pub fn call_site(site: u64, low: bool) -> (u32, u32) {
+    let (id, edx): (u32, u32);
+    // `site` is a stub of the installed plan (`call rel32; mov dh; mov dl;
+    // ret`) into a target (`mov eax, id; xor edx, edx; ret`), or a #BP path
+    // emulating that call. The `r10r11` handler uses R10/R11; the `gap`
+    // handler stores just below RSP; a wrong return path can write SIL,
+    // R10B or R14B (see `plan::encode`).
+    if low {
+        // SAFETY: the window is mapped executable; every caller-saved
+        // register and R14 are clobbered, and the kernel has no red zone,
+        // so nothing live is hit; RSP is restored after the call.
+        unsafe {
+            core::arch::asm!(
+                "sub rsp, 8",
+                "call {s}",
+                "add rsp, 8",
+                s = in(reg) site,
+                inout("eax") plan::encode::POISON_EAX => id,
+                inout("edx") plan::encode::POISON_EDX => edx,
+                out("r14") _,
+                clobber_abi("C"),
+            );
+        }
+    } else {
+        // SAFETY: as above, without moving RSP.
+        unsafe {
+            core::arch::asm!(
+                "call {s}",
+                s = in(reg) site,
+                inout("eax") plan::encode::POISON_EAX => id,
+                inout("edx") plan::encode::POISON_EDX => edx,
+                out("r14") _,
+                clobber_abi("C"),
+            );
+        }
     }
-    id
+    (id, edx)
 }
 
-/// One checked call through site `site` of `key`.
+/// The window check of one call (E1..E5 around it); every call and the
+/// planted one go through it.
 #[inline(always)]
-pub fn checked_call(key: usize, site: u64, cpu: usize) -> bool {
+fn judge(k: &super::key::Key, c0: u64, s1: u64, got: u32) -> WindowResult {
+    if super::sabotaged(Sabotage::LaxWindow) {
+        return WindowResult::Valid { generation: s1 };
+    }
+    k.check(c0, s1, got)
+}
+
+/// One checked call through site `index` (at `site`) of `key`.
+#[inline(always)]
+pub fn checked_call(key: usize, index: usize, site: u64, cpu: usize, low: bool) -> bool {
     let k = &KEYS[key];
     // For telling a stale call from a protocol failure (state::stale_call).
     let mark = crate::arena::write_mark();
     let acked = crate::sync::acked(cpu);
     // E1 (Acquire pairs with P4's Release).
     let c0 = k.completed.load(Ordering::Acquire);
-    let got = call_site(site);
+    let (got, edx) = call_site(site, low);
     // E3 (Acquire pairs with P2's Release).
     let s1 = k.started.load(Ordering::Acquire);
-    match k.check(c0, s1, got) {
+    let want = plan::layout::site_mark(key, index).edx();
+    if got == plan::encode::POISON_EAX || edx != want {
+        state::bad_return(cpu, key, site, got, edx, want);
+        return false;
+    }
+    match judge(k, c0, s1, got) {
         WindowResult::Valid { .. } => {
             state::count_call(cpu);
             true
@@ -58,17 +111,36 @@ pub fn checked_call(key: usize, site: u64, cpu: usize) -> bool {
     }
 }
 
+/// The planted wrong call (see the module doc): key 0's window must reject
+/// the id of another key's target (with one key, an id no target has).
+fn plant(cpu: usize) {
+    let k = &KEYS[0];
+    let keys = state::keys();
+    let planted = if keys[1][0] != 0 {
+        plan::planner::target_id(1, 0)
+    } else {
+        plan::encode::POISON_EAX
+    };
+    let c0 = k.completed.load(Ordering::Acquire);
+    let s1 = k.started.load(Ordering::Acquire);
+    if let WindowResult::Valid { .. } = judge(k, c0, s1, planted) {
+        state::blind(cpu, 0, planted);
+    }
+}
+
 /// The body of one executor's loop. Returns when the experiment stops.
 extern "C" fn body(_: u64) {
     let cpu = percpu::index() as usize;
     let keys = state::keys();
     let mut n = 0u32;
     while !state::STOP.load(Ordering::Relaxed) {
+        let low = n % 2 == 1;
         for (key, sites) in keys.iter().enumerate() {
-            for &s in sites.iter().filter(|&&s| s != 0) {
-                checked_call(key, s, cpu);
+            for (index, &s) in sites.iter().enumerate().filter(|&(_, &s)| s != 0) {
+                checked_call(key, index, s, cpu, low);
             }
         }
+        state::pass(cpu);
         watchdog::progress(cpu);
         n = n.wrapping_add(1);
         if n.is_multiple_of(64) {
@@ -82,6 +154,7 @@ extern "C" fn body(_: u64) {
 pub fn main(_: u64) {
     let cpu = percpu::index() as usize;
     state::set_executor(cpu, true);
+    plant(cpu);
     state::interference_start_executor();
     loop {
         // SAFETY: `exec_enter` saves the callee-saved registers and RSP,

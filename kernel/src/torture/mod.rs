@@ -9,6 +9,7 @@
 //! harness judges it again from the records.
 
 mod executor;
+mod hist;
 mod key;
 mod patcher;
 pub mod state;
@@ -17,7 +18,7 @@ use crate::{
     arch::{cpu::rdtsc, idt::TrapFrame, lapic},
     bp, percpu, record, smp, sync, time, watchdog,
 };
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicU64, Ordering};
 use plan::experiment::{self as ex, Expectation, Experiment, Interference, SyncMode};
 use report::kind;
 use state::{STATS, STOP};
@@ -43,15 +44,11 @@ const MIN_PATCHES: u64 = 8;
 /// then shows how few patches there were).
 const MAX_STRETCH: u64 = 20;
 
-/// Runs the experiments whose names match `pattern`, `ms` milliseconds
-/// each. Experiments that need a boot of their own run only when the
+/// Runs the experiments whose names match `pattern` (a glob, or a
+/// comma-separated list of globs), `ms` milliseconds each. Experiments that need a boot of their own run only when the
 /// pattern selects nothing else.
 pub fn run(pattern: &str, ms: u64, nobp: bool, sabotage: Option<report::cmdline::Sabotage>) {
     SABOTAGE.store(sabotage.map_or(0, |s| s as usize + 1), Ordering::Relaxed);
-    bp::GAP_RETURN_SABOTAGE.store(
-        (sabotage == Some(report::cmdline::Sabotage::GapReturn)) as u64,
-        Ordering::Relaxed,
-    );
     if let Some(s) = sabotage {
         record::emit(kind::CHECK, |r| {
             r.str("name", "sabotage")
@@ -59,16 +56,22 @@ pub fn run(pattern: &str, ms: u64, nobp: bool, sabotage: Option<report::cmdline:
                 .str("detail", s.name());
         });
     }
-    let selected = ex::matching(pattern).count();
-    if selected == 0 {
+    // A list whose every glob selects something: a misspelt glob beside
+    // good ones must not quietly run less than was asked.
+    if let Some(glob) = pattern
+        .split(ex::LIST_SEPARATOR)
+        .find(|g| ex::matching(g).next().is_none())
+    {
         record::count_failure();
         record::emit(kind::CHECK, |r| {
-            r.str("name", "exp")
-                .str("result", "fail")
-                .display("detail", format_args!("no experiment matches {pattern:?}"));
+            r.str("name", "exp").str("result", "fail").display(
+                "detail",
+                format_args!("no experiment matches {glob:?} (exp={pattern})"),
+            );
         });
         return;
     }
+    let selected = ex::matching(pattern).count();
     baseline();
     for e in ex::matching(pattern) {
         let skip = if e.own_boot && selected > 1 {
@@ -96,43 +99,136 @@ pub fn run(pattern: &str, ms: u64, nobp: bool, sabotage: Option<report::cmdline:
     }
 }
 
-/// Calls per second through a plain direct call on every AP, and one sync
-/// round of each method: what the experiments' numbers are measured
-/// against, in this boot.
+/// How long each AP runs each call loop of the baseline.
+const BASE_LOOP_US: u64 = 50_000;
+
+/// The experiment whose arena the checked-call floor calls through: a
+/// qword site in line, never patched during the baseline.
+const BASE_CHECKED_EXP: &str = "atomic/-/ipi/qword";
+
+/// The floors every experiment's numbers are measured against, in this
+/// boot, before any executor runs:
+///
+/// 1. `direct`: a plain call to an `#[inline(never)]` function through an
+///    `asm!` `call`, which the compiler can neither inline nor drop; the
+///    callee counts itself, and the count it leaves is what is reported.
+/// 2. `checked`: the executor's [`executor::checked_call`] through a site
+///    of an installed arena that nothing patches: the cost of the check
+///    and the stub, without patching.
+/// 3. one sync round of each method.
+///
+/// The third step of the ladder, checked calls under patching, is each
+/// experiment's own `calls_per_s_per_ap`.
 fn baseline() {
-    fn direct(_: u64) {
-        #[inline(never)]
-        extern "C" fn plain() -> u32 {
-            0x5c00_0000
-        }
-        let d = time::deadline_us(50_000);
-        let t0 = rdtsc();
-        let mut n = 0u64;
-        while !time::passed(d) {
-            for _ in 0..64 {
-                n += core::hint::black_box(plain)() as u64 & 1;
-                n += 1;
-            }
-        }
-        let cpu = percpu::index() as usize;
-        BASE_CALLS[cpu].store(
-            n * time::tsc_hz() / (rdtsc() - t0).max(1),
-            Ordering::Relaxed,
-        );
-    }
-    smp::on_aps(direct, 0, smp::patient_us(2_000_000));
-    let per_ap = (1..smp::count())
-        .map(|c| BASE_CALLS[c].load(Ordering::Relaxed))
-        .sum::<u64>()
-        / (smp::count() as u64 - 1).max(1);
     sync::set_serialize(ex::Serializer::Iret);
+    smp::on_aps(direct_loop, 0, smp::patient_us(2_000_000));
+    let direct = per_ap(&BASE_CALLS);
+    let checked = checked_floor();
     let ipi = floor(SyncMode::Ipi);
     let mask = floor(SyncMode::Cpumask);
     record::emit(kind::BASELINE, |r| {
-        r.u64("direct_calls_per_s", per_ap)
+        r.u64("direct_calls_per_s", direct)
+            .u64("checked_calls_per_s", checked)
             .u64("ipi_sync_cycles", ipi)
             .u64("cpumask_sync_cycles", mask);
     });
+}
+
+/// The callee of the direct-call floor: bumps the caller's counter.
+#[inline(never)]
+extern "C" fn direct_callee(count: &AtomicU64) {
+    // A plain load and store, no locked instruction: the count is this
+    // CPU's own.
+    count.store(count.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+}
+
+/// One AP's direct-call floor: calls [`direct_callee`] for
+/// [`BASE_LOOP_US`] and stores calls per second from the callee's count.
+fn direct_loop(_: u64) {
+    let cpu = percpu::index() as usize;
+    let count = &BASE_DIRECT_COUNT[cpu];
+    count.store(0, Ordering::Relaxed);
+    let f = direct_callee as extern "C" fn(&AtomicU64) as usize;
+    let d = time::deadline_us(BASE_LOOP_US);
+    let t0 = rdtsc();
+    while !time::passed(d) {
+        for _ in 0..64 {
+            // SAFETY: `f` is `direct_callee`, an `extern "C"` function
+            // whose one argument (RDI) is a reference to a live static
+            // counter; `clobber_abi("C")` tells the compiler every
+            // caller-saved register may change, and the kernel has no red
+            // zone, so the pushed return address overwrites nothing live.
+            unsafe {
+                core::arch::asm!(
+                    "call {f}",
+                    f = in(reg) f,
+                    in("rdi") count as *const AtomicU64,
+                    clobber_abi("C"),
+                );
+            }
+        }
+    }
+    let cycles = (rdtsc() - t0).max(1);
+    let n = count.load(Ordering::Relaxed);
+    BASE_CALLS[cpu].store(
+        (n as u128 * time::tsc_hz() as u128 / cycles as u128) as u64,
+        Ordering::Relaxed,
+    );
+}
+
+/// The checked-call floor: installs the arena of [`BASE_CHECKED_EXP`],
+/// runs [`checked_loop`] on every AP, and returns checked calls per second
+/// per AP (0 if the arena could not be set up).
+fn checked_floor() -> u64 {
+    let Some(e) = ex::find(BASE_CHECKED_EXP) else {
+        return 0;
+    };
+    let Ok(plan) = plan::plan(
+        KEYS,
+        SITES_PER_KEY,
+        TARGETS_PER_KEY,
+        e.class,
+        e.strategy.outofline(),
+    ) else {
+        return 0;
+    };
+    if crate::arena::install(&plan).is_err() || sync::sync(SyncMode::Ipi).is_err() {
+        return 0;
+    }
+    state::begin(e, &plan);
+    smp::on_aps(checked_loop, 0, smp::patient_us(2_000_000));
+    state::end();
+    per_ap(&BASE_CHECKED)
+}
+
+/// One AP's checked-call floor: [`executor::checked_call`] through the
+/// first site of key 0 (never patched here) for [`BASE_LOOP_US`]; the
+/// count is the executor's own per-CPU call counter.
+fn checked_loop(_: u64) {
+    let cpu = percpu::index() as usize;
+    let site = state::keys()[0][0];
+    let before = state::calls(cpu);
+    let d = time::deadline_us(BASE_LOOP_US);
+    let t0 = rdtsc();
+    while site != 0 && !time::passed(d) {
+        for _ in 0..64 {
+            executor::checked_call(0, 0, site, cpu, false);
+        }
+    }
+    let cycles = (rdtsc() - t0).max(1);
+    let n = state::calls(cpu) - before;
+    BASE_CHECKED[cpu].store(
+        (n as u128 * time::tsc_hz() as u128 / cycles as u128) as u64,
+        Ordering::Relaxed,
+    );
+}
+
+/// The mean over the APs of a per-CPU figure.
+fn per_ap(v: &[AtomicU64; percpu::MAX_CPUS]) -> u64 {
+    (1..smp::count())
+        .map(|c| v[c].load(Ordering::Relaxed))
+        .sum::<u64>()
+        / (smp::count() as u64 - 1).max(1)
 }
 
 /// Whether each patch ends with the settle step (see [`patcher`]'s module
@@ -160,8 +256,20 @@ fn sabotage() -> Option<report::cmdline::Sabotage> {
         .map(|i| report::cmdline::Sabotage::ALL[i])
 }
 
-static BASE_CALLS: [core::sync::atomic::AtomicU64; percpu::MAX_CPUS] =
-    [const { core::sync::atomic::AtomicU64::new(0) }; percpu::MAX_CPUS];
+/// Whether the run was given `break=` `s`: for the modules that carry a
+/// sabotage of their own (the #BP handlers, the sync, the executors).
+pub fn sabotaged(s: report::cmdline::Sabotage) -> bool {
+    sabotage() == Some(s)
+}
+
+/// Direct calls per second, per CPU ([`direct_loop`]).
+static BASE_CALLS: [AtomicU64; percpu::MAX_CPUS] = [const { AtomicU64::new(0) }; percpu::MAX_CPUS];
+/// What [`direct_callee`] counts, per CPU.
+static BASE_DIRECT_COUNT: [AtomicU64; percpu::MAX_CPUS] =
+    [const { AtomicU64::new(0) }; percpu::MAX_CPUS];
+/// Checked calls per second, per CPU ([`checked_loop`]).
+static BASE_CHECKED: [AtomicU64; percpu::MAX_CPUS] =
+    [const { AtomicU64::new(0) }; percpu::MAX_CPUS];
 
 fn floor(m: SyncMode) -> u64 {
     let mut sum = 0;
@@ -253,6 +361,7 @@ fn run_one(e: &Experiment, ms: u64) {
     x86_64::instructions::interrupts::enable();
     let deadline = time::deadline_us(ms * 1000);
     let hard_deadline = time::deadline_us(ms * 1000 * MAX_STRETCH);
+    hist::reset();
     let mut phase_sum = [0u64; 3];
     let mut phase_max = [0u64; 3];
     let mut g = 0u64;
@@ -274,9 +383,16 @@ fn run_one(e: &Experiment, ms: u64) {
                 for i in 0..3 {
                     phase_sum[i] += t.0[i];
                     phase_max[i] = phase_max[i].max(t.0[i]);
+                    hist::add(i, t.0[i]);
                 }
                 STATS.patches.fetch_add(1, Ordering::Relaxed);
                 watchdog::progress(0);
+            }
+            // A CPU that never acknowledged: as stuck as one the watchdog
+            // finds (a CPU left with interrupts off, a handler that waits
+            // without doing its sync duty). Say where it is and end.
+            Err(patcher::PatchError::Sync(t)) if (1..n).contains(&t.cpu) => {
+                watchdog::unacknowledged(t.cpu)
             }
             Err(err) => {
                 error = Some(err);
@@ -309,6 +425,7 @@ fn run_one(e: &Experiment, ms: u64) {
             settle,
         },
     );
+    hist::emit(&e.name());
 }
 
 struct Finish {
@@ -385,6 +502,9 @@ fn finish(e: &Experiment, f: Finish) {
             .u64("stray_bp", STATS.stray_bp.load(Ordering::Relaxed))
             .u64("stale_bp", STATS.stale_bp.load(Ordering::Relaxed))
             .u64("stale_call", STATS.stale_call.load(Ordering::Relaxed))
+            .u64("bad_return", STATS.bad_return.load(Ordering::Relaxed))
+            .u64("unsynced", STATS.unsynced.load(Ordering::Relaxed))
+            .u64("blind", STATS.blind.load(Ordering::Relaxed))
             .u64("overruns", STATS.overruns.load(Ordering::Relaxed))
             .u64("timer", STATS.timer.load(Ordering::Relaxed))
             .u64("nmi", STATS.nmi.load(Ordering::Relaxed))
@@ -458,9 +578,24 @@ pub fn deadlock(stuck: impl Iterator<Item = (usize, Option<watchdog::Snapshot>)>
     crate::exit::finish()
 }
 
-/// The executors' timer.
+/// The executors' timer; under `timer-site` its handler calls a site of
+/// the key being patched (each tick the next one), as an interrupt handler
+/// in a real kernel might, perhaps while this CPU's own call through a
+/// site of the key is being emulated.
 pub fn on_timer() {
-    STATS.timer.fetch_add(1, Ordering::Relaxed);
+    let tick = STATS.timer.fetch_add(1, Ordering::Relaxed);
+    let cpu = percpu::index() as usize;
+    if state::interference_is(Interference::TimerSite)
+        && state::is_executor(cpu)
+        && state::ACTIVE.load(Ordering::Acquire)
+    {
+        let key = state::CURRENT_KEY.load(Ordering::Relaxed);
+        let index = tick as usize % SITES_PER_KEY;
+        let site = state::keys()[key][index];
+        if site != 0 {
+            executor::checked_call(key, index, site, cpu, false);
+        }
+    }
 }
 
 /// The patcher's own interrupt (`self`): calls a site of the key being
@@ -470,7 +605,7 @@ pub fn on_self() {
     let key = state::CURRENT_KEY.load(Ordering::Relaxed);
     let site = state::keys()[key][0];
     if site != 0 && state::ACTIVE.load(Ordering::Acquire) {
-        executor::checked_call(key, site, 0);
+        executor::checked_call(key, 0, site, 0, false);
     }
 }
 
@@ -485,7 +620,7 @@ pub fn on_nmi() -> bool {
         STATS.nmi_site.fetch_add(1, Ordering::Relaxed);
         let key = state::CURRENT_KEY.load(Ordering::Relaxed);
         let site = state::keys()[key][0];
-        executor::checked_call(key, site, cpu);
+        executor::checked_call(key, 0, site, cpu, false);
     }
     true
 }

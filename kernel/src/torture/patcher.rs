@@ -21,6 +21,19 @@
 //! acknowledges the sync only after leaving the handler (or, `spin`, from
 //! inside it after the patch is done).
 //!
+//! # The sync audit
+//!
+//! Before the writes of steps 2 and 3, before the #BP table is withdrawn,
+//! and (other strategies) before a patch counts as complete, the patcher
+//! checks what the syncs were for: every other online CPU has acknowledged
+//! a round that began after the last write to the window, and had
+//! serialized in that round before acknowledging ([`sync::ack_of`]). A CPU
+//! that has not is an `unsynced` failure. This sees a missing or partial
+//! sync, or an acknowledgement given before serializing, whether or not
+//! the machine then runs stale code (under TCG it mostly does not: every
+//! store drops the translated code it hits). Experiments with sync `none`
+//! skip it.
+//!
 //! # The others
 //!
 //! * `atomic` (Josh's v3), `outofline-atomic`: one 4-byte store of each
@@ -56,8 +69,8 @@
 //! to the key's current target) and, through [`arena::poke`], reads every
 //! write back.
 
-use super::key::KEYS;
-use crate::{arch::cpu::rdtsc, arena, bp, sync, time};
+use super::{key::KEYS, state};
+use crate::{arch::cpu::rdtsc, arena, bp, percpu, smp, sync, time};
 use plan::{
     experiment::{Strategy, SyncMode},
     layout::MAX_SITES_PER_KEY,
@@ -88,6 +101,35 @@ pub struct PhaseTicks(pub [u64; 3]);
 
 /// The pause between the bytes of a `naive` write.
 const NAIVE_BYTE_GAP_US: u64 = 20;
+
+/// `break=operand-first`: how long each intermediate operand stays in
+/// memory at most while the executors go through their sites.
+const OPERAND_FIRST_HOLD_US: u64 = 5_000;
+
+/// Where the sync audit runs (see the module doc).
+#[derive(Debug, Clone, Copy)]
+pub enum Checkpoint {
+    /// Before the operand is written (after step 1's sync).
+    Operand,
+    /// Before the opcode is written back (after step 2's sync).
+    Uncover,
+    /// Before the #BP table is withdrawn (after step 3's sync).
+    Withdraw,
+    /// Before a patch without `int3` counts as complete.
+    Complete,
+}
+
+impl Checkpoint {
+    /// Its name in a `failure` record.
+    pub fn name(self) -> &'static str {
+        match self {
+            Checkpoint::Operand => "operand",
+            Checkpoint::Uncover => "uncover",
+            Checkpoint::Withdraw => "withdraw",
+            Checkpoint::Complete => "complete",
+        }
+    }
+}
 
 /// What the patcher needs besides the plan.
 pub struct Patcher<'a> {
@@ -142,6 +184,7 @@ impl Patcher<'_> {
                 let t1 = rdtsc();
                 sync::sync(self.sync).map_err(PatchError::Sync)?;
                 self.settle(key, points, to)?;
+                self.audit(Checkpoint::Complete);
                 PhaseTicks([t1 - t0, rdtsc() - t1, 0])
             }
             Strategy::Naive => {
@@ -157,6 +200,7 @@ impl Patcher<'_> {
                 let t1 = rdtsc();
                 sync::sync(self.sync).map_err(PatchError::Sync)?;
                 self.settle(key, points, to)?;
+                self.audit(Checkpoint::Complete);
                 PhaseTicks([t1 - t0, rdtsc() - t1, 0])
             }
         };
@@ -167,47 +211,117 @@ impl Patcher<'_> {
     /// The three phases over `points` (sorted), all retargeted to `to`.
     fn int3(&self, key: usize, points: &[u64], to: usize) -> Result<PhaseTicks, PatchError> {
         let opcode = self.plan.patch_opcode();
-        let is_jmp = self.plan.outofline();
-        let dest = self.plan.targets(key)[to];
-        let mut table = [(0u64, 0u64, false); MAX_SITES_PER_KEY];
-        for (i, &pt) in points.iter().enumerate() {
-            table[i] = (pt, dest, is_jmp);
-        }
+        let table = self.table(key, points, to);
+        let table = &table.0[..table.1];
         let t0 = rdtsc();
         if self.sabotage == Some(Sabotage::OperandFirst) {
-            for &pt in points {
-                let new = self.plan.insn_bytes(key, pt, to);
-                arena::poke(pt + 1, &new[1..5]).map_err(PatchError::Readback)?;
-            }
+            self.operand_first(key, points, to)?;
         }
         // Step 1: cover.
-        bp::publish(&table[..points.len()]);
+        let late = self.sabotage == Some(Sabotage::BpTableLate);
+        if !late {
+            bp::publish(table);
+        }
         for &pt in points {
             arena::poke(pt, &[plan::encode::INT3]).map_err(PatchError::Readback)?;
         }
         (self.after_cover)();
-        sync::sync(self.sync).map_err(PatchError::Sync)?;
+        if self.sabotage != Some(Sabotage::NoCoverSync) {
+            sync::sync(self.sync).map_err(PatchError::Sync)?;
+        }
         let t1 = rdtsc();
         // Step 2: operand.
+        self.audit(Checkpoint::Operand);
         for &pt in points {
             let new = self.plan.insn_bytes(key, pt, to);
             arena::poke(pt + 1, &new[1..5]).map_err(PatchError::Readback)?;
         }
-        sync::sync(self.sync).map_err(PatchError::Sync)?;
+        if self.sabotage != Some(Sabotage::NoOperandSync) {
+            sync::sync(self.sync).map_err(PatchError::Sync)?;
+        }
         let t2 = rdtsc();
         // Step 3: uncover.
+        self.audit(Checkpoint::Uncover);
+        if late {
+            bp::publish(table);
+        }
         for &pt in points {
             arena::poke(pt, &[opcode]).map_err(PatchError::Readback)?;
             bp::restored(pt);
         }
-        if self.sabotage == Some(Sabotage::NoFinalSync) {
-            bp::withdraw();
-            return Ok(PhaseTicks([t1 - t0, t2 - t1, rdtsc() - t2]));
+        if self.sabotage != Some(Sabotage::NoFinalSync) {
+            sync::sync(self.sync).map_err(PatchError::Sync)?;
+            self.settle(key, points, to)?;
         }
-        sync::sync(self.sync).map_err(PatchError::Sync)?;
-        self.settle(key, points, to)?;
+        self.audit(Checkpoint::Withdraw);
         bp::withdraw();
         Ok(PhaseTicks([t1 - t0, t2 - t1, rdtsc() - t2]))
+    }
+
+    /// The #BP table for `points` (sorted by address): each point, the new
+    /// destination, and whether it is a `jmp`. Where a sabotage breaks it,
+    /// it breaks it here.
+    fn table(
+        &self,
+        key: usize,
+        points: &[u64],
+        to: usize,
+    ) -> ([(u64, u64, bool); MAX_SITES_PER_KEY], usize) {
+        let targets = self.plan.targets(key);
+        let dest = if self.sabotage == Some(Sabotage::BpWrongDest) {
+            targets[(to + 1) % targets.len()]
+        } else {
+            targets[to]
+        };
+        let is_jmp = match self.sabotage {
+            Some(Sabotage::CallAsJmp) => true,
+            Some(Sabotage::JmpAsCall) => false,
+            _ => self.plan.outofline(),
+        };
+        let mut table = [(0u64, 0u64, false); MAX_SITES_PER_KEY];
+        for (i, &pt) in points.iter().enumerate() {
+            table[i] = (pt, dest, is_jmp);
+        }
+        let mut n = points.len();
+        match self.sabotage {
+            Some(Sabotage::BatchUnsorted) => table[..n].reverse(),
+            Some(Sabotage::BatchMissing) if n > 1 => n -= 1,
+            _ => {}
+        }
+        (table, n)
+    }
+
+    /// `break=operand-first`: the new operand under the old opcode, one
+    /// byte at a time, each intermediate operand held until every executor
+    /// has gone through its sites twice (at most [`OPERAND_FIRST_HOLD_US`]).
+    /// Without the hold a tear lasted the few nanoseconds between two byte
+    /// stores and was seen in some runs only.
+    fn operand_first(&self, key: usize, points: &[u64], to: usize) -> Result<(), PatchError> {
+        for &pt in points {
+            let new = self.plan.insn_bytes(key, pt, to);
+            for i in 1..5 {
+                arena::poke(pt + i as u64, &new[i..i + 1]).map_err(PatchError::Readback)?;
+                if i < 4 {
+                    state::wait_passes(2, OPERAND_FIRST_HOLD_US);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The sync audit at `at` (see the module doc).
+    fn audit(&self, at: Checkpoint) {
+        if self.sync == SyncMode::None {
+            return;
+        }
+        let written = arena::write_mark().1;
+        let me = percpu::index() as usize;
+        for c in (0..smp::count()).filter(|&c| c != me) {
+            let (acked, serialized) = sync::ack_of(c);
+            if acked <= written || serialized < acked {
+                state::unsynced(c, at, written, acked, serialized);
+            }
+        }
     }
 
     /// Under TCG only: the final bytes of `points` once more, then a sync

@@ -30,6 +30,9 @@ pub struct Stats {
     pub stray_bp: AtomicU64,
     pub stale_bp: AtomicU64,
     pub stale_call: AtomicU64,
+    pub bad_return: AtomicU64,
+    pub unsynced: AtomicU64,
+    pub blind: AtomicU64,
     pub timer: AtomicU64,
     pub nmi: AtomicU64,
     pub nmi_site: AtomicU64,
@@ -48,6 +51,9 @@ pub static STATS: Stats = Stats {
     stray_bp: AtomicU64::new(0),
     stale_bp: AtomicU64::new(0),
     stale_call: AtomicU64::new(0),
+    bad_return: AtomicU64::new(0),
+    unsynced: AtomicU64::new(0),
+    blind: AtomicU64::new(0),
     timer: AtomicU64::new(0),
     nmi: AtomicU64::new(0),
     nmi_site: AtomicU64::new(0),
@@ -61,6 +67,8 @@ pub static STATS: Stats = Stats {
 #[repr(align(64))]
 struct Padded(AtomicU64);
 static CALLS: [Padded; MAX_CPUS] = [const { Padded(AtomicU64::new(0)) }; MAX_CPUS];
+/// Passes of each executor through all its sites.
+static PASSES: [Padded; MAX_CPUS] = [const { Padded(AtomicU64::new(0)) }; MAX_CPUS];
 static EXECUTOR: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
 static SITES: [[AtomicU64; MAX_SITES_PER_KEY]; MAX_KEYS] =
     [const { [const { AtomicU64::new(0) }; MAX_SITES_PER_KEY] }; MAX_KEYS];
@@ -89,6 +97,9 @@ pub fn begin(e: &Experiment, plan: &ArenaPlan) {
         &STATS.stray_bp,
         &STATS.stale_bp,
         &STATS.stale_call,
+        &STATS.bad_return,
+        &STATS.unsynced,
+        &STATS.blind,
         &STATS.timer,
         &STATS.nmi,
         &STATS.nmi_site,
@@ -100,7 +111,7 @@ pub fn begin(e: &Experiment, plan: &ArenaPlan) {
     ] {
         s.store(0, Ordering::Relaxed);
     }
-    for c in &CALLS {
+    for c in CALLS.iter().chain(PASSES.iter()) {
         c.0.store(0, Ordering::Relaxed);
     }
     for h in crate::bp::HITS.iter().chain(crate::bp::SITE_HITS.iter()) {
@@ -175,6 +186,29 @@ pub fn count_call(cpu: usize) {
 /// Calls made by `cpu` in this experiment.
 pub fn calls(cpu: usize) -> u64 {
     CALLS[cpu].0.load(Ordering::Relaxed)
+}
+
+/// One pass of `cpu`'s executor loop through all its sites.
+#[inline(always)]
+pub fn pass(cpu: usize) {
+    PASSES[cpu].0.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Waits until every executor has made `n` more passes through its sites,
+/// or `max_us` have gone by.
+pub fn wait_passes(n: u64, max_us: u64) {
+    let mut from = [0u64; MAX_CPUS];
+    let cpus = crate::smp::count();
+    for (c, f) in from.iter_mut().enumerate().take(cpus) {
+        *f = PASSES[c].0.load(Ordering::Relaxed);
+    }
+    let deadline = time::deadline_us(max_us);
+    while !time::passed(deadline)
+        && (0..cpus).any(|c| is_executor(c) && PASSES[c].0.load(Ordering::Relaxed) < from[c] + n)
+    {
+        crate::watchdog::poll();
+        core::hint::spin_loop();
+    }
 }
 
 /// Marks `cpu` as running (or no longer running) an executor loop.
@@ -280,6 +314,95 @@ pub fn wrong_target(cpu: usize, key: usize, site: u64, got: u32, r: &WindowResul
     }
 }
 
+/// A call that came back the wrong way (`plan::encode`'s checked return
+/// path): EAX still held the poison (no target ran), or EDX was not the
+/// site's mark (the stub's tail was skipped, entered at the wrong byte, or
+/// ran before the target).
+pub fn bad_return(cpu: usize, key: usize, site: u64, got: u32, edx: u32, want: u32) {
+    STATS.bad_return.fetch_add(1, Ordering::Relaxed);
+    if note_failure() < MAX_FAILURE_RECORDS {
+        let g = KEYS[key].started.load(Ordering::Relaxed);
+        with_name(|name| {
+            record::emit(kind::FAILURE, |rec| {
+                rec.str("exp", name)
+                    .u64("cpu", cpu as u64)
+                    .str("what", "bad-return")
+                    .hex("site", site)
+                    .hex("got", got as u64)
+                    .hex("edx", edx as u64)
+                    .hex("want_edx", want as u64)
+                    .u64("generation", g)
+                    .u64("tsc", rdtsc());
+            });
+        });
+    }
+}
+
+/// The sync audit found `cpu` not synced at `at` (see the patcher's module
+/// doc): its last acknowledged round did not begin after the last write
+/// (`acked <= written`), or it had not serialized in it
+/// (`serialized < acked`).
+pub fn unsynced(
+    cpu: usize,
+    at: super::patcher::Checkpoint,
+    written: u64,
+    acked: u64,
+    serialized: u64,
+) {
+    STATS.unsynced.fetch_add(1, Ordering::Relaxed);
+    if note_failure() < MAX_FAILURE_RECORDS {
+        let key = CURRENT_KEY.load(Ordering::Relaxed);
+        with_name(|name| {
+            record::emit(kind::FAILURE, |rec| {
+                rec.str("exp", name)
+                    .u64("cpu", cpu as u64)
+                    .str("what", "unsynced")
+                    .str("at", at.name())
+                    .u64("written_round", written)
+                    .u64("acked_round", acked)
+                    .u64("serialized_round", serialized)
+                    .u64("generation", KEYS[key].started.load(Ordering::Relaxed))
+                    .u64("tsc", rdtsc());
+            });
+        });
+    }
+}
+
+/// The executor's judge accepted a planted wrong call: the id of a target
+/// of another key, judged against `key`'s window.
+pub fn blind(cpu: usize, key: usize, planted: u32) {
+    STATS.blind.fetch_add(1, Ordering::Relaxed);
+    if note_failure() < MAX_FAILURE_RECORDS {
+        with_name(|name| {
+            record::emit(kind::FAILURE, |rec| {
+                rec.str("exp", name)
+                    .u64("cpu", cpu as u64)
+                    .str("what", "blind")
+                    .u64("key", key as u64)
+                    .hex("got", planted as u64)
+                    .u64("tsc", rdtsc());
+            });
+        });
+    }
+}
+
+/// Whether `addr` is the first byte past a stub or a trampoline: nothing
+/// falls through to it (a stub ends in `ret`, a trampoline in `jmp`), so a
+/// CPU got there by a return address that pointed past the code: a call
+/// emulated for a `jmp`, or a return address too far.
+fn past_code(addr: u64) -> bool {
+    let stub = plan::encode::STUB_LEN as u64;
+    let tramp = plan::encode::JMP_LEN as u64;
+    SITES
+        .iter()
+        .flatten()
+        .any(|s| s.load(Ordering::Relaxed) + stub == addr)
+        || TRAMPOLINES.iter().any(|t| {
+            let t = t.load(Ordering::Relaxed);
+            t != 0 && t + tramp == addr
+        })
+}
+
 /// What kind of failure [`fault`] reports.
 pub enum FaultKind {
     /// An exception other than a handled #BP.
@@ -301,8 +424,11 @@ pub fn fault(frame: &mut TrapFrame, kind: FaultKind) -> bool {
         FaultKind::Exception => (false, None),
         FaultKind::StrayBp { stale } => (true, stale),
     };
+    let returned_past = stray_bp && stale.is_none() && past_code(frame.rip.wrapping_sub(1));
     if stale.is_some() {
         STATS.stale_bp.fetch_add(1, Ordering::Relaxed);
+    } else if returned_past {
+        STATS.bad_return.fetch_add(1, Ordering::Relaxed);
     } else if stray_bp {
         STATS.stray_bp.fetch_add(1, Ordering::Relaxed);
     } else {
@@ -329,6 +455,8 @@ pub fn fault(frame: &mut TrapFrame, kind: FaultKind) -> bool {
                         "what",
                         if stale.is_some() {
                             "stale-int3"
+                        } else if returned_past {
+                            "bad-return"
                         } else if stray_bp {
                             "stray-bp"
                         } else {
@@ -363,7 +491,7 @@ pub fn fault(frame: &mut TrapFrame, kind: FaultKind) -> bool {
 
 /// Interference on an executor: the LAPIC timer, when asked for.
 pub fn interference_start_executor() {
-    if interference_is(Interference::Timer) {
+    if interference_is(Interference::Timer) || interference_is(Interference::TimerSite) {
         lapic::timer_periodic(super::VEC_TIMER, TIMER_COUNT);
     }
 }

@@ -1,4 +1,5 @@
-//! Shell-like patterns over experiment names.
+//! Shell-like patterns over experiment names, and comma-separated lists
+//! of them (the kernel's `exp=` word, `harness run --experiment`).
 
 /// Whether `name` matches `pattern`, where `*` matches any run of
 /// characters (including `/` and the empty run), `?` exactly one character,
@@ -42,6 +43,25 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
     pattern[p..].chars().all(|c| c == '*')
 }
 
+/// What separates the globs of a list. No experiment name holds one.
+pub const LIST_SEPARATOR: char = ',';
+
+/// Whether `name` matches any glob of the comma-separated `list`
+/// ([`glob_match`] for each). A list of one glob is that glob. An empty
+/// glob (`a,,b`, a trailing comma) matches only the empty name, which is no
+/// experiment's: [`empty_glob`] finds one so that callers can refuse it.
+pub fn glob_list_match(list: &str, name: &str) -> bool {
+    list.split(LIST_SEPARATOR).any(|g| glob_match(g, name))
+}
+
+/// The 1-based position of the first empty glob of `list`, if any: an
+/// empty list, a leading or trailing comma, or two commas in a row.
+pub fn empty_glob(list: &str) -> Option<usize> {
+    list.split(LIST_SEPARATOR)
+        .position(str::is_empty)
+        .map(|i| i + 1)
+}
+
 /// The character at byte offset `at` and its length, if any.
 fn next(s: &str, at: usize) -> Option<(char, usize)> {
     s[at..].chars().next().map(|c| (c, c.len_utf8()))
@@ -49,7 +69,7 @@ fn next(s: &str, at: usize) -> Option<(char, usize)> {
 
 #[cfg(test)]
 mod tests {
-    use super::glob_match;
+    use super::{empty_glob, glob_list_match, glob_match};
 
     #[test]
     fn literals_match_only_themselves_and_wholly() {
@@ -133,5 +153,46 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_list_matches_a_name_that_any_of_its_globs_matches() {
+        let list = "naive/*,int3/spin/ipi/qword/self";
+        assert!(glob_list_match(list, "naive/-/none/line"));
+        assert!(glob_list_match(list, "int3/spin/ipi/qword/self"));
+        assert!(!glob_list_match(list, "int3/retry/ipi/qword/self"));
+        assert!(
+            glob_list_match("*/qword,*/line", "atomic/-/ipi/line"),
+            "the second glob matches"
+        );
+    }
+
+    #[test]
+    fn a_list_of_one_glob_is_that_glob() {
+        for (p, n) in [("*", "a/b"), ("a?c", "abc"), ("a?c", "ac"), ("", "")] {
+            assert_eq!(
+                glob_list_match(p, n),
+                glob_match(p, n),
+                "pattern {p:?} name {n:?}: a list of one glob must agree with the glob"
+            );
+        }
+    }
+
+    #[test]
+    fn a_comma_separates_globs_and_never_matches_itself() {
+        assert!(
+            !glob_list_match("a,b", "a,b"),
+            "`a,b` is two globs, neither of which matches the name `a,b`"
+        );
+    }
+
+    #[test]
+    fn empty_globs_are_found_by_their_position() {
+        assert_eq!(empty_glob("a,b"), None);
+        assert_eq!(empty_glob("*"), None);
+        assert_eq!(empty_glob(""), Some(1));
+        assert_eq!(empty_glob(",a"), Some(1));
+        assert_eq!(empty_glob("a,,b"), Some(2));
+        assert_eq!(empty_glob("a,b,"), Some(3));
     }
 }

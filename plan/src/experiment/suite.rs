@@ -8,6 +8,7 @@
 //! | `int3/retry/ipi/qword/timer`, `int3/spin/cpumask/qword` | 2 | must-pass | the non-emulating handlers where they are sound |
 //! | `int3/{gap,trampoline,r10r11}/ipi/qword/self` | 3 | must-pass | Linus's counter-example is harmless to emulating handlers |
 //! | `int3/{spin,retry}/ipi/qword/self` | 2 | expect-deadlock, own boot | ... and deadlocks spin and retry |
+//! | `{int3,int3-batch}/{gap,trampoline,r10r11}/ipi/qword/timer-site` | 6 | must-pass | an executor's interrupt handler calls a site while its own call is being emulated (`int3-batch` covers every site of the key, so the nested call traps too) |
 //! | `int3/*/ipi/qword/nmi-site` | 5 | observe | #BP inside an NMI; spin and retry wait on a patcher that waits for the NMI'd CPU's ack, so they get a boot of their own |
 //! | `atomic/-/ipi/*` | 4 | observe | Josh's single store, per class (the cross-line case crashed Nehalem) |
 //! | `outofline-int3/gap/ipi/qword/timer` | 1 | must-pass | only the trampoline is patched |
@@ -15,7 +16,7 @@
 //! | `int3/gap/ipi/qword/{cpuid,mov-cr2,serialize}` | 3 | must-pass | the serializing instructions (cost under KVM is a finding) |
 //! | `int3/gap/none/cross-line` | 1 | observe | no sync: stale code may run, or never be seen under an emulator |
 //!
-//! 122 rows. Durations, CPU counts and timeouts are the harness's per-run
+//! 128 rows. Durations, CPU counts and timeouts are the harness's per-run
 //! parameters, not part of an experiment.
 
 use super::{
@@ -28,7 +29,7 @@ use crate::layout::SiteClass;
 pub static DEFAULT_SUITE: &[Experiment] = &SUITE;
 
 /// Number of rows of [`DEFAULT_SUITE`].
-const SUITE_LEN: usize = 122;
+const SUITE_LEN: usize = 128;
 
 const SUITE: [Experiment; SUITE_LEN] = build();
 
@@ -63,7 +64,7 @@ impl Rows {
 }
 
 const fn build() -> [Experiment; SUITE_LEN] {
-    use Interference::{NmiSite, SelfSite, Timer};
+    use Interference::{NmiSite, SelfSite, Timer, TimerSite};
     use SiteClass::Qword;
     use Strategy::{Atomic, Int3, Int3Batch, Naive, OutoflineAtomic, OutoflineInt3};
     use SyncMode::{Cpumask, Ipi};
@@ -130,6 +131,17 @@ const fn build() -> [Experiment; SUITE_LEN] {
             .with_expectation(ExpectDeadlock)
             .with_own_boot(),
     );
+
+    // Interrupts whose handler calls a site, on the executors.
+    let mut st = 0;
+    while st < strategies.len() {
+        let mut h = 0;
+        while h < EMULATING.len() {
+            s = s.push(bp(strategies[st], EMULATING[h], Ipi, Qword).with_interference(TimerSite));
+            h += 1;
+        }
+        st += 1;
+    }
 
     // #BP nested in an NMI, every handler.
     let mut h = 0;

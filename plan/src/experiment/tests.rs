@@ -83,11 +83,11 @@ fn every_combination_of_axes_has_a_name_that_fits_and_parses_back_if_valid() {
         }
     }
     assert_eq!(
-        longest, 63,
+        longest, 65,
         "the longest valid name (NAME_CAPACITY is {NAME_CAPACITY})"
     );
     // 3 int3 strategies x 5 handlers + 3 others x '-', times the rest.
-    assert_eq!(valid, (3 * 5 + 3) * 3 * 4 * 5 * 4);
+    assert_eq!(valid, (3 * 5 + 3) * 3 * 4 * 6 * 4);
 }
 
 #[test]
@@ -131,8 +131,9 @@ fn the_default_suite_covers_every_value_of_every_axis() {
 
 #[test]
 fn the_default_suite_has_the_documented_rows() {
-    assert_eq!(DEFAULT_SUITE.len(), 122);
+    assert_eq!(DEFAULT_SUITE.len(), 128);
     let count = |p: &str| matching(p).count();
+    assert_eq!(count("int3*/*/ipi/qword/timer-site"), 6);
     assert_eq!(count("naive/*"), 4);
     assert_eq!(
         count("int3/gap/ipi/*/timer") + count("int3/gap/ipi/*/nmi"),
@@ -273,6 +274,23 @@ fn glob_patterns_select_from_the_suite() {
     );
     assert!(names("nothing*").is_empty());
     assert_eq!(matching_in(&DEFAULT_SUITE[..4], "*").count(), 4);
+}
+
+#[test]
+fn a_comma_list_selects_in_suite_order_and_each_experiment_once() {
+    let got = names("int3/spin/ipi/qword/self,naive/*/qword,naive/*,int3/spin/ipi/qword/self");
+    assert_eq!(
+        got,
+        [
+            "naive/-/none/qword",
+            "naive/-/none/line",
+            "naive/-/none/cross-line",
+            "naive/-/none/cross-page",
+            "int3/spin/ipi/qword/self",
+        ],
+        "wanted the union of the globs, in registry order, without duplicates"
+    );
+    assert_eq!(names("naive/*,nothing*").len(), 4);
 }
 
 #[test]

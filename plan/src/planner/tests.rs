@@ -211,7 +211,11 @@ fn executing_the_model_through_every_stub_returns_the_installed_target_id() {
                         let (op, mut dest) =
                             encode::decode_rel32_dest(&mem.read::<5>(site), site).unwrap();
                         assert_eq!(op, encode::CALL_OPCODE);
-                        assert_eq!(mem.read::<1>(site + 5), [encode::RET], "stub ends in ret");
+                        assert_eq!(
+                            mem.read::<1>(site + encode::STUB_LEN as u64 - 1),
+                            [encode::RET],
+                            "stub ends in ret"
+                        );
                         if outofline {
                             assert_eq!(Some(dest), p.trampoline(key));
                             let (op, d) =
@@ -219,7 +223,7 @@ fn executing_the_model_through_every_stub_returns_the_installed_target_id() {
                             assert_eq!(op, encode::JMP_OPCODE);
                             dest = d;
                         }
-                        let id = encode::decode_target_body(&mem.read::<6>(dest));
+                        let id = encode::decode_target_body(&mem.read::<TARGET_BODY_LEN>(dest));
                         assert_eq!(
                             id,
                             Some(p.ids(key)[target]),
@@ -320,10 +324,10 @@ fn classify_landing_tells_padding_code_unmapped_and_outside_apart() {
         Landing::Code(CodeRef::Stub { key: 2, index: 3 })
     );
     assert_eq!(
-        classify_landing(site + 5, &p),
+        classify_landing(site + 9, &p),
         Landing::Code(CodeRef::Stub { key: 2, index: 3 })
     );
-    assert_eq!(classify_landing(site + 6, &p), Landing::Trap);
+    assert_eq!(classify_landing(site + 10, &p), Landing::Trap);
     assert_eq!(classify_landing(site - 1, &p), Landing::Trap);
     let t = p.trampoline(4).unwrap();
     assert_eq!(
@@ -333,10 +337,10 @@ fn classify_landing_tells_padding_code_unmapped_and_outside_apart() {
     assert_eq!(classify_landing(t + 5, &p), Landing::Trap);
     let tg = p.targets(7)[3];
     assert_eq!(
-        classify_landing(tg + 5, &p),
+        classify_landing(tg + 7, &p),
         Landing::Code(CodeRef::Target { key: 7, target: 3 })
     );
-    assert_eq!(classify_landing(tg + 6, &p), Landing::Trap);
+    assert_eq!(classify_landing(tg + 8, &p), Landing::Trap);
     assert_eq!(classify_landing(tg & !(PAGE_SIZE - 1), &p), Landing::Trap);
     assert_eq!(
         classify_landing((tg | (PAGE_SIZE - 1)) + 1, &p),
@@ -664,5 +668,54 @@ fn the_stack_light_and_the_gathered_judgements_of_a_landing_agree() {
     });
     for a in probes {
         assert_eq!(classify_landing(a, &p), map.landing(a), "at {a:#x}");
+    }
+}
+
+#[test]
+fn every_site_has_a_mark_of_its_own() {
+    let p = full(SiteClass::Qword, false);
+    let mut seen = BTreeSet::new();
+    for key in 0..p.keys() {
+        for &site in p.sites(key) {
+            let m = p.mark_of(site).expect("every site has a mark");
+            assert!(seen.insert(m.edx()), "mark {m:?} of {site:#x} used twice");
+            assert_eq!(
+                p.stub_bytes(key, p.sites(key).iter().position(|&s| s == site).unwrap())
+                    [encode::STUB_TAIL..encode::STUB_TAIL + 4],
+                [encode::MOV_DH_IMM8, m.hi, encode::MOV_DL_IMM8, m.lo]
+            );
+        }
+    }
+    assert_eq!(p.mark_of(p.sites(0)[0] + 1), None);
+}
+
+#[test]
+fn a_return_one_byte_off_either_way_misses_the_mark_for_the_kernels_two_keys() {
+    for &class in SiteClass::ALL {
+        let p = plan(2, MAX_SITES_PER_KEY, MAX_TARGETS_PER_KEY, class, false).unwrap();
+        for key in 0..2 {
+            for (index, &site) in p.sites(key).iter().enumerate() {
+                let mark = p.mark_of(site).unwrap();
+                for target in 0..p.targets_per_key() {
+                    let mut code = [INT3; encode::STUB_LEN + 8];
+                    code[..encode::STUB_LEN].copy_from_slice(&p.stub_bytes(key, index));
+                    code[..5].copy_from_slice(&p.insn_bytes(key, site, target));
+                    assert!(
+                        encode::REX.contains(&code[4]),
+                        "{class} key {key} target {target}: top operand byte {:#x} is no REX prefix",
+                        code[4]
+                    );
+                    let run = |at| crate::encode::tests::run_tail(&code, at);
+                    assert_eq!(run(encode::STUB_TAIL), Some(mark.edx()));
+                    for at in [encode::STUB_TAIL - 1, encode::STUB_TAIL + 1] {
+                        assert_ne!(
+                            run(at),
+                            Some(mark.edx()),
+                            "{class} key {key} site {index} target {target}: entered at +{at}"
+                        );
+                    }
+                }
+            }
+        }
     }
 }

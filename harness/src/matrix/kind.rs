@@ -1,0 +1,351 @@
+//! A sabotage row's judgement: `expect = fail` with `expect_kind = KINDS`.
+//!
+//! A row that breaks the protocol on purpose (`append = break=NAME`) passes
+//! only when every experiment it selects FAILs *through the failure kinds
+//! that defect must cause*: each kind of `expect_kind` counted in every
+//! experiment, and nothing else wrong with it. A FAIL through an error, a
+//! patch that never completed, a call that never went through, counters
+//! that do not add up, a kernel that judged it met, or a deadlock the row
+//! did not expect, does not show that the detector saw the defect, so it
+//! fails the row; so does a PASS, and a KFAIL (a known failure of the
+//! platform must not stand in for the defect), except where the row expects
+//! only the stale kinds, which on TCG are known failures by design.
+//! Failures of other kinds beside the expected ones are allowed (TCG adds
+//! stale ones now and then) and shown.
+
+use crate::judge::experiment::{failure_counters, ExpJudgement, Verdict};
+use anyhow::{bail, Result};
+
+/// What a sabotage must cause: a failure counter of the `exp` record
+/// (`report::kind::EXP`), or a deadlock (a CPU the watchdog, or a sync
+/// round nobody acknowledged, found stuck).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// `wrong`, `faults`, `stray_bp`, ... (the record's field name).
+    Counter(&'static str),
+    /// A `deadlock` record with a RIP.
+    Deadlock,
+}
+
+impl FailureKind {
+    /// Its name in a table.
+    pub fn name(self) -> &'static str {
+        match self {
+            FailureKind::Counter(c) => c,
+            FailureKind::Deadlock => "deadlock",
+        }
+    }
+
+    /// Every kind, by name.
+    pub fn all() -> impl Iterator<Item = FailureKind> {
+        failure_counters()
+            .map(FailureKind::Counter)
+            .chain([FailureKind::Deadlock])
+    }
+
+    /// Whether it is one of the stale kinds (known failures on TCG).
+    fn stale(self) -> bool {
+        matches!(self, FailureKind::Counter("stale_bp" | "stale_call"))
+    }
+}
+
+/// Parses `expect_kind = a,b`: known names, none twice, at least one.
+pub fn parse_kinds(value: &str) -> Result<Vec<FailureKind>> {
+    let names = || {
+        FailureKind::all()
+            .map(FailureKind::name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut out: Vec<FailureKind> = Vec::new();
+    for word in value.split(',').map(str::trim) {
+        if word.is_empty() {
+            bail!(
+                "`expect_kind = {value}`: an empty kind (kinds: {})",
+                names()
+            );
+        }
+        let Some(k) = FailureKind::all().find(|k| k.name() == word) else {
+            bail!(
+                "`expect_kind = {value}`: unknown failure kind `{word}` (kinds: {})",
+                names()
+            );
+        };
+        if out.contains(&k) {
+            bail!("`expect_kind = {value}`: `{word}` twice");
+        }
+        out.push(k);
+    }
+    Ok(out)
+}
+
+/// `stray_bp,faults`.
+pub fn kinds_text(kinds: &[FailureKind]) -> String {
+    kinds.iter().map(|k| k.name()).collect::<Vec<_>>().join(",")
+}
+
+/// Whether experiment `j` of a sabotage row was caught through `kinds`;
+/// `Err` says why not. `Ok` has the kinds counted, for the row's line.
+pub fn caught(j: &ExpJudgement, kinds: &[FailureKind]) -> Result<String, String> {
+    let want = kinds_text(kinds);
+    let name = &j.name;
+    let kfail_ok = kinds.iter().all(|k| k.stale());
+    match j.verdict {
+        Verdict::Fail => {}
+        Verdict::Kfail if kfail_ok => {}
+        v => {
+            return Err(format!(
+                "{} {name}: wanted FAIL through {want} (the sabotage must be seen)",
+                v.word()
+            ))
+        }
+    }
+    let n = |c: &str| j.n(c);
+    let problem = |what: String| Err(format!("FAIL {name}, but {what}: not through {want}"));
+    match j.outcome.as_str() {
+        "none" => return problem("it never reported".into()),
+        "error" => {
+            return problem(format!(
+                "through an error ({})",
+                j.reasons.first().map_or("no reason", String::as_str)
+            ))
+        }
+        _ => {}
+    }
+    let failures = n("failures");
+    let parts: u64 = failure_counters().map(n).sum();
+    if parts != failures {
+        return problem(format!(
+            "its counters do not add up (failures={failures}, kinds sum to {parts})"
+        ));
+    }
+    if (j.failures.len() as u64) > failures {
+        return problem("more failure records than failures".into());
+    }
+    if j.kernel_met == Some(true) {
+        return problem("the kernel judged it met".into());
+    }
+    if n("stuck") > 0 {
+        return problem(format!("{} CPU(s) never finished their loop", n("stuck")));
+    }
+    if n("calls") == 0 {
+        return problem("no call went through a site".into());
+    }
+    let deadlocked = !j.stuck.is_empty() || j.outcome == "deadlock";
+    if kinds.contains(&FailureKind::Deadlock) {
+        if !j.stuck.iter().any(|s| s.rip.is_some()) {
+            return problem("no deadlock record with a RIP".into());
+        }
+    } else {
+        if deadlocked {
+            return problem("it deadlocked".into());
+        }
+        if n("patches") == 0 {
+            return problem("no patch completed".into());
+        }
+    }
+    let missing: Vec<&str> = kinds
+        .iter()
+        .filter_map(|k| match k {
+            FailureKind::Counter(c) if n(c) == 0 => Some(*c),
+            _ => None,
+        })
+        .collect();
+    if !missing.is_empty() {
+        let seen: Vec<String> = failure_counters()
+            .filter(|&c| n(c) > 0)
+            .map(|c| format!("{c}={}", n(c)))
+            .collect();
+        return problem(format!(
+            "no {} counted (it counted {})",
+            missing.join(", no "),
+            if seen.is_empty() {
+                "nothing".into()
+            } else {
+                seen.join(" ")
+            }
+        ));
+    }
+    Ok(kinds
+        .iter()
+        .map(|k| match k {
+            FailureKind::Counter(c) => format!("{c}={}", n(c)),
+            FailureKind::Deadlock => format!("deadlock cpus={}", j.stuck.len()),
+        })
+        .collect::<Vec<_>>()
+        .join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::judge::experiment::{Platform, StuckCpu, Via, Where};
+    use std::collections::BTreeMap;
+
+    /// A must-pass experiment the harness judged FAIL with these counters.
+    fn failed(counters: &[(&str, u64)]) -> ExpJudgement {
+        let counters: BTreeMap<String, u64> =
+            counters.iter().map(|&(k, v)| (k.to_string(), v)).collect();
+        let failures = failure_counters()
+            .map(|c| counters.get(c).copied().unwrap_or(0))
+            .sum();
+        let mut all = BTreeMap::from([
+            ("patches".to_string(), 8),
+            ("calls".to_string(), 1000),
+            ("failures".to_string(), failures),
+        ]);
+        all.extend(counters);
+        ExpJudgement {
+            name: "int3/gap/ipi/qword/timer".into(),
+            expectation: "must-pass".into(),
+            outcome: "fail".into(),
+            verdict: Verdict::Fail,
+            reasons: vec!["failures".into()],
+            known: None,
+            notes: vec![],
+            kernel_met: Some(false),
+            counters: all,
+            observation: None,
+            caught: None,
+            stuck: vec![],
+            failures: vec![],
+            seen: Where {
+                platform: Platform::Tcg,
+                via: Via::Qemu,
+                cpu: "QEMU".into(),
+                hypervisor: None,
+                qemu: None,
+            },
+            boot: "shared".into(),
+            line: None,
+        }
+    }
+
+    fn kinds(s: &str) -> Vec<FailureKind> {
+        parse_kinds(s).unwrap()
+    }
+
+    #[test]
+    fn a_fail_through_the_expected_kind_is_caught() {
+        let j = failed(&[("bad_return", 7785)]);
+        assert_eq!(
+            caught(&j, &kinds("bad_return")),
+            Ok("bad_return=7785".into())
+        );
+    }
+
+    #[test]
+    fn every_expected_kind_must_be_counted_and_other_kinds_may_come_along() {
+        let j = failed(&[("faults", 50), ("stray_bp", 17), ("stale_bp", 3)]);
+        assert!(caught(&j, &kinds("stray_bp,faults")).is_ok());
+        let j = failed(&[("faults", 50)]);
+        let e = caught(&j, &kinds("stray_bp,faults")).unwrap_err();
+        assert!(
+            e.contains("no stray_bp counted") && e.contains("faults=50"),
+            "wanted the missing kind and what was counted, got {e:?}"
+        );
+    }
+
+    #[test]
+    fn a_fail_of_another_kind_is_not_the_sabotage_seen() {
+        let j = failed(&[("wrong", 3)]);
+        let e = caught(&j, &kinds("unsynced")).unwrap_err();
+        assert!(
+            e.contains("no unsynced counted (it counted wrong=3)"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_pass_or_a_kfail_is_never_caught_unless_only_stale_kinds_are_expected() {
+        let mut j = failed(&[("stray_bp", 4)]);
+        j.verdict = Verdict::Pass;
+        assert!(caught(&j, &kinds("stray_bp"))
+            .unwrap_err()
+            .starts_with("PASS int3/gap/ipi/qword/timer: wanted FAIL through stray_bp"));
+        j.verdict = Verdict::Kfail;
+        assert!(caught(&j, &kinds("stray_bp")).is_err());
+        let mut j = failed(&[("stale_bp", 40)]);
+        j.verdict = Verdict::Kfail;
+        assert!(caught(&j, &kinds("stale_bp")).is_ok());
+    }
+
+    #[test]
+    fn an_error_zero_patches_or_calls_or_bad_counters_fail_the_row() {
+        let mut j = failed(&[("unsynced", 32)]);
+        j.outcome = "error".into();
+        j.reasons = vec!["the patcher stopped: Sync(..)".into()];
+        let e = caught(&j, &kinds("unsynced")).unwrap_err();
+        assert!(e.contains("through an error (the patcher stopped"), "{e}");
+
+        let mut j = failed(&[("unsynced", 32)]);
+        j.counters.insert("patches".into(), 0);
+        assert!(caught(&j, &kinds("unsynced"))
+            .unwrap_err()
+            .contains("no patch completed"));
+
+        let mut j = failed(&[("unsynced", 32)]);
+        j.counters.insert("calls".into(), 0);
+        assert!(caught(&j, &kinds("unsynced"))
+            .unwrap_err()
+            .contains("no call"));
+
+        let mut j = failed(&[("unsynced", 32)]);
+        j.counters.insert("failures".into(), 33);
+        assert!(caught(&j, &kinds("unsynced"))
+            .unwrap_err()
+            .contains("do not add up"));
+
+        let mut j = failed(&[("unsynced", 32)]);
+        j.kernel_met = Some(true);
+        assert!(caught(&j, &kinds("unsynced"))
+            .unwrap_err()
+            .contains("kernel judged it met"));
+    }
+
+    #[test]
+    fn a_deadlock_is_caught_only_where_expected_and_only_with_a_rip() {
+        let stuck = StuckCpu {
+            cpu: Some(1),
+            rip: Some(0x10effc),
+            at: "kernel::arena::alias+0x1c (0x10effc)".into(),
+            symbol: Some("kernel::arena::alias".into()),
+        };
+        let mut j = failed(&[]);
+        j.outcome = "deadlock".into();
+        j.counters.insert("patches".into(), 0);
+        j.stuck = vec![stuck.clone()];
+        assert_eq!(
+            caught(&j, &kinds("deadlock")),
+            Ok("deadlock cpus=1".into()),
+            "a deadlock before the first patch completed is what it looks like"
+        );
+        assert!(caught(&j, &kinds("stray_bp"))
+            .unwrap_err()
+            .contains("it deadlocked"));
+        j.stuck[0].rip = None;
+        assert!(caught(&j, &kinds("deadlock"))
+            .unwrap_err()
+            .contains("no deadlock record with a RIP"));
+    }
+
+    #[test]
+    fn kinds_parse_from_the_record_names_and_a_typo_is_named() {
+        assert_eq!(
+            kinds(" stray_bp , faults "),
+            vec![
+                FailureKind::Counter("stray_bp"),
+                FailureKind::Counter("faults")
+            ]
+        );
+        assert_eq!(kinds("deadlock"), vec![FailureKind::Deadlock]);
+        let e = parse_kinds("stray-bp").unwrap_err().to_string();
+        assert!(
+            e.contains("unknown failure kind `stray-bp`") && e.contains("stray_bp, stale_bp"),
+            "{e}"
+        );
+        assert!(parse_kinds("faults,faults").is_err());
+        assert!(parse_kinds("faults,").is_err());
+        assert!(parse_kinds("").is_err());
+    }
+}
