@@ -807,18 +807,7 @@ pub fn print_summary(o: &RunOutcome, setup: &Setup) {
             .iter()
             .filter(|j| matches!(j.verdict, Verdict::Fail | Verdict::Kfail))
         {
-            println!(
-                "{:<9} {:<5} {} [{}]: {}",
-                if j.verdict == Verdict::Kfail {
-                    "known"
-                } else {
-                    "not met"
-                },
-                j.verdict.word(),
-                j.name,
-                j.seen.label(),
-                j.reasons.first().map_or("", String::as_str)
-            );
+            println!("{}", crate::suite::not_passed_line(j));
         }
         if let Some(l) = xj::sabotage_line(&o.facts, &o.experiments) {
             println!("{l}");

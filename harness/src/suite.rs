@@ -822,19 +822,7 @@ pub fn print_summary(o: &SuiteOutcome, setup: &Setup) {
         .filter(|j| matches!(j.verdict, Verdict::Fail | Verdict::Kfail))
         .collect();
     for j in &not_passed {
-        let _ = writeln!(
-            out,
-            "{:<9} {:<5} {} [{}]: {}",
-            if j.verdict == Verdict::Kfail {
-                "known"
-            } else {
-                "not met"
-            },
-            j.verdict.word(),
-            j.name,
-            j.seen.label(),
-            j.reasons.first().map_or("", String::as_str)
-        );
+        let _ = writeln!(out, "{}", not_passed_line(j));
     }
     let _ = writeln!(
         out,
@@ -873,4 +861,21 @@ pub fn print_summary(o: &SuiteOutcome, setup: &Setup) {
         o.status.word()
     );
     let _ = out.flush();
+}
+
+/// The summary line of an experiment that did not pass: `known KFAIL name
+/// [where]: first reason` or `not met FAIL ...`.
+pub fn not_passed_line(j: &ExpJudgement) -> String {
+    format!(
+        "{:<9} {:<5} {} [{}]: {}",
+        if j.verdict == Verdict::Kfail {
+            "known"
+        } else {
+            "not met"
+        },
+        j.verdict.word(),
+        j.name,
+        j.seen.label(),
+        j.reasons.first().map_or("", String::as_str)
+    )
 }

@@ -272,10 +272,10 @@ fn measure(src: Source, scale: (u64, u64)) -> Result<u64, Missing> {
 
 fn hpet(base: u64, scale: (u64, u64)) -> Result<u64, Missing> {
     let reg = |off: u64| (base + off) as *mut u64;
-    // SAFETY: `base` is the HPET's register block from the ACPI HPET table,
+    // `base` is the HPET's register block from the ACPI HPET table,
     // identity-mapped uncached; 0x00 is capabilities, 0x10 configuration.
-    // Enabling the main counter changes nothing else (no comparator is
-    // armed).
+    // SAFETY: those registers exist there; enabling the main counter
+    // changes nothing else (no comparator is armed).
     let period_fs = unsafe {
         let period = reg(0).read_volatile() >> 32;
         let cfg = reg(0x10).read_volatile();
@@ -319,10 +319,10 @@ fn pm_timer(at: PmTimerAt, scale: (u64, u64)) -> Result<u64, Missing> {
 const PIT_HZ: u64 = 1_193_182;
 
 fn pit(scale: (u64, u64)) -> Result<u64, Missing> {
-    // SAFETY: ports 0x42/0x43 are PIT channel 2 and its mode register, 0x61
-    // the speaker gate; channel 2 drives nothing but the speaker, which
-    // stays off (bit 1 clear). Mode 2 (rate generator) from 65536 counts
-    // down and reloads, every 54.9 ms.
+    // Ports 0x42/0x43 are PIT channel 2 and its mode register, 0x61 the
+    // speaker gate. Mode 2 (rate generator) from 65536 reloads every 54.9 ms.
+    // SAFETY: channel 2 drives nothing but the speaker, which stays off
+    // (bit 1 clear).
     unsafe {
         outb(0x61, (inb(0x61) & !0x02) | 0x01);
         outb(0x43, 0b1011_0100); // channel 2, lobyte/hibyte, mode 2, binary

@@ -148,30 +148,30 @@ pub fn poll() {
         POLLING.store(0, Ordering::Release);
     }
     if first {
-        fire(true);
+        fire();
     }
 }
 
-/// `cpu` did not acknowledge a sync round in time: report it stuck, as
-/// [`poll`] would, and end the run (the round failed: whether the CPU was
-/// only starved no longer matters).
-pub fn unacknowledged(cpu: usize) -> ! {
-    if !FIRED.swap(true, Ordering::AcqRel) {
-        SNAP_WANTED.insert(cpu, Ordering::Relaxed);
-        fire(false);
+/// `cpu` did not acknowledge a sync round in time: ask it where it is, as
+/// [`poll`] would for a stuck CPU. Reports the deadlock and ends the run,
+/// or returns when the CPU turns out only starved of host time.
+pub fn unacknowledged(cpu: usize) {
+    if FIRED.swap(true, Ordering::AcqRel) {
+        // Another CPU is reporting already, and ends the run.
+        loop {
+            core::hint::spin_loop();
+        }
     }
-    // Another CPU is reporting already, and ends the run.
-    loop {
-        core::hint::spin_loop();
-    }
+    SNAP_WANTED.clear(Ordering::Relaxed);
+    SNAP_WANTED.insert(cpu, Ordering::Relaxed);
+    fire();
 }
 
 /// Asks every CPU of [`SNAP_WANTED`] where it is (an NMI each), waits a
 /// bounded time for the answers, and reports them. Only the first poller
-/// to find a stuck CPU gets here (`FIRED`); with `starved_ok` it returns
-/// when a CPU turned out starved (then watching goes on), and otherwise
-/// never.
-fn fire(starved_ok: bool) {
+/// to find a stuck CPU gets here (`FIRED`); it returns only when a CPU
+/// turned out starved (then watching goes on).
+fn fire() {
     // Release pairs with the Acquire in `on_nmi`: SNAP_WANTED is in place
     // before any NMI arrives (the IPI is no memory operation to order by).
     core::sync::atomic::fence(Ordering::Release);
@@ -196,10 +196,10 @@ fn fire(starved_ok: bool) {
             .any(|c| PROGRESS[c].0.load(Ordering::Relaxed) != SEEN[c].load(Ordering::Relaxed))
     };
     let grace = time::deadline_us(smp::patient_us(100_000));
-    while starved_ok && !moved() && !time::passed(grace) {
+    while !moved() && !time::passed(grace) {
         core::hint::spin_loop();
     }
-    if starved_ok && moved() {
+    if moved() {
         // Starved, not stuck: start every clock afresh and watch on.
         STARVED.fetch_add(1, Ordering::Relaxed);
         let now = rdtsc();
