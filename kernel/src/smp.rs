@@ -9,7 +9,8 @@
 //! online, bounded by a deadline. The INITs go to every AP first and the
 //! 10 ms are waited once (an AP waits for its STARTUP as long as it takes),
 //! so 255 CPUs do not cost 2.5 s of INIT delays; the STARTUPs go one AP at
-//! a time. Each AP claims its CPU index with a ticket naming its APIC id
+//! a time. APIC ids from 255 up (x2APIC) get their INIT just before their
+//! STARTUP instead (see [`start_one`]). Each AP claims its CPU index with a ticket naming its APIC id
 //! ([`trampoline::AP_TICKET`]); one that does not come online in time has
 //! its ticket revoked, is sent INIT again, gets a `cpu state=timeout`
 //! record, and bring-up goes on with the rest: should it arrive later
@@ -132,14 +133,13 @@ pub fn start_aps<I: Iterator<Item = MadtCpu>>(
         r.u64("cpu", 0).u64("apic", bsp as u64).str("state", "bsp");
     });
     trampoline::AP_CR3.store(crate::arch::paging::pml4_phys(), Ordering::Relaxed);
-    // INIT every AP to start, then the MP specification's 10 ms once.
+    // INIT every AP to start whose id an xAPIC-mode CPU cannot mistake,
+    // then the MP specification's 10 ms once (the others: `start_one`).
     let x2apic = lapic::is_x2apic();
+    trampoline::AP_X2APIC.store(x2apic as u64, Ordering::Relaxed);
     cpus::select(&entries, bsp, x2apic, limit, MAX_CPUS, |e, fate| {
-        if fate == Fate::Start {
-            let _ = lapic::send(Dest::Apic(e.apic_id), Delivery::InitAssert);
-            if !x2apic {
-                let _ = lapic::send(Dest::Apic(e.apic_id), Delivery::InitDeassert);
-            }
+        if fate == Fate::Start && e.apic_id < cpus::XAPIC_BROADCAST {
+            init(e.apic_id);
         }
     });
     time::delay_us(10_000);
@@ -186,9 +186,26 @@ enum Start {
     Lost,
 }
 
-/// Starts the AP with APIC id `id` as CPU `index`, which was sent INIT at
-/// least 10 ms ago (a `cpu` record says how it went).
+/// INIT (assert, then de-assert in xAPIC mode) to APIC id `id`.
+fn init(id: u32) {
+    let _ = lapic::send(Dest::Apic(id), Delivery::InitAssert);
+    if !lapic::is_x2apic() {
+        let _ = lapic::send(Dest::Apic(id), Delivery::InitDeassert);
+    }
+}
+
+/// Starts the AP with APIC id `id` as CPU `index` (a `cpu` record says how
+/// it went). An id below 0xFF was sent INIT at least 10 ms ago; a higher
+/// one (x2APIC mode) gets its INIT and 10 ms here, just before its
+/// STARTUPs: an AP still in xAPIC mode matches only the low 8 bits of a
+/// destination, and 0xFF as a broadcast, so an IPI for id 255 or for
+/// 256 + k also reached it and may have started it on someone else's
+/// ticket (it parked); its own INIT puts it back to waiting for STARTUP.
 fn start_one(index: usize, id: u32) -> Start {
+    if id >= cpus::XAPIC_BROADCAST {
+        init(id);
+        time::delay_us(10_000);
+    }
     let ticket = trampoline::ticket(index, id);
     APIC_ID[index].store(id as u64, Ordering::Relaxed);
     ONLINE[index].store(0, Ordering::Relaxed);

@@ -12,9 +12,10 @@
 //! 2. 32-bit protected mode: PAE, CR3 = the kernel's PML4 ([`AP_CR3`]),
 //!    EFER.LME (+NXE, the same bits the BSP used), CR0.PG|WP;
 //! 3. far jump to `ap_long` in kernel text (64-bit), which finds its own
-//!    APIC id (CPUID leaf 0xB's x2APIC id where the CPU has the leaf, else
-//!    leaf 1's initial APIC id) and claims the BSP's [`AP_TICKET`] only if
-//!    the ticket names that id, with one compare-exchange to 0; then it
+//!    APIC id (in xAPIC mode its APIC's ID register; in x2APIC mode
+//!    ([`AP_X2APIC`]) CPUID leaf 0xB's x2APIC id, else leaf 1's initial
+//!    APIC id) and claims the BSP's [`AP_TICKET`] only if the ticket names
+//!    that id, with one compare-exchange to 0; then it
 //!    takes the stack of the ticket's CPU index and calls the Rust entry
 //!    with that index. An AP whose ticket is not there parks in `cli; hlt`
 //!    without touching memory.
@@ -38,6 +39,10 @@ pub static AP_CR3: AtomicU64 = AtomicU64::new(0);
 /// The AP the BSP is starting: `index << 32 | apic_id`, 0 when none (an
 /// AP's index is never 0). The AP claims it by swapping it to 0.
 pub static AP_TICKET: AtomicU64 = AtomicU64::new(0);
+
+/// 1 when the kernel runs the APICs in x2APIC mode (an AP then finds its
+/// id with CPUID), 0 in xAPIC mode (it reads its APIC's ID register).
+pub static AP_X2APIC: AtomicU64 = AtomicU64::new(0);
 
 /// The ticket for the AP with APIC id `apic_id` as CPU `index`.
 pub fn ticket(index: usize, apic_id: u32) -> u64 {
@@ -105,9 +110,25 @@ core::arch::global_asm!(
     "mov %eax, %ss",
     "mov %eax, %fs",
     "mov %eax, %gs",
-    // Who am I: the x2APIC id in EDX of CPUID leaf 0xB where the leaf
-    // exists (max leaf >= 0xB and EBX nonzero), else the initial APIC id in
-    // EBX[31:24] of leaf 1. Into ESI.
+    // Who am I, into ESI. When the kernel runs the APICs in xAPIC mode:
+    // this local APIC's ID register, bits 31:24 at its base + 0x20 (base
+    // from IA32_APIC_BASE), the id the MADT lists even where firmware
+    // renumbered the APICs.
+    "cmpq $0, {x2apic}(%rip)",
+    "jne 4f",
+    "mov $0x1b, %ecx",
+    "rdmsr",
+    "and $0xfffff000, %eax",
+    "shl $32, %rdx",
+    "or %rdx, %rax",
+    "mov 0x20(%rax), %esi",
+    "shr $24, %esi",
+    "jmp 2f",
+    // In x2APIC mode (an AP may still be in xAPIC mode, whose ID register
+    // holds only 8 bits): the x2APIC id in EDX of CPUID leaf 0xB where the
+    // leaf exists (max leaf >= 0xB and EBX nonzero), else the initial APIC
+    // id in EBX[31:24] of leaf 1.
+    "4:",
     "xor %eax, %eax",
     "cpuid",
     "cmp $0xb, %eax",
@@ -154,6 +175,7 @@ core::arch::global_asm!(
     cr3 = sym AP_CR3,
     efer = sym crate::boot::BOOT_EFER_BITS,
     ticket = sym AP_TICKET,
+    x2apic = sym AP_X2APIC,
     stacks = sym crate::smp::AP_STACKS,
     slot = const core::mem::size_of::<crate::smp::ApStack>(),
     main = sym crate::smp::ap_main,

@@ -121,7 +121,7 @@ const BASE_CHECKED_EXP: &str = "atomic/-/ipi/qword";
 /// experiment's own `calls_per_s_per_ap`.
 fn baseline() {
     sync::set_serialize(ex::Serializer::Iret);
-    smp::on_aps(direct_loop, 0, 2_000_000);
+    smp::on_aps(direct_loop, 0, smp::patient_us(2_000_000));
     let direct = per_ap(&BASE_CALLS);
     let checked = checked_floor();
     let ipi = floor(SyncMode::Ipi);
@@ -196,7 +196,7 @@ fn checked_floor() -> u64 {
         return 0;
     }
     state::begin(e, &plan);
-    smp::on_aps(checked_loop, 0, 2_000_000);
+    smp::on_aps(checked_loop, 0, smp::patient_us(2_000_000));
     state::end();
     per_ap(&BASE_CHECKED)
 }
