@@ -69,6 +69,7 @@ pub fn set_serialize(s: Serializer) {
 pub fn serialize_now() {
     let round = ROUND.load(Ordering::Acquire);
     serialize_instruction();
+    // Relaxed: only this CPU reads its slot (in `duty`, to acknowledge).
     SERIALIZED[percpu::index() as usize].store(round, Ordering::Relaxed);
 }
 
