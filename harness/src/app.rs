@@ -473,11 +473,25 @@ fn cmd_watch(a: WatchArgs) -> Result<Status> {
 }
 
 fn cmd_matrix(a: MatrixArgs) -> Result<Status> {
+    let opts = matrix::Options {
+        jobs: a.jobs.map_or_else(matrix::Jobs::auto, matrix::Jobs::Rows),
+        filter: a.filter.clone(),
+        group: a.group.clone(),
+    };
+    if a.list {
+        let text = std::fs::read_to_string(&a.file)
+            .with_context(|| format!("reading {}", a.file.display()))?;
+        let rows = matrix::parse_table(&text)
+            .and_then(|r| matrix::select(r, &opts))
+            .with_context(|| format!("in {}", a.file.display()))?;
+        print!("{}", matrix::list_rows(&rows));
+        return Ok(Status::Pass);
+    }
     let (setup, build) = setup(&a.src, a.iso.clone(), a.verbose)?;
     if a.tap {
         println!("TAP version 13");
     }
-    let (all_passed, cases) = matrix::run_table_cases(&a.file, &setup, build)?;
+    let (all_passed, cases) = matrix::run_table_cases(&a.file, &setup, build, &opts)?;
     if a.tap {
         let tap = tap::render(&cases);
         print!("{}", tap.strip_prefix("TAP version 13\n").unwrap_or(&tap));

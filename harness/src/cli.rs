@@ -67,10 +67,10 @@ pub enum Command {
     /// the deadline, keep the transcript, judge.
     #[command(after_help = examples("  harness watch /dev/ttyUSB0 --smp 8\n  harness watch /dev/ttyS0 --baud 115200 --timeout 900 --quiet"))]
     Watch(WatchArgs),
-    /// Run a table of configurations (e.g. harness/platform.cfg) one after
-    /// the other, with a progress line each and `N passed, N failed` at the
-    /// end.
-    #[command(after_help = examples("  harness matrix harness/platform.cfg\n  harness matrix harness/torture.cfg --no-build --verbose\n  harness matrix harness/platform.cfg --tap | tee matrix.tap"))]
+    /// Run a table of configurations (e.g. harness/platform.cfg), as many
+    /// rows at once as fit in the host's cores (`-j` to say), with a line
+    /// per row and `N passed, N failed` at the end.
+    #[command(after_help = examples("  harness matrix harness/platform.cfg\n  harness matrix harness/torture.cfg --no-build --verbose\n  harness matrix harness/torture.cfg --group sabotage -j 2\n  harness matrix harness/platform.cfg --list --filter 'smp*'\n  harness matrix harness/platform.cfg --tap | tee matrix.tap"))]
     Matrix(MatrixArgs),
     /// List the registry's experiments (all, or those PATTERN selects) with
     /// their expectation and whether each needs a boot of its own.
@@ -439,4 +439,20 @@ pub struct MatrixArgs {
     /// test point per row.
     #[arg(long)]
     pub tap: bool,
+    /// Run up to N rows at once. Default: as many as fit in the host's
+    /// cores by their vCPUs (a row bigger than the host runs alone); under
+    /// TCG each vCPU is a host thread, and rows that crowd each other run
+    /// slower than alone.
+    #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = crate::matrix::jobs::parse_jobs)]
+    pub jobs: Option<usize>,
+    /// Only the rows whose name matches GLOB (`*`, `?`; a comma-separated
+    /// list of globs selects what any of them selects).
+    #[arg(long, value_name = "GLOB")]
+    pub filter: Option<String>,
+    /// Only the rows of GROUP (a row's `group = ...`).
+    #[arg(long, value_name = "GROUP")]
+    pub group: Option<String>,
+    /// List the rows (those selected) and what each runs; run nothing.
+    #[arg(long)]
+    pub list: bool,
 }

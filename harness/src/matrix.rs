@@ -31,6 +31,7 @@
 //! | `ms` | milliseconds per experiment (needs `experiment`) | 200 |
 //! | `qemu` | the QEMU that runs the row: a major version alone (`10`: the QEMU that `scripts/setup.sh --qemu 10` unpacks under `build/qemu-10/`), a path, or a program in `PATH` | `--qemu` of `harness matrix` (the system's `qemu-system-x86_64`) |
 //! | `expect_apic` | `xapic` or `x2apic`: the APIC mode the kernel must report in its `machine` record, in every boot of the row | not checked |
+//! | `group` | group names, separated by spaces or commas (`harness matrix --group NAME` runs one group) | none |
 //!
 //! Every row's QEMU is asked what it is before the first row runs: a row
 //! whose QEMU is not set up, is not QEMU, or is older than QEMU 7.2 makes
@@ -66,7 +67,10 @@ use std::{
     time::{Instant, SystemTime},
 };
 
+pub mod jobs;
 pub mod kind;
+
+pub use jobs::Jobs;
 
 /// A row's deadline unless the table says otherwise.
 pub const ROW_TIMEOUT: f64 = 30.0;
@@ -87,6 +91,8 @@ pub struct Row {
     /// `expect_kind`: the failure kinds through which each must FAIL
     /// (non-empty exactly when `want_fail`).
     pub want_kinds: Vec<FailureKind>,
+    /// `group`: the groups it belongs to (`harness matrix --group`).
+    pub groups: Vec<String>,
 }
 
 /// An APIC mode, as the kernel's `machine` record names it (`apic=`).
@@ -144,6 +150,7 @@ struct Keys {
     ms: Option<u64>,
     qemu: Option<String>,
     expect_apic: Option<ApicMode>,
+    group: Option<Vec<String>>,
 }
 
 impl Keys {
@@ -203,8 +210,25 @@ impl Keys {
                 self.qemu = Some(value.to_string());
             }
             "expect_apic" => self.expect_apic = Some(en(key, value)?),
+            "group" => {
+                let words: Vec<String> = value
+                    .split([',', ' '])
+                    .filter(|w| !w.is_empty())
+                    .map(str::to_string)
+                    .collect();
+                if let Some(w) = words.iter().find(|w| {
+                    !w.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+                }) {
+                    bail!("`group = {value}`: a group is made of letters, digits, `-`, `_`: `{w}`");
+                }
+                if words.is_empty() {
+                    bail!("`group = `: wanted one or more group names");
+                }
+                self.group = Some(words);
+            }
             _ => bail!(
-                "unknown key `{key}` (keys: smp, cpu, accel, boot, control, append, expect, expect_kind, timeout, skip, experiment, ms, qemu, expect_apic)"
+                "unknown key `{key}` (keys: smp, cpu, accel, boot, control, append, expect, expect_kind, timeout, skip, experiment, ms, qemu, expect_apic, group)"
             ),
         }
         Ok(())
@@ -237,6 +261,7 @@ impl Keys {
             },
             qemu: self.qemu.clone().or(base.qemu.clone()),
             expect_apic: self.expect_apic.or(base.expect_apic),
+            group: self.group.clone().or(base.group.clone()),
         }
     }
 
@@ -258,6 +283,7 @@ impl Keys {
             want_fail,
             expect_apic: self.expect_apic,
             want_kinds: self.expect_kind.unwrap_or_default(),
+            groups: self.group.unwrap_or_default(),
             request: RunRequest {
                 name,
                 smp: self.smp.unwrap_or(1),
@@ -411,16 +437,319 @@ pub fn closing_line(results: &[RowResult]) -> String {
     s
 }
 
+/// Which rows of a table run, and how many at once.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// How many at once.
+    pub jobs: Jobs,
+    /// Only rows whose name this glob (or comma list of globs) matches.
+    pub filter: Option<String>,
+    /// Only rows of this group.
+    pub group: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            jobs: Jobs::Rows(1),
+            filter: None,
+            group: None,
+        }
+    }
+}
+
+/// The rows `o` selects; an error names the selection when none is left.
+pub fn select(rows: Vec<Row>, o: &Options) -> Result<Vec<Row>> {
+    let groups: std::collections::BTreeSet<&str> = rows
+        .iter()
+        .flat_map(|r| r.groups.iter().map(String::as_str))
+        .collect();
+    if let Some(g) = &o.group {
+        if !groups.contains(g.as_str()) {
+            bail!(
+                "--group {g}: no row is in group `{g}` (groups: {})",
+                if groups.is_empty() {
+                    "none".to_string()
+                } else {
+                    groups.into_iter().collect::<Vec<_>>().join(", ")
+                }
+            );
+        }
+    }
+    let picked: Vec<Row> = rows
+        .into_iter()
+        .filter(|r| o.group.as_ref().is_none_or(|g| r.groups.contains(g)))
+        .filter(|r| {
+            o.filter.as_ref().is_none_or(|f| {
+                f.split(',')
+                    .any(|p| plan::experiment::glob_match(p.trim(), &r.request.name))
+            })
+        })
+        .collect();
+    if picked.is_empty() {
+        bail!(
+            "--filter {}: no row{} matches",
+            o.filter.as_deref().unwrap_or("*"),
+            o.group
+                .as_ref()
+                .map_or(String::new(), |g| format!(" of group `{g}`"))
+        );
+    }
+    Ok(picked)
+}
+
+/// `harness matrix --list`: one line per row, what it runs.
+pub fn list_rows(rows: &[Row]) -> String {
+    let w = rows.iter().map(|r| r.request.name.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for r in rows {
+        let q = &r.request;
+        let what = match (&q.experiment, &q.control) {
+            (Some(e), _) => format!("experiment {e}"),
+            (None, Some(c)) => format!("control {c}"),
+            (None, None) => "platform".to_string(),
+        };
+        let mut line = format!(
+            "{:<w$}  smp {:<3} {:<8} {}{}",
+            q.name,
+            q.smp,
+            q.boot.name(),
+            what,
+            q.qemu
+                .as_ref()
+                .map_or(String::new(), |v| format!(", qemu {v}"))
+        );
+        if !r.groups.is_empty() {
+            line += &format!("  [{}]", r.groups.join(" "));
+        }
+        if let Some(why) = &r.skip {
+            line += &format!("  SKIP: {why}");
+        }
+        out += line.trim_end();
+        out.push('\n');
+    }
+    out
+}
+
 /// Runs the table in `file`; returns whether every row that ran passed.
 pub fn run_table(file: &Path, setup: &Setup, build: bool) -> Result<bool> {
-    Ok(run_table_cases(file, setup, build)?.0)
+    Ok(run_table_cases(file, setup, build, &Options::default())?.0)
+}
+
+/// What one row gave, before it is printed.
+#[derive(Debug)]
+struct RowRun {
+    result: RowResult,
+    /// The row's counts (`N passed, ...`), shown in its line.
+    detail: Option<String>,
+    /// Lines under the row's line: what a sabotage row caught, what a
+    /// passing row did not pass.
+    under: Vec<String>,
+    /// Its run directory.
+    dir: Option<std::path::PathBuf>,
+    secs: f64,
+    interrupted: bool,
+}
+
+/// Runs one row (prints nothing unless the serial line is echoed).
+fn run_row(row: &Row, setup: &Setup) -> RowRun {
+    let start = Instant::now();
+    let mut run = RowRun {
+        result: RowResult::Pass,
+        detail: None,
+        under: Vec::new(),
+        dir: None,
+        secs: 0.0,
+        interrupted: false,
+    };
+    run.result = match &row.skip {
+        Some(why) => RowResult::Skip(why.clone()),
+        None if row.request.experiment.is_some() => {
+            let print = if setup.echo {
+                Print::Live
+            } else {
+                Print::Quiet
+            };
+            match suite::run(&row.request, setup, print) {
+                Ok(o) => {
+                    if setup.echo {
+                        suite::print_summary(&o, setup);
+                    }
+                    run.interrupted = o
+                        .boots
+                        .iter()
+                        .any(|b| b.outcome.ending == crate::judge::Ending::Interrupted);
+                    run.detail = Some(o.tally.line());
+                    // What did not pass, one line each (the run's
+                    // directory has the whole table).
+                    let not_passed: Vec<String> = o
+                        .experiments
+                        .iter()
+                        .filter(|j| j.verdict.word() != "PASS" && j.verdict.word() != "SKIP")
+                        .map(|j| {
+                            format!(
+                                "{} {}: {}",
+                                j.verdict.word(),
+                                j.name,
+                                j.reasons.first().map_or("", String::as_str)
+                            )
+                        })
+                        .collect();
+                    let apic: Vec<String> = row
+                        .expect_apic
+                        .into_iter()
+                        .flat_map(|want| {
+                            o.boots.iter().filter_map(move |b| {
+                                apic_mismatch(want, &b.outcome.facts)
+                                    .map(|m| format!("boot {}: {m}", b.role))
+                            })
+                        })
+                        .collect();
+                    run.dir = Some(o.dir.clone());
+                    if !apic.is_empty() {
+                        RowResult::Fail(apic)
+                    } else if row.want_fail {
+                        let (r, seen) = sabotage_row(&o, &row.want_kinds);
+                        run.under = seen;
+                        r
+                    } else if o.met {
+                        run.under = not_passed;
+                        RowResult::Pass
+                    } else {
+                        let mut v = not_passed;
+                        v.extend(o.platform_lines());
+                        RowResult::Fail(v)
+                    }
+                }
+                Err(e) => RowResult::Fail(vec![format!("{e:#}")]),
+            }
+        }
+        None => match run::resolve(&row.request, setup).and_then(|p| run::execute(&p, setup)) {
+            Ok(o) => {
+                run.interrupted = o.ending == crate::judge::Ending::Interrupted;
+                if !o.experiments.is_empty() {
+                    run.detail = Some(crate::judge::experiment::Tally::of(&o.experiments).line());
+                }
+                let apic = row
+                    .expect_apic
+                    .and_then(|want| apic_mismatch(want, &o.facts));
+                run.dir = Some(o.dir.clone());
+                match (o.met(), apic) {
+                    (true, None) => RowResult::Pass,
+                    (_, apic) => {
+                        RowResult::Fail(o.failure_lines().into_iter().chain(apic).collect())
+                    }
+                }
+            }
+            Err(e) => RowResult::Fail(vec![format!("{e:#}")]),
+        },
+    };
+    run.secs = start.elapsed().as_secs_f64();
+    run
+}
+
+/// A row's result as its line ends: `PASS (3 passed, ...; 4.2 s)`.
+fn result_word(r: &RowRun) -> String {
+    let extra = r
+        .detail
+        .as_ref()
+        .map_or(String::new(), |d| format!("{d}; "));
+    match &r.result {
+        RowResult::Pass => format!("PASS ({extra}{:.1} s)", r.secs),
+        RowResult::Fail(_) => format!("FAIL ({extra}{:.1} s)", r.secs),
+        RowResult::Skip(why) => format!("SKIP ({why})"),
+    }
+}
+
+/// The lines printed under a row's line.
+fn lines_under(r: &RowRun) -> Vec<String> {
+    let mut v: Vec<String> = r.under.iter().map(|l| format!("      {l}")).collect();
+    if let RowResult::Fail(reasons) = &r.result {
+        v.extend(reasons.iter().map(|l| format!("      {l}")));
+        if let Some(d) = &r.dir {
+            v.push(format!("      evidence: {}", d.display()));
+        }
+    }
+    v
+}
+
+/// Where the rows' lines go: plain lines, or above a live progress bar
+/// on a terminal.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    names: Vec<String>,
+    running: Vec<usize>,
+}
+
+impl Progress {
+    fn new(names: Vec<String>, live: bool) -> Progress {
+        let bar = live.then(|| {
+            let b = indicatif::ProgressBar::new(names.len() as u64);
+            b.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "[{elapsed_precise}] {pos}/{len} rows done; running: {msg}",
+                )
+                .expect("a valid template"),
+            );
+            b
+        });
+        Progress {
+            bar,
+            names,
+            running: Vec::new(),
+        }
+    }
+
+    fn println(&self, line: &str) {
+        match &self.bar {
+            Some(b) => b.println(line),
+            None => println!("{line}"),
+        }
+    }
+
+    fn started(&mut self, i: usize) {
+        self.running.push(i);
+        self.redraw();
+    }
+
+    fn done(&mut self, i: usize) {
+        self.running.retain(|&j| j != i);
+        if let Some(b) = &self.bar {
+            b.inc(1);
+        }
+        self.redraw();
+    }
+
+    fn redraw(&self) {
+        if let Some(b) = &self.bar {
+            let names: Vec<&str> = self
+                .running
+                .iter()
+                .map(|&i| self.names[i].as_str())
+                .collect();
+            b.set_message(names.join(", "));
+            b.tick();
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
 }
 
 /// [`run_table`], with each row's case as `junit.xml` holds it (for TAP).
-pub fn run_table_cases(file: &Path, setup: &Setup, build: bool) -> Result<(bool, Vec<Case>)> {
+pub fn run_table_cases(
+    file: &Path,
+    setup: &Setup,
+    build: bool,
+    opts: &Options,
+) -> Result<(bool, Vec<Case>)> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let rows = parse_table(&text).with_context(|| format!("in {}", file.display()))?;
+    let rows = select(rows, opts).with_context(|| format!("in {}", file.display()))?;
     // A bad row is bad input: refuse the table before running any of it.
     for row in rows.iter().filter(|r| r.skip.is_none()) {
         run::validate(&row.request, setup).with_context(|| {
@@ -435,158 +764,114 @@ pub fn run_table_cases(file: &Path, setup: &Setup, build: bool) -> Result<(bool,
     if build {
         setup.workspace.build_kernel()?;
     }
+    // The serial echo of rows at once would interleave: one at a time.
+    let jobs = if setup.echo && !opts.jobs.serial() {
+        eprintln!("harness: --verbose echoes each row's serial line: one row at a time");
+        Jobs::Rows(1)
+    } else {
+        opts.jobs
+    };
     let matrix_dir = evidence::create_run_dir(&setup.out, "matrix", SystemTime::now())?;
     let n = rows.len();
     let width = n.to_string().len();
+    let head = |i: usize| format!("[{:>width$}/{n}] {}", i + 1, rows[i].request.name);
+    let serial = jobs.serial();
+    // One row at a time, without a terminal: the row's name while it runs,
+    // its result on the same line (as before `-j`).
+    let same_line = serial && !setup.echo;
+    let live = !serial && std::io::IsTerminal::is_terminal(&std::io::stdout());
+    if !serial {
+        println!("harness: {n} row(s), {}", jobs.label());
+    }
+    let mut progress = Progress::new(rows.iter().map(|r| r.request.name.clone()).collect(), live);
+    let mut runs: Vec<Option<RowRun>> = (0..n).map(|_| None).collect();
+    // Skipped rows need no thread, and weigh nothing.
+    let weights: Vec<usize> = rows
+        .iter()
+        .map(|r| {
+            if r.skip.is_some() {
+                0
+            } else {
+                r.request.smp as usize
+            }
+        })
+        .collect();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    jobs::run_pool(
+        &weights,
+        jobs,
+        &stop,
+        |i| {
+            if crate::live::interrupted() {
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            run_row(&rows[i], setup)
+        },
+        |e| match e {
+            jobs::Event::Started(i) => {
+                if same_line {
+                    print!("{} ... ", head(i));
+                    let _ = std::io::stdout().flush();
+                } else if setup.echo {
+                    println!("{} ...", head(i));
+                }
+                progress.started(i);
+            }
+            jobs::Event::Done(i, r) => {
+                if r.interrupted || crate::live::interrupted() {
+                    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                let word = if r.interrupted {
+                    "INTERRUPTED".to_string()
+                } else {
+                    result_word(&r)
+                };
+                if same_line {
+                    println!("{word}");
+                } else {
+                    progress.println(&format!("{} ... {word}", head(i)));
+                }
+                for l in lines_under(&r) {
+                    progress.println(&l);
+                }
+                progress.done(i);
+                runs[i] = Some(r);
+            }
+            jobs::Event::Tick => progress.redraw(),
+        },
+    );
+    progress.finish();
+    // The log and the cases in table order, whatever order rows ended in;
+    // written also when the table was interrupted.
     let mut results = Vec::new();
     let mut cases = Vec::new();
     let mut log = String::new();
-    for (i, row) in rows.iter().enumerate() {
-        if crate::live::interrupted() {
-            bail!("interrupted");
-        }
-        let name = &row.request.name;
-        if setup.echo {
-            // The serial echo comes between: the result gets its own line.
-            println!("[{:>width$}/{n}] {name} ...", i + 1);
-        } else {
-            print!("[{:>width$}/{n}] {name} ... ", i + 1);
-            let _ = std::io::stdout().flush();
-        }
-        let start = Instant::now();
-        let mut detail: Vec<String> = Vec::new();
-        // Lines printed under the row's result (what a sabotage row caught).
-        let mut under: Vec<String> = Vec::new();
-        let (result, dir) = match &row.skip {
-            Some(why) => (RowResult::Skip(why.clone()), None),
-            None if row.request.experiment.is_some() => {
-                let print = if setup.echo {
-                    Print::Live
-                } else {
-                    Print::Quiet
-                };
-                match suite::run(&row.request, setup, print) {
-                    Ok(o) => {
-                        if setup.echo {
-                            suite::print_summary(&o, setup);
-                        }
-                        if o.boots
-                            .iter()
-                            .any(|b| b.outcome.ending == crate::judge::Ending::Interrupted)
-                        {
-                            println!("INTERRUPTED");
-                            bail!("interrupted");
-                        }
-                        detail.push(o.tally.line());
-                        // What did not pass, one line each (the run's
-                        // directory has the whole table).
-                        let not_passed: Vec<String> = o
-                            .experiments
-                            .iter()
-                            .filter(|j| j.verdict.word() != "PASS" && j.verdict.word() != "SKIP")
-                            .map(|j| {
-                                format!(
-                                    "{} {}: {}",
-                                    j.verdict.word(),
-                                    j.name,
-                                    j.reasons.first().map_or("", String::as_str)
-                                )
-                            })
-                            .collect();
-                        let apic: Vec<String> = row
-                            .expect_apic
-                            .into_iter()
-                            .flat_map(|want| {
-                                o.boots.iter().filter_map(move |b| {
-                                    apic_mismatch(want, &b.outcome.facts)
-                                        .map(|m| format!("boot {}: {m}", b.role))
-                                })
-                            })
-                            .collect();
-                        let r = if !apic.is_empty() {
-                            RowResult::Fail(apic)
-                        } else if row.want_fail {
-                            let (r, seen) = sabotage_row(&o, &row.want_kinds);
-                            under = seen;
-                            r
-                        } else if o.met {
-                            for l in not_passed {
-                                println!("      {l}");
-                            }
-                            RowResult::Pass
-                        } else {
-                            let mut v = not_passed;
-                            v.extend(o.platform_lines());
-                            RowResult::Fail(v)
-                        };
-                        (r, Some(o.dir))
-                    }
-                    Err(e) => (RowResult::Fail(vec![format!("{e:#}")]), None),
-                }
-            }
-            None => match run::resolve(&row.request, setup).and_then(|p| run::execute(&p, setup)) {
-                Ok(o) => {
-                    if o.ending == crate::judge::Ending::Interrupted {
-                        println!("INTERRUPTED");
-                        bail!("interrupted");
-                    }
-                    if !o.experiments.is_empty() {
-                        detail.push(crate::judge::experiment::Tally::of(&o.experiments).line());
-                    }
-                    let apic = row
-                        .expect_apic
-                        .and_then(|want| apic_mismatch(want, &o.facts));
-                    let r = match (o.met(), apic) {
-                        (true, None) => RowResult::Pass,
-                        (_, apic) => {
-                            RowResult::Fail(o.failure_lines().into_iter().chain(apic).collect())
-                        }
-                    };
-                    (r, Some(o.dir))
-                }
-                Err(e) => (RowResult::Fail(vec![format!("{e:#}")]), None),
-            },
+    let mut interrupted = crate::live::interrupted();
+    for (i, r) in runs.iter().enumerate() {
+        let Some(r) = r else {
+            log += &format!("{} ... not run (interrupted)\n", head(i));
+            continue;
         };
-        let secs = start.elapsed().as_secs_f64();
-        let extra = detail.first().map_or(String::new(), |d| format!("{d}; "));
-        let line = match &result {
-            RowResult::Pass => format!("PASS ({extra}{secs:.1} s)"),
-            RowResult::Fail(_) => format!("FAIL ({extra}{secs:.1} s)"),
-            RowResult::Skip(why) => format!("SKIP ({why})"),
-        };
-        if setup.echo {
-            println!("[{:>width$}/{n}] {name} ... {line}", i + 1);
-        } else {
-            println!("{line}");
-        }
-        for l in &under {
-            println!("      {l}");
-        }
-        if let RowResult::Fail(reasons) = &result {
-            for r in reasons {
-                println!("      {r}");
-            }
-            if let Some(d) = &dir {
-                println!("      evidence: {}", d.display());
-            }
-        }
+        interrupted |= r.interrupted;
         log += &format!(
-            "[{}/{n}] {name} ... {line}{}\n",
-            i + 1,
-            dir.as_ref()
+            "{} ... {}{}\n",
+            head(i),
+            result_word(r),
+            r.dir
+                .as_ref()
                 .map_or(String::new(), |d| format!(" {}", d.display()))
         );
         cases.push(Case {
             class: "matrix".into(),
-            name: name.clone(),
-            time: secs,
-            outcome: match &result {
+            name: rows[i].request.name.clone(),
+            time: r.secs,
+            outcome: match &r.result {
                 RowResult::Pass => CaseOutcome::Pass,
-                RowResult::Fail(r) => CaseOutcome::failed(r),
+                RowResult::Fail(why) => CaseOutcome::failed(why),
                 RowResult::Skip(w) => CaseOutcome::Skip(w.clone()),
             },
         });
-        results.push(result);
+        results.push(r.result.clone());
     }
     let closing = closing_line(&results);
     log += &closing;
@@ -598,6 +883,9 @@ pub fn run_table_cases(file: &Path, setup: &Setup, build: bool) -> Result<(bool,
         &evidence::junit_xml(&format!("matrix {}", file.display()), &cases),
     )?;
     println!("evidence: {}", matrix_dir.display());
+    if interrupted {
+        bail!("interrupted ({closing} before it)");
+    }
     println!("{closing}");
     Ok((
         !results.iter().any(|r| matches!(r, RowResult::Fail(_))),
@@ -630,6 +918,78 @@ mod tests {
         assert_eq!(rows[1].request.control.as_deref(), Some("ud2-ap"));
         assert_eq!(rows[2].request.timeout, Some(5.0));
         assert_eq!(rows[2].line, 12, "wanted the line of `[hang]`");
+    }
+
+    #[test]
+    fn rows_are_selected_by_group_and_name() {
+        let rows = || {
+            parse_table(
+                "[defaults]\ngroup = boot\n[smp1]\n[smp4]\nsmp = 4\n\
+                 [grid]\nexperiment = int3/gap/*\ngroup = grid, slow\n[other]\nskip = why\n",
+            )
+            .unwrap()
+        };
+        let names = |o: &Options| -> Vec<String> {
+            select(rows(), o)
+                .unwrap()
+                .into_iter()
+                .map(|r| r.request.name)
+                .collect()
+        };
+        assert_eq!(rows()[2].groups, ["grid", "slow"]);
+        assert_eq!(rows()[0].groups, ["boot"], "from [defaults]");
+        let by_group = Options {
+            group: Some("boot".into()),
+            ..Options::default()
+        };
+        assert_eq!(names(&by_group), ["smp1", "smp4", "other"]);
+        let by_name = Options {
+            filter: Some("smp*,grid".into()),
+            ..Options::default()
+        };
+        assert_eq!(names(&by_name), ["smp1", "smp4", "grid"]);
+        let both = Options {
+            group: Some("slow".into()),
+            filter: Some("smp*".into()),
+            ..Options::default()
+        };
+        let e = format!("{:#}", select(rows(), &both).unwrap_err());
+        assert!(e.contains("smp*") && e.contains("group `slow`"), "{e}");
+        let unknown = Options {
+            group: Some("fast".into()),
+            ..Options::default()
+        };
+        let e = format!("{:#}", select(rows(), &unknown).unwrap_err());
+        assert!(
+            e.contains("`fast`") && e.contains("boot, grid, slow"),
+            "{e}"
+        );
+        let listed = list_rows(&rows());
+        assert!(
+            listed.contains("grid   smp 1   kernel   experiment int3/gap/*  [grid slow]"),
+            "{listed}"
+        );
+        assert!(
+            listed.contains("other  smp 1   kernel   platform  [boot]  SKIP: why"),
+            "{listed}"
+        );
+        let e = format!("{:#}", parse_table("[a]\ngroup = a/b\n").unwrap_err());
+        assert!(e.contains("line 2") && e.contains("`a/b`"), "{e}");
+    }
+
+    #[test]
+    fn the_shipped_tables_have_groups_for_every_row() {
+        for t in ["platform.cfg", "torture.cfg"] {
+            let text =
+                std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(t)).unwrap();
+            for r in parse_table(&text).unwrap() {
+                assert!(
+                    !r.groups.is_empty(),
+                    "{t}: row `{}` has no group",
+                    r.request.name
+                );
+            }
+        }
     }
 
     #[test]

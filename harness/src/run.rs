@@ -25,10 +25,9 @@ use crate::{
 use anyhow::{bail, Context as _, Result};
 use serde::Serialize;
 use std::{
-    cell::RefCell,
     collections::HashMap,
     path::{Path, PathBuf},
-    rc::Rc,
+    sync::{Arc, Mutex, MutexGuard},
     time::{Duration, SystemTime},
 };
 
@@ -181,7 +180,7 @@ pub struct Setup {
     /// The workspace.
     pub workspace: Workspace,
     /// The QEMU of every run that names none (`--qemu`).
-    pub qemu: Rc<QemuInfo>,
+    pub qemu: Arc<QemuInfo>,
     /// The kernel ELF.
     pub elf: PathBuf,
     /// The ISO.
@@ -191,10 +190,10 @@ pub struct Setup {
     /// Echo the serial line live.
     pub echo: bool,
     /// Other QEMUs that runs named (matrix rows with `qemu =`), by spec.
-    others: RefCell<HashMap<String, Rc<QemuInfo>>>,
-    symbols: RefCell<Option<std::result::Result<Symbols, String>>>,
-    auto_choice: RefCell<HashMap<PathBuf, AccelChoice>>,
-    kvm_probe: RefCell<HashMap<PathBuf, accel::KvmProbe>>,
+    others: Mutex<HashMap<String, Arc<QemuInfo>>>,
+    symbols: Mutex<Option<std::result::Result<Symbols, String>>>,
+    auto_choice: Mutex<HashMap<PathBuf, AccelChoice>>,
+    kvm_probe: Mutex<HashMap<PathBuf, accel::KvmProbe>>,
 }
 
 impl Setup {
@@ -209,7 +208,7 @@ impl Setup {
         echo: bool,
     ) -> Result<Setup> {
         let workspace = Workspace::locate()?;
-        let qemu = Rc::new(qemu_info::resolve(qemu, Some(&workspace.root))?);
+        let qemu = Arc::new(qemu_info::resolve(qemu, Some(&workspace.root))?);
         if !qemu.tested() {
             eprintln!(
                 "harness: warning: {} is newer than any QEMU tested here ({}); its help \
@@ -225,31 +224,30 @@ impl Setup {
             workspace,
             qemu,
             echo,
-            others: RefCell::new(HashMap::new()),
-            symbols: RefCell::new(None),
-            auto_choice: RefCell::new(HashMap::new()),
-            kvm_probe: RefCell::new(HashMap::new()),
+            others: Mutex::new(HashMap::new()),
+            symbols: Mutex::new(None),
+            auto_choice: Mutex::new(HashMap::new()),
+            kvm_probe: Mutex::new(HashMap::new()),
         })
     }
 
     /// The QEMU a run names (`None`: the invocation's), asked once what it
     /// is.
-    pub fn qemu_for(&self, spec: Option<&str>) -> Result<Rc<QemuInfo>> {
+    pub fn qemu_for(&self, spec: Option<&str>) -> Result<Arc<QemuInfo>> {
         let Some(spec) = spec.filter(|s| *s != self.qemu.spec) else {
             return Ok(self.qemu.clone());
         };
-        if let Some(q) = self.others.borrow().get(spec) {
+        if let Some(q) = locked(&self.others).get(spec) {
             return Ok(q.clone());
         }
-        let q = Rc::new(qemu_info::resolve(spec, Some(&self.workspace.root))?);
-        self.others.borrow_mut().insert(spec.to_string(), q.clone());
+        let q = Arc::new(qemu_info::resolve(spec, Some(&self.workspace.root))?);
+        locked(&self.others).insert(spec.to_string(), q.clone());
         Ok(q)
     }
 
     /// The kernel's symbols (read once).
     pub fn symbols(&self) -> std::result::Result<Symbols, String> {
-        self.symbols
-            .borrow_mut()
+        locked(&self.symbols)
             .get_or_insert_with(|| Symbols::from_elf(&self.elf).map_err(|e| format!("{e:#}")))
             .clone()
     }
@@ -268,14 +266,12 @@ impl Setup {
         if choice.accel != qemu::Accel::Kvm {
             return Ok(None);
         }
-        let cached = self.kvm_probe.borrow().get(&qemu.path).cloned();
+        let cached = locked(&self.kvm_probe).get(&qemu.path).cloned();
         let probe = match (choice.probe.clone(), cached) {
             (Some(p), _) | (None, Some(p)) => p,
             (None, None) => {
                 let p = accel::probe_kvm(&qemu.path, Some(&self.elf), cpu, dir)?;
-                self.kvm_probe
-                    .borrow_mut()
-                    .insert(qemu.path.clone(), p.clone());
+                locked(&self.kvm_probe).insert(qemu.path.clone(), p.clone());
                 p
             }
         };
@@ -304,17 +300,27 @@ impl Setup {
         if let Some(c) = accel::explicit(req)? {
             return Ok(c);
         }
-        if let Some(c) = self.auto_choice.borrow().get(&qemu.path) {
+        if let Some(c) = locked(&self.auto_choice).get(&qemu.path) {
             return Ok(c.clone());
         }
         let have_elf = self.elf.is_file();
         let probe = accel::probe_kvm(&qemu.path, have_elf.then_some(&*self.elf), cpu, dir)?;
         let c = accel::decide(probe, have_elf);
-        self.auto_choice
-            .borrow_mut()
-            .insert(qemu.path.clone(), c.clone());
+        locked(&self.auto_choice).insert(qemu.path.clone(), c.clone());
         Ok(c)
     }
+}
+
+// `harness matrix -j` runs rows on threads that share one `Setup`.
+const _: fn() = || {
+    fn shared<T: Send + Sync>() {}
+    shared::<Setup>();
+};
+
+/// The value behind `m`, also after a thread panicked holding it (the
+/// caches it guards stay valid: each is written whole).
+fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// qboot for PVH boots when it is installed (faster than SeaBIOS), else
@@ -354,7 +360,7 @@ fn file_age(p: &Path) -> Option<SystemTime> {
 
 /// What [`validate`] found: the `-cpu`, the expectation, the deadline and
 /// the QEMU.
-pub type Validated = (String, Expectation, f64, Rc<QemuInfo>);
+pub type Validated = (String, Expectation, f64, Arc<QemuInfo>);
 
 /// Checks everything about a request that does not need the built kernel
 /// or ISO: ranges, the QEMU (it is QEMU, not too old) and the CPU model
