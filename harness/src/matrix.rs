@@ -780,7 +780,7 @@ pub fn run_table_cases(
     // its result on the same line (as before `-j`).
     let same_line = serial && !setup.echo;
     let live = !serial && std::io::IsTerminal::is_terminal(&std::io::stdout());
-    if !serial {
+    if !serial && n > 1 {
         println!("harness: {n} row(s), {}", jobs.label());
     }
     let mut progress = Progress::new(rows.iter().map(|r| r.request.name.clone()).collect(), live);

@@ -120,6 +120,15 @@ pub fn publish(points: &[(u64, u64, bool)]) {
 /// Withdraws every patch point (after the patch's last sync).
 pub fn withdraw() {
     COUNT.store(0, Ordering::Release);
+    WITHDRAWALS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Patches withdrawn so far.
+static WITHDRAWALS: AtomicU64 = AtomicU64::new(0);
+
+/// How many times the patch points were withdrawn (patches ended).
+pub fn withdrawals() -> u64 {
+    WITHDRAWALS.load(Ordering::Relaxed)
 }
 
 /// The destination published for `addr`, if it is being patched.
@@ -176,7 +185,9 @@ pub fn handle(frame: &mut TrapFrame) -> BpOutcome {
         Handler::Retry => {
             // Each retry is one turn of a wait for the patch: with 2 CPUs
             // the only executor may loop here while the patcher is stuck,
-            // so it watches (see `crate::watchdog`).
+            // so it watches (see `crate::watchdog`). Until its call gets
+            // through, it waits for the patcher.
+            crate::watchdog::waiting_for_patch(me);
             crate::watchdog::poll();
             frame.rip = site;
         }
@@ -186,12 +197,16 @@ pub fn handle(frame: &mut TrapFrame) -> BpOutcome {
             // the IPI handler with interrupts off: do the duty here. A
             // patcher that itself took this path in an interrupt (Linus's
             // counter-example) never finishes; the watchdog, polled here
-            // and elsewhere, reports that.
-            while lookup(site).is_some() {
+            // and elsewhere, reports that; an executor waiting here waits
+            // for the patcher, which is watched in its place.
+            crate::watchdog::waiting_for_patch(me);
+            let stays = sabotaged(Sabotage::SpinStays);
+            while stays || lookup(site).is_some() {
                 sync::duty();
                 crate::watchdog::poll();
                 core::hint::spin_loop();
             }
+            crate::watchdog::done_waiting(me);
             frame.rip = site;
         }
         _ if is_jmp => frame.rip = dest,

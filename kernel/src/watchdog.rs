@@ -60,6 +60,14 @@ static SNAP_DONE: CpuSet = CpuSet::new();
 static NMI_SENT: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 static NMI_TAKEN: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 
+/// Per CPU: 1 + its progress count when it began waiting in a #BP
+/// handler for the patch to end (0: it is not waiting), and how many
+/// patches had ended then.
+static WAITING_AT: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+static WAITING_SINCE_PATCH: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+/// The CPU that runs the patcher (the BSP).
+const PATCHER: usize = 0;
+
 /// Where a stuck CPU was: its RIP and the 16 bytes there.
 pub type Snapshot = (u64, [u8; 16]);
 
@@ -69,6 +77,40 @@ pub fn progress(cpu: usize) {
     PROGRESS[cpu].0.fetch_add(1, Ordering::Relaxed);
 }
 
+/// `cpu` waits in a #BP handler (`spin`, `retry`) for the patch of the
+/// site it hit to end. Until it makes progress again (or
+/// [`done_waiting`]), and for at most the patch in flight and the next
+/// one, it is not watched on its own account: it waits for the patcher,
+/// which is watched. When the patcher waits in turn for a CPU that is slow
+/// to answer a sync round (starved of host time under an emulator), the
+/// watchdog asks the patcher, whose wait ends once that CPU runs, instead
+/// of blaming the CPUs waiting behind it, which cannot move before the
+/// patcher does. The patcher itself waiting in the handler (Linus's
+/// counter-example) is stuck for good and reported, and so is a CPU still
+/// waiting after two patches ended (its patch is over: it waits for
+/// nothing).
+pub fn waiting_for_patch(cpu: usize) {
+    let p = PROGRESS[cpu].0.load(Ordering::Relaxed);
+    // A retry that traps again goes on with the same wait.
+    if WAITING_AT[cpu].load(Ordering::Relaxed) != p + 1 {
+        WAITING_SINCE_PATCH[cpu].store(crate::bp::withdrawals(), Ordering::Relaxed);
+        WAITING_AT[cpu].store(p + 1, Ordering::Relaxed);
+    }
+}
+
+/// `cpu` no longer waits for the patch (see [`waiting_for_patch`]).
+pub fn done_waiting(cpu: usize) {
+    WAITING_AT[cpu].store(0, Ordering::Relaxed);
+}
+
+/// Whether `c` waits for the patcher, has made no progress since, and the
+/// patch it waits for has not long ended.
+fn waits_for_patcher(c: usize, progress: u64) -> bool {
+    c != PATCHER
+        && WAITING_AT[c].load(Ordering::Relaxed) == progress + 1
+        && crate::bp::withdrawals() <= WAITING_SINCE_PATCH[c].load(Ordering::Relaxed) + 1
+}
+
 /// Starts watching `cpus`; a CPU is stuck after `limit_us` without
 /// progress.
 pub fn arm(cpus: impl Iterator<Item = usize>, limit_us: u64) {
@@ -76,6 +118,7 @@ pub fn arm(cpus: impl Iterator<Item = usize>, limit_us: u64) {
     for c in 0..MAX_CPUS {
         SEEN[c].store(PROGRESS[c].0.load(Ordering::Relaxed), Ordering::Relaxed);
         SEEN_AT[c].store(now, Ordering::Relaxed);
+        WAITING_AT[c].store(0, Ordering::Relaxed);
     }
     LIMIT.store(time::deadline_us(limit_us) - now, Ordering::Relaxed);
     STARVED.store(0, Ordering::Relaxed);
@@ -125,7 +168,8 @@ pub fn poll() {
         .filter(|&c| c != me && c < smp::count())
     {
         let p = PROGRESS[c].0.load(Ordering::Relaxed);
-        if p != SEEN[c].load(Ordering::Relaxed) {
+        // A CPU waiting for the patcher is as fresh as its wait.
+        if p != SEEN[c].load(Ordering::Relaxed) || waits_for_patcher(c, p) {
             SEEN[c].store(p, Ordering::Relaxed);
             SEEN_AT[c].store(now, Ordering::Relaxed);
         } else if is_stuck(c) {

@@ -122,11 +122,14 @@ pub enum Sabotage {
     AckBeforeSerialize,
     /// The executors' window check accepts every call.
     LaxWindow,
+    /// The `spin` handler never leaves, though it keeps doing its sync
+    /// duty (the patcher goes on without it).
+    SpinStays,
 }
 
 impl Sabotage {
     /// Every sabotage.
-    pub const ALL: [Sabotage; 21] = [
+    pub const ALL: [Sabotage; 22] = [
         Sabotage::NoFinalSync,
         Sabotage::OperandFirst,
         Sabotage::GapReturn,
@@ -148,6 +151,7 @@ impl Sabotage {
         Sabotage::CpumaskFirstOut,
         Sabotage::AckBeforeSerialize,
         Sabotage::LaxWindow,
+        Sabotage::SpinStays,
     ];
 
     /// Its name on the command line.
@@ -174,6 +178,7 @@ impl Sabotage {
             Sabotage::CpumaskFirstOut => "cpumask-first-out",
             Sabotage::AckBeforeSerialize => "ack-before-serialize",
             Sabotage::LaxWindow => "lax-window",
+            Sabotage::SpinStays => "spin-stays",
         }
     }
 
