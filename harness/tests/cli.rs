@@ -744,6 +744,66 @@ fn parse_reads_the_qemu_version_from_the_run_evidence_beside_the_log() {
     );
 }
 
+/// `exp-spin-self-build-id.log` alone in a scratch directory, with the
+/// fixture ELF `elf` beside it when given.
+fn spin_self_log_beside(name: &str, elf: Option<&str>) -> PathBuf {
+    let d = scratch(name);
+    std::fs::copy(testdata("exp-spin-self-build-id.log"), d.join("serial.log")).unwrap();
+    if let Some(elf) = elf {
+        std::fs::copy(testdata("elf").join(elf), d.join("static-call.elf")).unwrap();
+    }
+    d.join("serial.log")
+}
+
+#[test]
+fn parse_names_a_deadlock_with_the_elf_of_the_logs_build_id_beside_it() {
+    let log = spin_self_log_beside("parse-build-id", Some("with-build-id.elf"));
+    let r = run(harness().arg("parse").arg(&log));
+    assert_status(&r, 0, "1 passed, 0 failed, 0 skipped, 0 kfail");
+    assert!(
+        r.2.contains("harness: symbols from ")
+            && r.2.contains("static-call.elf (build id 90b838439776)"),
+        "wanted the line that names the ELF: {}",
+        r.2
+    );
+    assert!(
+        r.1.contains("cpu 0 stuck at kernel::bp::handle+0x5e4 (0x10b5e4)"),
+        "{}",
+        r.1
+    );
+}
+
+#[test]
+fn parse_of_a_deadlock_without_an_elf_of_its_build_id_says_names_need_elf() {
+    let log = spin_self_log_beside("parse-build-id-none", Some("no-build-id.elf"));
+    let r = run(harness().arg("parse").arg(&log));
+    assert_status(&r, 1, "0 passed, 1 failed, 0 skipped, 0 kfail");
+    assert!(
+        r.2.contains("no kernel ELF with the log's build id 90b838439776")
+            && r.2.contains("names need --elf PATH"),
+        "{}",
+        r.2
+    );
+    assert!(r.1.contains("(no kernel ELF to name it)"), "{}", r.1);
+}
+
+#[test]
+fn parse_warns_when_elf_is_not_the_kernel_of_the_log() {
+    let log = spin_self_log_beside("parse-build-id-wrong", None);
+    let r = run(harness()
+        .arg("parse")
+        .arg(&log)
+        .arg("--elf")
+        .arg(testdata("elf").join("no-build-id.elf")));
+    // The names are the given ELF's (here the same code): a warning only.
+    assert_status(&r, 0, "1 passed, 0 failed, 0 skipped, 0 kfail");
+    assert!(
+        r.2.contains("harness: warning: --elf") && r.2.contains("has no build id"),
+        "{}",
+        r.2
+    );
+}
+
 #[test]
 fn parse_refuses_a_qemu_version_in_an_unknown_format() {
     let r = run(harness()
