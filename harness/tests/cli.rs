@@ -871,6 +871,71 @@ fn watch_judges_each_experiment_as_it_arrives_and_says_it_came_by_serial() {
     );
 }
 
+/// `harness watch` of a pty on which `log` is played; its status, stdout
+/// and stderr.
+fn watch_played(name: &str, log: &Path, extra: &[&std::ffi::OsStr]) -> (i32, String, String) {
+    use std::io::Write;
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    let slave = nix::unistd::ttyname(&pty.slave).expect("ttyname");
+    let d = scratch(name);
+    let child = harness()
+        .arg("watch")
+        .arg(&slave)
+        .args(["--timeout", "20", "--quiet", "--out"])
+        .arg(&d)
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let mut master = std::fs::File::from(pty.master);
+    master.write_all(&std::fs::read(log).unwrap()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().expect("harness exited by a signal"),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn watch_names_a_deadlock_as_it_arrives_with_the_elf_of_the_machines_build_id() {
+    let elf = testdata("elf").join("with-build-id.elf");
+    let r = watch_played(
+        "watch-build-id",
+        &testdata("exp-spin-self-build-id.log"),
+        &["--elf".as_ref(), elf.as_os_str()],
+    );
+    assert_status(&r, 0, "1 passed, 0 failed, 0 skipped, 0 kfail");
+    assert!(
+        r.2.contains("(--elf, build id 90b838439776)") && !r.2.contains("warning"),
+        "{}",
+        r.2
+    );
+    assert!(
+        r.1.contains("PASS  int3/spin/ipi/qword/self")
+            && r.1.contains("stuck at kernel::bp::handle+0x5e4"),
+        "{}",
+        r.1
+    );
+}
+
+#[test]
+fn watch_of_a_machine_whose_elf_is_nowhere_says_names_need_elf() {
+    let r = watch_played(
+        "watch-build-id-none",
+        &testdata("exp-spin-self-build-id.log"),
+        &[],
+    );
+    assert_status(&r, 1, "names need --elf PATH");
+    assert!(
+        r.2.contains("no kernel ELF with the log's build id 90b838439776"),
+        "{}",
+        r.2
+    );
+}
+
 fn write_summary(dir: &Path, version: &str, verdict: &str, wrong: u64) {
     std::fs::create_dir_all(dir).unwrap();
     let s = format!(
