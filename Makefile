@@ -95,7 +95,7 @@ kernel: setup ## build the kernel ELF (target/x86_64-unknown-none/release/kernel
 host: setup ## build the host crates (report, plan, harness)
 	$(CARGO) build --release
 
-iso: kernel ## build out/static-call.iso (GRUB, BIOS + UEFI; the menu from `harness iso-menu`)
+iso: kernel ## build out/static-call.iso (GRUB, BIOS + UEFI; the menu from `harness iso-menu`) and its kernel out/static-call.elf
 	HARNESS='$(HARNESS)' bash scripts/mkiso.sh --kernel $(KERNEL) --out $(ISO) --cmdline "$(CMDLINE)"
 
 iso-limine: kernel ## build out/static-call-limine.iso (Limine, needs its binaries)

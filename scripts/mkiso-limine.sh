@@ -17,8 +17,9 @@
 # Default output: out/static-call-limine.iso. The menu is the GRUB image's:
 # limine.cfg's settings, then the entries of `harness iso-menu --loader
 # limine` (--cmdline words join the default entry; $HARNESS runs the harness
-# when set, else cargo). The GRUB image (scripts/mkiso.sh) is the primary
-# one; nothing else depends on this one.
+# when set, else cargo). The kernel ELF is kept beside the image, as
+# out/static-call-limine.elf (see scripts/mkiso.sh). The GRUB image
+# (scripts/mkiso.sh) is the primary one; nothing else depends on this one.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -41,7 +42,7 @@ while (($#)); do
         --out) out=${2:?--out needs a path}; shift 2 ;;
         --cmdline) cmdline=${2?--cmdline needs a value}; shift 2 ;;
         --limine-dir) limine_dir=${2:?--limine-dir needs a path}; shift 2 ;;
-        -h | --help) sed -n '2,23s/^# \{0,1\}//p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,24s/^# \{0,1\}//p' "$0"; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done
@@ -126,7 +127,8 @@ fi
 mkdir -p "$(dirname "$out")" "$root/build"
 staging=$(mktemp -d "$root/build/limine-root.XXXXXX")
 partial="$out.partial"
-trap 'rm -rf "$staging" "$partial"' EXIT
+elf=${out%.iso}.elf
+trap 'rm -rf "$staging" "$partial" "$elf.partial"' EXIT
 
 mkdir -p "$staging/boot/limine" "$staging/EFI/BOOT"
 cp "$kernel" "$staging/boot/kernel"
@@ -165,5 +167,8 @@ grep -Eq 'El Torito boot img : +[0-9]+ +BIOS' <<<"$torito" ||
 grep -Eq 'El Torito boot img : +[0-9]+ +UEFI' <<<"$torito" ||
     die "the image has no UEFI boot entry:"$'\n'"$torito"
 
+# The ELF the image boots, beside it: the symbols of its logs.
+cp "$staging/boot/kernel" "$elf.partial"
 mv "$partial" "$out"
-say "${out#"$root"/} ($(du -h "$out" | cut -f1), BIOS+UEFI, $(grep -c '^/' "$conf") menu entries; default: $(grep -m1 '^/' "$conf" | cut -c2-))"
+mv "$elf.partial" "$elf"
+say "${out#"$root"/} ($(du -h "$out" | cut -f1), BIOS+UEFI, $(grep -c '^/' "$conf") menu entries; default: $(grep -m1 '^/' "$conf" | cut -c2-)), its kernel as ${elf#"$root"/}"

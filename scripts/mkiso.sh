@@ -5,10 +5,13 @@
 #   scripts/mkiso.sh [--kernel ELF] [--out ISO] [--cmdline "WORDS"] [--default N]
 #
 # Defaults: the release kernel of `make kernel`, out/static-call.iso, no
-# extra words. The GRUB menu (scripts/grub.cfg, entries from `harness
-# iso-menu`): the default suite (booted after the timeout; --cmdline words
-# join it), each own-boot experiment, the platform only, each sabotage;
-# --default N makes entry N (from 0, in menu order) the one booted unattended.
+# extra words. The kernel ELF is kept beside the image (the ISO's name with
+# .elf: out/static-call.elf), so that `harness parse` of a log from a machine
+# booted off it finds the symbols by the log's build id. The GRUB menu
+# (scripts/grub.cfg, entries from `harness iso-menu`): the default suite
+# (booted after the timeout; --cmdline words join it), each own-boot
+# experiment, the platform only, each sabotage; --default N makes entry N
+# (from 0, in menu order) the one booted unattended.
 # Works offline, from Debian's grub-pc-bin, grub-efi-amd64-bin, xorriso and
 # mtools (scripts/setup.sh installs them). The harness is run as $HARNESS
 # when set (a command, e.g. target/release/harness), else through cargo.
@@ -29,7 +32,7 @@ while (($#)); do
         --out) out=${2:?--out needs a path}; shift 2 ;;
         --cmdline) cmdline=${2?--cmdline needs a value}; shift 2 ;;
         --default) default_entry=${2:?--default needs an entry number}; shift 2 ;;
-        -h | --help) sed -n '2,14s/^# \{0,1\}//p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,17s/^# \{0,1\}//p' "$0"; exit 0 ;;
         *) die "unknown argument '$1' (see --help)" ;;
     esac
 done
@@ -63,7 +66,8 @@ fi
 mkdir -p "$(dirname "$out")" "$root/build"
 staging=$(mktemp -d "$root/build/iso-root.XXXXXX")
 partial="$out.partial"
-trap 'rm -rf "$staging" "$partial"' EXIT
+elf=${out%.iso}.elf
+trap 'rm -rf "$staging" "$partial" "$elf.partial"' EXIT
 
 mkdir -p "$staging/boot/grub"
 cp "$kernel" "$staging/boot/kernel"
@@ -106,7 +110,11 @@ grep -Eq 'El Torito boot img : +[0-9]+ +BIOS' <<<"$torito" ||
 grep -Eq 'El Torito boot img : +[0-9]+ +UEFI' <<<"$torito" ||
     die "the image has no UEFI boot entry:"$'\n'"$torito"
 
+# The ELF the image boots, beside it: the symbols of its logs.
+cp "$staging/boot/kernel" "$elf.partial"
 mv "$partial" "$out"
-printf 'mkiso: %s (%s, BIOS+UEFI, %s menu entries; default: %s)\n' \
+mv "$elf.partial" "$elf"
+printf 'mkiso: %s (%s, BIOS+UEFI, %s menu entries; default: %s), its kernel as %s\n' \
     "${out#"$root"/}" "$(du -h "$out" | cut -f1)" "$entries" \
-    "$(sed -n "s/^menuentry '\(.*\)' {\$/\1/p" "$grub_cfg" | sed -n "$((default_entry + 1))p")"
+    "$(sed -n "s/^menuentry '\(.*\)' {\$/\1/p" "$grub_cfg" | sed -n "$((default_entry + 1))p")" \
+    "${elf#"$root"/}"

@@ -5,6 +5,7 @@
 
 use crate::{
     bench,
+    build_id::{self, GivenElf},
     cli::{
         BenchArgs, Cli, Command, CompareArgs, CompletionsArgs, IsoMenuArgs, ListArgs, MatrixArgs,
         ParseArgs, RunArgs, Sources, WatchArgs,
@@ -23,7 +24,7 @@ use crate::{
     suite::{self, Print, Table},
     symbols::Symbols,
     tap,
-    transcript::Transcript,
+    transcript::{Line, Transcript},
     watch,
     workspace::Workspace,
 };
@@ -157,9 +158,23 @@ fn default_out(out: Option<PathBuf>) -> PathBuf {
     })
 }
 
-fn load_symbols(elf: Option<&Path>) -> Result<Option<Symbols>> {
-    elf.map(|p| Symbols::from_elf(p).context("--elf"))
-        .transpose()
+/// The ELF of `--elf`, read before the log (an unreadable one is bad
+/// input).
+fn given_elf(elf: Option<&Path>) -> Result<Option<GivenElf>> {
+    elf.map(GivenElf::load).transpose()
+}
+
+/// The symbols that name a log's addresses: `--elf`, else the ELF whose
+/// build id the log's `hello` names ([`build_id::choose`]); the line that
+/// says which goes to stderr.
+fn log_symbols(
+    given: Option<GivenElf>,
+    build_id: Option<&str>,
+    log: Option<&Path>,
+) -> Option<Symbols> {
+    let names = build_id::choose(given, build_id, || build_id::candidates(log));
+    eprintln!("{}", names.line);
+    names.symbols
 }
 
 #[derive(Serialize)]
@@ -298,12 +313,13 @@ fn cmd_parse(a: ParseArgs) -> Result<Status> {
     let bytes = std::fs::read(&a.file)
         .with_context(|| format!("reading serial log {}", a.file.display()))?;
     let exp = run::expectation(a.expect.expect, a.expect.control.as_deref())?;
-    let symbols = load_symbols(a.elf.as_deref())?;
+    let given = given_elf(a.elf.as_deref())?;
     let t = Transcript::from_bytes(&bytes);
     if a.verbose && !a.tap {
         all_lines(&bytes).iter().for_each(render::echo);
     }
     let facts = Facts::from_transcript(&t);
+    let symbols = log_symbols(given, facts.build_id.as_deref(), Some(&a.file));
     let ending = Ending::Stopped;
     let mut j = judge::judge(
         &facts,
@@ -391,7 +407,7 @@ fn cmd_parse(a: ParseArgs) -> Result<Status> {
 
 fn cmd_watch(a: WatchArgs) -> Result<Status> {
     let exp = run::expectation(a.expect.expect, a.expect.control.as_deref())?;
-    let symbols = load_symbols(a.elf.as_deref())?;
+    let mut given = given_elf(a.elf.as_deref())?;
     let port = watch::open_serial(&a.device, a.baud)?;
     let out = default_out(a.out);
     let dev_label = a
@@ -409,26 +425,40 @@ fn cmd_watch(a: WatchArgs) -> Result<Status> {
         );
     }
     let mut table = Table::new(0, true);
+    // The symbols are chosen when the `hello` record names the kernel's
+    // build id (or, when none arrives, at the end), before any deadlock.
+    let mut symbols: Option<Option<Symbols>> = None;
     let w = {
         let mut live = suite::Live::new(
             &mut table,
             None,
             Via::Serial,
-            symbols.as_ref(),
+            None,
             None,
             !a.quiet,
             false,
             "shared",
         );
         let w = watch::watch_with(port, Duration::from_secs_f64(timeout), &dir, &mut |l| {
+            if let (None, Line::Record(r)) = (&symbols, l) {
+                if r.kind == report::kind::HELLO {
+                    let s = log_symbols(given.take(), r.get("build_id"), None);
+                    if let Some(s) = &s {
+                        live.use_symbols(s.clone());
+                    }
+                    symbols = Some(s);
+                }
+            }
             live.line(l)
         })?;
         let facts = Facts::from_transcript(&w.transcript);
+        let symbols = symbols.get_or_insert_with(|| log_symbols(given.take(), None, None));
         let exps = log_experiments(&facts, &w.ending, Via::Serial, symbols.as_ref(), None, None)?;
         live.show_rest(&exps);
         (w, exps)
     };
     let (w, exps) = w;
+    let symbols = symbols.flatten();
     let facts = Facts::from_transcript(&w.transcript);
     let mut j = judge::judge(
         &facts,

@@ -273,6 +273,9 @@ pub struct ParseArgs {
     #[arg(long, value_name = "N", value_parser = parse_smp)]
     pub smp: Option<u32>,
     /// The kernel ELF that ran, to name fault addresses and check controls.
+    /// Default: the ELF whose build id the log's `hello` record names,
+    /// looked for beside the log, in the workspace's kernel build and in
+    /// out/*.elf (given, it is checked against that id).
     #[arg(long, value_name = "ELF")]
     pub elf: Option<PathBuf>,
     /// Also write the evidence (records.jsonl, summary.json, junit.xml,
@@ -327,6 +330,9 @@ pub struct WatchArgs {
     #[arg(long, value_name = "N", value_parser = parse_smp)]
     pub smp: Option<u32>,
     /// The kernel ELF that runs, to name fault addresses and check controls.
+    /// Default: the ELF whose build id the machine's `hello` record names,
+    /// in the workspace's kernel build or out/*.elf (given, it is checked
+    /// against that id).
     #[arg(long, value_name = "ELF")]
     pub elf: Option<PathBuf>,
     /// Where run directories go (default: out/runs in the workspace).

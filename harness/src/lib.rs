@@ -30,6 +30,7 @@ pub mod app;
 pub mod bench;
 pub mod bench_plot;
 pub mod boot;
+pub mod build_id;
 pub mod cli;
 pub mod compare;
 pub mod controls;

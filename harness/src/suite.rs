@@ -48,6 +48,7 @@ use anyhow::{Context as _, Result};
 use plan::experiment::Experiment;
 use serde::Serialize;
 use std::{
+    borrow::Cow,
     collections::HashSet,
     io::Write,
     path::{Path, PathBuf},
@@ -125,7 +126,9 @@ pub struct Live<'a> {
     accel: Option<Accel>,
     qemu: Option<QemuVersion>,
     via: Via,
-    symbols: Option<&'a Symbols>,
+    /// Borrowed from the caller, or found once the `hello` record named
+    /// the kernel's build id ([`Live::use_symbols`]).
+    symbols: Option<Cow<'a, Symbols>>,
     nobp_why: Option<&'a str>,
     echo: bool,
     /// Own-boot experiments are left to their own boots (a shared boot).
@@ -155,7 +158,7 @@ impl<'a> Live<'a> {
             accel,
             qemu: None,
             via,
-            symbols,
+            symbols: symbols.map(Cow::Borrowed),
             nobp_why,
             echo,
             defer_own_boot,
@@ -169,6 +172,12 @@ impl<'a> Live<'a> {
     /// was seen).
     pub fn with_qemu(self, qemu: Option<QemuVersion>) -> Live<'a> {
         Live { qemu, ..self }
+    }
+
+    /// Names what follows with `symbols` (a watched machine's kernel ELF,
+    /// found by the build id of its `hello` record).
+    pub fn use_symbols(&mut self, symbols: Symbols) {
+        self.symbols = Some(Cow::Owned(symbols));
     }
 
     /// Takes one line.
@@ -209,7 +218,7 @@ impl<'a> Live<'a> {
             Where::new(self.facts.machine.as_ref(), self.via, self.accel).with_qemu(self.qemu);
         let ctx = xj::Context {
             seen: &seen,
-            symbols: self.symbols,
+            symbols: self.symbols.as_deref(),
             nobp_why: self.nobp_why,
         };
         let mut j = xj::judge_one(registry, f, &ctx);

@@ -57,13 +57,25 @@ impl Synth {
     }
 
     /// The start of a boot on a QEMU-like machine with `cpus` CPUs, up to
-    /// and including the `cpus` record.
+    /// and including the `cpus` record, from a kernel before build ids.
     pub fn boot(&mut self, cpus: u32, cmdline: &str) -> &mut Self {
+        self.boot_kernel(cpus, cmdline, None)
+    }
+
+    /// [`Synth::boot`] of a kernel whose `hello` names its ELF's build id.
+    pub fn boot_with_build_id(&mut self, cpus: u32, cmdline: &str, build_id: &[u8]) -> &mut Self {
+        self.boot_kernel(cpus, cmdline, Some(build_id))
+    }
+
+    fn boot_kernel(&mut self, cpus: u32, cmdline: &str, build_id: Option<&[u8]>) -> &mut Self {
         self.human("static-call torture test: booting")
             .record(kind::HELLO, |r| {
                 r.u64("proto", u64::from(report::PROTOCOL_VERSION))
                     .str("boot", "pvh")
                     .str("cmdline", cmdline);
+                if let Some(id) = build_id {
+                    r.hexbytes("build_id", id);
+                }
             })
             .record(kind::MACHINE, |r| {
                 r.str("vendor", "GenuineIntel")

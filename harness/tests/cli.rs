@@ -744,6 +744,66 @@ fn parse_reads_the_qemu_version_from_the_run_evidence_beside_the_log() {
     );
 }
 
+/// `exp-spin-self-build-id.log` alone in a scratch directory, with the
+/// fixture ELF `elf` beside it when given.
+fn spin_self_log_beside(name: &str, elf: Option<&str>) -> PathBuf {
+    let d = scratch(name);
+    std::fs::copy(testdata("exp-spin-self-build-id.log"), d.join("serial.log")).unwrap();
+    if let Some(elf) = elf {
+        std::fs::copy(testdata("elf").join(elf), d.join("static-call.elf")).unwrap();
+    }
+    d.join("serial.log")
+}
+
+#[test]
+fn parse_names_a_deadlock_with_the_elf_of_the_logs_build_id_beside_it() {
+    let log = spin_self_log_beside("parse-build-id", Some("with-build-id.elf"));
+    let r = run(harness().arg("parse").arg(&log));
+    assert_status(&r, 0, "1 passed, 0 failed, 0 skipped, 0 kfail");
+    assert!(
+        r.2.contains("harness: symbols from ")
+            && r.2.contains("static-call.elf (build id 90b838439776)"),
+        "wanted the line that names the ELF: {}",
+        r.2
+    );
+    assert!(
+        r.1.contains("cpu 0 stuck at kernel::bp::handle+0x5e4 (0x10b5e4)"),
+        "{}",
+        r.1
+    );
+}
+
+#[test]
+fn parse_of_a_deadlock_without_an_elf_of_its_build_id_says_names_need_elf() {
+    let log = spin_self_log_beside("parse-build-id-none", Some("no-build-id.elf"));
+    let r = run(harness().arg("parse").arg(&log));
+    assert_status(&r, 1, "0 passed, 1 failed, 0 skipped, 0 kfail");
+    assert!(
+        r.2.contains("no kernel ELF with the log's build id 90b838439776")
+            && r.2.contains("names need --elf PATH"),
+        "{}",
+        r.2
+    );
+    assert!(r.1.contains("(no kernel ELF to name it)"), "{}", r.1);
+}
+
+#[test]
+fn parse_warns_when_elf_is_not_the_kernel_of_the_log() {
+    let log = spin_self_log_beside("parse-build-id-wrong", None);
+    let r = run(harness()
+        .arg("parse")
+        .arg(&log)
+        .arg("--elf")
+        .arg(testdata("elf").join("no-build-id.elf")));
+    // The names are the given ELF's (here the same code): a warning only.
+    assert_status(&r, 0, "1 passed, 0 failed, 0 skipped, 0 kfail");
+    assert!(
+        r.2.contains("harness: warning: --elf") && r.2.contains("has no build id"),
+        "{}",
+        r.2
+    );
+}
+
 #[test]
 fn parse_refuses_a_qemu_version_in_an_unknown_format() {
     let r = run(harness()
@@ -808,6 +868,71 @@ fn watch_judges_each_experiment_as_it_arrives_and_says_it_came_by_serial() {
             && stdout.contains("[tcg (serial), QEMU Virtual CPU")
             && stdout.contains("4 passed, 0 failed, 0 skipped, 0 kfail"),
         "{stdout}"
+    );
+}
+
+/// `harness watch` of a pty on which `log` is played; its status, stdout
+/// and stderr.
+fn watch_played(name: &str, log: &Path, extra: &[&std::ffi::OsStr]) -> (i32, String, String) {
+    use std::io::Write;
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    let slave = nix::unistd::ttyname(&pty.slave).expect("ttyname");
+    let d = scratch(name);
+    let child = harness()
+        .arg("watch")
+        .arg(&slave)
+        .args(["--timeout", "20", "--quiet", "--out"])
+        .arg(&d)
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let mut master = std::fs::File::from(pty.master);
+    master.write_all(&std::fs::read(log).unwrap()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().expect("harness exited by a signal"),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn watch_names_a_deadlock_as_it_arrives_with_the_elf_of_the_machines_build_id() {
+    let elf = testdata("elf").join("with-build-id.elf");
+    let r = watch_played(
+        "watch-build-id",
+        &testdata("exp-spin-self-build-id.log"),
+        &["--elf".as_ref(), elf.as_os_str()],
+    );
+    assert_status(&r, 0, "1 passed, 0 failed, 0 skipped, 0 kfail");
+    assert!(
+        r.2.contains("(--elf, build id 90b838439776)") && !r.2.contains("warning"),
+        "{}",
+        r.2
+    );
+    assert!(
+        r.1.contains("PASS  int3/spin/ipi/qword/self")
+            && r.1.contains("stuck at kernel::bp::handle+0x5e4"),
+        "{}",
+        r.1
+    );
+}
+
+#[test]
+fn watch_of_a_machine_whose_elf_is_nowhere_says_names_need_elf() {
+    let r = watch_played(
+        "watch-build-id-none",
+        &testdata("exp-spin-self-build-id.log"),
+        &[],
+    );
+    assert_status(&r, 1, "names need --elf PATH");
+    assert!(
+        r.2.contains("no kernel ELF with the log's build id 90b838439776"),
+        "{}",
+        r.2
     );
 }
 

@@ -11,6 +11,7 @@ use harness::{
     synth::Synth,
     transcript::Transcript,
 };
+use report::kind;
 use std::path::PathBuf;
 
 fn testdata(name: &str) -> PathBuf {
@@ -125,8 +126,87 @@ fn a_real_qemu_transcript_passes() {
     assert!(f.tsc_hz.is_some(), "wanted the TSC frequency");
 }
 
+#[test]
+fn logs_from_kernels_before_build_ids_still_parse_without_one() {
+    for name in [
+        "clean.log",
+        "qemu-tcg-smp4.log",
+        "exp-spin-self-smp2.log",
+        "exp-naive-smp4.log",
+    ] {
+        let (t, f, _) = judged(name, None);
+        assert!(!t.records.is_empty(), "{name}: wanted records");
+        assert_eq!(f.boot.as_deref(), Some("pvh"), "{name}: wanted its hello");
+        assert_eq!(f.build_id, None, "{name}: wanted no build id");
+    }
+}
+
+#[test]
+fn the_build_id_of_the_hello_record_is_read() {
+    let (_, f, _) = judged("exp-spin-self-build-id.log", Some(2));
+    assert_eq!(f.build_id.as_deref(), Some(FIXTURE_BUILD_ID));
+}
+
 // ---------------------------------------------------------------------------
 // How the synthetic transcripts were made.
+
+/// The build id of `testdata/elf/with-build-id.elf`
+/// (`readelf -n`; written by `testdata/elf/mkfixtures.sh`).
+const FIXTURE_BUILD_ID: &str = "90b838439776a6b409a3252498e1f247aa6deb78";
+
+/// An `int3/spin/ipi/qword/self` deadlock as in `exp-spin-self-smp2.log`,
+/// from a kernel whose `hello` names the build id of the fixture ELF and
+/// whose stuck RIP lies in that ELF's `kernel::bp::handle`: the log that
+/// `harness parse` names by itself.
+fn spin_self_build_id() -> Vec<u8> {
+    let id: Vec<u8> = (0..FIXTURE_BUILD_ID.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&FIXTURE_BUILD_ID[i..i + 2], 16).unwrap())
+        .collect();
+    let exp = "int3/spin/ipi/qword/self";
+    let mut s = Synth::new();
+    s.boot_with_build_id(2, &format!("exp={exp} ms=150"), &id)
+        .check("bp", "pass")
+        .check("on-cpu", "pass")
+        .record(kind::BASELINE, |r| {
+            r.u64("direct_calls_per_s", 492_220_710)
+                .u64("ipi_sync_cycles", 208_818)
+                .u64("cpumask_sync_cycles", 183_112);
+        })
+        .record(kind::EXP_BEGIN, |r| {
+            r.str("name", exp)
+                .str("expectation", "expect-deadlock")
+                .u64("ms", 150)
+                .u64("cpus", 2);
+        })
+        .record(kind::DEADLOCK, |r| {
+            r.str("exp", exp)
+                .u64("cpu", 0)
+                .hex("rip", 0x10b5e4)
+                .str("bytes", "488b0525ec0700b9000000004885c00f");
+        })
+        .record(kind::EXP, |r| {
+            r.str("name", exp)
+                .str("expectation", "expect-deadlock")
+                .str("outcome", "deadlock")
+                .u64("met", 1)
+                .u64("cpus", 2)
+                .u64("executors", 1)
+                .u64("ns", 1_507_746_699)
+                .u64("patches", 27)
+                .u64("calls", 9379)
+                .u64("calls_per_s_per_ap", 6220)
+                .u64("bp_hits", 104);
+            for zero in [
+                "failures", "wrong", "faults", "stray_bp", "overruns", "timer", "nmi", "nmi_site",
+            ] {
+                r.u64(zero, 0);
+            }
+            r.u64("self_irq", 16).u64("settle", 1);
+        })
+        .end("pass", 0);
+    s.bytes().to_vec()
+}
 
 fn clean() -> Synth {
     let mut s = Synth::new();
@@ -219,6 +299,7 @@ fn writing_the_golden_transcripts_again() {
         ("truncated.log", truncated()),
         ("fault.log", fault()),
         ("noise.log", noise()),
+        ("exp-spin-self-build-id.log", spin_self_build_id()),
     ] {
         std::fs::write(testdata(name), bytes).unwrap();
     }
@@ -232,6 +313,7 @@ fn the_golden_transcripts_are_what_the_generator_writes() {
         ("truncated.log", truncated()),
         ("fault.log", fault()),
         ("noise.log", noise()),
+        ("exp-spin-self-build-id.log", spin_self_build_id()),
     ] {
         assert!(
             read(name) == bytes,

@@ -11,6 +11,7 @@ mod arch;
 mod arena;
 mod boot;
 mod bp;
+mod build_id;
 mod control;
 mod exit;
 mod font;
@@ -41,6 +42,10 @@ fn kmain(bi: boot::BootInfo) -> ! {
             .str("boot", bi.protocol.name())
             .str("cmdline", bi.cmdline())
             .u64("vga_text", bi.vga_text as u64);
+        match build_id::get() {
+            Some(id) => r.hexbytes("build_id", id),
+            None => r.str("build_id", "none"),
+        };
     });
     let opts = match Options::parse(bi.cmdline()) {
         Ok(o) => o,

@@ -8,7 +8,10 @@
 /// First record of a boot. Fields: `proto` (the protocol version), `boot`
 /// (`pvh` or `multiboot2`), `cmdline` (the kernel command line), `vga_text`
 /// (`1` when the verdict will also be shown on the VGA text screen: a
-/// multiboot2 boot from a BIOS).
+/// multiboot2 boot from a BIOS), `build_id` (the GNU build id of the
+/// kernel ELF, lower-case hex, [`crate::note`]; `none` when the kernel
+/// finds no note). Kernels before the build id sent no `build_id`: a
+/// reader must take its absence as "unknown".
 pub const HELLO: &str = "hello";
 
 /// The machine's identity. Fields: `vendor` (CPUID vendor string),

@@ -49,6 +49,7 @@ pub mod crc;
 pub mod escape;
 pub mod exit;
 pub mod kind;
+pub mod note;
 mod parse;
 pub mod screen;
 mod write;

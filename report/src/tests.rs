@@ -115,3 +115,89 @@ fn qemu_exit_status_round_trips() {
     );
     assert_eq!(exit::decode(1), exit::QemuExit::Other(1));
 }
+
+/// One ELF note, as a linker lays it out (little-endian, padded to 4).
+fn note(name: &[u8], kind: u32, desc: &[u8]) -> Vec<u8> {
+    let mut v = Vec::new();
+    v.extend_from_slice(&(name.len() as u32).to_le_bytes());
+    v.extend_from_slice(&(desc.len() as u32).to_le_bytes());
+    v.extend_from_slice(&kind.to_le_bytes());
+    v.extend_from_slice(name);
+    v.resize(v.len().next_multiple_of(4), 0);
+    v.extend_from_slice(desc);
+    v.resize(v.len().next_multiple_of(4), 0);
+    v
+}
+
+const SHA1_ID: [u8; 20] = [
+    0x8f, 0x3a, 0x01, 0x22, 0x9c, 0x44, 0x5e, 0x60, 0x7b, 0x18, 0xd2, 0x0e, 0xa1, 0x33, 0x47, 0x5f,
+    0x90, 0x6c, 0xbe, 0x01,
+];
+
+#[test]
+fn the_build_id_is_found_in_a_gnu_note() {
+    let n = note(note::GNU_NAME, note::NT_GNU_BUILD_ID, &SHA1_ID);
+    assert_eq!(note::gnu_build_id(&n), Some(&SHA1_ID[..]));
+}
+
+#[test]
+fn the_build_id_is_found_after_the_pvh_note() {
+    // The kernel's note segment: Xen's PVH entry (a 4-byte desc) first.
+    let mut n = note(b"Xen\0", 18, &[0x00, 0x00, 0x10, 0x00]);
+    n.extend(note(b"GNU\0", 1, &[0; 16])); // ABI tag: another GNU note
+    n.extend(note(note::GNU_NAME, note::NT_GNU_BUILD_ID, &SHA1_ID));
+    assert_eq!(note::gnu_build_id(&n), Some(&SHA1_ID[..]));
+}
+
+#[test]
+fn notes_without_a_build_id_give_none() {
+    assert_eq!(note::gnu_build_id(&[]), None);
+    assert_eq!(note::gnu_build_id(&note(b"Xen\0", 18, &[1, 2, 3, 4])), None);
+    assert_eq!(
+        note::gnu_build_id(&note(b"GNU\0", note::NT_GNU_BUILD_ID, &[])),
+        None,
+        "an empty id is no id"
+    );
+}
+
+#[test]
+fn a_build_id_note_cut_anywhere_is_never_believed() {
+    let n = note(note::GNU_NAME, note::NT_GNU_BUILD_ID, &SHA1_ID);
+    for cut in 0..n.len() - 3 {
+        assert_eq!(
+            note::gnu_build_id(&n[..cut]),
+            None,
+            "a note cut to {cut} of {} bytes gave an id",
+            n.len()
+        );
+    }
+}
+
+#[test]
+fn a_note_whose_sizes_overflow_is_refused() {
+    let mut n = note(b"Xen\0", 18, &[0; 4]);
+    n[0..4].copy_from_slice(&u32::MAX.to_le_bytes());
+    n.extend(note(note::GNU_NAME, note::NT_GNU_BUILD_ID, &SHA1_ID));
+    assert_eq!(note::gnu_build_id(&n), None);
+}
+
+#[test]
+fn the_hello_record_carries_the_build_id_as_hex() {
+    let mut r = RecordBuf::new(0, kind::HELLO);
+    r.u64("proto", PROTOCOL_VERSION as u64)
+        .str("boot", "pvh")
+        .str("cmdline", "exp=naive/* ms=50")
+        .u64("vga_text", 0)
+        .hexbytes("build_id", &SHA1_ID);
+    let line = String::from(r.finish());
+    let rec = parse_line(line.trim_end()).expect("hello parses");
+    assert_eq!(
+        rec.get("build_id"),
+        Some("8f3a01229c445e607b18d20ea133475f906cbe01")
+    );
+    assert_eq!(
+        rec.get("vga_text"),
+        Some("0"),
+        "the fields before it are intact"
+    );
+}

@@ -344,6 +344,10 @@ pub struct Facts {
     pub boot: Option<String>,
     /// `hello`: its command line.
     pub cmdline: Option<String>,
+    /// `hello`: the build id of the kernel ELF, as sent (hex, or `none`);
+    /// absent from kernels before build ids
+    /// ([`crate::build_id`] finds the ELF by it).
+    pub build_id: Option<String>,
     /// The machine.
     pub machine: Option<Machine>,
     /// TSC frequency in Hz.
@@ -427,6 +431,9 @@ impl Facts {
             kind::HELLO => {
                 self.boot.get_or_insert_with(|| str_or(r, "boot", "?"));
                 self.cmdline.get_or_insert_with(|| str_or(r, "cmdline", ""));
+                if self.build_id.is_none() {
+                    self.build_id = opt_str(r, "build_id");
+                }
             }
             kind::MACHINE => {
                 self.machine.get_or_insert_with(|| Machine {
