@@ -189,7 +189,14 @@ fn write_judged(dir: &Path, s: &JudgedSummary<'_>, wall: Duration) -> Result<()>
     evidence::write(
         dir,
         "junit.xml",
-        &evidence::junit_xml("static-call", &cases),
+        &evidence::junit_xml(
+            "static-call",
+            &[
+                ("source", s.source.to_string()),
+                ("smp", s.smp.map_or("?".into(), |n| n.to_string())),
+            ],
+            &cases,
+        ),
     )?;
     if !s.experiments.is_empty() {
         evidence::write(

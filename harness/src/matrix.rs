@@ -595,7 +595,7 @@ pub fn run_table_cases(file: &Path, setup: &Setup, build: bool) -> Result<(bool,
     evidence::write(
         &matrix_dir,
         "junit.xml",
-        &evidence::junit_xml(&format!("matrix {}", file.display()), &cases),
+        &evidence::junit_xml(&format!("matrix {}", file.display()), &[], &cases),
     )?;
     println!("evidence: {}", matrix_dir.display());
     println!("{closing}");

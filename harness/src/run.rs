@@ -728,7 +728,18 @@ fn write_verdict_files(o: &RunOutcome, command: &str) -> Result<()> {
     evidence::write(
         &o.dir,
         "junit.xml",
-        &evidence::junit_xml("static-call", &cases),
+        &evidence::junit_xml(
+            &format!("static-call {}", o.plan.name),
+            &[
+                ("boot", o.plan.boot.name().to_string()),
+                ("smp", o.plan.smp.to_string()),
+                ("cpu", o.plan.cpu.clone()),
+                ("accel", o.accel.accel.name().to_string()),
+                ("qemu", o.plan.qemu.version.to_string()),
+                ("cmdline", o.facts.cmdline.clone().unwrap_or_default()),
+            ],
+            &cases,
+        ),
     )?;
     if o.experiments.is_empty() {
         return Ok(());

@@ -677,7 +677,27 @@ fn write_evidence(o: &SuiteOutcome, req: &RunRequest) -> Result<()> {
     evidence::write(
         &o.dir,
         "junit.xml",
-        &evidence::junit_xml(&format!("static-call experiments {}", o.pattern), &cases),
+        &evidence::junit_xml(
+            &format!(
+                "static-call experiments {} -smp {} {} {}",
+                o.pattern,
+                req.smp,
+                qemu::model_name(req.cpu.as_deref().unwrap_or(qemu::DEFAULT_CPU)),
+                o.accel.accel.name()
+            ),
+            &[
+                ("pattern", o.pattern.clone()),
+                ("ms", o.ms.to_string()),
+                ("smp", req.smp.to_string()),
+                (
+                    "cpu",
+                    req.cpu.clone().unwrap_or_else(|| qemu::DEFAULT_CPU.into()),
+                ),
+                ("accel", o.accel.accel.name().to_string()),
+                ("qemu", o.qemu.version.to_string()),
+            ],
+            &cases,
+        ),
     )?;
     let facts = o.facts();
     evidence::write(
