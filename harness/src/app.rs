@@ -7,7 +7,7 @@ use crate::{
     bench,
     cli::{
         BenchArgs, Cli, Command, CompareArgs, CompletionsArgs, IsoMenuArgs, ListArgs, MatrixArgs,
-        ParseArgs, RunArgs, Sources, WatchArgs,
+        ParseArgs, ReplayArgs, RunArgs, Sources, WatchArgs,
     },
     compare, evidence,
     judge::{
@@ -48,6 +48,7 @@ pub fn main(cli: Cli) -> Result<Status> {
         Command::Bench(a) => cmd_bench(BenchArgs { verbose, ..a }),
         Command::List(a) => cmd_list(a),
         Command::Compare(a) => cmd_compare(a),
+        Command::Replay(a) => crate::replay::replay(&ReplayArgs { verbose, ..a }),
         Command::Completions(a) => cmd_completions(a),
         Command::IsoMenu(a) => cmd_iso_menu(a),
     }

@@ -10,7 +10,7 @@
 //! | `serial.log` | the raw serial bytes, written as they arrive |
 //! | `qemu-stderr.log` | QEMU's stderr |
 //! | `records.jsonl` | every believed record and every damaged line, one JSON object a line |
-//! | `summary.json` | configuration, accelerator and why, machine, outcome, exit status, wall time |
+//! | `summary.json` | configuration, accelerator and why, machine, outcome, exit status, wall time, and `replay`: the request, QEMU and kernel (path, SHA-256) to run it again ([`crate::replay::Recipe`]) |
 //! | `junit.xml` | the outcome for CI ([`junit_xml`], written by `quick-junit`; also for a run that errored) |
 //!
 //! Probe boots of `--accel auto` keep theirs in subdirectories. A run of

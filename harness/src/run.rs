@@ -23,7 +23,7 @@ use crate::{
     workspace::Workspace,
 };
 use anyhow::{bail, Context as _, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::{
     cell::RefCell,
     collections::HashMap,
@@ -65,7 +65,7 @@ pub const MAX_TIMEOUT: f64 = 24.0 * 3600.0;
 pub const MAX_EXP_MS: u64 = 600_000;
 
 /// How the kernel is booted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum BootKind {
     /// The kernel ELF by PVH (`-kernel`), with a command line.
@@ -88,7 +88,7 @@ impl BootKind {
 }
 
 /// What a run is expected to do, as asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ExpectKind {
     /// The kernel passes with every CPU up.
@@ -146,8 +146,10 @@ pub fn expectation(expect: Option<ExpectKind>, control: Option<&str>) -> Result<
     Ok(exp)
 }
 
-/// One run as asked for (by the command line or a matrix row).
-#[derive(Debug, Clone, PartialEq)]
+/// One run as asked for (by the command line or a matrix row). Every run
+/// directory keeps it in its `summary.json` (`replay.request`,
+/// [`crate::replay::Recipe`]), so that `harness replay` can run it again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRequest {
     /// A name for the evidence directory and reports.
     pub name: String,
@@ -195,6 +197,7 @@ pub struct Setup {
     symbols: RefCell<Option<std::result::Result<Symbols, String>>>,
     auto_choice: RefCell<HashMap<PathBuf, AccelChoice>>,
     kvm_probe: RefCell<HashMap<PathBuf, accel::KvmProbe>>,
+    kernel_id: RefCell<Option<crate::replay::FileId>>,
 }
 
 impl Setup {
@@ -229,6 +232,7 @@ impl Setup {
             symbols: RefCell::new(None),
             auto_choice: RefCell::new(HashMap::new()),
             kvm_probe: RefCell::new(HashMap::new()),
+            kernel_id: RefCell::new(None),
         })
     }
 
@@ -244,6 +248,15 @@ impl Setup {
         let q = Rc::new(qemu_info::resolve(spec, Some(&self.workspace.root))?);
         self.others.borrow_mut().insert(spec.to_string(), q.clone());
         Ok(q)
+    }
+
+    /// The kernel ELF's path, size and SHA-256 (hashed once, at the first
+    /// run: after any build).
+    pub fn kernel_id(&self) -> crate::replay::FileId {
+        self.kernel_id
+            .borrow_mut()
+            .get_or_insert_with(|| crate::replay::file_id(&self.elf))
+            .clone()
     }
 
     /// The kernel's symbols (read once).
@@ -346,6 +359,9 @@ pub struct RunPlan {
     pub elf: PathBuf,
     /// The QEMU that runs it: path, version, machine type.
     pub qemu: QemuInfo,
+    /// The request it was resolved from (kept for `replay`).
+    #[serde(skip)]
+    pub request: RunRequest,
 }
 
 fn file_age(p: &Path) -> Option<SystemTime> {
@@ -497,6 +513,7 @@ pub fn resolve(req: &RunRequest, setup: &Setup) -> Result<RunPlan> {
         expectation,
         elf: setup.elf.clone(),
         qemu: (*qemu).clone(),
+        request: req.clone(),
     })
 }
 
@@ -558,6 +575,8 @@ struct SummaryJson<'a> {
     exit_status: u8,
     wall_seconds: f64,
     evidence: &'a Path,
+    replay: &'a crate::replay::Recipe,
+    harness: evidence::Provenance,
 }
 
 /// Runs a plan: accelerator, boot, judgement, evidence. The experiments
@@ -628,12 +647,38 @@ fn run_in_dir(
     on_line: &mut dyn FnMut(&crate::transcript::Line),
 ) -> Result<RunOutcome> {
     execute_in(plan, setup, dir, unplanned, on_line).inspect_err(|e| {
+        let recipe = recipe(plan, setup, dir, unplanned, None);
         evidence::write_error_summary(
             dir,
-            serde_json::json!({ "name": plan.name, "config": plan }),
+            serde_json::json!({ "name": plan.name, "config": plan, "replay": recipe }),
             e,
         );
     })
+}
+
+/// What `dir` records to run `plan` again ([`crate::replay`]): a boot of a
+/// suite (not `unplanned`) points at the suite's directory.
+fn recipe(
+    plan: &RunPlan,
+    setup: &Setup,
+    dir: &Path,
+    unplanned: bool,
+    command: Option<&str>,
+) -> crate::replay::Recipe {
+    let cmdline = match &plan.medium {
+        Medium::Kernel { cmdline, .. } => vec![cmdline.clone()],
+        Medium::Iso { .. } => Vec::new(),
+    };
+    let mut r = crate::replay::Recipe::new(
+        &plan.request,
+        setup,
+        cmdline,
+        command.map(str::to_string).into_iter().collect(),
+    );
+    if !unplanned {
+        r.part_of = dir.parent().map(Path::to_path_buf);
+    }
+    r
 }
 
 fn execute_in(
@@ -691,7 +736,8 @@ fn execute_in(
         experiments,
     };
     out.judgement.status = unplanned_status(out.judgement.status, out.met());
-    write_verdict_files(&out, &out.command)?;
+    let recipe = recipe(plan, setup, &out.dir, unplanned, Some(&out.command));
+    write_verdict_files(&out, &out.command, &recipe)?;
     Ok(out)
 }
 
@@ -701,7 +747,11 @@ fn booted_where(facts: &Facts, accel: qemu::Accel, version: QemuVersion) -> Wher
     Where::new(facts.machine.as_ref(), Via::Qemu, Some(accel)).with_qemu(Some(version))
 }
 
-fn write_verdict_files(o: &RunOutcome, command: &str) -> Result<()> {
+fn write_verdict_files(
+    o: &RunOutcome,
+    command: &str,
+    recipe: &crate::replay::Recipe,
+) -> Result<()> {
     let summary = SummaryJson {
         name: &o.plan.name,
         config: &o.plan,
@@ -717,6 +767,8 @@ fn write_verdict_files(o: &RunOutcome, command: &str) -> Result<()> {
         exit_status: o.judgement.status.code(),
         wall_seconds: o.wall.as_secs_f64(),
         evidence: &o.dir,
+        replay: recipe,
+        harness: evidence::current_provenance(),
     };
     evidence::write(
         &o.dir,

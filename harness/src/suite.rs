@@ -445,9 +445,10 @@ pub fn run(req: &RunRequest, setup: &Setup, print: Print) -> Result<SuiteOutcome
     let start = Instant::now();
     let result = run_in(req, setup, print, &pattern, &selected, &dir, start);
     if let Err(e) = &result {
+        let recipe = crate::replay::Recipe::new(req, setup, Vec::new(), Vec::new());
         evidence::write_error_summary(
             &dir,
-            serde_json::json!({ "name": req.name, "pattern": pattern }),
+            serde_json::json!({ "name": req.name, "pattern": pattern, "replay": recipe }),
             e,
         );
     }
@@ -588,7 +589,7 @@ fn run_in(
         wall: start.elapsed(),
         table: table.text,
     };
-    write_evidence(&out, req)?;
+    write_evidence(&out, req, setup)?;
     Ok(out)
 }
 
@@ -625,10 +626,20 @@ struct SuiteJson<'a> {
     exit_status: u8,
     wall_seconds: f64,
     evidence: &'a Path,
+    replay: crate::replay::Recipe,
     harness: evidence::Provenance,
 }
 
-fn write_evidence(o: &SuiteOutcome, req: &RunRequest) -> Result<()> {
+fn write_evidence(o: &SuiteOutcome, req: &RunRequest, setup: &Setup) -> Result<()> {
+    let cmdlines = o
+        .boots
+        .iter()
+        .filter_map(|b| match &b.outcome.plan.medium {
+            qemu::Medium::Kernel { cmdline, .. } => Some(cmdline.clone()),
+            qemu::Medium::Iso { .. } => None,
+        })
+        .collect();
+    let commands = o.boots.iter().map(|b| b.outcome.command.clone()).collect();
     let boots = o
         .boots
         .iter()
@@ -663,6 +674,7 @@ fn write_evidence(o: &SuiteOutcome, req: &RunRequest) -> Result<()> {
         exit_status: o.status.code(),
         wall_seconds: o.wall.as_secs_f64(),
         evidence: &o.dir,
+        replay: crate::replay::Recipe::new(req, setup, cmdlines, commands),
         harness: evidence::current_provenance(),
     };
     evidence::write(
