@@ -22,7 +22,7 @@ use std::{path::Path, time::Duration};
 pub const PROBE_DEADLINE: Duration = Duration::from_secs(15);
 
 /// What was asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AccelRequest {
     /// TCG (`-accel tcg,thread=multi`).

@@ -8,7 +8,7 @@ use crate::{
     build_id::{self, GivenElf},
     cli::{
         BenchArgs, Cli, Command, CompareArgs, CompletionsArgs, IsoMenuArgs, ListArgs, MatrixArgs,
-        ParseArgs, RunArgs, Sources, WatchArgs,
+        ParseArgs, ReplayArgs, RunArgs, Sources, WatchArgs,
     },
     compare, evidence,
     judge::{
@@ -49,6 +49,7 @@ pub fn main(cli: Cli) -> Result<Status> {
         Command::Bench(a) => cmd_bench(BenchArgs { verbose, ..a }),
         Command::List(a) => cmd_list(a),
         Command::Compare(a) => cmd_compare(a),
+        Command::Replay(a) => crate::replay::replay(&ReplayArgs { verbose, ..a }),
         Command::Completions(a) => cmd_completions(a),
         Command::IsoMenu(a) => cmd_iso_menu(a),
     }
@@ -204,7 +205,14 @@ fn write_judged(dir: &Path, s: &JudgedSummary<'_>, wall: Duration) -> Result<()>
     evidence::write(
         dir,
         "junit.xml",
-        &evidence::junit_xml("static-call", &cases),
+        &evidence::junit_xml(
+            "static-call",
+            &[
+                ("source", s.source.to_string()),
+                ("smp", s.smp.map_or("?".into(), |n| n.to_string())),
+            ],
+            &cases,
+        ),
     )?;
     if !s.experiments.is_empty() {
         evidence::write(

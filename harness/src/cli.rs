@@ -90,6 +90,12 @@ pub enum Command {
     /// what changed first.
     #[command(after_help = COMPARE_HELP)]
     Compare(CompareArgs),
+    /// Run a recorded run again from its directory (its summary.json's
+    /// `replay` record: the request, QEMU and kernel), with new evidence,
+    /// and say whether each verdict (the run's status, every experiment's)
+    /// is the one recorded.
+    #[command(after_help = REPLAY_HELP)]
+    Replay(ReplayArgs),
     /// Print a completion script for SHELL (bash, zsh, fish, elvish,
     /// powershell) on standard output.
     #[command(after_help = COMPLETIONS_HELP)]
@@ -106,6 +112,39 @@ pub struct CompletionsArgs {
     /// The shell.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+const REPLAY_HELP: &str = "Examples:
+  harness replay out/runs/RUN
+  harness replay out/runs/RUN --repeat 5 --out /tmp/replays
+
+Exit status: 0 when every repeat gave every recorded verdict, 1 when any
+differed, 2 on bad input (no such directory, no summary.json, a summary.json
+written by an older harness without a `replay` record, a kernel whose SHA-256
+is not the recorded one without --kernel) or a broken environment, as for run.";
+
+/// `harness replay`.
+#[derive(Debug, Clone, Args)]
+pub struct ReplayArgs {
+    /// The run directory (out/runs/...) or its summary.json.
+    pub dir: PathBuf,
+    /// Run it this many times; each must give the recorded verdicts.
+    #[arg(long, value_name = "N", default_value = "1", value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub repeat: u32,
+    /// Where the new run directories go (default: out/runs in the workspace).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Boot this kernel ELF instead of the recorded one (its SHA-256 may
+    /// then differ from the recorded; the replay says so).
+    #[arg(long, value_name = "ELF")]
+    pub kernel: Option<PathBuf>,
+    /// Use this QEMU instead of the recorded one.
+    #[arg(long, value_name = "BIN|N")]
+    pub qemu: Option<String>,
+    /// Echo the serial lines, and print every verdict, not only those that
+    /// differ (the global `--verbose`).
+    #[arg(skip)]
+    pub verbose: bool,
 }
 
 const COMPARE_HELP: &str = "Example:

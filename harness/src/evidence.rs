@@ -10,8 +10,8 @@
 //! | `serial.log` | the raw serial bytes, written as they arrive |
 //! | `qemu-stderr.log` | QEMU's stderr |
 //! | `records.jsonl` | every believed record and every damaged line, one JSON object a line |
-//! | `summary.json` | configuration, accelerator and why, machine, outcome, exit status, wall time |
-//! | `junit.xml` | the outcome for CI |
+//! | `summary.json` | configuration, accelerator and why, machine, outcome, exit status, wall time, and `replay`: the request, QEMU and kernel (path, SHA-256) to run it again ([`crate::replay::Recipe`]) |
+//! | `junit.xml` | the outcome for CI ([`junit_xml`], written by `quick-junit`; also for a run that errored) |
 //!
 //! Probe boots of `--accel auto` keep theirs in subdirectories. A run of
 //! experiments ([`crate::suite`]) keeps one such directory per boot
@@ -28,7 +28,7 @@ use std::{
     fs::{self, File},
     io::Write,
     path::{Path, PathBuf},
-    time::{SystemTime, UNIX_EPOCH},
+    time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 /// `YYYYMMDD-HHMMSS.mmm` in UTC.
@@ -188,70 +188,57 @@ pub struct Case {
     pub outcome: CaseOutcome,
 }
 
-fn xml_escape(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&apos;"),
-            // XML 1.0 allows no other control characters.
-            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\r' | '\t') => o.push('?'),
-            c => o.push(c),
-        }
+/// A JUnit XML document with one test suite, written by [`quick_junit`]
+/// (which escapes, and drops the characters XML 1.0 cannot hold). A
+/// [`CaseOutcome::Fail`] is a `<failure>` whose `message` is its first
+/// line and whose text is its detail (the failure records); a
+/// [`CaseOutcome::Skip`] is a `<skipped>` with why (a KFAIL says `KFAIL:`
+/// first). `properties` describe the configuration the suite ran under
+/// (`smp`, `cpu`, `accel`, ...), so that cases of the same experiment under
+/// different configurations stay apart.
+pub fn junit_xml(suite: &str, properties: &[(&str, String)], cases: &[Case]) -> String {
+    use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+    let seconds = |t: f64| Duration::from_secs_f64(if t.is_finite() { t.max(0.0) } else { 0.0 });
+    let mut ts = TestSuite::new(suite);
+    for (k, v) in properties {
+        ts.add_property((*k, v.as_str()));
     }
-    o
-}
-
-/// A JUnit XML document with one test suite.
-pub fn junit_xml(suite: &str, cases: &[Case]) -> String {
-    let failures = cases
-        .iter()
-        .filter(|c| matches!(c.outcome, CaseOutcome::Fail { .. }))
-        .count();
-    let skipped = cases
-        .iter()
-        .filter(|c| matches!(c.outcome, CaseOutcome::Skip(_)))
-        .count();
-    let time: f64 = cases.iter().map(|c| c.time).sum();
-    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    x += &format!(
-        "<testsuites tests=\"{}\" failures=\"{failures}\" skipped=\"{skipped}\" time=\"{time:.3}\">\n",
-        cases.len()
-    );
-    x += &format!(
-        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{time:.3}\">\n",
-        xml_escape(suite),
-        cases.len()
-    );
+    let mut total = 0.0;
     for c in cases {
-        x += &format!(
-            "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"",
-            xml_escape(&c.class),
-            xml_escape(&c.name),
-            c.time
-        );
-        match &c.outcome {
-            CaseOutcome::Pass => x += "/>\n",
+        total += c.time;
+        let status = match &c.outcome {
+            CaseOutcome::Pass => TestCaseStatus::success(),
             CaseOutcome::Fail { message, detail } => {
-                x += &format!(
-                    ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>\n",
-                    xml_escape(message),
-                    xml_escape(detail)
-                );
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                s.set_message(message.as_str());
+                if !detail.is_empty() {
+                    s.set_description(detail.as_str());
+                }
+                s
             }
             CaseOutcome::Skip(why) => {
-                x += &format!(
-                    ">\n      <skipped message=\"{}\"/>\n    </testcase>\n",
-                    xml_escape(why)
-                );
+                let mut s = TestCaseStatus::skipped();
+                s.set_message(why.as_str());
+                s
             }
-        }
+        };
+        let mut tc = TestCase::new(c.name.as_str(), status);
+        tc.set_classname(c.class.as_str());
+        tc.set_time(seconds(c.time));
+        ts.add_test_case(tc);
     }
-    x += "  </testsuite>\n</testsuites>\n";
-    x
+    ts.set_time(seconds(total));
+    let mut report = Report::new("static-call");
+    report.set_time(seconds(total));
+    report.add_test_suite(ts);
+    // Serializing to memory fails only on a bug in the crate: say so in
+    // the file rather than lose the rest of the evidence.
+    report.to_string().unwrap_or_else(|e| {
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!-- quick-junit could not write this report: {} -->\n<testsuites/>\n",
+            e.to_string().replace("--", "- -")
+        )
+    })
 }
 
 #[cfg(test)]
@@ -283,32 +270,114 @@ mod tests {
         fs::remove_dir_all(&base).unwrap();
     }
 
+    fn sample_cases() -> Vec<Case> {
+        vec![
+            Case {
+                class: "harness".into(),
+                name: "smp<4>".into(),
+                time: 1.5,
+                outcome: CaseOutcome::Pass,
+            },
+            Case {
+                class: "experiment.naive".into(),
+                name: "naive/-/none/qword".into(),
+                time: 0.5,
+                outcome: CaseOutcome::Fail {
+                    message: "NOT caught \"x\"".into(),
+                    detail: "a & b\u{1}\nfailure: wrong cpu=1 site=0x10".into(),
+                },
+            },
+            Case {
+                class: "experiment.int3".into(),
+                name: "int3/gap/x".into(),
+                time: 0.0,
+                outcome: CaseOutcome::Skip("needs -smp 2".into()),
+            },
+            Case {
+                class: "experiment.int3".into(),
+                name: "int3/stale".into(),
+                time: 0.25,
+                outcome: CaseOutcome::Skip("KFAIL: stale-int3; QEMU 7.2 TCG".into()),
+            },
+        ]
+    }
+
     #[test]
     fn junit_escapes_and_counts() {
-        let x = junit_xml(
-            "boot",
-            &[
-                Case {
-                    class: "harness".into(),
-                    name: "smp<4>".into(),
-                    time: 1.5,
-                    outcome: CaseOutcome::Pass,
-                },
-                Case {
-                    class: "harness".into(),
-                    name: "ud2".into(),
-                    time: 0.5,
-                    outcome: CaseOutcome::Fail {
-                        message: "NOT caught \"x\"".into(),
-                        detail: "a & b\u{1}".into(),
-                    },
-                },
-            ],
+        let x = junit_xml("boot", &[], &sample_cases());
+        assert!(
+            x.contains("tests=\"4\"")
+                && x.contains("failures=\"1\"")
+                && x.contains("skipped=\"2\""),
+            "wanted 4 tests, 1 failure, 2 skipped: {x}"
         );
-        assert!(x.contains("tests=\"2\" failures=\"1\""), "{x}");
         assert!(x.contains("name=\"smp&lt;4&gt;\""), "{x}");
         assert!(x.contains("NOT caught &quot;x&quot;"), "{x}");
-        assert!(x.contains("a &amp; b?"), "{x}");
+        assert!(
+            x.contains("a &amp; b\n"),
+            "wanted the control character dropped: {x}"
+        );
+    }
+
+    #[test]
+    fn a_junit_parser_reads_back_every_case_failure_and_skip() {
+        let x = junit_xml(
+            "static-call experiments naive/*",
+            &[("smp", "2".into()), ("accel", "tcg".into())],
+            &sample_cases(),
+        );
+        let doc = roxmltree::Document::parse(&x).expect("wanted well-formed XML");
+        let root = doc.root_element();
+        assert_eq!(root.tag_name().name(), "testsuites");
+        let suite = root
+            .children()
+            .find(|n| n.has_tag_name("testsuite"))
+            .expect("wanted a testsuite");
+        assert_eq!(
+            suite.attribute("name"),
+            Some("static-call experiments naive/*")
+        );
+        let props: Vec<(&str, &str)> = suite
+            .descendants()
+            .filter(|n| n.has_tag_name("property"))
+            .map(|n| (n.attribute("name").unwrap(), n.attribute("value").unwrap()))
+            .collect();
+        assert_eq!(props, [("smp", "2"), ("accel", "tcg")]);
+        let cases: Vec<_> = suite
+            .children()
+            .filter(|n| n.has_tag_name("testcase"))
+            .collect();
+        let names: Vec<&str> = cases.iter().map(|c| c.attribute("name").unwrap()).collect();
+        assert_eq!(
+            names,
+            ["smp<4>", "naive/-/none/qword", "int3/gap/x", "int3/stale"]
+        );
+        assert_eq!(cases[1].attribute("classname"), Some("experiment.naive"));
+        let failure = cases[1]
+            .children()
+            .find(|n| n.has_tag_name("failure"))
+            .expect("wanted a <failure> in the failed case");
+        assert_eq!(failure.attribute("message"), Some("NOT caught \"x\""));
+        assert_eq!(
+            failure.text(),
+            Some("a & b\nfailure: wrong cpu=1 site=0x10"),
+            "wanted the failure records as the failure's text"
+        );
+        let skipped: Vec<&str> = cases
+            .iter()
+            .filter_map(|c| c.children().find(|n| n.has_tag_name("skipped")))
+            .map(|n| n.attribute("message").unwrap())
+            .collect();
+        assert_eq!(skipped, ["needs -smp 2", "KFAIL: stale-int3; QEMU 7.2 TCG"]);
+        assert!(
+            cases[0].children().all(|n| !n.is_element()),
+            "a pass has no child element"
+        );
+
+        // quick-junit's own reader agrees.
+        let r = quick_junit::Report::deserialize_from_str(&x).expect("quick-junit reads it");
+        assert_eq!((r.tests, r.failures, r.skipped, r.errors), (4, 1, 2, 0));
+        assert_eq!(r.test_suites[0].test_cases.len(), 4);
     }
 }
 
@@ -371,9 +440,36 @@ pub fn cpuinfo_model(cpuinfo: &str) -> Option<String> {
 
 /// A run that errored after its directory existed: `summary.json` says why
 /// it has no verdict. `what` names the run (an object); the error, the exit
-/// status (bad input or environment) and the directory are added. Writing
-/// it is best effort: the error itself is what the caller reports.
+/// status (bad input or environment) and the directory are added. A
+/// `junit.xml` with one failed case says the same to CI. Writing them is
+/// best effort: the error itself is what the caller reports.
 pub fn write_error_summary(dir: &Path, what: serde_json::Value, e: &anyhow::Error) {
+    let name = what
+        .get("name")
+        .and_then(|n| n.as_str())
+        .unwrap_or("run")
+        .to_string();
+    let _ = write(
+        dir,
+        "junit.xml",
+        &junit_xml(
+            &format!("static-call {name}"),
+            &[],
+            &[Case {
+                class: format!("harness.{name}"),
+                name: "no verdict".into(),
+                time: 0.0,
+                outcome: CaseOutcome::Fail {
+                    message: format!("the run ended without a verdict: {e:#}"),
+                    detail: e
+                        .chain()
+                        .map(|c| c.to_string())
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                },
+            }],
+        ),
+    );
     let mut note = what;
     if let Some(o) = note.as_object_mut() {
         o.insert("error".into(), format!("{e:#}").into());
@@ -425,7 +521,15 @@ mod error_summary_tests {
         );
         let got: serde_json::Value =
             serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+        let junit = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
+        let r = quick_junit::Report::deserialize_from_str(&junit).expect("a junit.xml CI reads");
+        assert_eq!(
+            (r.tests, r.failures),
+            (1, 1),
+            "wanted one failed case: {junit}"
+        );
+        assert!(junit.contains("booting: qemu vanished"), "{junit}");
         assert_eq!(got["name"], "row", "{got}");
         assert_eq!(got["pattern"], "naive/*", "{got}");
         assert_eq!(

@@ -11,7 +11,8 @@
 //! * **Pure logic apart from I/O.** [`transcript`], [`judge`] (and
 //!   [`judge::experiment`]), [`stats`], [`known`], [`plot`], [`list`],
 //!   [`matrix::parse_table`], [`menu`], [`qemu::QemuCommand`], the parsers of
-//!   [`qemu_info`] and [`controls`] do no
+//!   [`qemu_info`] and [`controls`], and the reading and comparing of
+//!   [`replay`] do no
 //!   I/O and are tested by `cargo test`; [`run`], [`suite`], [`bench`](mod@bench),
 //!   [`live`] and [`evidence`] do the I/O.
 //! * **Each experiment is judged on its own**, from its own records,
@@ -46,6 +47,7 @@ pub mod plot;
 pub mod qemu;
 pub mod qemu_info;
 pub mod render;
+pub mod replay;
 pub mod run;
 pub mod stats;
 pub mod status;

@@ -880,7 +880,7 @@ pub fn run_table_cases(
     evidence::write(
         &matrix_dir,
         "junit.xml",
-        &evidence::junit_xml(&format!("matrix {}", file.display()), &cases),
+        &evidence::junit_xml(&format!("matrix {}", file.display()), &[], &cases),
     )?;
     println!("evidence: {}", matrix_dir.display());
     if interrupted {

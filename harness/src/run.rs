@@ -23,7 +23,7 @@ use crate::{
     workspace::Workspace,
 };
 use anyhow::{bail, Context as _, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::{
     collections::HashMap,
     path::{Path, PathBuf},
@@ -64,7 +64,7 @@ pub const MAX_TIMEOUT: f64 = 24.0 * 3600.0;
 pub const MAX_EXP_MS: u64 = 600_000;
 
 /// How the kernel is booted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum BootKind {
     /// The kernel ELF by PVH (`-kernel`), with a command line.
@@ -87,7 +87,7 @@ impl BootKind {
 }
 
 /// What a run is expected to do, as asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ExpectKind {
     /// The kernel passes with every CPU up.
@@ -145,8 +145,10 @@ pub fn expectation(expect: Option<ExpectKind>, control: Option<&str>) -> Result<
     Ok(exp)
 }
 
-/// One run as asked for (by the command line or a matrix row).
-#[derive(Debug, Clone, PartialEq)]
+/// One run as asked for (by the command line or a matrix row). Every run
+/// directory keeps it in its `summary.json` (`replay.request`,
+/// [`crate::replay::Recipe`]), so that `harness replay` can run it again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRequest {
     /// A name for the evidence directory and reports.
     pub name: String,
@@ -194,6 +196,7 @@ pub struct Setup {
     symbols: Mutex<Option<std::result::Result<Symbols, String>>>,
     auto_choice: Mutex<HashMap<PathBuf, AccelChoice>>,
     kvm_probe: Mutex<HashMap<PathBuf, accel::KvmProbe>>,
+    kernel_id: Mutex<Option<crate::replay::FileId>>,
 }
 
 impl Setup {
@@ -228,6 +231,7 @@ impl Setup {
             symbols: Mutex::new(None),
             auto_choice: Mutex::new(HashMap::new()),
             kvm_probe: Mutex::new(HashMap::new()),
+            kernel_id: Mutex::new(None),
         })
     }
 
@@ -243,6 +247,14 @@ impl Setup {
         let q = Arc::new(qemu_info::resolve(spec, Some(&self.workspace.root))?);
         locked(&self.others).insert(spec.to_string(), q.clone());
         Ok(q)
+    }
+
+    /// The kernel ELF's path, size and SHA-256 (hashed once, at the first
+    /// run: after any build).
+    pub fn kernel_id(&self) -> crate::replay::FileId {
+        locked(&self.kernel_id)
+            .get_or_insert_with(|| crate::replay::file_id(&self.elf))
+            .clone()
     }
 
     /// The kernel's symbols (read once).
@@ -352,6 +364,9 @@ pub struct RunPlan {
     pub elf: PathBuf,
     /// The QEMU that runs it: path, version, machine type.
     pub qemu: QemuInfo,
+    /// The request it was resolved from (kept for `replay`).
+    #[serde(skip)]
+    pub request: RunRequest,
 }
 
 fn file_age(p: &Path) -> Option<SystemTime> {
@@ -503,6 +518,7 @@ pub fn resolve(req: &RunRequest, setup: &Setup) -> Result<RunPlan> {
         expectation,
         elf: setup.elf.clone(),
         qemu: (*qemu).clone(),
+        request: req.clone(),
     })
 }
 
@@ -564,6 +580,8 @@ struct SummaryJson<'a> {
     exit_status: u8,
     wall_seconds: f64,
     evidence: &'a Path,
+    replay: &'a crate::replay::Recipe,
+    harness: evidence::Provenance,
 }
 
 /// Runs a plan: accelerator, boot, judgement, evidence. The experiments
@@ -634,12 +652,38 @@ fn run_in_dir(
     on_line: &mut dyn FnMut(&crate::transcript::Line),
 ) -> Result<RunOutcome> {
     execute_in(plan, setup, dir, unplanned, on_line).inspect_err(|e| {
+        let recipe = recipe(plan, setup, dir, unplanned, None);
         evidence::write_error_summary(
             dir,
-            serde_json::json!({ "name": plan.name, "config": plan }),
+            serde_json::json!({ "name": plan.name, "config": plan, "replay": recipe }),
             e,
         );
     })
+}
+
+/// What `dir` records to run `plan` again ([`crate::replay`]): a boot of a
+/// suite (not `unplanned`) points at the suite's directory.
+fn recipe(
+    plan: &RunPlan,
+    setup: &Setup,
+    dir: &Path,
+    unplanned: bool,
+    command: Option<&str>,
+) -> crate::replay::Recipe {
+    let cmdline = match &plan.medium {
+        Medium::Kernel { cmdline, .. } => vec![cmdline.clone()],
+        Medium::Iso { .. } => Vec::new(),
+    };
+    let mut r = crate::replay::Recipe::new(
+        &plan.request,
+        setup,
+        cmdline,
+        command.map(str::to_string).into_iter().collect(),
+    );
+    if !unplanned {
+        r.part_of = dir.parent().map(Path::to_path_buf);
+    }
+    r
 }
 
 fn execute_in(
@@ -697,7 +741,8 @@ fn execute_in(
         experiments,
     };
     out.judgement.status = unplanned_status(out.judgement.status, out.met());
-    write_verdict_files(&out, &out.command)?;
+    let recipe = recipe(plan, setup, &out.dir, unplanned, Some(&out.command));
+    write_verdict_files(&out, &out.command, &recipe)?;
     Ok(out)
 }
 
@@ -707,7 +752,11 @@ fn booted_where(facts: &Facts, accel: qemu::Accel, version: QemuVersion) -> Wher
     Where::new(facts.machine.as_ref(), Via::Qemu, Some(accel)).with_qemu(Some(version))
 }
 
-fn write_verdict_files(o: &RunOutcome, command: &str) -> Result<()> {
+fn write_verdict_files(
+    o: &RunOutcome,
+    command: &str,
+    recipe: &crate::replay::Recipe,
+) -> Result<()> {
     let summary = SummaryJson {
         name: &o.plan.name,
         config: &o.plan,
@@ -723,6 +772,8 @@ fn write_verdict_files(o: &RunOutcome, command: &str) -> Result<()> {
         exit_status: o.judgement.status.code(),
         wall_seconds: o.wall.as_secs_f64(),
         evidence: &o.dir,
+        replay: recipe,
+        harness: evidence::current_provenance(),
     };
     evidence::write(
         &o.dir,
@@ -734,7 +785,18 @@ fn write_verdict_files(o: &RunOutcome, command: &str) -> Result<()> {
     evidence::write(
         &o.dir,
         "junit.xml",
-        &evidence::junit_xml("static-call", &cases),
+        &evidence::junit_xml(
+            &format!("static-call {}", o.plan.name),
+            &[
+                ("boot", o.plan.boot.name().to_string()),
+                ("smp", o.plan.smp.to_string()),
+                ("cpu", o.plan.cpu.clone()),
+                ("accel", o.accel.accel.name().to_string()),
+                ("qemu", o.plan.qemu.version.to_string()),
+                ("cmdline", o.facts.cmdline.clone().unwrap_or_default()),
+            ],
+            &cases,
+        ),
     )?;
     if o.experiments.is_empty() {
         return Ok(());

@@ -454,9 +454,10 @@ pub fn run(req: &RunRequest, setup: &Setup, print: Print) -> Result<SuiteOutcome
     let start = Instant::now();
     let result = run_in(req, setup, print, &pattern, &selected, &dir, start);
     if let Err(e) = &result {
+        let recipe = crate::replay::Recipe::new(req, setup, Vec::new(), Vec::new());
         evidence::write_error_summary(
             &dir,
-            serde_json::json!({ "name": req.name, "pattern": pattern }),
+            serde_json::json!({ "name": req.name, "pattern": pattern, "replay": recipe }),
             e,
         );
     }
@@ -597,7 +598,7 @@ fn run_in(
         wall: start.elapsed(),
         table: table.text,
     };
-    write_evidence(&out, req)?;
+    write_evidence(&out, req, setup)?;
     Ok(out)
 }
 
@@ -634,10 +635,20 @@ struct SuiteJson<'a> {
     exit_status: u8,
     wall_seconds: f64,
     evidence: &'a Path,
+    replay: crate::replay::Recipe,
     harness: evidence::Provenance,
 }
 
-fn write_evidence(o: &SuiteOutcome, req: &RunRequest) -> Result<()> {
+fn write_evidence(o: &SuiteOutcome, req: &RunRequest, setup: &Setup) -> Result<()> {
+    let cmdlines = o
+        .boots
+        .iter()
+        .filter_map(|b| match &b.outcome.plan.medium {
+            qemu::Medium::Kernel { cmdline, .. } => Some(cmdline.clone()),
+            qemu::Medium::Iso { .. } => None,
+        })
+        .collect();
+    let commands = o.boots.iter().map(|b| b.outcome.command.clone()).collect();
     let boots = o
         .boots
         .iter()
@@ -672,6 +683,7 @@ fn write_evidence(o: &SuiteOutcome, req: &RunRequest) -> Result<()> {
         exit_status: o.status.code(),
         wall_seconds: o.wall.as_secs_f64(),
         evidence: &o.dir,
+        replay: crate::replay::Recipe::new(req, setup, cmdlines, commands),
         harness: evidence::current_provenance(),
     };
     evidence::write(
@@ -686,7 +698,27 @@ fn write_evidence(o: &SuiteOutcome, req: &RunRequest) -> Result<()> {
     evidence::write(
         &o.dir,
         "junit.xml",
-        &evidence::junit_xml(&format!("static-call experiments {}", o.pattern), &cases),
+        &evidence::junit_xml(
+            &format!(
+                "static-call experiments {} -smp {} {} {}",
+                o.pattern,
+                req.smp,
+                qemu::model_name(req.cpu.as_deref().unwrap_or(qemu::DEFAULT_CPU)),
+                o.accel.accel.name()
+            ),
+            &[
+                ("pattern", o.pattern.clone()),
+                ("ms", o.ms.to_string()),
+                ("smp", req.smp.to_string()),
+                (
+                    "cpu",
+                    req.cpu.clone().unwrap_or_else(|| qemu::DEFAULT_CPU.into()),
+                ),
+                ("accel", o.accel.accel.name().to_string()),
+                ("qemu", o.qemu.version.to_string()),
+            ],
+            &cases,
+        ),
     )?;
     let facts = o.facts();
     evidence::write(

@@ -1,0 +1,665 @@
+//! Running a recorded run again: `harness replay RUN_DIR [--repeat N]`.
+//!
+//! # What a run directory records
+//!
+//! Every `summary.json` that `run`, `matrix` and `bench` write holds a
+//! `replay` object, a [`Recipe`]:
+//!
+//! | key | what |
+//! |---|---|
+//! | `format` | [`FORMAT`]; a reader refuses a newer one |
+//! | `request` | the [`RunRequest`] as given (the command line, or the matrix row) |
+//! | `qemu` | the QEMU as named (`--qemu` or the row's `qemu =`): a path, a program, or a major version |
+//! | `kernel` | the kernel ELF: its path, size and SHA-256 ([`FileId`]) |
+//! | `iso` | the ISO, the same way, for `--boot iso-*` |
+//! | `kernel_cmdlines` | the `-append` of each boot, in order |
+//! | `qemu_commands` | the QEMU command of each boot, shell-quoted |
+//! | `command` | the same run as a `harness run` command line, for people |
+//! | `part_of` | for one boot of a run of experiments: the run's directory, which is what to replay |
+//!
+//! The kernel makes no random choices, so nothing else is needed to run
+//! the same experiments again; what can still differ is the timing of the
+//! host, which is what a replay measures.
+//!
+//! # What a replay compares
+//!
+//! The verdicts ([`Verdicts`]): the run's exit status, and each
+//! experiment's PASS, FAIL, SKIP or KFAIL by name. Each repeat is a new
+//! run with its own evidence directory. `harness replay` exits 0 when every
+//! repeat gave every recorded verdict, 1 when any differed, 2 on bad input
+//! (no such directory, no `summary.json`, one without a `replay` record,
+//! a kernel whose bytes are not those recorded).
+//!
+//! [`read_recorded`], [`verdicts`], [`compare`] and [`run_command`] do no
+//! I/O; [`replay`] does.
+
+use crate::{
+    cli::ReplayArgs,
+    run::{self, BootKind, RunRequest, Setup},
+    status::Status,
+    suite::{self, Print},
+};
+use anyhow::{bail, Context as _, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::{
+    collections::BTreeMap,
+    io::Read as _,
+    path::{Path, PathBuf},
+};
+
+/// The version of the `replay` record this harness writes and reads.
+pub const FORMAT: u32 = 1;
+
+/// A file a run used: where it was and which bytes it held.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileId {
+    /// Its path when the run was made.
+    pub path: PathBuf,
+    /// Its size in bytes, if it could be read.
+    pub bytes: Option<u64>,
+    /// The SHA-256 of its bytes (lowercase hex), if it could be read.
+    pub sha256: Option<String>,
+}
+
+/// The [`FileId`] of the file at `path` now (size and hash `None` when it
+/// cannot be read).
+pub fn file_id(path: &Path) -> FileId {
+    use sha2::{Digest as _, Sha256};
+    let hashed = (|| -> std::io::Result<(u64, String)> {
+        let mut f = std::fs::File::open(path)?;
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; 1 << 16];
+        let mut n = 0u64;
+        loop {
+            let k = f.read(&mut buf)?;
+            if k == 0 {
+                break;
+            }
+            n += k as u64;
+            h.update(&buf[..k]);
+        }
+        let hex = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        Ok((n, hex))
+    })();
+    let (bytes, sha256) = match hashed {
+        Ok((n, s)) => (Some(n), Some(s)),
+        Err(_) => (None, None),
+    };
+    FileId {
+        path: std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()),
+        bytes,
+        sha256,
+    }
+}
+
+/// What a run directory records to be run again (see the [module
+/// docs](self)).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recipe {
+    /// [`FORMAT`].
+    pub format: u32,
+    /// The request as given.
+    pub request: RunRequest,
+    /// The QEMU as named.
+    pub qemu: String,
+    /// The kernel ELF.
+    pub kernel: FileId,
+    /// The ISO of an ISO boot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iso: Option<FileId>,
+    /// The kernel command line of each boot.
+    #[serde(default)]
+    pub kernel_cmdlines: Vec<String>,
+    /// The QEMU command of each boot, shell-quoted.
+    #[serde(default)]
+    pub qemu_commands: Vec<String>,
+    /// The same run as a `harness run` command line.
+    pub command: String,
+    /// For one boot of a run of experiments: that run's directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part_of: Option<PathBuf>,
+}
+
+impl Recipe {
+    /// The recipe of `req` as `setup` runs it (its QEMU named, its kernel
+    /// and ISO identified), with each boot's command line and QEMU command.
+    pub fn new(
+        req: &RunRequest,
+        setup: &Setup,
+        kernel_cmdlines: Vec<String>,
+        qemu_commands: Vec<String>,
+    ) -> Recipe {
+        let qemu = req.qemu.clone().unwrap_or_else(|| setup.qemu.spec.clone());
+        // A path is kept absolute, so that a replay from elsewhere finds
+        // it; a program name or a version stays as given.
+        let qemu = if qemu.contains('/') {
+            std::fs::canonicalize(&qemu).map_or(qemu, |p| p.display().to_string())
+        } else {
+            qemu
+        };
+        let iso = (req.boot != BootKind::Kernel).then(|| file_id(&setup.iso));
+        let kernel = setup.kernel_id();
+        Recipe {
+            format: FORMAT,
+            command: shell_words::join(run_command(
+                req,
+                &qemu,
+                &kernel.path,
+                iso.as_ref().map(|i| i.path.as_path()),
+            )),
+            request: req.clone(),
+            qemu,
+            kernel,
+            iso,
+            kernel_cmdlines,
+            qemu_commands,
+            part_of: None,
+        }
+    }
+}
+
+/// The arguments of a `harness run` that makes the same run as `req`
+/// with this QEMU, kernel and ISO (a matrix row's name has no option: the
+/// directory is named after what it runs).
+pub fn run_command(req: &RunRequest, qemu: &str, kernel: &Path, iso: Option<&Path>) -> Vec<String> {
+    use clap::ValueEnum as _;
+    let word = |v: &dyn Fn() -> Option<clap::builder::PossibleValue>| {
+        v().map_or(String::new(), |p| p.get_name().to_string())
+    };
+    let mut a: Vec<String> = vec!["harness".into(), "run".into()];
+    let mut opt = |k: &str, v: String| {
+        a.push(k.into());
+        a.push(v);
+    };
+    opt("--smp", req.smp.to_string());
+    opt("--accel", word(&|| req.accel.to_possible_value()));
+    if let Some(c) = &req.cpu {
+        opt("--cpu", c.clone());
+    }
+    if let Some(t) = req.timeout {
+        opt("--timeout", t.to_string());
+    }
+    if req.boot != BootKind::Kernel {
+        opt("--boot", req.boot.name().into());
+    }
+    if let Some(c) = &req.control {
+        opt("--control", c.clone());
+    }
+    for w in &req.append {
+        opt("--append", w.clone());
+    }
+    if let Some(e) = req.expect {
+        opt("--expect", word(&|| e.to_possible_value()));
+    }
+    if let Some(p) = &req.experiment {
+        opt("--experiment", p.clone());
+    }
+    if let Some(ms) = req.ms {
+        opt("--ms", ms.to_string());
+    }
+    opt("--qemu", qemu.into());
+    opt("--kernel", kernel.display().to_string());
+    if let Some(iso) = iso {
+        opt("--iso", iso.display().to_string());
+    }
+    a
+}
+
+/// The verdicts of one run, as its `summary.json` gives them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Verdicts {
+    /// The exit status ([`Status`]'s code).
+    pub status: Option<u8>,
+    /// Each experiment's verdict (`PASS`, `FAIL`, `SKIP`, `KFAIL`), by name;
+    /// a name seen twice keeps both, in order.
+    pub experiments: BTreeMap<String, Vec<String>>,
+}
+
+/// The verdicts in a `summary.json`.
+pub fn verdicts(summary: &Value) -> Verdicts {
+    let mut experiments: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for e in summary["experiments"].as_array().into_iter().flatten() {
+        if let (Some(n), Some(v)) = (e["name"].as_str(), e["verdict"].as_str()) {
+            experiments
+                .entry(n.to_string())
+                .or_default()
+                .push(v.to_string());
+        }
+    }
+    Verdicts {
+        status: summary["exit_status"]
+            .as_u64()
+            .and_then(|s| u8::try_from(s).ok()),
+        experiments,
+    }
+}
+
+/// What a run directory's `summary.json` recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recorded {
+    /// How to run it again.
+    pub recipe: Recipe,
+    /// What it gave.
+    pub verdicts: Verdicts,
+}
+
+/// Reads the recipe and verdicts of a `summary.json` (`source` names it in
+/// errors). An error says why it cannot be replayed.
+pub fn read_recorded(summary: &Value, source: &str) -> Result<Recorded> {
+    let Some(r) = summary.get("replay") else {
+        if let Some(n) = summary["name"]
+            .as_str()
+            .filter(|n| matches!(*n, "parse" | "watch"))
+        {
+            bail!(
+                "{source} is the result of `harness {n}`, which judged a log it did not run: \
+                 there is no run to make again"
+            );
+        }
+        bail!(
+            "{source} has no `replay` record: it was written by an older harness, before run \
+             directories recorded their request; its qemu-command.txt has the QEMU command, \
+             run it again by hand with `harness run`"
+        );
+    };
+    let format = r["format"].as_u64().unwrap_or(0);
+    if format != u64::from(FORMAT) {
+        bail!(
+            "{source} has a `replay` record of format {format}; this harness reads format \
+             {FORMAT}{}",
+            if format > u64::from(FORMAT) {
+                ": it was written by a newer harness"
+            } else {
+                ""
+            }
+        );
+    }
+    let recipe: Recipe = serde_json::from_value(r.clone())
+        .with_context(|| format!("reading the `replay` record of {source}"))?;
+    if let Some(parent) = &recipe.part_of {
+        bail!(
+            "{source} is one boot of the run of experiments in {}: replay that directory",
+            parent.display()
+        );
+    }
+    Ok(Recorded {
+        recipe,
+        verdicts: verdicts(summary),
+    })
+}
+
+/// How one verdict compares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    /// `run` (the exit status) or the experiment's name.
+    pub what: String,
+    /// As recorded (`None`: not there).
+    pub was: Option<String>,
+    /// As seen now (`None`: not there).
+    pub now: Option<String>,
+}
+
+impl Line {
+    /// Whether it is the same.
+    pub fn same(&self) -> bool {
+        self.was == self.now
+    }
+
+    /// For people: `same     run: status 0 (pass)` or `DIFFERS  x: recorded
+    /// PASS, now FAIL`.
+    pub fn text(&self) -> String {
+        let or_none = |v: &Option<String>| v.clone().unwrap_or_else(|| "absent".into());
+        if self.same() {
+            format!("same     {}: {}", self.what, or_none(&self.now))
+        } else {
+            format!(
+                "DIFFERS  {}: recorded {}, now {}",
+                self.what,
+                or_none(&self.was),
+                or_none(&self.now)
+            )
+        }
+    }
+}
+
+fn status_word(s: Option<u8>) -> Option<String> {
+    let s = s?;
+    let word = [
+        Status::Pass,
+        Status::Unmet,
+        Status::BadInput,
+        Status::Timeout,
+    ]
+    .into_iter()
+    .find(|x| x.code() == s)
+    .map_or("unknown", |x| x.word());
+    Some(format!("status {s} ({word})"))
+}
+
+/// Every verdict of `was` and `now` side by side: the run's status first,
+/// then the experiments by name (those only one side has included).
+pub fn compare(was: &Verdicts, now: &Verdicts) -> Vec<Line> {
+    let mut v = vec![Line {
+        what: "run".into(),
+        was: status_word(was.status),
+        now: status_word(now.status),
+    }];
+    let names: std::collections::BTreeSet<&String> = was
+        .experiments
+        .keys()
+        .chain(now.experiments.keys())
+        .collect();
+    for name in names {
+        let a = was.experiments.get(name).map(|x| x.join(", "));
+        let b = now.experiments.get(name).map(|x| x.join(", "));
+        v.push(Line {
+            what: name.clone(),
+            was: a,
+            now: b,
+        });
+    }
+    v
+}
+
+fn read_summary(path: &Path) -> Result<Value> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))
+}
+
+/// The recorded run of a directory (or of its `summary.json`).
+pub fn load(dir: &Path) -> Result<Recorded> {
+    if !dir.exists() {
+        bail!("no run directory at {}", dir.display());
+    }
+    let summary = if dir.is_dir() {
+        dir.join("summary.json")
+    } else {
+        dir.to_path_buf()
+    };
+    if !summary.is_file() {
+        let parent = summary.parent().unwrap_or(dir);
+        if parent.join("matrix.log").is_file() {
+            bail!(
+                "{} is the directory of a matrix: it has no summary.json of its own; replay the \
+                 run directory of a row (matrix.log lists them)",
+                parent.display()
+            );
+        }
+        bail!(
+            "no summary.json in {}: not a run directory of this harness",
+            parent.display()
+        );
+    }
+    read_recorded(&read_summary(&summary)?, &summary.display().to_string())
+}
+
+/// Runs a request once (as `harness run` would, without building) and
+/// returns its evidence directory.
+fn run_once(req: &RunRequest, setup: &Setup) -> Result<PathBuf> {
+    run::validate(req, setup)?;
+    if req.experiment.is_some() {
+        Ok(suite::run(req, setup, Print::Quiet)?.dir)
+    } else {
+        let plan = run::resolve(req, setup)?;
+        Ok(run::execute(&plan, setup)?.dir)
+    }
+}
+
+/// `harness replay`: see the [module docs](self).
+pub fn replay(a: &ReplayArgs) -> Result<Status> {
+    let rec = load(&a.dir)?;
+    let r = &rec.recipe;
+    let kernel_path = a.kernel.clone().unwrap_or_else(|| r.kernel.path.clone());
+    let now = file_id(&kernel_path);
+    if now.sha256.is_none() {
+        bail!(
+            "the recorded kernel {} cannot be read: give the one that ran with --kernel ELF",
+            kernel_path.display()
+        );
+    }
+    let kernel_note = if now.sha256 == r.kernel.sha256 {
+        format!("{} (sha256 as recorded)", kernel_path.display())
+    } else if a.kernel.is_some() {
+        format!(
+            "{} (sha256 {}, NOT the recorded {}: --kernel)",
+            kernel_path.display(),
+            now.sha256.as_deref().unwrap_or("?"),
+            r.kernel.sha256.as_deref().unwrap_or("?")
+        )
+    } else {
+        bail!(
+            "the kernel at {} is not the one that ran: its sha256 is {}, the run recorded {}; \
+             rebuild it from the recorded commit, or give a kernel with --kernel ELF",
+            kernel_path.display(),
+            now.sha256.as_deref().unwrap_or("?"),
+            r.kernel.sha256.as_deref().unwrap_or("?")
+        );
+    };
+    let qemu = a.qemu.clone().unwrap_or_else(|| r.qemu.clone());
+    let setup = Setup::new(
+        &qemu,
+        a.out.clone(),
+        Some(kernel_path),
+        r.iso.as_ref().map(|i| i.path.clone()),
+        a.verbose,
+    )?;
+    let mut req = r.request.clone();
+    if a.qemu.is_some() {
+        req.qemu = None;
+    }
+    let n_exp = rec.verdicts.experiments.len();
+    println!("harness: replaying {}", a.dir.display());
+    println!("harness: as recorded: {}", r.command);
+    println!("harness: kernel {kernel_note}");
+    let mut differed = 0;
+    for i in 1..=a.repeat {
+        if crate::live::interrupted() {
+            bail!("interrupted");
+        }
+        let dir = run_once(&req, &setup)?;
+        let got = verdicts(&read_summary(&dir.join("summary.json"))?);
+        let lines = compare(&rec.verdicts, &got);
+        let diff = lines.iter().filter(|l| !l.same()).count();
+        println!("repeat {i}/{}: evidence {}", a.repeat, dir.display());
+        for l in lines
+            .iter()
+            .filter(|l| a.verbose || !l.same() || l.what == "run")
+        {
+            println!("  {}", l.text());
+        }
+        if diff == 0 {
+            println!(
+                "repeat {i}/{}: reproduced: {} verdict(s) the same",
+                a.repeat,
+                lines.len()
+            );
+        } else {
+            differed += 1;
+            println!(
+                "repeat {i}/{}: DIFFERS: {diff} of {} verdict(s) not as recorded",
+                a.repeat,
+                lines.len()
+            );
+        }
+    }
+    let what = format!("the run's status and {n_exp} experiment verdict(s)");
+    if differed == 0 {
+        println!(
+            "replay: reproduced: {} of {} repeat(s) gave every recorded verdict ({what})",
+            a.repeat, a.repeat
+        );
+        Ok(Status::Pass)
+    } else {
+        println!(
+            "replay: NOT reproduced: {differed} of {} repeat(s) differed from the recorded \
+             verdicts ({what})",
+            a.repeat
+        );
+        Ok(Status::Unmet)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accel::AccelRequest;
+    use serde_json::json;
+
+    fn request() -> RunRequest {
+        RunRequest {
+            name: "exp".into(),
+            smp: 2,
+            accel: AccelRequest::Tcg,
+            cpu: Some("Nehalem,+x2apic".into()),
+            timeout: None,
+            boot: BootKind::Kernel,
+            control: None,
+            append: vec!["nobp".into()],
+            expect: None,
+            experiment: Some("naive/*".into()),
+            ms: Some(50),
+            qemu: None,
+        }
+    }
+
+    fn recipe() -> Recipe {
+        Recipe {
+            format: FORMAT,
+            request: request(),
+            qemu: "qemu-system-x86_64".into(),
+            kernel: FileId {
+                path: "/k.elf".into(),
+                bytes: Some(3),
+                sha256: Some("ab".into()),
+            },
+            iso: None,
+            kernel_cmdlines: vec!["exp=naive/* ms=50 nobp".into()],
+            qemu_commands: vec!["qemu-system-x86_64 -smp 2".into()],
+            command: "harness run".into(),
+            part_of: None,
+        }
+    }
+
+    fn summary(status: u8, exps: &[(&str, &str)]) -> Value {
+        json!({
+            "name": "exp",
+            "exit_status": status,
+            "experiments": exps.iter().map(|(n, v)| json!({"name": n, "verdict": v})).collect::<Vec<_>>(),
+            "replay": serde_json::to_value(recipe()).unwrap(),
+        })
+    }
+
+    #[test]
+    fn the_recorded_request_reads_back_as_it_was_written() {
+        let s = summary(0, &[("naive/a", "PASS"), ("naive/b", "KFAIL")]);
+        let r = read_recorded(&s, "summary.json").unwrap();
+        assert_eq!(r.recipe, recipe(), "wanted the recipe unchanged");
+        assert_eq!(r.verdicts.status, Some(0));
+        assert_eq!(r.verdicts.experiments["naive/b"], ["KFAIL"]);
+    }
+
+    #[test]
+    fn a_summary_from_an_older_harness_says_it_has_no_request() {
+        let e = read_recorded(&json!({"name": "exp", "exit_status": 0}), "x/summary.json")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("x/summary.json") && e.contains("older harness"),
+            "wanted the file and `older harness`, got {e:?}"
+        );
+    }
+
+    #[test]
+    fn a_parsed_log_is_not_a_run_to_make_again() {
+        let e = read_recorded(&json!({"name": "parse"}), "s").unwrap_err();
+        assert!(e.to_string().contains("harness parse"), "{e}");
+    }
+
+    #[test]
+    fn a_newer_format_is_refused_naming_both() {
+        let mut s = summary(0, &[]);
+        s["replay"]["format"] = json!(FORMAT + 1);
+        let e = read_recorded(&s, "s").unwrap_err().to_string();
+        assert!(e.contains("newer harness"), "{e}");
+    }
+
+    #[test]
+    fn one_boot_of_a_suite_points_at_the_suite() {
+        let mut s = summary(0, &[]);
+        s["replay"]["part_of"] = json!("/runs/suite");
+        let e = read_recorded(&s, "s").unwrap_err().to_string();
+        assert!(
+            e.contains("replay that directory") && e.contains("/runs/suite"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_same_verdicts_compare_the_same() {
+        let a = verdicts(&summary(1, &[("naive/a", "PASS"), ("naive/b", "FAIL")]));
+        let lines = compare(&a, &a.clone());
+        assert_eq!(lines.len(), 3, "the run and two experiments: {lines:?}");
+        assert!(lines.iter().all(Line::same), "{lines:?}");
+        assert_eq!(
+            lines[0].text(),
+            "same     run: status 1 (expectation not met)"
+        );
+    }
+
+    #[test]
+    fn a_changed_missing_or_new_verdict_differs() {
+        let a = verdicts(&summary(0, &[("naive/a", "PASS"), ("naive/b", "PASS")]));
+        let b = verdicts(&summary(1, &[("naive/a", "FAIL"), ("naive/c", "SKIP")]));
+        let lines = compare(&a, &b);
+        let texts: Vec<String> = lines.iter().map(Line::text).collect();
+        assert_eq!(
+            texts,
+            [
+                "DIFFERS  run: recorded status 0 (pass), now status 1 (expectation not met)",
+                "DIFFERS  naive/a: recorded PASS, now FAIL",
+                "DIFFERS  naive/b: recorded PASS, now absent",
+                "DIFFERS  naive/c: recorded absent, now SKIP",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_run_command_gives_every_option_of_the_request() {
+        let a = run_command(&request(), "10", Path::new("/k.elf"), None);
+        assert_eq!(
+            shell_words::join(&a),
+            "harness run --smp 2 --accel tcg --cpu Nehalem,+x2apic --append nobp \
+             --experiment 'naive/*' --ms 50 --qemu 10 --kernel /k.elf"
+        );
+        let mut r = request();
+        r.experiment = None;
+        r.ms = None;
+        r.control = Some("hang".into());
+        r.expect = Some(crate::run::ExpectKind::ClockFail);
+        r.timeout = Some(5.0);
+        let a = run_command(&r, "q", Path::new("/k"), None);
+        assert!(
+            a.windows(2).any(|w| w == ["--expect", "clock-fail"])
+                && a.windows(2).any(|w| w == ["--timeout", "5"])
+                && a.windows(2).any(|w| w == ["--control", "hang"]),
+            "{a:?}"
+        );
+    }
+
+    #[test]
+    fn a_file_is_identified_by_its_sha256() {
+        let p = std::env::temp_dir().join(format!("harness-fileid-{}", std::process::id()));
+        std::fs::write(&p, b"abc").unwrap();
+        let id = file_id(&p);
+        std::fs::remove_file(&p).unwrap();
+        assert_eq!(id.bytes, Some(3));
+        assert_eq!(
+            id.sha256.as_deref(),
+            Some("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
+            "the SHA-256 of `abc`"
+        );
+        assert_eq!(file_id(Path::new("/nonexistent/k")).sha256, None);
+    }
+}
