@@ -1,0 +1,134 @@
+//! `harness matrix -j`, `--filter`, `--group` and `--list` as a user meets
+//! them, through the fake QEMU (`testdata/fake-qemu`): no test needs QEMU.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+fn testdata(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata")
+        .join(name)
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("harness-jobs-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+const TABLE: &str = "[defaults]\naccel = tcg\ngroup = boot\n\
+    [a]\n[b]\nsmp = 4\n[c]\nsmp = 8\ngroup = big\n[d]\n[e]\nskip = not yet\n";
+
+/// `harness matrix TABLE ARGS` against the fake QEMU; (status, stdout,
+/// stderr).
+fn matrix(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let table = dir.join("t.cfg");
+    std::fs::write(&table, TABLE).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .arg("matrix")
+        .arg(&table)
+        .args(args)
+        .arg("--qemu")
+        .arg(testdata("fake-qemu"))
+        .arg("--kernel")
+        .arg(testdata("fake-qemu"))
+        .arg("--out")
+        .arg(dir)
+        .env("FAKE_QEMU_MODE", "pass")
+        .env("FAKE_QEMU_SERIAL", testdata("clean.log"))
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The `[i/n] name ... VERDICT` lines, sorted, without timings.
+fn verdicts(stdout: &str) -> Vec<String> {
+    let mut v: Vec<String> = stdout
+        .lines()
+        .filter(|l| l.starts_with('['))
+        .map(|l| l.split(" (").next().unwrap().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn rows_at_once_give_the_verdicts_of_rows_one_by_one_and_the_log_keeps_table_order() {
+    // clean.log is a 4-CPU boot: `b` passes, the others' CPUs differ.
+    let one = matrix(&scratch("j1"), &["-j", "1"]);
+    let four_dir = scratch("j4");
+    let four = matrix(&four_dir, &["-j", "4"]);
+    assert_eq!(one.0, 1, "{}", one.1);
+    assert_eq!(four.0, one.0, "{}", four.1);
+    assert_eq!(
+        verdicts(&four.1),
+        verdicts(&one.1),
+        "-j 4:\n{}\n-j 1:\n{}",
+        four.1,
+        one.1
+    );
+    assert!(
+        verdicts(&one.1).contains(&"[2/5] b ... PASS".to_string()),
+        "{}",
+        one.1
+    );
+    assert!(four.1.contains("up to 4 row(s) at once"), "{}", four.1);
+    for out in [&one.1, &four.1] {
+        assert!(
+            out.lines().any(|l| l == "1 passed, 3 failed, 1 skipped"),
+            "{out}"
+        );
+    }
+    let dir = std::fs::read_dir(&four_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("-matrix"))
+        .expect("the matrix's evidence directory");
+    let log = std::fs::read_to_string(dir.join("matrix.log")).unwrap();
+    let names: Vec<&str> = log
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .filter(|n| n.len() == 1)
+        .collect();
+    assert_eq!(names, ["a", "b", "c", "d", "e"], "table order:\n{log}");
+    let junit = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
+    assert_eq!(junit.matches("<testcase").count(), 5, "{junit}");
+}
+
+#[test]
+fn filter_group_and_list_select_rows_and_a_selection_of_nothing_is_named() {
+    let d = scratch("select");
+    let (status, out, err) = matrix(&d, &["--list", "--group", "boot"]);
+    assert_eq!(status, 0, "{err}");
+    let listed: Vec<&str> = out
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(listed, ["a", "b", "d", "e"], "{out}");
+    assert!(out.contains("SKIP: not yet"), "{out}");
+    let (status, out, _) = matrix(&d, &["--filter", "b,c", "-j", "1"]);
+    assert_eq!(status, 1, "{out}");
+    assert!(
+        out.contains("[1/2] b ... PASS") && out.contains("[2/2] c ... FAIL"),
+        "{out}"
+    );
+    let (status, _, err) = matrix(&d, &["--group", "small"]);
+    assert_eq!(status, 2);
+    assert!(
+        err.contains("`small`") && err.contains("big, boot"),
+        "{err}"
+    );
+    let (status, _, err) = matrix(&d, &["--filter", "z*"]);
+    assert_eq!(status, 2);
+    assert!(err.contains("--filter z*: no row matches"), "{err}");
+    let (status, _, err) = matrix(&d, &["-j", "0"]);
+    assert_eq!(status, 2);
+    assert!(err.contains("'0'") && err.contains("at least 1"), "{err}");
+}
