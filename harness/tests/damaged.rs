@@ -4,8 +4,9 @@
 //!
 //! What must hold for every damaged log:
 //!
-//! * reading, judging and rendering it never panics and ends in bounded
-//!   time ([`DEADLINE`]);
+//! * reading, judging and rendering it, whole (`harness parse`) or as it
+//!   arrives (`harness watch`), never panics and ends in bounded time
+//!   ([`DEADLINE`]);
 //! * the run passes (status 0) only when every record of the original
 //!   arrived intact: damage may touch human text, never a believed record;
 //! * an experiment is PASS only when its own `exp` record arrived intact
@@ -91,6 +92,7 @@ fn parse(bytes: Vec<u8>, qemu: Option<QemuVersion>, render: bool) -> Parsed {
         let j = common::judge_log(&bytes, qemu);
         if render {
             common::render_all(&j);
+            common::follow_live(&bytes, 1 + bytes.len() % 97, &j);
         }
         let records = j.transcript.records.iter().map(believed).collect();
         let exp_records: BTreeMap<usize, Believed> = j

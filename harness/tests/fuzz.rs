@@ -13,8 +13,9 @@
 //!   experiment names, command lines with unknown words), which reach
 //!   [`Facts`](harness::judge::Facts) and every judge behind it.
 //!
-//! Every input is read, judged and rendered as `harness parse` does; none
-//! may panic or take more than a deadline.
+//! Every input is read, judged and rendered as `harness parse` does, and
+//! followed as `harness watch` does; none may panic or take more than a
+//! deadline.
 
 mod common;
 
@@ -53,6 +54,7 @@ fn judge_and_render(bytes: Vec<u8>) -> Transcript {
     common::in_time(DEADLINE, move || {
         let j = common::judge_log(&bytes, None);
         common::render_all(&j);
+        common::follow_live(&bytes, 1 + bytes.len() % 13, &j);
         j.transcript
     })
 }

@@ -113,6 +113,36 @@ pub fn render_all(j: &Judged) -> usize {
     shown.iter().map(String::len).sum()
 }
 
+/// Follows `bytes` as `harness watch` does, the judge showing each
+/// experiment as its `exp` record arrives, the bytes arriving in pieces of
+/// `piece` bytes; then shows the rest of the final judgement. Returns how
+/// many table lines that made.
+pub fn follow_live(bytes: &[u8], piece: usize, j: &Judged) -> usize {
+    let syms = symbols();
+    let mut table = suite::Table::new(0, false);
+    let mut live = suite::Live::new(
+        &mut table,
+        None,
+        Via::Serial,
+        Some(&syms),
+        None,
+        false,
+        false,
+        "shared",
+    );
+    let mut reader = harness::transcript::Reader::default();
+    for chunk in bytes.chunks(piece.max(1)) {
+        for line in reader.push(chunk) {
+            live.line(&line);
+        }
+    }
+    if let Some(line) = reader.finish() {
+        live.line(&line);
+    }
+    live.show_rest(&j.exps);
+    table.text.len()
+}
+
 /// Runs `f` on a thread of its own and fails if it takes longer than
 /// `deadline`: a hang must fail the test, not stall `cargo test`. A panic
 /// in `f` is passed on as it is.
