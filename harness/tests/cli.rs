@@ -1191,6 +1191,8 @@ fn every_option_with_a_bad_value_exits_2_naming_the_option_and_the_value() {
     let cases: Vec<(Vec<String>, &str, &str)> = [
         (vec!["run", "--smp", "many"], "--smp", "many"),
         (vec!["run", "--accel", "warp"], "--accel", "warp"),
+        (vec!["run", "--qemu", "6"], "--qemu", "6"),
+        (vec!["run", "--qemu", ""], "--qemu", "\"\""),
         (vec!["run", "--timeout", "soon"], "--timeout", "soon"),
         (vec!["run", "--timeout", "0"], "--timeout", "0"),
         (vec!["run", "--boot", "floppy"], "--boot", "floppy"),
@@ -1306,14 +1308,16 @@ fn every_option_with_a_bad_value_exits_2_naming_the_option_and_the_value() {
     .into_iter()
     .map(|(args, option, value)| {
         let mut args: Vec<String> = args.into_iter().map(str::to_string).collect();
-        let skip = match args[0].as_str() {
-            "run" | "bench" => 0,
+        let own_qemu = args.iter().any(|a| a == "--qemu");
+        let extra: &[&str] = match args[0].as_str() {
+            "run" | "bench" if own_qemu => &qemu[..2],
+            "run" | "bench" => &qemu,
             // matrix has no --accel: each row sets its own.
-            "matrix" => 2,
-            _ => qemu.len(),
+            "matrix" => &qemu[2..],
+            _ => &[],
         };
-        args.extend(qemu.iter().skip(skip).map(|a| a.to_string()));
-        if skip < qemu.len() {
+        if !extra.is_empty() {
+            args.extend(extra.iter().map(|a| a.to_string()));
             args.push("--no-build".into());
         }
         (args, option, value)
