@@ -149,16 +149,6 @@ fn cmd_run(a: RunArgs) -> Result<Status> {
     Ok(run::status(&out))
 }
 
-/// Creates the `--out` directory given, so that a path that cannot be one
-/// is refused, naming the option, before anything runs.
-pub(crate) fn check_out(out: Option<&Path>) -> Result<()> {
-    if let Some(dir) = out {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("--out {}: cannot create the directory", dir.display()))?;
-    }
-    Ok(())
-}
-
 fn default_out(out: Option<PathBuf>) -> PathBuf {
     out.unwrap_or_else(|| {
         Workspace::locate()
@@ -309,7 +299,7 @@ fn cmd_parse(a: ParseArgs) -> Result<Status> {
         .with_context(|| format!("reading serial log {}", a.file.display()))?;
     let exp = run::expectation(a.expect.expect, a.expect.control.as_deref())?;
     let symbols = load_symbols(a.elf.as_deref())?;
-    check_out(a.out.as_deref())?;
+    evidence::check_out(a.out.as_deref())?;
     let t = Transcript::from_bytes(&bytes);
     if a.verbose && !a.tap {
         all_lines(&bytes).iter().for_each(render::echo);
@@ -403,7 +393,7 @@ fn cmd_parse(a: ParseArgs) -> Result<Status> {
 fn cmd_watch(a: WatchArgs) -> Result<Status> {
     let exp = run::expectation(a.expect.expect, a.expect.control.as_deref())?;
     let symbols = load_symbols(a.elf.as_deref())?;
-    check_out(a.out.as_deref())?;
+    evidence::check_out(a.out.as_deref())?;
     let port = watch::open_serial(&a.device, a.baud)?;
     let out = default_out(a.out);
     let dev_label = a

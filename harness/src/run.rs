@@ -214,7 +214,7 @@ impl Setup {
                 bail!("{option} {}: no such file", p.display());
             }
         }
-        crate::app::check_out(out.as_deref())?;
+        crate::evidence::check_out(out.as_deref())?;
         let workspace = Workspace::locate()?;
         let qemu = Rc::new(qemu_info::resolve(qemu, Some(&workspace.root))?);
         if !qemu.tested() {
