@@ -322,6 +322,7 @@ fn cmd_parse(a: ParseArgs) -> Result<Status> {
         .with_context(|| format!("reading serial log {}", a.file.display()))?;
     let exp = run::expectation(a.expect.expect, a.expect.control.as_deref())?;
     let given = given_elf(a.elf.as_deref())?;
+    evidence::check_out(a.out.as_deref())?;
     let t = Transcript::from_bytes(&bytes);
     if a.verbose && !a.tap {
         all_lines(&bytes).iter().for_each(render::echo);
@@ -339,7 +340,7 @@ fn cmd_parse(a: ParseArgs) -> Result<Status> {
         },
     );
     if let Some(p) = &a.experiment {
-        list::select(p)?;
+        list::select(p).context("--experiment")?;
     }
     let (qemu, qemu_from) = log_qemu_version(a.qemu_version, &a.file);
     let exps = log_experiments(
@@ -416,6 +417,7 @@ fn cmd_parse(a: ParseArgs) -> Result<Status> {
 fn cmd_watch(a: WatchArgs) -> Result<Status> {
     let exp = run::expectation(a.expect.expect, a.expect.control.as_deref())?;
     let mut given = given_elf(a.elf.as_deref())?;
+    evidence::check_out(a.out.as_deref())?;
     let port = watch::open_serial(&a.device, a.baud)?;
     let out = default_out(a.out);
     let dev_label = a

@@ -75,6 +75,16 @@ pub fn sanitize(label: &str) -> String {
         .collect()
 }
 
+/// Creates the `--out` directory given, so that a path that cannot be one
+/// is refused, naming the option, before anything runs.
+pub fn check_out(out: Option<&Path>) -> Result<()> {
+    if let Some(dir) = out {
+        fs::create_dir_all(dir)
+            .with_context(|| format!("--out {}: cannot create the directory", dir.display()))?;
+    }
+    Ok(())
+}
+
 /// Creates a new, unique run directory `base/<stamp>-<label>`.
 pub fn create_run_dir(base: &Path, label: &str, now: SystemTime) -> Result<PathBuf> {
     fs::create_dir_all(base).with_context(|| format!("creating {}", base.display()))?;

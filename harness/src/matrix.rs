@@ -175,11 +175,29 @@ impl Keys {
                 }
                 self.smp = Some(n);
             }
-            "cpu" => self.cpu = Some(value.to_string()),
+            "cpu" => {
+                if value.is_empty() {
+                    bail!("`cpu = `: wanted a QEMU -cpu model (`qemu-system-x86_64 -cpu help`)");
+                }
+                self.cpu = Some(value.to_string());
+            }
             "accel" => self.accel = Some(en(key, value)?),
             "boot" => self.boot = Some(en(key, value)?),
-            "control" => self.control = Some(value.to_string()),
-            "append" => self.append = Some(value.to_string()),
+            "control" => {
+                if crate::controls::find(value).is_none() {
+                    bail!(
+                        "`control = {value}`: unknown control, wanted one of {} (docs/cmdline.md)",
+                        crate::controls::names()
+                    );
+                }
+                self.control = Some(value.to_string());
+            }
+            "append" => {
+                report::cmdline::Options::parse(value).map_err(|e| {
+                    anyhow::anyhow!("`append = {value}`: {e} (docs/cmdline.md lists the words)")
+                })?;
+                self.append = Some(value.to_string());
+            }
             "expect" => self.expect = Some(en(key, value)?),
             "expect_kind" => self.expect_kind = Some(kind::parse_kinds(value)?),
             "timeout" => {
@@ -191,9 +209,14 @@ impl Keys {
                 }
                 self.timeout = Some(t);
             }
-            "skip" => self.skip = Some(value.to_string()),
+            "skip" => {
+                if value.is_empty() {
+                    bail!("`skip = `: wanted the reason the row is skipped");
+                }
+                self.skip = Some(value.to_string());
+            }
             "experiment" => {
-                crate::list::select(value)?;
+                crate::list::select(value).with_context(|| format!("`experiment = {value}`"))?;
                 self.experiment = Some(value.to_string());
             }
             "ms" => {
@@ -206,7 +229,8 @@ impl Keys {
                 self.ms = Some(n);
             }
             "qemu" => {
-                crate::qemu_info::QemuSpec::parse(value)?;
+                crate::qemu_info::QemuSpec::parse(value)
+                    .with_context(|| format!("`qemu = {value}`"))?;
                 self.qemu = Some(value.to_string());
             }
             "expect_apic" => self.expect_apic = Some(en(key, value)?),
@@ -1000,6 +1024,49 @@ mod tests {
             msg.contains("line 3") && msg.contains("kernel, iso-bios, iso-uefi"),
             "wanted the line and the choices in {msg:?}"
         );
+    }
+
+    #[test]
+    fn every_field_with_a_bad_value_is_refused_naming_its_line_the_field_and_the_value() {
+        // (the line after `[a]\n`, what the message must name besides it)
+        for (line, more) in [
+            ("smp = four", "wanted a number"),
+            ("smp = 0", "1 to"),
+            ("smp = 4097", "1 to"),
+            ("cpu =", "-cpu model"),
+            ("accel = warp", "tcg, kvm, auto"),
+            ("boot = floppy", "kernel, iso-bios, iso-uefi"),
+            ("control = explode", "ud2-ap"),
+            ("append = frobnicate", "unknown word"),
+            ("append = break=nothing", "unknown sabotage"),
+            ("append = cpus=0", "at least 1"),
+            ("append = tsc=fast", "pit or skew"),
+            ("append = settle=maybe", "on, off or auto"),
+            ("append = ms=soon", "milliseconds"),
+            ("append = exp=", "empty pattern"),
+            ("expect = maybe", "pass, fault, timeout, fail, clock-fail"),
+            ("expect_kind = stray-bp", "unknown failure kind"),
+            ("timeout = soon", "wanted seconds"),
+            ("timeout = 0", "0 < seconds"),
+            ("timeout = -5", "0 < seconds"),
+            ("timeout = 1e9", "0 < seconds"),
+            ("skip =", "reason"),
+            ("experiment = int4/*", "no experiment matches"),
+            ("experiment =", "empty experiment pattern"),
+            ("ms = soon", "wanted milliseconds"),
+            ("ms = 0", "1 to"),
+            ("qemu = 6", "7.2"),
+            ("qemu =", "empty QEMU"),
+            ("expect_apic = x3apic", "xapic, x2apic"),
+        ] {
+            let (field, value) = line.split_once('=').unwrap();
+            let want = format!("`{} = {}", field.trim(), value.trim());
+            let msg = format!("{:#}", parse_table(&format!("[a]\n{line}\n")).unwrap_err());
+            assert!(
+                msg.contains("line 2") && msg.contains(want.trim_end()) && msg.contains(more),
+                "{line:?}: wanted `line 2`, {want:?} and {more:?} in the error, got {msg:?}"
+            );
+        }
     }
 
     #[test]

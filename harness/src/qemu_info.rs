@@ -415,7 +415,7 @@ pub fn probe(spec: &str, path: &Path) -> Result<QemuInfo> {
 /// Finds the binary `spec` names (`root`: the workspace, for `10`) and
 /// probes it.
 pub fn resolve(spec: &str, root: Option<&Path>) -> Result<QemuInfo> {
-    let path = match QemuSpec::parse(spec)? {
+    let path = match QemuSpec::parse(spec).with_context(|| format!("--qemu {spec:?}"))? {
         QemuSpec::Program(name) => crate::qemu::locate(&name)?,
         QemuSpec::Unpacked(major) => {
             let root = root.context("QEMU by version needs the workspace (build/qemu-N/)")?;

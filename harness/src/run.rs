@@ -202,7 +202,8 @@ pub struct Setup {
 impl Setup {
     /// Finds the workspace and QEMU, and asks QEMU what it is
     /// ([`qemu_info::resolve`]: a binary that is not QEMU, or one too old,
-    /// is refused here).
+    /// is refused here). A kernel ELF or ISO given (`--kernel`, `--iso`)
+    /// must be a file, and an `--out` given is created.
     pub fn new(
         qemu: &str,
         out: Option<PathBuf>,
@@ -210,6 +211,12 @@ impl Setup {
         iso: Option<PathBuf>,
         echo: bool,
     ) -> Result<Setup> {
+        for (option, path) in [("--kernel", &elf), ("--iso", &iso)] {
+            if let Some(p) = path.as_deref().filter(|p| !p.is_file()) {
+                bail!("{option} {}: no such file", p.display());
+            }
+        }
+        crate::evidence::check_out(out.as_deref())?;
         let workspace = Workspace::locate()?;
         let qemu = Arc::new(qemu_info::resolve(qemu, Some(&workspace.root))?);
         if !qemu.tested() {
@@ -378,10 +385,15 @@ fn file_age(p: &Path) -> Option<SystemTime> {
 pub type Validated = (String, Expectation, f64, Arc<QemuInfo>);
 
 /// Checks everything about a request that does not need the built kernel
-/// or ISO: ranges, the QEMU (it is QEMU, not too old) and the CPU model
-/// against it, the control and the expectation, and whether the boot
-/// method takes a command line.
+/// or ISO: the `--append` words (as the kernel parses them), ranges, the
+/// QEMU (it is QEMU, not too old) and the CPU model against it, the control
+/// and the expectation, and whether the boot method takes a command line.
 pub fn validate(req: &RunRequest, setup: &Setup) -> Result<Validated> {
+    for words in &req.append {
+        report::cmdline::Options::parse(words).map_err(|e| {
+            anyhow::anyhow!("--append `{words}`: {e} (docs/cmdline.md lists the words)")
+        })?;
+    }
     if !(1..=MAX_SMP).contains(&req.smp) {
         bail!(
             "smp {} is out of range: QEMU's x86 machines take 1 to {MAX_SMP} CPUs",
@@ -416,7 +428,7 @@ pub fn validate(req: &RunRequest, setup: &Setup) -> Result<Validated> {
         );
     }
     if let Some(pattern) = &req.experiment {
-        crate::list::select(pattern)?;
+        crate::list::select(pattern).context("--experiment")?;
         if req.control.is_some() {
             bail!("--experiment and --control: run a negative control of the platform on its own");
         }

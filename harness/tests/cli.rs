@@ -1423,3 +1423,178 @@ fn replay_refuses_a_kernel_that_is_not_the_one_that_ran() {
         .arg(&kernel));
     assert_status(&r, 0, "NOT the recorded");
 }
+
+/// Every option that takes a value, given a bad one, ends in status 2 with
+/// a message that names the option and the value. Those with a test of
+/// their own above (`--smp 0` and `--ms` of run, `--control`, `--qemu`,
+/// `--cpu` of run, `--experiment` and `--qemu-version` of parse, the
+/// device of watch, the pattern of list, `--cmdline` of iso-menu, the
+/// runs of compare, the shell of completions, the matrix table) are left
+/// out.
+#[test]
+fn every_option_with_a_bad_value_exits_2_naming_the_option_and_the_value() {
+    let log = testdata("clean.log");
+    let fake = testdata("fake-qemu");
+    // A path that cannot be a directory: under a file.
+    let bad_out = log.join("out");
+    let bad_out = bad_out.to_str().expect("a UTF-8 path");
+    let log = log.to_str().expect("a UTF-8 path");
+    // With a QEMU that answers, for the options checked after it is asked.
+    let qemu = [
+        "--accel",
+        "tcg",
+        "--qemu",
+        fake.to_str().expect("a UTF-8 path"),
+    ];
+    let cases: Vec<(Vec<String>, &str, &str)> = [
+        (vec!["run", "--smp", "many"], "--smp", "many"),
+        (vec!["run", "--accel", "warp"], "--accel", "warp"),
+        (vec!["run", "--qemu", "6"], "--qemu", "6"),
+        (vec!["run", "--qemu", ""], "--qemu", "\"\""),
+        (vec!["run", "--timeout", "soon"], "--timeout", "soon"),
+        (vec!["run", "--timeout", "0"], "--timeout", "0"),
+        (vec!["run", "--boot", "floppy"], "--boot", "floppy"),
+        (vec!["run", "--expect", "maybe"], "--expect", "maybe"),
+        (
+            vec!["run", "--append", "frobnicate"],
+            "--append",
+            "frobnicate",
+        ),
+        (vec!["run", "--append", "nobp cpus=0"], "--append", "cpus=0"),
+        (
+            vec!["run", "--append", "break=nothing"],
+            "--append",
+            "nothing",
+        ),
+        (vec!["run", "--append", "tsc=fast"], "--append", "fast"),
+        (
+            vec!["run", "--experiment", "int4/*"],
+            "--experiment",
+            "int4/*",
+        ),
+        (
+            vec!["run", "--kernel", "/nonexistent/kernel"],
+            "--kernel",
+            "/nonexistent/kernel",
+        ),
+        (
+            vec!["run", "--boot", "iso-bios", "--iso", "/nonexistent.iso"],
+            "--iso",
+            "/nonexistent.iso",
+        ),
+        (vec!["run", "--out", bad_out], "--out", bad_out),
+        (vec!["parse", log, "--expect", "maybe"], "--expect", "maybe"),
+        (vec!["parse", log, "--smp", "0"], "--smp", "0"),
+        (
+            vec!["parse", log, "--elf", "/nonexistent.elf"],
+            "--elf",
+            "/nonexistent.elf",
+        ),
+        (vec!["parse", log, "--out", bad_out], "--out", bad_out),
+        (vec!["parse", log, "--ms", "soon"], "--ms", "soon"),
+        (
+            vec!["watch", "/dev/null", "--baud", "fast"],
+            "--baud",
+            "fast",
+        ),
+        (
+            vec!["watch", "/dev/null", "--baud", "12345"],
+            "--baud",
+            "12345",
+        ),
+        (
+            vec!["watch", "/dev/null", "--timeout", "0"],
+            "--timeout",
+            "0",
+        ),
+        (vec!["watch", "/dev/null", "--smp", "x"], "--smp", "x"),
+        (
+            vec!["watch", "/dev/null", "--elf", "/nonexistent.elf"],
+            "--elf",
+            "/nonexistent.elf",
+        ),
+        (
+            vec!["watch", "/dev/null", "--out", bad_out],
+            "--out",
+            bad_out,
+        ),
+        (
+            vec![
+                "matrix",
+                "harness/platform.cfg",
+                "--kernel",
+                "/nonexistent/kernel",
+            ],
+            "--kernel",
+            "/nonexistent/kernel",
+        ),
+        (
+            vec![
+                "matrix",
+                "harness/platform.cfg",
+                "--iso",
+                "/nonexistent.iso",
+            ],
+            "--iso",
+            "/nonexistent.iso",
+        ),
+        (
+            vec!["matrix", "harness/platform.cfg", "--out", bad_out],
+            "--out",
+            bad_out,
+        ),
+        (vec!["iso-menu", "--loader", "lilo"], "--loader", "lilo"),
+        (
+            vec!["iso-menu", "--table", "/nonexistent.cfg"],
+            "table",
+            "/nonexistent.cfg",
+        ),
+        (vec!["bench", "--smp", "2,x"], "--smp", "x"),
+        (vec!["bench", "--ms", "0"], "--ms", "0"),
+        (vec!["bench", "--repeat", "0"], "--repeat", "0"),
+        (vec!["bench", "--repeat", "101"], "--repeat", "101"),
+        (vec!["bench", "--accel", "warp"], "--accel", "warp"),
+        (vec!["bench", "--timeout=-1"], "--timeout", "-1"),
+        (vec!["bench", "--cpu", "bogus"], "--cpu", "bogus"),
+        (
+            vec!["bench", "--kernel", "/nonexistent/kernel"],
+            "--kernel",
+            "/nonexistent/kernel",
+        ),
+        (vec!["bench", "--out", bad_out], "--out", bad_out),
+    ]
+    .into_iter()
+    .map(|(args, option, value)| {
+        let mut args: Vec<String> = args.into_iter().map(str::to_string).collect();
+        let own_qemu = args.iter().any(|a| a == "--qemu");
+        let extra: &[&str] = match args[0].as_str() {
+            "run" | "bench" if own_qemu => &qemu[..2],
+            "run" | "bench" => &qemu,
+            // matrix has no --accel: each row sets its own.
+            "matrix" => &qemu[2..],
+            _ => &[],
+        };
+        if !extra.is_empty() {
+            args.extend(extra.iter().map(|a| a.to_string()));
+            args.push("--no-build".into());
+        }
+        (args, option, value)
+    })
+    .collect();
+    let wrong: Vec<String> = cases
+        .iter()
+        .filter_map(|(args, option, value)| {
+            let (code, out, err) = run(harness()
+                .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+                .args(args));
+            (code != 2 || !err.contains(option) || !err.contains(value)).then(|| {
+                format!(
+                    "harness {}: wanted status 2 and an error naming {option} and {value:?}, \
+                     got {code}\nstdout:\n{out}\nstderr:\n{err}",
+                    args.join(" ")
+                )
+            })
+        })
+        .collect();
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}

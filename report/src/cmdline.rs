@@ -242,8 +242,11 @@ pub enum CmdlineError<'a> {
     UnknownControl(&'a str),
     /// `break=` with an unknown name.
     UnknownSabotage(&'a str),
-    /// A number that does not parse.
+    /// A number that does not parse, or is out of range (`cpus=0`). The
+    /// word is kept.
     BadNumber(&'a str),
+    /// `tsc=` with something other than `pit` or `skew`.
+    BadTsc(&'a str),
     /// `settle=` with something other than `on`, `off` or `auto`.
     BadSettle(&'a str),
     /// `exp=` with an empty glob: nothing after `=`, or a leading,
@@ -255,9 +258,20 @@ impl core::fmt::Display for CmdlineError<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             CmdlineError::UnknownWord(w) => write!(f, "unknown word {w:?}"),
-            CmdlineError::UnknownControl(w) => write!(f, "unknown control {w:?}"),
-            CmdlineError::UnknownSabotage(w) => write!(f, "unknown sabotage {w:?}"),
-            CmdlineError::BadNumber(w) => write!(f, "not a number: {w:?}"),
+            CmdlineError::UnknownControl(w) => {
+                write!(f, "control={w:?}: unknown control, wanted ")?;
+                names(f, Control::ALL.iter().map(|c| c.name()))
+            }
+            CmdlineError::UnknownSabotage(w) => {
+                write!(f, "break={w:?}: unknown sabotage, wanted ")?;
+                names(f, Sabotage::ALL.iter().map(|s| s.name()))
+            }
+            CmdlineError::BadNumber(w) => match w.split_once('=') {
+                Some(("cpus", _)) => write!(f, "{w:?}: wanted a number of CPUs, at least 1"),
+                Some(("ms", _)) => write!(f, "{w:?}: wanted a number of milliseconds"),
+                _ => write!(f, "{w:?}: not a number"),
+            },
+            CmdlineError::BadTsc(w) => write!(f, "tsc={w:?}: wanted pit or skew"),
             CmdlineError::BadSettle(w) => {
                 write!(f, "settle={w:?}: wanted on, off or auto")
             }
@@ -267,6 +281,23 @@ impl core::fmt::Display for CmdlineError<'_> {
             ),
         }
     }
+}
+
+/// `a, b or c`.
+fn names<'n>(
+    f: &mut core::fmt::Formatter<'_>,
+    names: impl ExactSizeIterator<Item = &'n str>,
+) -> core::fmt::Result {
+    let n = names.len();
+    for (i, name) in names.enumerate() {
+        let sep = match i {
+            0 => "",
+            _ if i + 1 == n => " or ",
+            _ => ", ",
+        };
+        write!(f, "{sep}{name}")?;
+    }
+    Ok(())
 }
 
 /// Everything the command line can say.
@@ -313,6 +344,7 @@ impl<'a> Options<'a> {
                 None if w == "hold" => o.hold = true,
                 Some(("tsc", "pit")) => o.tsc_pit = true,
                 Some(("tsc", "skew")) => o.tsc_skew = true,
+                Some(("tsc", v)) => return Err(CmdlineError::BadTsc(v)),
                 Some(("cpus", n)) => {
                     o.cpus = Some(
                         n.parse()
@@ -415,7 +447,7 @@ mod tests {
         assert!(o.tsc_skew && o.tsc_pit);
         assert_eq!(
             Options::parse("tsc=fast"),
-            Err(CmdlineError::UnknownWord("tsc=fast"))
+            Err(CmdlineError::BadTsc("fast"))
         );
     }
 
@@ -471,6 +503,49 @@ mod tests {
         );
         assert_eq!(o.exp_ms, Some(100));
         assert_eq!(Options::parse("exp=*").unwrap().experiments, Some("*"));
+    }
+
+    #[test]
+    fn every_word_with_a_bad_value_is_refused_naming_the_word_and_the_value() {
+        extern crate std;
+        use std::string::ToString;
+        // (line, what the message must hold, and what else)
+        for (line, word, more) in [
+            (
+                "control=explode",
+                "control=\"explode\"",
+                "ud2-ap, write-text, exec-data or hang",
+            ),
+            ("control=", "control=\"\"", "unknown control"),
+            ("break=nothing", "break=\"nothing\"", "gap-return-short"),
+            ("break=", "break=\"\"", "unknown sabotage"),
+            ("settle=maybe", "settle=\"maybe\"", "on, off or auto"),
+            ("settle=", "settle=\"\"", "on, off or auto"),
+            ("cpus=0", "\"cpus=0\"", "at least 1"),
+            ("cpus=many", "\"cpus=many\"", "number of CPUs"),
+            ("cpus=4294967296", "\"cpus=4294967296\"", "number of CPUs"),
+            ("ms=soon", "\"ms=soon\"", "milliseconds"),
+            ("ms=-1", "\"ms=-1\"", "milliseconds"),
+            ("ms=", "\"ms=\"", "milliseconds"),
+            ("tsc=fast", "tsc=\"fast\"", "pit or skew"),
+            ("tsc=", "tsc=\"\"", "pit or skew"),
+            ("exp=", "\"exp=\"", "empty pattern"),
+            ("exp=a,,b", "\"exp=a,,b\"", "empty pattern"),
+            ("nobp=1", "\"nobp=1\"", "unknown word"),
+            ("xapic=on", "\"xapic=on\"", "unknown word"),
+            ("hold=yes", "\"hold=yes\"", "unknown word"),
+            ("frobnicate", "\"frobnicate\"", "unknown word"),
+            ("nobp ms=60 settle=on cpus=0", "\"cpus=0\"", "at least 1"),
+        ] {
+            let msg = Options::parse(line)
+                .map(|o| std::format!("{o:?}"))
+                .expect_err(line)
+                .to_string();
+            assert!(
+                msg.contains(word) && msg.contains(more),
+                "{line}: wanted {word} and {more:?} in the error, got {msg:?}"
+            );
+        }
     }
 
     #[test]

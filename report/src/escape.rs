@@ -1,12 +1,15 @@
 //! Field value escaping.
 //!
 //! A value is written byte by byte: bytes in `[A-Za-z0-9]` and the
-//! punctuation in [`is_plain`] stand for themselves; every other byte
-//! (space, `*`, `%`, `=`, controls, non-ASCII) is written `%XX` with two
-//! upper-case hex digits. Decoding is the reverse; a `%` not followed by two
-//! hex digits makes the value invalid.
+//! punctuation in [`is_written_plain`] stand for themselves; every other
+//! byte (space, `*`, `%`, `=`, `@`, controls, non-ASCII) is written `%XX`
+//! with two upper-case hex digits. Decoding is the reverse, and also takes
+//! a plain `@` (see [`is_plain`]); a `%` not followed by two hex digits
+//! makes the value invalid.
 
-/// Whether `b` is written as itself.
+/// Whether `b` stands for itself in a value being decoded: what
+/// [`is_written_plain`] writes so, and `@`, which kernels before the
+/// `%40` escape wrote as itself (an Intel brand string holds one).
 pub const fn is_plain(b: u8) -> bool {
     b.is_ascii_alphanumeric()
         || matches!(
@@ -35,12 +38,20 @@ pub const fn is_plain(b: u8) -> bool {
         )
 }
 
+/// Whether `b` is written as itself. Not `@`: a value must never hold
+/// [`MAGIC`](crate::MAGIC), since the parser takes the last `@SC1` of a
+/// line as the start of its record (so that noise before a record does not
+/// hide it), and a value holding one made its record unreadable.
+pub const fn is_written_plain(b: u8) -> bool {
+    is_plain(b) && b != b'@'
+}
+
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
 /// Calls `out` with the escaped form of `value`, one piece at a time.
 pub fn escape_into(value: &[u8], mut out: impl FnMut(&[u8])) {
     for &b in value {
-        if is_plain(b) {
+        if is_written_plain(b) {
             out(&[b]);
         } else {
             out(&[b'%', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);

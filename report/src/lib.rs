@@ -18,7 +18,8 @@
 //!   one more for each record after it. A gap means records were lost.
 //! * `<kind>`: the record's type, `[a-z0-9-]+` (see [`kind`]).
 //! * fields: `key=value`, keys `[a-z0-9_]+`, values [escaped](escape) so
-//!   that they never contain a space, `*`, `%`, `=` or a control byte.
+//!   that they never contain a space, `*`, `%`, `=`, `@` (so never
+//!   [`MAGIC`]) or a control byte.
 //! * `*<crc>`: CRC-32 (IEEE, as in zlib) of every byte from `@` up to but not
 //!   including the space before `*`, as 8 lower-case hex digits.
 //!

@@ -38,6 +38,29 @@ fn values_with_spaces_and_specials_survive_escaping() {
 }
 
 #[test]
+fn a_value_that_holds_the_magic_does_not_hide_its_record() {
+    // A command line or a panic message may hold `@SC1`; the parser takes
+    // the last one on a line as the start of the record.
+    let text = "exp=@SC1 9 end verdict=pass";
+    let mut r = RecordBuf::new(0, kind::HELLO);
+    r.str("cmdline", text).u64("proto", 1);
+    let line = String::from(r.finish());
+    let rec =
+        parse_line(line.trim_end()).unwrap_or_else(|e| panic!("wanted {line:?} believed, got {e}"));
+    assert_eq!((rec.seq, rec.kind), (0, kind::HELLO));
+    let f = rec.fields().find(|f| f.key == "cmdline").unwrap();
+    assert_eq!(unescaped(&f), text.as_bytes());
+}
+
+#[test]
+fn a_plain_at_sign_written_by_older_kernels_still_decodes() {
+    let brand = "Intel(R)%20Xeon(R)%20CPU%20E5520%20@%202.27GHz";
+    let mut v = Vec::new();
+    crate::escape::unescape_into(brand, |b| v.push(b)).expect("a plain @ decodes");
+    assert_eq!(v, b"Intel(R) Xeon(R) CPU E5520 @ 2.27GHz");
+}
+
+#[test]
 fn every_single_bit_flip_in_a_record_is_detected() {
     let mut r = RecordBuf::new(7, kind::CPU);
     r.u64("cpu", 1).u64("apic", 1).str("state", "up");
