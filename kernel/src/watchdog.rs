@@ -103,12 +103,28 @@ pub fn done_waiting(cpu: usize) {
     WAITING_AT[cpu].store(0, Ordering::Relaxed);
 }
 
+/// Whether `c` waits in a #BP handler and has made no progress since.
+fn waiting(c: usize, progress: u64) -> bool {
+    WAITING_AT[c].load(Ordering::Relaxed) == progress + 1
+}
+
+/// Whether `cpu` waits in a #BP handler (`spin`, `retry`) for a patch and
+/// has made no progress since: a stuck CPU sampled in a function that wait
+/// calls (`sync::duty`, `poll`) is still waiting in the handler.
+pub fn waits_in_bp_handler(cpu: usize) -> bool {
+    waiting(cpu, PROGRESS[cpu].0.load(Ordering::Relaxed))
+}
+
 /// Whether `c` waits for the patcher, has made no progress since, and the
-/// patch it waits for has not long ended.
+/// patch it waits for has not long ended, while the patcher itself is not
+/// waiting in a handler (then nobody's wait can end: every waiter is as
+/// stuck as the patcher, and whoever polls, the patcher among them when
+/// an interrupt took it inside `poll`, must be able to say so).
 fn waits_for_patcher(c: usize, progress: u64) -> bool {
     c != PATCHER
-        && WAITING_AT[c].load(Ordering::Relaxed) == progress + 1
+        && waiting(c, progress)
         && crate::bp::withdrawals() <= WAITING_SINCE_PATCH[c].load(Ordering::Relaxed) + 1
+        && !waiting(PATCHER, PROGRESS[PATCHER].0.load(Ordering::Relaxed))
 }
 
 /// Starts watching `cpus`; a CPU is stuck after `limit_us` without

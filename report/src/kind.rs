@@ -152,5 +152,7 @@ pub const FAILURE: &str = "failure";
 
 /// A CPU that stopped making progress, found by the watchdog, or that did
 /// not acknowledge a sync round within its deadline. Fields:
-/// `exp`, `cpu`, `rip` (from an NMI, or `no-nmi-response`), `bytes`.
+/// `exp`, `cpu`, `rip` (from an NMI, or `no-nmi-response`), `bytes`, and
+/// `waiting=bp-handler` when the CPU was waiting in a #BP handler (`spin`,
+/// `retry`) for a patch: then its RIP may be in a function that wait calls.
 pub const DEADLOCK: &str = "deadlock";

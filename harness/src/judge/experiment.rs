@@ -261,6 +261,8 @@ pub struct StuckCpu {
     pub at: String,
     /// The symbol alone (no offset), when there is one.
     pub symbol: Option<String>,
+    /// What the kernel says it was waiting in (`bp-handler`).
+    pub waiting: Option<String>,
 }
 
 /// The harness's answer for one experiment.
@@ -346,8 +348,11 @@ pub struct Context<'a> {
 pub struct StuckIn {
     /// The experiments (a glob over registry names).
     pub experiments: &'static str,
-    /// The start of the symbol every stuck CPU's RIP must resolve into.
+    /// The start of the symbol every stuck CPU's RIP must resolve into...
     pub symbol_prefix: &'static str,
+    /// ...unless its record says it was waiting in this (the RIP is then
+    /// in a function the wait calls).
+    pub waiting: Option<&'static str>,
     /// Why, for people.
     pub why: &'static str,
 }
@@ -356,6 +361,7 @@ pub struct StuckIn {
 pub const STUCK_IN: &[StuckIn] = &[StuckIn {
     experiments: "int3/spin/*/self",
     symbol_prefix: "kernel::bp::",
+    waiting: Some("bp-handler"),
     why: "the patching CPU's own interrupt hit the site, and the spin handler waits in the #BP \
           handler for a patch that only that CPU can finish",
 }];
@@ -389,11 +395,17 @@ fn stuck_cpu(d: &super::DeadlockRec, symbols: Option<&Symbols>) -> StuckCpu {
         },
         None => (format!("{} (it did not answer the NMI)", d.rip_text), None),
     };
+    let at = match d.waiting.as_deref() {
+        Some("bp-handler") => format!("{at}, waiting in a #BP handler"),
+        Some(w) => format!("{at}, waiting in {w}"),
+        None => at,
+    };
     StuckCpu {
         cpu: d.cpu,
         rip: d.rip,
         at,
         symbol,
+        waiting: d.waiting.clone(),
     }
 }
 
@@ -683,18 +695,19 @@ pub fn judge_one(registry: Option<&Experiment>, f: &ExpFacts, ctx: &Context<'_>)
 
 fn stuck_in(rule: &StuckIn, stuck: &[StuckCpu], ctx: &Context<'_>, reasons: &mut Vec<String>) {
     let want = format!("every stuck CPU in {}*", rule.symbol_prefix);
-    if ctx.symbols.is_none() {
+    let marked = |s: &StuckCpu| rule.waiting.is_some() && s.waiting.as_deref() == rule.waiting;
+    if ctx.symbols.is_none() && !stuck.iter().all(marked) {
         reasons.push(format!(
             "wanted {want}, but without the kernel ELF a RIP cannot be named (pass --elf)"
         ));
         return;
     }
     for s in stuck.iter().filter(|s| s.rip.is_some()) {
-        if !s
+        let named = s
             .symbol
             .as_deref()
-            .is_some_and(|n| n.starts_with(rule.symbol_prefix))
-        {
+            .is_some_and(|n| n.starts_with(rule.symbol_prefix));
+        if !named && !marked(s) {
             reasons.push(format!(
                 "wanted {want} ({}), but cpu {} is stuck at {}",
                 rule.why,

@@ -244,6 +244,8 @@ pub struct DeadlockRec {
     pub rip_text: String,
     /// The bytes at RIP.
     pub bytes: Option<String>,
+    /// What the kernel says the CPU was waiting in (`bp-handler`).
+    pub waiting: Option<String>,
 }
 
 /// An experiment's result ([`kind::EXP`]).
@@ -554,6 +556,7 @@ impl Facts {
                         rip: r.num("rip"),
                         rip_text: str_or(r, "rip", "?"),
                         bytes: opt_str(r, "bytes"),
+                        waiting: opt_str(r, "waiting"),
                     });
             }
             kind::EXP => {

@@ -310,6 +310,7 @@ mod tests {
             rip: Some(0x10effc),
             at: "kernel::arena::alias+0x1c (0x10effc)".into(),
             symbol: Some("kernel::arena::alias".into()),
+            waiting: None,
         };
         let mut j = failed(&[]);
         j.outcome = "deadlock".into();

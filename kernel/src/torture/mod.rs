@@ -561,6 +561,9 @@ pub fn deadlock(stuck: impl Iterator<Item = (usize, Option<watchdog::Snapshot>)>
                     Some((rip, bytes)) => r.hex("rip", rip).hexbytes("bytes", &bytes),
                     None => r.str("rip", "no-nmi-response"),
                 };
+                if watchdog::waits_in_bp_handler(cpu) {
+                    r.str("waiting", "bp-handler");
+                }
             });
         });
     }

@@ -387,6 +387,38 @@ fn a_spin_deadlock_outside_the_bp_handler_fails_naming_where_it_is() {
 }
 
 #[test]
+fn a_spin_deadlock_sampled_in_the_duty_its_wait_calls_passes_when_the_kernel_says_it_waits() {
+    // The spin handler's loop calls `sync::duty` and the watchdog's poll:
+    // an NMI often lands there. The kernel marks a CPU stuck while waiting
+    // in a #BP handler; without the mark the same RIP is not placed.
+    let at_duty = |mark: bool| {
+        damaged(&testdata("exp-spin-self-smp2.log"), move |kind, f| {
+            if kind == "deadlock" {
+                set(f, "rip", "0x111b29");
+                if mark {
+                    f.push(("waiting".into(), "bp-handler".into()));
+                }
+            }
+            true
+        })
+    };
+    let j = one(&judged(&at_duty(true)), "int3/spin/ipi/qword/self").clone();
+    verdict(&j, Verdict::Pass);
+    assert!(
+        j.stuck[0].at.contains("waiting in a #BP handler"),
+        "{}",
+        j.stuck[0].at
+    );
+    verdict(
+        one(&judged(&at_duty(false)), "int3/spin/ipi/qword/self"),
+        Verdict::Fail,
+    );
+    // The mark stands in for the name: no ELF needed.
+    let (_, js) = judged_with(&at_duty(true), &tcg(), None);
+    verdict(one(&js, "int3/spin/ipi/qword/self"), Verdict::Pass);
+}
+
+#[test]
 fn a_spin_deadlock_found_on_an_executor_in_the_bp_handler_passes() {
     // Seen at -smp 4: the watchdog names only cpu 1, waiting in the spin
     // handler too; the patching CPU counts as busy with its sync duty.
