@@ -132,3 +132,111 @@ fn filter_group_and_list_select_rows_and_a_selection_of_nothing_is_named() {
     assert_eq!(status, 2);
     assert!(err.contains("'0'") && err.contains("at least 1"), "{err}");
 }
+
+/// The processes whose environment holds `mark` (the fake QEMUs of one
+/// test: each inherits it).
+fn marked_processes(mark: &str) -> Vec<u32> {
+    let needle = format!("FAKE_QEMU_MARK={mark}");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|&b| b == 0).any(|v| v == needle.as_bytes()))
+        })
+        .collect()
+}
+
+/// Polls `f` every 50 ms for up to `secs`; whether it came true.
+fn within(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    f()
+}
+
+#[test]
+fn ctrl_c_during_rows_at_once_kills_every_qemu_and_keeps_every_artifact() {
+    let d = scratch("ctrl-c");
+    let table = d.join("t.cfg");
+    std::fs::write(
+        &table,
+        "[defaults]\naccel = tcg\ntimeout = 120\n[one]\n[two]\n[three]\n",
+    )
+    .unwrap();
+    let mark = format!("ctrl-c-{}", std::process::id());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .arg("matrix")
+        .arg(&table)
+        .args(["-j", "2", "--qemu"])
+        .arg(testdata("fake-qemu"))
+        .arg("--kernel")
+        .arg(testdata("fake-qemu"))
+        .arg("--out")
+        .arg(&d)
+        .env("FAKE_QEMU_MODE", "hang")
+        .env("FAKE_QEMU_SERIAL", testdata("clean.log"))
+        .env("FAKE_QEMU_MARK", &mark)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(
+        within(20, || marked_processes(&mark).len() == 2),
+        "two rows at once: {:?}",
+        marked_processes(&mark)
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    assert!(
+        within(20, || child.try_wait().unwrap().is_some()),
+        "the harness ends soon after Ctrl-C"
+    );
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        within(5, || marked_processes(&mark).is_empty()),
+        "every QEMU killed: {:?} left",
+        marked_processes(&mark)
+    );
+    assert!(stderr.contains("interrupted"), "{stdout}\n{stderr}");
+    let dirs: Vec<PathBuf> = std::fs::read_dir(&d)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    let matrix_dir = dirs
+        .iter()
+        .find(|p| p.to_string_lossy().ends_with("-matrix"))
+        .expect("the matrix's evidence");
+    let log = std::fs::read_to_string(matrix_dir.join("matrix.log")).unwrap();
+    assert!(log.contains("three ... not run (interrupted)"), "{log}");
+    assert!(matrix_dir.join("junit.xml").is_file());
+    let rows: Vec<&PathBuf> = dirs
+        .iter()
+        .filter(|p| !p.ends_with("t.cfg") && p != &matrix_dir)
+        .collect();
+    assert_eq!(
+        rows.len(),
+        2,
+        "one evidence directory per started row: {rows:?}"
+    );
+    for r in rows {
+        let serial = std::fs::read_to_string(r.join("serial.log")).unwrap();
+        assert!(
+            serial.contains("@SC1"),
+            "{}: the transcript kept",
+            r.display()
+        );
+        assert!(r.join("summary.json").is_file(), "{}", r.display());
+    }
+}
