@@ -17,8 +17,9 @@
 //! | `command` | the same run as a `harness run` command line, for people |
 //! | `part_of` | for one boot of a run of experiments: the run's directory, which is what to replay |
 //!
-//! The kernel makes no random choices, so nothing else is needed to run
-//! the same experiments again; what can still differ is the timing of the
+//! The kernel's only random choices come from `seed=` on its command
+//! line, which is recorded, so nothing else is needed to run the same
+//! experiments again; what can still differ is the timing of the
 //! host, which is what a replay measures.
 //!
 //! # What a replay compares

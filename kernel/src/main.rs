@@ -96,6 +96,7 @@ fn kmain(bi: boot::BootInfo) -> ! {
         fail_check("arena", format_args!("{e:?}"));
     }
     torture::set_settle(opts.settle);
+    torture::set_seed(opts.seed);
     if let Some(pattern) = opts.experiments {
         torture::run(
             pattern,

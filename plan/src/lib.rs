@@ -13,6 +13,7 @@
 //! | [`planner`] | where targets live, such that every torn operand lands on a trap; and [`planner::verify`], which checks that by brute force for any plan |
 //! | [`window`] | whether an executor's call reached a target that was installed at some moment during the call |
 //! | [`experiment`] | the axes of an experiment, their names, and the default suite |
+//! | [`schedule`] | which key the patcher retargets next, to which target, with what pause: fixed, or drawn from `seed=` |
 //!
 //! Design principles:
 //!
@@ -36,6 +37,7 @@ pub mod encode;
 pub mod experiment;
 pub mod layout;
 pub mod planner;
+pub mod schedule;
 pub mod window;
 
 pub use experiment::{Expectation, Experiment, DEFAULT_SUITE};

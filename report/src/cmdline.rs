@@ -331,6 +331,9 @@ pub struct Options<'a> {
     /// `hold`: halt at the end instead of closing QEMU through its debug-exit
     /// device, so that the verdict screen stays for a screendump.
     pub hold: bool,
+    /// `seed=N` (decimal, or hex with `0x`): the patcher's choices drawn
+    /// from N (`plan::schedule`); none: the fixed schedule.
+    pub seed: Option<u64>,
 }
 
 impl<'a> Options<'a> {
@@ -373,6 +376,13 @@ impl<'a> Options<'a> {
                 Some(("ms", n)) => {
                     o.exp_ms = Some(n.parse().map_err(|_| CmdlineError::BadNumber(w))?)
                 }
+                Some(("seed", n)) => {
+                    let v = match n.strip_prefix("0x") {
+                        Some(hex) => u64::from_str_radix(hex, 16),
+                        None => n.parse(),
+                    };
+                    o.seed = Some(v.map_err(|_| CmdlineError::BadNumber(w))?)
+                }
                 _ => return Err(CmdlineError::UnknownWord(w)),
             }
         }
@@ -399,6 +409,20 @@ mod tests {
                 Control::Hang => "control=hang",
             };
             assert_eq!(Options::parse(line).unwrap().control, Some(c), "{line}");
+        }
+    }
+
+    #[test]
+    fn a_seed_is_decimal_or_hex_and_a_bad_one_is_named() {
+        assert_eq!(Options::parse("seed=42").unwrap().seed, Some(42));
+        assert_eq!(Options::parse("seed=0x2a").unwrap().seed, Some(42));
+        assert_eq!(Options::parse("").unwrap().seed, None);
+        for bad in ["seed=", "seed=-1", "seed=0xzz", "seed=18446744073709551616"] {
+            assert_eq!(
+                Options::parse(bad),
+                Err(CmdlineError::BadNumber(bad)),
+                "{bad}"
+            );
         }
     }
 

@@ -92,7 +92,8 @@ pub const END: &str = "end";
 /// `harness bench` fails such a run as broken.
 pub const BASELINE: &str = "baseline";
 
-/// An experiment starts. Fields: `name`, `expectation`, `ms`, `cpus`.
+/// An experiment starts. Fields: `name`, `expectation`, `ms`, `cpus`, and
+/// `seed` when the command line gave one (`seed=`).
 pub const EXP_BEGIN: &str = "exp-begin";
 
 /// An experiment's result. Fields: `name`, `expectation` (`must-pass`,

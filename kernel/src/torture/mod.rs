@@ -247,6 +247,22 @@ fn settle() -> bool {
     SETTLE.load(Ordering::Relaxed)
 }
 
+/// `seed=`, if given.
+static SEEDED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+static SEED: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// Applies `seed=` (see `plan::schedule`).
+pub fn set_seed(seed: Option<u64>) {
+    SEED.store(seed.unwrap_or(0), Ordering::Relaxed);
+    SEEDED.store(seed.is_some(), Ordering::Relaxed);
+}
+
+fn seed() -> Option<u64> {
+    SEEDED
+        .load(Ordering::Relaxed)
+        .then(|| SEED.load(Ordering::Relaxed))
+}
+
 static SABOTAGE: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
 
 fn sabotage() -> Option<report::cmdline::Sabotage> {
@@ -297,6 +313,9 @@ fn run_one(e: &Experiment, ms: u64) {
             .str("expectation", e.expectation.name())
             .u64("ms", ms)
             .u64("cpus", smp::count() as u64);
+        if let Some(s) = seed() {
+            r.u64("seed", s);
+        }
     });
     let plan = match plan::plan(
         KEYS,
@@ -364,7 +383,7 @@ fn run_one(e: &Experiment, ms: u64) {
     hist::reset();
     let mut phase_sum = [0u64; 3];
     let mut phase_max = [0u64; 3];
-    let mut g = 0u64;
+    let mut schedule = plan::schedule::Schedule::new(seed(), &e.name());
     let mut error = None;
     let done = || time::passed(deadline) && STATS.patches.load(Ordering::Relaxed) >= MIN_PATCHES;
     while !done() && !time::passed(hard_deadline) {
@@ -373,10 +392,13 @@ fn run_one(e: &Experiment, ms: u64) {
         {
             break;
         }
-        let key = (g as usize) % KEYS;
+        let (key, to, pause_us) = schedule.next_patch(KEYS, TARGETS_PER_KEY, |k| {
+            key::KEYS[k].current.load(Ordering::Relaxed)
+        });
+        if pause_us > 0 {
+            time::delay_us(pause_us);
+        }
         state::CURRENT_KEY.store(key, Ordering::Relaxed);
-        g += 1;
-        let to = (key::KEYS[key].current.load(Ordering::Relaxed) + 1) % TARGETS_PER_KEY;
         let generation = key::KEYS[key].started.load(Ordering::Relaxed) + 1;
         match patcher.patch(key, to, generation) {
             Ok(t) => {
