@@ -206,7 +206,7 @@ fn checked_floor() -> u64 {
 /// count is the executor's own per-CPU call counter.
 fn checked_loop(_: u64) {
     let cpu = percpu::index() as usize;
-    let site = state::keys()[0][0];
+    let site = state::site(0, 0);
     let before = state::calls(cpu);
     let d = time::deadline_us(BASE_LOOP_US);
     let t0 = rdtsc();
@@ -595,7 +595,7 @@ pub fn on_timer() {
     {
         let key = state::CURRENT_KEY.load(Ordering::Relaxed);
         let index = tick as usize % SITES_PER_KEY;
-        let site = state::keys()[key][index];
+        let site = state::site(key, index);
         if site != 0 {
             executor::checked_call(key, index, site, cpu, false);
         }
@@ -607,7 +607,7 @@ pub fn on_timer() {
 pub fn on_self() {
     STATS.self_irq.fetch_add(1, Ordering::Relaxed);
     let key = state::CURRENT_KEY.load(Ordering::Relaxed);
-    let site = state::keys()[key][0];
+    let site = state::site(key, 0);
     if site != 0 && state::ACTIVE.load(Ordering::Acquire) {
         executor::checked_call(key, 0, site, 0, false);
     }
@@ -623,7 +623,7 @@ pub fn on_nmi() -> bool {
     if state::interference_is(Interference::NmiSite) && state::is_executor(cpu) {
         STATS.nmi_site.fetch_add(1, Ordering::Relaxed);
         let key = state::CURRENT_KEY.load(Ordering::Relaxed);
-        let site = state::keys()[key][0];
+        let site = state::site(key, 0);
         executor::checked_call(key, 0, site, cpu, false);
     }
     true
