@@ -20,7 +20,10 @@ use crate::{
 };
 use core::sync::atomic::{AtomicU64, Ordering};
 use plan::experiment::{self as ex, Expectation, Experiment, Interference, SyncMode};
-use report::kind;
+use report::{
+    cmdline::{self, Sizes, DEFAULT_SIZES},
+    kind,
+};
 use state::{STATS, STOP};
 
 /// Executors' LAPIC timer vector (`timer` interference).
@@ -28,10 +31,22 @@ pub const VEC_TIMER: u8 = 0xf1;
 /// The patcher's own timer vector (`self` interference).
 pub const VEC_SELF: u8 = 0xf3;
 
-/// Keys, sites per key and targets per key of every experiment.
-const KEYS: usize = 2;
-const SITES_PER_KEY: usize = 4;
-const TARGETS_PER_KEY: usize = 4;
+/// Keys, sites per key and targets per key of every experiment of the boot
+/// (`keys=`, `sites=`, `targets=`; set once by [`run`]).
+static SIZES: spin::Once<Sizes> = spin::Once::new();
+
+fn sizes() -> Sizes {
+    SIZES.get().copied().unwrap_or(DEFAULT_SIZES)
+}
+
+// What the command line accepts is what the planner can place (a class may
+// still hold fewer sites: see `run_one`).
+const _: () = {
+    use plan::layout::{MAX_KEYS, MAX_SITES_PER_KEY, MAX_TARGETS_PER_KEY};
+    assert!(cmdline::KEYS_RANGE.0 == 1 && cmdline::KEYS_RANGE.1 == MAX_KEYS);
+    assert!(cmdline::SITES_RANGE.0 == 1 && cmdline::SITES_RANGE.1 == MAX_SITES_PER_KEY);
+    assert!(cmdline::TARGETS_RANGE.0 == 2 && cmdline::TARGETS_RANGE.1 == MAX_TARGETS_PER_KEY);
+};
 /// A CPU without progress for this long is stuck (per
 /// [`smp::patient_us`]).
 const WATCHDOG_US: u64 = 1_500_000;
@@ -47,7 +62,14 @@ const MAX_STRETCH: u64 = 20;
 /// Runs the experiments whose names match `pattern` (a glob, or a
 /// comma-separated list of globs), `ms` milliseconds each. Experiments that need a boot of their own run only when the
 /// pattern selects nothing else.
-pub fn run(pattern: &str, ms: u64, nobp: bool, sabotage: Option<report::cmdline::Sabotage>) {
+pub fn run(
+    pattern: &str,
+    ms: u64,
+    sizes: Sizes,
+    nobp: bool,
+    sabotage: Option<report::cmdline::Sabotage>,
+) {
+    SIZES.call_once(|| sizes);
     SABOTAGE.store(sabotage.map_or(0, |s| s as usize + 1), Ordering::Relaxed);
     if let Some(s) = sabotage {
         record::emit(kind::CHECK, |r| {
@@ -183,13 +205,8 @@ fn checked_floor() -> u64 {
     let Some(e) = ex::find(BASE_CHECKED_EXP) else {
         return 0;
     };
-    let Ok(plan) = plan::plan(
-        KEYS,
-        SITES_PER_KEY,
-        TARGETS_PER_KEY,
-        e.class,
-        e.strategy.outofline(),
-    ) else {
+    let z = sizes();
+    let Ok(plan) = plan::plan(z.keys, z.sites, z.targets, e.class, e.strategy.outofline()) else {
         return 0;
     };
     if crate::arena::install(&plan).is_err() || sync::sync(SyncMode::Ipi).is_err() {
@@ -298,15 +315,22 @@ fn run_one(e: &Experiment, ms: u64) {
             .u64("ms", ms)
             .u64("cpus", smp::count() as u64);
     });
-    let plan = match plan::plan(
-        KEYS,
-        SITES_PER_KEY,
-        TARGETS_PER_KEY,
-        e.class,
-        e.strategy.outofline(),
-    ) {
+    let z = sizes();
+    let plan = match plan::plan(z.keys, z.sites, z.targets, e.class, e.strategy.outofline()) {
         Ok(p) => p,
-        Err(err) => return setup_failed(e, format_args!("plan: {err:?}")),
+        // Never fewer sites than asked: the experiment does not run.
+        Err(err @ plan::PlanError::ClassTooSmall { .. }) => {
+            return record::emit(kind::EXP, |r| {
+                r.display("name", e.name())
+                    .str("expectation", e.expectation.name())
+                    .str("outcome", "skip")
+                    .display("reason", format_args!("class-too-small: {err}"))
+                    .u64("keys", z.keys as u64)
+                    .u64("sites", z.sites as u64)
+                    .u64("targets", z.targets as u64);
+            })
+        }
+        Err(err) => return setup_failed(e, format_args!("plan: {err}")),
     };
     if let Err(err) = crate::arena::install(&plan) {
         return setup_failed(e, format_args!("install: {err:?}"));
@@ -362,6 +386,13 @@ fn run_one(e: &Experiment, ms: u64) {
     let deadline = time::deadline_us(ms * 1000);
     let hard_deadline = time::deadline_us(ms * 1000 * MAX_STRETCH);
     hist::reset();
+    // Counted from here: the patches' own rounds, not the floor's.
+    let counted = || {
+        let (rounds, ipis) = sync::counts();
+        let settle = patcher::SETTLE_ROUNDS.load(Ordering::Relaxed);
+        [rounds, ipis, settle]
+    };
+    let counts0 = counted();
     let mut phase_sum = [0u64; 3];
     let mut phase_max = [0u64; 3];
     let mut g = 0u64;
@@ -373,10 +404,10 @@ fn run_one(e: &Experiment, ms: u64) {
         {
             break;
         }
-        let key = (g as usize) % KEYS;
+        let key = (g as usize) % z.keys;
         state::CURRENT_KEY.store(key, Ordering::Relaxed);
         g += 1;
-        let to = (key::KEYS[key].current.load(Ordering::Relaxed) + 1) % TARGETS_PER_KEY;
+        let to = (key::KEYS[key].current.load(Ordering::Relaxed) + 1) % z.targets;
         let generation = key::KEYS[key].started.load(Ordering::Relaxed) + 1;
         match patcher.patch(key, to, generation) {
             Ok(t) => {
@@ -405,6 +436,7 @@ fn run_one(e: &Experiment, ms: u64) {
         }
         watchdog::poll();
     }
+    let counts1 = counted();
     x86_64::instructions::interrupts::disable();
     lapic::timer_stop();
     STOP.store(true, Ordering::Release);
@@ -427,6 +459,8 @@ fn run_one(e: &Experiment, ms: u64) {
             stuck,
             deadlock: false,
             settle,
+            sizes: z,
+            counts: core::array::from_fn(|i| counts1[i] - counts0[i]),
         },
     );
     hist::emit(&e.name());
@@ -440,6 +474,11 @@ struct Finish {
     stuck: usize,
     deadlock: bool,
     settle: bool,
+    /// Keys, sites and targets per key.
+    sizes: Sizes,
+    /// While patching: sync rounds begun (settle steps included), sync IPIs
+    /// sent, and the settle steps' rounds.
+    counts: [u64; 3],
 }
 
 fn setup_failed(e: &Experiment, why: core::fmt::Arguments) {
@@ -515,7 +554,13 @@ fn finish(e: &Experiment, f: Finish) {
             .u64("nmi_site", STATS.nmi_site.load(Ordering::Relaxed))
             .u64("self_irq", STATS.self_irq.load(Ordering::Relaxed))
             .u64("floor_cycles", f.floor_cycles)
-            .u64("settle", f.settle as u64);
+            .u64("settle", f.settle as u64)
+            .u64("keys", f.sizes.keys as u64)
+            .u64("sites", f.sizes.sites as u64)
+            .u64("targets", f.sizes.targets as u64)
+            .u64("sync_rounds", f.counts[0])
+            .u64("ipis", f.counts[1])
+            .u64("settle_rounds", f.counts[2]);
         let p = patches.max(1);
         for i in 0..3 {
             r.u64(
@@ -576,6 +621,8 @@ pub fn deadlock(stuck: impl Iterator<Item = (usize, Option<watchdog::Snapshot>)>
                 stuck: 0,
                 deadlock: true,
                 settle: settle(),
+                sizes: sizes(),
+                counts: [0; 3],
             },
         );
     }
@@ -594,7 +641,7 @@ pub fn on_timer() {
         && state::ACTIVE.load(Ordering::Acquire)
     {
         let key = state::CURRENT_KEY.load(Ordering::Relaxed);
-        let index = tick as usize % SITES_PER_KEY;
+        let index = tick as usize % state::shape().1.max(1);
         let site = state::site(key, index);
         if site != 0 {
             executor::checked_call(key, index, site, cpu, false);
