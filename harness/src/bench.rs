@@ -309,6 +309,16 @@ fn merged(g: &[&BenchRow], i: usize) -> Option<([u64; stats::HIST_BUCKETS], u64)
     any.then_some((h, max))
 }
 
+/// An experiment's name in the tables, with ` xN` when it ran with `N`
+/// sites per key other than the default (`--sites`).
+pub fn label(r: &BenchRow) -> String {
+    if r.sites == DEFAULT_SITES {
+        r.experiment.clone()
+    } else {
+        format!("{} x{}", r.experiment, r.sites)
+    }
+}
+
 /// The tables for people. With several repeats each figure is `median
 /// [min..max]` ([`figure`]).
 pub fn tables(rows: &[BenchRow], walls: &[(u32, f64)]) -> Vec<String> {
@@ -316,7 +326,7 @@ pub fn tables(rows: &[BenchRow], walls: &[(u32, f64)]) -> Vec<String> {
     let groups = groups(rows);
     let w = rows
         .iter()
-        .map(|r| r.experiment.len())
+        .map(|r| label(r).len())
         .max()
         .unwrap_or(10)
         .max(10);
@@ -346,7 +356,7 @@ pub fn tables(rows: &[BenchRow], walls: &[(u32, f64)]) -> Vec<String> {
         let r = g[0];
         v.push(format!(
             "  {:<w$} {:>4} {:>22} {:>22} {:>22} {:>26} {:>26}",
-            r.experiment,
+            label(r),
             r.smp,
             col(g, &|r| r.direct_ns_per_call, false),
             col(g, &|r| r.checked_ns_per_call, false),
@@ -366,7 +376,7 @@ pub fn tables(rows: &[BenchRow], walls: &[(u32, f64)]) -> Vec<String> {
         let r = g[0];
         v.push(format!(
             "  {:<w$} {:>4} {:>34} {:>34} {:>34} {:>26}",
-            r.experiment,
+            label(r),
             r.smp,
             col(g, &|r| u(r.direct_calls_per_s), false),
             col(g, &|r| u(r.checked_calls_per_s), false),
@@ -384,7 +394,7 @@ pub fn tables(rows: &[BenchRow], walls: &[(u32, f64)]) -> Vec<String> {
         let r = g[0];
         v.push(format!(
             "  {:<w$} {:>4} {:>26} {:>26} {:>26} {:>26}  {:>26}",
-            r.experiment,
+            label(r),
             r.smp,
             col(g, &|r| u(Some(r.floor_cycles)), false),
             col(g, &|r| r.phase_over_floor[0], true),
@@ -411,7 +421,7 @@ pub fn tables(rows: &[BenchRow], walls: &[(u32, f64)]) -> Vec<String> {
             };
             v.push(format!(
                 "  {:<w$} {:>4} {:>5} {:>7} {:>11} {:>11} {:>11} {:>11}",
-                r.experiment,
+                label(r),
                 r.smp,
                 format!("p{}", i + 1),
                 h.iter().sum::<u64>(),
@@ -432,7 +442,7 @@ pub fn tables(rows: &[BenchRow], walls: &[(u32, f64)]) -> Vec<String> {
         for r in caught {
             v.push(format!(
                 "  {:<w$} {:>4}  {}",
-                r.experiment,
+                label(r),
                 r.smp,
                 match (r.first_fail_ns, r.first_fail_patch) {
                     (Some(ns), p) => format!(
@@ -776,6 +786,11 @@ mod tests {
         j.counters.insert("ipis".into(), 12 * p);
         let r = row(&j, 4, 0, &facts);
         assert_eq!(r.sites, 64);
+        assert_eq!(
+            label(&r),
+            "naive/-/none/qword x64",
+            "sizes apart in the tables"
+        );
         assert_eq!(r.rounds_per_patch, Some(4.0));
         assert_eq!(r.settle_rounds_per_patch, Some(1.0));
         assert_eq!(r.ipis_per_patch, Some(12.0));
