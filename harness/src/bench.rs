@@ -51,6 +51,21 @@ pub const BENCH_SET: &[&str] = &[
     "outofline-atomic/-/ipi/qword",
 ];
 
+/// The boots of one CPU count: each pattern of [`BENCH_BOOTS`], the first
+/// (`int3` and `int3-batch`) once per size of `sites` (`None`: no `sites=`
+/// word, the kernel's default), the others once at the default size.
+pub fn boots(sites: &[usize]) -> Vec<(&'static str, Option<usize>)> {
+    let mut v = Vec::new();
+    for (i, &p) in BENCH_BOOTS.iter().enumerate() {
+        if i == 0 && !sites.is_empty() {
+            v.extend(sites.iter().map(|&n| (p, Some(n))));
+        } else {
+            v.push((p, None));
+        }
+    }
+    v
+}
+
 /// One experiment at one CPU count in one repeat, with its ratios.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BenchRow {
@@ -107,7 +122,21 @@ pub struct BenchRow {
     pub first_fail_patch: Option<u64>,
     /// TSC Hz of the boot.
     pub tsc_hz: Option<u64>,
+    /// Call sites per key (the `exp` record's `sites`; a kernel that did
+    /// not say ran [`DEFAULT_SITES`]).
+    pub sites: u64,
+    /// Sync rounds begun per patch (key update), settle steps included.
+    pub rounds_per_patch: Option<f64>,
+    /// ... of which the settle steps (TCG only).
+    pub settle_rounds_per_patch: Option<f64>,
+    /// Sync IPIs sent per patch.
+    pub ipis_per_patch: Option<f64>,
+    /// Mean wall time of a patch (the three phases), ns.
+    pub patch_ns: Option<f64>,
 }
+
+/// Sites per key of a boot without `sites=`.
+pub const DEFAULT_SITES: u64 = report::cmdline::DEFAULT_SIZES.sites as u64;
 
 fn ratio(a: u64, b: u64) -> Option<f64> {
     (b > 0 && a > 0).then(|| a as f64 / b as f64)
@@ -155,6 +184,13 @@ pub fn row(j: &ExpJudgement, smp: u32, repeat: u32, boot: &crate::judge::Facts) 
             *slot = Some(b.to_vec());
         }
     }
+    // Counted by kernels that count it, per patch.
+    let per_patch = |k: &str| {
+        let n = j.n("patches");
+        (n > 0)
+            .then(|| j.counters.get(k).map(|&c| c as f64 / n as f64))
+            .flatten()
+    };
     let implausible = [
         implausible("direct-call floor", direct, boot.tsc_hz),
         implausible("checked-call floor", checked, boot.tsc_hz),
@@ -193,6 +229,14 @@ pub fn row(j: &ExpJudgement, smp: u32, repeat: u32, boot: &crate::judge::Facts) 
             .then(|| j.counters.get("first_fail_patch").copied())
             .flatten(),
         tsc_hz: boot.tsc_hz,
+        sites: j.counters.get("sites").copied().unwrap_or(DEFAULT_SITES),
+        rounds_per_patch: per_patch("sync_rounds"),
+        settle_rounds_per_patch: per_patch("settle_rounds"),
+        ipis_per_patch: per_patch("ipis"),
+        patch_ns: boot
+            .tsc_hz
+            .filter(|&hz| hz > 0 && j.n("patches") > 0)
+            .map(|hz| p.iter().sum::<u64>() as f64 * 1e9 / hz as f64),
     }
 }
 
@@ -236,7 +280,7 @@ fn groups(rows: &[BenchRow]) -> Vec<Vec<&BenchRow>> {
     for r in rows {
         match g
             .iter_mut()
-            .find(|v| v[0].experiment == r.experiment && v[0].smp == r.smp)
+            .find(|v| v[0].experiment == r.experiment && v[0].smp == r.smp && v[0].sites == r.sites)
         {
             Some(v) => v.push(r),
             None => g.push(vec![r]),
@@ -265,6 +309,16 @@ fn merged(g: &[&BenchRow], i: usize) -> Option<([u64; stats::HIST_BUCKETS], u64)
     any.then_some((h, max))
 }
 
+/// An experiment's name in the tables, with ` xN` when it ran with `N`
+/// sites per key other than the default (`--sites`).
+pub fn label(r: &BenchRow) -> String {
+    if r.sites == DEFAULT_SITES {
+        r.experiment.clone()
+    } else {
+        format!("{} x{}", r.experiment, r.sites)
+    }
+}
+
 /// The tables for people. With several repeats each figure is `median
 /// [min..max]` ([`figure`]).
 pub fn tables(rows: &[BenchRow], walls: &[(u32, f64)]) -> Vec<String> {
@@ -272,7 +326,7 @@ pub fn tables(rows: &[BenchRow], walls: &[(u32, f64)]) -> Vec<String> {
     let groups = groups(rows);
     let w = rows
         .iter()
-        .map(|r| r.experiment.len())
+        .map(|r| label(r).len())
         .max()
         .unwrap_or(10)
         .max(10);
@@ -302,7 +356,7 @@ pub fn tables(rows: &[BenchRow], walls: &[(u32, f64)]) -> Vec<String> {
         let r = g[0];
         v.push(format!(
             "  {:<w$} {:>4} {:>22} {:>22} {:>22} {:>26} {:>26}",
-            r.experiment,
+            label(r),
             r.smp,
             col(g, &|r| r.direct_ns_per_call, false),
             col(g, &|r| r.checked_ns_per_call, false),
@@ -322,7 +376,7 @@ pub fn tables(rows: &[BenchRow], walls: &[(u32, f64)]) -> Vec<String> {
         let r = g[0];
         v.push(format!(
             "  {:<w$} {:>4} {:>34} {:>34} {:>34} {:>26}",
-            r.experiment,
+            label(r),
             r.smp,
             col(g, &|r| u(r.direct_calls_per_s), false),
             col(g, &|r| u(r.checked_calls_per_s), false),
@@ -340,7 +394,7 @@ pub fn tables(rows: &[BenchRow], walls: &[(u32, f64)]) -> Vec<String> {
         let r = g[0];
         v.push(format!(
             "  {:<w$} {:>4} {:>26} {:>26} {:>26} {:>26}  {:>26}",
-            r.experiment,
+            label(r),
             r.smp,
             col(g, &|r| u(Some(r.floor_cycles)), false),
             col(g, &|r| r.phase_over_floor[0], true),
@@ -367,7 +421,7 @@ pub fn tables(rows: &[BenchRow], walls: &[(u32, f64)]) -> Vec<String> {
             };
             v.push(format!(
                 "  {:<w$} {:>4} {:>5} {:>7} {:>11} {:>11} {:>11} {:>11}",
-                r.experiment,
+                label(r),
                 r.smp,
                 format!("p{}", i + 1),
                 h.iter().sum::<u64>(),
@@ -388,7 +442,7 @@ pub fn tables(rows: &[BenchRow], walls: &[(u32, f64)]) -> Vec<String> {
         for r in caught {
             v.push(format!(
                 "  {:<w$} {:>4}  {}",
-                r.experiment,
+                label(r),
                 r.smp,
                 match (r.first_fail_ns, r.first_fail_patch) {
                     (Some(ns), p) => format!(
@@ -461,6 +515,9 @@ struct BenchJson<'a> {
     seen: Option<&'a crate::judge::experiment::Where>,
     boots: Vec<BootJson<'a>>,
     rows: &'a [BenchRow],
+    /// Sites per key of the scaling axis (empty: the kernel's default).
+    sites: &'a [usize],
+    scaling: &'a [crate::bench_scale::ScaleLine],
     wall_seconds_by_smp: &'a [(u32, f64)],
     exit_status: u8,
 }
@@ -521,23 +578,28 @@ pub fn run(a: &BenchArgs, setup: &Setup, build: bool) -> Result<Status> {
     for rep in 0..a.repeat {
         for &smp in &a.smp {
             let mut wall = 0.0;
-            for p in BENCH_BOOTS {
+            for (p, sites) in boots(&a.sites) {
                 if crate::live::interrupted() {
                     bail!("interrupted");
                 }
                 let req = RunRequest {
                     smp,
                     experiment: Some(p.to_string()),
-                    name: format!("bench-smp{smp}-r{}", rep + 1),
+                    name: match sites {
+                        Some(n) => format!("bench-smp{smp}-sites{n}-r{}", rep + 1),
+                        None => format!("bench-smp{smp}-r{}", rep + 1),
+                    },
+                    append: sites.map(|n| format!("sites={n}")).into_iter().collect(),
                     ..base.clone()
                 };
                 let print = if a.verbose { Print::Live } else { Print::Quiet };
                 let o = suite::run(&req, &sub, print)?;
                 let secs: f64 = o.boots.iter().map(|b| b.outcome.wall.as_secs_f64()).sum();
                 println!(
-                    "  repeat {}/{}: smp {smp}: exp={p}: {} in {secs:.1} s ({})",
+                    "  repeat {}/{}: smp {smp}: exp={p}{}: {} in {secs:.1} s ({})",
                     rep + 1,
                     a.repeat,
+                    sites.map_or(String::new(), |n| format!(" sites={n}")),
                     o.tally.line(),
                     o.accel.line()
                 );
@@ -564,8 +626,10 @@ pub fn run(a: &BenchArgs, setup: &Setup, build: bool) -> Result<Status> {
         pos(&x.experiment)
             .cmp(&pos(&y.experiment))
             .then(x.smp.cmp(&y.smp))
+            .then(x.sites.cmp(&y.sites))
             .then(x.repeat.cmp(&y.repeat))
     });
+    let scaling = crate::bench_scale::lines(&rows);
     let seen = suites
         .first()
         .and_then(|(_, _, o)| o.experiments.first())
@@ -576,6 +640,13 @@ pub fn run(a: &BenchArgs, setup: &Setup, build: bool) -> Result<Status> {
         seen.as_ref().map_or("?".into(), |s| s.label())
     );
     for l in tables(&rows, &walls) {
+        println!("{l}");
+    }
+    let scale_table = crate::bench_scale::table(&scaling);
+    if !scale_table.is_empty() {
+        println!();
+    }
+    for l in scale_table {
         println!("{l}");
     }
     let met = suites.iter().all(|(_, _, o)| o.met);
@@ -612,6 +683,8 @@ pub fn run(a: &BenchArgs, setup: &Setup, build: bool) -> Result<Status> {
         seen: seen.as_ref(),
         boots,
         rows: &rows,
+        sites: &a.sites,
+        scaling: &scaling,
         wall_seconds_by_smp: &walls,
         exit_status: status.code(),
     };
@@ -671,6 +744,59 @@ mod tests {
         let mut want: Vec<String> = BENCH_SET.iter().map(|s| s.to_string()).collect();
         want.sort();
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn the_sites_axis_repeats_only_the_int3_boot_once_per_size() {
+        assert_eq!(boots(&[]), [(BENCH_BOOTS[0], None), (BENCH_BOOTS[1], None)]);
+        assert_eq!(
+            boots(&[1, 64]),
+            [
+                (BENCH_BOOTS[0], Some(1)),
+                (BENCH_BOOTS[0], Some(64)),
+                (BENCH_BOOTS[1], None)
+            ]
+        );
+        let selected: Vec<String> = crate::list::select(BENCH_BOOTS[0])
+            .unwrap()
+            .into_iter()
+            .map(|e| e.name().to_string())
+            .collect();
+        assert_eq!(
+            selected,
+            [crate::bench_scale::ONE_BY_ONE, crate::bench_scale::BATCHED],
+            "the scaling boot selects int3 and int3-batch"
+        );
+    }
+
+    #[test]
+    fn a_row_reads_the_sizes_and_counts_of_its_record_and_defaults_without_them() {
+        let (facts, mut j) = naive();
+        let r = row(&j, 4, 0, &facts);
+        assert_eq!(
+            r.sites, DEFAULT_SITES,
+            "an old kernel's record has no sites="
+        );
+        assert_eq!(r.rounds_per_patch, None);
+        let p = j.n("patches");
+        assert!(p > 0);
+        j.counters.insert("sites".into(), 64);
+        j.counters.insert("sync_rounds".into(), 4 * p);
+        j.counters.insert("settle_rounds".into(), p);
+        j.counters.insert("ipis".into(), 12 * p);
+        let r = row(&j, 4, 0, &facts);
+        assert_eq!(r.sites, 64);
+        assert_eq!(
+            label(&r),
+            "naive/-/none/qword x64",
+            "sizes apart in the tables"
+        );
+        assert_eq!(r.rounds_per_patch, Some(4.0));
+        assert_eq!(r.settle_rounds_per_patch, Some(1.0));
+        assert_eq!(r.ipis_per_patch, Some(12.0));
+        let hz = facts.tsc_hz.unwrap() as f64;
+        let want = r.phase_cycles.iter().sum::<u64>() as f64 * 1e9 / hz;
+        assert_eq!(r.patch_ns, Some(want));
     }
 
     #[test]

@@ -196,6 +196,18 @@ fn parse_ms(s: &str) -> Result<u64, String> {
     )
 }
 
+fn parse_sites(s: &str) -> Result<usize, String> {
+    let (lo, hi) = report::cmdline::SITES_RANGE;
+    let n: usize = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of sites"))?;
+    if (lo..=hi).contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!("{n} sites per key: {lo}..={hi} allowed"))
+    }
+}
+
 fn parse_smp(s: &str) -> Result<u32, String> {
     parse_count(
         s,
@@ -444,6 +456,12 @@ pub struct BenchArgs {
     /// Milliseconds per experiment.
     #[arg(long, value_name = "N", default_value = "500", value_parser = parse_ms)]
     pub ms: u64,
+    /// Sites per key of the batch-scaling axis: the `int3` and
+    /// `int3-batch` boot runs once per size (kernel word `sites=N`, 1 to
+    /// 256) and a table compares them; the other boot runs at the default
+    /// size. Without it, one size: the kernel's default (4).
+    #[arg(long, value_name = "N,N,...", value_delimiter = ',', value_parser = parse_sites)]
+    pub sites: Vec<usize>,
     /// Boot each configuration this many times; the tables give the
     /// median, least and greatest of every figure.
     #[arg(long, value_name = "N", default_value = "1", value_parser = clap::value_parser!(u32).range(1..=100))]

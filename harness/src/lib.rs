@@ -30,6 +30,7 @@ pub mod accel;
 pub mod app;
 pub mod bench;
 pub mod bench_plot;
+pub mod bench_scale;
 pub mod boot;
 pub mod build_id;
 pub mod cli;

@@ -827,7 +827,16 @@ pub fn run_table_cases(
         &stop,
         |i| {
             if crate::live::interrupted() {
+                // Ctrl-C came while this row was waiting for its turn.
                 stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                return RowRun {
+                    result: RowResult::Fail(vec!["interrupted before it began".into()]),
+                    detail: None,
+                    under: Vec::new(),
+                    dir: None,
+                    secs: 0.0,
+                    interrupted: true,
+                };
             }
             run_row(&rows[i], setup)
         },

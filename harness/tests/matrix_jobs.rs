@@ -133,13 +133,18 @@ fn filter_group_and_list_select_rows_and_a_selection_of_nothing_is_named() {
     assert!(err.contains("'0'") && err.contains("at least 1"), "{err}");
 }
 
-/// The processes whose environment holds `mark` (the fake QEMUs of one
+/// The booted fake QEMUs whose environment holds `mark` (those of one
 /// test: each inherits it).
 fn marked_processes(mark: &str) -> Vec<u32> {
     let needle = format!("FAKE_QEMU_MARK={mark}");
     std::fs::read_dir("/proc")
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        // The booted fakes: `sleep` (not the probes that ask the fake its
+        // version and models first).
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.starts_with(b"sleep"))
+        })
         .filter(|pid| {
             std::fs::read(format!("/proc/{pid}/environ"))
                 .is_ok_and(|env| env.split(|&b| b == 0).any(|v| v == needle.as_bytes()))

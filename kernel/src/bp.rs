@@ -37,7 +37,7 @@ use core::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use plan::{
     encode::STUB_TAIL,
     experiment::Handler,
-    layout::{MAX_SITES, PAGE_SIZE, SITE_ARENA_SIZE, SITE_BASE},
+    layout::{LINE_SIZE, MAX_SITES, PAGE_SIZE, SITE_ARENA_SIZE, SITE_BASE},
 };
 use report::cmdline::Sabotage;
 
@@ -58,16 +58,18 @@ pub static HITS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS]
 pub static SITE_HITS: [AtomicU64; (SITE_ARENA_SIZE / PAGE_SIZE) as usize] =
     [const { AtomicU64::new(0) }; (SITE_ARENA_SIZE / PAGE_SIZE) as usize];
 
-/// Per site-arena page: the last sync round started *before* the opcode of
-/// the patch point there was last written back (phase 3). A CPU that has
-/// acknowledged a later round has serialized since that write.
-static RESTORED_BEFORE_ROUND: [AtomicU64; (SITE_ARENA_SIZE / PAGE_SIZE) as usize] =
-    [const { AtomicU64::new(u64::MAX) }; (SITE_ARENA_SIZE / PAGE_SIZE) as usize];
+/// Per site-arena line (every patch point's opcode has a line of its own,
+/// `plan::layout`; dense sites share a page): the last sync round started
+/// *before* the opcode of the patch point there was last written back
+/// (phase 3). A CPU that has acknowledged a later round has serialized
+/// since that write.
+static RESTORED_BEFORE_ROUND: [AtomicU64; (SITE_ARENA_SIZE / LINE_SIZE) as usize] =
+    [const { AtomicU64::new(u64::MAX) }; (SITE_ARENA_SIZE / LINE_SIZE) as usize];
 
 /// Notes that the opcode at `point` was just written back (phase 3).
 pub fn restored(point: u64) {
     if (SITE_BASE..SITE_BASE + SITE_ARENA_SIZE).contains(&point) {
-        RESTORED_BEFORE_ROUND[((point - SITE_BASE) / PAGE_SIZE) as usize]
+        RESTORED_BEFORE_ROUND[((point - SITE_BASE) / LINE_SIZE) as usize]
             .store(sync::current_round(), Ordering::Release);
     }
 }
@@ -84,7 +86,7 @@ pub fn stale(site: u64, cpu: usize) -> Option<(u64, u64)> {
         return None;
     }
     let restored =
-        RESTORED_BEFORE_ROUND[((site - SITE_BASE) / PAGE_SIZE) as usize].load(Ordering::Acquire);
+        RESTORED_BEFORE_ROUND[((site - SITE_BASE) / LINE_SIZE) as usize].load(Ordering::Acquire);
     let acked = sync::acked(cpu);
     (restored != u64::MAX && acked > restored).then_some((restored, acked))
 }

@@ -101,6 +101,7 @@ fn kmain(bi: boot::BootInfo) -> ! {
         torture::run(
             pattern,
             opts.exp_ms.unwrap_or(DEFAULT_EXP_MS),
+            opts.sizes,
             opts.nobp,
             opts.sabotage,
         );

@@ -112,6 +112,21 @@ fn serialize_instruction() {
     }
 }
 
+/// Sync rounds begun by [`sync`] (method `none` begins none).
+static ROUNDS_BEGUN: AtomicU64 = AtomicU64::new(0);
+/// Sync IPIs sent: one per CPU addressed, a broadcast counting once per
+/// CPU it reaches.
+static IPIS_SENT: AtomicU64 = AtomicU64::new(0);
+
+/// Rounds begun and IPIs sent so far (counted, not timed: the benchmark's
+/// figures per key update are differences of two of these).
+pub fn counts() -> (u64, u64) {
+    (
+        ROUNDS_BEGUN.load(Ordering::Relaxed),
+        IPIS_SENT.load(Ordering::Relaxed),
+    )
+}
+
 /// One sync round with `method`; returns the TSC ticks it took.
 pub fn sync(method: SyncMode) -> Result<u64, SyncTimeout> {
     let start = crate::arch::cpu::rdtsc();
@@ -124,8 +139,10 @@ pub fn sync(method: SyncMode) -> Result<u64, SyncTimeout> {
             let r = ROUND.fetch_add(1, Ordering::AcqRel) + 1;
             // `break=ipi-skip-last`: an off-by-one leaves the last CPU out.
             let n = n - crate::torture::sabotaged(Sabotage::IpiSkipLast) as usize;
+            ROUNDS_BEGUN.fetch_add(1, Ordering::Relaxed);
             for c in (0..n).filter(|&c| c != me) {
                 let _ = lapic::send(Dest::Apic(smp::apic_id(c)), Delivery::Fixed(VEC_SYNC));
+                IPIS_SENT.fetch_add(1, Ordering::Relaxed);
             }
             let deadline = time::deadline_us(smp::patient_us(SYNC_TIMEOUT_US));
             for c in (0..n).filter(|&c| c != me) {
@@ -156,7 +173,9 @@ pub fn sync(method: SyncMode) -> Result<u64, SyncTimeout> {
             }
             MASK_LEFT.store(n - 1, Ordering::Relaxed);
             ROUND.store(r, Ordering::Release);
+            ROUNDS_BEGUN.fetch_add(1, Ordering::Relaxed);
             let _ = lapic::send(Dest::AllButSelf, Delivery::Fixed(VEC_SYNC));
+            IPIS_SENT.fetch_add(n as u64 - 1, Ordering::Relaxed);
             let deadline = time::deadline_us(smp::patient_us(SYNC_TIMEOUT_US));
             // `break=cpumask-first-out`: the round ends when the first CPU
             // is out, not the last.

@@ -34,15 +34,24 @@
 //!
 //! | page | holds |
 //! |---|---|
-//! | `n` = `key * 16 + index`, 0..=127 | the stub of site `n` (its *slot*) |
-//! | 128 | the tail of the cross-page stub of slot 127 |
-//! | 129 | nothing (int3) |
-//! | 130 + 2 * `key` | the trampoline of `key` (out-of-line only) |
-//! | 131 + 2 * `key` | the tail of a cross-page trampoline |
-//! | 146..=255 | nothing (int3) |
+//! | `24 key + index`, `index` 0..=15 | the stub of site `index` of `key` (a *paged* slot: a page of its own) |
+//! | `24 key + 16 + d / 31`, `d` = `index - 16` | the stub of site `index` ≥ 16 of `key` (a *dense* slot), in line `1 + 2 (d mod 31)` |
+//! | 192, 193 | nothing (int3) |
+//! | 194 + 2 * `key` | the trampoline of `key` (out-of-line only) |
+//! | 195 + 2 * `key` | the tail of a cross-page trampoline |
+//! | 210..=255 | nothing (int3) |
 //!
-//! Within its page a stub sits in line [`slot_line`]`(n)` = 1 + (7 n mod 62),
-//! never line 0 (where the previous slot's cross-page tail is) nor line 63
+//! So each key owns 24 pages and its sites lie in ascending address order,
+//! key after key (the sorted table of `int3-batch`). The first
+//! [`PAGED_SITES_PER_KEY`] sites of a key have a page each; the dense ones,
+//! up to [`MAX_SITES_PER_KEY`], share pages, one stub in every other line
+//! (odd lines 1..=61), so that a `cross-line` stub's tail runs into an even
+//! line that holds nothing. A `cross-page` stub needs a page boundary of its
+//! own, so that class holds only the paged sites
+//! ([`SiteClass::max_sites_per_key`]); [`crate::planner::plan`] refuses more.
+//!
+//! Within its page a paged stub sits in line [`slot_line`]`(16 key + index)`
+//! = 1 + (7 n mod 62), never line 0 (where the previous slot's cross-page tail is) nor line 63
 //! (so that a cross-line operand never leaves the page). The class fixes the
 //! byte offset; the operand is the 4 bytes after the opcode:
 //!
@@ -94,15 +103,25 @@ pub const GUARD_END: u64 = SITE_BASE + (3 << 30);
 
 /// Most keys in one plan.
 pub const MAX_KEYS: usize = 8;
-/// Most sites per key.
-pub const MAX_SITES_PER_KEY: usize = 16;
+/// Most sites per key (in a class that holds that many:
+/// [`SiteClass::max_sites_per_key`]).
+pub const MAX_SITES_PER_KEY: usize = 256;
+/// Sites of each key that have a page of their own (every class holds
+/// them); the others are dense, one per other line of shared pages.
+pub const PAGED_SITES_PER_KEY: usize = 16;
+/// Dense stubs in one page: the odd lines 1..=61.
+pub const DENSE_PER_PAGE: usize = 31;
+/// Pages of the site arena owned by each key: its paged slots, then its
+/// dense pages.
+pub const KEY_PAGES: usize =
+    PAGED_SITES_PER_KEY + (MAX_SITES_PER_KEY - PAGED_SITES_PER_KEY).div_ceil(DENSE_PER_PAGE);
 /// Most targets per key.
 pub const MAX_TARGETS_PER_KEY: usize = 4;
 /// Most sites in one plan (one slot each).
 pub const MAX_SITES: usize = MAX_KEYS * MAX_SITES_PER_KEY;
 
 /// Page of the site arena that holds the trampoline of key 0.
-pub const TRAMPOLINE_FIRST_PAGE: u64 = MAX_SITES as u64 + 2;
+pub const TRAMPOLINE_FIRST_PAGE: u64 = (MAX_KEYS * KEY_PAGES) as u64 + 2;
 
 // The window must be far above the kernel's identity map (below 4 GiB).
 const _: () = assert!(GUARD_START > 4 << 30);
@@ -139,6 +158,15 @@ impl SiteClass {
             SiteClass::CrossPage => PAGE_SIZE - 3,
         }
     }
+
+    /// Most sites per key a plan of this class can hold: a `cross-page`
+    /// stub needs a page boundary of its own, so only the paged slots.
+    pub const fn max_sites_per_key(self) -> usize {
+        match self {
+            SiteClass::CrossPage => PAGED_SITES_PER_KEY,
+            _ => MAX_SITES_PER_KEY,
+        }
+    }
 }
 
 /// The class of the `rel32` instruction whose opcode is at `insn_addr`,
@@ -157,13 +185,50 @@ pub const fn classify(insn_addr: u64) -> SiteClass {
     }
 }
 
-/// The slot (and page of the site arena) of site `index` of `key`.
+/// The page of the site arena and the line within it of site `index` of
+/// `key` (see the module doc).
 ///
 /// # Panics
 /// If `key` or `index` is out of range.
-pub const fn site_slot(key: usize, index: usize) -> usize {
+pub const fn site_page_line(key: usize, index: usize) -> (u64, u64) {
     assert!(key < MAX_KEYS && index < MAX_SITES_PER_KEY);
-    key * MAX_SITES_PER_KEY + index
+    let first = (key * KEY_PAGES) as u64;
+    if index < PAGED_SITES_PER_KEY {
+        (
+            first + index as u64,
+            slot_line(key * PAGED_SITES_PER_KEY + index),
+        )
+    } else {
+        let d = index - PAGED_SITES_PER_KEY;
+        (
+            first + (PAGED_SITES_PER_KEY + d / DENSE_PER_PAGE) as u64,
+            1 + 2 * (d % DENSE_PER_PAGE) as u64,
+        )
+    }
+}
+
+/// The site whose stub's opcode line is line `line` of arena page `page`,
+/// if the layout puts one there (the inverse of [`site_page_line`], up to
+/// the class's offset).
+pub const fn site_at_page_line(page: u64, line: u64) -> Option<(usize, usize)> {
+    let page = page as usize;
+    if page >= MAX_KEYS * KEY_PAGES {
+        return None;
+    }
+    let (key, within) = (page / KEY_PAGES, page % KEY_PAGES);
+    if within < PAGED_SITES_PER_KEY {
+        return Some((key, within));
+    }
+    if line.is_multiple_of(2) || line > 2 * DENSE_PER_PAGE as u64 - 1 {
+        return None;
+    }
+    let d = (within - PAGED_SITES_PER_KEY) * DENSE_PER_PAGE + (line as usize - 1) / 2;
+    let index = PAGED_SITES_PER_KEY + d;
+    if index < MAX_SITES_PER_KEY {
+        Some((key, index))
+    } else {
+        None
+    }
 }
 
 /// The line (within its page) of the stub in slot `slot`: 1..=62.
@@ -184,28 +249,35 @@ const fn place(page: u64, line: u64, class: SiteClass) -> u64 {
 /// Address of the stub of site `index` of `key` (its `call` opcode).
 ///
 /// # Panics
-/// If `key` or `index` is out of range.
+/// If `key` or `index` is out of range, or `index` beyond what `class`
+/// holds ([`SiteClass::max_sites_per_key`]).
 pub const fn site_addr(key: usize, index: usize, class: SiteClass) -> u64 {
-    let slot = site_slot(key, index);
-    place(slot as u64, slot_line(slot), class)
+    assert!(index < class.max_sites_per_key());
+    let (page, line) = site_page_line(key, index);
+    place(page, line, class)
 }
 
 /// The mark the tail of site `index` of `key` writes into DX after its call
-/// ([`encode`]'s checked return path): `0x40 + key`, `0x40 + index`, unique
-/// over the whole arena.
+/// ([`encode`]'s checked return path): `0x40 + (key + index / 16) mod 16`,
+/// `0x40 + index mod 16`. For the paged sites (index < 16) that is
+/// `0x40 + key`, `0x40 + index`, unique over the whole arena; two REX bytes
+/// say no more than 256 marks, so beyond, a mark is unique within its key
+/// (a return into another key's dense stub may go unseen).
 ///
 /// # Panics
 /// If `key` or `index` is out of range.
 pub const fn site_mark(key: usize, index: usize) -> SiteMark {
     assert!(key < MAX_KEYS && index < MAX_SITES_PER_KEY);
-    match SiteMark::new(0x40 + key as u8, 0x40 + index as u8) {
+    let hi = ((key + index / 16) % 16) as u8;
+    let lo = (index % 16) as u8;
+    match SiteMark::new(0x40 + hi, 0x40 + lo) {
         Some(m) => m,
         None => panic!("marks are REX prefixes"),
     }
 }
 
-// Every (key, index) has a mark made of REX prefixes.
-const _: () = assert!(0x40 + MAX_KEYS <= 0x50 && 0x40 + MAX_SITES_PER_KEY <= 0x50);
+// Within a key the marks tell every site apart.
+const _: () = assert!(MAX_SITES_PER_KEY <= 256 && MAX_KEYS <= 16);
 
 /// Address of the trampoline (`jmp rel32`) of `key`.
 ///
@@ -214,7 +286,7 @@ const _: () = assert!(0x40 + MAX_KEYS <= 0x50 && 0x40 + MAX_SITES_PER_KEY <= 0x5
 pub const fn trampoline_addr(key: usize, class: SiteClass) -> u64 {
     assert!(key < MAX_KEYS);
     let page = TRAMPOLINE_FIRST_PAGE + 2 * key as u64;
-    place(page, slot_line(MAX_SITES + key), class)
+    place(page, slot_line(MAX_KEYS * PAGED_SITES_PER_KEY + key), class)
 }
 
 /// Start of the page that holds `addr`.
@@ -378,11 +450,9 @@ impl ArenaPlan {
             return None;
         }
         let page = (insn_addr - SITE_BASE) / PAGE_SIZE;
-        if !self.outofline && page < MAX_SITES as u64 {
-            let (key, index) = (
-                page as usize / MAX_SITES_PER_KEY,
-                page as usize % MAX_SITES_PER_KEY,
-            );
+        let line = (insn_addr - SITE_BASE) % PAGE_SIZE / LINE_SIZE;
+        if !self.outofline && page < (MAX_KEYS * KEY_PAGES) as u64 {
+            let (key, index) = site_at_page_line(page, line)?;
             let here = key < self.keys
                 && index < self.sites_per_key
                 && self.sites[key][index] == insn_addr;
@@ -521,7 +591,7 @@ mod tests {
     fn every_placed_site_has_the_class_it_was_placed_for() {
         for &class in SiteClass::ALL {
             for key in 0..MAX_KEYS {
-                for index in 0..MAX_SITES_PER_KEY {
+                for index in 0..class.max_sites_per_key() {
                     let s = site_addr(key, index, class);
                     assert_eq!(classify(s), class, "site {index} of key {key} at {s:#x}");
                 }
@@ -568,19 +638,19 @@ mod tests {
             let mut all = [(0u64, 0u64); MAX_SITES + MAX_KEYS];
             let mut n = 0;
             for key in 0..MAX_KEYS {
-                for index in 0..MAX_SITES_PER_KEY {
+                for index in 0..class.max_sites_per_key() {
                     all[n] = (site_addr(key, index, class), STUB_LEN as u64);
                     n += 1;
                 }
                 all[n] = (trampoline_addr(key, class), JMP_LEN as u64);
                 n += 1;
             }
-            for (i, &(a, al)) in all.iter().enumerate() {
+            for (i, &(a, al)) in all[..n].iter().enumerate() {
                 assert!(
                     in_site_arena(a) && in_site_arena(a + al - 1),
                     "{class}: {a:#x} out of the arena"
                 );
-                for &(b, bl) in &all[i + 1..] {
+                for &(b, bl) in &all[i + 1..n] {
                     // No shared line: the first and last line of each range are
                     // lines no other range touches.
                     let (a0, a1) = (a / LINE_SIZE, (a + al - 1) / LINE_SIZE);
@@ -597,12 +667,12 @@ mod tests {
     #[test]
     fn no_stub_of_one_class_overlaps_the_cross_page_tail_of_another_slot() {
         for key in 0..MAX_KEYS {
-            for index in 0..MAX_SITES_PER_KEY {
+            for index in 0..PAGED_SITES_PER_KEY {
                 let cross = site_addr(key, index, SiteClass::CrossPage);
                 let tail = (cross + 1, cross + STUB_LEN as u64);
                 for &class in &SiteClass::ALL[..3] {
                     for k2 in 0..MAX_KEYS {
-                        for i2 in 0..MAX_SITES_PER_KEY {
+                        for i2 in 0..class.max_sites_per_key() {
                             let s = site_addr(k2, i2, class);
                             let e = s + STUB_LEN as u64;
                             assert!(
@@ -612,6 +682,54 @@ mod tests {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn every_site_is_found_again_from_its_page_and_line_and_keys_stay_in_address_order() {
+        let mut last = 0;
+        for key in 0..MAX_KEYS {
+            for index in 0..MAX_SITES_PER_KEY {
+                let (page, line) = site_page_line(key, index);
+                assert!(
+                    (1..=62).contains(&line),
+                    "site {index} of key {key}: line {line}"
+                );
+                assert_eq!(site_at_page_line(page, line), Some((key, index)));
+                let a = site_addr(key, index, SiteClass::Qword);
+                assert!(
+                    a > last,
+                    "site {index} of key {key} at {a:#x} not above {last:#x}"
+                );
+                last = a;
+            }
+        }
+        assert!(last < SITE_BASE + TRAMPOLINE_FIRST_PAGE * PAGE_SIZE);
+        assert_eq!(
+            site_at_page_line(16, 2),
+            None,
+            "even lines of dense pages are empty"
+        );
+    }
+
+    #[test]
+    fn marks_tell_the_sites_of_a_key_apart_and_the_paged_sites_of_all_keys() {
+        for key in 0..MAX_KEYS {
+            let mut seen = [false; 256];
+            for index in 0..MAX_SITES_PER_KEY {
+                let m = site_mark(key, index);
+                let n = usize::from(m.hi - 0x40) << 4 | usize::from(m.lo - 0x40);
+                assert!(!seen[n], "mark {m:?} twice in key {key}");
+                seen[n] = true;
+            }
+        }
+        for k in 0..MAX_KEYS {
+            for i in 0..PAGED_SITES_PER_KEY {
+                assert_eq!(
+                    site_mark(k, i),
+                    SiteMark::new(0x40 + k as u8, 0x40 + i as u8).unwrap()
+                );
             }
         }
     }

@@ -80,7 +80,7 @@
 //! Addresses depend only on `(k, j)`: every experiment maps the same target
 //! pages, up to 32 of them, each in a 16 MiB block of its own.
 
-use crate::encode::{self, TARGET_BODY_LEN};
+use crate::encode::{self, STUB_LEN, TARGET_BODY_LEN};
 use crate::layout::{
     self, page_of, ArenaPlan, CodeRange, CodeRef, SiteClass, GUARD_END, GUARD_START, MAX_KEYS,
     MAX_SITES_PER_KEY, MAX_TARGETS_PER_KEY, PAGE_SIZE, SITE_ARENA_SIZE, TARGET_BASE,
@@ -149,6 +149,17 @@ pub enum PlanError {
         /// What was asked.
         asked: usize,
     },
+    /// The class cannot hold that many sites per key (a `cross-page` stub
+    /// needs a page boundary of its own): see
+    /// [`SiteClass::max_sites_per_key`].
+    ClassTooSmall {
+        /// The class.
+        class: SiteClass,
+        /// What was asked.
+        asked: usize,
+        /// What the class holds.
+        most: usize,
+    },
     /// `targets_per_key` must be in `2..=MAX_TARGETS_PER_KEY` (one target
     /// cannot be retargeted).
     TargetsPerKey {
@@ -169,6 +180,11 @@ impl fmt::Display for PlanError {
                     "{asked} sites per key asked, 1..={MAX_SITES_PER_KEY} allowed"
                 )
             }
+            PlanError::ClassTooSmall { class, asked, most } => write!(
+                f,
+                "{asked} sites per key asked, class `{class}` holds at most {most} \
+                 (a page boundary each)"
+            ),
             PlanError::TargetsPerKey { asked } => {
                 write!(
                     f,
@@ -202,6 +218,13 @@ pub fn plan(
     if !(1..=MAX_SITES_PER_KEY).contains(&sites_per_key) {
         return Err(PlanError::SitesPerKey {
             asked: sites_per_key,
+        });
+    }
+    if sites_per_key > class.max_sites_per_key() {
+        return Err(PlanError::ClassTooSmall {
+            class,
+            asked: sites_per_key,
+            most: class.max_sites_per_key(),
         });
     }
     if !(2..=MAX_TARGETS_PER_KEY).contains(&targets_per_key) {
@@ -253,85 +276,57 @@ pub enum Landing {
 /// What a CPU that jumps to `addr` would find, given the plan.
 ///
 /// The kernel can use it to explain a fault or a stray #BP (was RIP a torn
-/// destination?): it walks the plan and needs little stack, so it is fit for
-/// an exception handler. [`verify`] makes the same judgement for every torn
-/// mix.
+/// destination?): it needs little stack and, on a plan whose stubs are in
+/// address order (every plan [`verify`] accepts), a binary search over the
+/// stubs, so it is fit for an exception handler. [`verify`] makes the same
+/// judgement for every torn mix.
 pub fn classify_landing(addr: u64, plan: &ArenaPlan) -> Landing {
-    judge(
-        addr,
-        || plan.target_pages().any(|p| p == page_of(addr)),
-        || plan.code(),
-    )
-}
-
-/// The one judgement of a landing, over the plan or a [`CodeMap`] of it.
-fn judge<C: Iterator<Item = CodeRange>>(
-    addr: u64,
-    on_target_page: impl FnOnce() -> bool,
-    code: impl FnOnce() -> C,
-) -> Landing {
     if !(GUARD_START..GUARD_END).contains(&addr) {
         return Landing::Outside;
     }
-    if !layout::in_site_arena(addr) && !on_target_page() {
+    if !layout::in_site_arena(addr) && !plan.target_pages().any(|p| p == page_of(addr)) {
         return Landing::Unmapped;
     }
-    match code().find(|r| r.contains(addr)) {
+    match code_at(plan, addr) {
         Some(r) => Landing::Code(r.what),
         None => Landing::Trap,
     }
 }
 
-/// Most code ranges in a plan: every stub, trampoline and target body.
-const MAX_CODE: usize = MAX_KEYS * (MAX_SITES_PER_KEY + 1 + MAX_TARGETS_PER_KEY);
-/// Most targets in a plan.
-const MAX_TARGETS: usize = MAX_KEYS * MAX_TARGETS_PER_KEY;
-
-/// A plan's code ranges and target pages, gathered once so that judging
-/// thousands of landings does not walk the plan each time (about 7 KiB, on
-/// the stack of whoever calls [`verify`] or [`census`]).
-struct CodeMap {
-    code: [CodeRange; MAX_CODE],
-    code_len: usize,
-    pages: [u64; MAX_TARGETS],
-    pages_len: usize,
+/// Stub number `n` of the plan (key after key), as a code range.
+fn stub(plan: &ArenaPlan, n: usize) -> CodeRange {
+    let (key, index) = (n / plan.sites_per_key, n % plan.sites_per_key);
+    CodeRange {
+        what: CodeRef::Stub { key, index },
+        addr: plan.sites[key][index],
+        len: STUB_LEN as u64,
+    }
 }
 
-impl CodeMap {
-    fn of(plan: &ArenaPlan) -> CodeMap {
-        let none = CodeRange {
-            what: CodeRef::Trampoline { key: 0 },
-            addr: 0,
-            len: 0,
-        };
-        let mut m = CodeMap {
-            code: [none; MAX_CODE],
-            code_len: 0,
-            pages: [0; MAX_TARGETS],
-            pages_len: 0,
-        };
-        for r in plan.code() {
-            m.code[m.code_len] = r;
-            m.code_len += 1;
+/// The piece of code that holds `addr`, if any: a binary search for the
+/// last stub that starts at or below it (the stubs must be in ascending
+/// address order and disjoint, which [`check_structure`] checks first),
+/// then the few trampolines and targets.
+fn code_at(plan: &ArenaPlan, addr: u64) -> Option<CodeRange> {
+    let n = plan.keys * plan.sites_per_key;
+    let (mut lo, mut hi) = (0, n);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if stub(plan, mid).addr <= addr {
+            lo = mid + 1;
+        } else {
+            hi = mid;
         }
-        for p in plan.target_pages() {
-            m.pages[m.pages_len] = p;
-            m.pages_len += 1;
-        }
-        m
     }
+    if lo > 0 && stub(plan, lo - 1).contains(addr) {
+        return Some(stub(plan, lo - 1));
+    }
+    others(plan).find(|r| r.contains(addr))
+}
 
-    fn code(&self) -> &[CodeRange] {
-        &self.code[..self.code_len]
-    }
-
-    fn landing(&self, addr: u64) -> Landing {
-        judge(
-            addr,
-            || self.pages[..self.pages_len].contains(&page_of(addr)),
-            || self.code().iter().copied(),
-        )
-    }
+/// The code of the plan other than stubs: trampolines and target bodies.
+fn others(plan: &ArenaPlan) -> impl Iterator<Item = CodeRange> + '_ {
+    plan.code().skip(plan.keys * plan.sites_per_key)
 }
 
 /// One torn operand: patch point `insn` of `key` caught between targets
@@ -400,6 +395,14 @@ pub enum PlanViolation {
         /// One.
         a: CodeRef,
         /// The other.
+        b: CodeRef,
+    },
+    /// Stub `b` comes after stub `a` in the plan but not above it in
+    /// memory: the #BP table of a key's patch points must be sorted.
+    Unsorted {
+        /// The earlier stub of the plan.
+        a: CodeRef,
+        /// The next one.
         b: CodeRef,
     },
     /// Two targets share a page.
@@ -474,6 +477,7 @@ impl fmt::Display for PlanViolation {
             BodyCrossesPage { what, addr } => write!(f, "{what} at {addr:#x} crosses its page"),
             Overlap { a, b } => write!(f, "{a} overlaps {b}"),
             SharedTargetPage { a, b } => write!(f, "{a} and {b} share a page"),
+            Unsorted { a, b } => write!(f, "{b} is not above {a} in memory"),
             WrongClass { what, want, got } => write!(f, "{what} is `{got}`, the plan is `{want}`"),
             DuplicateId { a, b } => write!(f, "{a} and {b} return the same id"),
             TooFewDifferingBytes {
@@ -615,7 +619,6 @@ impl Pair {
 /// (see the module doc). The first problem found is returned.
 pub fn verify(plan: &ArenaPlan) -> Result<(), PlanViolation> {
     check_structure(plan)?;
-    let map = CodeMap::of(plan);
     let flow = for_each_pair(plan, |pair| {
         let differing = match (pair.old_op, pair.new_op) {
             (Some(a), Some(b)) => differing_bytes(a, b),
@@ -633,7 +636,7 @@ pub fn verify(plan: &ArenaPlan) -> Result<(), PlanViolation> {
             });
         }
         for tear in pair.tears() {
-            match map.landing(tear.landing) {
+            match classify_landing(tear.landing, plan) {
                 Landing::Unmapped | Landing::Trap => {}
                 Landing::Code(hits) => {
                     return ControlFlow::Break(PlanViolation::TornLandsOnCode { tear, hits })
@@ -655,6 +658,7 @@ pub fn verify(plan: &ArenaPlan) -> Result<(), PlanViolation> {
 fn check_structure(plan: &ArenaPlan) -> Result<(), PlanViolation> {
     if !(1..=MAX_KEYS).contains(&plan.keys)
         || !(1..=MAX_SITES_PER_KEY).contains(&plan.sites_per_key)
+        || plan.sites_per_key > plan.class.max_sites_per_key()
         || !(2..=MAX_TARGETS_PER_KEY).contains(&plan.targets_per_key)
     {
         return Err(PlanViolation::Counts {
@@ -692,9 +696,36 @@ fn check_structure(plan: &ArenaPlan) -> Result<(), PlanViolation> {
             }
         }
     }
-    let map = CodeMap::of(plan);
-    for (n, a) in map.code().iter().enumerate() {
-        for b in &map.code()[n + 1..] {
+    // Stubs in ascending order and disjoint: each against the next.
+    for n in 1..plan.keys * plan.sites_per_key {
+        let (a, b) = (stub(plan, n - 1), stub(plan, n));
+        if b.addr < a.addr + a.len {
+            return Err(if b.addr > a.addr {
+                PlanViolation::Overlap {
+                    a: a.what,
+                    b: b.what,
+                }
+            } else {
+                PlanViolation::Unsorted {
+                    a: a.what,
+                    b: b.what,
+                }
+            });
+        }
+    }
+    // The few other pieces: against every stub (through the search, byte
+    // by byte) and against each other.
+    for (n, a) in others(plan).enumerate() {
+        for byte in a.addr..a.addr + a.len {
+            let hit = code_at(plan, byte).filter(|r| matches!(r.what, CodeRef::Stub { .. }));
+            if let Some(s) = hit {
+                return Err(PlanViolation::Overlap {
+                    a: s.what,
+                    b: a.what,
+                });
+            }
+        }
+        for b in others(plan).skip(n + 1) {
             if a.addr < b.addr + b.len && b.addr < a.addr + a.len {
                 return Err(PlanViolation::Overlap {
                     a: a.what,
@@ -767,7 +798,6 @@ pub struct Census {
 
 /// Counts where every tear of `plan` lands.
 pub fn census(plan: &ArenaPlan) -> Census {
-    let map = CodeMap::of(plan);
     let mut c = Census {
         min_differing_bytes: 4,
         ..Census::default()
@@ -781,7 +811,7 @@ pub fn census(plan: &ArenaPlan) -> Census {
         c.min_differing_bytes = c.min_differing_bytes.min(differing);
         for tear in pair.tears() {
             c.tears += 1;
-            match map.landing(tear.landing) {
+            match classify_landing(tear.landing, plan) {
                 Landing::Unmapped => c.unmapped += 1,
                 Landing::Trap => c.trap += 1,
                 Landing::Code(_) => c.code += 1,

@@ -233,6 +233,51 @@ impl Settle {
 /// `plan::experiment::LIST_SEPARATOR`; no experiment name holds one).
 pub const EXP_LIST_SEPARATOR: char = ',';
 
+/// What `keys=` accepts: keys retargeted in turn by every experiment
+/// (`plan::layout::MAX_KEYS`; the kernel checks the two agree).
+pub const KEYS_RANGE: (usize, usize) = (1, 8);
+/// What `sites=` accepts: call sites per key (`plan::layout::MAX_SITES_PER_KEY`;
+/// a class may hold fewer, which the kernel reports per experiment).
+pub const SITES_RANGE: (usize, usize) = (1, 256);
+/// What `targets=` accepts: targets per key, the key cycling through them
+/// (`plan::layout::MAX_TARGETS_PER_KEY`; one cannot be retargeted).
+pub const TARGETS_RANGE: (usize, usize) = (2, 4);
+
+/// Keys, sites per key and targets per key when the line does not say.
+pub const DEFAULT_SIZES: Sizes = Sizes {
+    keys: 2,
+    sites: 4,
+    targets: 4,
+};
+
+/// The size of the object under test, for every experiment of the boot
+/// (`keys=`, `sites=`, `targets=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sizes {
+    /// Keys.
+    pub keys: usize,
+    /// Call sites per key.
+    pub sites: usize,
+    /// Targets per key.
+    pub targets: usize,
+}
+
+impl Default for Sizes {
+    fn default() -> Sizes {
+        DEFAULT_SIZES
+    }
+}
+
+/// A `key=N` word whose N is a number in `range` (inclusive).
+fn in_range<'a>(word: &'a str, n: &str, range: (usize, usize)) -> Result<usize, CmdlineError<'a>> {
+    let n: usize = n.parse().map_err(|_| CmdlineError::BadNumber(word))?;
+    if (range.0..=range.1).contains(&n) {
+        Ok(n)
+    } else {
+        Err(CmdlineError::OutOfRange { word, range })
+    }
+}
+
 /// Why a command line was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CmdlineError<'a> {
@@ -252,6 +297,11 @@ pub enum CmdlineError<'a> {
     /// `exp=` with an empty glob: nothing after `=`, or a leading,
     /// trailing or doubled comma. The word is kept.
     EmptyGlob(&'a str),
+    /// A number outside what the word allows (inclusive bounds).
+    OutOfRange {
+        word: &'a str,
+        range: (usize, usize),
+    },
 }
 
 impl core::fmt::Display for CmdlineError<'_> {
@@ -274,6 +324,13 @@ impl core::fmt::Display for CmdlineError<'_> {
             CmdlineError::BadTsc(w) => write!(f, "tsc={w:?}: wanted pit or skew"),
             CmdlineError::BadSettle(w) => {
                 write!(f, "settle={w:?}: wanted on, off or auto")
+            }
+            CmdlineError::OutOfRange { word, range } => {
+                write!(
+                    f,
+                    "{word:?}: out of range, {}..={} allowed",
+                    range.0, range.1
+                )
             }
             CmdlineError::EmptyGlob(w) => write!(
                 f,
@@ -334,6 +391,8 @@ pub struct Options<'a> {
     /// `seed=N` (decimal, or hex with `0x`): the patcher's choices drawn
     /// from N (`plan::schedule`); none: the fixed schedule.
     pub seed: Option<u64>,
+    /// `sites=`, `keys=`, `targets=`: the sizes of every experiment.
+    pub sizes: Sizes,
 }
 
 impl<'a> Options<'a> {
@@ -373,6 +432,9 @@ impl<'a> Options<'a> {
                 Some(("settle", v)) => {
                     o.settle = Settle::from_name(v).ok_or(CmdlineError::BadSettle(v))?
                 }
+                Some(("keys", n)) => o.sizes.keys = in_range(w, n, KEYS_RANGE)?,
+                Some(("sites", n)) => o.sizes.sites = in_range(w, n, SITES_RANGE)?,
+                Some(("targets", n)) => o.sizes.targets = in_range(w, n, TARGETS_RANGE)?,
                 Some(("ms", n)) => {
                     o.exp_ms = Some(n.parse().map_err(|_| CmdlineError::BadNumber(w))?)
                 }
@@ -592,5 +654,58 @@ mod tests {
             msg.contains("\"exp=a,\"") && msg.contains("empty pattern"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn sizes_default_to_two_keys_of_four_sites_and_four_targets() {
+        let o = Options::parse("exp=*").unwrap();
+        assert_eq!(
+            o.sizes,
+            Sizes {
+                keys: 2,
+                sites: 4,
+                targets: 4
+            }
+        );
+    }
+
+    #[test]
+    fn sites_keys_and_targets_set_the_sizes_within_their_ranges() {
+        let o = Options::parse("sites=256 keys=1 targets=2").unwrap();
+        assert_eq!(
+            o.sizes,
+            Sizes {
+                keys: 1,
+                sites: 256,
+                targets: 2
+            }
+        );
+        assert_eq!(Options::parse("sites=1").unwrap().sizes.sites, 1);
+        assert_eq!(Options::parse("keys=8").unwrap().sizes.keys, 8);
+        assert_eq!(Options::parse("targets=4").unwrap().sizes.targets, 4);
+    }
+
+    #[test]
+    fn a_size_out_of_range_is_refused_naming_the_word_and_the_range() {
+        for (w, range) in [
+            ("sites=0", SITES_RANGE),
+            ("sites=257", SITES_RANGE),
+            ("keys=0", KEYS_RANGE),
+            ("keys=9", KEYS_RANGE),
+            ("targets=1", TARGETS_RANGE),
+            ("targets=5", TARGETS_RANGE),
+        ] {
+            assert_eq!(
+                Options::parse(w),
+                Err(CmdlineError::OutOfRange { word: w, range }),
+                "{w}"
+            );
+        }
+        for w in ["sites=", "sites=many", "keys=-1"] {
+            assert_eq!(Options::parse(w), Err(CmdlineError::BadNumber(w)), "{w}");
+        }
+        extern crate std;
+        let msg = std::format!("{}", Options::parse("sites=300").unwrap_err());
+        assert_eq!(msg, "\"sites=300\": out of range, 1..=256 allowed");
     }
 }

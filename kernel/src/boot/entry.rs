@@ -140,8 +140,10 @@ static mut BOOT_PML4: Page = Page([0; 512]);
 static mut BOOT_PDPT: Page = Page([0; 512]);
 static mut BOOT_PD: [Page; 4] = [const { Page([0; 512]) }; 4];
 
-/// Size of the bootstrap processor's stack.
-pub const BOOT_STACK_SIZE: usize = 64 * 1024;
+/// Size of the bootstrap processor's stack: the patcher keeps an
+/// `ArenaPlan` (16 KiB at 256 sites per key) and a #BP table of a key
+/// (6 KiB) on it, and building the plan may copy it once or twice.
+pub const BOOT_STACK_SIZE: usize = 256 * 1024;
 
 /// The bootstrap processor's stack, with a guard page below it that the
 /// kernel's page tables leave unmapped.

@@ -115,8 +115,7 @@ pub fn checked_call(key: usize, index: usize, site: u64, cpu: usize, low: bool) 
 /// the id of another key's target (with one key, an id no target has).
 fn plant(cpu: usize) {
     let k = &KEYS[0];
-    let keys = state::keys();
-    let planted = if keys[1][0] != 0 {
+    let planted = if state::site(1, 0) != 0 {
         plan::planner::target_id(1, 0)
     } else {
         plan::encode::POISON_EAX
@@ -131,13 +130,16 @@ fn plant(cpu: usize) {
 /// The body of one executor's loop. Returns when the experiment stops.
 extern "C" fn body(_: u64) {
     let cpu = percpu::index() as usize;
-    let keys = state::keys();
+    let (keys, sites) = state::shape();
     let mut n = 0u32;
     while !state::STOP.load(Ordering::Relaxed) {
         let low = n % 2 == 1;
-        for (key, sites) in keys.iter().enumerate() {
-            for (index, &s) in sites.iter().enumerate().filter(|&(_, &s)| s != 0) {
-                checked_call(key, index, s, cpu, low);
+        for key in 0..keys {
+            for index in 0..sites {
+                let s = state::site(key, index);
+                if s != 0 {
+                    checked_call(key, index, s, cpu, low);
+                }
             }
         }
         state::pass(cpu);

@@ -20,7 +20,10 @@ use crate::{
 };
 use core::sync::atomic::{AtomicU64, Ordering};
 use plan::experiment::{self as ex, Expectation, Experiment, Interference, SyncMode};
-use report::kind;
+use report::{
+    cmdline::{self, Sizes, DEFAULT_SIZES},
+    kind,
+};
 use state::{STATS, STOP};
 
 /// Executors' LAPIC timer vector (`timer` interference).
@@ -28,10 +31,22 @@ pub const VEC_TIMER: u8 = 0xf1;
 /// The patcher's own timer vector (`self` interference).
 pub const VEC_SELF: u8 = 0xf3;
 
-/// Keys, sites per key and targets per key of every experiment.
-const KEYS: usize = 2;
-const SITES_PER_KEY: usize = 4;
-const TARGETS_PER_KEY: usize = 4;
+/// Keys, sites per key and targets per key of every experiment of the boot
+/// (`keys=`, `sites=`, `targets=`; set once by [`run`]).
+static SIZES: spin::Once<Sizes> = spin::Once::new();
+
+fn sizes() -> Sizes {
+    SIZES.get().copied().unwrap_or(DEFAULT_SIZES)
+}
+
+// What the command line accepts is what the planner can place (a class may
+// still hold fewer sites: see `run_one`).
+const _: () = {
+    use plan::layout::{MAX_KEYS, MAX_SITES_PER_KEY, MAX_TARGETS_PER_KEY};
+    assert!(cmdline::KEYS_RANGE.0 == 1 && cmdline::KEYS_RANGE.1 == MAX_KEYS);
+    assert!(cmdline::SITES_RANGE.0 == 1 && cmdline::SITES_RANGE.1 == MAX_SITES_PER_KEY);
+    assert!(cmdline::TARGETS_RANGE.0 == 2 && cmdline::TARGETS_RANGE.1 == MAX_TARGETS_PER_KEY);
+};
 /// A CPU without progress for this long is stuck (per
 /// [`smp::patient_us`]).
 const WATCHDOG_US: u64 = 1_500_000;
@@ -47,7 +62,14 @@ const MAX_STRETCH: u64 = 20;
 /// Runs the experiments whose names match `pattern` (a glob, or a
 /// comma-separated list of globs), `ms` milliseconds each. Experiments that need a boot of their own run only when the
 /// pattern selects nothing else.
-pub fn run(pattern: &str, ms: u64, nobp: bool, sabotage: Option<report::cmdline::Sabotage>) {
+pub fn run(
+    pattern: &str,
+    ms: u64,
+    sizes: Sizes,
+    nobp: bool,
+    sabotage: Option<report::cmdline::Sabotage>,
+) {
+    SIZES.call_once(|| sizes);
     SABOTAGE.store(sabotage.map_or(0, |s| s as usize + 1), Ordering::Relaxed);
     if let Some(s) = sabotage {
         record::emit(kind::CHECK, |r| {
@@ -183,13 +205,8 @@ fn checked_floor() -> u64 {
     let Some(e) = ex::find(BASE_CHECKED_EXP) else {
         return 0;
     };
-    let Ok(plan) = plan::plan(
-        KEYS,
-        SITES_PER_KEY,
-        TARGETS_PER_KEY,
-        e.class,
-        e.strategy.outofline(),
-    ) else {
+    let z = sizes();
+    let Ok(plan) = plan::plan(z.keys, z.sites, z.targets, e.class, e.strategy.outofline()) else {
         return 0;
     };
     if crate::arena::install(&plan).is_err() || sync::sync(SyncMode::Ipi).is_err() {
@@ -206,7 +223,7 @@ fn checked_floor() -> u64 {
 /// count is the executor's own per-CPU call counter.
 fn checked_loop(_: u64) {
     let cpu = percpu::index() as usize;
-    let site = state::keys()[0][0];
+    let site = state::site(0, 0);
     let before = state::calls(cpu);
     let d = time::deadline_us(BASE_LOOP_US);
     let t0 = rdtsc();
@@ -317,15 +334,22 @@ fn run_one(e: &Experiment, ms: u64) {
             r.u64("seed", s);
         }
     });
-    let plan = match plan::plan(
-        KEYS,
-        SITES_PER_KEY,
-        TARGETS_PER_KEY,
-        e.class,
-        e.strategy.outofline(),
-    ) {
+    let z = sizes();
+    let plan = match plan::plan(z.keys, z.sites, z.targets, e.class, e.strategy.outofline()) {
         Ok(p) => p,
-        Err(err) => return setup_failed(e, format_args!("plan: {err:?}")),
+        // Never fewer sites than asked: the experiment does not run.
+        Err(err @ plan::PlanError::ClassTooSmall { .. }) => {
+            return record::emit(kind::EXP, |r| {
+                r.display("name", e.name())
+                    .str("expectation", e.expectation.name())
+                    .str("outcome", "skip")
+                    .display("reason", format_args!("class-too-small: {err}"))
+                    .u64("keys", z.keys as u64)
+                    .u64("sites", z.sites as u64)
+                    .u64("targets", z.targets as u64);
+            })
+        }
+        Err(err) => return setup_failed(e, format_args!("plan: {err}")),
     };
     if let Err(err) = crate::arena::install(&plan) {
         return setup_failed(e, format_args!("install: {err:?}"));
@@ -381,6 +405,13 @@ fn run_one(e: &Experiment, ms: u64) {
     let deadline = time::deadline_us(ms * 1000);
     let hard_deadline = time::deadline_us(ms * 1000 * MAX_STRETCH);
     hist::reset();
+    // Counted from here: the patches' own rounds, not the floor's.
+    let counted = || {
+        let (rounds, ipis) = sync::counts();
+        let settle = patcher::SETTLE_ROUNDS.load(Ordering::Relaxed);
+        [rounds, ipis, settle]
+    };
+    let counts0 = counted();
     let mut phase_sum = [0u64; 3];
     let mut phase_max = [0u64; 3];
     let mut schedule = plan::schedule::Schedule::new(seed(), &e.name());
@@ -392,7 +423,7 @@ fn run_one(e: &Experiment, ms: u64) {
         {
             break;
         }
-        let (key, to, pause_us) = schedule.next_patch(KEYS, TARGETS_PER_KEY, |k| {
+        let (key, to, pause_us) = schedule.next_patch(z.keys, z.targets, |k| {
             key::KEYS[k].current.load(Ordering::Relaxed)
         });
         if pause_us > 0 {
@@ -427,6 +458,7 @@ fn run_one(e: &Experiment, ms: u64) {
         }
         watchdog::poll();
     }
+    let counts1 = counted();
     x86_64::instructions::interrupts::disable();
     lapic::timer_stop();
     STOP.store(true, Ordering::Release);
@@ -449,6 +481,8 @@ fn run_one(e: &Experiment, ms: u64) {
             stuck,
             deadlock: false,
             settle,
+            sizes: z,
+            counts: core::array::from_fn(|i| counts1[i] - counts0[i]),
         },
     );
     hist::emit(&e.name());
@@ -462,6 +496,11 @@ struct Finish {
     stuck: usize,
     deadlock: bool,
     settle: bool,
+    /// Keys, sites and targets per key.
+    sizes: Sizes,
+    /// While patching: sync rounds begun (settle steps included), sync IPIs
+    /// sent, and the settle steps' rounds.
+    counts: [u64; 3],
 }
 
 fn setup_failed(e: &Experiment, why: core::fmt::Arguments) {
@@ -537,7 +576,13 @@ fn finish(e: &Experiment, f: Finish) {
             .u64("nmi_site", STATS.nmi_site.load(Ordering::Relaxed))
             .u64("self_irq", STATS.self_irq.load(Ordering::Relaxed))
             .u64("floor_cycles", f.floor_cycles)
-            .u64("settle", f.settle as u64);
+            .u64("settle", f.settle as u64)
+            .u64("keys", f.sizes.keys as u64)
+            .u64("sites", f.sizes.sites as u64)
+            .u64("targets", f.sizes.targets as u64)
+            .u64("sync_rounds", f.counts[0])
+            .u64("ipis", f.counts[1])
+            .u64("settle_rounds", f.counts[2]);
         let p = patches.max(1);
         for i in 0..3 {
             r.u64(
@@ -601,6 +646,8 @@ pub fn deadlock(stuck: impl Iterator<Item = (usize, Option<watchdog::Snapshot>)>
                 stuck: 0,
                 deadlock: true,
                 settle: settle(),
+                sizes: sizes(),
+                counts: [0; 3],
             },
         );
     }
@@ -619,8 +666,8 @@ pub fn on_timer() {
         && state::ACTIVE.load(Ordering::Acquire)
     {
         let key = state::CURRENT_KEY.load(Ordering::Relaxed);
-        let index = tick as usize % SITES_PER_KEY;
-        let site = state::keys()[key][index];
+        let index = tick as usize % state::shape().1.max(1);
+        let site = state::site(key, index);
         if site != 0 {
             executor::checked_call(key, index, site, cpu, false);
         }
@@ -632,7 +679,7 @@ pub fn on_timer() {
 pub fn on_self() {
     STATS.self_irq.fetch_add(1, Ordering::Relaxed);
     let key = state::CURRENT_KEY.load(Ordering::Relaxed);
-    let site = state::keys()[key][0];
+    let site = state::site(key, 0);
     if site != 0 && state::ACTIVE.load(Ordering::Acquire) {
         executor::checked_call(key, 0, site, 0, false);
     }
@@ -648,7 +695,7 @@ pub fn on_nmi() -> bool {
     if state::interference_is(Interference::NmiSite) && state::is_executor(cpu) {
         STATS.nmi_site.fetch_add(1, Ordering::Relaxed);
         let key = state::CURRENT_KEY.load(Ordering::Relaxed);
-        let site = state::keys()[key][0];
+        let site = state::site(key, 0);
         executor::checked_call(key, 0, site, cpu, false);
     }
     true

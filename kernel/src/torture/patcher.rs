@@ -148,6 +148,10 @@ pub struct Patcher<'a> {
     pub sabotage: Option<Sabotage>,
 }
 
+/// Sync rounds of settle steps so far (the `exp` record counts them apart
+/// from the protocol's own rounds).
+pub static SETTLE_ROUNDS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
 impl Patcher<'_> {
     /// Retargets `key` to target `to`, as generation `g`.
     pub fn patch(&self, key: usize, to: usize, g: u64) -> Result<PhaseTicks, PatchError> {
@@ -334,6 +338,7 @@ impl Patcher<'_> {
         for &pt in points {
             arena::poke(pt, &self.plan.insn_bytes(key, pt, to)).map_err(PatchError::Readback)?;
         }
+        SETTLE_ROUNDS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
         // Out of line, the stubs reach the trampoline by a direct `call`,
         // which TCG chains block to block: a stub's block can stay chained
         // to a dropped trampoline block. Rewriting the (unchanged) stubs

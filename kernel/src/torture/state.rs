@@ -73,6 +73,7 @@ static EXECUTOR: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX
 static SITES: [[AtomicU64; MAX_SITES_PER_KEY]; MAX_KEYS] =
     [const { [const { AtomicU64::new(0) }; MAX_SITES_PER_KEY] }; MAX_KEYS];
 static NKEYS: AtomicUsize = AtomicUsize::new(0);
+static NSITES: AtomicUsize = AtomicUsize::new(0);
 /// Out of line: each key's trampoline (0 in line).
 static TRAMPOLINES: [AtomicU64; MAX_KEYS] = [const { AtomicU64::new(0) }; MAX_KEYS];
 /// The key the patcher is working on (for the NMI and self handlers).
@@ -127,6 +128,7 @@ pub fn begin(e: &Experiment, plan: &ArenaPlan) {
         }
     }
     NKEYS.store(plan.keys(), Ordering::Relaxed);
+    NSITES.store(plan.sites_per_key(), Ordering::Relaxed);
     for (k, t) in TRAMPOLINES.iter().enumerate() {
         t.store(
             if k < plan.keys() {
@@ -161,15 +163,21 @@ pub fn with_name<R>(f: impl FnOnce(&str) -> R) -> R {
     f(core::str::from_utf8(&n[..NAME_LEN.load(Ordering::Relaxed)]).unwrap_or("?"))
 }
 
-/// The sites of every key (0 = none), as the executors loop over them.
-pub fn keys() -> [[u64; MAX_SITES_PER_KEY]; MAX_KEYS] {
-    let mut out = [[0; MAX_SITES_PER_KEY]; MAX_KEYS];
-    for k in 0..NKEYS.load(Ordering::Relaxed) {
-        for (i, s) in SITES[k].iter().enumerate() {
-            out[k][i] = s.load(Ordering::Relaxed);
-        }
+/// Site `index` of `key` (0 = none), as the executors call it.
+pub fn site(key: usize, index: usize) -> u64 {
+    if key < NKEYS.load(Ordering::Relaxed) && index < MAX_SITES_PER_KEY {
+        SITES[key][index].load(Ordering::Relaxed)
+    } else {
+        0
     }
-    out
+}
+
+/// Keys and sites per key of the running experiment.
+pub fn shape() -> (usize, usize) {
+    (
+        NKEYS.load(Ordering::Relaxed),
+        NSITES.load(Ordering::Relaxed),
+    )
 }
 
 /// Whether the current interference is `i`.

@@ -11,7 +11,7 @@ const MODES: [bool; 2] = [false, true];
 fn full(class: SiteClass, outofline: bool) -> ArenaPlan {
     plan(
         MAX_KEYS,
-        MAX_SITES_PER_KEY,
+        class.max_sites_per_key(),
         MAX_TARGETS_PER_KEY,
         class,
         outofline,
@@ -98,8 +98,11 @@ fn every_class_mode_and_count_up_to_the_maxima_gives_a_plan_that_verifies() {
     for &class in SiteClass::ALL {
         for outofline in MODES {
             for keys in 1..=MAX_KEYS {
-                for sites in 1..=MAX_SITES_PER_KEY {
+                for sites in (1..=16).chain([64, MAX_SITES_PER_KEY]) {
                     for targets in 2..=MAX_TARGETS_PER_KEY {
+                        if sites > class.max_sites_per_key() {
+                            continue;
+                        }
                         let p = plan(keys, sites, targets, class, outofline).unwrap_or_else(|e| {
                             panic!(
                                 "a plan for {keys}x{sites}x{targets} {class} was wanted, got {e}"
@@ -119,10 +122,45 @@ fn every_class_mode_and_count_up_to_the_maxima_gives_a_plan_that_verifies() {
             }
         }
     }
+    // 18 counts of sites in three classes, the 16 paged ones in cross-page.
     assert_eq!(
         plans,
-        4 * 2 * MAX_KEYS * MAX_SITES_PER_KEY * (MAX_TARGETS_PER_KEY - 1)
+        (3 * 18 + 16) * 2 * MAX_KEYS * (MAX_TARGETS_PER_KEY - 1)
     );
+}
+
+#[test]
+fn the_sizes_of_the_batching_benchmark_plan_in_every_class_that_holds_them_and_cross_page_refuses_beyond_16(
+) {
+    for &class in SiteClass::ALL {
+        for outofline in MODES {
+            for sites in [1, 8, 16, 64, 256] {
+                let got = plan(2, sites, 4, class, outofline);
+                if class == SiteClass::CrossPage && sites > 16 {
+                    assert_eq!(
+                        got,
+                        Err(PlanError::ClassTooSmall {
+                            class,
+                            asked: sites,
+                            most: 16
+                        })
+                    );
+                    let msg = std::format!("{}", got.unwrap_err());
+                    assert!(msg.contains("`cross-page` holds at most 16"), "{msg}");
+                    continue;
+                }
+                let p = got.unwrap_or_else(|e| panic!("{class} x{sites}: {e}"));
+                assert_eq!(
+                    p.sites(1).len(),
+                    sites,
+                    "{class}: every site asked is placed"
+                );
+                let c = census(&p);
+                assert_eq!((c.code, c.outside), (0, 0), "{class} x{sites}");
+                assert_eq!(c.pairs as usize, 2 * 6 * if outofline { 1 } else { sites });
+            }
+        }
+    }
 }
 
 #[test]
@@ -300,8 +338,18 @@ fn plan_refuses_counts_out_of_range_and_names_them() {
         Err(PlanError::SitesPerKey { asked: 0 })
     );
     assert_eq!(
-        plan(1, 17, 2, q, false),
-        Err(PlanError::SitesPerKey { asked: 17 })
+        plan(1, MAX_SITES_PER_KEY + 1, 2, q, false),
+        Err(PlanError::SitesPerKey {
+            asked: MAX_SITES_PER_KEY + 1
+        })
+    );
+    assert_eq!(
+        plan(1, 17, 2, SiteClass::CrossPage, true),
+        Err(PlanError::ClassTooSmall {
+            class: SiteClass::CrossPage,
+            asked: 17,
+            most: 16
+        })
     );
     assert_eq!(
         plan(1, 1, 1, q, false),
@@ -641,9 +689,26 @@ fn patch_points_are_sorted_by_address_within_and_across_keys() {
 }
 
 #[test]
-fn the_stack_light_and_the_gathered_judgements_of_a_landing_agree() {
-    let p = full(SiteClass::CrossPage, true);
-    let map = CodeMap::of(&p);
+fn the_searched_and_the_walked_judgements_of_a_landing_agree() {
+    for (class, outofline) in [(SiteClass::CrossPage, true), (SiteClass::CrossLine, false)] {
+        landings_agree(&full(class, outofline));
+    }
+}
+
+/// Every interesting address judged by the binary search and by a walk of
+/// every piece of code.
+fn landings_agree(p: &ArenaPlan) {
+    let walked = |a: u64| {
+        if !(GUARD_START..GUARD_END).contains(&a) {
+            Landing::Outside
+        } else if !crate::layout::in_site_arena(a) && !p.target_pages().any(|t| t == page_of(a)) {
+            Landing::Unmapped
+        } else {
+            p.code()
+                .find(|r| r.contains(a))
+                .map_or(Landing::Trap, |r| Landing::Code(r.what))
+        }
+    };
     let mut probes: Vec<u64> = std::vec![
         0,
         GUARD_START - 1,
@@ -662,21 +727,25 @@ fn the_stack_light_and_the_gathered_judgements_of_a_landing_agree() {
             page_of(r.addr) + PAGE_SIZE,
         ]);
     }
-    let _ = for_each_pair(&p, |pair| -> ControlFlow<()> {
+    let _ = for_each_pair(p, |pair| -> ControlFlow<()> {
         probes.extend(pair.tears().map(|t| t.landing));
         ControlFlow::Continue(())
     });
     for a in probes {
-        assert_eq!(classify_landing(a, &p), map.landing(a), "at {a:#x}");
+        assert_eq!(classify_landing(a, p), walked(a), "at {a:#x}");
     }
 }
 
 #[test]
-fn every_site_has_a_mark_of_its_own() {
+fn every_site_has_a_mark_of_its_own_within_its_key_and_the_paged_ones_over_the_arena() {
     let p = full(SiteClass::Qword, false);
-    let mut seen = BTreeSet::new();
+    let mut paged = BTreeSet::new();
     for key in 0..p.keys() {
-        for &site in p.sites(key) {
+        let mut seen = BTreeSet::new();
+        for (index, &site) in p.sites(key).iter().enumerate() {
+            if index < crate::layout::PAGED_SITES_PER_KEY {
+                assert!(paged.insert(p.mark_of(site).unwrap().edx()));
+            }
             let m = p.mark_of(site).expect("every site has a mark");
             assert!(seen.insert(m.edx()), "mark {m:?} of {site:#x} used twice");
             assert_eq!(
@@ -692,7 +761,14 @@ fn every_site_has_a_mark_of_its_own() {
 #[test]
 fn a_return_one_byte_off_either_way_misses_the_mark_for_the_kernels_two_keys() {
     for &class in SiteClass::ALL {
-        let p = plan(2, MAX_SITES_PER_KEY, MAX_TARGETS_PER_KEY, class, false).unwrap();
+        let p = plan(
+            2,
+            class.max_sites_per_key(),
+            MAX_TARGETS_PER_KEY,
+            class,
+            false,
+        )
+        .unwrap();
         for key in 0..2 {
             for (index, &site) in p.sites(key).iter().enumerate() {
                 let mark = p.mark_of(site).unwrap();
