@@ -10,7 +10,7 @@ use crate::{
         BenchArgs, Cli, Command, CompareArgs, CompletionsArgs, IsoMenuArgs, ListArgs, MatrixArgs,
         ParseArgs, ReplayArgs, RunArgs, Sources, WatchArgs,
     },
-    compare, evidence,
+    compare, evidence, figure,
     judge::{
         self,
         experiment::{self as xj, ExpJudgement, Tally, Via, Where},
@@ -215,15 +215,15 @@ fn write_judged(dir: &Path, s: &JudgedSummary<'_>, wall: Duration) -> Result<()>
         ),
     )?;
     if !s.experiments.is_empty() {
-        evidence::write(
+        figure::write(
             dir,
-            "latency.svg",
-            &plot::latency_svg(
-                s.experiments,
-                s.facts.baseline.as_ref(),
-                s.facts.tsc_hz,
-                &format!("patch latency per phase, {}", s.source),
-            ),
+            "latency",
+            &plot::Latency {
+                exps: s.experiments,
+                baseline: s.facts.baseline.as_ref(),
+                tsc_hz: s.facts.tsc_hz,
+                title: &format!("patch latency per phase, {}", s.source),
+            },
         )?;
     }
     Ok(())

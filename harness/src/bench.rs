@@ -26,8 +26,9 @@
 //! bench directory holds all of it, every sample.
 
 use crate::{
+    bench_plot,
     cli::BenchArgs,
-    evidence,
+    evidence, figure,
     judge::experiment::{ExpJudgement, Verdict},
     render,
     run::{RunRequest, Setup},
@@ -703,18 +704,10 @@ pub fn run(a: &BenchArgs, setup: &Setup, build: bool) -> Result<Status> {
             .join(","),
         a.repeat
     );
-    for (file, svg) in [
-        (
-            "latency-cdf.svg",
-            crate::bench_plot::latency_cdf_svg(&rows, &title),
-        ),
-        ("calls.svg", crate::bench_plot::calls_svg(&rows, &title)),
-    ] {
-        match svg {
-            Ok(svg) => evidence::write(&dir, file, &svg)?,
-            Err(e) => println!("bench: {file} not drawn: {e}"),
-        }
-    }
+    let rows = &rows;
+    let title = title.as_str();
+    figure::write(&dir, "latency-cdf", &bench_plot::LatencyCdf { rows, title })?;
+    figure::write(&dir, "calls", &bench_plot::Calls { rows, title })?;
     println!("evidence: {}", dir.join("bench.json").display());
     println!(
         "bench: {}",

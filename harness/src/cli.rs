@@ -330,7 +330,7 @@ pub struct ParseArgs {
     #[arg(long, value_name = "ELF")]
     pub elf: Option<PathBuf>,
     /// Also write the evidence (records.jsonl, summary.json, junit.xml,
-    /// latency.svg) to a new run directory under DIR.
+    /// latency.svg and .png) to a new run directory under DIR.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// The experiments the log must hold (default: the `exp=` of the

@@ -18,8 +18,8 @@
 //! (`shared/`, `own-<name>/`, `resumed-<name>/`) under its own, which holds
 //! the run's `summary.json` (every experiment: counters, verdict, reasons,
 //! bound), `junit.xml` (a test case per experiment and per boot),
-//! `experiments.txt` (the table as printed) and `latency.svg`
-//! ([`crate::plot`]); `harness bench` keeps `bench.json` beside its runs.
+//! `experiments.txt` (the table as printed) and `latency.svg` and
+//! `latency.png` ([`crate::plot`]); `harness bench` keeps `bench.json` beside its runs.
 
 use crate::transcript::Line;
 use anyhow::{Context as _, Result};

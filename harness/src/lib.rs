@@ -14,7 +14,7 @@
 //!   [`qemu_info`] and [`controls`], and the reading and comparing of
 //!   [`replay`] do no
 //!   I/O and are tested by `cargo test`; [`run`], [`suite`], [`bench`](mod@bench),
-//!   [`live`] and [`evidence`] do the I/O.
+//!   [`live`], [`evidence`] and [`figure::write`] do the I/O.
 //! * **Each experiment is judged on its own**, from its own records,
 //!   against the registry's expectation ([`judge::experiment`]), and every
 //!   result says where it was seen (TCG, KVM, a real machine; the CPU).
@@ -37,6 +37,7 @@ pub mod cli;
 pub mod compare;
 pub mod controls;
 pub mod evidence;
+pub mod figure;
 pub mod judge;
 pub mod known;
 pub mod list;

@@ -1,271 +1,355 @@
-//! The latency plot of a run (`latency.svg`), written by hand as SVG.
-//! Pure: numbers in, text out.
+//! The latency plot of a run (`latency.svg`, `latency.png`): a
+//! [`Figure`] drawn with `plotters`. Pure: numbers in, image out.
 //!
 //! One group of three bars per experiment that completed patches: the
 //! mean TSC cycles of each phase per patch (`p1_cycles`..`p3_cycles`; the
 //! `int3` phases cover, operand, uncover, each with its sync; for `atomic`
 //! and `naive` phase 1 is the write and phase 2 the sync), experiments
-//! grouped by strategy, on a logarithmic axis. Two
+//! grouped by strategy (a grey band each), on a logarithmic axis. Two
 //! dashed reference lines: the boot's sync floor, one IPI round and one
 //! cpumask round with no code modified (the `baseline` record of the same
 //! boot); and a black tick per experiment: its own floor, one sync round
 //! measured inside the experiment while the executors ran
 //! (`floor_cycles`). Names of experiments that failed are red.
 
-use crate::judge::{
-    experiment::{ExpJudgement, Verdict},
-    Baseline,
+use crate::{
+    figure::{si, Figure, FONT},
+    judge::{
+        experiment::{ExpJudgement, Verdict},
+        Baseline,
+    },
 };
-use std::fmt::Write as _;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-const PHASES: [(&str, &str, &str); 3] = [
+const PHASES: [(&str, &str, RGBColor); 3] = [
     (
         "p1_cycles",
         "phase 1 (int3: cover + sync; atomic, naive: the write)",
-        "#4e79a7",
+        RGBColor(0x4e, 0x79, 0xa7),
     ),
     (
         "p2_cycles",
         "phase 2 (int3: operand + sync; atomic, naive: the sync)",
-        "#f28e2b",
+        RGBColor(0xf2, 0x8e, 0x2b),
     ),
-    ("p3_cycles", "phase 3 (int3: uncover + sync)", "#59a14f"),
+    (
+        "p3_cycles",
+        "phase 3 (int3: uncover + sync)",
+        RGBColor(0x59, 0xa1, 0x4f),
+    ),
 ];
-const BAR: f64 = 4.0;
-const SLOT: f64 = 3.0 * BAR + 5.0;
-const GROUP_GAP: f64 = 18.0;
-const LEFT: f64 = 80.0;
-const TOP: f64 = 92.0;
-const PLOT_H: f64 = 360.0;
-const BOTTOM: f64 = 290.0;
+const FAILED: RGBColor = RGBColor(0xd6, 0x27, 0x28);
+const BAND: RGBColor = RGBColor(0xf0, 0xf0, 0xf0);
+const REFS: [(&str, RGBColor); 2] = [
+    ("IPI sync round", RGBColor(0xd6, 0x27, 0x28)),
+    ("cpumask sync round", RGBColor(0x94, 0x67, 0xbd)),
+];
+/// Pixels per experiment (its three bars and some air); a group's gap.
+const SLOT: u32 = 18;
+/// The header: title, unit line, three legend rows.
+const HEADER: u32 = 130;
+const LEFT: u32 = 80;
+const RIGHT: u32 = 20;
+const PLOT_H: u32 = 380;
+const MIN_W: u32 = 960;
+const NAME_SIZE: f64 = 13.0;
+const TEXT_SIZE: f64 = 14.0;
+const TITLE_SIZE: f64 = 20.0;
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+/// The latency plot of one run's experiments.
+pub struct Latency<'a> {
+    pub exps: &'a [ExpJudgement],
+    /// The boot's `baseline` record: its sync rounds are the dashed lines.
+    pub baseline: Option<&'a Baseline>,
+    pub tsc_hz: Option<u64>,
+    pub title: &'a str,
 }
 
-/// The SVG document.
-pub fn latency_svg(
-    exps: &[ExpJudgement],
-    baseline: Option<&Baseline>,
-    tsc_hz: Option<u64>,
-    title: &str,
-) -> String {
-    let shown: Vec<&ExpJudgement> = exps
-        .iter()
-        .filter(|j| j.n("patches") > 0 && j.n("p1_cycles") > 0)
-        .collect();
-    // Groups by strategy, in order of first appearance.
-    let mut groups: Vec<(String, Vec<&ExpJudgement>)> = Vec::new();
-    for j in &shown {
-        let s = j.name.split('/').next().unwrap_or("?").to_string();
-        match groups.iter_mut().find(|(g, _)| *g == s) {
-            Some((_, v)) => v.push(j),
-            None => groups.push((s, vec![j])),
-        }
-    }
-    let refs: Vec<(String, u64, &str)> = baseline
-        .map(|b| {
-            [
-                ("IPI sync round", b.ipi_sync_cycles, "#d62728"),
-                ("cpumask sync round", b.cpumask_sync_cycles, "#9467bd"),
-            ]
-            .into_iter()
-            .filter_map(|(n, c, col)| Some((n.to_string(), c.filter(|&c| c > 0)?, col)))
-            .collect()
-        })
-        .unwrap_or_default();
-    let mut values: Vec<u64> = shown
-        .iter()
-        .flat_map(|j| {
-            PHASES
-                .iter()
-                .map(|(k, _, _)| j.n(k))
-                .chain([j.n("floor_cycles")])
-        })
-        .chain(refs.iter().map(|r| r.1))
-        .filter(|&v| v > 0)
-        .collect();
-    values.sort_unstable();
-    let lo = values.first().copied().unwrap_or(1).max(1) as f64;
-    let hi = values.last().copied().unwrap_or(10).max(10) as f64;
-    let (dlo, dhi) = (
-        lo.log10().floor(),
-        hi.log10().ceil().max(lo.log10().floor() + 1.0),
-    );
-    let y = |v: f64| TOP + PLOT_H - (v.max(1.0).log10() - dlo) / (dhi - dlo) * PLOT_H;
+/// The experiments of one strategy, in x units of one experiment slot.
+struct Group<'a> {
+    name: String,
+    /// Its band, `[x0, x1)`.
+    x0: f64,
+    x1: f64,
+    /// Per experiment, the judgement and the left edge of its slot.
+    exps: Vec<(&'a ExpJudgement, f64)>,
+}
 
-    // A group is as wide as its bars, or its name.
-    let group_w = |g: &str, n: usize| (n as f64 * SLOT).max(g.len() as f64 * 7.5 + 6.0);
-    let plot_w: f64 = groups
-        .iter()
-        .map(|(g, v)| group_w(g, v.len()) + GROUP_GAP)
-        .sum::<f64>()
-        .max(320.0);
-    let width = LEFT + plot_w + 30.0;
-    let height = TOP + PLOT_H + BOTTOM;
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" viewBox="0 0 {width:.0} {height:.0}" font-family="sans-serif" font-size="11">"#
-    );
-    let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let _ = writeln!(
-        s,
-        r#"<text x="{LEFT}" y="20" font-size="14" font-weight="bold">{}</text>"#,
-        esc(title)
-    );
-    let unit = match tsc_hz {
-        Some(hz) if hz > 0 => format!(
-            "mean TSC cycles per patch, log scale; TSC {:.3} GHz: 1 us = {} cycles",
-            hz as f64 / 1e9,
-            hz / 1_000_000
-        ),
-        _ => "mean TSC cycles per patch, log scale".into(),
-    };
-    let _ = writeln!(s, r#"<text x="{LEFT}" y="38">{}</text>"#, esc(&unit));
-    // Legend.
-    let mut lx = LEFT;
-    for (_, label, col) in PHASES {
-        let _ = writeln!(
-            s,
-            r#"<rect x="{lx}" y="50" width="10" height="10" fill="{col}"/><text x="{}" y="59">{}</text>"#,
-            lx + 14.0,
-            esc(label)
-        );
-        lx += 14.0 + label.len() as f64 * 6.2 + 16.0;
+/// Where everything goes.
+struct Layout<'a> {
+    groups: Vec<Group<'a>>,
+    /// Slots on the x axis, the gaps included.
+    width: f64,
+}
+
+fn text_width(s: &str, size: f64) -> u32 {
+    FontDesc::new(FontFamily::Name(FONT), size, FontStyle::Normal)
+        .box_size(s)
+        .map_or(s.len() as u32 * size as u32 * 6 / 10, |(w, _)| w)
+}
+
+impl<'a> Latency<'a> {
+    fn shown(&self) -> impl Iterator<Item = &'a ExpJudgement> {
+        self.exps
+            .iter()
+            .filter(|j| j.n("patches") > 0 && j.n("p1_cycles") > 0)
     }
-    let _ = writeln!(
-        s,
-        r#"<line x1="{LEFT}" y1="74" x2="{}" y2="74" stroke="black" stroke-width="2"/><text x="{}" y="78">the experiment's own floor (one sync round inside it)</text>"#,
-        LEFT + 14.0,
-        LEFT + 18.0
-    );
-    let mut rx = LEFT + 330.0;
-    for (name, c, col) in &refs {
-        let text = format!("boot baseline: {name}, {c} cycles");
-        let _ = writeln!(
-            s,
-            r#"<line x1="{rx}" y1="74" x2="{}" y2="74" stroke="{col}" stroke-dasharray="5,3" stroke-width="1.5"/><text x="{}" y="78">{}</text>"#,
-            rx + 20.0,
-            rx + 24.0,
-            esc(&text)
-        );
-        rx += 24.0 + text.len() as f64 * 6.2 + 16.0;
-    }
-    // Axis and decades.
-    let _ = writeln!(
-        s,
-        r#"<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{}" stroke="black"/>"#,
-        TOP + PLOT_H
-    );
-    let _ = writeln!(
-        s,
-        r#"<line x1="{LEFT}" y1="{0}" x2="{1}" y2="{0}" stroke="black"/>"#,
-        TOP + PLOT_H,
-        LEFT + plot_w
-    );
-    let mut d = dlo;
-    while d <= dhi + 0.5 {
-        let yy = y(10f64.powf(d));
-        let _ = writeln!(
-            s,
-            r##"<line x1="{LEFT}" y1="{yy:.1}" x2="{:.1}" y2="{yy:.1}" stroke="#ddd"/><text x="{:.1}" y="{:.1}" text-anchor="end">1e{d:.0}</text>"##,
-            LEFT + plot_w,
-            LEFT - 6.0,
-            yy + 4.0
-        );
-        d += 1.0;
-    }
-    let _ = writeln!(
-        s,
-        r#"<text transform="translate(18,{:.1}) rotate(-90)" text-anchor="middle">TSC cycles</text>"#,
-        TOP + PLOT_H / 2.0
-    );
-    if shown.is_empty() {
-        let _ = writeln!(
-            s,
-            r#"<text x="{:.1}" y="{:.1}">no experiment completed a patch</text>"#,
-            LEFT + 20.0,
-            TOP + PLOT_H / 2.0
-        );
-    }
-    // Bars.
-    let mut x = LEFT + GROUP_GAP / 2.0;
-    for (g, v) in &groups {
-        let gw = group_w(g, v.len());
-        let _ = writeln!(
-            s,
-            r##"<rect x="{:.1}" y="{TOP}" width="{:.1}" height="{PLOT_H}" fill="#f4f4f4"/><text x="{:.1}" y="{:.1}" text-anchor="middle" font-weight="bold">{}</text>"##,
-            x - 3.0,
-            gw + 6.0 - 5.0,
-            x + gw / 2.0,
-            TOP - 4.0,
-            esc(g)
-        );
-        let end = x + gw;
-        x += (gw - v.len() as f64 * SLOT) / 2.0;
-        for j in v {
-            for (i, (k, label, col)) in PHASES.iter().enumerate() {
-                let val = j.n(k);
-                if val == 0 {
-                    continue;
-                }
-                let top = y(val as f64);
-                let _ = writeln!(
-                    s,
-                    r#"<rect x="{:.1}" y="{top:.1}" width="{BAR}" height="{:.1}" fill="{col}"><title>{}: {} {val} cycles</title></rect>"#,
-                    x + i as f64 * BAR,
-                    (TOP + PLOT_H - top).max(0.5),
-                    esc(&j.name),
-                    esc(label)
-                );
+
+    fn layout(&self) -> Layout<'a> {
+        // Groups by strategy, in order of first appearance.
+        let mut by: Vec<(String, Vec<&'a ExpJudgement>)> = Vec::new();
+        for j in self.shown() {
+            let s = j.name.split('/').next().unwrap_or("?").to_string();
+            match by.iter_mut().find(|(g, _)| *g == s) {
+                Some((_, v)) => v.push(j),
+                None => by.push((s, vec![j])),
             }
-            let floor = j.n("floor_cycles");
-            if floor > 0 {
-                let fy = y(floor as f64);
-                let _ = writeln!(
-                    s,
-                    r#"<line x1="{:.1}" y1="{fy:.1}" x2="{:.1}" y2="{fy:.1}" stroke="black" stroke-width="2"><title>{}: floor {floor} cycles</title></line>"#,
-                    x - 1.0,
-                    x + 3.0 * BAR + 1.0,
-                    esc(&j.name)
-                );
-            }
-            let col = if matches!(j.verdict, Verdict::Fail | Verdict::Kfail) {
-                "#d62728"
-            } else {
-                "black"
-            };
-            let lx = x + 1.5 * BAR + 3.0;
-            let ly = TOP + PLOT_H + 8.0;
-            let _ = writeln!(
-                s,
-                r#"<text transform="translate({lx:.1},{ly:.1}) rotate(90)" font-size="10" fill="{col}">{}</text>"#,
-                esc(&j.name)
-            );
-            x += SLOT;
         }
-        x = end + GROUP_GAP;
+        let mut x = 0.5;
+        let mut groups = Vec::new();
+        for (g, v) in by {
+            // A group is as wide as its bars, or its name.
+            let name_slots = f64::from(text_width(&g, TEXT_SIZE) + 8) / f64::from(SLOT);
+            let w = (v.len() as f64).max(name_slots.ceil());
+            let pad = (w - v.len() as f64) / 2.0;
+            let exps = v
+                .into_iter()
+                .enumerate()
+                .map(|(i, j)| (j, x + pad + i as f64))
+                .collect();
+            groups.push(Group {
+                name: g,
+                x0: x,
+                x1: x + w,
+                exps,
+            });
+            x += w + 1.0;
+        }
+        Layout {
+            groups,
+            width: x - 0.5,
+        }
     }
-    for (name, c, col) in &refs {
-        let ry = y(*c as f64);
-        let _ = writeln!(
-            s,
-            r#"<line x1="{LEFT}" y1="{ry:.1}" x2="{:.1}" y2="{ry:.1}" stroke="{col}" stroke-dasharray="5,3" stroke-width="1.5"><title>{}: {c} cycles</title></line>"#,
-            LEFT + plot_w,
-            esc(name)
-        );
+
+    /// The boot's sync rounds that were measured.
+    fn refs(&self) -> Vec<(&'static str, u64, RGBColor)> {
+        let Some(b) = self.baseline else {
+            return vec![];
+        };
+        [b.ipi_sync_cycles, b.cpumask_sync_cycles]
+            .into_iter()
+            .zip(REFS)
+            .filter_map(|(c, (n, col))| Some((n, c.filter(|&c| c > 0)?, col)))
+            .collect()
     }
-    s.push_str("</svg>\n");
-    s
+
+    /// The decades of the y axis: `(10^lo, 10^hi)`.
+    fn y_range(&self) -> (f64, f64) {
+        let values: Vec<u64> = self
+            .shown()
+            .flat_map(|j| {
+                PHASES
+                    .iter()
+                    .map(|(k, _, _)| j.n(k))
+                    .chain([j.n("floor_cycles")])
+            })
+            .chain(self.refs().iter().map(|r| r.1))
+            .filter(|&v| v > 0)
+            .collect();
+        let lo = values.iter().min().copied().unwrap_or(1).max(1) as f64;
+        let hi = values.iter().max().copied().unwrap_or(10).max(10) as f64;
+        let dlo = lo.log10().floor();
+        let dhi = hi.log10().ceil().max(dlo + 1.0);
+        (10f64.powf(dlo), 10f64.powf(dhi))
+    }
+
+    /// Height of the area under the axis: the longest name, standing.
+    fn names_h(&self) -> u32 {
+        self.shown()
+            .map(|j| text_width(&j.name, NAME_SIZE))
+            .max()
+            .unwrap_or(0)
+            + 24
+    }
+}
+
+impl Figure for Latency<'_> {
+    fn size(&self) -> (u32, u32) {
+        let w = LEFT + (self.layout().width * f64::from(SLOT)).ceil() as u32 + RIGHT;
+        // As wide as the title too: it names the run.
+        let w = w.max(MIN_W).max(text_width(self.title, TITLE_SIZE) + 20);
+        (w, HEADER + 30 + PLOT_H + self.names_h())
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        let e = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+        let text = TextStyle::from((FONT, TEXT_SIZE).into_font());
+        let layout = self.layout();
+        let refs = self.refs();
+        let (header, body) = root.split_vertically(HEADER);
+
+        // Header: title, unit, legend in two columns.
+        header
+            .draw(&Text::new(self.title, (10, 8), (FONT, TITLE_SIZE)))
+            .map_err(e)?;
+        let unit = match self.tsc_hz {
+            Some(hz) if hz > 0 => format!(
+                "mean TSC cycles per patch, log scale; TSC {:.3} GHz: 1 us = {} cycles",
+                hz as f64 / 1e9,
+                hz / 1_000_000
+            ),
+            _ => "mean TSC cycles per patch, log scale".into(),
+        };
+        header
+            .draw(&Text::new(unit, (10, 36), text.clone()))
+            .map_err(e)?;
+        let row = |i: usize| 62 + 20 * i as i32;
+        for (i, (_, label, col)) in PHASES.iter().enumerate() {
+            let y = row(i);
+            header
+                .draw(&Rectangle::new([(10, y), (22, y + 12)], col.filled()))
+                .map_err(e)?;
+            header
+                .draw(&Text::new(*label, (30, y - 1), text.clone()))
+                .map_err(e)?;
+        }
+        let x2 = 500;
+        header
+            .draw(&PathElement::new(
+                [(x2, row(0) + 6), (x2 + 22, row(0) + 6)],
+                BLACK.stroke_width(2),
+            ))
+            .map_err(e)?;
+        header
+            .draw(&Text::new(
+                "the experiment's own floor (one sync round inside it)",
+                (x2 + 30, row(0) - 1),
+                text.clone(),
+            ))
+            .map_err(e)?;
+        for (i, (name, c, col)) in refs.iter().enumerate() {
+            let y = row(i + 1) + 6;
+            for k in 0..3 {
+                header
+                    .draw(&PathElement::new(
+                        [(x2 + 8 * k, y), (x2 + 8 * k + 5, y)],
+                        col.stroke_width(2),
+                    ))
+                    .map_err(e)?;
+            }
+            header
+                .draw(&Text::new(
+                    format!("boot baseline: {name}, {c} cycles"),
+                    (x2 + 30, y - 7),
+                    text.clone(),
+                ))
+                .map_err(e)?;
+        }
+
+        // The chart: x in slots, y in cycles.
+        let (ylo, yhi) = self.y_range();
+        let xw = layout.width.max(1.0);
+        let mut chart = ChartBuilder::on(&body)
+            .margin_top(30)
+            .margin_right(RIGHT)
+            .x_label_area_size(self.names_h())
+            .y_label_area_size(LEFT)
+            .build_cartesian_2d(0f64..xw, (ylo..yhi).log_scale())
+            .map_err(e)?;
+        chart
+            .draw_series(layout.groups.iter().map(|&Group { x0, x1, .. }| {
+                Rectangle::new([(x0 - 0.2, ylo), (x1 + 0.2, yhi)], BAND.filled())
+            }))
+            .map_err(e)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(0)
+            .light_line_style(TRANSPARENT)
+            .bold_line_style(RGBColor(200, 200, 200))
+            .y_label_formatter(&|v| si(*v))
+            .y_label_style(text.clone())
+            .y_desc("TSC cycles (log)")
+            .axis_desc_style(text.clone())
+            .draw()
+            .map_err(e)?;
+        let top = Pos::new(HPos::Center, VPos::Bottom);
+        chart
+            .draw_series(layout.groups.iter().map(|g| {
+                EmptyElement::at(((g.x0 + g.x1) / 2.0, yhi))
+                    + Text::new(g.name.clone(), (0, -6), text.clone().pos(top))
+            }))
+            .map_err(e)?;
+        if layout.groups.is_empty() {
+            chart
+                .draw_series([Text::new(
+                    "no experiment completed a patch",
+                    (0.05 * xw, (ylo * yhi).sqrt()),
+                    text.clone(),
+                )])
+                .map_err(e)?;
+        }
+        let exps = || layout.groups.iter().flat_map(|g| g.exps.iter());
+        for (i, (k, _, col)) in PHASES.iter().enumerate() {
+            chart
+                .draw_series(exps().filter(|(j, _)| j.n(k) > 0).map(|(j, x)| {
+                    let x0 = x + 0.125 + 0.25 * i as f64;
+                    Rectangle::new([(x0, ylo), (x0 + 0.25, j.n(k) as f64)], col.filled())
+                }))
+                .map_err(e)?;
+        }
+        chart
+            .draw_series(
+                exps()
+                    .filter(|(j, _)| j.n("floor_cycles") > 0)
+                    .map(|(j, x)| {
+                        let f = j.n("floor_cycles") as f64;
+                        PathElement::new([(x + 0.05, f), (x + 0.95, f)], BLACK.stroke_width(2))
+                    }),
+            )
+            .map_err(e)?;
+        for (_, c, col) in &refs {
+            let c = *c as f64;
+            chart
+                .draw_series(DashedLineSeries::new(
+                    [(0.0, c), (xw, c)],
+                    6,
+                    4,
+                    col.stroke_width(2),
+                ))
+                .map_err(e)?;
+        }
+        // The names stand under the axis, one per slot, red if it failed.
+        let base = root.get_base_pixel();
+        for (j, x) in exps() {
+            let (px, py) = chart.backend_coord(&(x + 0.5, ylo));
+            let col = if matches!(j.verdict, Verdict::Fail | Verdict::Kfail) {
+                FAILED
+            } else {
+                BLACK
+            };
+            let style = (FONT, NAME_SIZE)
+                .into_font()
+                .transform(FontTransform::Rotate90)
+                .color(&col)
+                .pos(Pos::new(HPos::Left, VPos::Center));
+            root.draw(&Text::new(
+                j.name.as_str(),
+                (px - base.0, py - base.1 + 8),
+                style,
+            ))
+            .map_err(e)?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::figure;
     use crate::judge::experiment::{Platform, Via, Where};
 
     fn exp(name: &str, p: [u64; 3], floor: u64, verdict: Verdict) -> ExpJudgement {
@@ -301,48 +385,119 @@ mod tests {
         }
     }
 
+    /// The text of the SVG element that holds `text`, from its `<`.
+    fn element_of<'a>(svg: &'a str, text: &str) -> &'a str {
+        let at = svg
+            .find(&format!(">\n{text}\n</text>"))
+            .unwrap_or_else(|| panic!("no text {text:?} in:\n{svg}"));
+        &svg[svg[..at].rfind('<').unwrap()..at]
+    }
+
+    fn two() -> Vec<ExpJudgement> {
+        vec![
+            exp(
+                "int3/gap/ipi/qword/timer",
+                [1000, 2000, 3000],
+                500,
+                Verdict::Pass,
+            ),
+            exp("atomic/-/ipi/qword", [800, 0, 0], 400, Verdict::Fail),
+        ]
+    }
+
+    const BASELINE: Baseline = Baseline {
+        direct_calls_per_s: Some(1),
+        checked_calls_per_s: Some(1),
+        ipi_sync_cycles: Some(300),
+        cpumask_sync_cycles: Some(200),
+    };
+
     #[test]
     fn the_plot_has_a_bar_per_phase_a_floor_tick_and_the_boot_floors() {
-        let svg = latency_svg(
-            &[
-                exp(
-                    "int3/gap/ipi/qword/timer",
-                    [1000, 2000, 3000],
-                    500,
-                    Verdict::Pass,
-                ),
-                exp("atomic/-/ipi/qword", [800, 0, 0], 400, Verdict::Fail),
-            ],
-            Some(&Baseline {
-                direct_calls_per_s: Some(1),
-                checked_calls_per_s: Some(1),
-                ipi_sync_cycles: Some(300),
-                cpumask_sync_cycles: Some(200),
-            }),
-            Some(2_600_000_000),
-            "test <plot>",
-        );
-        assert!(svg.starts_with("<svg") && svg.ends_with("</svg>\n"));
+        let exps = two();
+        let svg = figure::svg(&Latency {
+            exps: &exps,
+            baseline: Some(&BASELINE),
+            tsc_hz: Some(2_600_000_000),
+            title: "test <plot>",
+        })
+        .unwrap();
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        // Filled rectangles per phase colour: one in the legend, one per bar.
+        let filled = |c: RGBColor| {
+            svg.matches(&format!(
+                r##"fill="#{:02X}{:02X}{:02X}" stroke="none""##,
+                c.0, c.1, c.2
+            ))
+            .count()
+        };
+        let bars: Vec<usize> = PHASES.iter().map(|p| filled(p.2) - 1).collect();
         assert_eq!(
-            svg.matches("<rect x=").count() - 3 - 2,
-            4,
-            "4 bars (3 + 1), 3 legend boxes, 2 group bands:\n{svg}"
+            bars,
+            [2, 1, 1],
+            "phase 1 of both, 2 and 3 of int3 only:\n{svg}"
         );
-        assert_eq!(svg.matches("floor 500 cycles").count(), 1);
-        assert!(
-            svg.contains("IPI sync round: 300 cycles")
-                && svg.contains("cpumask sync round: 200 cycles")
+        assert_eq!(filled(BAND), 2, "a band per strategy");
+        for g in ["int3", "atomic"] {
+            element_of(&svg, g);
+        }
+        // The floor ticks: one in the legend, one per experiment.
+        assert_eq!(
+            svg.matches(r##"stroke="#000000" stroke-width="2""##)
+                .count(),
+            3,
+            "{svg}"
         );
-        assert!(svg.contains("test &lt;plot&gt;"), "the title is escaped");
+        for t in [
+            "boot baseline: IPI sync round, 300 cycles",
+            "boot baseline: cpumask sync round, 200 cycles",
+            "mean TSC cycles per patch, log scale; TSC 2.600 GHz: 1 us = 2600 cycles",
+            "phase 3 (int3: uncover + sync)",
+        ] {
+            element_of(&svg, t);
+        }
+        element_of(&svg, "test &lt;plot&gt;");
         assert!(
-            svg.contains(r##"fill="#d62728">atomic/-/ipi/qword"##),
+            element_of(&svg, "atomic/-/ipi/qword").contains(r##"fill="#D62728""##),
             "a failed experiment is named in red"
+        );
+        assert!(
+            element_of(&svg, "int3/gap/ipi/qword/timer").contains(r##"fill="#000000""##),
+            "a passed one in black"
         );
     }
 
     #[test]
+    fn the_png_is_the_same_figure() {
+        let exps = two();
+        let f = Latency {
+            exps: &exps,
+            baseline: Some(&BASELINE),
+            tsc_hz: None,
+            title: "png",
+        };
+        let png = figure::png(&f).unwrap();
+        let (w, h) = f.size();
+        assert!(png.starts_with(b"\x89PNG") && w >= MIN_W && h > PLOT_H);
+        assert_eq!(&png[16..24], [w.to_be_bytes(), h.to_be_bytes()].concat());
+    }
+
+    #[test]
     fn a_run_without_patches_still_gives_a_valid_plot() {
-        let svg = latency_svg(&[], None, None, "empty");
-        assert!(svg.contains("no experiment completed a patch") && svg.ends_with("</svg>\n"));
+        let svg = figure::svg(&Latency {
+            exps: &[],
+            baseline: None,
+            tsc_hz: None,
+            title: "empty",
+        })
+        .unwrap();
+        element_of(&svg, "no experiment completed a patch");
+        assert!(figure::png(&Latency {
+            exps: &[],
+            baseline: None,
+            tsc_hz: None,
+            title: "empty",
+        })
+        .is_ok());
     }
 }

@@ -8,6 +8,7 @@ use crate::{
     accel::{self, AccelChoice, AccelRequest},
     boot, controls,
     evidence::{self, Case, CaseOutcome},
+    figure,
     judge::{
         self,
         experiment::{self as xj, ExpJudgement, Tally, Verdict, Via, Where},
@@ -822,21 +823,22 @@ fn write_verdict_files(
         .collect();
     text.push(Tally::of(&o.experiments).line());
     evidence::write(&o.dir, "experiments.txt", &(text.join("\n") + "\n"))?;
-    evidence::write(
+    let title = format!(
+        "patch latency per phase, boot {} ({}) -smp {} ({})",
+        o.plan.boot.name(),
+        o.facts.cmdline.as_deref().unwrap_or(""),
+        o.plan.smp,
+        o.experiments[0].seen.label()
+    );
+    figure::write(
         &o.dir,
-        "latency.svg",
-        &plot::latency_svg(
-            &o.experiments,
-            o.facts.baseline.as_ref(),
-            o.facts.tsc_hz,
-            &format!(
-                "patch latency per phase, boot {} ({}) -smp {} ({})",
-                o.plan.boot.name(),
-                o.facts.cmdline.as_deref().unwrap_or(""),
-                o.plan.smp,
-                o.experiments[0].seen.label()
-            ),
-        ),
+        "latency",
+        &plot::Latency {
+            exps: &o.experiments,
+            baseline: o.facts.baseline.as_ref(),
+            tsc_hz: o.facts.tsc_hz,
+            title: &title,
+        },
     )
 }
 

@@ -24,13 +24,14 @@
 //! One directory per invocation, holding `summary.json` (every boot and
 //! every experiment: counters, verdict, reasons, bound), `junit.xml` (one
 //! test case per experiment, one per boot's platform judgement),
-//! `latency.svg` ([`plot`]), `experiments.txt` (the table as printed), and
+//! `latency.svg` and `.png` ([`plot`]), `experiments.txt` (the table as printed), and
 //! one subdirectory per boot with that boot's usual evidence
 //! ([`crate::evidence`]).
 
 use crate::{
     accel::AccelChoice,
     evidence::{self, Case, CaseOutcome},
+    figure,
     judge::{
         experiment::{self as xj, ExpJudgement, OwnBoot, Tally, Verdict, Via, Where},
         Baseline, Ending, Facts, Machine,
@@ -721,23 +722,24 @@ fn write_evidence(o: &SuiteOutcome, req: &RunRequest, setup: &Setup) -> Result<(
         ),
     )?;
     let facts = o.facts();
-    evidence::write(
+    let title = format!(
+        "patch latency per phase, exp={} ms={} -smp {} ({})",
+        o.pattern,
+        o.ms,
+        req.smp,
+        o.experiments
+            .first()
+            .map_or("?".to_string(), |j| j.seen.label())
+    );
+    figure::write(
         &o.dir,
-        "latency.svg",
-        &plot::latency_svg(
-            &o.experiments,
-            facts.and_then(|f| f.baseline.as_ref()),
-            facts.and_then(|f| f.tsc_hz),
-            &format!(
-                "patch latency per phase, exp={} ms={} -smp {} ({})",
-                o.pattern,
-                o.ms,
-                req.smp,
-                o.experiments
-                    .first()
-                    .map_or("?".to_string(), |j| j.seen.label())
-            ),
-        ),
+        "latency",
+        &plot::Latency {
+            exps: &o.experiments,
+            baseline: facts.and_then(|f| f.baseline.as_ref()),
+            tsc_hz: facts.and_then(|f| f.tsc_hz),
+            title: &title,
+        },
     )?;
     let mut text = o.table.join("\n");
     text.push('\n');

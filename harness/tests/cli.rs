@@ -642,6 +642,7 @@ fn a_fake_experiment_boot_prints_a_line_per_experiment_and_keeps_the_evidence() 
         "summary.json",
         "junit.xml",
         "latency.svg",
+        "latency.png",
         "experiments.txt",
         "shared/serial.log",
     ] {
