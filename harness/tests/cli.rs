@@ -554,6 +554,16 @@ fn watch_refuses_a_missing_device() {
     assert_status(&r, 2, "no serial device at /dev/nonexistent-tty");
 }
 
+#[test]
+fn watch_refuses_a_device_that_is_not_a_terminal_naming_it() {
+    // A file where the serial port should be (a typo of the path, a log
+    // given to watch instead of parse). Tests run as root here, so a
+    // device without permission cannot be shown; its error names group
+    // dialout (`watch::open_serial`).
+    let r = run(harness().arg("watch").arg(testdata("clean.log")));
+    assert_status(&r, 2, "clean.log is not a terminal");
+}
+
 // --- experiments -------------------------------------------------------------
 
 #[test]
