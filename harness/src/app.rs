@@ -129,6 +129,9 @@ fn cmd_run(a: RunArgs) -> Result<Status> {
     if build {
         setup.workspace.build_kernel()?;
     }
+    if a.repeat > 1 {
+        return run_repeated(&req, &setup, a.repeat);
+    }
     if req.experiment.is_some() {
         let print = if a.tap { Print::Quiet } else { Print::Live };
         let o = suite::run(&req, &setup, print)?;
@@ -149,6 +152,44 @@ fn cmd_run(a: RunArgs) -> Result<Status> {
         run::print_summary(&out, &setup);
     }
     Ok(run::status(&out))
+}
+
+/// `harness run --repeat N`: the request N times, a line per run, then
+/// the tally. Passes only when every run passed.
+fn run_repeated(req: &RunRequest, setup: &Setup, n: u32) -> Result<Status> {
+    let mut tally = crate::repeat::Tally::default();
+    let mut worst = Status::Pass;
+    for i in 1..=n {
+        let (status, line, dir) = if req.experiment.is_some() {
+            let o = suite::run(req, setup, Print::Quiet)?;
+            tally.add_run(&o.experiments);
+            (o.status, o.tally.line(), o.dir)
+        } else {
+            let out = run::execute(&run::resolve(req, setup)?, setup)?;
+            let status = run::status(&out);
+            tally.runs += 1;
+            let word = if status == Status::Pass {
+                "PASS"
+            } else {
+                "FAIL"
+            };
+            tally.add("platform", "pass", word, None);
+            (status, out.judgement.status.word().to_string(), out.dir)
+        };
+        println!(
+            "run {i}/{n}: {line}; status {} ({})",
+            status.code(),
+            dir.display()
+        );
+        if status != Status::Pass && worst == Status::Pass {
+            worst = status;
+        }
+        if crate::live::interrupted() {
+            anyhow::bail!("interrupted after {i} of {n} runs");
+        }
+    }
+    print!("{}", tally.render(n));
+    Ok(worst)
 }
 
 fn default_out(out: Option<PathBuf>) -> PathBuf {
@@ -517,6 +558,7 @@ fn cmd_matrix(a: MatrixArgs) -> Result<Status> {
         jobs: a.jobs.map_or_else(matrix::Jobs::auto, matrix::Jobs::Rows),
         filter: a.filter.clone(),
         group: a.group.clone(),
+        repeat: a.repeat,
     };
     if a.list {
         let text = std::fs::read_to_string(&a.file)

@@ -311,6 +311,11 @@ pub struct RunArgs {
     /// or the platform judgement) instead of the human summary.
     #[arg(long)]
     pub tap: bool,
+    /// Run it N times (a boot, or boots, each), one line per run, then a
+    /// table: per experiment, the runs of each verdict and the median time
+    /// to its first failure (how reliably a control is caught).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = crate::repeat::parse_repeat)]
+    pub repeat: u32,
 }
 
 /// `harness parse`.
@@ -518,4 +523,9 @@ pub struct MatrixArgs {
     /// List the rows (those selected) and what each runs; run nothing.
     #[arg(long)]
     pub list: bool,
+    /// Run every selected row N times (`NAME-rK`), then a table: per row,
+    /// the runs that passed and the median time to the first failure of
+    /// its experiments (how fast a sabotage is caught).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = crate::repeat::parse_repeat)]
+    pub repeat: u32,
 }

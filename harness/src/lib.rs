@@ -49,6 +49,7 @@ pub mod plot;
 pub mod qemu;
 pub mod qemu_info;
 pub mod render;
+pub mod repeat;
 pub mod replay;
 pub mod run;
 pub mod stats;

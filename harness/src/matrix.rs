@@ -470,6 +470,8 @@ pub struct Options {
     pub filter: Option<String>,
     /// Only rows of this group.
     pub group: Option<String>,
+    /// Each row this many times (`--repeat`).
+    pub repeat: u32,
 }
 
 impl Default for Options {
@@ -478,8 +480,25 @@ impl Default for Options {
             jobs: Jobs::Rows(1),
             filter: None,
             group: None,
+            repeat: 1,
         }
     }
+}
+
+/// Each row `n` times, named `NAME-r1` to `NAME-rN` (unchanged when `n` is
+/// 1), with the name each came from.
+pub fn repeated(rows: Vec<Row>, n: u32) -> Vec<(String, Row)> {
+    rows.into_iter()
+        .flat_map(|r| {
+            (1..=n).map(move |k| {
+                let mut c = r.clone();
+                if n > 1 {
+                    c.request.name = format!("{}-r{k}", r.request.name);
+                }
+                (r.request.name.clone(), c)
+            })
+        })
+        .collect()
 }
 
 /// The rows `o` selects; an error names the selection when none is left.
@@ -573,6 +592,8 @@ struct RowRun {
     dir: Option<std::path::PathBuf>,
     secs: f64,
     interrupted: bool,
+    /// `first_fail_ns` of each experiment that failed.
+    first_fail_ns: Vec<u64>,
 }
 
 /// Runs one row (prints nothing unless the serial line is echoed).
@@ -585,6 +606,7 @@ fn run_row(row: &Row, setup: &Setup) -> RowRun {
         dir: None,
         secs: 0.0,
         interrupted: false,
+        first_fail_ns: Vec::new(),
     };
     run.result = match &row.skip {
         Some(why) => RowResult::Skip(why.clone()),
@@ -604,6 +626,12 @@ fn run_row(row: &Row, setup: &Setup) -> RowRun {
                         .iter()
                         .any(|b| b.outcome.ending == crate::judge::Ending::Interrupted);
                     run.detail = Some(o.tally.line());
+                    run.first_fail_ns = o
+                        .experiments
+                        .iter()
+                        .filter_map(|j| j.counters.get("first_fail_ns").copied())
+                        .filter(|&ns| ns > 0)
+                        .collect();
                     // What did not pass, one line each (the run's
                     // directory has the whole table).
                     let not_passed: Vec<String> = o
@@ -773,7 +801,9 @@ pub fn run_table_cases(
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let rows = parse_table(&text).with_context(|| format!("in {}", file.display()))?;
-    let rows = select(rows, opts).with_context(|| format!("in {}", file.display()))?;
+    let picked = select(rows, opts).with_context(|| format!("in {}", file.display()))?;
+    let (origin, rows): (Vec<String>, Vec<Row>) =
+        repeated(picked, opts.repeat.max(1)).into_iter().unzip();
     // A bad row is bad input: refuse the table before running any of it.
     for row in rows.iter().filter(|r| r.skip.is_none()) {
         run::validate(&row.request, setup).with_context(|| {
@@ -836,6 +866,7 @@ pub fn run_table_cases(
                     dir: None,
                     secs: 0.0,
                     interrupted: true,
+                    first_fail_ns: Vec::new(),
                 };
             }
             run_row(&rows[i], setup)
@@ -907,6 +938,28 @@ pub fn run_table_cases(
         results.push(r.result.clone());
     }
     let closing = closing_line(&results);
+    if opts.repeat > 1 {
+        let mut t = crate::repeat::Tally::default();
+        for (i, r) in runs.iter().enumerate() {
+            if let Some(r) = r {
+                let row = &rows[i];
+                let expect = if row.want_fail {
+                    "fail (sabotage)"
+                } else {
+                    "pass"
+                };
+                let word = match &r.result {
+                    RowResult::Pass => "PASS",
+                    RowResult::Fail(_) => "FAIL",
+                    RowResult::Skip(_) => "SKIP",
+                };
+                t.add(&origin[i], expect, word, r.first_fail_ns.iter().copied());
+            }
+        }
+        let table = t.render(opts.repeat);
+        println!("{table}");
+        log += &table;
+    }
     log += &closing;
     log.push('\n');
     evidence::write(&matrix_dir, "matrix.log", &log)?;

@@ -245,3 +245,79 @@ fn ctrl_c_during_rows_at_once_kills_every_qemu_and_keeps_every_artifact() {
         assert!(r.join("summary.json").is_file(), "{}", r.display());
     }
 }
+
+#[test]
+fn repeat_runs_each_row_n_times_and_tallies_them_by_row() {
+    let d = scratch("repeat");
+    let (status, out, err) = matrix(&d, &["--filter", "a,b", "--repeat", "3", "-j", "1"]);
+    assert_eq!(status, 1, "{out}{err}");
+    for k in 1..=3 {
+        assert!(out.contains(&format!("] b-r{k} ... PASS")), "{out}");
+        assert!(out.contains(&format!("] a-r{k} ... FAIL")), "{out}");
+    }
+    let row = |name: &str| {
+        out.lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("no tally line for {name}:\n{out}"))
+            .to_string()
+    };
+    let b = row("b");
+    assert!(b.contains("3/3") && b.contains("0/3"), "{b}");
+    let a = row("a");
+    assert!(
+        a.split_whitespace().nth(2) == Some("0/3"),
+        "a never passed: {a}"
+    );
+    assert!(
+        out.contains("0 passed") || out.contains("3 passed, 3 failed"),
+        "{out}"
+    );
+    let (status, _, err) = matrix(&d, &["--repeat", "0"]);
+    assert_eq!(status, 2);
+    assert!(err.contains("at least 1"), "{err}");
+}
+
+#[test]
+fn run_repeat_prints_a_line_per_run_and_the_tally_of_each_experiment() {
+    let d = scratch("run-repeat");
+    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args([
+            "run",
+            "--accel",
+            "tcg",
+            "--smp",
+            "4",
+            "--experiment",
+            "naive/*",
+            "--ms",
+            "100",
+        ])
+        .args(["--repeat", "2", "--qemu"])
+        .arg(testdata("fake-qemu"))
+        .arg("--kernel")
+        .arg(testdata("fake-qemu"))
+        .arg("--out")
+        .arg(&d)
+        .env("FAKE_QEMU_MODE", "pass")
+        .env("FAKE_QEMU_SERIAL", testdata("exp-naive-smp4.log"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("run 1/2: ") && stdout.contains("run 2/2: "),
+        "{stdout}"
+    );
+    let naive: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("naive/") && l.contains("negative-control"))
+        .collect();
+    assert!(!naive.is_empty(), "{stdout}");
+    for l in naive {
+        assert!(l.contains("2/2"), "caught in both runs: {l}");
+        assert!(
+            l.trim_end().ends_with(", 2"),
+            "a first failure in both runs: {l}"
+        );
+    }
+}
