@@ -105,16 +105,16 @@ pub fn boot_with(
             secs: deadline.as_secs_f64(),
         },
         Stop::EndGraceExpired => Ending::QemuLingered,
-        Stop::EndRecord | Stop::StreamsEnded => {
-            let status = match guard.wait_for(REAP) {
-                Some(s) => s.code(),
-                None => {
-                    guard.kill();
-                    None
-                }
-            };
-            classify_exit(status, &followed.stderr, &followed.transcript)
-        }
+        Stop::EndRecord | Stop::StreamsEnded => match guard.wait_for(REAP) {
+            Some(s) => match (s.code(), std::os::unix::process::ExitStatusExt::signal(&s)) {
+                (None, Some(sig)) => killed(sig, &followed.stderr),
+                (code, _) => classify_exit(code, &followed.stderr, &followed.transcript),
+            },
+            None => {
+                guard.kill();
+                classify_exit(None, &followed.stderr, &followed.transcript)
+            }
+        },
     };
     drop(guard);
     Ok(Booted {
@@ -123,6 +123,25 @@ pub fn boot_with(
         stderr: followed.stderr,
         wall: start.elapsed(),
     })
+}
+
+/// QEMU ended by signal `sig` that the harness did not send: it crashed
+/// (SIGSEGV, SIGABRT, ...) or something outside killed it (the OOM
+/// killer, a user). Not the kernel's doing: a guest's triple fault or
+/// reset ends QEMU under `-no-reboot` with status 0, never by a signal.
+pub fn killed(sig: i32, stderr: &str) -> Ending {
+    let name = nix::sys::signal::Signal::try_from(sig).map_or_else(
+        |_| format!("signal {sig}"),
+        |s| format!("{s} (signal {sig})"),
+    );
+    let last = stderr.lines().rev().find(|l| !l.trim().is_empty());
+    Ending::Environment {
+        why: format!(
+            "QEMU was killed by {name}, which the harness did not send: it crashed or was \
+             killed from outside{}",
+            last.map_or(String::new(), |l| format!("; its last words: {}", l.trim()))
+        ),
+    }
 }
 
 /// How QEMU's own exit is to be read: the kernel's exit codes are always
@@ -173,6 +192,15 @@ mod tests {
         let s = report::exit::qemu_status(report::exit::CODE_FAIL);
         let e = classify_exit(Some(s), "qemu: something\n", &Transcript::default());
         assert_eq!(e, Ending::QemuExited { status: Some(s) });
+    }
+
+    #[test]
+    fn qemu_killed_by_a_signal_is_an_environment_failure_naming_it() {
+        let e = killed(11, "qemu: fatal: something\n");
+        assert!(
+            matches!(&e, Ending::Environment { why } if why.contains("SIGSEGV (signal 11)") && why.contains("qemu: fatal")),
+            "{e:?}"
+        );
     }
 
     #[test]

@@ -296,7 +296,7 @@ fn ending_reasons(f: &Facts, ctx: &Context<'_>, want_verdict: &str, j: &mut Judg
                     None => "by a signal".into(),
                 };
                 j.reasons.push(format!(
-                    "QEMU exited {how} before an end record ({}; a triple fault or reset ends QEMU under -no-reboot)",
+                    "QEMU exited {how} before an end record ({}): the kernel died (a triple fault or reset ends QEMU under -no-reboot with status 0)",
                     describe_stop(f)
                 ));
             } else if let Some(s) = status {
