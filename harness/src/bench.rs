@@ -794,25 +794,7 @@ mod tests {
 
     #[test]
     fn ratios_come_from_the_records_of_the_same_boot() {
-        let t = crate::transcript::Transcript::from_bytes(include_bytes!(
-            "../testdata/exp-naive-smp4.log"
-        ));
-        let facts = crate::judge::Facts::from_transcript(&t);
-        let seen = crate::judge::experiment::Where::new(
-            facts.machine.as_ref(),
-            crate::judge::experiment::Via::Log,
-            None,
-        );
-        let ctx = crate::judge::experiment::Context {
-            seen: &seen,
-            symbols: None,
-            nobp_why: None,
-        };
-        let j = crate::judge::experiment::judge_one(
-            plan::experiment::find("naive/-/none/qword"),
-            &facts.experiments[0],
-            &ctx,
-        );
+        let (facts, j) = naive();
         let r = row(&j, 4, 0, &facts);
         let b = facts.baseline.as_ref().unwrap();
         assert_eq!(r.direct_calls_per_s, b.direct_calls_per_s);

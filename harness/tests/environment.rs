@@ -3,17 +3,13 @@
 //! of a boot. Driven through the fake QEMU (`testdata/fake-qemu`) playing
 //! the first lines of a real transcript, so no test needs QEMU.
 
+mod fake;
+
+use fake::testdata;
 use std::{
     path::{Path, PathBuf},
-    process::Command,
     time::{Duration, Instant},
 };
-
-fn testdata(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("testdata")
-        .join(name)
-}
 
 /// `exp-naive-smp4.log` up to (not including) its first line containing
 /// `cut` (the whole log for `None`), written under `dir`.
@@ -43,31 +39,23 @@ struct Outcome {
 /// `harness run --experiment 'naive/*'` against the fake in `mode`,
 /// playing `serial`, with a deadline of `timeout` seconds.
 fn run(name: &str, mode: &str, cut: Option<&str>, timeout: &str) -> Outcome {
-    let dir = std::env::temp_dir().join(format!("harness-env-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fake::scratch("env", name);
     let serial = log_until(&dir, cut);
     let start = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
-        .args([
-            "run",
-            "--accel",
-            "tcg",
-            "--smp",
-            "4",
-            "--experiment",
-            "naive/*",
-        ])
-        .args(["--ms", "100", "--timeout", timeout, "--qemu"])
-        .arg(testdata("fake-qemu"))
-        .arg("--kernel")
-        .arg(testdata("fake-qemu"))
-        .arg("--out")
-        .arg(&dir)
-        .env("FAKE_QEMU_MODE", mode)
-        .env("FAKE_QEMU_SERIAL", &serial)
-        .output()
-        .unwrap();
+    let args = [
+        "run",
+        "--accel",
+        "tcg",
+        "--smp",
+        "4",
+        "--experiment",
+        "naive/*",
+        "--ms",
+        "100",
+        "--timeout",
+        timeout,
+    ];
+    let out = fake::harness(&args, &dir, mode, &serial).output().unwrap();
     Outcome {
         status: out.status.code().expect("harness ended by a signal"),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -1,22 +1,13 @@
 //! `harness matrix -j`, `--filter`, `--group` and `--list` as a user meets
 //! them, through the fake QEMU (`testdata/fake-qemu`): no test needs QEMU.
 
-use std::{
-    path::{Path, PathBuf},
-    process::Command,
-};
+mod fake;
 
-fn testdata(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("testdata")
-        .join(name)
-}
+use fake::testdata;
+use std::path::{Path, PathBuf};
 
 fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("harness-jobs-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    fake::scratch("jobs", name)
 }
 
 const TABLE: &str = "[defaults]\naccel = tcg\ngroup = boot\n\
@@ -27,18 +18,10 @@ const TABLE: &str = "[defaults]\naccel = tcg\ngroup = boot\n\
 fn matrix(dir: &Path, args: &[&str]) -> (i32, String, String) {
     let table = dir.join("t.cfg");
     std::fs::write(&table, TABLE).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
-        .arg("matrix")
-        .arg(&table)
-        .args(args)
-        .arg("--qemu")
-        .arg(testdata("fake-qemu"))
-        .arg("--kernel")
-        .arg(testdata("fake-qemu"))
-        .arg("--out")
-        .arg(dir)
-        .env("FAKE_QEMU_MODE", "pass")
-        .env("FAKE_QEMU_SERIAL", testdata("clean.log"))
+    let table = table.to_str().unwrap();
+    let mut all = vec!["matrix", table];
+    all.extend_from_slice(args);
+    let out = fake::harness(&all, dir, "pass", &testdata("clean.log"))
         .output()
         .unwrap();
     (
@@ -174,22 +157,17 @@ fn ctrl_c_during_rows_at_once_kills_every_qemu_and_keeps_every_artifact() {
     )
     .unwrap();
     let mark = format!("ctrl-c-{}", std::process::id());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
-        .arg("matrix")
-        .arg(&table)
-        .args(["-j", "2", "--qemu"])
-        .arg(testdata("fake-qemu"))
-        .arg("--kernel")
-        .arg(testdata("fake-qemu"))
-        .arg("--out")
-        .arg(&d)
-        .env("FAKE_QEMU_MODE", "hang")
-        .env("FAKE_QEMU_SERIAL", testdata("clean.log"))
-        .env("FAKE_QEMU_MARK", &mark)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = fake::harness(
+        &["matrix", table.to_str().unwrap(), "-j", "2"],
+        &d,
+        "hang",
+        &testdata("clean.log"),
+    )
+    .env("FAKE_QEMU_MARK", &mark)
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
     assert!(
         within(20, || marked_processes(&mark).len() == 2),
         "two rows at once: {:?}",
@@ -280,26 +258,20 @@ fn repeat_runs_each_row_n_times_and_tallies_them_by_row() {
 #[test]
 fn run_repeat_prints_a_line_per_run_and_the_tally_of_each_experiment() {
     let d = scratch("run-repeat");
-    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
-        .args([
-            "run",
-            "--accel",
-            "tcg",
-            "--smp",
-            "4",
-            "--experiment",
-            "naive/*",
-            "--ms",
-            "100",
-        ])
-        .args(["--repeat", "2", "--qemu"])
-        .arg(testdata("fake-qemu"))
-        .arg("--kernel")
-        .arg(testdata("fake-qemu"))
-        .arg("--out")
-        .arg(&d)
-        .env("FAKE_QEMU_MODE", "pass")
-        .env("FAKE_QEMU_SERIAL", testdata("exp-naive-smp4.log"))
+    let args = [
+        "run",
+        "--accel",
+        "tcg",
+        "--smp",
+        "4",
+        "--experiment",
+        "naive/*",
+        "--ms",
+        "100",
+        "--repeat",
+        "2",
+    ];
+    let out = fake::harness(&args, &d, "pass", &testdata("exp-naive-smp4.log"))
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
