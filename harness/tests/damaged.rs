@@ -388,3 +388,53 @@ fn a_log_cut_anywhere_passes_no_experiment_whose_record_was_cut_away() {
         }
     }
 }
+
+/// The rates behind the README's garbling table: single damages of each
+/// kind, and per kind how many of the original records were recovered
+/// intact, how many believed records were not the original's (must be
+/// none) and how many verdicts were false (a PASS the checks above refuse:
+/// must be none). `cargo test -p harness --test damaged -- --nocapture`
+/// prints the table.
+#[test]
+fn garbling_rates_by_kind_recover_what_is_intact_and_believe_nothing_false() {
+    let logs = golden();
+    let originals: Vec<Parsed> = logs
+        .iter()
+        .map(|(_, b, q)| parse(b.clone(), *q, false))
+        .collect();
+    // kind -> (cases, original records, recovered, false records, false verdicts)
+    let table = std::cell::RefCell::new(BTreeMap::<String, [usize; 5]>::new());
+    let mut runner = TestRunner::new(config(600, 0x6a7b_1e5a_7e5b_0001));
+    runner
+        .run(&(0..logs.len(), harm()), |(which, h)| {
+            let (name, bytes, qemu) = &logs[which];
+            let mut b = bytes.clone();
+            apply(&mut b, &h);
+            let damaged = parse(b, *qemu, false);
+            let original = &originals[which];
+            let kind = format!("{h:?}");
+            let kind = kind.split('(').next().unwrap_or("?").to_string();
+            let recovered = original.records.intersection(&damaged.records).count();
+            let false_records = damaged.records.difference(&original.records).count();
+            let false_verdict = usize::from(check(name, original, &damaged).is_err());
+            let mut t = table.borrow_mut();
+            let row = t.entry(kind).or_default();
+            row[0] += 1;
+            row[1] += original.records.len();
+            row[2] += recovered;
+            row[3] += false_records;
+            row[4] += false_verdict;
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    println!("| damage | cases | records recovered intact | records believed that were not sent | false verdicts |");
+    println!("|---|---|---|---|---|");
+    for (kind, [cases, orig, rec, fr, fv]) in table.borrow().iter() {
+        println!(
+            "| {kind} | {cases} | {rec} of {orig} ({:.1}%) | {fr} | {fv} |",
+            100.0 * *rec as f64 / (*orig).max(1) as f64
+        );
+        assert_eq!(*fr, 0, "{kind}: a damaged record was believed");
+        assert_eq!(*fv, 0, "{kind}: a false verdict");
+    }
+}

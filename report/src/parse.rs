@@ -107,13 +107,14 @@ pub fn parse_num(s: &str) -> Option<u64> {
     }
 }
 
-/// Parses one line (without its newline; a trailing `\r` is allowed).
+/// Parses one line (without its newline; trailing `\r`s are allowed: a
+/// terminal program that logs a CRLF line can add its own `\r` too).
 ///
 /// The magic may be preceded by garbage (a line on a real serial cable can
 /// begin with noise or with the tail of a damaged line): the record starts
 /// at the last occurrence of [`MAGIC`] in the line.
 pub fn parse_line(line: &str) -> Result<RawRecord<'_>, LineError> {
-    let line = line.strip_suffix('\r').unwrap_or(line);
+    let line = line.trim_end_matches('\r');
     let start = line.rfind(MAGIC).ok_or(LineError::NotARecord)?;
     let line = &line[start..];
     let star = line.rfind(" *").ok_or(LineError::MissingCrc)?;

@@ -106,6 +106,19 @@ fn noise_before_the_magic_is_skipped() {
 }
 
 #[test]
+fn carriage_returns_at_the_end_are_read_past() {
+    // A CRLF line logged by a terminal program that adds its own CR.
+    let mut r = RecordBuf::new(1, kind::TSC);
+    r.u64("hz", 2_000_000_000);
+    let clean = String::from(r.finish().trim_end());
+    for tail in ["\r", "\r\r", "\r\r\r"] {
+        let line = std::format!("{clean}{tail}");
+        let rec = parse_line(&line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
+        assert_eq!(rec.num("hz"), Some(2_000_000_000));
+    }
+}
+
+#[test]
 fn human_lines_are_not_records() {
     assert_eq!(parse_line("cpus: 4 of 4 up"), Err(LineError::NotARecord));
 }
