@@ -525,6 +525,9 @@ struct BenchJson<'a> {
 
 /// Runs the benchmark (see the [module docs](self)).
 pub fn run(a: &BenchArgs, setup: &Setup, build: bool) -> Result<Status> {
+    if !a.cpus.is_empty() {
+        return crate::bench_cpus::run(a, setup, build);
+    }
     if a.smp.iter().any(|&n| n < 2) {
         bail!("--smp: every CPU count must be at least 2 (an executor beside the patcher)");
     }

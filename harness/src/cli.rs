@@ -467,6 +467,13 @@ pub struct BenchArgs {
     /// size. Without it, one size: the kernel's default (4).
     #[arg(long, value_name = "N,N,...", value_delimiter = ',', value_parser = parse_sites)]
     pub sites: Vec<usize>,
+    /// Instead of the set above: how the platform scales with the CPU
+    /// count. At each count, a boot of the platform alone (CPUs up, the
+    /// kernel's bring-up time, boot-to-exit wall time) and one of
+    /// `int3/gap/ipi/qword/timer` (does it pass); `--smp` and `--sites`
+    /// do not apply.
+    #[arg(long, value_name = "N,N,...", value_delimiter = ',', value_parser = parse_smp, conflicts_with_all = ["smp", "sites"])]
+    pub cpus: Vec<u32>,
     /// Boot each configuration this many times; the tables give the
     /// median, least and greatest of every figure.
     #[arg(long, value_name = "N", default_value = "1", value_parser = clap::value_parser!(u32).range(1..=100))]

@@ -175,6 +175,103 @@ impl Transcript {
         self.records.iter().any(|r| r.kind == report::kind::END)
     }
 
+    /// Moves to [`Transcript::damaged`] the believed records that cannot
+    /// all be the boot's own: a record with a valid CRC spliced in from
+    /// another boot's log (two captures in one file, a log appended to)
+    /// is intact, so only its place tells it apart. Within one boot (a
+    /// record with sequence number 0 that differs from the boot's own
+    /// starts the next):
+    ///
+    /// * two records with the same sequence number and different contents:
+    ///   one is foreign and nothing says which, so neither is believed;
+    /// * a record whose sequence number is beyond the boot's `end` record's:
+    ///   the kernel numbers the end record last.
+    ///
+    /// A foreign record that takes the number of one of the boot's own
+    /// that was lost, or arrives in a boot without an end record, cannot be
+    /// told apart here; the run it lands in has lost a record or its end,
+    /// so it does not pass all the same.
+    pub fn disbelieve_foreign(&mut self) {
+        use std::collections::HashMap;
+        let mut boot = 0usize;
+        let mut first: Option<usize> = None;
+        let mut boot_of = Vec::with_capacity(self.records.len());
+        for (i, r) in self.records.iter().enumerate() {
+            if r.seq == 0 {
+                match first {
+                    Some(f) if same(&self.records[f], r) => {}
+                    Some(_) => {
+                        boot += 1;
+                        first = Some(i);
+                    }
+                    None if i > 0 => {
+                        boot += 1;
+                        first = Some(i);
+                    }
+                    None => first = Some(i),
+                }
+            }
+            boot_of.push(boot);
+        }
+        let mut by_seq: HashMap<(usize, u32), Vec<usize>> = HashMap::new();
+        for (i, r) in self.records.iter().enumerate() {
+            by_seq.entry((boot_of[i], r.seq)).or_default().push(i);
+        }
+        let mut why: HashMap<usize, String> = HashMap::new();
+        for idx in by_seq.values() {
+            let r0 = &self.records[idx[0]];
+            if idx.iter().any(|&i| !same(&self.records[i], r0)) {
+                let lines: Vec<String> = idx
+                    .iter()
+                    .map(|&i| self.records[i].line.to_string())
+                    .collect();
+                for &i in idx {
+                    why.insert(
+                        i,
+                        format!(
+                            "record seq {} arrived with different contents (lines {}): one is from another boot, so none is believed",
+                            r0.seq,
+                            lines.join(", ")
+                        ),
+                    );
+                }
+            }
+        }
+        for (i, e) in self.records.iter().enumerate() {
+            if e.kind != report::kind::END || why.contains_key(&i) {
+                continue;
+            }
+            for (k, r) in self.records.iter().enumerate() {
+                if boot_of[k] == boot_of[i] && r.seq > e.seq {
+                    why.entry(k).or_insert_with(|| {
+                        format!(
+                            "record seq {} is beyond the end record (seq {}, line {}), which the kernel numbers last: it is from another boot",
+                            r.seq, e.seq, e.line
+                        )
+                    });
+                }
+            }
+        }
+        if why.is_empty() {
+            return;
+        }
+        let records = std::mem::take(&mut self.records);
+        for (i, r) in records.into_iter().enumerate() {
+            match why.remove(&i) {
+                Some(reason) => self.damaged.push(Damage {
+                    line: r.line,
+                    reason,
+                    text: format!("seq {} {}", r.seq, r.brief())
+                        .chars()
+                        .take(200)
+                        .collect(),
+                }),
+                None => self.records.push(r),
+            }
+        }
+        self.damaged.sort_by_key(|d| d.line);
+    }
+
     fn add(&mut self, line: &Line) {
         self.lines += 1;
         match line {
@@ -183,6 +280,11 @@ impl Transcript {
             Line::Damaged(d) => self.damaged.push(d.clone()),
         }
     }
+}
+
+/// The same record: number, kind and fields.
+fn same(a: &Record, b: &Record) -> bool {
+    a.seq == b.seq && a.kind == b.kind && a.fields == b.fields
 }
 
 /// Splits a byte stream into classified lines as it arrives.
@@ -214,14 +316,18 @@ impl Reader {
     }
 
     /// The stream ended: a last line without `\n` is classified too (a
-    /// record cut there is damaged).
+    /// record cut there is damaged), then records that cannot be this
+    /// boot's are disbelieved ([`Transcript::disbelieve_foreign`]).
     pub fn finish(&mut self) -> Option<Line> {
-        if self.partial.is_empty() {
-            return None;
-        }
-        let line = std::mem::take(&mut self.partial);
-        self.transcript.cut_mid_line = true;
-        Some(self.complete(&line))
+        let last = if self.partial.is_empty() {
+            None
+        } else {
+            let line = std::mem::take(&mut self.partial);
+            self.transcript.cut_mid_line = true;
+            Some(self.complete(&line))
+        };
+        self.transcript.disbelieve_foreign();
+        last
     }
 
     fn complete(&mut self, bytes: &[u8]) -> Line {
@@ -267,6 +373,88 @@ mod tests {
         let mut r = report::RecordBuf::new(seq, kind);
         f(&mut r);
         r.finish().to_string()
+    }
+
+    fn boot_log(extra: &[(usize, String)]) -> Vec<u8> {
+        let mut lines = vec![
+            rec(0, "hello", |r| {
+                r.u64("proto", 1).str("boot", "pvh");
+            }),
+            rec(1, "tsc", |r| {
+                r.u64("hz", 1000);
+            }),
+            rec(2, "end", |r| {
+                r.str("verdict", "pass").u64("records", 2);
+            }),
+        ];
+        for (at, l) in extra.iter().rev() {
+            lines.insert(*at, l.clone());
+        }
+        lines.concat().into_bytes()
+    }
+
+    fn kinds(t: &Transcript) -> Vec<(u32, String)> {
+        t.records.iter().map(|r| (r.seq, r.kind.clone())).collect()
+    }
+
+    #[test]
+    fn a_record_of_another_boot_with_a_taken_number_drops_both() {
+        let foreign = rec(1, "tsc", |r| {
+            r.u64("hz", 2000);
+        });
+        let t = Transcript::from_bytes(&boot_log(&[(2, foreign)]));
+        assert_eq!(kinds(&t), [(0, "hello".into()), (2, "end".into())]);
+        assert_eq!(t.damaged.len(), 2, "{:#?}", t.damaged);
+        assert!(
+            t.damaged[0].reason.contains("different contents"),
+            "{:#?}",
+            t.damaged
+        );
+    }
+
+    #[test]
+    fn a_record_numbered_beyond_the_end_is_foreign_wherever_it_lands() {
+        for at in [1, 2, 3] {
+            let foreign = rec(9, "exp", |r| {
+                r.str("name", "x").str("outcome", "pass");
+            });
+            let t = Transcript::from_bytes(&boot_log(&[(at, foreign)]));
+            assert_eq!(kinds(&t).len(), 3, "at {at}: {:#?}", t.records);
+            assert!(
+                t.damaged[0].reason.contains("beyond the end"),
+                "{:#?}",
+                t.damaged
+            );
+        }
+    }
+
+    #[test]
+    fn a_repeated_line_and_a_second_boot_are_not_foreign() {
+        let t = Transcript::from_bytes(&boot_log(&[(
+            1,
+            rec(1, "tsc", |r| {
+                r.u64("hz", 1000);
+            }),
+        )]));
+        assert_eq!(t.records.len(), 4);
+        assert!(t.damaged.is_empty(), "{:#?}", t.damaged);
+        // Two boots in one capture: the same numbers, other contents.
+        let mut two = boot_log(&[]);
+        two.extend(
+            rec(0, "hello", |r| {
+                r.u64("proto", 1).str("boot", "multiboot2");
+            })
+            .as_bytes(),
+        );
+        two.extend(
+            rec(1, "tsc", |r| {
+                r.u64("hz", 3000);
+            })
+            .as_bytes(),
+        );
+        let t = Transcript::from_bytes(&two);
+        assert_eq!(t.records.len(), 5);
+        assert!(t.damaged.is_empty(), "{:#?}", t.damaged);
     }
 
     #[test]

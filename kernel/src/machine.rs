@@ -110,8 +110,8 @@ pub fn report_clock(c: &time::Calibration) {
 }
 
 /// Writes the `cpus` record: how many CPUs are up, how many the MADT
-/// lists, and why any listed one was not used.
-pub fn report_cpus(c: &Census, up: usize, limit: Option<u32>) {
+/// lists, why any listed one was not used, and how long bring-up took.
+pub fn report_cpus(c: &Census, up: usize, limit: Option<u32>, bringup_ns: u64) {
     crate::say!(
         "cpus: {} of {} up; the MADT lists {} enabled, {} online-capable",
         up,
@@ -130,7 +130,8 @@ pub fn report_cpus(c: &Census, up: usize, limit: Option<u32>) {
         };
         r.u64("supported", MAX_CPUS as u64)
             .u64("unaddressable", c.unaddressable as u64)
-            .u64("no_room", c.over_capacity as u64);
+            .u64("no_room", c.over_capacity as u64)
+            .u64("bringup_us", bringup_ns / 1000);
     });
 }
 

@@ -87,8 +87,10 @@ fn kmain(bi: boot::BootInfo) -> ! {
         Err(e) => fail_check("tsc", format_args!("{e:?}")),
     }
 
+    let started = arch::cpu::rdtsc();
     let (census, up) = smp::start_aps(|| plat.cpus(), limit);
-    machine::report_cpus(&census, up, opts.cpus);
+    let bringup_ns = time::ticks_to_ns(arch::cpu::rdtsc() - started);
+    machine::report_cpus(&census, up, opts.cpus, bringup_ns);
 
     machine::self_checks(opts.nobp);
 

@@ -137,12 +137,16 @@ pub fn start_aps<I: Iterator<Item = MadtCpu>>(
     // then the MP specification's 10 ms once (the others: `start_one`).
     let x2apic = lapic::is_x2apic();
     trampoline::AP_X2APIC.store(x2apic as u64, Ordering::Relaxed);
+    let mut inits = 0usize;
     cpus::select(&entries, bsp, x2apic, limit, MAX_CPUS, |e, fate| {
         if fate == Fate::Start && e.apic_id < cpus::XAPIC_BROADCAST {
             init(e.apic_id);
+            inits += 1;
         }
     });
-    time::delay_us(10_000);
+    if inits > 0 {
+        time::delay_us(10_000);
+    }
     let mut next = 1usize;
     let mut lost = false;
     let census = cpus::select(

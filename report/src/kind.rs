@@ -53,8 +53,10 @@ pub const CPU: &str = "cpu";
 /// started), `limit` (the `cpus=N` of the command line, or `none`),
 /// `supported` (the most CPUs the kernel holds), `unaddressable` and
 /// `no_room` (enabled CPUs left out because xAPIC cannot address them, or
-/// because the kernel holds no more). Kernels before the count sent `up`
-/// and `expected` only.
+/// because the kernel holds no more), `bringup_us` (from the first AP's
+/// INIT to the last one online or given up, by the TSC). Kernels before
+/// the count sent `up` and `expected` only, before the timing no
+/// `bringup_us`.
 pub const CPUS: &str = "cpus";
 
 /// The kernel is about to provoke a fault or hang on purpose (a negative

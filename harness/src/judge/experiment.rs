@@ -536,6 +536,15 @@ pub fn judge_one(registry: Option<&Experiment>, f: &ExpFacts, ctx: &Context<'_>)
 
     // Reasons that no known failure can excuse.
     let mut other: Vec<String> = std::mem::take(&mut j.reasons);
+    if f.begin.is_none() {
+        // A run that began sends `exp-begin` first: without it the result
+        // cannot be tied to this boot (its begin was lost, or the record
+        // was spliced in from another log), and the failures it had may
+        // have been lost with it.
+        other.push(
+            "its `exp-begin` record never arrived: the result cannot be tied to a run of it in this boot".into(),
+        );
+    }
     if r.outcome == "error" {
         other.push(format!(
             "the experiment could not run: {}",

@@ -69,6 +69,9 @@ pub struct CpuCensus {
     pub unaddressable: Option<u64>,
     /// Listed CPUs beyond what the kernel holds.
     pub no_room: Option<u64>,
+    /// How long bring-up took, by the kernel's TSC, in microseconds
+    /// (absent from kernels before the timing).
+    pub bringup_us: Option<u64>,
 }
 
 impl Facts {
@@ -470,6 +473,7 @@ impl Facts {
                     supported: r.num("supported"),
                     unaddressable: r.num("unaddressable"),
                     no_room: r.num("no_room"),
+                    bringup_us: r.num("bringup_us"),
                 });
             }
             kind::CHECK => self.checks.push(Check {
