@@ -528,6 +528,9 @@ pub fn run(a: &BenchArgs, setup: &Setup, build: bool) -> Result<Status> {
     if !a.cpus.is_empty() {
         return crate::bench_cpus::run(a, setup, build);
     }
+    if !a.claims.is_empty() {
+        return crate::bench_claim::run(a, setup, build);
+    }
     if a.smp.iter().any(|&n| n < 2) {
         bail!("--smp: every CPU count must be at least 2 (an executor beside the patcher)");
     }

@@ -208,6 +208,12 @@ fn parse_sites(s: &str) -> Result<usize, String> {
     }
 }
 
+fn parse_claim(s: &str) -> Result<String, String> {
+    report::cmdline::Claim::from_name(s)
+        .map(|c| c.name().to_string())
+        .ok_or_else(|| format!("{s:?} is not a claim: wanted none, shared or percpu"))
+}
+
 fn parse_smp(s: &str) -> Result<u32, String> {
     parse_count(
         s,
@@ -474,6 +480,13 @@ pub struct BenchArgs {
     /// do not apply.
     #[arg(long, value_name = "N,N,...", value_delimiter = ',', value_parser = parse_smp, conflicts_with_all = ["smp", "sites"])]
     pub cpus: Vec<u32>,
+    /// Instead of the set above: the #BP handler's claim on the patch
+    /// table as an axis of `int3-batch/gap/ipi/qword/timer` (kernel word
+    /// `claim=`), one boot per claim at each `--smp`, with at most one
+    /// `--sites` size; each claim's update time and handler time per hit
+    /// as a ratio to `none`.
+    #[arg(long, value_name = "CLAIM,...", value_delimiter = ',', value_parser = parse_claim, conflicts_with = "cpus")]
+    pub claims: Vec<String>,
     /// Boot each configuration this many times; the tables give the
     /// median, least and greatest of every figure.
     #[arg(long, value_name = "N", default_value = "1", value_parser = clap::value_parser!(u32).range(1..=100))]

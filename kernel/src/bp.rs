@@ -39,7 +39,7 @@ use plan::{
     experiment::Handler,
     layout::{LINE_SIZE, MAX_SITES, PAGE_SIZE, SITE_ARENA_SIZE, SITE_BASE},
 };
-use report::cmdline::Sabotage;
+use report::cmdline::{Claim, Sabotage};
 
 /// Entries of the table: up to one per site, plus the trampolines.
 const TABLE: usize = MAX_SITES + plan::layout::MAX_KEYS;
@@ -51,6 +51,59 @@ static COUNT: AtomicUsize = AtomicUsize::new(0);
 static HANDLER: AtomicU8 = AtomicU8::new(0);
 
 const JMP_FLAG: u64 = 1 << 63;
+
+/// How handlers claim the table (`claim=`, [`Claim`] as `u8`).
+static CLAIM: AtomicU8 = AtomicU8::new(Claim::None as u8);
+
+/// A reference count on a cache line of its own.
+#[repr(align(64))]
+struct Refs(AtomicU64);
+
+/// `claim=shared`: one count for every CPU.
+static SHARED_REFS: Refs = Refs(AtomicU64::new(0));
+/// `claim=percpu`: a count per CPU.
+static CPU_REFS: [Refs; MAX_CPUS] = [const { Refs(AtomicU64::new(0)) }; MAX_CPUS];
+
+/// TSC cycles spent in [`handle`] per CPU during the current experiment
+/// (from its first instruction to its last, the claim included).
+pub static CYCLES: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+
+/// Selects how handlers claim the table (from `claim=`). Only before any
+/// experiment (no table is published).
+pub fn set_claim(c: Claim) {
+    CLAIM.store(c as u8, Ordering::Relaxed);
+}
+
+/// The claim's name, for the `exp` record.
+pub fn claim_name() -> &'static str {
+    claim().name()
+}
+
+fn claim() -> Claim {
+    Claim::ALL[CLAIM.load(Ordering::Relaxed) as usize]
+}
+
+/// The reference count `cpu` claims the table with, if any.
+fn refs(cpu: usize) -> Option<&'static AtomicU64> {
+    match claim() {
+        Claim::None => None,
+        Claim::Shared => Some(&SHARED_REFS.0),
+        Claim::Percpu => Some(&CPU_REFS[cpu].0),
+    }
+}
+
+/// Takes a reference unless the count is zero (the table is withdrawn).
+/// Acquire pairs with the patcher's Release in [`publish`].
+fn get(r: &AtomicU64) -> bool {
+    let mut v = r.load(Ordering::Relaxed);
+    while v != 0 {
+        match r.compare_exchange_weak(v, v + 1, Ordering::Acquire, Ordering::Relaxed) {
+            Ok(_) => return true,
+            Err(now) => v = now,
+        }
+    }
+    false
+}
 
 /// #BP hits per CPU during the current experiment.
 pub static HITS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
@@ -114,14 +167,45 @@ pub fn publish(points: &[(u64, u64, bool)]) {
         SITES[i].store(a, Ordering::Relaxed);
         DESTS[i].store(d | if j { JMP_FLAG } else { 0 }, Ordering::Relaxed);
     }
+    // The patcher's own reference: handlers may claim the table from now.
+    match claim() {
+        Claim::None => {}
+        Claim::Shared => SHARED_REFS.0.store(1, Ordering::Relaxed),
+        Claim::Percpu => {
+            for r in CPU_REFS.iter().take(crate::smp::count()) {
+                r.0.store(1, Ordering::Relaxed);
+            }
+        }
+    }
     // Release pairs with the Acquire in `lookup`: a handler that sees the
     // count sees the entries.
     COUNT.store(points.len(), Ordering::Release);
 }
 
-/// Withdraws every patch point (after the patch's last sync).
+/// Withdraws every patch point (after the patch's last sync). With a
+/// claim, drops the patcher's reference(s) and waits until no handler
+/// holds one, so that the next [`publish`] cannot change entries under a
+/// handler that still reads them (a `spin` handler leaves only once the
+/// lookup fails, which the count of 0 makes it do).
 pub fn withdraw() {
     COUNT.store(0, Ordering::Release);
+    let drain = |r: &AtomicU64| {
+        // Release: this CPU's reads of the table come before; Acquire on
+        // the wait pairs with each handler's Release when it drops its own.
+        if r.fetch_sub(1, Ordering::AcqRel) != 1 {
+            while r.load(Ordering::Acquire) != 0 {
+                core::hint::spin_loop();
+            }
+        }
+    };
+    match claim() {
+        Claim::None => {}
+        Claim::Shared => drain(&SHARED_REFS.0),
+        Claim::Percpu => CPU_REFS
+            .iter()
+            .take(crate::smp::count())
+            .for_each(|r| drain(&r.0)),
+    }
     WITHDRAWALS.fetch_add(1, Ordering::Relaxed);
 }
 
@@ -171,8 +255,29 @@ pub enum BpOutcome {
 /// Handles a #BP from the window. `frame.rip` is the address after the
 /// `int3`.
 pub fn handle(frame: &mut TrapFrame) -> BpOutcome {
-    let site = frame.rip.wrapping_sub(1);
+    let start = crate::arch::cpu::rdtsc();
     let me = percpu::index() as usize;
+    let refs = refs(me);
+    let out = match refs {
+        // Withdrawn: no patch covers any address now.
+        Some(r) if !get(r) => BpOutcome::Stray {
+            stale: stale(frame.rip.wrapping_sub(1), me),
+        },
+        _ => {
+            let out = handle_claimed(frame, me);
+            if let Some(r) = refs {
+                r.fetch_sub(1, Ordering::Release);
+            }
+            out
+        }
+    };
+    CYCLES[me].fetch_add(crate::arch::cpu::rdtsc() - start, Ordering::Relaxed);
+    out
+}
+
+/// [`handle`] once the table is claimed.
+fn handle_claimed(frame: &mut TrapFrame, me: usize) -> BpOutcome {
+    let site = frame.rip.wrapping_sub(1);
     let before = stale(site, me);
     let Some((dest, is_jmp)) = lookup(site) else {
         return BpOutcome::Stray { stale: before };

@@ -229,6 +229,45 @@ impl Settle {
     }
 }
 
+/// How the #BP handler claims the patch table while it reads it, chosen
+/// with `claim=none|shared|percpu` (the `int3` strategies).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Claim {
+    /// No claim: the sync after the last phase is what keeps the table
+    /// alive for a handler (a CPU in the handler, interrupts off, cannot
+    /// acknowledge the round before it leaves).
+    #[default]
+    None,
+    /// One reference count for every CPU: the handler takes a reference
+    /// (increment unless zero) and drops it; the patcher, withdrawing the
+    /// table, drops its own and waits for zero. Linux's `bp_desc.refs`
+    /// (2019 to 2025): every trapping CPU writes the same cache line.
+    Shared,
+    /// A reference count per CPU, each on its own cache line: the handler
+    /// touches only its CPU's, the patcher sets and drains each one (Linux
+    /// since 2025, `text_poke_array_refs`).
+    Percpu,
+}
+
+impl Claim {
+    /// Every choice.
+    pub const ALL: [Claim; 3] = [Claim::None, Claim::Shared, Claim::Percpu];
+
+    /// Its name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Claim::None => "none",
+            Claim::Shared => "shared",
+            Claim::Percpu => "percpu",
+        }
+    }
+
+    /// Parses a name.
+    pub fn from_name(s: &str) -> Option<Claim> {
+        Claim::ALL.into_iter().find(|c| c.name() == s)
+    }
+}
+
 /// What separates the globs of `exp=` (the same character as
 /// `plan::experiment::LIST_SEPARATOR`; no experiment name holds one).
 pub const EXP_LIST_SEPARATOR: char = ',';
@@ -294,6 +333,8 @@ pub enum CmdlineError<'a> {
     BadTsc(&'a str),
     /// `settle=` with something other than `on`, `off` or `auto`.
     BadSettle(&'a str),
+    /// `claim=` with something other than `none`, `shared` or `percpu`.
+    BadClaim(&'a str),
     /// `exp=` with an empty glob: nothing after `=`, or a leading,
     /// trailing or doubled comma. The word is kept.
     EmptyGlob(&'a str),
@@ -324,6 +365,9 @@ impl core::fmt::Display for CmdlineError<'_> {
             CmdlineError::BadTsc(w) => write!(f, "tsc={w:?}: wanted pit or skew"),
             CmdlineError::BadSettle(w) => {
                 write!(f, "settle={w:?}: wanted on, off or auto")
+            }
+            CmdlineError::BadClaim(w) => {
+                write!(f, "claim={w:?}: wanted none, shared or percpu")
             }
             CmdlineError::OutOfRange { word, range } => {
                 write!(
@@ -385,6 +429,8 @@ pub struct Options<'a> {
     pub tsc_skew: bool,
     /// `settle=on|off|auto`: the TCG settle step after each patch.
     pub settle: Settle,
+    /// `claim=none|shared|percpu`: the #BP handler's claim on the table.
+    pub claim: Claim,
     /// `hold`: halt at the end instead of closing QEMU through its debug-exit
     /// device, so that the verdict screen stays for a screendump.
     pub hold: bool,
@@ -431,6 +477,9 @@ impl<'a> Options<'a> {
                 }
                 Some(("settle", v)) => {
                     o.settle = Settle::from_name(v).ok_or(CmdlineError::BadSettle(v))?
+                }
+                Some(("claim", v)) => {
+                    o.claim = Claim::from_name(v).ok_or(CmdlineError::BadClaim(v))?
                 }
                 Some(("keys", n)) => o.sizes.keys = in_range(w, n, KEYS_RANGE)?,
                 Some(("sites", n)) => o.sizes.sites = in_range(w, n, SITES_RANGE)?,
@@ -535,6 +584,21 @@ mod tests {
             Options::parse("tsc=fast"),
             Err(CmdlineError::BadTsc("fast"))
         );
+    }
+
+    #[test]
+    fn claim_takes_none_shared_and_percpu_and_names_anything_else() {
+        extern crate std;
+        assert_eq!(Options::parse("").unwrap().claim, Claim::None);
+        for c in Claim::ALL {
+            let line = std::format!("claim={}", c.name());
+            assert_eq!(Options::parse(&line).unwrap().claim, c);
+        }
+        for w in ["claim=", "claim=global", "claim=PERCPU"] {
+            let e = Options::parse(w).unwrap_err();
+            assert!(matches!(e, CmdlineError::BadClaim(_)), "{w}: {e:?}");
+            assert!(std::format!("{e}").contains("none, shared or percpu"));
+        }
     }
 
     #[test]

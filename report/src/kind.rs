@@ -103,7 +103,9 @@ pub const EXP_BEGIN: &str = "exp-begin";
 /// `fail`, `caught`, `missed`, `deadlock`, `no-deadlock`, `observed`,
 /// `skip`, `error`), `met` (the kernel's own judgement), `reason` (for
 /// `skip` and `error`), and counters: `cpus`, `executors`, `ns`,
-/// `patches`, `calls`, `calls_per_s_per_ap`, `bp_hits`, `failures`
+/// `patches`, `calls`, `calls_per_s_per_ap`, `bp_hits`, `bp_cycles` (TSC
+/// cycles spent in the #BP handler, all CPUs), `claim` (`none`, `shared`,
+/// `percpu`: how the handler claimed the patch table), `failures`
 /// (`wrong` + `faults` + `stray_bp` + `stale_bp` + `stale_call` +
 /// `bad_return` + `unsynced` + `blind`, each counting the [`FAILURE`]s of
 /// its `what`: `wrong-target`, `fault`, `stray-bp`, `stale-int3`,

@@ -561,6 +561,11 @@ fn finish(e: &Experiment, f: Finish) {
                 calls * 1_000_000_000 / secs_ns / execs.max(1),
             )
             .u64("bp_hits", bp_hits)
+            .u64(
+                "bp_cycles",
+                bp::CYCLES.iter().map(|c| c.load(Ordering::Relaxed)).sum(),
+            )
+            .str("claim", bp::claim_name())
             .u64("failures", failures)
             .u64("wrong", STATS.wrong.load(Ordering::Relaxed))
             .u64("faults", STATS.faults.load(Ordering::Relaxed))

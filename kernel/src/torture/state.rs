@@ -115,7 +115,11 @@ pub fn begin(e: &Experiment, plan: &ArenaPlan) {
     for c in CALLS.iter().chain(PASSES.iter()) {
         c.0.store(0, Ordering::Relaxed);
     }
-    for h in crate::bp::HITS.iter().chain(crate::bp::SITE_HITS.iter()) {
+    for h in crate::bp::HITS
+        .iter()
+        .chain(crate::bp::SITE_HITS.iter())
+        .chain(crate::bp::CYCLES.iter())
+    {
         h.store(0, Ordering::Relaxed);
     }
     for (k, key) in KEYS.iter().enumerate().take(plan.keys()) {
