@@ -66,6 +66,25 @@ fn smp_zero_is_refused_with_the_range() {
 }
 
 #[test]
+fn bench_refuses_an_unknown_claim_and_a_bad_cpu_count_naming_them() {
+    assert_status(
+        &run(harness().args(["bench", "--claims", "none,global"])),
+        2,
+        "\"global\" is not a claim: wanted none, shared or percpu",
+    );
+    assert_status(
+        &run(harness().args(["bench", "--cpus", "1,0"])),
+        2,
+        "1 to 4096",
+    );
+    assert_status(
+        &run(harness().args(["bench", "--cpus", "4", "--claims", "shared"])),
+        2,
+        "cannot be used with",
+    );
+}
+
+#[test]
 fn smp_9999_is_refused_with_the_range() {
     assert_status(
         &run(harness().args(["run", "--smp", "9999"])),
