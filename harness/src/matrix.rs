@@ -1224,7 +1224,12 @@ mod tests {
             .filter(|r| r.want_fail)
             .map(|r| {
                 (
-                    r.request.append[0].as_str(),
+                    r.request
+                        .append
+                        .iter()
+                        .flat_map(|a| a.split_whitespace())
+                        .find(|w| w.starts_with("break="))
+                        .unwrap_or(""),
                     r.request.experiment.as_deref().unwrap_or(""),
                     r.request.smp,
                     r.request.name.as_str(),
@@ -1282,7 +1287,12 @@ mod tests {
                 .filter(|r| r.request.name.starts_with("sabotage-"))
                 .all(|r| r.want_fail
                     && !r.want_kinds.is_empty()
-                    && r.request.append.iter().any(|a| a.starts_with("break="))),
+                    && r
+                        .request
+                        .append
+                        .iter()
+                        .flat_map(|a| a.split_whitespace())
+                        .any(|w| w.starts_with("break="))),
             "every sabotage row must break the protocol and expect every experiment to fail by kind"
         );
         assert!(rows

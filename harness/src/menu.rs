@@ -77,29 +77,55 @@ pub struct Entry {
     pub about: String,
 }
 
-/// The `exp=` globs of each sabotage word: those of the `expect = fail`
-/// rows of a torture table (`harness/torture.cfg`) that append
-/// `break=WORD`, joined by commas when several rows differ. An error names
-/// a word that no row runs.
-pub fn sabotage_globs(rows: &[Row]) -> Result<Vec<(Sabotage, String)>> {
+/// What the menu's entry for one sabotage word runs: the `exp=` globs of
+/// the `expect = fail` rows of a torture table (`harness/torture.cfg`)
+/// that append `break=WORD` (joined by commas when several rows differ),
+/// and the other words every one of those rows appends (a sabotage that
+/// needs a mode, as `claim-leak` needs `claim=shared`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SabotageRun {
+    /// The word.
+    pub sabotage: Sabotage,
+    /// The `exp=` globs.
+    pub globs: String,
+    /// Words every row appends besides `break=WORD`.
+    pub words: Vec<String>,
+}
+
+/// [`SabotageRun`] for every sabotage word. An error names a word that no
+/// row runs.
+pub fn sabotage_globs(rows: &[Row]) -> Result<Vec<SabotageRun>> {
     Sabotage::ALL
         .into_iter()
         .map(|s| {
             let word = format!("break={}", s.name());
             let mut globs: Vec<&str> = Vec::new();
+            let mut common: Option<Vec<String>> = None;
             for r in rows.iter().filter(|r| r.want_fail && r.skip.is_none()) {
-                let breaks = r
+                let words: Vec<&str> = r
                     .request
                     .append
                     .iter()
                     .flat_map(|a| a.split_whitespace())
-                    .any(|w| w == word);
-                if let (true, Some(p)) = (breaks, r.request.experiment.as_deref()) {
+                    .collect();
+                if let (true, Some(p)) = (
+                    words.contains(&word.as_str()),
+                    r.request.experiment.as_deref(),
+                ) {
                     for g in p.split(experiment::LIST_SEPARATOR) {
                         if !globs.contains(&g) {
                             globs.push(g);
                         }
                     }
+                    let others: Vec<String> = words
+                        .iter()
+                        .filter(|w| **w != word)
+                        .map(|w| w.to_string())
+                        .collect();
+                    common = Some(match common {
+                        None => others,
+                        Some(c) => c.into_iter().filter(|w| others.contains(w)).collect(),
+                    });
                 }
             }
             if globs.is_empty() {
@@ -108,7 +134,11 @@ pub fn sabotage_globs(rows: &[Row]) -> Result<Vec<(Sabotage, String)>> {
                      the menu's entry for that sabotage would run nothing"
                 );
             }
-            Ok((s, globs.join(",")))
+            Ok(SabotageRun {
+                sabotage: s,
+                globs: globs.join(","),
+                words: common.unwrap_or_default(),
+            })
         })
         .collect()
 }
@@ -139,8 +169,8 @@ pub const TITLE_MAX: usize = 60;
 
 /// The menu's entries (see the [module docs](self)): `extra` are the
 /// words of `make iso CMDLINE=...` for the default entry, `sabotage` the
-/// globs of each sabotage word ([`sabotage_globs`]).
-pub fn entries(extra: &str, sabotage: &[(Sabotage, String)]) -> Result<Vec<Entry>> {
+/// runs of each sabotage word ([`sabotage_globs`]).
+pub fn entries(extra: &str, sabotage: &[SabotageRun]) -> Result<Vec<Entry>> {
     let words = check_extra(extra)?;
     let o = Options::parse(extra).map_err(|e| anyhow::anyhow!("{e}"))?;
     let pattern = o.experiments.unwrap_or("*");
@@ -202,11 +232,21 @@ pub fn entries(extra: &str, sabotage: &[(Sabotage, String)]) -> Result<Vec<Entry
         cmdline: String::new(),
         about: "Boot, every CPU up, the self-checks; no experiment.".into(),
     });
-    for (s, globs) in sabotage {
+    for SabotageRun {
+        sabotage: s,
+        globs,
+        words,
+    } in sabotage
+    {
         let n = crate::list::select(globs)?.len();
+        let mut cmdline = format!("exp={globs} ms={ISO_MS}");
+        for w in words {
+            cmdline += &format!(" {w}");
+        }
+        cmdline += &format!(" break={}", s.name());
         out.push(Entry {
             title: format!("sabotage break={}: all must FAIL", s.name()),
-            cmdline: format!("exp={globs} ms={ISO_MS} break={}", s.name()),
+            cmdline,
             about: format!(
                 "The protocol broken on purpose (docs/cmdline.md): all {n} experiment(s) of \
                  {globs} must FAIL, or a detector is blind (as the sabotage rows of \

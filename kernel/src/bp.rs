@@ -265,7 +265,7 @@ pub fn handle(frame: &mut TrapFrame) -> BpOutcome {
         },
         _ => {
             let out = handle_claimed(frame, me);
-            if let Some(r) = refs {
+            if let Some(r) = refs.filter(|_| !sabotaged(Sabotage::ClaimLeak)) {
                 r.fetch_sub(1, Ordering::Release);
             }
             out

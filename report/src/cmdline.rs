@@ -125,11 +125,14 @@ pub enum Sabotage {
     /// The `spin` handler never leaves, though it keeps doing its sync
     /// duty (the patcher goes on without it).
     SpinStays,
+    /// With `claim=shared` or `percpu`, the #BP handler never drops the
+    /// reference it took: the patcher's drain waits forever.
+    ClaimLeak,
 }
 
 impl Sabotage {
     /// Every sabotage.
-    pub const ALL: [Sabotage; 22] = [
+    pub const ALL: [Sabotage; 23] = [
         Sabotage::NoFinalSync,
         Sabotage::OperandFirst,
         Sabotage::GapReturn,
@@ -152,6 +155,7 @@ impl Sabotage {
         Sabotage::AckBeforeSerialize,
         Sabotage::LaxWindow,
         Sabotage::SpinStays,
+        Sabotage::ClaimLeak,
     ];
 
     /// Its name on the command line.
@@ -179,6 +183,7 @@ impl Sabotage {
             Sabotage::AckBeforeSerialize => "ack-before-serialize",
             Sabotage::LaxWindow => "lax-window",
             Sabotage::SpinStays => "spin-stays",
+            Sabotage::ClaimLeak => "claim-leak",
         }
     }
 

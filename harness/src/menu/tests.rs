@@ -1,7 +1,7 @@
 use super::*;
 use crate::matrix::parse_table;
 
-fn torture_globs() -> Vec<(Sabotage, String)> {
+fn torture_globs() -> Vec<SabotageRun> {
     sabotage_globs(&parse_table(TORTURE_TABLE).unwrap()).unwrap()
 }
 
@@ -56,13 +56,20 @@ fn the_menu_is_suite_own_boots_platform_then_one_entry_per_sabotage() {
         "the platform entry runs no experiment"
     );
     let globs = sabotage_globs(&parse_table(TORTURE_TABLE).unwrap()).unwrap();
-    for ((e, s), (gs, g)) in m[2 + own..].iter().zip(Sabotage::ALL).zip(&globs) {
+    for ((e, s), run) in m[2 + own..].iter().zip(Sabotage::ALL).zip(&globs) {
         let o = Options::parse(&e.cmdline).unwrap();
         assert_eq!(o.sabotage, Some(s), "{}", e.cmdline);
-        assert_eq!(*gs, s);
+        assert_eq!(run.sabotage, s);
+        for w in &run.words {
+            assert!(
+                e.cmdline.split_whitespace().any(|x| x == w),
+                "{}: wanted {w}, which its torture.cfg rows append",
+                e.cmdline
+            );
+        }
         assert_eq!(
             o.experiments,
-            Some(g.as_str()),
+            Some(run.globs.as_str()),
             "wanted the experiments of the sabotage rows of torture.cfg"
         );
         assert_eq!(o.exp_ms, Some(ISO_MS));
@@ -178,9 +185,11 @@ fn the_globs_of_several_rows_for_one_sabotage_become_a_list() {
     assert_eq!(g.len(), Sabotage::ALL.len());
     assert!(
         g.iter()
-            .all(|(_, globs)| globs == "int3/gap/ipi/*/timer,int3/trampoline/ipi/qword/timer"),
+            .all(|r| r.globs == "int3/gap/ipi/*/timer,int3/trampoline/ipi/qword/timer"),
         "{g:?}"
     );
+    // `xapic` is appended by one row of each word, not both: not carried.
+    assert!(g.iter().all(|r| r.words.is_empty()), "{g:?}");
 }
 
 #[test]
