@@ -155,6 +155,10 @@ pub fn sync(method: SyncMode) -> Result<u64, SyncTimeout> {
                     crate::watchdog::poll();
                     core::hint::spin_loop();
                 }
+                // Each answer is progress: with many vCPUs on few host
+                // cores the answers of one round trickle in for seconds;
+                // a CPU that never answers ends the round at `deadline`.
+                crate::watchdog::progress(me);
             }
         }
         SyncMode::Cpumask => {
