@@ -565,7 +565,7 @@ pub fn run(a: &BenchArgs, setup: &Setup, build: bool) -> Result<Status> {
         &setup.qemu.spec,
         Some(dir.clone()),
         Some(setup.elf.clone()),
-        Some(setup.iso.clone()),
+        None,
         setup.echo,
     )?;
     println!(

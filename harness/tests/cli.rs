@@ -84,6 +84,40 @@ fn bench_refuses_an_unknown_claim_and_a_bad_cpu_count_naming_them() {
     );
 }
 
+/// `make bench` does not build the ISO: the benchmark boots the kernel
+/// and must not ask for an image (it did, and failed on a fresh clone with
+/// `--iso .../out/static-call.iso: no such file`).
+#[test]
+fn bench_boots_without_an_iso() {
+    let out = scratch("bench-no-iso");
+    let r = run(harness()
+        .args([
+            "bench",
+            "--no-build",
+            "--accel",
+            "tcg",
+            "--smp",
+            "2",
+            "--ms",
+            "60",
+        ])
+        .arg("--qemu")
+        .arg(testdata("fake-qemu"))
+        .arg("--kernel")
+        .arg(testdata("fake-qemu"))
+        .arg("--out")
+        .arg(&out)
+        .env("FAKE_QEMU_MODE", "pass")
+        .env("FAKE_QEMU_SERIAL", testdata("exp-naive-smp4.log")));
+    assert!(!r.2.contains("--iso"), "bench asked for an ISO: {}", r.2);
+    assert!(
+        r.1.contains("bench:"),
+        "bench did not start: {} {}",
+        r.1,
+        r.2
+    );
+}
+
 #[test]
 fn smp_9999_is_refused_with_the_range() {
     assert_status(
