@@ -472,8 +472,14 @@ pub fn tables(rows: &[BenchRow], walls: &[(u32, f64)]) -> Vec<String> {
     }
     v.push(String::new());
     v.push("wall time of the boots of one CPU count (boot, baseline, every experiment; median over repeats)".into());
-    let mut smps: Vec<u32> = walls.iter().map(|w| w.0).collect();
-    smps.dedup();
+    // Each CPU count once, in the order asked (the repeats come round
+    // again: 2, 4, 2, 4).
+    let mut smps: Vec<u32> = Vec::new();
+    for w in walls {
+        if !smps.contains(&w.0) {
+            smps.push(w.0);
+        }
+    }
     let med = |smp: u32| {
         let xs: Vec<f64> = walls.iter().filter(|w| w.0 == smp).map(|w| w.1).collect();
         stats::median(&xs).unwrap_or(0.0)
@@ -839,6 +845,19 @@ mod tests {
             &ctx,
         );
         (facts, j)
+    }
+
+    #[test]
+    fn wall_time_is_one_line_per_cpu_count_over_the_repeats() {
+        let t = tables(&[], &[(2, 1.0), (4, 3.0), (2, 2.0), (4, 5.0), (2, 9.0)]);
+        let walls: Vec<&String> = t.iter().filter(|l| l.starts_with("  smp ")).collect();
+        assert_eq!(walls.len(), 2, "{t:#?}");
+        assert!(walls[0].contains("2.0 s"), "{}", walls[0]);
+        assert!(
+            walls[1].contains("4.0 s") && walls[1].contains("2.00x smp 2"),
+            "{}",
+            walls[1]
+        );
     }
 
     #[test]
