@@ -11,15 +11,12 @@ unsafe extern "C" {
 /// The build id, or `None` when the image carries no note (a link without
 /// `--build-id`).
 pub fn get() -> Option<&'static [u8]> {
-    // SAFETY: linker-script symbols around the note section, which lies in
-    // the loaded, read-only image (linker.ld) and is never written: the
-    // bytes between them live for the whole run. If the script lost the
-    // section both symbols would be equal and the slice empty (no id), never
-    // out of bounds, as long as the script keeps start before end.
-    let notes = unsafe {
-        let start = &raw const __build_id_start;
-        let end = &raw const __build_id_end;
-        core::slice::from_raw_parts(start, (end as usize).saturating_sub(start as usize))
-    };
+    // The note's bounds: linker-script symbols around the section, in the
+    // loaded, read-only image (linker.ld); equal when it is missing.
+    let (start, end) = (&raw const __build_id_start, &raw const __build_id_end);
+    let len = (end as usize).saturating_sub(start as usize);
+    // SAFETY: the `len` bytes from `start` are the note section, which lives
+    // for the whole run and is never written; a lost section gives `len` 0.
+    let notes = unsafe { core::slice::from_raw_parts(start, len) };
     report::note::gnu_build_id(notes)
 }
