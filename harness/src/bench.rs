@@ -529,20 +529,33 @@ struct BenchJson<'a> {
     exit_status: u8,
 }
 
-/// Runs the benchmark (see the [module docs](self)).
-pub fn run(a: &BenchArgs, setup: &Setup, build: bool) -> Result<Status> {
-    if !a.cpus.is_empty() {
-        return crate::bench_cpus::run(a, setup, build);
-    }
-    if !a.claims.is_empty() {
-        return crate::bench_claim::run(a, setup, build);
-    }
-    if a.smp.iter().any(|&n| n < 2) {
-        bail!("--smp: every CPU count must be at least 2 (an executor beside the patcher)");
-    }
+/// What every mode of `harness bench` starts from.
+pub struct Prepared {
+    /// The request its boots share (each changes the CPU count, name,
+    /// pattern or words).
+    pub base: RunRequest,
+    /// The bench directory.
+    pub dir: std::path::PathBuf,
+    /// A setup whose runs keep their evidence in `dir`.
+    pub sub: Setup,
+}
+
+/// Checks the request named `name` (`experiment` for `a.ms` each, or the
+/// platform alone) at every CPU count of `smps`, builds the kernel if
+/// asked, and makes the bench directory. No ISO is asked for: a bench
+/// boots the kernel.
+pub fn prepare(
+    a: &BenchArgs,
+    setup: &Setup,
+    build: bool,
+    name: &str,
+    experiment: Option<&str>,
+    smps: &[u32],
+    echo: bool,
+) -> Result<Prepared> {
     let base = RunRequest {
-        name: "bench".into(),
-        smp: a.smp[0],
+        name: name.into(),
+        smp: smps[0],
         accel: a.accel,
         cpu: a.cpu.clone(),
         timeout: a.timeout,
@@ -550,11 +563,11 @@ pub fn run(a: &BenchArgs, setup: &Setup, build: bool) -> Result<Status> {
         control: None,
         append: Vec::new(),
         expect: None,
-        experiment: Some(BENCH_BOOTS[0].into()),
-        ms: Some(a.ms),
+        experiment: experiment.map(str::to_string),
+        ms: experiment.map(|_| a.ms),
         qemu: None,
     };
-    for &smp in &a.smp {
+    for &smp in smps {
         crate::run::validate(
             &RunRequest {
                 smp,
@@ -566,12 +579,35 @@ pub fn run(a: &BenchArgs, setup: &Setup, build: bool) -> Result<Status> {
     if build {
         setup.workspace.build_kernel()?;
     }
-    let dir = evidence::create_run_dir(&setup.out, "bench", SystemTime::now())?;
-    let sub = crate::run::Setup::new(
+    let dir = evidence::create_run_dir(&setup.out, name, SystemTime::now())?;
+    let sub = Setup::new(
         &setup.qemu.spec,
         Some(dir.clone()),
         Some(setup.elf.clone()),
         None,
+        echo,
+    )?;
+    Ok(Prepared { base, dir, sub })
+}
+
+/// Runs the benchmark (see the [module docs](self)).
+pub fn run(a: &BenchArgs, setup: &Setup, build: bool) -> Result<Status> {
+    if !a.cpus.is_empty() {
+        return crate::bench_cpus::run(a, setup, build);
+    }
+    if !a.claims.is_empty() {
+        return crate::bench_claim::run(a, setup, build);
+    }
+    if a.smp.iter().any(|&n| n < 2) {
+        bail!("--smp: every CPU count must be at least 2 (an executor beside the patcher)");
+    }
+    let Prepared { base, dir, sub } = prepare(
+        a,
+        setup,
+        build,
+        "bench",
+        Some(BENCH_BOOTS[0]),
+        &a.smp,
         setup.echo,
     )?;
     println!(

@@ -22,7 +22,6 @@ use crate::{
 };
 use anyhow::{bail, Result};
 use serde::Serialize;
-use std::time::SystemTime;
 
 /// The experiment booted for each claim.
 pub const CLAIM_EXPERIMENT: &str = "int3-batch/gap/ipi/qword/timer";
@@ -122,38 +121,13 @@ pub fn run(a: &BenchArgs, setup: &Setup, build: bool) -> Result<Status> {
         bail!("--claims takes one --sites size (the claim is the axis)");
     }
     let sites = a.sites.first().copied();
-    let base = RunRequest {
-        name: "bench-claims".into(),
-        smp: a.smp[0],
-        accel: a.accel,
-        cpu: a.cpu.clone(),
-        timeout: a.timeout,
-        boot: crate::run::BootKind::Kernel,
-        control: None,
-        append: Vec::new(),
-        expect: None,
-        experiment: Some(CLAIM_EXPERIMENT.into()),
-        ms: Some(a.ms),
-        qemu: None,
-    };
-    for &smp in &a.smp {
-        crate::run::validate(
-            &RunRequest {
-                smp,
-                ..base.clone()
-            },
-            setup,
-        )?;
-    }
-    if build {
-        setup.workspace.build_kernel()?;
-    }
-    let dir = evidence::create_run_dir(&setup.out, "bench-claims", SystemTime::now())?;
-    let sub = Setup::new(
-        &setup.qemu.spec,
-        Some(dir.clone()),
-        Some(setup.elf.clone()),
-        None,
+    let crate::bench::Prepared { base, dir, sub } = crate::bench::prepare(
+        a,
+        setup,
+        build,
+        "bench-claims",
+        Some(CLAIM_EXPERIMENT),
+        &a.smp,
         a.verbose,
     )?;
     println!(

@@ -24,7 +24,6 @@ use crate::{
 };
 use anyhow::{bail, Result};
 use serde::Serialize;
-use std::time::SystemTime;
 
 /// The experiment booted at every CPU count.
 pub const SCALE_EXPERIMENT: &str = "int3/gap/ipi/qword/timer";
@@ -115,40 +114,8 @@ struct CpusJson<'a> {
 
 /// Runs the CPU-count benchmark (see the [module docs](self)).
 pub fn run(a: &BenchArgs, setup: &Setup, build: bool) -> Result<Status> {
-    let base = RunRequest {
-        name: "bench-cpus".into(),
-        smp: a.cpus[0],
-        accel: a.accel,
-        cpu: a.cpu.clone(),
-        timeout: a.timeout,
-        boot: crate::run::BootKind::Kernel,
-        control: None,
-        append: Vec::new(),
-        expect: None,
-        experiment: None,
-        ms: None,
-        qemu: None,
-    };
-    for &smp in &a.cpus {
-        crate::run::validate(
-            &RunRequest {
-                smp,
-                ..base.clone()
-            },
-            setup,
-        )?;
-    }
-    if build {
-        setup.workspace.build_kernel()?;
-    }
-    let dir = evidence::create_run_dir(&setup.out, "bench-cpus", SystemTime::now())?;
-    let sub = Setup::new(
-        &setup.qemu.spec,
-        Some(dir.clone()),
-        Some(setup.elf.clone()),
-        None,
-        a.verbose,
-    )?;
+    let crate::bench::Prepared { base, dir, sub } =
+        crate::bench::prepare(a, setup, build, "bench-cpus", None, &a.cpus, a.verbose)?;
     println!(
         "bench --cpus: at -smp {}, the platform alone, then {SCALE_EXPERIMENT} for {} ms; {} repeat(s)",
         a.cpus
