@@ -529,6 +529,15 @@ struct BenchJson<'a> {
     exit_status: u8,
 }
 
+/// CPU counts as the command line gives them: `2,4,8`.
+pub fn list(counts: &[u32]) -> String {
+    counts
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// What every mode of `harness bench` starts from.
 pub struct Prepared {
     /// The request its boots share (each changes the CPU count, name,
@@ -613,11 +622,7 @@ pub fn run(a: &BenchArgs, setup: &Setup, build: bool) -> Result<Status> {
     println!(
         "bench: {} at -smp {}, {} ms per experiment, {} repeat(s); per CPU count one boot per pattern: {}",
         BENCH_SET.join(", "),
-        a.smp
-            .iter()
-            .map(u32::to_string)
-            .collect::<Vec<_>>()
-            .join(","),
+        list(&a.smp),
         a.ms,
         a.repeat,
         BENCH_BOOTS.join(" and ")
@@ -745,11 +750,7 @@ pub fn run(a: &BenchArgs, setup: &Setup, build: bool) -> Result<Status> {
     let title = format!(
         "{} at -smp {}, {} repeat(s)",
         seen.as_ref().map_or("?".into(), |s| s.label()),
-        a.smp
-            .iter()
-            .map(u32::to_string)
-            .collect::<Vec<_>>()
-            .join(","),
+        list(&a.smp),
         a.repeat
     );
     let rows = &rows;

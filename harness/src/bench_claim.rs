@@ -134,11 +134,7 @@ pub fn run(a: &BenchArgs, setup: &Setup, build: bool) -> Result<Status> {
         "bench --claims {}: {CLAIM_EXPERIMENT}{} at -smp {}, {} ms each, {} repeat(s)",
         a.claims.join(","),
         sites.map_or(String::new(), |n| format!(" with sites={n}")),
-        a.smp
-            .iter()
-            .map(u32::to_string)
-            .collect::<Vec<_>>()
-            .join(","),
+        crate::bench::list(&a.smp),
         a.ms,
         a.repeat
     );

@@ -118,11 +118,7 @@ pub fn run(a: &BenchArgs, setup: &Setup, build: bool) -> Result<Status> {
         crate::bench::prepare(a, setup, build, "bench-cpus", None, &a.cpus, a.verbose)?;
     println!(
         "bench --cpus: at -smp {}, the platform alone, then {SCALE_EXPERIMENT} for {} ms; {} repeat(s)",
-        a.cpus
-            .iter()
-            .map(u32::to_string)
-            .collect::<Vec<_>>()
-            .join(","),
+        crate::bench::list(&a.cpus),
         a.ms,
         a.repeat
     );
