@@ -3,6 +3,11 @@
 
 use x86_64::registers::model_specific::Msr;
 
+/// CR0 in long mode, written whole by the BSP's entry and by every AP:
+/// PG | WP | NE | ET | PE. CD and NW clear (caches on, which INIT does not
+/// give an AP), no MP/EM/TS (the kernel uses no x87 or SSE state).
+pub const CR0_LONG_MODE: u32 = 0x8001_0031;
+
 /// CPUID leaf `leaf`, subleaf `sub`: (eax, ebx, ecx, edx).
 pub fn cpuid(leaf: u32, sub: u32) -> (u32, u32, u32, u32) {
     let r = core::arch::x86_64::__cpuid_count(leaf, sub);

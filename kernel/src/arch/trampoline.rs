@@ -9,8 +9,10 @@
 //! 1. real mode: load the trampoline's own GDT (position given as
 //!    `TRAMPOLINE + offset`, since the code runs at a different address than
 //!    it was assembled for), set CR0.PE, far jump to 32-bit code;
-//! 2. 32-bit protected mode: PAE, CR3 = the kernel's PML4 ([`AP_CR3`]),
-//!    EFER.LME (+NXE, the same bits the BSP used), CR0.PG|WP;
+//! 2. 32-bit protected mode: DR7 cleared, CR4 = PAE, CR3 = the kernel's
+//!    PML4 ([`AP_CR3`]), EFER.LME (+NXE, the same bits the BSP used), then
+//!    CR0 written whole, as on the BSP ([`CR0_LONG_MODE`]): INIT leaves CD
+//!    and NW set, and an AP that only ORs PG in runs with its caches off;
 //! 3. far jump to `ap_long` in kernel text (64-bit), which finds its own
 //!    APIC id (in xAPIC mode its APIC's ID register; in x2APIC mode
 //!    ([`AP_X2APIC`]) CPUID leaf 0xB's x2APIC id, else leaf 1's initial
@@ -71,8 +73,9 @@ core::arch::global_asm!(
     "mov %ax, %es",
     "mov %ax, %ss",
     // Step 2: PAE, the kernel's tables, EFER, paging.
-    "mov %cr4, %eax",
-    "or $0x20, %eax",
+    "xor %eax, %eax",
+    "mov %eax, %dr7",
+    "mov $0x20, %eax",
     "mov %eax, %cr4",
     "mov {cr3}, %eax",
     "mov %eax, %cr3",
@@ -80,8 +83,7 @@ core::arch::global_asm!(
     "rdmsr",
     "or {efer}, %eax",
     "wrmsr",
-    "mov %cr0, %eax",
-    "or $0x80010000, %eax",
+    "mov ${cr0}, %eax",
     "mov %eax, %cr0",
     // Step 3: into kernel text, 64-bit.
     "ljmp $0x08, $ap_long",
@@ -174,6 +176,7 @@ core::arch::global_asm!(
     base = const TRAMPOLINE,
     cr3 = sym AP_CR3,
     efer = sym crate::boot::BOOT_EFER_BITS,
+    cr0 = const crate::arch::cpu::CR0_LONG_MODE,
     ticket = sym AP_TICKET,
     x2apic = sym AP_X2APIC,
     stacks = sym crate::smp::AP_STACKS,

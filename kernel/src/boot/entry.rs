@@ -14,7 +14,8 @@
 //! 2. ask CPUID whether NX exists (a BIOS can hide it on old Intel boards);
 //! 3. identity-map the first 4 GiB with 2 MiB pages (boot tables only: the
 //!    kernel replaces them with exact-permission tables right after);
-//! 4. PAE, CR3, EFER.LME (and NXE when present), then PG|WP: long mode;
+//! 4. DR7 cleared, CR4 = PAE, CR3, EFER.LME (and NXE when present), then
+//!    CR0 = PG|WP|NE|ET|PE (caches on): long mode;
 //! 5. far jump into the 64-bit code segment and call the Rust entry.
 
 use pvh::xen_elfnote_phys32_entry;
@@ -92,9 +93,13 @@ core::arch::global_asm!(
     "inc %ecx",
     "cmp $2048, %ecx",
     "jb 6b",
-    // Step 4: PAE, CR3, EFER, then paging with write protection.
-    "mov %cr4, %eax",
-    "or $0x20, %eax",
+    // Step 4: PAE, CR3, EFER, then paging with write protection. CR0, CR4
+    // and DR7 are written whole, not ORed into what the firmware left: a
+    // firmware's CR4 bits or armed debug registers must not follow the
+    // kernel into the experiments (the APs start from reset values).
+    "xor %eax, %eax",
+    "mov %eax, %dr7",
+    "mov $0x20, %eax",
     "mov %eax, %cr4",
     "mov ${pml4}, %eax",
     "mov %eax, %cr3",
@@ -102,8 +107,7 @@ core::arch::global_asm!(
     "rdmsr",
     "or %ebp, %eax",
     "wrmsr",
-    "mov %cr0, %eax",
-    "or $0x80010001, %eax",
+    "mov ${cr0}, %eax",
     "mov %eax, %cr0",
     // Step 5: 64-bit code segment, then Rust.
     "lgdt {gdtr}",
@@ -125,6 +129,7 @@ core::arch::global_asm!(
     stack = sym BOOT_STACK,
     stack_size = const BOOT_STACK_SIZE,
     efer_bits = sym BOOT_EFER_BITS,
+    cr0 = const crate::arch::cpu::CR0_LONG_MODE,
     pml4 = sym BOOT_PML4,
     pdpt = sym BOOT_PDPT,
     pd = sym BOOT_PD,
