@@ -14,6 +14,11 @@
 //! one that no longer shows it must not keep an excuse. Only failures *seen
 //! by the kernel's checks* can be known; an error, a deadlock or a missing
 //! result stays FAIL everywhere.
+//!
+//! Both rows apply only where the kernel ran without its TCG measures
+//! ([`tcg_measures_on`]): with the alias flushed before each write
+//! (`poke=flush`) and the settle step, stale code was not seen again (see
+//! its table), so a stale failure there is FAIL.
 
 use crate::{
     judge::experiment::{Platform, Where},
@@ -135,6 +140,32 @@ pub const KNOWN_SIGNATURES: &[KnownSignature] = &[KnownSignature {
              boots, cross-page sites at -smp 2) and 10.0 (rarely); a finding about QEMU's \
              translator, not about the protocol",
 }];
+
+/// Whether an `exp` record (its numeric fields through `field`) says the
+/// kernel ran with both of its TCG measures: every write through a freshly
+/// translated alias (`poke_flush=1`) and the settle step (`settle=1`).
+/// Then no row applies. A record without the fields comes from a kernel
+/// that predates them and had neither.
+///
+/// Measured with the measures on (`harness run --accel tcg --qemu Q --smp N
+/// --experiment 'int3*/*/*/*/?i*' --ms 60 --append poke=flush|keep`, 55
+/// must-pass experiments, two boots per cell, 2 host cores):
+///
+/// | QEMU | -smp | poke=flush: KFAIL (stale only) per boot | poke=keep |
+/// |---|---|---|---|
+/// | 7.2.22 | 2 | 0, 0 | 8, 9 |
+/// | 7.2.22 | 4 | 0, 0 | 3, 0 |
+/// | 7.2.22 | 8 | 0, 0 | 2, 0 |
+/// | 10.0.2 | 2 | 0, 0 | 0, 0 |
+/// | 10.0.2 | 4 | 0, 0 | 0, 2 |
+/// | 10.0.2 | 8 | 0, 0 | 0, 0 |
+///
+/// and `outofline-int3/*` (`--ms 100 --repeat 8`): with `poke=flush` 32 of
+/// 32 boots PASS across 7.2.22 and 10.0.2 at `-smp 2` and `4`; with
+/// `poke=keep` 14 of 32 KFAIL (7.2.22 `-smp 2`: 8 of 8).
+pub fn tcg_measures_on(field: impl Fn(&str) -> Option<u64>) -> bool {
+    field("poke_flush") == Some(1) && field("settle") == Some(1)
+}
 
 /// Whether `qemu` is one of the releases `seen` lists.
 fn seen_on(seen: &[&str], qemu: Option<QemuVersion>) -> bool {

@@ -5,10 +5,23 @@
 //!
 //! Every write goes through [`poke`], which reads the bytes back through
 //! the alias and reports a mismatch instead of going on.
+//!
+//! Before each byte it writes, `poke` drops the alias page's TLB entry on
+//! the writing CPU (`poke=flush`, the default), so that every write goes
+//! through a translation made at that moment, as Linux's `text_poke`
+//! writes through an alias it maps afresh and flushes each time. On
+//! hardware that only costs time. Under QEMU's multi-threaded TCG it
+//! decides whether a write is seen at all: QEMU traps writes to a page
+//! holding translated code through the writer's TLB entry, and a writer
+//! whose entry was marked "no code here" in a race with another vCPU
+//! translating from the page writes past the translator from then on,
+//! every write, until that entry goes. `poke=keep` writes through the
+//! long-lived entry, to show it (docs/design.md, section 6).
 
 use crate::arch::paging::{self, MapError};
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use plan::layout::{self, MAX_KEYS, MAX_TARGETS_PER_KEY, PAGE_SIZE, SITE_ARENA_SIZE, SITE_BASE};
+use report::cmdline::Poke;
 
 const TARGET_PAGES: usize = MAX_KEYS * MAX_TARGETS_PER_KEY;
 
@@ -66,6 +79,37 @@ pub fn alias(va: u64) -> Option<*mut u8> {
     None
 }
 
+/// Whether [`poke`] drops the alias's TLB entry before each byte
+/// (`poke=flush`).
+static FLUSH: AtomicBool = AtomicBool::new(true);
+
+/// Applies `poke=`. Once, on the BSP, before any experiment.
+pub fn set_poke(mode: Poke) {
+    FLUSH.store(mode == Poke::Flush, Ordering::Relaxed);
+}
+
+/// The `poke=` mode in force.
+pub fn poke_mode() -> Poke {
+    if FLUSH.load(Ordering::Relaxed) {
+        Poke::Flush
+    } else {
+        Poke::Keep
+    }
+}
+
+/// Drops this CPU's TLB entry for the page of alias address `p`, when
+/// `poke=flush`.
+fn flush_alias(p: *mut u8) {
+    if FLUSH.load(Ordering::Relaxed) {
+        // SAFETY: INVLPG is allowed at CPL 0 on any address and only
+        // drops a translation; the alias mapping itself never changes, so
+        // the next access walks the same page tables to the same frame.
+        unsafe {
+            core::arch::asm!("invlpg [{p}]", p = in(reg) p, options(nostack, preserves_flags))
+        };
+    }
+}
+
 /// Odd while a write to the window is in progress; bumped before and after
 /// every write (a seqlock without data: readers only learn whether the
 /// window changed under them).
@@ -120,6 +164,7 @@ pub fn poke(va: u64, bytes: &[u8]) -> Result<(), PokeError> {
 fn poke_bytes(va: u64, bytes: &[u8]) -> Result<(), PokeError> {
     for (i, &b) in bytes.iter().enumerate() {
         let p = alias(va + i as u64).ok_or(PokeError { va, seen: [0; 8] })?;
+        flush_alias(p);
         // SAFETY: `alias` returned the writable identity address of a frame
         // backing the arena (static, page-aligned, never freed); a volatile
         // byte store is what the protocol asks for.
@@ -139,9 +184,9 @@ pub fn poke_u32(va: u64, bytes: [u8; 4]) -> Result<(), PokeError> {
 
 fn poke_u32_inner(va: u64, bytes: [u8; 4]) -> Result<(), PokeError> {
     let p = alias(va).ok_or(PokeError { va, seen: [0; 8] })?;
-    if alias(va + 3).is_none() {
-        return Err(PokeError { va, seen: [0; 8] });
-    }
+    let last = alias(va + 3).ok_or(PokeError { va, seen: [0; 8] })?;
+    flush_alias(p);
+    flush_alias(last);
     // SAFETY: both ends are in the arena's static frames (checked above);
     // the site arena's frames are contiguous, so an operand that crosses a
     // line or page crosses it in the alias too. One `mov` is the point.
@@ -181,6 +226,12 @@ fn verify(va: u64, bytes: &[u8]) -> Result<(), PokeError> {
 /// the stubs, trampolines and target bodies. Only while no CPU executes in
 /// the window (between experiments); the caller syncs every CPU afterwards.
 pub fn install(p: &plan::ArenaPlan) -> Result<(), PokeError> {
+    for page in 0..(SITE_ARENA_SIZE / PAGE_SIZE) as usize {
+        flush_alias((site_frames() + page as u64 * PAGE_SIZE) as *mut u8);
+    }
+    for page in 0..TARGET_PAGES {
+        flush_alias((target_frame(0, 0) + page as u64 * PAGE_SIZE) as *mut u8);
+    }
     // SAFETY: no CPU executes the window now (caller's contract); the
     // frames are static and only written here and by `poke`.
     unsafe {

@@ -98,6 +98,7 @@ fn kmain(bi: boot::BootInfo) -> ! {
         fail_check("arena", format_args!("{e:?}"));
     }
     torture::set_settle(opts.settle);
+    arena::set_poke(opts.poke);
     bp::set_claim(opts.claim);
     torture::set_seed(opts.seed);
     if let Some(pattern) = opts.experiments {

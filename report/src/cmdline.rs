@@ -273,6 +273,40 @@ impl Claim {
     }
 }
 
+/// How the patcher reaches the bytes it writes, chosen with
+/// `poke=flush|keep`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Poke {
+    /// Drop the writable alias's TLB entry (`invlpg`) before each byte is
+    /// written, as Linux's `text_poke` does by mapping a fresh alias for
+    /// every write and flushing it after (the kernel's default).
+    #[default]
+    Flush,
+    /// Write through the long-lived alias and its TLB entry as they are.
+    /// Under QEMU's multi-threaded TCG a writer's entry can be left
+    /// marking the page free of code while it holds translated code, and
+    /// every later write through it then misses the translator's check.
+    Keep,
+}
+
+impl Poke {
+    /// Every choice.
+    pub const ALL: [Poke; 2] = [Poke::Flush, Poke::Keep];
+
+    /// Its name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Poke::Flush => "flush",
+            Poke::Keep => "keep",
+        }
+    }
+
+    /// Parses a name.
+    pub fn from_name(s: &str) -> Option<Poke> {
+        Poke::ALL.into_iter().find(|c| c.name() == s)
+    }
+}
+
 /// What separates the globs of `exp=` (the same character as
 /// `plan::experiment::LIST_SEPARATOR`; no experiment name holds one).
 pub const EXP_LIST_SEPARATOR: char = ',';
@@ -340,6 +374,8 @@ pub enum CmdlineError<'a> {
     BadSettle(&'a str),
     /// `claim=` with something other than `none`, `shared` or `percpu`.
     BadClaim(&'a str),
+    /// `poke=` with something other than `flush` or `keep`.
+    BadPoke(&'a str),
     /// `exp=` with an empty glob: nothing after `=`, or a leading,
     /// trailing or doubled comma. The word is kept.
     EmptyGlob(&'a str),
@@ -374,6 +410,7 @@ impl core::fmt::Display for CmdlineError<'_> {
             CmdlineError::BadClaim(w) => {
                 write!(f, "claim={w:?}: wanted none, shared or percpu")
             }
+            CmdlineError::BadPoke(w) => write!(f, "poke={w:?}: wanted flush or keep"),
             CmdlineError::OutOfRange { word, range } => {
                 write!(
                     f,
@@ -436,6 +473,9 @@ pub struct Options<'a> {
     pub settle: Settle,
     /// `claim=none|shared|percpu`: the #BP handler's claim on the table.
     pub claim: Claim,
+    /// `poke=flush|keep`: whether the alias's TLB entry is dropped before
+    /// each write.
+    pub poke: Poke,
     /// `hold`: halt at the end instead of closing QEMU through its debug-exit
     /// device, so that the verdict screen stays for a screendump.
     pub hold: bool,
@@ -486,6 +526,7 @@ impl<'a> Options<'a> {
                 Some(("claim", v)) => {
                     o.claim = Claim::from_name(v).ok_or(CmdlineError::BadClaim(v))?
                 }
+                Some(("poke", v)) => o.poke = Poke::from_name(v).ok_or(CmdlineError::BadPoke(v))?,
                 Some(("keys", n)) => o.sizes.keys = in_range(w, n, KEYS_RANGE)?,
                 Some(("sites", n)) => o.sizes.sites = in_range(w, n, SITES_RANGE)?,
                 Some(("targets", n)) => o.sizes.targets = in_range(w, n, TARGETS_RANGE)?,
@@ -592,6 +633,20 @@ mod tests {
     }
 
     #[test]
+    fn poke_takes_flush_and_keep_and_flushes_by_default() {
+        extern crate std;
+        assert_eq!(Options::parse("").unwrap().poke, Poke::Flush);
+        for c in Poke::ALL {
+            let line = std::format!("poke={}", c.name());
+            assert_eq!(Options::parse(&line).unwrap().poke, c);
+        }
+        assert_eq!(
+            Options::parse("poke=Flush"),
+            Err(CmdlineError::BadPoke("Flush"))
+        );
+    }
+
+    #[test]
     fn claim_takes_none_shared_and_percpu_and_names_anything_else() {
         extern crate std;
         assert_eq!(Options::parse("").unwrap().claim, Claim::None);
@@ -676,6 +731,8 @@ mod tests {
             ("break=", "break=\"\"", "unknown sabotage"),
             ("settle=maybe", "settle=\"maybe\"", "on, off or auto"),
             ("settle=", "settle=\"\"", "on, off or auto"),
+            ("poke=never", "poke=\"never\"", "flush or keep"),
+            ("poke=", "poke=\"\"", "flush or keep"),
             ("cpus=0", "\"cpus=0\"", "at least 1"),
             ("cpus=many", "\"cpus=many\"", "number of CPUs"),
             ("cpus=4294967296", "\"cpus=4294967296\"", "number of CPUs"),

@@ -672,6 +672,18 @@ pub fn judge_one(registry: Option<&Experiment>, f: &ExpFacts, ctx: &Context<'_>)
                 .or_else(|| known::by_signature(|c| r.n(c), ctx.seen).map(|s| s.reason))
         })
         .flatten();
+    let known = match known {
+        Some(_) if known::tcg_measures_on(|c| r.counters.get(c).copied()) => {
+            j.notes.push(
+                "stale code with the kernel's TCG measures on (poke_flush=1, settle=1): the \
+                 known failures of QEMU's translator apply only without them (poke=keep, \
+                 settle=off, or a kernel that predates them): FAIL"
+                    .into(),
+            );
+            None
+        }
+        k => k,
+    };
     if known.is_none() && other.is_empty() && failure.is_some() {
         if let Some(there) = known::known_elsewhere(&f.name, |c| r.n(c), ctx.seen) {
             j.notes.push(match ctx.seen.qemu {

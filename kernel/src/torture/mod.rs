@@ -582,6 +582,10 @@ fn finish(e: &Experiment, f: Finish) {
             .u64("self_irq", STATS.self_irq.load(Ordering::Relaxed))
             .u64("floor_cycles", f.floor_cycles)
             .u64("settle", f.settle as u64)
+            .u64(
+                "poke_flush",
+                (crate::arena::poke_mode() == report::cmdline::Poke::Flush) as u64,
+            )
             .u64("keys", f.sizes.keys as u64)
             .u64("sites", f.sizes.sites as u64)
             .u64("targets", f.sizes.targets as u64)

@@ -58,12 +58,14 @@
 //! measured on each QEMU. Every `exp` record says whether it ran
 //! (`settle=1`).
 //!
-//! Settling is enough for patch points entered by an indirect call (the
-//! in-line sites). Out of line it is not: the stubs reach the trampoline by
-//! a direct `call`, which TCG chains block to block, and with 2 vCPUs an
-//! executor still runs stale trampoline blocks now and then (a second
-//! settle pass made it worse). The harness reports those out-of-line
-//! results under TCG as known failures, with the counts.
+//! Settling alone is not enough: a write can miss the translator for good
+//! when the writer's TLB entry for the page lost QEMU's "code here" flag
+//! in a race, and every write through that entry is then unseen (stale
+//! code in every later experiment, out-of-line trampolines and cross-page
+//! sites first). [`arena::poke`] therefore drops the alias's TLB entry
+//! before each byte (`poke=flush`). With both, the `int3` grid and
+//! `outofline-int3` ran without stale code on QEMU 7.2 and 10.0; the
+//! harness excuses stale code only in runs with one of them off.
 //!
 //! Every patch checks its precondition (each point holds the instruction
 //! to the key's current target) and, through [`arena::poke`], reads every
