@@ -964,8 +964,7 @@ mod tests {
         // judged from the log, and a failure known on this QEMU release
         // is excused as it is in a planned run.
         let log = std::fs::read(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("testdata/exp-outofline-int3-smp2-qemu10.log"),
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/exp-int3-timer-smp2-qemu10.log"),
         )
         .unwrap();
         let facts = Facts::from_transcript(&crate::transcript::Transcript::from_bytes(&log));

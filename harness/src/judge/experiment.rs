@@ -666,11 +666,7 @@ pub fn judge_one(registry: Option<&Experiment>, f: &ExpFacts, ctx: &Context<'_>)
     }
     let excusable = UNEXCUSABLE_COUNTERS.iter().all(|&c| r.n(c) == 0);
     let known = (other.is_empty() && failure.is_some() && excusable)
-        .then(|| {
-            known::lookup(&f.name, |c| r.n(c), ctx.seen)
-                .map(|k| k.reason)
-                .or_else(|| known::by_signature(|c| r.n(c), ctx.seen).map(|s| s.reason))
-        })
+        .then(|| known::by_signature(|c| r.n(c), ctx.seen).map(|s| s.reason))
         .flatten();
     let known = match known {
         Some(_) if known::tcg_measures_on(|c| r.counters.get(c).copied()) => {
@@ -685,7 +681,7 @@ pub fn judge_one(registry: Option<&Experiment>, f: &ExpFacts, ctx: &Context<'_>)
         k => k,
     };
     if known.is_none() && other.is_empty() && failure.is_some() {
-        if let Some(there) = known::known_elsewhere(&f.name, |c| r.n(c), ctx.seen) {
+        if let Some(there) = known::known_elsewhere(|c| r.n(c), ctx.seen) {
             j.notes.push(match ctx.seen.qemu {
                 Some(v) => format!(
                     "a failure like this is known on {there} only, not on QEMU {v}, where it has \
