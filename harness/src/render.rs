@@ -59,7 +59,14 @@ pub fn printable(text: &str) -> String {
 }
 
 fn short(r: &crate::transcript::Record) -> String {
-    let mut s = r.brief();
+    // The boot id is the same in every record of a boot: shown once, in
+    // the `hello` that starts it.
+    let mut s = r.kind.clone();
+    for (k, v) in &r.fields {
+        if k != report::boot_id::KEY || r.kind == report::kind::HELLO {
+            s.push_str(&format!(" {k}={v}"));
+        }
+    }
     if s.len() > 160 {
         let cut = (0..=160)
             .rev()

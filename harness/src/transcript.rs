@@ -177,21 +177,145 @@ impl Transcript {
 
     /// Moves to [`Transcript::damaged`] the believed records that cannot
     /// all be the boot's own: a record with a valid CRC spliced in from
-    /// another boot's log (two captures in one file, a log appended to)
-    /// is intact, so only its place tells it apart. Within one boot (a
-    /// record with sequence number 0 that differs from the boot's own
-    /// starts the next):
+    /// another boot's log (two captures in one file, a log appended to) is
+    /// intact, so only its boot id or its place tells it apart.
     ///
-    /// * two records with the same sequence number and different contents:
-    ///   one is foreign and nothing says which, so neither is believed;
-    /// * a record whose sequence number is beyond the boot's `end` record's:
+    /// * A record whose boot id ([`report::boot_id`]) is not the id of the
+    ///   boot being read is from another boot (see `disbelieve_other_boots`).
+    /// * Within one boot, two records with the same sequence number and
+    ///   different contents: one is foreign and nothing says which, so
+    ///   neither is believed.
+    /// * A record whose sequence number is beyond the boot's `end` record's:
     ///   the kernel numbers the end record last.
     ///
-    /// A foreign record that takes the number of one of the boot's own
-    /// that was lost, or arrives in a boot without an end record, cannot be
-    /// told apart here; the run it lands in has lost a record or its end,
-    /// so it does not pass all the same.
+    /// Logs of kernels from before the boot id are held to the last two
+    /// rules only: there a foreign record that takes the number of a lost
+    /// one, arrives before the first `hello` or in a boot without an end
+    /// record cannot be told apart, and the run it lands in has lost a
+    /// record or its end, so it does not pass all the same.
     pub fn disbelieve_foreign(&mut self) {
+        self.disbelieve_other_boots();
+        self.disbelieve_conflicts();
+    }
+
+    /// Moves to [`Transcript::damaged`] the records whose boot id
+    /// ([`report::boot_id`]) says they belong to another boot than the one
+    /// being read: the boot of the last believed `hello` (a record numbered
+    /// 0). A `hello` starts a boot when a later record carries its id too.
+    /// A `hello` that no record of its boot follows is not believed: a spliced one looks like that, and so does
+    /// a boot that died right after its `hello` (under QEMU the harness
+    /// sees that death by QEMU's exit; the line stays among the damage
+    /// notes either way).
+    /// Before the first `hello`, a record's own boot has no `hello` in the
+    /// log, so nothing there is believed, and in a log with no `hello` at
+    /// all (a capture begun mid-boot) the boot is the id most records carry
+    /// (none on a tie: nothing says which is foreign). Records without an
+    /// id (a kernel from before the field) are held to this only where the
+    /// boot's own records carry one.
+    fn disbelieve_other_boots(&mut self) {
+        let id = |r: &Record| r.get(report::boot_id::KEY).map(str::to_string);
+        if !self.records.iter().any(|r| id(r).is_some()) {
+            return;
+        }
+        /// The boot a record is held to.
+        #[derive(PartialEq)]
+        enum Boot {
+            /// The boot with this id (or of records without one).
+            Id(Option<String>),
+            /// Before the first `hello`, whose id this is.
+            BeforeHello(Option<String>),
+            /// No `hello` in the log, and as many records of two ids.
+            Tie,
+        }
+        let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "none".into());
+        let mut current = match self.records.iter().find(|r| r.seq == 0) {
+            Some(h) => Boot::BeforeHello(id(h)),
+            None => {
+                let mut counts: Vec<(Option<String>, usize)> = Vec::new();
+                for r in &self.records {
+                    let i = id(r);
+                    match counts.iter_mut().find(|(k, _)| *k == i) {
+                        Some((_, n)) => *n += 1,
+                        None => counts.push((i, 1)),
+                    }
+                }
+                counts.sort_by_key(|c| std::cmp::Reverse(c.1));
+                match counts.as_slice() {
+                    [(_, n), (_, m), ..] if n == m => Boot::Tie,
+                    [(top, _), ..] => Boot::Id(top.clone()),
+                    [] => Boot::Tie,
+                }
+            }
+        };
+        let ids: Vec<Option<String>> = self.records.iter().map(id).collect();
+        let last: std::collections::HashMap<&Option<String>, usize> =
+            ids.iter().enumerate().map(|(i, v)| (v, i)).collect();
+        let mut why: Vec<Option<String>> = vec![None; self.records.len()];
+        for (i, (r, rid)) in self.records.iter().zip(&ids).enumerate() {
+            if r.seq == 0 && current != Boot::Id(rid.clone()) {
+                if last[rid] > i {
+                    current = Boot::Id(rid.clone());
+                    continue;
+                }
+                if !matches!(&current, Boot::Id(c) if ids[i + 1..].contains(c)) {
+                    why[i] = Some(format!(
+                        "a hello of boot id {} that no record of its boot follows: not believed",
+                        show(rid)
+                    ));
+                    continue;
+                }
+            }
+            why[i] = match &current {
+                Boot::Id(c) if c == rid => None,
+                Boot::Id(c) => Some(format!(
+                    "record seq {} carries boot id {} in a boot whose records carry {}: it is from another boot",
+                    r.seq,
+                    show(rid),
+                    show(c)
+                )),
+                Boot::BeforeHello(h) => Some(format!(
+                    "record seq {} of boot id {} arrived before the first hello (boot id {}): its own boot's hello is not in the log, so it is not judged",
+                    r.seq,
+                    show(rid),
+                    show(h)
+                )),
+                Boot::Tie => Some(format!(
+                    "record seq {} of boot id {}: the log holds no hello and as many records of another id, so nothing says which boot is foreign",
+                    r.seq,
+                    show(rid)
+                )),
+            };
+        }
+        self.move_to_damaged(why);
+    }
+
+    /// Moves the records `why` gives a reason for to [`Transcript::damaged`].
+    fn move_to_damaged(&mut self, mut why: Vec<Option<String>>) {
+        if why.iter().all(Option::is_none) {
+            return;
+        }
+        let records = std::mem::take(&mut self.records);
+        for (i, r) in records.into_iter().enumerate() {
+            match why[i].take() {
+                Some(reason) => self.damaged.push(Damage {
+                    line: r.line,
+                    reason,
+                    text: format!("seq {} {}", r.seq, r.brief())
+                        .chars()
+                        .take(200)
+                        .collect(),
+                }),
+                None => self.records.push(r),
+            }
+        }
+        self.damaged.sort_by_key(|d| d.line);
+    }
+
+    /// The rules that need no boot id: within one boot (a record numbered
+    /// 0 that differs from the boot's own starts the next), two records
+    /// with one number and different contents, and records numbered
+    /// beyond the `end` record.
+    fn disbelieve_conflicts(&mut self) {
         use std::collections::HashMap;
         let mut boot = 0usize;
         let mut first: Option<usize> = None;
@@ -252,24 +376,8 @@ impl Transcript {
                 }
             }
         }
-        if why.is_empty() {
-            return;
-        }
-        let records = std::mem::take(&mut self.records);
-        for (i, r) in records.into_iter().enumerate() {
-            match why.remove(&i) {
-                Some(reason) => self.damaged.push(Damage {
-                    line: r.line,
-                    reason,
-                    text: format!("seq {} {}", r.seq, r.brief())
-                        .chars()
-                        .take(200)
-                        .collect(),
-                }),
-                None => self.records.push(r),
-            }
-        }
-        self.damaged.sort_by_key(|d| d.line);
+        let reasons = (0..self.records.len()).map(|i| why.remove(&i)).collect();
+        self.move_to_damaged(reasons);
     }
 
     fn add(&mut self, line: &Line) {
@@ -395,6 +503,117 @@ mod tests {
 
     fn kinds(t: &Transcript) -> Vec<(u32, String)> {
         t.records.iter().map(|r| (r.seq, r.kind.clone())).collect()
+    }
+
+    /// Record `seq` of boot `id`, as a kernel with boot ids writes it.
+    fn in_boot(id: u32, seq: u32, kind: &str, f: impl FnOnce(&mut report::RecordBuf)) -> String {
+        let mut r = report::RecordBuf::new(seq, kind);
+        r.boot_id(id);
+        f(&mut r);
+        r.finish().to_string()
+    }
+
+    /// A boot `id` with a hello, a cpu record, a lost record 2 (when `gap`),
+    /// an exp result and the end.
+    fn boot_with_id(id: u32, gap: bool) -> Vec<String> {
+        let mut v = vec![
+            in_boot(id, 0, "hello", |r| {
+                r.u64("proto", 1).str("boot", "pvh");
+            }),
+            in_boot(id, 1, "cpu", |r| {
+                r.u64("cpu", 1).str("state", "up");
+            }),
+        ];
+        if !gap {
+            v.push(in_boot(id, 2, "cpu", |r| {
+                r.u64("cpu", 2).str("state", "up");
+            }));
+        }
+        v.push(in_boot(id, 3, "end", |r| {
+            r.str("verdict", "pass").u64("records", 3);
+        }));
+        v
+    }
+
+    #[test]
+    fn a_record_of_another_boot_id_is_foreign_where_no_other_rule_sees_it() {
+        let ours = 0x1111_1111;
+        let theirs = 0x2222_2222;
+        // The byte-identical `cpu 2` record of another boot: filling the
+        // number of a lost record, before the first hello, in a log
+        // without an end, as a second hello.
+        let donor = in_boot(theirs, 2, "cpu", |r| {
+            r.u64("cpu", 2).str("state", "up");
+        });
+        let hello = in_boot(theirs, 0, "hello", |r| {
+            r.u64("proto", 1).str("boot", "pvh");
+        });
+        let cases: Vec<(&str, Vec<String>)> = vec![
+            ("fills a lost number", {
+                let mut v = boot_with_id(ours, true);
+                v.insert(2, donor.clone());
+                v
+            }),
+            ("before the first hello", {
+                let mut v = boot_with_id(ours, false);
+                v.insert(0, donor.clone());
+                v
+            }),
+            ("in a log without an end", {
+                let mut v = boot_with_id(ours, true);
+                v.pop();
+                v.push(donor.clone());
+                v
+            }),
+            ("a hello in the middle", {
+                let mut v = boot_with_id(ours, false);
+                v.insert(2, hello.clone());
+                v
+            }),
+        ];
+        for (what, lines) in cases {
+            let t = Transcript::from_bytes(lines.concat().as_bytes());
+            assert!(
+                t.records
+                    .iter()
+                    .all(|r| r.get("boot_id") == Some("11111111")),
+                "{what}: a record of boot 22222222 believed: {:#?}",
+                t.records
+            );
+            assert_eq!(t.damaged.len(), 1, "{what}: {:#?}", t.damaged);
+            assert!(
+                t.damaged[0].reason.contains("boot id 22222222")
+                    && !t.damaged[0].reason.contains("boot id 11111111 "),
+                "{what}: {:#?}",
+                t.damaged
+            );
+        }
+    }
+
+    #[test]
+    fn two_boots_with_ids_in_one_capture_are_both_believed() {
+        let mut lines = boot_with_id(0xaaaa_aaaa, false);
+        lines.extend(boot_with_id(0xbbbb_bbbb, false));
+        let t = Transcript::from_bytes(lines.concat().as_bytes());
+        assert_eq!(t.records.len(), 8, "{:#?}", t.damaged);
+        assert!(t.damaged.is_empty(), "{:#?}", t.damaged);
+        // A capture that starts mid-boot: its records are believed too.
+        let late: Vec<String> = boot_with_id(0xaaaa_aaaa, false).split_off(1);
+        let t = Transcript::from_bytes(late.concat().as_bytes());
+        assert_eq!(t.records.len(), 3, "{:#?}", t.damaged);
+    }
+
+    #[test]
+    fn before_the_first_hello_a_tie_of_ids_believes_neither() {
+        let a = in_boot(1, 5, "cpu", |r| {
+            r.u64("cpu", 5);
+        });
+        let b = in_boot(2, 6, "cpu", |r| {
+            r.u64("cpu", 6);
+        });
+        let t = Transcript::from_bytes([a, b].concat().as_bytes());
+        assert!(t.records.is_empty(), "{:#?}", t.records);
+        assert_eq!(t.damaged.len(), 2);
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! Numbers are decimal unless the field's value starts with `0x`. `cpu` is
 //! the kernel's CPU index (0 is the bootstrap processor, then MADT order);
 //! `apic` is the local APIC id. `tsc` is the time stamp counter when the
-//! record was made.
+//! record was made. Every record of a kernel that writes boot ids starts
+//! with `boot_id=` ([`crate::boot_id`]), not listed again below.
 
 /// First record of a boot. Fields: `proto` (the protocol version), `boot`
 /// (`pvh` or `multiboot2`), `cmdline` (the kernel command line), `vga_text`

@@ -17,6 +17,10 @@
 //! * `<seq>`: decimal sequence number, 0 for the first record of a boot and
 //!   one more for each record after it. A gap means records were lost.
 //! * `<kind>`: the record's type, `[a-z0-9-]+` (see [`kind`]).
+//! * the first field, from kernels that write it: `boot_id=<8 hex digits>`,
+//!   the same in every record of a boot and drawn anew at each boot
+//!   ([`boot_id`]): a record is believed only in the boot whose id it
+//!   carries.
 //! * fields: `key=value`, keys `[a-z0-9_]+`, values [escaped](escape) so
 //!   that they never contain a space, `*`, `%`, `=`, `@` (so never
 //!   [`MAGIC`]) or a control byte.
@@ -44,6 +48,7 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod boot_id;
 pub mod clock;
 pub mod cmdline;
 pub mod crc;

@@ -40,6 +40,15 @@ impl RecordBuf {
         r
     }
 
+    /// Adds the boot id ([`crate::boot_id`]), as the first field: `boot_id=`
+    /// and 8 lower-case hex digits.
+    pub fn boot_id(&mut self, id: u32) -> &mut Self {
+        if self.key(crate::boot_id::KEY) {
+            let _ = write!(self.raw(), "{id:08x}");
+        }
+        self
+    }
+
     fn raw(&mut self) -> RawWriter<'_> {
         RawWriter(self)
     }
