@@ -202,10 +202,11 @@ impl Transcript {
     /// ([`report::boot_id`]) says they belong to another boot than the one
     /// being read: the boot of the last believed `hello` (a record numbered
     /// 0). A `hello` starts a boot when a later record carries its id too.
-    /// A `hello` that no record of its boot follows is not believed: a spliced one looks like that, and so does
-    /// a boot that died right after its `hello` (under QEMU the harness
-    /// sees that death by QEMU's exit; the line stays among the damage
-    /// notes either way).
+    /// A `hello` that no record of its boot follows is not believed: a
+    /// spliced one looks like that, and so does a boot that died right
+    /// after its `hello` (under QEMU the harness sees that death by QEMU's
+    /// exit; the line stays among the damage notes either way).
+    ///
     /// Before the first `hello`, a record's own boot has no `hello` in the
     /// log, so nothing there is believed, and in a log with no `hello` at
     /// all (a capture begun mid-boot) the boot is the id most records carry
@@ -253,11 +254,12 @@ impl Transcript {
         let mut why: Vec<Option<String>> = vec![None; self.records.len()];
         for (i, (r, rid)) in self.records.iter().zip(&ids).enumerate() {
             if r.seq == 0 && current != Boot::Id(rid.clone()) {
-                if last[rid] > i {
+                let follows = |v: &Option<String>| last.get(v).is_some_and(|&l| l > i);
+                if follows(rid) {
                     current = Boot::Id(rid.clone());
                     continue;
                 }
-                if !matches!(&current, Boot::Id(c) if ids[i + 1..].contains(c)) {
+                if !matches!(&current, Boot::Id(c) if follows(c)) {
                     why[i] = Some(format!(
                         "a hello of boot id {} that no record of its boot follows: not believed",
                         show(rid)
