@@ -55,10 +55,9 @@ fn boot_id() -> u32 {
 fn rtc_sample() -> u64 {
     let mut v = 0u64;
     for reg in [0x00u8, 0x02, 0x04, 0x07, 0x08, 0x09] {
-        // SAFETY: ports 0x70/0x71 are the CMOS index and data registers,
-        // which no other code of this kernel touches; selecting a
-        // register (bit 7 clear: NMIs stay enabled) and reading it
-        // changes nothing but the index.
+        // SAFETY: ports 0x70/0x71 (CMOS index, data) are touched by no other
+        // code here; selecting a register (bit 7 clear: NMIs stay enabled)
+        // and reading it changes nothing but the index.
         let b = unsafe {
             crate::arch::cpu::outb(0x70, reg);
             crate::arch::cpu::inb(0x71)
