@@ -570,7 +570,7 @@ pub fn prepare(
         timeout: a.timeout,
         boot: crate::run::BootKind::Kernel,
         control: None,
-        append: Vec::new(),
+        append: a.append.clone(),
         expect: None,
         experiment: experiment.map(str::to_string),
         ms: experiment.map(|_| a.ms),
@@ -643,7 +643,12 @@ pub fn run(a: &BenchArgs, setup: &Setup, build: bool) -> Result<Status> {
                         Some(n) => format!("bench-smp{smp}-sites{n}-r{}", rep + 1),
                         None => format!("bench-smp{smp}-r{}", rep + 1),
                     },
-                    append: sites.map(|n| format!("sites={n}")).into_iter().collect(),
+                    append: base
+                        .append
+                        .iter()
+                        .cloned()
+                        .chain(sites.map(|n| format!("sites={n}")))
+                        .collect(),
                     ..base.clone()
                 };
                 let print = if a.verbose { Print::Live } else { Print::Quiet };

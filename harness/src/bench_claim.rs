@@ -147,7 +147,8 @@ pub fn run(a: &BenchArgs, setup: &Setup, build: bool) -> Result<Status> {
                 if crate::live::interrupted() {
                     bail!("interrupted");
                 }
-                let mut append = vec![format!("claim={claim}")];
+                let mut append = base.append.clone();
+                append.push(format!("claim={claim}"));
                 append.extend(sites.map(|n| format!("sites={n}")));
                 let req = RunRequest {
                     smp,

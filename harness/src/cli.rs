@@ -500,6 +500,10 @@ pub struct BenchArgs {
     /// Hard deadline per boot, in seconds (default: from the experiments).
     #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
     pub timeout: Option<f64>,
+    /// More kernel command line words for every boot (repeatable), e.g.
+    /// `poke=keep` to measure the patcher without its alias flush.
+    #[arg(long, value_name = "WORDS")]
+    pub append: Vec<String>,
     /// Where the kernel, QEMU and the evidence come from.
     #[command(flatten)]
     pub src: Sources,
