@@ -341,10 +341,12 @@ impl Patcher<'_> {
             arena::poke(pt, &self.plan.insn_bytes(key, pt, to)).map_err(PatchError::Readback)?;
         }
         SETTLE_ROUNDS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
-        // Out of line, the stubs reach the trampoline by a direct `call`,
-        // which TCG chains block to block: a stub's block can stay chained
-        // to a dropped trampoline block. Rewriting the (unchanged) stubs
-        // drops those chains too.
+        // Out of line, the (unchanged) stubs are rewritten too. This dates
+        // from when stale trampolines were blamed on TCG chaining a stub's
+        // block to the trampoline's; QEMU unlinks the jumps into a block it
+        // drops, and the cause was the writer's TLB race that `poke=flush`
+        // removes (docs/design.md, section 6). Not measured without it
+        // since: it stays, as one more store that drops stale blocks.
         if self.plan.outofline() {
             for (i, &site) in self.plan.sites(key).iter().enumerate() {
                 arena::poke(site, &self.plan.stub_bytes(key, i)).map_err(PatchError::Readback)?;
