@@ -14,6 +14,9 @@
 //! | [`window`] | whether an executor's call reached a target that was installed at some moment during the call |
 //! | [`experiment`] | the axes of an experiment, their names, and the default suite |
 //! | [`schedule`] | which key the patcher retargets next, to which target, with what pause: fixed, or drawn from `seed=` |
+//! | [`verdict`] | how an experiment is judged from its counts: one rule for the kernel and the harness |
+//! | [`stale`] | when a stray `int3` is stale, and a model that checks that decision in every interleaving |
+//! | [`watchdog`] | when a CPU is stuck rather than starved, judged per CPU, and who is asked where it is |
 //!
 //! Design principles:
 //!
@@ -38,6 +41,9 @@ pub mod experiment;
 pub mod layout;
 pub mod planner;
 pub mod schedule;
+pub mod stale;
+pub mod verdict;
+pub mod watchdog;
 pub mod window;
 
 pub use experiment::{Expectation, Experiment, DEFAULT_SUITE};
