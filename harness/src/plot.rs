@@ -368,6 +368,7 @@ mod tests {
             known: None,
             notes: vec![],
             kernel_met: Some(true),
+            error: None,
             counters,
             observation: None,
             caught: None,

@@ -161,7 +161,21 @@ pub fn poke(va: u64, bytes: &[u8]) -> Result<(), PokeError> {
     r
 }
 
+/// `break=poke-elsewhere`: [`poke`], but the bytes land at `landing`
+/// while the read-back checks `va`, as a store through a wrong alias would.
+pub fn poke_landing_at(va: u64, bytes: &[u8], landing: u64) -> Result<(), PokeError> {
+    begin_write();
+    let r = write_bytes(landing, bytes).and_then(|()| verify(va, bytes));
+    end_write();
+    r
+}
+
 fn poke_bytes(va: u64, bytes: &[u8]) -> Result<(), PokeError> {
+    write_bytes(va, bytes)?;
+    verify(va, bytes)
+}
+
+fn write_bytes(va: u64, bytes: &[u8]) -> Result<(), PokeError> {
     for (i, &b) in bytes.iter().enumerate() {
         let p = alias(va + i as u64).ok_or(PokeError { va, seen: [0; 8] })?;
         flush_alias(p);
@@ -170,7 +184,7 @@ fn poke_bytes(va: u64, bytes: &[u8]) -> Result<(), PokeError> {
         // byte store is what the protocol asks for.
         unsafe { p.write_volatile(b) };
     }
-    verify(va, bytes)
+    Ok(())
 }
 
 /// Stores the 4 bytes at `va` with one 32-bit store (`atomic`): a single

@@ -26,6 +26,13 @@
 //! site's mark, which the executor checks (`plan::encode`'s checked return
 //! path), so a handler that returns anywhere else, skips the callee or runs
 //! the tail before it is caught as a `bad-return` failure.
+//!
+//! A stray `int3` may be *stale* (`plan::stale`): memory no longer holds
+//! `CC` at the running experiment's patch point where it trapped, and this
+//! CPU acknowledged a round that began after the `CC` was removed. To show
+//! it, the patcher records the current round for the point's line just
+//! before writing the opcode back ([`restoring`]), and every line forgets
+//! its round when an experiment begins ([`reset_stale`]).
 
 use crate::{
     arch::idt::{self, TrapFrame},
@@ -33,11 +40,12 @@ use crate::{
     sync,
     torture::sabotaged,
 };
-use core::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{fence, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use plan::{
     encode::STUB_TAIL,
     experiment::Handler,
-    layout::{LINE_SIZE, MAX_SITES, PAGE_SIZE, SITE_ARENA_SIZE, SITE_BASE},
+    layout::{self, LINE_SIZE, MAX_SITES, PAGE_SIZE, SITE_ARENA_SIZE, SITE_BASE},
+    ArenaPlan,
 };
 use report::cmdline::{Claim, Sabotage};
 
@@ -111,37 +119,127 @@ pub static HITS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS]
 pub static SITE_HITS: [AtomicU64; (SITE_ARENA_SIZE / PAGE_SIZE) as usize] =
     [const { AtomicU64::new(0) }; (SITE_ARENA_SIZE / PAGE_SIZE) as usize];
 
-/// Per site-arena line (every patch point's opcode has a line of its own,
-/// `plan::layout`; dense sites share a page): the last sync round started
-/// *before* the opcode of the patch point there was last written back
-/// (phase 3). A CPU that has acknowledged a later round has serialized
-/// since that write.
-static RESTORED_BEFORE_ROUND: [AtomicU64; (SITE_ARENA_SIZE / LINE_SIZE) as usize] =
-    [const { AtomicU64::new(u64::MAX) }; (SITE_ARENA_SIZE / LINE_SIZE) as usize];
+/// Lines of the site arena.
+const LINES: usize = (SITE_ARENA_SIZE / LINE_SIZE) as usize;
+/// [`POINT_OFFSET`] of a line without a patch point in the running
+/// experiment.
+const NO_POINT: u8 = u8::MAX;
+/// [`POINT_OFFSET`] of a line with two (`plan::layout` gives every patch
+/// point's opcode a line of its own; were that broken, one slot could not
+/// stand for both, and neither is judged).
+const SHARED_LINE: u8 = u8::MAX - 1;
+/// [`RESTORED_BEFORE_ROUND`] of a line whose opcode was not written back
+/// in the running experiment.
+const NOT_RESTORED: u64 = u64::MAX;
 
-/// Notes that the opcode at `point` was just written back (phase 3).
-pub fn restored(point: u64) {
-    if (SITE_BASE..SITE_BASE + SITE_ARENA_SIZE).contains(&point) {
-        RESTORED_BEFORE_ROUND[((point - SITE_BASE) / LINE_SIZE) as usize]
-            .store(sync::current_round(), Ordering::Release);
+/// Per site-arena line: where on it the running experiment's patch point
+/// is (its offset in the line), or [`NO_POINT`], [`SHARED_LINE`]. Written
+/// only by [`reset_stale`], between experiments.
+static POINT_OFFSET: [AtomicU8; LINES] = [const { AtomicU8::new(NO_POINT) }; LINES];
+
+/// Per site-arena line: the round current just *before* the opcode of its
+/// patch point was last written back (phase 3) in the running experiment,
+/// or [`NOT_RESTORED`]. Every round after it began after that write, so a
+/// CPU that has acknowledged one has serialized since.
+static RESTORED_BEFORE_ROUND: [AtomicU64; LINES] = [const { AtomicU64::new(NOT_RESTORED) }; LINES];
+
+/// The site-arena line of `addr`, if it is in the arena.
+fn line_of(addr: u64) -> Option<usize> {
+    layout::in_site_arena(addr).then(|| ((addr - SITE_BASE) / LINE_SIZE) as usize)
+}
+
+/// `addr`'s offset in its line (`SITE_BASE` is line-aligned).
+fn offset_in_line(addr: u64) -> u8 {
+    ((addr - SITE_BASE) % LINE_SIZE) as u8
+}
+
+/// The running experiment's patch point on `line`, if it has one.
+fn point_of(line: usize) -> Option<u64> {
+    // Relaxed: written only between experiments, before `state::begin`
+    // sets ACTIVE (Release), which every handler has read (Acquire).
+    let off = POINT_OFFSET[line].load(Ordering::Relaxed);
+    (u64::from(off) < LINE_SIZE).then(|| SITE_BASE + line as u64 * LINE_SIZE + u64::from(off))
+}
+
+/// Readies the stale classification for the experiment about to run with
+/// `plan` installed: registers its patch points, one per line, and makes
+/// every line forget its round, so that no round stands for a write made
+/// before this experiment's install. Call from `state::begin`, before it
+/// sets ACTIVE (whose Release publishes these stores to the handlers), on
+/// the BSP while no CPU executes the window or patches it.
+pub fn reset_stale(plan: &ArenaPlan) {
+    for (off, round) in POINT_OFFSET.iter().zip(&RESTORED_BEFORE_ROUND) {
+        off.store(NO_POINT, Ordering::Relaxed);
+        round.store(NOT_RESTORED, Ordering::Relaxed);
+    }
+    for &pt in (0..plan.keys()).flat_map(|k| plan.patch_points(k)) {
+        let Some(line) = line_of(pt) else { continue };
+        let (slot, off) = (&POINT_OFFSET[line], offset_in_line(pt));
+        let was = slot.load(Ordering::Relaxed);
+        slot.store(
+            if was == NO_POINT || was == off {
+                off
+            } else {
+                SHARED_LINE
+            },
+            Ordering::Relaxed,
+        );
     }
 }
 
-/// Whether a stray `int3` at `site` is stale: memory no longer holds `CC`
-/// there and this CPU acknowledged a sync round that began after the
-/// opcode was written back. The CPU then executed an instruction that was
-/// gone before it serialized: impossible on x86 as specified, so not the
-/// patch protocol's fault but the (virtual) CPU's. Returns the two rounds.
-pub fn stale(site: u64, cpu: usize) -> Option<(u64, u64)> {
-    if !(SITE_BASE..SITE_BASE + SITE_ARENA_SIZE).contains(&site)
-        || crate::arena::peek::<1>(site)[0] == plan::encode::INT3
-    {
-        return None;
+/// Records the round current now for the patch point `point`, which the
+/// caller is about to write the opcode back over (phase 3): call it right
+/// *before* that write, with no sync in between, on the CPU that begins
+/// the sync rounds (the patcher). Recorded after the write, a handler could
+/// read the new bytes with the previous patch's round and call a rightful
+/// trap stale (`plan::stale`'s negative control). A point that is not the
+/// running experiment's records nothing.
+pub fn restoring(point: u64) {
+    let Some(line) = line_of(point) else { return };
+    if point_of(line) != Some(point) {
+        return;
     }
-    let restored =
-        RESTORED_BEFORE_ROUND[((site - SITE_BASE) / LINE_SIZE) as usize].load(Ordering::Acquire);
-    let acked = sync::acked(cpu);
-    (restored != u64::MAX && acked > restored).then_some((restored, acked))
+    // This CPU alone begins rounds: the load sees its own latest.
+    RESTORED_BEFORE_ROUND[line].store(sync::current_round(), Ordering::Relaxed);
+    // Release: the store above before the caller's write of the opcode.
+    // Pairs with the fence(Acquire) in `stale` between its read of that
+    // byte and its load of this slot: a handler that sees the new opcode
+    // sees this round or a later one. (The byte is written and read
+    // through volatile pointers, each a plain `mov`, as an `AtomicU8`
+    // would be; on x86 stores are seen in program order, so the fences
+    // only keep the compiler from reordering.)
+    fence(Ordering::Release);
+}
+
+/// Whether a stray `int3` at `site` is stale (`plan::stale::classify`):
+/// `site` is the running experiment's patch point of its line, memory no
+/// longer holds `CC` there, and this CPU acknowledged a sync round that
+/// began after the opcode was written back. The CPU then executed an
+/// instruction that was gone before it serialized: impossible on x86 as
+/// specified, so not the patch protocol's fault but the (virtual) CPU's.
+/// Returns the two rounds.
+pub fn stale(site: u64, cpu: usize) -> Option<(u64, u64)> {
+    let line = line_of(site)?;
+    let byte = crate::arena::peek::<1>(site)[0];
+    // Acquire: the read of the byte above before the slot's load below.
+    // Pairs with the fence(Release) in `restoring`, between its store of
+    // the slot and the patcher's write of the byte.
+    fence(Ordering::Acquire);
+    let restored = RESTORED_BEFORE_ROUND[line].load(Ordering::Relaxed);
+    // The round this CPU acknowledged *having serialized in*: the lesser of
+    // its acknowledged round and the round it had serialized in when it
+    // acknowledged (the latter is older only under
+    // `break=ack-before-serialize`, where an interrupt between the two
+    // finds a CPU that acknowledged a round without serializing in it).
+    let (acked, serialized) = sync::ack_of(cpu);
+    let s = plan::stale::classify(&plan::stale::Reading {
+        addr: site,
+        point: point_of(line),
+        byte,
+        restored_before: (restored != NOT_RESTORED).then_some(restored),
+        acked: acked.min(serialized),
+    })?;
+    Some((s.restored_before, s.acked))
 }
 
 /// Selects the handler for the next experiment, and the #BP entry it needs.

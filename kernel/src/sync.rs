@@ -7,9 +7,10 @@
 //! | `cpumask` (hpa) | sets a mask of the other online CPUs, broadcasts the sync IPI once (all-but-self), waits until the round is marked done | at a serializing point (the IPI handler, or while spinning in a #BP handler): serializes, clears its bit; the CPU that clears the last bit marks the round done |
 //! | `none` | nothing (negative control) | nothing |
 //!
-//! Every wait is bounded: a CPU that does not acknowledge within
-//! [`SYNC_TIMEOUT_US`] is named in a [`SyncTimeout`], never waited for
-//! forever.
+//! Every wait is bounded: a round's deadline ([`SYNC_TIMEOUT_US`]) is taken
+//! before its first IPI is sent, and covers the sends as well as the
+//! answers. A CPU that does not acknowledge in time, or whose IPI did not
+//! go out, is named in a [`SyncError`], never waited for forever.
 //!
 //! Each acknowledgement also carries the round in which the CPU last
 //! serialized ([`ack_of`]): the patcher's sync audit checks, before each
@@ -49,14 +50,40 @@ static MASK_DONE: AtomicU64 = AtomicU64::new(0);
 static METHOD_CPUMASK: AtomicBool = AtomicBool::new(false);
 static SERIALIZE: AtomicU8 = AtomicU8::new(0);
 
-/// A CPU that did not acknowledge a round in time.
+/// How a sync round failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncFailure {
+    /// The CPU did not acknowledge the round before its deadline.
+    Timeout,
+    /// The local APIC did not accept the sync IPI to the CPU.
+    Send,
+    /// The round's deadline passed before the sync IPI to the CPU was
+    /// sent (the sends before it took that long).
+    Late,
+    /// The local APIC of the CPU, the sender, did not accept the
+    /// all-but-self broadcast (`cpumask`).
+    Broadcast,
+}
+
+/// A sync round that failed, naming the CPU it failed on.
 #[derive(Debug, Clone, Copy)]
 #[allow(dead_code)] // read through `Debug`, in the record that reports it
-pub struct SyncTimeout {
+pub struct SyncError {
     /// Its index.
     pub cpu: usize,
     /// The round.
     pub round: u64,
+    /// What went wrong with it.
+    pub failure: SyncFailure,
+}
+
+impl SyncError {
+    /// Whether the CPU did not answer (it may be stuck: the watchdog can
+    /// ask it where it is). Every other failure is the sender's: the CPU
+    /// named was never asked to answer.
+    pub fn unanswered(&self) -> bool {
+        self.failure == SyncFailure::Timeout
+    }
 }
 
 /// Chooses the serializing instruction for the next rounds.
@@ -128,7 +155,7 @@ pub fn counts() -> (u64, u64) {
 }
 
 /// One sync round with `method`; returns the TSC ticks it took.
-pub fn sync(method: SyncMode) -> Result<u64, SyncTimeout> {
+pub fn sync(method: SyncMode) -> Result<u64, SyncError> {
     let start = crate::arch::cpu::rdtsc();
     let me = percpu::index() as usize;
     let n = smp::count();
@@ -140,17 +167,39 @@ pub fn sync(method: SyncMode) -> Result<u64, SyncTimeout> {
             // `break=ipi-skip-last`: an off-by-one leaves the last CPU out.
             let n = n - crate::torture::sabotaged(Sabotage::IpiSkipLast) as usize;
             ROUNDS_BEGUN.fetch_add(1, Ordering::Relaxed);
-            for c in (0..n).filter(|&c| c != me) {
-                let _ = lapic::send(Dest::Apic(smp::apic_id(c)), Delivery::Fixed(VEC_SYNC));
-                IPIS_SENT.fetch_add(1, Ordering::Relaxed);
-            }
+            // 1. The deadline covers the sends too: in xAPIC mode each
+            //    send waits for the ICR to accept it, and with hundreds of
+            //    vCPUs on a few host cores the sends alone can take long.
             let deadline = time::deadline_us(smp::patient_us(SYNC_TIMEOUT_US));
+            // 2. One IPI per CPU. Each accepted send is progress, as each
+            //    answer is; one that is not accepted ends the round, naming
+            //    the CPU (it was not asked to answer: not its fault).
+            for c in (0..n).filter(|&c| c != me) {
+                let fail = |failure| SyncError {
+                    cpu: c,
+                    round: r,
+                    failure,
+                };
+                if time::passed(deadline) {
+                    return Err(fail(SyncFailure::Late));
+                }
+                if lapic::send(Dest::Apic(smp::apic_id(c)), Delivery::Fixed(VEC_SYNC)).is_err() {
+                    return Err(fail(SyncFailure::Send));
+                }
+                IPIS_SENT.fetch_add(1, Ordering::Relaxed);
+                crate::watchdog::progress(me);
+            }
+            // 3. Every answer, by the same deadline.
             for c in (0..n).filter(|&c| c != me) {
                 // Acquire pairs with the Release store in `ack`: what the
                 // CPU did before acknowledging is visible to us.
                 while ACK[c].load(Ordering::Acquire) < r {
                     if time::passed(deadline) {
-                        return Err(SyncTimeout { cpu: c, round: r });
+                        return Err(SyncError {
+                            cpu: c,
+                            round: r,
+                            failure: SyncFailure::Timeout,
+                        });
                     }
                     crate::watchdog::poll();
                     core::hint::spin_loop();
@@ -178,9 +227,19 @@ pub fn sync(method: SyncMode) -> Result<u64, SyncTimeout> {
             MASK_LEFT.store(n - 1, Ordering::Relaxed);
             ROUND.store(r, Ordering::Release);
             ROUNDS_BEGUN.fetch_add(1, Ordering::Relaxed);
-            let _ = lapic::send(Dest::AllButSelf, Delivery::Fixed(VEC_SYNC));
-            IPIS_SENT.fetch_add(n as u64 - 1, Ordering::Relaxed);
+            // The deadline covers the broadcast, as an `ipi` round's covers
+            // its sends; a broadcast not accepted ends the round, naming
+            // this CPU (its local APIC), and an accepted one is progress.
             let deadline = time::deadline_us(smp::patient_us(SYNC_TIMEOUT_US));
+            if lapic::send(Dest::AllButSelf, Delivery::Fixed(VEC_SYNC)).is_err() {
+                return Err(SyncError {
+                    cpu: me,
+                    round: r,
+                    failure: SyncFailure::Broadcast,
+                });
+            }
+            IPIS_SENT.fetch_add(n as u64 - 1, Ordering::Relaxed);
+            crate::watchdog::progress(me);
             // `break=cpumask-first-out`: the round ends when the first CPU
             // is out, not the last.
             let first_out = crate::torture::sabotaged(Sabotage::CpumaskFirstOut);
@@ -192,9 +251,10 @@ pub fn sync(method: SyncMode) -> Result<u64, SyncTimeout> {
                 MASK_DONE.load(Ordering::Acquire) < r
             } {
                 if time::passed(deadline) {
-                    return Err(SyncTimeout {
+                    return Err(SyncError {
                         cpu: MASK.first(Ordering::Relaxed).unwrap_or(me),
                         round: r,
+                        failure: SyncFailure::Timeout,
                     });
                 }
                 crate::watchdog::poll();

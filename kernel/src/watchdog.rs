@@ -9,15 +9,23 @@
 //! #BP handler): with 2 CPUs no CPU is spare, and a deadlocked patcher can
 //! leave the only executor spinning in #BP too, so the wait itself watches.
 //!
-//! A CPU never reports itself. The first poller to find a stuck CPU sends
-//! an NMI to each stuck CPU, which records its interrupted RIP and the
-//! bytes there ([`on_nmi`]). If one of them has made progress since (it
-//! answered, and went on), it was starved, not stuck: under an emulator a
-//! guest's CPUs share a few host cores, and with 100 vCPUs on 2 cores one
-//! can wait seconds for its turn. The watchdog then counts a starvation
-//! ([`starved`]) and watches on. Otherwise the poller writes a `deadlock`
-//! record per stuck CPU (breaking the serial lock if a stuck CPU holds it:
-//! the record says so) and hands over to the runner to end the run.
+//! A CPU never reports itself, but for the patcher waiting in a #BP
+//! handler, whose wait never ends. The first poller to find a stuck CPU
+//! sends an NMI to each stuck CPU, which records its interrupted RIP and
+//! the bytes there ([`on_nmi`]). Each of them is then judged on its own
+//! (`plan::watchdog`, which holds the rules and their tests): one that has
+//! made progress since (it answered, and went on) was starved, not stuck:
+//! under an emulator a guest's CPUs share a few host cores, and with 100
+//! vCPUs on 2 cores one can wait seconds for its turn. It excuses itself,
+//! and no other. When every asked CPU was starved, the watchdog counts a
+//! starvation ([`starved`]) and watches on. Otherwise the poller writes a
+//! `deadlock` record per CPU that did not move (breaking the serial lock if
+//! one holds it: the record says so) and hands over to the runner to end
+//! the run.
+//!
+//! Every wait here is bounded: the answers to the NMIs, the grace period,
+//! and a CPU that finds another one judging ([`unacknowledged`]) waits for
+//! that judgement with a deadline. Only the end of the run does not return.
 
 use crate::{
     arch::{
@@ -29,8 +37,12 @@ use crate::{
     percpu::{self, MAX_CPUS},
     smp, time,
 };
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use plan::cpus::CpuSet;
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use plan::{
+    cpus::CpuSet,
+    watchdog::{self as rules, Answer, Asked, Fate, Look, PATCHER},
+};
+use x86_64::instructions::interrupts;
 
 #[repr(align(64))]
 struct Padded(AtomicU64);
@@ -46,10 +58,31 @@ static LIMIT: AtomicU64 = AtomicU64::new(u64::MAX);
 static POLLING: AtomicU32 = AtomicU32::new(0);
 /// Times stuck-looking CPUs turned out starved since [`arm`].
 static STARVED: AtomicU64 = AtomicU64::new(0);
-static FIRED: AtomicBool = AtomicBool::new(false);
 
-/// The stuck CPU's snapshot, filled by its NMI handler.
+/// Who may fire: nobody judges ([`IDLE`]), one CPU judges the CPUs it
+/// asked ([`JUDGING`]), or it found a deadlock and ends the run
+/// ([`ENDING`]).
+static FIRE: AtomicU8 = AtomicU8::new(IDLE);
+const IDLE: u8 = 0;
+const JUDGING: u8 = 1;
+const ENDING: u8 = 2;
+
+/// How long the firing CPU waits for the NMIs' answers (per
+/// [`smp::patient_us`]).
+const ANSWER_US: u64 = 200_000;
+/// How long an asked CPU that answered has to show progress (per
+/// [`smp::patient_us`]).
+const GRACE_US: u64 = 100_000;
+
+/// The CPUs asked where they are, and what each was asked at.
 static SNAP_WANTED: CpuSet = CpuSet::new();
+/// Per asked CPU: its progress count when it was found stuck and asked.
+static ASKED_AT: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+/// The asked CPUs whose NMI the local APIC did not accept.
+static NMI_UNSENT: CpuSet = CpuSet::new();
+/// The asked CPUs judged stuck.
+static STUCK: CpuSet = CpuSet::new();
+/// The stuck CPU's snapshot, filled by its NMI handler.
 static SNAP_RIP: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 static SNAP_BYTES: [[AtomicU64; 2]; MAX_CPUS] =
     [const { [AtomicU64::new(0), AtomicU64::new(0)] }; MAX_CPUS];
@@ -65,8 +98,6 @@ static NMI_TAKEN: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS
 /// patches had ended then.
 static WAITING_AT: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 static WAITING_SINCE_PATCH: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
-/// The CPU that runs the patcher (the BSP).
-const PATCHER: usize = 0;
 
 /// Where a stuck CPU was: its RIP and the 16 bytes there.
 pub type Snapshot = (u64, [u8; 16]);
@@ -81,14 +112,10 @@ pub fn progress(cpu: usize) {
 /// site it hit to end. Until it makes progress again (or
 /// [`done_waiting`]), and for at most the patch in flight and the next
 /// one, it is not watched on its own account: it waits for the patcher,
-/// which is watched. When the patcher waits in turn for a CPU that is slow
-/// to answer a sync round (starved of host time under an emulator), the
-/// watchdog asks the patcher, whose wait ends once that CPU runs, instead
-/// of blaming the CPUs waiting behind it, which cannot move before the
-/// patcher does. The patcher itself waiting in the handler (Linus's
-/// counter-example) is stuck for good and reported, and so is a CPU still
-/// waiting after two patches ended (its patch is over: it waits for
-/// nothing).
+/// which is watched (`plan::watchdog::waits_for_patcher`). The patcher
+/// itself waiting in the handler (Linus's counter-example) is stuck for
+/// good and reported, and so is a CPU still waiting after two patches
+/// ended (its patch is over: it waits for nothing).
 pub fn waiting_for_patch(cpu: usize) {
     let p = PROGRESS[cpu].0.load(Ordering::Relaxed);
     // A retry that traps again goes on with the same wait.
@@ -105,7 +132,7 @@ pub fn done_waiting(cpu: usize) {
 
 /// Whether `c` waits in a #BP handler and has made no progress since.
 fn waiting(c: usize, progress: u64) -> bool {
-    WAITING_AT[c].load(Ordering::Relaxed) == progress + 1
+    rules::waiting(WAITING_AT[c].load(Ordering::Relaxed), progress)
 }
 
 /// Whether `cpu` waits in a #BP handler (`spin`, `retry`) for a patch and
@@ -115,16 +142,16 @@ pub fn waits_in_bp_handler(cpu: usize) -> bool {
     waiting(cpu, PROGRESS[cpu].0.load(Ordering::Relaxed))
 }
 
-/// Whether `c` waits for the patcher, has made no progress since, and the
-/// patch it waits for has not long ended, while the patcher itself is not
-/// waiting in a handler (then nobody's wait can end: every waiter is as
-/// stuck as the patcher, and whoever polls, the patcher among them when
-/// an interrupt took it inside `poll`, must be able to say so).
-fn waits_for_patcher(c: usize, progress: u64) -> bool {
-    c != PATCHER
-        && waiting(c, progress)
-        && crate::bp::withdrawals() <= WAITING_SINCE_PATCH[c].load(Ordering::Relaxed) + 1
-        && !waiting(PATCHER, PROGRESS[PATCHER].0.load(Ordering::Relaxed))
+/// The wait of `c` (progress count `progress`) as the excuse rule needs
+/// it.
+fn wait_of(c: usize, progress: u64, patcher_waiting: bool) -> rules::Wait {
+    rules::Wait {
+        cpu: c,
+        waiting: waiting(c, progress),
+        patches_since: crate::bp::withdrawals()
+            .saturating_sub(WAITING_SINCE_PATCH[c].load(Ordering::Relaxed)),
+        patcher_waiting,
+    }
 }
 
 /// Starts watching `cpus`; a CPU is stuck after `limit_us` without
@@ -177,36 +204,49 @@ pub fn poll() {
     };
     let now = rdtsc();
     let limit = LIMIT.load(Ordering::Relaxed);
-    let is_stuck = |c: usize| now.saturating_sub(SEEN_AT[c].load(Ordering::Relaxed)) > limit;
+    let is_stuck = |c: usize| rules::stuck_by_time(now, SEEN_AT[c].load(Ordering::Relaxed), limit);
+    let patcher_waiting = waits_in_bp_handler(PATCHER);
     let mut stuck = false;
     for c in WATCHED
         .iter(Ordering::Relaxed)
         .filter(|&c| c != me && c < smp::count())
     {
         let p = PROGRESS[c].0.load(Ordering::Relaxed);
-        // A CPU waiting for the patcher is as fresh as its wait.
-        if p != SEEN[c].load(Ordering::Relaxed) || waits_for_patcher(c, p) {
-            SEEN[c].store(p, Ordering::Relaxed);
-            SEEN_AT[c].store(now, Ordering::Relaxed);
-        } else if is_stuck(c) {
-            stuck = true;
+        let excused = rules::waits_for_patcher(&wait_of(c, p, patcher_waiting));
+        match rules::look(p, SEEN[c].load(Ordering::Relaxed), excused, is_stuck(c)) {
+            // A CPU waiting for the patcher is as fresh as its wait.
+            Look::Moved | Look::Excused => {
+                SEEN[c].store(p, Ordering::Relaxed);
+                SEEN_AT[c].store(now, Ordering::Relaxed);
+            }
+            Look::Stuck => stuck = true,
+            Look::Quiet => {}
         }
     }
-    let mut first = stuck && !FIRED.swap(true, Ordering::AcqRel);
+    let mut first = stuck
+        && FIRE
+            .compare_exchange(IDLE, JUDGING, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok();
     if first {
         // Still the only poller, but a poll nested in this one (a handler
         // that waits and polls, on this CPU) may have seen a CPU move since
-        // the loop above: only the CPUs still stuck now are asked.
+        // the loop above: only the CPUs still stuck now are asked, and the
+        // patcher if it waits in a handler (every waiter waits for it).
+        forget_the_last_question();
         for c in WATCHED
             .iter(Ordering::Relaxed)
-            .filter(|&c| c != me && c < smp::count() && is_stuck(c))
+            .filter(|&c| c < smp::count() && rules::asks(c, me, is_stuck(c), patcher_waiting))
         {
+            // The count it was found stuck at (the loop above saw every
+            // other CPU's count); this CPU's own, now.
+            let at = if c == me { &PROGRESS[me].0 } else { &SEEN[c] };
+            ASKED_AT[c].store(at.load(Ordering::Relaxed), Ordering::Relaxed);
             SNAP_WANTED.insert(c, Ordering::Relaxed);
         }
         if SNAP_WANTED.count(Ordering::Relaxed) == 0 {
             // Nobody left to blame: not a deadlock (seen at 128 vCPUs on
             // 2 host cores, reported as one with no stuck CPU named).
-            FIRED.store(false, Ordering::Release);
+            FIRE.store(IDLE, Ordering::Release);
             first = false;
         }
     }
@@ -216,76 +256,173 @@ pub fn poll() {
         POLLING.store(0, Ordering::Release);
     }
     if first {
-        fire(false);
+        fire(me, true);
     }
 }
 
 /// `cpu` did not acknowledge a sync round in time: ask it where it is, as
-/// [`poll`] would for a stuck CPU. Reports the deadlock and ends the run,
-/// or returns when the CPU turns out only starved of host time.
+/// [`poll`] would for a stuck CPU, and report the deadlock (no grace: a
+/// CPU that runs on but never takes the sync IPI, interrupts left off, is
+/// as stuck for the protocol as one that stopped). Ends the run.
+///
+/// Returns only when another CPU was already judging and did not finish
+/// within twice its own bounds (it was taken away from its judgement): the
+/// caller's error, which names `cpu`, then ends the experiment instead.
 pub fn unacknowledged(cpu: usize) {
-    if FIRED.swap(true, Ordering::AcqRel) {
-        // Another CPU is reporting already, and ends the run.
-        loop {
-            core::hint::spin_loop();
+    let me = percpu::index() as usize;
+    // No interrupt takes this CPU away while it reports: the patcher's own
+    // (`self`) could hit a site the failed patch left covered, and wait
+    // in a #BP handler for ever.
+    let ints = interrupts::are_enabled();
+    interrupts::disable();
+    // 1. Take the firing, or wait (bounded) for the CPU that judges.
+    let deadline = time::deadline_us(smp::patient_us(2 * (ANSWER_US + GRACE_US)));
+    loop {
+        match FIRE.compare_exchange(IDLE, JUDGING, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => break,
+            // It found a deadlock and ends the run: so does this CPU.
+            Err(ENDING) => crate::arch::cpu::halt_forever(),
+            Err(_) if time::passed(deadline) => {
+                crate::say!(
+                    "watchdog: cpu {cpu} did not acknowledge a sync round, and another CPU's \
+                     judgement did not end within {} us: not asked",
+                    smp::patient_us(2 * (ANSWER_US + GRACE_US))
+                );
+                if ints {
+                    interrupts::enable();
+                }
+                return;
+            }
+            // It judges; it may have asked this CPU too, which waits here,
+            // bounded, and is not stuck. If every CPU it asked turns out
+            // starved it lets go, and this CPU asks its own.
+            Err(_) => {
+                progress(me);
+                core::hint::spin_loop();
+            }
         }
     }
-    SNAP_WANTED.clear(Ordering::Relaxed);
+    // 2. Ask `cpu`, and judge it without grace.
+    forget_the_last_question();
+    ASKED_AT[cpu].store(PROGRESS[cpu].0.load(Ordering::Relaxed), Ordering::Relaxed);
     SNAP_WANTED.insert(cpu, Ordering::Relaxed);
-    // A CPU that runs on but never takes the sync IPI (interrupts left
-    // off) is as stuck for the protocol as one that stopped: no grace.
-    fire(true);
+    fire(me, false);
+    // Without grace an asked CPU is stuck: `fire` ended the run.
+    if ints {
+        interrupts::enable();
+    }
 }
 
-/// Asks every CPU of [`SNAP_WANTED`] where it is (an NMI each), waits a
-/// bounded time for the answers, and reports them. Only the first poller
-/// to find a stuck CPU gets here (`FIRED`); it returns only when a CPU
-/// turned out starved (then watching goes on).
-fn fire(unacknowledged: bool) {
-    // Release pairs with the Acquire in `on_nmi`: SNAP_WANTED is in place
-    // before any NMI arrives (the IPI is no memory operation to order by).
+/// Clears the sets of the last question (only the CPU that holds
+/// [`FIRE`]).
+fn forget_the_last_question() {
+    SNAP_WANTED.clear(Ordering::Relaxed);
+    SNAP_DONE.clear(Ordering::Relaxed);
+    NMI_UNSENT.clear(Ordering::Relaxed);
+    STUCK.clear(Ordering::Relaxed);
+}
+
+/// Asks every CPU of [`SNAP_WANTED`] where it is and judges each on its
+/// own (`plan::watchdog`, steps 3 to 5). Only the CPU that holds [`FIRE`]
+/// gets here. Returns only when every asked CPU turned out starved (then
+/// watching goes on); otherwise reports the stuck ones and ends the run.
+/// `grace`: whether a CPU that moved is excused (not for a CPU that did not
+/// acknowledge a sync round).
+fn fire(me: usize, grace: bool) {
+    // 1. No interrupt takes this CPU away while it judges (NMIs still
+    //    come): a handler that waits for the patch would suspend the
+    //    judgement, with FIRE held, for as long as it waits, which for the
+    //    patcher's own interrupt (`self`) is for ever.
+    let ints = interrupts::are_enabled();
+    interrupts::disable();
+    // 2. Ask: an NMI to every other CPU; the patcher waiting in a #BP
+    //    handler, firing from its wait, notes where it is itself. Release
+    //    pairs with the Acquire in `on_nmi`: SNAP_WANTED is in place
+    //    before any NMI arrives (the IPI is no memory operation to order
+    //    by).
     core::sync::atomic::fence(Ordering::Release);
     for c in SNAP_WANTED.iter(Ordering::Relaxed) {
+        if c == me {
+            snapshot_here(me);
+            continue;
+        }
         // Release pairs with the Acquire in `on_nmi`.
         NMI_SENT[c].fetch_add(1, Ordering::Release);
-        let _ = lapic::send(Dest::Apic(smp::apic_id(c)), Delivery::Nmi);
+        if lapic::send(Dest::Apic(smp::apic_id(c)), Delivery::Nmi).is_err() {
+            // Noted, and said below: the CPU is judged by its progress
+            // alone, and reported without a snapshot if stuck.
+            NMI_UNSENT.insert(c, Ordering::Relaxed);
+        }
     }
-    let deadline = time::deadline_us(smp::patient_us(200_000));
-    // Acquire pairs with the Release insert in `on_nmi`.
+    // 3. Wait (bounded) for the answers. Acquire pairs with the Release
+    //    insert in `on_nmi`.
+    let answered = |c: usize| SNAP_DONE.contains(c, Ordering::Acquire);
+    let deadline = time::deadline_us(smp::patient_us(ANSWER_US));
     while SNAP_WANTED
         .iter(Ordering::Relaxed)
-        .any(|c| !SNAP_DONE.contains(c, Ordering::Acquire))
+        .any(|c| !answered(c) && !NMI_UNSENT.contains(c, Ordering::Relaxed))
         && !time::passed(deadline)
     {
         core::hint::spin_loop();
     }
-    // A CPU that answered may go on: give it a moment to show progress.
-    let moved = || {
-        SNAP_WANTED
-            .iter(Ordering::Relaxed)
-            .any(|c| PROGRESS[c].0.load(Ordering::Relaxed) != SEEN[c].load(Ordering::Relaxed))
+    let asked = || {
+        SNAP_WANTED.iter(Ordering::Relaxed).map(|c| Asked {
+            cpu: c,
+            asked_at: ASKED_AT[c].load(Ordering::Relaxed),
+            now: PROGRESS[c].0.load(Ordering::Relaxed),
+            answer: if answered(c) {
+                Answer::Snapshot
+            } else if NMI_UNSENT.contains(c, Ordering::Relaxed) {
+                Answer::NotSent
+            } else {
+                Answer::Silent
+            },
+        })
     };
-    let grace = time::deadline_us(smp::patient_us(100_000));
-    while !moved() && !time::passed(grace) {
-        core::hint::spin_loop();
-    }
-    if !unacknowledged && moved() {
-        // Starved, not stuck: start every clock afresh and watch on.
-        STARVED.fetch_add(1, Ordering::Relaxed);
-        let now = rdtsc();
-        for c in 0..MAX_CPUS {
-            SEEN[c].store(PROGRESS[c].0.load(Ordering::Relaxed), Ordering::Relaxed);
-            SEEN_AT[c].store(now, Ordering::Relaxed);
+    // 4. A CPU that answered may go on: give every asked CPU a moment to
+    //    show progress.
+    if grace {
+        let until = time::deadline_us(smp::patient_us(GRACE_US));
+        while !rules::all_moved(asked()) && !time::passed(until) {
+            core::hint::spin_loop();
         }
-        SNAP_WANTED.clear(Ordering::Relaxed);
-        SNAP_DONE.clear(Ordering::Relaxed);
-        // Release pairs with the AcqRel swap in `poll`: the next poller to
-        // fire sees the sets cleared.
-        FIRED.store(false, Ordering::Release);
+    }
+    // 5. Each on its own: a CPU that moved was starved, and its clock
+    //    starts afresh; one that did not is stuck.
+    let now = rdtsc();
+    for (c, fate) in rules::judge(asked(), grace) {
+        match fate {
+            Fate::Starved => {
+                SEEN[c].store(PROGRESS[c].0.load(Ordering::Relaxed), Ordering::Relaxed);
+                SEEN_AT[c].store(now, Ordering::Relaxed);
+            }
+            Fate::Stuck(_) => {
+                STUCK.insert(c, Ordering::Relaxed);
+            }
+        }
+    }
+    if STUCK.count(Ordering::Relaxed) == 0 {
+        // 6. Starved, not stuck: watch on.
+        STARVED.fetch_add(1, Ordering::Relaxed);
+        say_unsent();
+        forget_the_last_question();
+        // Release pairs with the AcqRel exchange in `poll`: the next
+        // poller to fire sees the sets cleared.
+        FIRE.store(IDLE, Ordering::Release);
+        if ints {
+            interrupts::enable();
+        }
         return;
     }
-    crate::torture::deadlock(SNAP_WANTED.iter(Ordering::Relaxed).map(|c| {
-        let snap = SNAP_DONE.contains(c, Ordering::Acquire).then(|| {
+    // 6. A deadlock: a CPU waiting in `unacknowledged` halts, and the run
+    //    ends here.
+    FIRE.store(ENDING, Ordering::Release);
+    if crate::serial::owner().is_some_and(|o| STUCK.contains(o as usize, Ordering::Relaxed)) {
+        crate::serial::break_lock();
+    }
+    say_unsent();
+    crate::torture::deadlock(STUCK.iter(Ordering::Relaxed).map(|c| {
+        let snap = answered(c).then(|| {
             let mut b = [0u8; 16];
             b[..8].copy_from_slice(&SNAP_BYTES[c][0].load(Ordering::Relaxed).to_le_bytes());
             b[8..].copy_from_slice(&SNAP_BYTES[c][1].load(Ordering::Relaxed).to_le_bytes());
@@ -293,6 +430,56 @@ fn fire(unacknowledged: bool) {
         });
         (c, snap)
     }))
+}
+
+/// Says which asked CPUs' NMIs the local APIC did not accept, and what
+/// became of them (a line of its own: the `deadlock` record of such a CPU
+/// says `no-nmi-response`).
+fn say_unsent() {
+    for c in NMI_UNSENT.iter(Ordering::Relaxed) {
+        crate::say!(
+            "watchdog: the NMI to cpu {c} was not accepted by the local APIC: {}",
+            if STUCK.contains(c, Ordering::Relaxed) {
+                "reported stuck without a snapshot"
+            } else {
+                "it moved since, starved"
+            }
+        );
+    }
+}
+
+/// The firing CPU's own answer (the patcher waiting in a #BP handler,
+/// firing from a poll in its wait): where it is now. Its `deadlock` record
+/// says that it waits in the handler.
+#[inline(never)]
+fn snapshot_here(me: usize) {
+    let rip: u64;
+    // SAFETY: `lea` computes an address from RIP into a register; it
+    // reads no memory and changes nothing else.
+    unsafe {
+        core::arch::asm!("lea {}, [rip]", out(reg) rip, options(nomem, nostack, preserves_flags))
+    };
+    note_snapshot(me, rip);
+}
+
+/// Notes `rip` and the 16 bytes there (if mapped) as `me`'s answer.
+fn note_snapshot(me: usize, rip: u64) {
+    SNAP_RIP[me].store(rip, Ordering::Relaxed);
+    if paging::readable(rip, 16) {
+        let mut b = [0u8; 16];
+        // SAFETY: the 16 bytes at RIP are mapped (checked just above).
+        unsafe { core::ptr::copy_nonoverlapping(rip as *const u8, b.as_mut_ptr(), 16) };
+        SNAP_BYTES[me][0].store(
+            u64::from_le_bytes(b[..8].try_into().unwrap_or([0; 8])),
+            Ordering::Relaxed,
+        );
+        SNAP_BYTES[me][1].store(
+            u64::from_le_bytes(b[8..].try_into().unwrap_or([0; 8])),
+            Ordering::Relaxed,
+        );
+    }
+    // Release pairs with the Acquire in `fire`.
+    SNAP_DONE.insert(me, Ordering::Release);
 }
 
 /// The NMI on a CPU the watchdog asked: note where it was (if the question
@@ -309,21 +496,6 @@ pub fn on_nmi(frame: &TrapFrame) -> bool {
     if !SNAP_WANTED.contains(me, Ordering::Acquire) || SNAP_DONE.contains(me, Ordering::Relaxed) {
         return true;
     }
-    SNAP_RIP[me].store(frame.rip, Ordering::Relaxed);
-    if paging::readable(frame.rip, 16) {
-        let mut b = [0u8; 16];
-        // SAFETY: the 16 bytes at RIP are mapped (checked just above).
-        unsafe { core::ptr::copy_nonoverlapping(frame.rip as *const u8, b.as_mut_ptr(), 16) };
-        SNAP_BYTES[me][0].store(
-            u64::from_le_bytes(b[..8].try_into().unwrap_or([0; 8])),
-            Ordering::Relaxed,
-        );
-        SNAP_BYTES[me][1].store(
-            u64::from_le_bytes(b[8..].try_into().unwrap_or([0; 8])),
-            Ordering::Relaxed,
-        );
-    }
-    // Release pairs with the Acquire in `fire`.
-    SNAP_DONE.insert(me, Ordering::Release);
+    note_snapshot(me, frame.rip);
     true
 }

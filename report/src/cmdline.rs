@@ -128,11 +128,23 @@ pub enum Sabotage {
     /// With `claim=shared` or `percpu`, the #BP handler never drops the
     /// reference it took: the patcher's drain waits forever.
     ClaimLeak,
+    /// Before the third patch, a patch point is rewritten behind the
+    /// patcher's back (to the instruction of another target): the patch
+    /// must refuse to start (its precondition check).
+    CorruptSite,
+    /// The patcher's write of `CC` over an opcode lands one byte further,
+    /// on the operand: the read-back after the write must see it.
+    PokeElsewhere,
+    /// `int3`, one site at a time: once the first site's three phases are
+    /// done, its old operand is stored back (one 4-byte store) and stays
+    /// until the rest of the key is patched: a finished site runs its old
+    /// target, which only a per-site window calls wrong.
+    UndoSite,
 }
 
 impl Sabotage {
     /// Every sabotage.
-    pub const ALL: [Sabotage; 23] = [
+    pub const ALL: [Sabotage; 26] = [
         Sabotage::NoFinalSync,
         Sabotage::OperandFirst,
         Sabotage::GapReturn,
@@ -156,6 +168,9 @@ impl Sabotage {
         Sabotage::LaxWindow,
         Sabotage::SpinStays,
         Sabotage::ClaimLeak,
+        Sabotage::CorruptSite,
+        Sabotage::PokeElsewhere,
+        Sabotage::UndoSite,
     ];
 
     /// Its name on the command line.
@@ -184,6 +199,9 @@ impl Sabotage {
             Sabotage::LaxWindow => "lax-window",
             Sabotage::SpinStays => "spin-stays",
             Sabotage::ClaimLeak => "claim-leak",
+            Sabotage::CorruptSite => "corrupt-site",
+            Sabotage::PokeElsewhere => "poke-elsewhere",
+            Sabotage::UndoSite => "undo-site",
         }
     }
 

@@ -157,7 +157,10 @@ pub const HIST: &str = "hist";
 pub const FAILURE: &str = "failure";
 
 /// A CPU that stopped making progress, found by the watchdog, or that did
-/// not acknowledge a sync round within its deadline. Fields:
+/// not acknowledge a sync round within its deadline. Starvation is judged
+/// per CPU: of the CPUs the watchdog asked, one that moved since is only
+/// starved of host time and excuses itself alone; every one that did not
+/// is reported. A patcher stuck in a #BP handler may name itself. Fields:
 /// `exp`, `cpu`, `rip` (from an NMI, or `no-nmi-response`), `bytes`, and
 /// `waiting=bp-handler` when the CPU was waiting in a #BP handler (`spin`,
 /// `retry`) for a patch: then its RIP may be in a function that wait calls.

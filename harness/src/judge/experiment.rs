@@ -8,12 +8,19 @@
 //! gives the experiment, and a disagreement with the kernel's `met` is a
 //! failure of its own:
 //!
-//! | expectation | met when |
-//! |---|---|
-//! | `must-pass` | no failure, `calls > 0`, `patches > 0`, no deadlock |
-//! | `negative-control` | `failures > 0` (caught; time and patches until caught are shown); else the harness is blind |
-//! | `expect-deadlock` | a `deadlock` record with a RIP, named by its ELF symbol; where [`STUCK_IN`] says, every stuck CPU's RIP must lie in the named code (`int3/spin/*/self`: the `#BP` handler) |
-//! | `observe` | always, unless the experiment could not run (`error`); the counts become an observation line with a 95% bound ([`crate::stats`]) |
+//! The rule of each expectation is [`plan::verdict`]'s, the one the kernel
+//! judged by: a must-pass has no failure and no deadlock, a call, at least
+//! [`plan::verdict::MIN_PATCHES`] patches, overruns within their bound and
+//! a floor with no timed-out round; an observe experiment counts only the
+//! failure kinds it observes ([`plan::verdict::observes`]; any other kind
+//! is FAIL, and so is a deadlock it does not observe), and otherwise as a
+//! must-pass, its counts becoming an observation line with a 95% bound
+//! ([`crate::stats`]); a negative control must see a failure (the time
+//! and patches until caught are shown), else the harness is blind; an
+//! expect-deadlock needs a `deadlock` record with a RIP, named by its ELF
+//! symbol, and where [`STUCK_IN`] says, the stuck CPUs must be where it
+//! says. A record that says `outcome=deadlock` without a `deadlock` record
+//! is FAIL whatever the expectation.
 //!
 //! Every experiment also has to add up: `failures` is the sum of the
 //! [`failure_counters`] (`wrong`, `faults`, `stray_bp`, `stale_bp`,
@@ -33,7 +40,10 @@ use crate::{
     stats::{self, Frequency},
     symbols::Symbols,
 };
-use plan::experiment::{glob_match, Expectation, Experiment};
+use plan::{
+    experiment::{glob_match, Expectation, Experiment},
+    verdict,
+};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -284,6 +294,8 @@ pub struct ExpJudgement {
     pub notes: Vec<String>,
     /// The kernel's own `met`.
     pub kernel_met: Option<bool>,
+    /// The patcher's error, when it stopped the experiment.
+    pub error: Option<String>,
     /// Every numeric field of its `exp` record.
     pub counters: BTreeMap<String, u64>,
     /// For `observe`.
@@ -314,6 +326,7 @@ impl ExpJudgement {
             known: None,
             notes: Vec::new(),
             kernel_met: None,
+            error: None,
             counters: BTreeMap::new(),
             observation: None,
             caught: None,
@@ -348,8 +361,15 @@ pub struct Context<'a> {
 pub struct StuckIn {
     /// The experiments (a glob over registry names).
     pub experiments: &'static str,
-    /// The start of the symbol every stuck CPU's RIP must resolve into...
-    pub symbol_prefix: &'static str,
+    /// The CPU that must be among the stuck ones, if any: the one whose
+    /// deadlock it is (a deadlock that names only CPUs waiting behind it
+    /// has not found it).
+    pub cpu: Option<u64>,
+    /// The starts of the symbols every stuck CPU's RIP may resolve into...
+    pub symbol_prefixes: &'static [&'static str],
+    /// ...or the site window (`plan::layout`: where the sites are, and a
+    /// CPU about to execute a site's `int3` again is)...
+    pub site_window: bool,
     /// ...unless its record says it was waiting in this (the RIP is then
     /// in a function the wait calls).
     pub waiting: Option<&'static str>,
@@ -357,14 +377,36 @@ pub struct StuckIn {
     pub why: &'static str,
 }
 
-/// The deadlocks whose place is known in advance.
-pub const STUCK_IN: &[StuckIn] = &[StuckIn {
-    experiments: "int3/spin/*/self",
-    symbol_prefix: "kernel::bp::",
-    waiting: Some("bp-handler"),
-    why: "the patching CPU's own interrupt hit the site, and the spin handler waits in the #BP \
-          handler for a patch that only that CPU can finish",
-}];
+/// The deadlocks whose place is known in advance. In both, the patching
+/// CPU (0) took its own interrupt (`self`), whose handler called a site
+/// that the patch in flight had covered with `int3`.
+pub const STUCK_IN: &[StuckIn] = &[
+    StuckIn {
+        experiments: "int3/spin/*/self",
+        cpu: Some(0),
+        symbol_prefixes: &["kernel::bp::"],
+        site_window: false,
+        waiting: Some("bp-handler"),
+        why: "the patching CPU's own interrupt hit the site, and the spin handler waits in the \
+              #BP handler for a patch that only that CPU can finish",
+    },
+    StuckIn {
+        experiments: "int3/retry/*/self",
+        cpu: Some(0),
+        // The loop: the site's `int3`, the #BP entry stub, the common
+        // entry, the dispatcher, the handler, which returns to the site.
+        symbol_prefixes: &[
+            "kernel::bp::",
+            "isr_stubs",
+            "isr_common",
+            "kernel::trap::dispatch",
+        ],
+        site_window: true,
+        waiting: Some("bp-handler"),
+        why: "the patching CPU's own interrupt hit the site, and the retry handler returns to \
+              the site, which traps again, for a patch that only that CPU can finish",
+    },
+];
 
 fn skip_text(reason: &str, ctx: &Context<'_>) -> String {
     match reason {
@@ -408,6 +450,75 @@ fn stuck_cpu(d: &super::DeadlockRec, symbols: Option<&Symbols>) -> StuckCpu {
         waiting: d.waiting.clone(),
     }
 }
+
+/// How the harness reads a field of an `exp` record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldUse {
+    /// It takes part in the verdict; the text says how.
+    Judged(&'static str),
+    /// It is shown and measured, never judged; the text says why it need
+    /// not be.
+    Informational(&'static str),
+}
+
+/// Every field the kernel writes into an `exp` record, and what the
+/// harness does with it. A test reads the kernel's writer and fails on a
+/// field that is not here, so that a counter added later cannot go unread.
+pub const EXP_FIELDS: &[(&str, FieldUse)] = {
+    use FieldUse::{Informational as Info, Judged};
+    &[
+        ("name", Judged("finds the registry's entry, whose expectation is judged")),
+        ("expectation", Judged("must be the registry's")),
+        ("outcome", Judged("skip, error and deadlock are judged as such")),
+        ("met", Judged("the kernel's own verdict: a disagreement is FAIL")),
+        ("reason", Judged("why a skip or an error: shown as the reason")),
+        ("error", Judged("the patcher stopped: FAIL")),
+        ("stuck", Judged("a CPU that never left its loop: FAIL")),
+        ("trunc", Judged("a record cut short: FAIL")),
+        ("patches", Judged("at least plan::verdict::MIN_PATCHES")),
+        ("calls", Judged("at least one judged call")),
+        ("overruns", Judged("within plan::verdict::overrun_bound")),
+        ("floor_timeouts", Judged("a floor with a timed-out round is FAIL")),
+        ("failures", Judged("the sum of the failure counters")),
+        ("wrong", Judged("a failure kind (plan::verdict::Kind)")),
+        ("faults", Judged("a failure kind")),
+        ("stray_bp", Judged("a failure kind")),
+        ("stale_bp", Judged("a failure kind")),
+        ("stale_call", Judged("a failure kind")),
+        ("bad_return", Judged("a failure kind")),
+        ("unsynced", Judged("a failure kind")),
+        ("blind", Judged("a failure kind")),
+        ("timer", Judged("timer and timer-site: the interference must have come")),
+        ("nmi", Judged("nmi: the interference must have come")),
+        ("nmi_site", Judged("nmi-site: the interference must have come")),
+        ("self_irq", Judged("self: the interference must have come")),
+        ("settle", Judged("known failures apply only without the TCG measures")),
+        ("poke_flush", Judged("known failures apply only without the TCG measures")),
+        ("cpus", Info("the machine's size, judged by the platform checks")),
+        ("executors", Info("follows from cpus")),
+        ("ns", Info("the experiment's length: a parameter, not a result")),
+        ("calls_per_s_per_ap", Info("a speed: the benchmark's, as a ratio")),
+        ("bp_hits", Info("how often the handler ran: depends on timing, and a handler that never ran cannot fail the window check of the calls it did not take")),
+        ("bp_cycles", Info("a cost: the benchmark's")),
+        ("claim", Info("a boot-wide setting (claim=), named in the record")),
+        ("floor_cycles", Info("a cost: the benchmark's; its timeouts are judged")),
+        ("keys", Info("a boot-wide size (keys=)")),
+        ("sites", Info("a boot-wide size (sites=)")),
+        ("targets", Info("a boot-wide size (targets=)")),
+        ("sync_rounds", Info("a cost per update: the benchmark's")),
+        ("ipis", Info("a cost per update: the benchmark's")),
+        ("settle_rounds", Info("a cost per update: the benchmark's")),
+        ("p1_cycles", Info("a latency: the benchmark's")),
+        ("p1_max", Info("a latency: the benchmark's")),
+        ("p2_cycles", Info("a latency: the benchmark's")),
+        ("p2_max", Info("a latency: the benchmark's")),
+        ("p3_cycles", Info("a latency: the benchmark's")),
+        ("p3_max", Info("a latency: the benchmark's")),
+        ("first_fail_patch", Info("when a failure came: shown for a caught control")),
+        ("first_fail_ns", Info("when a failure came: shown for a caught control")),
+        ("starved", Info("CPUs that were slow, not stuck: the watchdog's own judgement")),
+    ]
+};
 
 /// Failure counters of an `exp` record beside [`known::FAILURE_COUNTERS`]
 /// that no known failure excuses, on any platform: `bad_return` (a call came
@@ -501,6 +612,7 @@ pub fn judge_one(registry: Option<&Experiment>, f: &ExpFacts, ctx: &Context<'_>)
     };
     j.outcome = r.outcome.clone();
     j.kernel_met = r.met;
+    j.error = r.error.clone();
     j.counters = r.counters.clone();
     j.line = Some(r.line);
     let Some(expectation) = expectation else {
@@ -595,45 +707,80 @@ pub fn judge_one(registry: Option<&Experiment>, f: &ExpFacts, ctx: &Context<'_>)
             .collect::<Vec<_>>()
             .join("; ")
     };
+    if r.outcome == "deadlock" && j.stuck.is_empty() {
+        other.push("outcome=deadlock, but no deadlock record arrived".into());
+    }
+    // The one rule the kernel judged by too (`plan::verdict`), from the
+    // record's counters; the checks above and below are the harness's own.
+    let counts = verdict::Counts {
+        calls,
+        patches,
+        overruns: r.n("overruns"),
+        floor_timeouts: r.n("floor_timeouts"),
+        interference: 0,
+        failures: verdict::Kind::COUNTERS.map(|k| r.n(k.name())),
+        deadlock: !j.stuck.is_empty(),
+        broken: r.outcome == "error" || r.error.is_some() || r.n("stuck") > 0,
+    };
+    let subject = registry.copied().or_else(|| {
+        plan::experiment::parse_name(&f.name)
+            .ok()
+            .map(|a| Experiment {
+                strategy: a.strategy,
+                handler: a.handler,
+                sync: a.sync,
+                serialize: a.serialize,
+                class: a.class,
+                interference: a.interference,
+                expectation,
+                own_boot: false,
+            })
+    });
+    let Some(subject) = subject else {
+        other.push(format!("`{}` is not an experiment name", f.name));
+        j.reasons = other;
+        return j;
+    };
+    let counts = verdict::Counts {
+        interference: verdict::interference_counter(&subject).map_or(0, |c| r.n(c)),
+        ..counts
+    };
+    let rule = verdict::judge(&subject, &counts);
     // The failure counted by the kernel's checks: the one thing a known
-    // failure may excuse.
+    // failure may excuse (only in a must-pass).
     let mut failure: Option<String> = None;
-    match expectation {
-        Expectation::MustPass => {
-            if failures > 0 {
-                failure = Some(format!(
-                    "{failures} failure(s) in {patches} patches and {calls} calls: {}",
-                    failure_kinds(r)
-                ));
-            }
-            if r.outcome != "error" {
-                if calls == 0 {
-                    other.push("no call went through a site (calls=0)".into());
-                }
-                if patches == 0 {
-                    other.push("no patch completed (patches=0)".into());
-                }
-            }
-            if !j.stuck.is_empty() {
-                other.push(format!("deadlock: {}", stuck_text(&j)));
-            } else if r.outcome == "deadlock" {
-                other.push("outcome=deadlock, but no deadlock record arrived".into());
-            }
-        }
-        Expectation::NegativeControl => {
-            if failures > 0 {
-                j.caught = Some(Caught {
-                    ns: r.get("first_fail_ns"),
-                    patches: r.get("first_fail_patch"),
+    for u in rule.reasons() {
+        match u {
+            verdict::Unmet::Failed { .. } if expectation == Expectation::MustPass => {
+                failure.get_or_insert_with(|| {
+                    format!(
+                        "{failures} failure(s) in {patches} patches and {calls} calls: {}",
+                        failure_kinds(r)
+                    )
                 });
-            } else if r.outcome != "error" {
-                other.push(format!(
-                    "missed: no failure in {patches} patches and {calls} calls, so the harness would be blind to a broken patcher"
-                ));
             }
-            if !j.stuck.is_empty() {
+            verdict::Unmet::Failed { .. } => {
+                other.push(format!("{u}: {}", failure_kinds(r)));
+            }
+            verdict::Unmet::Deadlock => {
                 other.push(format!("deadlock: {}", stuck_text(&j)));
             }
+            // The harness names the error or the stuck CPUs above.
+            verdict::Unmet::Broken => {}
+            verdict::Unmet::Missed => other.push(format!(
+                "missed: no failure in {patches} patches and {calls} calls, so the harness would be blind to a broken patcher"
+            )),
+            // Checked below, more strictly (a record with a RIP).
+            verdict::Unmet::NoDeadlock => {}
+            u => other.push(u.to_string()),
+        }
+    }
+    match expectation {
+        Expectation::NegativeControl if failures > 0 => {
+            j.caught = Some(Caught {
+                ns: r.get("first_fail_ns"),
+                patches: r.get("first_fail_patch"),
+            });
         }
         Expectation::ExpectDeadlock => {
             if !j.stuck.iter().any(|s| s.rip.is_some()) {
@@ -650,8 +797,16 @@ pub fn judge_one(registry: Option<&Experiment>, f: &ExpFacts, ctx: &Context<'_>)
             }
         }
         Expectation::Observe => {
-            j.observation = Some(Observation::new(failures, calls + failures));
+            let observed = verdict::observes(&subject);
+            let hits = verdict::Kind::COUNTERS
+                .iter()
+                .filter(|k| observed.contains(**k))
+                .map(|k| r.n(k.name()))
+                .sum::<u64>();
+            j.observation = Some(Observation::new(hits, calls + hits));
+            j.notes.push(format!("observes {observed}"));
         }
+        _ => {}
     }
     let harness_met = other.is_empty() && failure.is_none();
     if let Some(k) = r.met {
@@ -711,27 +866,65 @@ pub fn judge_one(registry: Option<&Experiment>, f: &ExpFacts, ctx: &Context<'_>)
 }
 
 fn stuck_in(rule: &StuckIn, stuck: &[StuckCpu], ctx: &Context<'_>, reasons: &mut Vec<String>) {
-    let want = format!("every stuck CPU in {}*", rule.symbol_prefix);
+    let mut place: Vec<String> = rule
+        .symbol_prefixes
+        .iter()
+        .map(|p| format!("{p}*"))
+        .collect();
+    if rule.site_window {
+        place.push("the site window".into());
+    }
+    let place = place.join(", ");
     let marked = |s: &StuckCpu| rule.waiting.is_some() && s.waiting.as_deref() == rule.waiting;
-    if ctx.symbols.is_none() && !stuck.iter().all(marked) {
+    let window = plan::layout::SITE_BASE..plan::layout::SITE_BASE + plan::layout::SITE_ARENA_SIZE;
+    let in_window = |s: &StuckCpu| rule.site_window && s.rip.is_some_and(|r| window.contains(&r));
+    let placed = |s: &StuckCpu| {
+        marked(s)
+            || in_window(s)
+            || s.symbol
+                .as_deref()
+                .is_some_and(|n| rule.symbol_prefixes.iter().any(|p| n.starts_with(p)))
+    };
+    // 1. The CPU whose deadlock it is must be named (a deadlock record
+    //    without one found none at all, said before this).
+    if let Some(want) = rule.cpu.filter(|_| !stuck.is_empty()) {
+        match stuck.iter().find(|s| s.cpu == Some(want)) {
+            None => reasons.push(format!(
+                "{} wants cpu {want} among the stuck CPUs ({}), but the deadlock names only cpu {}",
+                rule.experiments,
+                rule.why,
+                stuck
+                    .iter()
+                    .map(|s| cpu_text(s.cpu))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            Some(s) if s.rip.is_none() && !marked(s) => reasons.push(format!(
+                "{} wants cpu {want} stuck in {place} ({}), but it is at {}, and its record does \
+                 not say it waits in a #BP handler",
+                rule.experiments, rule.why, s.at
+            )),
+            Some(_) => {}
+        }
+    }
+    // 2. Every stuck CPU with a RIP must be in the place (or say that it
+    //    waits there).
+    if ctx.symbols.is_none() && !stuck.iter().all(|s| marked(s) || in_window(s)) {
         reasons.push(format!(
-            "wanted {want}, but without the kernel ELF a RIP cannot be named (pass --elf)"
+            "{} wants every stuck CPU in {place}, but without the kernel ELF a RIP cannot be \
+             named (pass --elf)",
+            rule.experiments
         ));
         return;
     }
-    for s in stuck.iter().filter(|s| s.rip.is_some()) {
-        let named = s
-            .symbol
-            .as_deref()
-            .is_some_and(|n| n.starts_with(rule.symbol_prefix));
-        if !named && !marked(s) {
-            reasons.push(format!(
-                "wanted {want} ({}), but cpu {} is stuck at {}",
-                rule.why,
-                cpu_text(s.cpu),
-                s.at
-            ));
-        }
+    for s in stuck.iter().filter(|s| s.rip.is_some() && !placed(s)) {
+        reasons.push(format!(
+            "{} wants every stuck CPU in {place} ({}), but cpu {} is stuck at {}",
+            rule.experiments,
+            rule.why,
+            cpu_text(s.cpu),
+            s.at
+        ));
     }
 }
 

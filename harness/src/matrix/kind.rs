@@ -25,7 +25,17 @@ pub enum FailureKind {
     Counter(&'static str),
     /// A `deadlock` record with a RIP.
     Deadlock,
+    /// The patcher stopped the experiment with this error (`precondition`:
+    /// a point did not hold what the patch expected; `readback`: a write
+    /// did not read back): the `exp` record's `error` starts with the
+    /// variant's name.
+    PatcherError(&'static str),
 }
+
+/// The patcher's errors a row can expect, by name, and how the kernel's
+/// `error` field begins for each (`PatchError`'s `Debug`).
+const PATCHER_ERRORS: [(&str, &str); 2] =
+    [("precondition", "Precondition"), ("readback", "Readback")];
 
 impl FailureKind {
     /// Its name in a table.
@@ -33,6 +43,7 @@ impl FailureKind {
         match self {
             FailureKind::Counter(c) => c,
             FailureKind::Deadlock => "deadlock",
+            FailureKind::PatcherError(e) => e,
         }
     }
 
@@ -41,6 +52,7 @@ impl FailureKind {
         failure_counters()
             .map(FailureKind::Counter)
             .chain([FailureKind::Deadlock])
+            .chain(PATCHER_ERRORS.map(|(n, _)| FailureKind::PatcherError(n)))
     }
 
     /// Whether it is one of the stale kinds (known failures on TCG).
@@ -76,6 +88,13 @@ pub fn parse_kinds(value: &str) -> Result<Vec<FailureKind>> {
         }
         out.push(k);
     }
+    if out.len() > 1
+        && out
+            .iter()
+            .any(|k| matches!(k, FailureKind::PatcherError(_)))
+    {
+        bail!("`expect_kind = {value}`: a patcher error ends the experiment, so it stands alone");
+    }
     Ok(out)
 }
 
@@ -102,6 +121,22 @@ pub fn caught(j: &ExpJudgement, kinds: &[FailureKind]) -> Result<String, String>
     }
     let n = |c: &str| j.n(c);
     let problem = |what: String| Err(format!("FAIL {name}, but {what}: not through {want}"));
+    if let [FailureKind::PatcherError(e)] = kinds {
+        let prefix = PATCHER_ERRORS
+            .iter()
+            .find(|(n, _)| n == e)
+            .map_or("", |(_, p)| *p);
+        return match j.error.as_deref() {
+            Some(err) if j.outcome == "error" && err.starts_with(prefix) => {
+                Ok(format!("error={e}"))
+            }
+            Some(err) => problem(format!("through another error ({err})")),
+            None => problem(format!(
+                "without the patcher's error (outcome={})",
+                j.outcome
+            )),
+        };
+    }
     match j.outcome.as_str() {
         "none" => return problem("it never reported".into()),
         "error" => {
@@ -171,6 +206,7 @@ pub fn caught(j: &ExpJudgement, kinds: &[FailureKind]) -> Result<String, String>
         .map(|k| match k {
             FailureKind::Counter(c) => format!("{c}={}", n(c)),
             FailureKind::Deadlock => format!("deadlock cpus={}", j.stuck.len()),
+            FailureKind::PatcherError(e) => format!("error={e}"),
         })
         .collect::<Vec<_>>()
         .join(" "))
@@ -204,6 +240,7 @@ mod tests {
             known: None,
             notes: vec![],
             kernel_met: Some(false),
+            error: None,
             counters: all,
             observation: None,
             caught: None,

@@ -144,11 +144,23 @@ pub fn eoi() {
     write(REG_EOI, 0);
 }
 
-/// Why an IPI may not have gone out.
+/// Why an IPI may not have gone out: in xAPIC mode, the ICR still showed
+/// it pending after [`ICR_ACCEPT_US`]. The IPI may yet be delivered, or
+/// never: a caller that needs it says so (a sync round fails naming the
+/// CPU, the watchdog reports the CPU without a snapshot).
 #[derive(Debug, Clone, Copy)]
 pub struct IpiStuck;
 
-/// Sends an IPI. In xAPIC mode waits (bounded) for the ICR to accept it.
+/// The longest the xAPIC ICR may take to accept an IPI: microseconds on
+/// hardware, at once under QEMU and KVM; generous, as a send it fails is
+/// a failure.
+const ICR_ACCEPT_US: u64 = 100_000;
+/// The same bound as a count of ICR reads, for a send before the TSC is
+/// calibrated (none is made today: the APs start after the calibration).
+const ICR_ACCEPT_READS: u32 = 10_000_000;
+
+/// Sends an IPI. In xAPIC mode waits (bounded, [`ICR_ACCEPT_US`]) for the
+/// ICR to accept it.
 pub fn send(dest: Dest, what: Delivery) -> Result<(), IpiStuck> {
     let (shorthand, id) = match dest {
         Dest::Apic(id) => (0u32, id),
@@ -163,14 +175,21 @@ pub fn send(dest: Dest, what: Delivery) -> Result<(), IpiStuck> {
     }
     let ints = x86_64::instructions::interrupts::are_enabled();
     x86_64::instructions::interrupts::disable();
+    let calibrated = crate::time::tsc_hz() != 0;
+    let deadline = crate::time::deadline_us(ICR_ACCEPT_US);
     write(REG_ICR_HI, id << 24);
     write(REG_ICR_LO, lo);
-    let mut spins = 0u32;
+    let mut reads = 0u32;
     let mut ok = true;
     while read(REG_ICR_LO) & ICR_PENDING != 0 {
         core::hint::spin_loop();
-        spins += 1;
-        if spins > 10_000_000 {
+        reads += 1;
+        let late = if calibrated {
+            crate::time::passed(deadline)
+        } else {
+            reads > ICR_ACCEPT_READS
+        };
+        if late {
             ok = false;
             break;
         }

@@ -82,11 +82,16 @@ pub fn checked_call(key: usize, index: usize, site: u64, cpu: usize, low: bool) 
     // For telling a stale call from a protocol failure (state::stale_call).
     let mark = crate::arena::write_mark();
     let acked = crate::sync::acked(cpu);
-    // E1 (Acquire pairs with P4's Release).
-    let c0 = k.completed.load(Ordering::Acquire);
+    // The site's own patch point: out of line every site goes through the
+    // key's one trampoline.
+    let point = if state::outofline() { 0 } else { index };
+    // E1: the point's completed generation (Acquire pairs with P4's
+    // Release).
+    let c0 = k.point_completed(point);
     let (got, edx) = call_site(site, low);
-    // E3 (Acquire pairs with P2's Release).
-    let s1 = k.started.load(Ordering::Acquire);
+    // E3: the point's started generation (Acquire pairs with P2's
+    // Release).
+    let s1 = k.point_started(point);
     let want = plan::layout::site_mark(key, index).edx();
     if got == plan::encode::POISON_EAX || edx != want {
         state::bad_return(cpu, key, site, got, edx, want);

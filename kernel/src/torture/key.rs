@@ -3,7 +3,7 @@
 
 use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use plan::{
-    layout::MAX_KEYS,
+    layout::{MAX_KEYS, MAX_SITES_PER_KEY},
     window::{self, History, RING},
 };
 
@@ -16,6 +16,14 @@ pub struct Key {
     pub completed: AtomicU64,
     /// Index of the installed (or being installed) target.
     pub current: AtomicUsize,
+    /// Per patch point of the key (its sites in line; out of line only
+    /// the trampoline, index 0): the generation whose writes to that point
+    /// have begun, and the one whose writes to it are synced. A call
+    /// through a site is judged against its own point's window, so that a
+    /// site whose update is over is held to its new target while the rest
+    /// of the key is still being patched.
+    point_started: [AtomicU64; MAX_SITES_PER_KEY],
+    point_completed: [AtomicU64; MAX_SITES_PER_KEY],
 }
 
 /// Every key.
@@ -25,6 +33,8 @@ pub static KEYS: [Key; MAX_KEYS] = [const {
         started: AtomicU64::new(0),
         completed: AtomicU64::new(0),
         current: AtomicUsize::new(0),
+        point_started: [const { AtomicU64::new(0) }; MAX_SITES_PER_KEY],
+        point_completed: [const { AtomicU64::new(0) }; MAX_SITES_PER_KEY],
     }
 }; MAX_KEYS];
 
@@ -35,6 +45,9 @@ impl Key {
         self.started.store(0, Ordering::Relaxed);
         self.completed.store(0, Ordering::Relaxed);
         self.current.store(0, Ordering::Relaxed);
+        for p in self.point_started.iter().chain(&self.point_completed) {
+            p.store(0, Ordering::Relaxed);
+        }
     }
 
     /// P1 and P2 of patch `g`: record its id, then publish that it began.
@@ -44,6 +57,33 @@ impl Key {
         // Release pairs with the executor's Acquire load of `started` (E3,
         // E5): the history entry is visible before the generation is.
         self.started.store(g, Ordering::Release);
+    }
+
+    /// P2 of patch `g` for patch point `i` (after [`Key::begin`], before
+    /// the first write to the point).
+    pub fn point_begin(&self, i: usize, g: u64) {
+        // Release pairs with the executor's Acquire load after its call
+        // (E3): the history entry (written in `begin`) is visible first.
+        self.point_started[i].store(g, Ordering::Release);
+    }
+
+    /// P4 of patch `g` for patch point `i`: its last sync is done.
+    pub fn point_complete(&self, i: usize, g: u64) {
+        // Release pairs with the executor's Acquire load before its call
+        // (E1).
+        self.point_completed[i].store(g, Ordering::Release);
+    }
+
+    /// E1 for a call through patch point `i`.
+    #[inline(always)]
+    pub fn point_completed(&self, i: usize) -> u64 {
+        self.point_completed[i].load(Ordering::Acquire)
+    }
+
+    /// E3 for a call through patch point `i`.
+    #[inline(always)]
+    pub fn point_started(&self, i: usize) -> u64 {
+        self.point_started[i].load(Ordering::Acquire)
     }
 
     /// P4 of patch `g`.

@@ -69,7 +69,17 @@
 //!
 //! Every patch checks its precondition (each point holds the instruction
 //! to the key's current target) and, through [`arena::poke`], reads every
-//! write back.
+//! write back (`break=corrupt-site` and `break=poke-elsewhere` show that
+//! each check fires).
+//!
+//! # The per-point window
+//!
+//! Besides the key's generation (`started`, `completed`), each patch point
+//! carries its own: begun before its first write, completed after its last
+//! sync. A call through a site is judged against its point's window, so a
+//! point whose update is over is held to the new target while the key's
+//! other points are still being patched (`int3`, one point at a time);
+//! `break=undo-site` is the stale site only that window sees.
 
 use super::{key::KEYS, state};
 use crate::{arch::cpu::rdtsc, arena, bp, percpu, smp, sync, time};
@@ -93,8 +103,9 @@ pub enum PatchError {
     },
     /// A write did not read back.
     Readback(arena::PokeError),
-    /// A CPU did not acknowledge a sync.
-    Sync(sync::SyncTimeout),
+    /// A sync round failed (a CPU did not answer, or its IPI did not go
+    /// out).
+    Sync(sync::SyncError),
 }
 
 /// TSC ticks spent in each phase of one patch.
@@ -160,6 +171,17 @@ impl Patcher<'_> {
         let k = &KEYS[key];
         let from = k.current.load(core::sync::atomic::Ordering::Relaxed);
         let points = self.plan.patch_points(key);
+        if self.sabotage == Some(Sabotage::CorruptSite) && g == 3 {
+            // Behind the patcher's back: the first point now calls another
+            // target than the key's current one.
+            let other =
+                self.plan
+                    .insn_bytes(key, points[0], (from + 1) % self.plan.targets(key).len());
+            arena::poke_u32(points[0] + 1, [other[1], other[2], other[3], other[4]])
+                .map_err(PatchError::Readback)?;
+        }
+        // Every point holds the instruction to the key's current target,
+        // or the patch does not start.
         for &pt in points {
             let seen = arena::peek::<5>(pt);
             if seen != self.plan.insn_bytes(key, pt, from) {
@@ -167,19 +189,34 @@ impl Patcher<'_> {
             }
         }
         k.begin(g, self.plan.ids(key)[to], to);
+        let all = 0..points.len();
         let ticks = match self.strategy {
             Strategy::Int3 | Strategy::OutoflineInt3 => {
                 let mut sum = PhaseTicks::default();
-                for &pt in points {
+                for (i, &pt) in points.iter().enumerate() {
+                    k.point_begin(i, g);
                     let t = self.int3(key, &[pt], to)?;
-                    for i in 0..3 {
-                        sum.0[i] += t.0[i];
+                    k.point_complete(i, g);
+                    for p in 0..3 {
+                        sum.0[p] += t.0[p];
                     }
+                    if i == 0 && self.sabotage == Some(Sabotage::UndoSite) {
+                        self.undo(key, pt, from)?;
+                    }
+                }
+                if self.sabotage == Some(Sabotage::UndoSite) {
+                    self.redo(key, points[0], to)?;
                 }
                 sum
             }
-            Strategy::Int3Batch => self.int3(key, points, to)?,
+            Strategy::Int3Batch => {
+                all.clone().for_each(|i| k.point_begin(i, g));
+                let t = self.int3(key, points, to)?;
+                all.for_each(|i| k.point_complete(i, g));
+                t
+            }
             Strategy::Atomic | Strategy::OutoflineAtomic => {
+                all.clone().for_each(|i| k.point_begin(i, g));
                 let t0 = rdtsc();
                 for &pt in points {
                     let new = self.plan.insn_bytes(key, pt, to);
@@ -191,9 +228,11 @@ impl Patcher<'_> {
                 sync::sync(self.sync).map_err(PatchError::Sync)?;
                 self.settle(key, points, to)?;
                 self.audit(Checkpoint::Complete);
+                all.for_each(|i| k.point_complete(i, g));
                 PhaseTicks([t1 - t0, rdtsc() - t1, 0])
             }
             Strategy::Naive => {
+                all.clone().for_each(|i| k.point_begin(i, g));
                 let t0 = rdtsc();
                 for &pt in points {
                     let new = self.plan.insn_bytes(key, pt, to);
@@ -207,11 +246,30 @@ impl Patcher<'_> {
                 sync::sync(self.sync).map_err(PatchError::Sync)?;
                 self.settle(key, points, to)?;
                 self.audit(Checkpoint::Complete);
+                all.for_each(|i| k.point_complete(i, g));
                 PhaseTicks([t1 - t0, rdtsc() - t1, 0])
             }
         };
         k.complete(g);
         Ok(ticks)
+    }
+
+    /// `break=undo-site`: the old operand of `pt` back, in one 4-byte
+    /// store, after its own update ended (a site class whose operand lies
+    /// in one aligned qword makes that store one atomic change of the
+    /// instruction), and a sync, so that every CPU runs it.
+    fn undo(&self, key: usize, pt: u64, from: usize) -> Result<(), PatchError> {
+        let old = self.plan.insn_bytes(key, pt, from);
+        arena::poke_u32(pt + 1, [old[1], old[2], old[3], old[4]]).map_err(PatchError::Readback)?;
+        sync::sync(self.sync).map_err(PatchError::Sync).map(|_| ())
+    }
+
+    /// `break=undo-site`: the new operand back before the key's update
+    /// ends, so that the next patch's precondition holds.
+    fn redo(&self, key: usize, pt: u64, to: usize) -> Result<(), PatchError> {
+        let new = self.plan.insn_bytes(key, pt, to);
+        arena::poke_u32(pt + 1, [new[1], new[2], new[3], new[4]]).map_err(PatchError::Readback)?;
+        sync::sync(self.sync).map_err(PatchError::Sync).map(|_| ())
     }
 
     /// The three phases over `points` (sorted), all retargeted to `to`.
@@ -229,6 +287,12 @@ impl Patcher<'_> {
             bp::publish(table);
         }
         for &pt in points {
+            if self.sabotage == Some(Sabotage::PokeElsewhere) {
+                // The store lands on the operand's first byte; the
+                // read-back of the opcode must see that.
+                arena::poke_landing_at(pt, &[plan::encode::INT3], pt + 1)
+                    .map_err(PatchError::Readback)?;
+            }
             arena::poke(pt, &[plan::encode::INT3]).map_err(PatchError::Readback)?;
         }
         (self.after_cover)();
@@ -252,8 +316,9 @@ impl Patcher<'_> {
             bp::publish(table);
         }
         for &pt in points {
+            // The round first, then the write it stands for (`plan::stale`).
+            bp::restoring(pt);
             arena::poke(pt, &[opcode]).map_err(PatchError::Readback)?;
-            bp::restored(pt);
         }
         if self.sabotage != Some(Sabotage::NoFinalSync) {
             sync::sync(self.sync).map_err(PatchError::Sync)?;

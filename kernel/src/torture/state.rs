@@ -131,6 +131,7 @@ pub fn begin(e: &Experiment, plan: &ArenaPlan) {
             );
         }
     }
+    crate::bp::reset_stale(plan);
     NKEYS.store(plan.keys(), Ordering::Relaxed);
     NSITES.store(plan.sites_per_key(), Ordering::Relaxed);
     for (k, t) in TRAMPOLINES.iter().enumerate() {
@@ -182,6 +183,11 @@ pub fn shape() -> (usize, usize) {
         NKEYS.load(Ordering::Relaxed),
         NSITES.load(Ordering::Relaxed),
     )
+}
+
+/// Whether the running experiment patches trampolines (out of line).
+pub fn outofline() -> bool {
+    TRAMPOLINES[0].load(Ordering::Relaxed) != 0
 }
 
 /// Whether the current interference is `i`.

@@ -337,10 +337,12 @@ fn a_stale_int3_only_failure_is_kfail_on_the_qemu_releases_that_show_it_and_fail
 }
 
 #[test]
-fn an_observation_reports_counts_and_a_bound_and_is_met() {
+fn an_observation_reports_counts_and_a_bound_and_fails_below_the_minimum_of_patches() {
+    // A kernel before the minimum was enforced: 5 and 6 patches each.
     let js = judged(&testdata("exp-atomic-smp4.log"));
     for j in &js {
-        verdict(j, Verdict::Pass);
+        verdict(j, Verdict::Fail);
+        because(j, "fewer than the 8 an experiment must make");
     }
     let never = one(&js, "atomic/-/ipi/qword").observation.unwrap();
     assert_eq!((never.frequency, never.hits), (Frequency::Never, 0));
@@ -443,16 +445,24 @@ fn a_spin_deadlock_sampled_in_the_duty_its_wait_calls_passes_when_the_kernel_say
 }
 
 #[test]
-fn a_spin_deadlock_found_on_an_executor_in_the_bp_handler_passes() {
-    // Seen at -smp 4: the watchdog names only cpu 1, waiting in the spin
-    // handler too; the patching CPU counts as busy with its sync duty.
+fn a_spin_deadlock_found_only_on_an_executor_in_the_bp_handler_fails_naming_the_rule() {
+    // Seen at -smp 4 before the watchdog named the patcher waiting in a
+    // handler: only cpu 1, waiting in the spin handler behind the patcher.
+    // The deadlock is the patcher's: a record that misses it found a
+    // waiter, not the deadlock.
     let b = damaged(&testdata("exp-spin-self-smp2.log"), |kind, f| {
         if kind == "deadlock" {
             set(f, "cpu", "1");
         }
         true
     });
-    verdict(one(&judged(&b), "int3/spin/ipi/qword/self"), Verdict::Pass);
+    let j = one(&judged(&b), "int3/spin/ipi/qword/self").clone();
+    verdict(&j, Verdict::Fail);
+    because(
+        &j,
+        "int3/spin/*/self wants cpu 0 among the stuck CPUs (the patching CPU's own interrupt",
+    );
+    because(&j, "but the deadlock names only cpu 1");
 }
 
 #[test]
@@ -981,4 +991,276 @@ fn a_cpu_left_with_interrupts_off_is_caught_as_a_deadlock_and_only_so() {
     );
     let unsynced = crate::matrix::kind::parse_kinds("unsynced").unwrap();
     assert!(crate::matrix::kind::caught(j, &unsynced).is_err_and(|e| e.contains("it deadlocked")));
+}
+
+// --- every field ------------------------------------------------------------
+
+/// The field names the kernel's `exp` writers put in a record: every string
+/// literal given as the first argument of a record builder call (`.u64(`,
+/// `.str(`, `.display(`, `.hex(`) inside each `record::emit(kind::EXP, ..)`
+/// of the kernel's torture module (its parentheses matched).
+fn kernel_exp_fields() -> Vec<String> {
+    let src = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../kernel/src/torture/mod.rs"),
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    for (at, _) in src.match_indices("record::emit(kind::EXP,") {
+        let open = at + "record::emit".len();
+        let mut depth = 0;
+        let mut end = open;
+        for (i, c) in src[open..].char_indices() {
+            match c {
+                '(' => depth += 1,
+                ')' => depth -= 1,
+                _ => {}
+            }
+            if depth == 0 {
+                end = open + i;
+                break;
+            }
+        }
+        let part = &src[open..end];
+        for call in [".u64(", ".str(", ".display(", ".hex("] {
+            for (i, _) in part.match_indices(call) {
+                let rest = part[i + call.len()..].trim_start();
+                if let Some(lit) = rest.strip_prefix('"') {
+                    let name: String = lit.chars().take_while(|&c| c != '"').collect();
+                    if !out.contains(&name) {
+                        out.push(name);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_field_the_kernel_writes_into_an_exp_record_is_judged_or_listed_as_informational_with_a_reason(
+) {
+    let fields = kernel_exp_fields();
+    assert!(
+        fields.len() > 40 && fields.iter().any(|f| f == "overruns"),
+        "the scan found too little: {fields:?}"
+    );
+    let unread: Vec<&String> = fields
+        .iter()
+        .filter(|f| !EXP_FIELDS.iter().any(|(n, _)| n == f))
+        .collect();
+    assert!(
+        unread.is_empty(),
+        "fields of the exp record the harness neither judges nor lists as informational: {unread:?}"
+    );
+    for (name, use_) in EXP_FIELDS {
+        let (FieldUse::Judged(why) | FieldUse::Informational(why)) = use_;
+        assert!(why.len() > 8, "{name}: say why");
+    }
+}
+
+#[test]
+fn every_failure_counter_is_a_judged_field() {
+    for k in plan::verdict::Kind::COUNTERS {
+        assert!(
+            matches!(
+                EXP_FIELDS.iter().find(|(n, _)| *n == k.name()),
+                Some((_, FieldUse::Judged(_)))
+            ),
+            "{k}"
+        );
+    }
+}
+
+// --- where an expected deadlock must be (STUCK_IN) ---------------------------
+
+/// `bytes` with a copy of its first `deadlock` record right after it,
+/// changed by `edit`; the records after it are numbered one further (and
+/// the `end` record counts one more), so that nothing is lost or repeated.
+fn with_another_deadlock(bytes: &[u8], edit: impl Fn(&mut Vec<(String, String)>)) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut shift = 0u32;
+    for line in bytes.split_inclusive(|&b| b == b'\n') {
+        let text = String::from_utf8_lossy(line);
+        let Ok(raw) = report::parse_line(text.trim_end()) else {
+            out.extend_from_slice(line);
+            continue;
+        };
+        let r = crate::transcript::Record::from_raw(0, &raw);
+        let encode = |seq, fields: &[(String, String)]| {
+            let mut b = RecordBuf::new(seq, &r.kind);
+            for (k, v) in fields {
+                b.str(k, v);
+            }
+            b.finish().as_bytes().to_vec()
+        };
+        let mut fields = r.fields.clone();
+        if r.kind == "end" {
+            let n: u64 = get(&fields, "records").parse().unwrap();
+            set(&mut fields, "records", &(n + u64::from(shift)).to_string());
+        }
+        out.extend(encode(r.seq + shift, &fields));
+        if r.kind == "deadlock" && shift == 0 {
+            shift = 1;
+            edit(&mut fields);
+            out.extend(encode(r.seq + shift, &fields));
+        }
+    }
+    out
+}
+
+/// The retry transcript with its one deadlock record (cpu 0, at
+/// `isr_stubs+0x30`) changed by `edit`.
+fn retry_with(edit: impl Fn(&mut Vec<(String, String)>)) -> Vec<u8> {
+    damaged(&testdata("exp-retry-self-smp4.log"), |kind, f| {
+        if kind == "deadlock" {
+            edit(f);
+        }
+        true
+    })
+}
+
+const RETRY: &str = "int3/retry/ipi/qword/self";
+const SPIN: &str = "int3/spin/ipi/qword/self";
+
+#[test]
+fn every_stuck_in_rule_is_about_expected_deadlocks_of_the_registry() {
+    for rule in STUCK_IN {
+        let matched: Vec<_> = plan::experiment::matching(rule.experiments).collect();
+        assert!(!matched.is_empty(), "{} matches nothing", rule.experiments);
+        for e in matched {
+            assert_eq!(
+                e.expectation,
+                plan::Expectation::ExpectDeadlock,
+                "{}: {}",
+                rule.experiments,
+                e.name()
+            );
+        }
+        assert_eq!(rule.cpu, Some(0), "{}: the patching CPU", rule.experiments);
+    }
+}
+
+#[test]
+fn a_spin_deadlock_naming_the_patcher_beside_an_executor_waiting_behind_it_passes() {
+    let b = with_another_deadlock(&testdata("exp-spin-self-smp2.log"), |f| {
+        set(f, "cpu", "1");
+        set(f, "rip", "0x111b29");
+        f.push(("waiting".into(), "bp-handler".into()));
+    });
+    let j = one(&judged(&b), SPIN).clone();
+    verdict(&j, Verdict::Pass);
+    assert_eq!(
+        j.stuck.iter().map(|s| s.cpu).collect::<Vec<_>>(),
+        [Some(0), Some(1)]
+    );
+}
+
+#[test]
+fn a_spin_deadlock_naming_the_patcher_beside_an_executor_stuck_elsewhere_fails() {
+    let b = with_another_deadlock(&testdata("exp-spin-self-smp2.log"), |f| {
+        set(f, "cpu", "1");
+        set(f, "rip", "0x111b29");
+    });
+    let j = one(&judged(&b), SPIN).clone();
+    verdict(&j, Verdict::Fail);
+    because(
+        &j,
+        "int3/spin/*/self wants every stuck CPU in kernel::bp::*",
+    );
+    because(&j, "cpu 1 is stuck at kernel::sync::sync+0x3f9 (0x111b29)");
+}
+
+#[test]
+fn the_retry_deadlock_of_the_patcher_in_its_bp_entry_stub_passes() {
+    let j = one(&judged(&testdata("exp-retry-self-smp4.log")), RETRY).clone();
+    verdict(&j, Verdict::Pass);
+    assert_eq!(j.stuck[0].cpu, Some(0));
+}
+
+#[test]
+fn the_retry_deadlock_of_the_patcher_at_the_site_or_in_the_handler_passes() {
+    // The site itself (the NMI came just before its `int3` ran again): no
+    // symbol, but in the site window; and the handler.
+    for rip in ["0x2000000040", "0x10b5e4"] {
+        let j = one(&judged(&retry_with(|f| set(f, "rip", rip))), RETRY).clone();
+        verdict(&j, Verdict::Pass);
+    }
+}
+
+#[test]
+fn the_retry_deadlock_of_the_patcher_marked_waiting_passes_wherever_its_wait_took_it() {
+    // A real boot (QEMU 7.2.22 TCG, -smp 2): `cpu=0 rip=0x1106bd
+    // waiting=bp-handler`, kernel::bp::handle_claimed; here at a RIP in
+    // the wait's call to the sync code, which only the mark places.
+    let marked = |mark: bool| {
+        retry_with(move |f| {
+            set(f, "rip", "0x111b29");
+            if mark {
+                f.push(("waiting".into(), "bp-handler".into()));
+            }
+        })
+    };
+    verdict(one(&judged(&marked(true)), RETRY), Verdict::Pass);
+    let j = one(&judged(&marked(false)), RETRY).clone();
+    verdict(&j, Verdict::Fail);
+    because(
+        &j,
+        "int3/retry/*/self wants every stuck CPU in kernel::bp::*, isr_stubs*, isr_common*, \
+         kernel::trap::dispatch*, the site window",
+    );
+    because(&j, "cpu 0 is stuck at kernel::sync::sync+0x3f9 (0x111b29)");
+}
+
+#[test]
+fn a_retry_deadlock_naming_only_an_executor_fails_naming_the_rule() {
+    let j = one(&judged(&retry_with(|f| set(f, "cpu", "1"))), RETRY).clone();
+    verdict(&j, Verdict::Fail);
+    because(&j, "int3/retry/*/self wants cpu 0 among the stuck CPUs");
+    because(&j, "but the deadlock names only cpu 1");
+}
+
+#[test]
+fn a_retry_deadlock_of_an_executor_beside_the_patcher_in_the_loop_passes() {
+    let b = with_another_deadlock(&testdata("exp-retry-self-smp4.log"), |f| {
+        set(f, "cpu", "2");
+        set(f, "rip", "0x2000001040");
+    });
+    verdict(one(&judged(&b), RETRY), Verdict::Pass);
+}
+
+#[test]
+fn a_patcher_that_did_not_answer_the_nmi_is_placed_only_by_its_mark() {
+    let silent = |mark: bool| {
+        retry_with(move |f| {
+            set(f, "rip", "no-nmi-response");
+            f.retain(|(k, _)| k != "bytes");
+            if mark {
+                f.push(("waiting".into(), "bp-handler".into()));
+            }
+        })
+    };
+    let j = one(&judged(&silent(false)), RETRY).clone();
+    verdict(&j, Verdict::Fail);
+    because(&j, "int3/retry/*/self wants cpu 0 stuck in");
+    because(&j, "does not say it waits in a #BP handler");
+    // Marked, it is placed; but an expected deadlock still wants a RIP.
+    let j = one(&judged(&silent(true)), RETRY).clone();
+    assert!(
+        !j.reasons.iter().any(|r| r.contains("wants cpu 0")),
+        "{:?}",
+        j.reasons
+    );
+    because(&j, "no deadlock record with a RIP");
+}
+
+#[test]
+fn a_retry_deadlock_at_a_site_window_address_needs_no_elf() {
+    let b = retry_with(|f| set(f, "rip", "0x2000000040"));
+    let (_, js) = judged_with(&b, &tcg(), None);
+    verdict(one(&js, RETRY), Verdict::Pass);
+    let (_, js) = judged_with(&testdata("exp-retry-self-smp4.log"), &tcg(), None);
+    let j = one(&js, RETRY);
+    verdict(j, Verdict::Fail);
+    because(j, "int3/retry/*/self wants every stuck CPU in");
+    because(j, "pass --elf");
 }
