@@ -759,9 +759,7 @@ pub fn judge_one(registry: Option<&Experiment>, f: &ExpFacts, ctx: &Context<'_>)
                     )
                 });
             }
-            verdict::Unmet::Failed { .. } => {
-                other.push(format!("{u}: {}", failure_kinds(r)));
-            }
+            verdict::Unmet::Failed { .. } => other.push(u.to_string()),
             verdict::Unmet::Deadlock => {
                 other.push(format!("deadlock: {}", stuck_text(&j)));
             }

@@ -1264,3 +1264,88 @@ fn a_retry_deadlock_at_a_site_window_address_needs_no_elf() {
     because(j, "int3/retry/*/self wants every stuck CPU in");
     because(j, "pass --elf");
 }
+
+// --- every PASS true ----------------------------------------------------------
+
+/// A fresh boot (QEMU 7.2.22 TCG, `-smp 2`, `--ms 60`) of
+/// `atomic/-/ipi/qword` (observe) and `int3/gap/ipi/qword/timer`
+/// (must-pass), both met.
+const VERDICT_LOG: &str = "exp-verdict-smp2.log";
+
+/// The log with `edit` applied to the `exp` record of `name` (CRC
+/// recomputed), judged.
+fn edited(name: &str, edit: impl Fn(&mut Vec<(String, String)>)) -> ExpJudgement {
+    let bytes = damaged(&testdata(VERDICT_LOG), |kind, f| {
+        if kind == "exp" && get(f, "name") == name {
+            edit(f);
+        }
+        true
+    });
+    one(&judged(&bytes), name).clone()
+}
+
+#[test]
+fn the_fresh_boot_passes_as_it_came() {
+    for j in judged(&testdata(VERDICT_LOG)) {
+        verdict(&j, Verdict::Pass);
+    }
+}
+
+#[test]
+fn an_observe_experiment_carrying_unsynced_bad_return_or_blind_fails_naming_the_counter() {
+    for counter in ["unsynced", "bad_return", "blind"] {
+        let j = edited("atomic/-/ipi/qword", |f| {
+            set(f, counter, "2");
+            set(f, "failures", "2");
+        });
+        verdict(&j, Verdict::Fail);
+        because(
+            &j,
+            &format!("{counter}=2, a kind this experiment does not observe"),
+        );
+    }
+}
+
+#[test]
+fn an_observe_experiment_that_says_deadlock_without_a_deadlock_record_fails() {
+    let j = edited("atomic/-/ipi/qword", |f| set(f, "outcome", "deadlock"));
+    verdict(&j, Verdict::Fail);
+    because(&j, "outcome=deadlock, but no deadlock record arrived");
+}
+
+#[test]
+fn a_must_pass_whose_every_call_overran_fails_naming_the_counter() {
+    let j = edited("int3/gap/ipi/qword/timer", |f| {
+        let calls = get(f, "calls").to_string();
+        set(f, "overruns", &calls);
+    });
+    verdict(&j, Verdict::Fail);
+    because(&j, "overruns=");
+    because(&j, "more inconclusive calls than the 0 allowed");
+}
+
+#[test]
+fn a_must_pass_with_fewer_patches_than_the_minimum_fails() {
+    let j = edited("int3/gap/ipi/qword/timer", |f| set(f, "patches", "1"));
+    verdict(&j, Verdict::Fail);
+    because(&j, "patches=1, fewer than the 8");
+}
+
+#[test]
+fn a_must_pass_whose_interference_never_came_fails() {
+    let j = edited("int3/gap/ipi/qword/timer", |f| set(f, "timer", "0"));
+    verdict(&j, Verdict::Fail);
+    because(
+        &j,
+        "timer=0: the interference its name promises never happened",
+    );
+}
+
+#[test]
+fn a_floor_with_a_timed_out_round_fails() {
+    let j = edited("int3/gap/ipi/qword/timer", |f| {
+        set(f, "floor_timeouts", "1")
+    });
+    verdict(&j, Verdict::Fail);
+    because(&j, "floor_timeouts=1");
+}
