@@ -15,7 +15,7 @@
 //! | phase latency / floor | `p1_cycles`..`p3_cycles` / `floor_cycles` (one sync round measured inside the same experiment) |
 //! | floor / boot floor | `floor_cycles` / the `baseline` record's sync round of the same method, same boot, no executors |
 //! | call cost ladder | the `baseline` record's `direct_calls_per_s` -> `checked_calls_per_s` -> the experiment's `calls_per_s_per_ap` (same boot), each as ns per call and a ratio to the step before |
-//! | floor check | a floor above the `tsc` record's `hz` (more than one call per cycle) is [`implausible`]: the run is broken |
+//! | floor check | a floor above the `tsc` record's `hz` (more than one call per cycle) is [`implausible`], and so is a sync floor with a round that timed out: the run is broken |
 //! | latency percentiles | the `hist` records of the experiment, merged over repeats ([`stats::percentiles`]) |
 //! | #BP per patch | `bp_hits` / `patches` |
 //! | time to catch | `first_fail_ns`, `first_fail_patch` of the negative control |
@@ -192,9 +192,24 @@ pub fn row(j: &ExpJudgement, smp: u32, repeat: u32, boot: &crate::judge::Facts) 
             .then(|| j.counters.get(k).map(|&c| c as f64 / n as f64))
             .flatten()
     };
+    // A floor with a sync round that timed out measured nothing.
+    let boot_timeouts = boot.baseline.as_ref().and_then(|b| match sync {
+        "cpumask" => b.cpumask_sync_timeouts,
+        _ => b.ipi_sync_timeouts,
+    });
     let implausible = [
         implausible("direct-call floor", direct, boot.tsc_hz),
         implausible("checked-call floor", checked, boot.tsc_hz),
+        (j.n("floor_timeouts") > 0).then(|| {
+            format!(
+                "{}: {} sync round(s) of its floor timed out",
+                j.name,
+                j.n("floor_timeouts")
+            )
+        }),
+        boot_timeouts.filter(|&n| n > 0).map(|n| {
+            format!("boot floor ({sync}): {n} sync round(s) timed out, so it is no figure")
+        }),
     ]
     .into_iter()
     .flatten()
@@ -964,6 +979,35 @@ mod tests {
         );
         let text = tables(&[r], &[(4, 2.0)]).join("\n");
         assert!(text.contains("IMPLAUSIBLE floors"), "{text}");
+    }
+
+    #[test]
+    fn a_floor_built_on_a_timed_out_sync_round_is_refused() {
+        let (mut facts, mut j) = naive();
+        j.counters.insert("floor_timeouts".into(), 2);
+        facts.baseline = Some(crate::judge::Baseline {
+            direct_calls_per_s: Some(1),
+            checked_calls_per_s: Some(1),
+            ipi_sync_cycles: None,
+            cpumask_sync_cycles: Some(200),
+            ipi_sync_timeouts: Some(1),
+            cpumask_sync_timeouts: None,
+        });
+        let r = row(&j, 4, 0, &facts);
+        assert!(
+            r.implausible
+                .iter()
+                .any(|w| w.contains("2 sync round(s) of its floor timed out")),
+            "{:?}",
+            r.implausible
+        );
+        assert!(
+            r.implausible
+                .iter()
+                .any(|w| w.contains("boot floor (none): 1 sync round(s) timed out")),
+            "{:?}",
+            r.implausible
+        );
     }
 
     #[test]

@@ -411,6 +411,8 @@ mod tests {
         checked_calls_per_s: Some(1),
         ipi_sync_cycles: Some(300),
         cpumask_sync_cycles: Some(200),
+        ipi_sync_timeouts: None,
+        cpumask_sync_timeouts: None,
     };
 
     #[test]

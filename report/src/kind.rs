@@ -90,7 +90,9 @@ pub const END: &str = "end";
 /// site of an installed arena that nothing patches, counted as the
 /// executors count; `0` if that arena could not be set up),
 /// `ipi_sync_cycles`, `cpumask_sync_cycles` (one sync round with no code
-/// modified). Calls per second go with the `tsc` record's `hz`: a floor
+/// modified, the mean of 8; `timeout` when any of them timed out, with
+/// `ipi_sync_timeouts` or `cpumask_sync_timeouts` counting them: a floor
+/// built on a round that measured nothing is no figure). Calls per second go with the `tsc` record's `hz`: a floor
 /// above it (more than one call per TSC cycle) is not believable, and
 /// `harness bench` fails such a run as broken.
 pub const BASELINE: &str = "baseline";
@@ -112,7 +114,9 @@ pub const EXP_BEGIN: &str = "exp-begin";
 /// its `what`: `wrong-target`, `fault`, `stray-bp`, `stale-int3`,
 /// `stale-call`, `bad-return`, `unsynced`, `blind`), `overruns`, `timer`, `nmi`,
 /// `nmi_site`, `self_irq`, `floor_cycles` (one sync round, measured in
-/// the experiment), `p1_cycles`..`p3_cycles` (mean TSC cycles per phase
+/// the experiment: the mean of the rounds that completed),
+/// `floor_timeouts` (its rounds that timed out: the verdict fails the
+/// experiment), `p1_cycles`..`p3_cycles` (mean TSC cycles per phase
 /// per patch) and `p1_max`..`p3_max`, `settle` (1: every patch ended
 /// with the TCG settle step), `first_fail_patch`,
 /// `first_fail_ns`, `error`, `stuck`, `starved` (sent only when not 0:

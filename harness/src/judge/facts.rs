@@ -191,6 +191,11 @@ pub struct Baseline {
     pub ipi_sync_cycles: Option<u64>,
     /// One cpumask sync round, TSC cycles.
     pub cpumask_sync_cycles: Option<u64>,
+    /// IPI floor rounds that timed out (the kernel then sends no
+    /// `ipi_sync_cycles` figure but `timeout`).
+    pub ipi_sync_timeouts: Option<u64>,
+    /// The same for `cpumask`.
+    pub cpumask_sync_timeouts: Option<u64>,
 }
 
 /// The latency histogram of one phase of an experiment ([`kind::HIST`]).
@@ -521,6 +526,8 @@ impl Facts {
                     checked_calls_per_s: r.num("checked_calls_per_s"),
                     ipi_sync_cycles: r.num("ipi_sync_cycles"),
                     cpumask_sync_cycles: r.num("cpumask_sync_cycles"),
+                    ipi_sync_timeouts: r.num("ipi_sync_timeouts"),
+                    cpumask_sync_timeouts: r.num("cpumask_sync_timeouts"),
                 });
             }
             kind::EXP_BEGIN => {
