@@ -412,13 +412,13 @@ pub struct Provenance {
 /// The [`Provenance`] of runs made from the workspace at `root`.
 pub fn provenance(root: Option<&Path>) -> Provenance {
     let commit = root.and_then(|r| {
-        let out = std::process::Command::new("git")
-            .arg("-C")
+        let mut cmd = std::process::Command::new("git");
+        cmd.arg("-C")
             .arg(r)
-            .args(["describe", "--always", "--dirty", "--abbrev=12"])
-            .stderr(std::process::Stdio::null())
-            .output()
-            .ok()?;
+            .args(["describe", "--always", "--dirty", "--abbrev=12"]);
+        // A commit name is worth a few seconds, never a hung run.
+        let (out, _) =
+            crate::qemu_info::output_within(cmd, std::time::Duration::from_secs(10)).ok()?;
         let s = String::from_utf8_lossy(&out.stdout).trim().to_string();
         (out.status.success() && !s.is_empty()).then_some(s)
     });

@@ -24,6 +24,13 @@ pub struct Workspace {
     pub target_dir: PathBuf,
 }
 
+/// How long `cargo metadata` may take (it waits for cargo's lock on the
+/// package cache, which a build elsewhere can hold).
+const METADATA_DEADLINE: std::time::Duration = std::time::Duration::from_secs(300);
+/// How long building the kernel may take (from nothing, on 2 cores, about
+/// two minutes).
+const BUILD_DEADLINE: std::time::Duration = std::time::Duration::from_secs(1800);
+
 /// The `cargo` to run: the one that runs us, if any.
 pub fn cargo() -> OsString {
     std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
@@ -33,17 +40,17 @@ impl Workspace {
     /// Asks `cargo metadata` about the workspace the harness was built in.
     pub fn locate() -> Result<Workspace> {
         let manifest = Path::new(BUILT_IN).join("Cargo.toml");
-        let out = Command::new(cargo())
-            .args([
-                "metadata",
-                "--format-version",
-                "1",
-                "--no-deps",
-                "--offline",
-            ])
-            .arg("--manifest-path")
-            .arg(&manifest)
-            .output()
+        let mut cmd = Command::new(cargo());
+        cmd.args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
+        .arg("--manifest-path")
+        .arg(&manifest);
+        let (out, _) = crate::qemu_info::output_within(cmd, METADATA_DEADLINE)
             .with_context(|| format!("running `cargo metadata` on {}", manifest.display()))?;
         if !out.status.success() {
             bail!(
@@ -98,18 +105,18 @@ impl Workspace {
             "harness: building the kernel: {}",
             Self::build_command_text()
         );
-        let out = Command::new(cargo())
-            .args([
-                "build",
-                "-p",
-                "kernel",
-                "--release",
-                "--target",
-                KERNEL_TARGET,
-            ])
-            .current_dir(&self.root)
-            .stdin(std::process::Stdio::null())
-            .output()
+        let mut cmd = Command::new(cargo());
+        cmd.args([
+            "build",
+            "-p",
+            "kernel",
+            "--release",
+            "--target",
+            KERNEL_TARGET,
+        ])
+        .current_dir(&self.root)
+        .stdin(std::process::Stdio::null());
+        let (out, _) = crate::qemu_info::output_within(cmd, BUILD_DEADLINE)
             .context("running cargo to build the kernel")?;
         if !out.status.success() {
             eprint!("{}", String::from_utf8_lossy(&out.stderr));
