@@ -563,17 +563,7 @@ fn finish(e: &Experiment, f: Finish) {
             Some("self_irq") => STATS.self_irq.load(Ordering::Relaxed),
             _ => 0,
         },
-        failures: [
-            &STATS.wrong,
-            &STATS.faults,
-            &STATS.stray_bp,
-            &STATS.stale_bp,
-            &STATS.stale_call,
-            &STATS.bad_return,
-            &STATS.unsynced,
-            &STATS.blind,
-        ]
-        .map(|c| c.load(Ordering::Relaxed)),
+        failures: STATS.failure_counters().map(|c| c.load(Ordering::Relaxed)),
         deadlock: f.deadlock,
         broken,
     };

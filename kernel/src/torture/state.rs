@@ -43,6 +43,22 @@ pub struct Stats {
     pub patches: AtomicU64,
 }
 
+impl Stats {
+    /// The failure counters, in `plan::verdict::Kind::COUNTERS` order.
+    pub fn failure_counters(&self) -> [&AtomicU64; 8] {
+        [
+            &self.wrong,
+            &self.faults,
+            &self.stray_bp,
+            &self.stale_bp,
+            &self.stale_call,
+            &self.bad_return,
+            &self.unsynced,
+            &self.blind,
+        ]
+    }
+}
+
 /// The running experiment's counters.
 pub static STATS: Stats = Stats {
     overruns: AtomicU64::new(0),
@@ -91,16 +107,8 @@ pub const TIMER_COUNT: u32 = 20_000;
 
 /// Resets everything for `e` with `plan` installed.
 pub fn begin(e: &Experiment, plan: &ArenaPlan) {
-    for s in [
+    for s in STATS.failure_counters().into_iter().chain([
         &STATS.overruns,
-        &STATS.wrong,
-        &STATS.faults,
-        &STATS.stray_bp,
-        &STATS.stale_bp,
-        &STATS.stale_call,
-        &STATS.bad_return,
-        &STATS.unsynced,
-        &STATS.blind,
         &STATS.timer,
         &STATS.nmi,
         &STATS.nmi_site,
@@ -109,7 +117,7 @@ pub fn begin(e: &Experiment, plan: &ArenaPlan) {
         &STATS.first_fail_patch,
         &STATS.first_fail_tsc,
         &STATS.patches,
-    ] {
+    ]) {
         s.store(0, Ordering::Relaxed);
     }
     for c in CALLS.iter().chain(PASSES.iter()) {
