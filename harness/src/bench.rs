@@ -41,7 +41,10 @@ use serde::Serialize;
 use std::time::SystemTime;
 
 /// The boots of one CPU count: one `exp=` pattern each.
-pub const BENCH_BOOTS: &[&str] = &["int3*/gap/ipi/qword/timer", "*/-/*/qword"];
+pub const BENCH_BOOTS: &[&str] = &[
+    "int3/gap/ipi/qword/timer,int3-batch/gap/ipi/qword/timer",
+    "*/-/*/qword",
+];
 
 /// What [`BENCH_BOOTS`] select together.
 pub const BENCH_SET: &[&str] = &[

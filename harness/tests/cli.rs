@@ -622,8 +622,8 @@ fn watch_refuses_a_device_that_is_not_a_terminal_naming_it() {
 #[test]
 fn list_shows_every_registry_experiment_and_a_count() {
     let r = run(harness().arg("list"));
-    assert_status(&r, 0, "128 experiment(s): ");
-    assert_eq!(r.1.lines().count(), 129, "one line each and a count");
+    assert_status(&r, 0, "134 experiment(s): ");
+    assert_eq!(r.1.lines().count(), 135, "one line each and a count");
     assert!(
         r.1.lines()
             .any(|l| l.starts_with("int3/retry/ipi/qword/self") && l.ends_with("own-boot")),
@@ -757,8 +757,9 @@ fn parse_counts_a_known_failure_without_failing_on_the_qemu_version_given() {
         .arg("parse")
         .arg(testdata("exp-int3-timer-smp2-qemu10.log"))
         .args(["--qemu-version", "10.0.2"])
-        // The grid of this log, before the `timer-site` experiments joined it.
-        .args(["--experiment", "int3*/*/*/*/timer"]));
+        // The grid of this log, before the `timer-site` and `int3-queue`
+        // experiments joined it.
+        .args(["--experiment", "int3/*/*/*/timer,int3-batch/*/*/*/timer"]));
     assert_status(&r, 0, "48 passed, 0 failed, 0 skipped, 1 kfail");
     assert!(
         r.1.contains("KFAIL int3-batch/gap/ipi/cross-page/timer")
@@ -774,8 +775,9 @@ fn parse_of_a_log_without_its_qemu_version_excuses_nothing_and_says_why() {
     let r = run(harness()
         .arg("parse")
         .arg(testdata("exp-int3-timer-smp2-qemu10.log"))
-        // The grid of this log, before the `timer-site` experiments joined it.
-        .args(["--experiment", "int3*/*/*/*/timer"]));
+        // The grid of this log, before the `timer-site` and `int3-queue`
+        // experiments joined it.
+        .args(["--experiment", "int3/*/*/*/timer,int3-batch/*/*/*/timer"]));
     assert_status(&r, 1, "48 passed, 1 failed, 0 skipped, 0 kfail");
     assert!(
         r.1.contains("QEMU version unknown") && r.1.contains("--qemu-version"),
@@ -800,7 +802,7 @@ fn parse_reads_the_qemu_version_from_the_run_evidence_beside_the_log() {
     let r = run(harness()
         .arg("parse")
         .arg(d.join("serial.log"))
-        .args(["--experiment", "int3*/*/*/*/timer"]));
+        .args(["--experiment", "int3/*/*/*/timer,int3-batch/*/*/*/timer"]));
     assert_status(&r, 0, "48 passed, 0 failed, 0 skipped, 1 kfail");
     assert!(
         r.1.contains("KFAIL int3-batch/gap/ipi/cross-page/timer")

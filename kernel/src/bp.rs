@@ -323,7 +323,13 @@ fn lookup(addr: u64) -> Option<(u64, bool)> {
         let mid = (lo + hi) / 2;
         let a = SITES[mid].load(Ordering::Relaxed);
         if a == addr {
-            let d = DESTS[mid].load(Ordering::Relaxed);
+            // `break=batch-neighbour`: the next entry's destination.
+            let at = if sabotaged(Sabotage::BatchNeighbour) && mid + 1 < n {
+                mid + 1
+            } else {
+                mid
+            };
+            let d = DESTS[at].load(Ordering::Relaxed);
             return Some((d & !JMP_FLAG, d & JMP_FLAG != 0));
         }
         if a < addr {

@@ -44,6 +44,11 @@ named_enum! {
         /// The same three phases for every site of the key at once; the
         /// handler finds the site in a sorted table.
         Int3Batch = "int3-batch",
+        /// The same three phases for every site of every key at once, each
+        /// key to its own target (Linux's queued batch,
+        /// `text_poke_queue`): the handler's sorted table holds different
+        /// destinations side by side.
+        Int3Queue = "int3-queue",
         /// Josh's v3: one 4-byte store of the operand, no breakpoint.
         Atomic = "atomic",
         /// The operand byte by byte, no breakpoint: a negative control.
@@ -60,7 +65,7 @@ impl Strategy {
     pub const fn needs_bp(self) -> bool {
         matches!(
             self,
-            Strategy::Int3 | Strategy::Int3Batch | Strategy::OutoflineInt3
+            Strategy::Int3 | Strategy::Int3Batch | Strategy::Int3Queue | Strategy::OutoflineInt3
         )
     }
 

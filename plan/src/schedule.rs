@@ -84,6 +84,31 @@ impl Schedule {
         let pause = self.next() % (MAX_PAUSE_US + 1);
         (key, (current(key) + step) % targets, pause)
     }
+
+    /// The next batch of every key at once (`int3-queue`): each key's new
+    /// target into `out[key]` for `key < keys`, and the pause. Fixed: each
+    /// key to its next target; seeded: each key a step of its own.
+    pub fn next_batch(
+        &mut self,
+        keys: usize,
+        targets: usize,
+        current: impl Fn(usize) -> usize,
+        out: &mut [usize],
+    ) -> u64 {
+        assert!(keys > 0 && targets > 1 && out.len() >= keys);
+        self.turn += 1;
+        for (key, to) in out.iter_mut().enumerate().take(keys) {
+            let step = match self.seeded() {
+                true => 1 + (self.next() % (targets as u64 - 1)) as usize,
+                false => 1,
+            };
+            *to = (current(key) + step) % targets;
+        }
+        match self.seeded() {
+            true => self.next() % (MAX_PAUSE_US + 1),
+            false => 0,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -143,5 +168,33 @@ mod tests {
         // Not stuck on one key: neither key takes more than 3/4.
         let zeros = r.iter().filter(|p| p[0] == 0).count();
         assert!((16..=48).contains(&zeros), "{zeros} of 64 on key 0");
+    }
+
+    #[test]
+    fn a_batch_moves_every_key_to_another_target_and_a_seed_repeats_it() {
+        let batches = |seed| {
+            let mut cur = [0usize; 3];
+            let mut s = Schedule::new(seed, &"int3-queue/gap/ipi/qword/timer");
+            let mut seen = [[0usize; 4]; 16];
+            for b in seen.iter_mut() {
+                let mut out = [0usize; 3];
+                let pause = s.next_batch(3, 4, |k| cur[k], &mut out);
+                assert!(pause <= MAX_PAUSE_US);
+                for k in 0..3 {
+                    assert_ne!(out[k], cur[k], "every key of a batch changes target");
+                    assert!(out[k] < 4);
+                }
+                cur = out;
+                *b = [out[0], out[1], out[2], pause as usize];
+            }
+            seen
+        };
+        assert_eq!(
+            batches(None)[0],
+            [1, 1, 1, 0],
+            "fixed: each key to its next"
+        );
+        assert_eq!(batches(Some(7)), batches(Some(7)));
+        assert_ne!(batches(Some(7)), batches(Some(8)));
     }
 }

@@ -140,11 +140,16 @@ pub enum Sabotage {
     /// until the rest of the key is patched: a finished site runs its old
     /// target, which only a per-site window calls wrong.
     UndoSite,
+    /// The #BP handler's lookup answers a hit with the next entry of the
+    /// sorted table (an off-by-one): harmless where every entry has one
+    /// destination, a wrong target where a batch holds several keys
+    /// (`int3-queue`).
+    BatchNeighbour,
 }
 
 impl Sabotage {
     /// Every sabotage.
-    pub const ALL: [Sabotage; 26] = [
+    pub const ALL: [Sabotage; 27] = [
         Sabotage::NoFinalSync,
         Sabotage::OperandFirst,
         Sabotage::GapReturn,
@@ -171,6 +176,7 @@ impl Sabotage {
         Sabotage::CorruptSite,
         Sabotage::PokeElsewhere,
         Sabotage::UndoSite,
+        Sabotage::BatchNeighbour,
     ];
 
     /// Its name on the command line.
@@ -202,6 +208,7 @@ impl Sabotage {
             Sabotage::CorruptSite => "corrupt-site",
             Sabotage::PokeElsewhere => "poke-elsewhere",
             Sabotage::UndoSite => "undo-site",
+            Sabotage::BatchNeighbour => "batch-neighbour",
         }
     }
 

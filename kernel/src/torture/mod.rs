@@ -450,15 +450,27 @@ fn run_one(e: &Experiment, ms: u64) {
         {
             break;
         }
-        let (key, to, pause_us) = schedule.next_patch(z.keys, z.targets, |k| {
-            key::KEYS[k].current.load(Ordering::Relaxed)
-        });
-        if pause_us > 0 {
-            time::delay_us(pause_us);
-        }
-        state::CURRENT_KEY.store(key, Ordering::Relaxed);
-        let generation = key::KEYS[key].started.load(Ordering::Relaxed) + 1;
-        match patcher.patch(key, to, generation) {
+        let current = |k: usize| key::KEYS[k].current.load(Ordering::Relaxed);
+        let next = |k: usize| key::KEYS[k].started.load(Ordering::Relaxed) + 1;
+        let result = if e.strategy == ex::Strategy::Int3Queue {
+            // One patch is one batch of every key, each to its own target.
+            let mut tos = [0usize; plan::layout::MAX_KEYS];
+            let pause_us = schedule.next_batch(z.keys, z.targets, current, &mut tos);
+            if pause_us > 0 {
+                time::delay_us(pause_us);
+            }
+            state::CURRENT_KEY.store(0, Ordering::Relaxed);
+            let gs: [u64; plan::layout::MAX_KEYS] = core::array::from_fn(next);
+            patcher.patch_queue(&tos[..z.keys], &gs[..z.keys])
+        } else {
+            let (key, to, pause_us) = schedule.next_patch(z.keys, z.targets, current);
+            if pause_us > 0 {
+                time::delay_us(pause_us);
+            }
+            state::CURRENT_KEY.store(key, Ordering::Relaxed);
+            patcher.patch(key, to, next(key))
+        };
+        match result {
             Ok(t) => {
                 for i in 0..3 {
                     phase_sum[i] += t.0[i];

@@ -85,7 +85,7 @@ use super::{key::KEYS, state};
 use crate::{arch::cpu::rdtsc, arena, bp, percpu, smp, sync, time};
 use plan::{
     experiment::{Strategy, SyncMode},
-    layout::MAX_SITES_PER_KEY,
+    layout::MAX_SITES,
     ArenaPlan,
 };
 use report::cmdline::Sabotage;
@@ -161,6 +161,17 @@ pub struct Patcher<'a> {
     pub sabotage: Option<Sabotage>,
 }
 
+/// One point of a pass of the int3 protocol: its key, its address, its
+/// new target.
+type Entry = (usize, u64, usize);
+
+/// The points of one pass (every key's, for `int3-queue`), and its #BP
+/// table: too large for the BSP's stack with the largest plan, and only
+/// the BSP patches.
+static ENTRIES: spin::Mutex<[Entry; MAX_SITES]> = spin::Mutex::new([(0, 0, 0); MAX_SITES]);
+static TABLE: spin::Mutex<[(u64, u64, bool); MAX_SITES]> =
+    spin::Mutex::new([(0, 0, false); MAX_SITES]);
+
 /// Sync rounds of settle steps so far (the `exp` record counts them apart
 /// from the protocol's own rounds).
 pub static SETTLE_ROUNDS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
@@ -195,7 +206,7 @@ impl Patcher<'_> {
                 let mut sum = PhaseTicks::default();
                 for (i, &pt) in points.iter().enumerate() {
                     k.point_begin(i, g);
-                    let t = self.int3(key, &[pt], to)?;
+                    let t = self.int3(&[(key, pt, to)])?;
                     k.point_complete(i, g);
                     for p in 0..3 {
                         sum.0[p] += t.0[p];
@@ -211,9 +222,14 @@ impl Patcher<'_> {
             }
             Strategy::Int3Batch => {
                 all.clone().for_each(|i| k.point_begin(i, g));
-                let t = self.int3(key, points, to)?;
+                let mut batch = ENTRIES.lock();
+                let n = self.entries(key, to, &mut batch[..]);
+                let t = self.int3(&batch[..n])?;
                 all.for_each(|i| k.point_complete(i, g));
                 t
+            }
+            Strategy::Int3Queue => {
+                unreachable!("int3-queue patches every key at once: patch_queue")
             }
             Strategy::Atomic | Strategy::OutoflineAtomic => {
                 all.clone().for_each(|i| k.point_begin(i, g));
@@ -226,7 +242,7 @@ impl Patcher<'_> {
                 (self.after_cover)();
                 let t1 = rdtsc();
                 sync::sync(self.sync).map_err(PatchError::Sync)?;
-                self.settle(key, points, to)?;
+                self.settle_key(key, to)?;
                 self.audit(Checkpoint::Complete);
                 all.for_each(|i| k.point_complete(i, g));
                 PhaseTicks([t1 - t0, rdtsc() - t1, 0])
@@ -244,7 +260,7 @@ impl Patcher<'_> {
                 (self.after_cover)();
                 let t1 = rdtsc();
                 sync::sync(self.sync).map_err(PatchError::Sync)?;
-                self.settle(key, points, to)?;
+                self.settle_key(key, to)?;
                 self.audit(Checkpoint::Complete);
                 all.for_each(|i| k.point_complete(i, g));
                 PhaseTicks([t1 - t0, rdtsc() - t1, 0])
@@ -252,6 +268,59 @@ impl Patcher<'_> {
         };
         k.complete(g);
         Ok(ticks)
+    }
+
+    /// Retargets every key `k` of the plan to `tos[k]`, as generation
+    /// `gs[k]`, in one pass of the int3 protocol over all their points
+    /// (`int3-queue`: Linux's queued batch, several keys sorted by
+    /// address, each point with its own key's destination).
+    pub fn patch_queue(&self, tos: &[usize], gs: &[u64]) -> Result<PhaseTicks, PatchError> {
+        let keys = self.plan.keys();
+        for (key, k) in KEYS.iter().enumerate().take(keys) {
+            let from = k.current.load(core::sync::atomic::Ordering::Relaxed);
+            for &pt in self.plan.patch_points(key) {
+                let seen = arena::peek::<5>(pt);
+                if seen != self.plan.insn_bytes(key, pt, from) {
+                    return Err(PatchError::Precondition { va: pt, seen });
+                }
+            }
+        }
+        let mut batch = ENTRIES.lock();
+        let mut n = 0;
+        for (key, k) in KEYS.iter().enumerate().take(keys) {
+            k.begin(gs[key], self.plan.ids(key)[tos[key]], tos[key]);
+            for i in 0..self.plan.patch_points(key).len() {
+                k.point_begin(i, gs[key]);
+            }
+            n += self.entries(key, tos[key], &mut batch[n..]);
+        }
+        // The keys' points are in address order, and so are the keys
+        // (`ArenaPlan::patch_points`): the batch is sorted as it stands.
+        let t = self.int3(&batch[..n])?;
+        for (key, k) in KEYS.iter().enumerate().take(keys) {
+            for i in 0..self.plan.patch_points(key).len() {
+                k.point_complete(i, gs[key]);
+            }
+            k.complete(gs[key]);
+        }
+        Ok(t)
+    }
+
+    /// The entries of `key`'s points, each to target `to`, into `out`;
+    /// returns how many.
+    fn entries(&self, key: usize, to: usize, out: &mut [Entry]) -> usize {
+        let points = self.plan.patch_points(key);
+        for (slot, &pt) in out.iter_mut().zip(points) {
+            *slot = (key, pt, to);
+        }
+        points.len()
+    }
+
+    /// The settle step of `key`'s points, all at target `to`.
+    fn settle_key(&self, key: usize, to: usize) -> Result<(), PatchError> {
+        let mut batch = ENTRIES.lock();
+        let n = self.entries(key, to, &mut batch[..]);
+        self.settle(&batch[..n])
     }
 
     /// `break=undo-site`: the old operand of `pt` back, in one 4-byte
@@ -272,21 +341,23 @@ impl Patcher<'_> {
         sync::sync(self.sync).map_err(PatchError::Sync).map(|_| ())
     }
 
-    /// The three phases over `points` (sorted), all retargeted to `to`.
-    fn int3(&self, key: usize, points: &[u64], to: usize) -> Result<PhaseTicks, PatchError> {
+    /// The three phases over `batch`: each entry a patch point, its key
+    /// and its new target, sorted by address.
+    fn int3(&self, batch: &[Entry]) -> Result<PhaseTicks, PatchError> {
         let opcode = self.plan.patch_opcode();
-        let table = self.table(key, points, to);
-        let table = &table.0[..table.1];
+        let mut table = TABLE.lock();
+        let n = self.table(batch, &mut table[..]);
+        let table = &table[..n];
         let t0 = rdtsc();
         if self.sabotage == Some(Sabotage::OperandFirst) {
-            self.operand_first(key, points, to)?;
+            self.operand_first(batch)?;
         }
         // Step 1: cover.
         let late = self.sabotage == Some(Sabotage::BpTableLate);
         if !late {
             bp::publish(table);
         }
-        for &pt in points {
+        for &(_, pt, _) in batch {
             if self.sabotage == Some(Sabotage::PokeElsewhere) {
                 // The store lands on the operand's first byte; the
                 // read-back of the opcode must see that.
@@ -302,7 +373,7 @@ impl Patcher<'_> {
         let t1 = rdtsc();
         // Step 2: operand.
         self.audit(Checkpoint::Operand);
-        for &pt in points {
+        for &(key, pt, to) in batch {
             let new = self.plan.insn_bytes(key, pt, to);
             arena::poke(pt + 1, &new[1..5]).map_err(PatchError::Readback)?;
         }
@@ -315,51 +386,45 @@ impl Patcher<'_> {
         if late {
             bp::publish(table);
         }
-        for &pt in points {
+        for &(_, pt, _) in batch {
             // The round first, then the write it stands for (`plan::stale`).
             bp::restoring(pt);
             arena::poke(pt, &[opcode]).map_err(PatchError::Readback)?;
         }
         if self.sabotage != Some(Sabotage::NoFinalSync) {
             sync::sync(self.sync).map_err(PatchError::Sync)?;
-            self.settle(key, points, to)?;
+            self.settle(batch)?;
         }
         self.audit(Checkpoint::Withdraw);
         bp::withdraw();
         Ok(PhaseTicks([t1 - t0, t2 - t1, rdtsc() - t2]))
     }
 
-    /// The #BP table for `points` (sorted by address): each point, the new
-    /// destination, and whether it is a `jmp`. Where a sabotage breaks it,
-    /// it breaks it here.
-    fn table(
-        &self,
-        key: usize,
-        points: &[u64],
-        to: usize,
-    ) -> ([(u64, u64, bool); MAX_SITES_PER_KEY], usize) {
-        let targets = self.plan.targets(key);
-        let dest = if self.sabotage == Some(Sabotage::BpWrongDest) {
-            targets[(to + 1) % targets.len()]
-        } else {
-            targets[to]
-        };
+    /// The #BP table for `batch` into `out`: each point, its new
+    /// destination, and whether it is a `jmp`; returns how many entries.
+    /// Where a sabotage breaks the table, it breaks it here.
+    fn table(&self, batch: &[Entry], out: &mut [(u64, u64, bool)]) -> usize {
         let is_jmp = match self.sabotage {
             Some(Sabotage::CallAsJmp) => true,
             Some(Sabotage::JmpAsCall) => false,
             _ => self.plan.outofline(),
         };
-        let mut table = [(0u64, 0u64, false); MAX_SITES_PER_KEY];
-        for (i, &pt) in points.iter().enumerate() {
-            table[i] = (pt, dest, is_jmp);
+        for (slot, &(key, pt, to)) in out.iter_mut().zip(batch) {
+            let targets = self.plan.targets(key);
+            let dest = if self.sabotage == Some(Sabotage::BpWrongDest) {
+                targets[(to + 1) % targets.len()]
+            } else {
+                targets[to]
+            };
+            *slot = (pt, dest, is_jmp);
         }
-        let mut n = points.len();
+        let mut n = batch.len();
         match self.sabotage {
-            Some(Sabotage::BatchUnsorted) => table[..n].reverse(),
+            Some(Sabotage::BatchUnsorted) => out[..n].reverse(),
             Some(Sabotage::BatchMissing) if n > 1 => n -= 1,
             _ => {}
         }
-        (table, n)
+        n
     }
 
     /// `break=operand-first`: the new operand under the old opcode, one
@@ -367,8 +432,8 @@ impl Patcher<'_> {
     /// has gone through its sites twice (at most [`OPERAND_FIRST_HOLD_US`]).
     /// Without the hold a tear lasted the few nanoseconds between two byte
     /// stores and was seen in some runs only.
-    fn operand_first(&self, key: usize, points: &[u64], to: usize) -> Result<(), PatchError> {
-        for &pt in points {
+    fn operand_first(&self, batch: &[Entry]) -> Result<(), PatchError> {
+        for &(key, pt, to) in batch {
             let new = self.plan.insn_bytes(key, pt, to);
             for i in 1..5 {
                 arena::poke(pt + i as u64, &new[i..i + 1]).map_err(PatchError::Readback)?;
@@ -395,14 +460,14 @@ impl Patcher<'_> {
         }
     }
 
-    /// Under TCG only: the final bytes of `points` once more, then a sync
+    /// Under TCG only: the final bytes of `batch` once more, then a sync
     /// (see the module doc). Before the #BP table is withdrawn, so a stale
     /// `int3` that runs meanwhile is still handled.
-    fn settle(&self, key: usize, points: &[u64], to: usize) -> Result<(), PatchError> {
+    fn settle(&self, batch: &[Entry]) -> Result<(), PatchError> {
         if !self.settle {
             return Ok(());
         }
-        for &pt in points {
+        for &(key, pt, to) in batch {
             arena::poke(pt, &self.plan.insn_bytes(key, pt, to)).map_err(PatchError::Readback)?;
         }
         SETTLE_ROUNDS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
@@ -413,8 +478,11 @@ impl Patcher<'_> {
         // removes (docs/design.md, section 6). Not measured without it
         // since: it stays, as one more store that drops stale blocks.
         if self.plan.outofline() {
-            for (i, &site) in self.plan.sites(key).iter().enumerate() {
-                arena::poke(site, &self.plan.stub_bytes(key, i)).map_err(PatchError::Readback)?;
+            for &(key, _, _) in batch {
+                for (i, &site) in self.plan.sites(key).iter().enumerate() {
+                    arena::poke(site, &self.plan.stub_bytes(key, i))
+                        .map_err(PatchError::Readback)?;
+                }
             }
         }
         sync::sync(self.sync).map_err(PatchError::Sync).map(|_| ())

@@ -5,6 +5,7 @@
 //! |---|---|---|---|
 //! | `naive/-/none/*` | 4 | negative-control | byte-by-byte writes must be caught in every class, or the harness is blind |
 //! | `{int3,int3-batch}/{gap,trampoline,r10r11}/{ipi,cpumask}/*/{timer,nmi}` | 96 | must-pass | the emulating handlers, both syncs, every class, under interrupts and NMIs |
+//! | `int3-queue/gap/ipi/*/timer`, `int3-queue/{trampoline,r10r11}/ipi/qword/timer` | 6 | must-pass | every key in one batch, each key to its own target: the handler's table holds different destinations side by side |
 //! | `int3/retry/ipi/qword/timer`, `int3/spin/cpumask/qword` | 2 | must-pass | the non-emulating handlers where they are sound |
 //! | `int3/{gap,trampoline,r10r11}/ipi/qword/self` | 3 | must-pass | Linus's counter-example is harmless to emulating handlers |
 //! | `int3/{spin,retry}/ipi/qword/self` | 2 | expect-deadlock, own boot | ... and deadlocks spin and retry |
@@ -17,7 +18,7 @@
 //! | `int3/gap/ipi/qword/{cpuid,mov-cr2,serialize}` | 3 | must-pass | the serializing instructions (cost under KVM is a finding) |
 //! | `int3/gap/none/cross-line` | 1 | observe | no sync: stale code may run (`wrong`, `stray_bp`, `stale_*`) or a torn mix (`faults`), or never be seen under an emulator |
 //!
-//! 128 rows. Durations, CPU counts and timeouts are the harness's per-run
+//! 134 rows. Durations, CPU counts and timeouts are the harness's per-run
 //! parameters, not part of an experiment.
 
 use super::{
@@ -30,7 +31,7 @@ use crate::layout::SiteClass;
 pub static DEFAULT_SUITE: &[Experiment] = &SUITE;
 
 /// Number of rows of [`DEFAULT_SUITE`].
-const SUITE_LEN: usize = 128;
+const SUITE_LEN: usize = 134;
 
 const SUITE: [Experiment; SUITE_LEN] = build();
 
@@ -67,7 +68,7 @@ impl Rows {
 const fn build() -> [Experiment; SUITE_LEN] {
     use Interference::{NmiSite, SelfSite, Timer, TimerSite};
     use SiteClass::Qword;
-    use Strategy::{Atomic, Int3, Int3Batch, Naive, OutoflineAtomic, OutoflineInt3};
+    use Strategy::{Atomic, Int3, Int3Batch, Int3Queue, Naive, OutoflineAtomic, OutoflineInt3};
     use SyncMode::{Cpumask, Ipi};
 
     let filler = no_bp(Naive, SyncMode::None, Qword);
@@ -109,6 +110,16 @@ const fn build() -> [Experiment; SUITE_LEN] {
         }
         st += 1;
     }
+
+    // Every key in one batch, each to its own target: `gap` in every
+    // class, the other emulating handlers in a qword.
+    let mut c = 0;
+    while c < CLASSES.len() {
+        s = s.push(bp(Int3Queue, Handler::Gap, Ipi, CLASSES[c]).with_interference(Timer));
+        c += 1;
+    }
+    s = s.push(bp(Int3Queue, Handler::Trampoline, Ipi, Qword).with_interference(Timer));
+    s = s.push(bp(Int3Queue, Handler::R10r11, Ipi, Qword).with_interference(Timer));
 
     // The non-emulating handlers, where they are sound.
     s = s.push(bp(Int3, Handler::Retry, Ipi, Qword).with_interference(Timer));

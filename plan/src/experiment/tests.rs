@@ -86,8 +86,8 @@ fn every_combination_of_axes_has_a_name_that_fits_and_parses_back_if_valid() {
         longest, 65,
         "the longest valid name (NAME_CAPACITY is {NAME_CAPACITY})"
     );
-    // 3 int3 strategies x 5 handlers + 3 others x '-', times the rest.
-    assert_eq!(valid, (3 * 5 + 3) * 3 * 4 * 6 * 4);
+    // 4 int3 strategies x 5 handlers + 3 others x '-', times the rest.
+    assert_eq!(valid, (4 * 5 + 3) * 3 * 4 * 6 * 4);
 }
 
 #[test]
@@ -131,9 +131,11 @@ fn the_default_suite_covers_every_value_of_every_axis() {
 
 #[test]
 fn the_default_suite_has_the_documented_rows() {
-    assert_eq!(DEFAULT_SUITE.len(), 128);
+    assert_eq!(DEFAULT_SUITE.len(), 134);
+    assert_eq!(matching("int3-queue/*").count(), 6);
     let count = |p: &str| matching(p).count();
     assert_eq!(count("int3*/*/ipi/qword/timer-site"), 6);
+    assert_eq!(count("int3-queue/gap/ipi/*/timer"), 4);
     assert_eq!(count("naive/*"), 4);
     assert_eq!(
         count("int3/gap/ipi/*/timer") + count("int3/gap/ipi/*/nmi"),
