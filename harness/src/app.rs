@@ -279,8 +279,13 @@ fn log_experiments(
     symbols: Option<&Symbols>,
     pattern: Option<&str>,
     qemu: Option<QemuVersion>,
+    platform: Option<&str>,
 ) -> Result<Vec<ExpJudgement>> {
     let seen = Where::new(facts.machine.as_ref(), via, None).with_qemu(qemu);
+    let seen = match platform {
+        Some(p) => seen.with_platform(p),
+        None => seen,
+    };
     xj::judge_unplanned(facts, ending, &seen, symbols, pattern)
 }
 
@@ -391,6 +396,7 @@ fn cmd_parse(a: ParseArgs) -> Result<Status> {
         symbols.as_ref(),
         a.experiment.as_deref(),
         qemu,
+        a.platform.as_deref(),
     )?;
     check_log_request(&facts, a.experiment.as_deref(), a.ms, &mut j);
     let status = log_status(&j, &facts, &exps);
@@ -504,7 +510,15 @@ fn cmd_watch(a: WatchArgs) -> Result<Status> {
         })?;
         let facts = Facts::from_transcript(&w.transcript);
         let symbols = symbols.get_or_insert_with(|| log_symbols(given.take(), None, None));
-        let exps = log_experiments(&facts, &w.ending, Via::Serial, symbols.as_ref(), None, None)?;
+        let exps = log_experiments(
+            &facts,
+            &w.ending,
+            Via::Serial,
+            symbols.as_ref(),
+            None,
+            None,
+            a.platform.as_deref(),
+        )?;
         live.show_rest(&exps);
         (w, exps)
     };

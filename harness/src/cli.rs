@@ -360,6 +360,14 @@ pub struct ParseArgs {
     /// none applies.
     #[arg(long, value_name = "X.Y.Z", value_parser = parse_qemu_version)]
     pub qemu_version: Option<QemuVersion>,
+    /// What ran the log's kernel, when its records cannot tell (a CPU
+    /// without a hypervisor bit under an emulator, or a kernel that did not
+    /// report its firmware's ids): `real-machine`, `bochs`, `tcg`, `kvm`.
+    /// Default: read from the `machine` record (the hypervisor leaf, the
+    /// ACPI OEM and table ids); a log whose firmware is an emulator's is
+    /// never a real machine.
+    #[arg(long, value_name = "NAME", value_parser = parse_platform)]
+    pub platform: Option<String>,
     /// Echo the log's lines as they are read (the global `--verbose`).
     #[arg(skip)]
     pub verbose: bool,
@@ -367,6 +375,17 @@ pub struct ParseArgs {
     /// or the platform judgement) instead of the human summary.
     #[arg(long)]
     pub tap: bool,
+}
+
+fn parse_platform(s: &str) -> Result<String, String> {
+    if crate::judge::experiment::PLATFORM_NAMES.contains(&s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "unknown platform `{s}`: one of {}",
+            crate::judge::experiment::PLATFORM_NAMES.join(", ")
+        ))
+    }
 }
 
 fn parse_qemu_version(s: &str) -> Result<QemuVersion, String> {
@@ -400,6 +419,10 @@ pub struct WatchArgs {
     /// Where run directories go (default: out/runs in the workspace).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// What runs the kernel on the other end of the line, when its records
+    /// cannot tell (`harness parse --platform`).
+    #[arg(long, value_name = "NAME", value_parser = parse_platform)]
+    pub platform: Option<String>,
     /// Do not echo the serial line (the global `--quiet`).
     #[arg(skip)]
     pub quiet: bool,

@@ -169,6 +169,9 @@ mod tests {
             via: Via::Qemu,
             cpu: "QEMU Virtual CPU version 2.5+".into(),
             hypervisor: None,
+            firmware: None,
+            emulator: None,
+            hypervisor_bit: None,
         }
     }
 

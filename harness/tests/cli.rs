@@ -1667,3 +1667,19 @@ fn every_option_with_a_bad_value_exits_2_naming_the_option_and_the_value() {
         .collect();
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+#[test]
+fn parse_of_a_log_from_an_emulator_without_a_hypervisor_bit_never_says_real_machine() {
+    // QEMU 7.2.22 TCG with `-cpu qemu64,-hypervisor`: the CPU says no
+    // hypervisor, as Bochs' CPUs do; the firmware's ACPI tables say BOCHS
+    // and BXPC. (Without the hypervisor bit the kernel did not know to
+    // settle, and QEMU ran stale code: the experiment fails.)
+    let log = testdata("no-hypervisor-bit-smp2.log");
+    let r = run(harness().arg("parse").arg(&log));
+    assert_status(&r, 1, "[emulator (firmware BOCHS BXPC, no hypervisor bit) (log), ");
+    assert!(!r.1.contains("real machine"), "{}", r.1);
+    let r = run(harness().arg("parse").arg(&log).args(["--platform", "bochs"]));
+    assert_status(&r, 1, "[bochs (log), ");
+    let r = run(harness().arg("parse").arg(&log).args(["--platform", "vmware"]));
+    assert_status(&r, 2, "unknown platform `vmware`: one of real-machine, bochs, tcg, kvm");
+}

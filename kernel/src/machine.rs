@@ -17,7 +17,12 @@ pub fn under_tcg() -> bool {
 }
 
 /// Writes the `machine` record (and a human line).
-pub fn report(id: &cpu::Identity, cpus: usize, ram: &[crate::boot::MemRange]) {
+pub fn report(
+    id: &cpu::Identity,
+    cpus: usize,
+    ram: &[crate::boot::MemRange],
+    firmware: &crate::platform::Firmware,
+) {
     let usable_bytes: u64 = ram.iter().map(|m| m.len).sum();
     let top = ram.iter().map(|m| m.start + m.len).max().unwrap_or(0);
     let vendor = cpu::cstr(&id.vendor);
@@ -61,6 +66,17 @@ pub fn report(id: &cpu::Identity, cpus: usize, ram: &[crate::boot::MemRange]) {
             .str("apic", apic)
             .u64("cpus", cpus as u64)
             .u64("serialize", id.serialize as u64);
+        // Trailing padding dropped; an id with nothing but padding is `-`.
+        for (key, bytes) in [
+            ("acpi_oem", &firmware.oem_id[..]),
+            ("acpi_table", &firmware.oem_table_id[..]),
+        ] {
+            let end = bytes
+                .iter()
+                .rposition(|&b| b != b' ' && b != 0)
+                .map_or(0, |i| i + 1);
+            r.bytes_escaped(key, if end == 0 { b"-" } else { &bytes[..end] });
+        }
     });
 }
 

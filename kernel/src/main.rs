@@ -80,7 +80,7 @@ fn kmain(bi: boot::BootInfo) -> ! {
         |_, _| {},
     )
     .listed;
-    machine::report(&id, listed, bi.usable());
+    machine::report(&id, listed, bi.usable(), &plat.firmware);
 
     match time::calibrate(plat.hpet, plat.pm_timer, opts.tsc_pit, opts.tsc_skew) {
         Ok(c) => machine::report_clock(&c),

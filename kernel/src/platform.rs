@@ -43,9 +43,23 @@ impl AcpiHandler for Identity {
     fn unmap_physical_region<T>(_region: &PhysicalMapping<Self, T>) {}
 }
 
+/// Who wrote the firmware's tables: the MADT's OEM id and OEM table id
+/// (space-padded ASCII). Emulators' firmware writes its own (`BOCHS`,
+/// `BXPC...`), which is how a log tells an emulator without a hypervisor
+/// bit (Bochs) from a real machine.
+#[derive(Clone, Copy)]
+pub struct Firmware {
+    /// The OEM id.
+    pub oem_id: [u8; 6],
+    /// The OEM table id.
+    pub oem_table_id: [u8; 8],
+}
+
 /// The machine as ACPI describes it.
 pub struct Platform {
     madt: PhysicalMapping<Identity, Madt>,
+    /// Who wrote the tables.
+    pub firmware: Firmware,
     /// The HPET's MMIO base, when there is one.
     pub hpet: Option<u64>,
     /// The ACPI PM timer (FADT), when there is one.
@@ -112,8 +126,14 @@ pub fn discover(rsdp: Option<u64>) -> Result<Platform, PlatformError> {
             bits32: { f.flags }.pm_timer_is_32_bit(),
         })
     });
+    let header = madt.get().header;
+    let firmware = Firmware {
+        oem_id: header.oem_id,
+        oem_table_id: header.oem_table_id,
+    };
     Ok(Platform {
         madt,
+        firmware,
         hpet,
         pm_timer,
     })

@@ -21,7 +21,11 @@ pub const HELLO: &str = "hello";
 /// `none`), `microcode` (`0x..` or `na` where not readable), `apic`
 /// (`xapic` or `x2apic`), `cpus` (enabled CPUs in the MADT), `serialize`
 /// (`1` if CPUID says SERIALIZE exists), `mem_mib` (usable RAM in the
-/// loader's memory map) and `mem_top` (the end of the highest usable range).
+/// loader's memory map), `mem_top` (the end of the highest usable range),
+/// and `acpi_oem`, `acpi_table` (the MADT's OEM id and OEM table id,
+/// trailing padding dropped, `-` when blank: emulators' firmware writes
+/// `BOCHS` and `BXPC...`, which tells an emulator without a hypervisor
+/// bit from a real machine; kernels before them sent neither).
 pub const MACHINE: &str = "machine";
 
 /// The TSC frequency. Fields: `hz` (the frequency in use), `source` (the

@@ -55,8 +55,13 @@ pub enum Platform {
     Tcg,
     /// KVM: a finding about the host CPU (through KVM).
     Kvm,
-    /// No hypervisor: a finding about that CPU.
+    /// No hypervisor bit, and firmware that is not an emulator's: a
+    /// finding about that CPU.
     RealMachine,
+    /// An emulator without a hypervisor bit (Bochs), known from the
+    /// firmware's ACPI tables or because the user said so: a finding about
+    /// that emulator, never about a CPU.
+    Emulator,
     /// Some other hypervisor.
     OtherHypervisor,
     /// Not known (no machine record).
@@ -92,7 +97,30 @@ pub struct Where {
     pub cpu: String,
     /// The hypervisor's vendor string, when the CPU reports one.
     pub hypervisor: Option<String>,
+    /// The firmware's ACPI OEM and table ids (`BOCHS BXPCAPIC`), when the
+    /// kernel reported them.
+    pub firmware: Option<String>,
+    /// The emulator's name, when the user said it (`--platform bochs`).
+    pub emulator: Option<String>,
+    /// Whether the CPU said it runs under a hypervisor (CPUID.1:ECX[31]),
+    /// when the machine record came.
+    pub hypervisor_bit: Option<bool>,
 }
+
+/// ACPI OEM or table ids that only emulators' firmware writes: Bochs' BIOS
+/// and QEMU's SeaBIOS and OVMF (`BOCHS`, `BXPC`), QEMU's own tables.
+const EMULATOR_FIRMWARE: &[&str] = &["BOCHS", "BXPC", "QEMU"];
+
+/// Whether firmware ids (`acpi_oem`, `acpi_table`) are an emulator's.
+pub fn emulator_firmware(oem: &str, table: &str) -> bool {
+    EMULATOR_FIRMWARE
+        .iter()
+        .any(|e| oem.trim().starts_with(e) || table.trim().starts_with(e))
+}
+
+/// What `--platform` may name: what ran a log, when its records cannot
+/// tell (a CPU without a hypervisor bit under an emulator).
+pub const PLATFORM_NAMES: &[&str] = &["real-machine", "bochs", "tcg", "kvm"];
 
 /// The hypervisor vendor strings QEMU reports (CPUID 0x40000000).
 const TCG_SIGNATURE: &str = "TCGTCGTCGTCG";
@@ -105,10 +133,26 @@ impl Where {
     pub fn new(machine: Option<&Machine>, via: Via, accel: Option<Accel>) -> Where {
         let field = |k: &str| machine.and_then(|m| m.fields.get(k)).map(String::as_str);
         let hv = field("hv").filter(|h| !h.is_empty() && *h != "none");
+        let firmware = field("acpi_oem").map(|oem| {
+            let table = field("acpi_table").unwrap_or("");
+            (
+                format!("{} {}", oem.trim(), table.trim())
+                    .trim()
+                    .to_string(),
+                emulator_firmware(oem, table),
+            )
+        });
         let platform = match (accel, field("hypervisor")) {
             (Some(Accel::Tcg), _) => Platform::Tcg,
             (Some(Accel::Kvm), _) => Platform::Kvm,
-            (None, Some("0")) => Platform::RealMachine,
+            // No hypervisor bit: a real CPU only when the firmware is not
+            // an emulator's; a kernel that did not report its firmware
+            // leaves it unknown.
+            (None, Some("0")) => match &firmware {
+                Some((_, true)) => Platform::Emulator,
+                Some((_, false)) => Platform::RealMachine,
+                None => Platform::Unknown,
+            },
             (None, Some(_)) => match hv {
                 Some(h) if h.starts_with(TCG_SIGNATURE) => Platform::Tcg,
                 Some(h) if h.starts_with(KVM_SIGNATURE) => Platform::Kvm,
@@ -138,6 +182,25 @@ impl Where {
             via,
             cpu,
             hypervisor: hv.map(str::to_string),
+            firmware: firmware.map(|(f, _)| f),
+            emulator: None,
+            hypervisor_bit: field("hypervisor").map(|h| h != "0"),
+        }
+    }
+
+    /// The same, with the platform the user named ([`PLATFORM_NAMES`]):
+    /// what ran a log whose records cannot tell.
+    pub fn with_platform(self, name: &str) -> Where {
+        let (platform, emulator) = match name {
+            "real-machine" => (Platform::RealMachine, None),
+            "tcg" => (Platform::Tcg, None),
+            "kvm" => (Platform::Kvm, None),
+            other => (Platform::Emulator, Some(other.to_string())),
+        };
+        Where {
+            platform,
+            emulator,
+            ..self
         }
     }
 
@@ -157,6 +220,15 @@ impl Where {
             Platform::Tcg => qemu("tcg"),
             Platform::Kvm => qemu("kvm"),
             Platform::RealMachine => "real machine".to_string(),
+            Platform::Emulator => match (&self.emulator, &self.firmware) {
+                (Some(e), _) => e.clone(),
+                (None, Some(f)) => format!("emulator (firmware {f}, no hypervisor bit)"),
+                (None, None) => "emulator".to_string(),
+            },
+            Platform::Unknown if self.hypervisor_bit == Some(false) => {
+                "unknown platform (no firmware ids in the log: --platform says what ran it)"
+                    .to_string()
+            }
             Platform::OtherHypervisor => format!(
                 "hypervisor {}",
                 self.hypervisor.as_deref().unwrap_or("(unnamed)")

@@ -53,6 +53,9 @@ fn tcg_on(qemu: &str) -> Where {
         via: Via::Qemu,
         cpu: "QEMU Virtual CPU version 2.5+ (AuthenticAMD 15/107/1)".into(),
         hypervisor: Some("TCGTCGTCGTCG".into()),
+        firmware: None,
+        emulator: None,
+        hypervisor_bit: None,
     }
 }
 
@@ -726,6 +729,17 @@ fn a_log_says_where_it_was_seen_from_its_machine_record() {
         "brand".into(),
         "Intel(R) Core(TM) i7 CPU 920 @ 2.67GHz".into(),
     );
+    // No hypervisor bit and no firmware ids (a kernel before them): not
+    // known to be a real machine.
+    let bare = Where::new(Some(&m), Via::Serial, None);
+    assert_eq!(bare.platform, Platform::Unknown);
+    assert!(
+        bare.label().contains("--platform says what ran it"),
+        "{}",
+        bare.label()
+    );
+    m.fields.insert("acpi_oem".into(), "DELL".into());
+    m.fields.insert("acpi_table".into(), "PE_SC3".into());
     let real = Where::new(Some(&m), Via::Serial, None);
     assert_eq!(real.platform, Platform::RealMachine);
     assert!(real
@@ -1348,4 +1362,39 @@ fn a_floor_with_a_timed_out_round_fails() {
     });
     verdict(&j, Verdict::Fail);
     because(&j, "floor_timeouts=1");
+}
+
+#[test]
+fn a_log_whose_firmware_is_an_emulators_is_never_a_real_machine() {
+    let facts = Facts::from_transcript(&Transcript::from_bytes(&testdata("exp-atomic-smp4.log")));
+    let mut m = facts.machine.clone().unwrap();
+    // What Bochs shows: a Nehalem brand string, no hypervisor bit, and
+    // its BIOS's ACPI tables.
+    m.fields.insert("hypervisor".into(), "0".into());
+    m.fields.insert("hv".into(), "none".into());
+    m.fields.insert(
+        "brand".into(),
+        "Intel(R) Core(TM) i5 CPU 750 @ 2.67GHz".into(),
+    );
+    for (oem, table) in [("BOCHS", "BXPCAPIC"), ("BOCHS", ""), ("INTEL", "BXPC")] {
+        m.fields.insert("acpi_oem".into(), oem.into());
+        m.fields.insert("acpi_table".into(), table.into());
+        let w = Where::new(Some(&m), Via::Log, None);
+        assert_eq!(w.platform, Platform::Emulator, "{oem} {table}");
+        assert!(!w.label().contains("real machine"), "{}", w.label());
+        assert!(
+            w.label().starts_with("emulator (firmware "),
+            "{}",
+            w.label()
+        );
+    }
+    let said = Where::new(Some(&m), Via::Log, None).with_platform("bochs");
+    assert!(
+        said.label()
+            .starts_with("bochs (log), Intel(R) Core(TM) i5"),
+        "{}",
+        said.label()
+    );
+    let real = Where::new(Some(&m), Via::Log, None).with_platform("real-machine");
+    assert_eq!(real.platform, Platform::RealMachine);
 }
