@@ -1676,10 +1676,24 @@ fn parse_of_a_log_from_an_emulator_without_a_hypervisor_bit_never_says_real_mach
     // settle, and QEMU ran stale code: the experiment fails.)
     let log = testdata("no-hypervisor-bit-smp2.log");
     let r = run(harness().arg("parse").arg(&log));
-    assert_status(&r, 1, "[emulator (firmware BOCHS BXPC, no hypervisor bit) (log), ");
+    assert_status(
+        &r,
+        1,
+        "[emulator (firmware BOCHS BXPC, no hypervisor bit) (log), ",
+    );
     assert!(!r.1.contains("real machine"), "{}", r.1);
-    let r = run(harness().arg("parse").arg(&log).args(["--platform", "bochs"]));
+    let r = run(harness()
+        .arg("parse")
+        .arg(&log)
+        .args(["--platform", "bochs"]));
     assert_status(&r, 1, "[bochs (log), ");
-    let r = run(harness().arg("parse").arg(&log).args(["--platform", "vmware"]));
-    assert_status(&r, 2, "unknown platform `vmware`: one of real-machine, bochs, tcg, kvm");
+    let r = run(harness()
+        .arg("parse")
+        .arg(&log)
+        .args(["--platform", "vmware"]));
+    assert_status(
+        &r,
+        2,
+        "unknown platform `vmware`: one of real-machine, bochs, tcg, kvm",
+    );
 }
