@@ -281,12 +281,18 @@ fn log_experiments(
     qemu: Option<QemuVersion>,
     platform: Option<&str>,
 ) -> Result<Vec<ExpJudgement>> {
-    let seen = Where::new(facts.machine.as_ref(), via, None).with_qemu(qemu);
-    let seen = match platform {
+    let seen = log_where(facts, via, platform).with_qemu(qemu);
+    xj::judge_unplanned(facts, ending, &seen, symbols, pattern)
+}
+
+/// Where a saved or watched boot ran: from its `machine` record, or what
+/// the user said (`--platform`).
+fn log_where(facts: &Facts, via: Via, platform: Option<&str>) -> Where {
+    let seen = Where::new(facts.machine.as_ref(), via, None);
+    match platform {
         Some(p) => seen.with_platform(p),
         None => seen,
-    };
-    xj::judge_unplanned(facts, ending, &seen, symbols, pattern)
+    }
 }
 
 /// The QEMU version of a saved log, and where it came from for people:
@@ -405,6 +411,14 @@ fn cmd_parse(a: ParseArgs) -> Result<Status> {
         let mut table = Table::new(exps.len(), true);
         exps.iter().for_each(|x| table.show(x));
     }
+    // A QEMU version is asked for only where QEMU may have run the kernel.
+    let seen = log_where(&facts, Via::Log, a.platform.as_deref());
+    let qemu_from = match seen.platform {
+        xj::Platform::Emulator | xj::Platform::RealMachine => {
+            format!(", {}", seen.platform_label())
+        }
+        _ => qemu_from,
+    };
     let source = format!("serial log {}{qemu_from}", a.file.display());
     let dir = match a.out {
         Some(out) => {

@@ -1697,3 +1697,24 @@ fn parse_of_a_log_from_an_emulator_without_a_hypervisor_bit_never_says_real_mach
         "unknown platform `vmware`: one of real-machine, bochs, tcg, kvm",
     );
 }
+
+#[test]
+fn parse_of_a_bochs_log_never_says_real_machine_nor_asks_for_a_qemu_version() {
+    // Bochs 2.7, `cpu: model=corei5_lynnfield_750, count=2, ips=110000000,
+    // quantum=16`, booting a GRUB ISO whose default entry ran three
+    // experiments at 60 ms: a Nehalem brand string, no hypervisor bit, and
+    // Bochs' BIOS's ACPI ids.
+    let r = run(harness()
+        .arg("parse")
+        .arg(testdata("bochs-nehalem-smp2.log")));
+    assert_status(&r, 0, "3 passed, 0 failed, 0 skipped, 0 kfail");
+    assert!(
+        r.1.contains(
+            "[emulator (firmware BOCHS BXPCAPIC, no hypervisor bit) (log), Intel(R) Core(TM) i5"
+        ),
+        "{}",
+        r.1
+    );
+    assert!(!r.1.contains("real machine"), "{}", r.1);
+    assert!(!r.1.contains("--qemu-version"), "{}", r.1);
+}
