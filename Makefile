@@ -18,6 +18,8 @@
 #            unpacked first (scripts/setup-qemu.sh)           the system's (7.2)
 #   ARGS     more arguments for `harness run` / `harness bench`
 #   CMDLINE  words for the default entry of the ISOs' menus   none (exp=* ms=200)
+#   EMULATOR qemu | bochs (run): bochs boots an ISO made for the run through
+#            its BIOS (CPU= then names a Bochs model)      default qemu
 #   LIMINE_DIR  Limine's binaries for iso-limine (see scripts/mkiso-limine.sh)
 
 SHELL := bash
@@ -47,6 +49,7 @@ CPU ?=
 QEMU ?=
 ARGS ?=
 CMDLINE ?=
+EMULATOR ?= qemu
 
 KERNEL_TARGET := x86_64-unknown-none
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
@@ -73,7 +76,7 @@ EXP_OPTS := $(if $(CONTROL)$(filter iso-%,$(BOOT)),,--experiment '$(EXP)' --ms $
 RUN_OPTS := --smp $(SMP) $(GUEST_OPTS) $(if $(BOOT),--boot $(BOOT)) \
 	$(if $(CONTROL),--control $(CONTROL)) $(EXP_OPTS) $(ARGS)
 
-.PHONY: all help setup setup-qemu kernel host iso iso-limine run list test test-host \
+.PHONY: all help setup setup-qemu setup-bochs kernel host iso iso-limine run list test test-host \
 	test-boot test-torture bench fmt check clean
 
 all: kernel iso ## build the kernel and the GRUB ISO
@@ -101,8 +104,16 @@ iso: kernel ## build out/static-call.iso (GRUB, BIOS + UEFI; the menu from `harn
 iso-limine: kernel ## build out/static-call-limine.iso (Limine, needs its binaries)
 	HARNESS='$(HARNESS)' bash scripts/mkiso-limine.sh --kernel $(KERNEL) --out $(LIMINE_ISO) --cmdline "$(CMDLINE)"
 
-run: kernel $(if $(filter iso-%,$(BOOT)),iso) $(if $(QEMU_MAJOR),setup-qemu) ## boot the default suite (SMP=4 ACCEL=tcg EXP='*' MS=300), judge each experiment
+run: kernel $(if $(filter iso-%,$(BOOT)),iso) $(if $(QEMU_MAJOR),setup-qemu) $(if $(filter bochs,$(EMULATOR)),setup-bochs) ## boot the default suite (SMP=4 ACCEL=tcg EXP='*' MS=300; EMULATOR=bochs for Bochs), judge each experiment
+ifeq ($(EMULATOR),bochs)
+	$(HARNESS) run $(NO_BUILD) --emulator bochs --smp $(SMP) $(if $(TIMEOUT),--timeout $(TIMEOUT)) \
+	$(if $(CPU),--cpu $(CPU)) --experiment '$(EXP)' --ms $(MS) $(ARGS)
+else
 	$(HARNESS) run $(NO_BUILD) $(RUN_OPTS)
+endif
+
+setup-bochs: setup ## install Bochs (scripts/setup.sh --bochs; idempotent)
+	@bash scripts/setup.sh --bochs
 
 list: setup ## list the experiments of the registry (EXP=glob to select)
 	$(HARNESS) list $(if $(filter-out *,$(EXP)),'$(EXP)')

@@ -10,7 +10,7 @@
 # rustup what is installed, and runs `apt-get update` only when a package is
 # missing. It prints what it installs, and nothing else but one summary line.
 #
-#   bash scripts/setup.sh [--qemu 10]
+#   bash scripts/setup.sh [--qemu 10] [--bochs]
 #
 # --qemu 10 also unpacks QEMU 10 beside the system's QEMU 7.2, under
 # build/qemu-10/ (scripts/setup-qemu.sh: Debian bookworm-backports' packages
@@ -26,6 +26,7 @@ say() { printf 'setup: %s\n' "$*"; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 2; }
 
 QEMU_EXTRA=()
+BOCHS=0
 while (($#)); do
     case $1 in
         --qemu)
@@ -34,7 +35,8 @@ while (($#)); do
             shift 2
             ;;
         --qemu=*) QEMU_EXTRA+=("${1#--qemu=}"); shift ;;
-        *) die "unknown argument '$1' (usage: $0 [--qemu 10])" ;;
+        --bochs) BOCHS=1; shift ;;
+        *) die "unknown argument '$1' (usage: $0 [--qemu 10] [--bochs])" ;;
     esac
 done
 
@@ -50,6 +52,9 @@ readonly PACKAGES=(
     libc6-dev           # crt files and libc for that linker
     make
 )
+# --bochs: Bochs 2.7 with its BIOS and VGA BIOS (`harness run --emulator
+# bochs`; Debian's build has the RFB display the harness uses headless).
+readonly BOCHS_PACKAGES=(bochs bochsbios vgabios)
 readonly RUST_TARGET=x86_64-unknown-none
 readonly RUST_COMPONENTS=(rustfmt clippy)
 readonly RUST_MIN=${RUST_MIN:-1.95}
@@ -75,8 +80,10 @@ installed() {
 command -v dpkg-query >/dev/null 2>&1 ||
     die "dpkg-query not found: this script supports Debian and its derivatives"
 
+wanted=("${PACKAGES[@]}")
+((BOCHS)) && wanted+=("${BOCHS_PACKAGES[@]}")
 missing=()
-for pkg in "${PACKAGES[@]}"; do
+for pkg in "${wanted[@]}"; do
     installed "$pkg" || missing+=("$pkg")
 done
 

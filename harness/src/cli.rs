@@ -322,6 +322,28 @@ pub struct RunArgs {
     /// to its first failure (how reliably a control is caught).
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = crate::repeat::parse_repeat)]
     pub repeat: u32,
+    /// The machine: `qemu`, or `bochs` (Bochs boots an ISO made for the
+    /// run, with the run's command line as its default entry, through its
+    /// BIOS from a CD-ROM; `--cpu` then names a Bochs CPU model, default
+    /// corei5_lynnfield_750).
+    #[arg(long, value_enum, default_value = "qemu")]
+    pub emulator: EmulatorKind,
+    /// Bochs: instructions per second of each CPU, also the frequency of
+    /// its TSC and timers (at least 100000000, the kernel's clock floor).
+    #[arg(long, value_name = "N", default_value_t = crate::bochs::DEFAULT_IPS)]
+    pub ips: u64,
+    /// Bochs: instructions a CPU runs before Bochs switches to the next.
+    #[arg(long, value_name = "N", default_value_t = crate::bochs::DEFAULT_QUANTUM)]
+    pub quantum: u32,
+}
+
+/// What `harness run` boots the kernel on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EmulatorKind {
+    /// QEMU (TCG or KVM).
+    Qemu,
+    /// Bochs.
+    Bochs,
 }
 
 /// `harness parse`.

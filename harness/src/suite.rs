@@ -123,6 +123,8 @@ impl Table {
 /// Follows one boot's lines: echoes what is not an experiment record,
 /// and judges and shows each experiment as its `exp` record arrives.
 pub struct Live<'a> {
+    /// The emulator the harness launched, when not QEMU.
+    emulator: Option<String>,
     facts: Facts,
     accel: Option<Accel>,
     qemu: Option<QemuVersion>,
@@ -166,7 +168,14 @@ impl<'a> Live<'a> {
             role,
             shown: HashSet::new(),
             table,
+            emulator: None,
         }
+    }
+
+    /// The same, judging on the emulator `label` the harness launched.
+    pub fn on_emulator(mut self, label: String) -> Live<'a> {
+        self.emulator = Some(label);
+        self
     }
 
     /// The QEMU version that runs the kernel (part of where each result
@@ -215,8 +224,9 @@ impl<'a> Live<'a> {
         {
             return;
         }
-        let seen =
-            Where::new(self.facts.machine.as_ref(), self.via, self.accel).with_qemu(self.qemu);
+        let seen = Where::new(self.facts.machine.as_ref(), self.via, self.accel)
+            .with_qemu(self.qemu)
+            .with_emulator(self.emulator.as_deref());
         let ctx = xj::Context {
             seen: &seen,
             symbols: self.symbols.as_deref(),

@@ -78,6 +78,8 @@ pub enum Via {
     Log,
     /// A live serial port (`harness watch`).
     Serial,
+    /// A Bochs boot the harness ran.
+    Bochs,
 }
 
 /// Where a result was seen: platform, QEMU version and CPU model. Every
@@ -188,6 +190,19 @@ impl Where {
         }
     }
 
+    /// The same, run on the emulator `label` (`bochs 2.7,
+    /// corei5_lynnfield_750`) when the harness launched it.
+    pub fn with_emulator(self, label: Option<&str>) -> Where {
+        match label {
+            Some(l) => Where {
+                platform: Platform::Emulator,
+                emulator: Some(l.to_string()),
+                ..self
+            },
+            None => self,
+        }
+    }
+
     /// The same, with the platform the user named ([`PLATFORM_NAMES`]):
     /// what ran a log whose records cannot tell.
     pub fn with_platform(self, name: &str) -> Where {
@@ -236,7 +251,7 @@ impl Where {
             Platform::Unknown => "unknown platform".to_string(),
         };
         match self.via {
-            Via::Qemu => p,
+            Via::Qemu | Via::Bochs => p,
             Via::Log => format!("{p} (log)"),
             Via::Serial => format!("{p} (serial)"),
         }

@@ -1,0 +1,368 @@
+//! One Bochs boot of the GRUB ISO, followed live: the second, independent
+//! x86 implementation, booted the way a lab machine boots (its BIOS, the ISO
+//! from a CD-ROM, no PVH).
+//!
+//! 1. The request is checked before anything runs: Bochs installed, the CPU
+//!    model one Bochs knows (`bochs --help cpu`), `ips` at or above the
+//!    kernel's clock floor (every TSC and timer of Bochs runs at `ips`, and
+//!    the kernel refuses a TSC below [`report::clock::MIN_HZ`]).
+//! 2. The ISO of the run is made with the run's kernel command line as its
+//!    default entry (`scripts/mkiso.sh --cmdline`).
+//! 3. The bochsrc is written into the evidence directory, COM1 into a FIFO
+//!    the harness reads; the display is RFB with no wait for a client
+//!    (Debian's Bochs has no `nogui`), and the debugger's first prompt is
+//!    answered with `c` (`-rc`).
+//! 4. The serial line is followed under the hard deadline and stops at the
+//!    end record; the kernel then leaves through Bochs' shutdown port, and
+//!    the guard kills Bochs whatever happens.
+
+use crate::{
+    evidence::{self, RecordsLog},
+    judge::Ending,
+    live::{self, ChildGuard, FollowOptions, Sinks, Stop},
+    transcript::{Line, Transcript},
+};
+use anyhow::{bail, Context as _, Result};
+use std::{
+    fs::File,
+    io::Read,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+/// The CPU model unless told: Nehalem, the lab machines' generation.
+pub const DEFAULT_MODEL: &str = "corei5_lynnfield_750";
+/// Instructions per second of each emulated CPU unless told: also the
+/// frequency of its TSC and timers.
+pub const DEFAULT_IPS: u64 = 110_000_000;
+/// Instructions a CPU runs before Bochs switches to the next unless told.
+pub const DEFAULT_QUANTUM: u32 = 16;
+/// How long Bochs may take to answer `--help cpu`.
+const ASK_DEADLINE: Duration = Duration::from_secs(10);
+
+/// What one Bochs boot is.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The CPU model (`bochs --help cpu`).
+    pub model: String,
+    /// CPUs.
+    pub smp: u32,
+    /// Instructions per second per CPU.
+    pub ips: u64,
+    /// Instructions between CPU switches.
+    pub quantum: u32,
+    /// The ISO to boot.
+    pub iso: PathBuf,
+}
+
+impl Config {
+    /// The bochsrc, with COM1 into `serial` and Bochs' log into `log`.
+    pub fn bochsrc(&self, serial: &Path, log: &Path) -> String {
+        format!(
+            "# Written by `harness run --emulator bochs`.\n\
+             megs: 512\n\
+             romimage: file=/usr/share/bochs/BIOS-bochs-latest\n\
+             vgaromimage: file=/usr/share/vgabios/vgabios.bin\n\
+             cpu: model={}, count={}, ips={}, quantum={}\n\
+             pci: enabled=1, chipset=i440fx\n\
+             clock: sync=none, time0=local\n\
+             ata0-master: type=cdrom, path={}, status=inserted\n\
+             boot: cdrom\n\
+             com1: enabled=1, mode=file, dev={}\n\
+             display_library: rfb, options=\"timeout=0\"\n\
+             log: {}\n\
+             panic: action=fatal\n\
+             error: action=report\n\
+             info: action=ignore\n\
+             debug: action=ignore\n",
+            self.model,
+            self.smp,
+            self.ips,
+            self.quantum,
+            self.iso.display(),
+            serial.display(),
+            log.display()
+        )
+    }
+
+    /// `bochs 2.7, corei5_lynnfield_750`: what every result line says.
+    pub fn label(&self, version: &str) -> String {
+        format!("bochs {version}, {}", self.model)
+    }
+}
+
+/// Bochs' version (`2.7`), from its banner.
+pub fn version() -> Result<String> {
+    let text = ask(&["--help"])?;
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("Bochs x86 Emulator "))
+        .map(|v| v.trim().to_string())
+        .context("`bochs --help` printed no version banner")
+}
+
+/// The CPU models Bochs knows (`bochs --help cpu`).
+pub fn models() -> Result<Vec<String>> {
+    let text = ask(&["--help", "cpu"])?;
+    Ok(parse_models(&text))
+}
+
+/// The model names from `bochs --help cpu`: the lines after `Supported CPU
+/// models:` that are one word each.
+pub fn parse_models(text: &str) -> Vec<String> {
+    text.lines()
+        .skip_while(|l| !l.contains("Supported CPU models"))
+        .skip(1)
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        .map(str::to_string)
+        .collect()
+}
+
+fn ask(args: &[&str]) -> Result<String> {
+    let mut cmd = Command::new("bochs");
+    cmd.args(args);
+    let (out, _) = crate::qemu_info::output_within(cmd, ASK_DEADLINE).context(
+        "asking Bochs (is it installed? apt-get install bochs bochsbios vgabios, or scripts/setup.sh --bochs)",
+    )?;
+    Ok(format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    ))
+}
+
+/// Checks a request against what Bochs and the kernel accept (step 1).
+pub fn check(cfg: &Config, known: &[String]) -> Result<()> {
+    if !known.contains(&cfg.model) {
+        bail!(
+            "unknown Bochs CPU model `{}`: one of {}",
+            cfg.model,
+            known.join(", ")
+        );
+    }
+    if cfg.ips < report::clock::MIN_HZ {
+        bail!(
+            "--ips {} is below {}: Bochs runs every TSC and timer at `ips`, and the kernel refuses a clock below {} Hz",
+            cfg.ips,
+            report::clock::MIN_HZ,
+            report::clock::MIN_HZ
+        );
+    }
+    if !(1..=64).contains(&cfg.smp) {
+        bail!("--smp {} for Bochs: give 1 to 64", cfg.smp);
+    }
+    if cfg.quantum == 0 {
+        bail!("--quantum 0: give at least 1 instruction");
+    }
+    Ok(())
+}
+
+/// Makes the run's ISO, its default entry `cmdline` (step 2).
+pub fn make_iso(root: &Path, kernel: &Path, out: &Path, cmdline: &str) -> Result<()> {
+    let harness = std::env::current_exe().context("the harness's own path")?;
+    let mut cmd = Command::new("bash");
+    cmd.arg(root.join("scripts/mkiso.sh"))
+        .arg("--kernel")
+        .arg(kernel)
+        .arg("--out")
+        .arg(out)
+        .arg("--cmdline")
+        .arg(cmdline)
+        .env("HARNESS", harness)
+        .current_dir(root);
+    let (o, shown) = crate::qemu_info::output_within(cmd, Duration::from_secs(300))?;
+    if !o.status.success() {
+        bail!(
+            "{shown} failed ({}): {}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// What one boot gave.
+#[derive(Debug)]
+pub struct Booted {
+    /// What was read.
+    pub transcript: Transcript,
+    /// How it ended.
+    pub ending: Ending,
+    /// From spawn to the end of following.
+    pub wall: Duration,
+}
+
+/// Reads COM1's FIFO, opening it on the first read (the open waits for
+/// Bochs to open its end, so it happens in the reading thread).
+struct Fifo {
+    path: PathBuf,
+    file: Option<File>,
+}
+
+impl Read for Fifo {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.file.is_none() {
+            self.file = Some(File::open(&self.path)?);
+        }
+        self.file.as_mut().map_or(Ok(0), |f| f.read(buf))
+    }
+}
+
+/// Boots `cfg` under a hard `deadline`, writing `bochsrc`, `serial.log`,
+/// `bochs.log`, `bochs-output.log` and `records.jsonl` into `dir`, handing
+/// every line to `watcher` (steps 3 and 4).
+pub fn boot(
+    cfg: &Config,
+    deadline: Duration,
+    dir: &Path,
+    watcher: &mut dyn FnMut(&Line),
+) -> Result<Booted> {
+    let fifo = dir.join("com1.fifo");
+    nix::unistd::mkfifo(
+        &fifo,
+        nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR,
+    )
+    .with_context(|| format!("making the FIFO {}", fifo.display()))?;
+    let rc = dir.join("bochsrc");
+    evidence::write(dir, "bochsrc", &cfg.bochsrc(&fifo, &dir.join("bochs.log")))?;
+    evidence::write(dir, "bochs-debugger.rc", "c\n")?;
+    let output = File::create(dir.join("bochs-output.log")).context("creating bochs-output.log")?;
+    let mut cmd = Command::new("bochs");
+    cmd.arg("-q")
+        .arg("-f")
+        .arg(&rc)
+        .arg("-rc")
+        .arg(dir.join("bochs-debugger.rc"))
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(output.try_clone().context("bochs-output.log")?)
+        .stderr(output);
+    evidence::write(
+        dir,
+        "bochs-command.txt",
+        &format!(
+            "bochs -q -f {} -rc {}\n",
+            rc.display(),
+            dir.join("bochs-debugger.rc").display()
+        ),
+    )?;
+    let mut serial_log = evidence::create(dir, "serial.log")?;
+    let mut records = RecordsLog::create(dir)?;
+    let mut write_error: Option<anyhow::Error> = None;
+    let mut on_line = |line: &Line| {
+        if let Err(e) = records.add(line) {
+            write_error.get_or_insert(e);
+        }
+        watcher(line);
+    };
+    let start = std::time::Instant::now();
+    let mut guard = ChildGuard::spawn(cmd).context("starting Bochs")?;
+    let (tx, rx) = live::channel();
+    live::pump_serial(
+        Fifo {
+            path: fifo,
+            file: None,
+        },
+        tx,
+    );
+    let followed = {
+        let mut sinks = Sinks {
+            serial_log: &mut serial_log,
+            stderr_log: None,
+            on_line: &mut on_line,
+        };
+        let opts = FollowOptions {
+            deadline,
+            stop_at_end: true,
+            end_grace: Duration::ZERO,
+        };
+        live::follow(&rx, opts, false, &mut sinks, &mut || guard.kill())?
+    };
+    // At the end record the kernel has asked Bochs to shut down; whatever
+    // it does, it goes now, and so does the FIFO (a reader of the evidence
+    // would block on it).
+    guard.kill();
+    let _ = std::fs::remove_file(dir.join("com1.fifo"));
+    if let Some(e) = write_error {
+        return Err(e);
+    }
+    let ending = match followed.stop {
+        Stop::Interrupted => Ending::Interrupted,
+        Stop::Deadline => Ending::Timeout {
+            secs: deadline.as_secs_f64(),
+        },
+        Stop::StreamsEnded if followed.serial_error.is_some() => Ending::Environment {
+            why: format!(
+                "reading Bochs' COM1 failed: {}",
+                followed.serial_error.clone().unwrap_or_default()
+            ),
+        },
+        _ => Ending::Stopped,
+    };
+    Ok(Booted {
+        transcript: followed.transcript,
+        ending,
+        wall: start.elapsed(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_models_are_the_one_word_lines_after_the_heading() {
+        let text = "00000000000i[      ] LTDL_LIBRARY_PATH not set\nSupported CPU models:\n\nbx_generic\ncorei5_lynnfield_750\n\n00000000000i[SIM   ] quit_sim called with exit code 0\n";
+        assert_eq!(parse_models(text), ["bx_generic", "corei5_lynnfield_750"]);
+    }
+
+    #[test]
+    fn a_request_below_the_clock_floor_or_with_an_unknown_model_is_refused() {
+        let known = vec![DEFAULT_MODEL.to_string()];
+        let ok = Config {
+            model: DEFAULT_MODEL.into(),
+            smp: 2,
+            ips: DEFAULT_IPS,
+            quantum: DEFAULT_QUANTUM,
+            iso: "x.iso".into(),
+        };
+        assert!(check(&ok, &known).is_ok());
+        let slow = Config {
+            ips: 50_000_000,
+            ..ok.clone()
+        };
+        let e = check(&slow, &known).unwrap_err().to_string();
+        assert!(e.contains("--ips 50000000 is below 100000000"), "{e}");
+        let odd = Config {
+            model: "pentium9".into(),
+            ..ok.clone()
+        };
+        let e = check(&odd, &known).unwrap_err().to_string();
+        assert!(
+            e.contains("unknown Bochs CPU model `pentium9`: one of corei5_lynnfield_750"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_bochsrc_boots_the_iso_from_cdrom_with_com1_into_the_fifo() {
+        let c = Config {
+            model: DEFAULT_MODEL.into(),
+            smp: 4,
+            ips: DEFAULT_IPS,
+            quantum: 8,
+            iso: "/r/boot.iso".into(),
+        };
+        let rc = c.bochsrc(Path::new("/r/com1.fifo"), Path::new("/r/bochs.log"));
+        for want in [
+            "cpu: model=corei5_lynnfield_750, count=4, ips=110000000, quantum=8",
+            "ata0-master: type=cdrom, path=/r/boot.iso, status=inserted",
+            "boot: cdrom",
+            "com1: enabled=1, mode=file, dev=/r/com1.fifo",
+        ] {
+            assert!(rc.contains(want), "{want}\n{rc}");
+        }
+        assert_eq!(c.label("2.7"), "bochs 2.7, corei5_lynnfield_750");
+    }
+}
