@@ -51,21 +51,12 @@ pub fn finish() -> ! {
     // ignored, after which we halt.
     unsafe { cpu::outl(codes::DEBUG_EXIT_PORT, code) };
     if crate::machine::bochs_like() {
-        // Bochs: its BIOS device quits the emulator when `Shutdown` is
-        // written to port 0x8900 (the verdict is in the end record; Bochs'
-        // own exit status says nothing about it).
-        for b in BOCHS_SHUTDOWN.1 {
-            // SAFETY: only where the firmware is Bochs' (or QEMU's) and the
-            // CPU has no hypervisor bit: an emulator, whose port 0x8900 is
-            // its BIOS device; nothing else of the machine is written.
-            unsafe { cpu::outb(BOCHS_SHUTDOWN.0, *b) };
-        }
+        // The verdict is in the end record; Bochs' own exit status says
+        // nothing about it.
+        cpu::bochs_shutdown();
     }
     cpu::halt_forever()
 }
-
-/// Bochs' shutdown port and what to write there.
-const BOCHS_SHUTDOWN: (u16, &[u8]) = (0x8900, b"Shutdown");
 
 /// A Rust panic: one record (a panic while reporting a panic halts
 /// silently), then the failing end.

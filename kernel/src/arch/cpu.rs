@@ -51,6 +51,17 @@ pub unsafe fn outb(port: u16, v: u8) {
     unsafe { x86_64::instructions::port::Port::<u8>::new(port).write(v) }
 }
 
+/// Asks Bochs to quit: its BIOS device quits the emulator when it reads
+/// `Shutdown` at port 0x8900. Call only where the machine is Bochs
+/// (`machine::bochs_like`): elsewhere the port may be a device's.
+pub fn bochs_shutdown() {
+    for &b in b"Shutdown" {
+        // SAFETY: the caller established that the machine is an emulator
+        // whose port 0x8900 is its BIOS device; nothing else is written.
+        unsafe { outb(0x8900, b) };
+    }
+}
+
 /// Reads a byte from an I/O port.
 ///
 /// # Safety
