@@ -76,7 +76,7 @@ EXP_OPTS := $(if $(CONTROL)$(filter iso-%,$(BOOT)),,--experiment '$(EXP)' --ms $
 RUN_OPTS := --smp $(SMP) $(GUEST_OPTS) $(if $(BOOT),--boot $(BOOT)) \
 	$(if $(CONTROL),--control $(CONTROL)) $(EXP_OPTS) $(ARGS)
 
-.PHONY: all help setup setup-qemu setup-bochs kernel host iso iso-limine run list test test-host \
+.PHONY: all help setup setup-qemu setup-bochs kernel host iso iso-limine run list test test-host test-bochs \
 	test-boot test-torture bench fmt check clean
 
 all: kernel iso ## build the kernel and the GRUB ISO
@@ -118,7 +118,7 @@ setup-bochs: setup ## install Bochs (scripts/setup.sh --bochs; idempotent)
 list: setup ## list the experiments of the registry (EXP=glob to select)
 	$(HARNESS) list $(if $(filter-out *,$(EXP)),'$(EXP)')
 
-test: setup test-host iso test-boot test-torture ## host tests, the boot test table, the torture table
+test: setup test-host iso test-boot test-torture test-bochs ## host tests, the boot test table, the torture table, the Bochs runs
 
 test-host: setup ## unit tests of the host crates (report, plan, harness)
 	$(CARGO) test
@@ -128,6 +128,14 @@ test-boot: kernel iso setup-qemu ## the boot test table (harness/platform.cfg), 
 
 test-torture: kernel setup-qemu ## the torture table (harness/torture.cfg): the suite, the int3 grid at 2 and 8 CPUs, the deadlocks, the grids under QEMU 10
 	$(HARNESS) matrix $(NO_BUILD) $(QEMU_OPTS) $(TORTURE_TABLE)
+
+# Bochs (Nehalem, 2 CPUs): the platform and a short selection, then a
+# sabotage every experiment of which must FAIL (the run exits 0 only then).
+BOCHS_EXP := naive/-/none/qword,int3/gap/ipi/qword/timer,int3-queue/gap/ipi/qword/timer,atomic/-/ipi/qword
+test-bochs: kernel setup-bochs ## Bochs: the platform and a short selection, and the batch-neighbour sabotage (about 2 minutes)
+	$(HARNESS) run $(NO_BUILD) --emulator bochs --smp 2 --experiment '$(BOCHS_EXP)' --ms 60
+	$(HARNESS) run $(NO_BUILD) --emulator bochs --smp 2 --experiment 'int3-queue/*/ipi/qword/timer' \
+		--ms 60 --append break=batch-neighbour
 
 bench: kernel $(if $(QEMU_MAJOR),setup-qemu) ## measure patch latency and call throughput as ratios (harness bench)
 	$(HARNESS) bench $(NO_BUILD) $(GUEST_OPTS) $(if $(BENCH_SMP),--smp $(BENCH_SMP)) \
