@@ -118,7 +118,7 @@ setup-bochs: setup ## install Bochs (scripts/setup.sh --bochs; idempotent)
 list: setup ## list the experiments of the registry (EXP=glob to select)
 	$(HARNESS) list $(if $(filter-out *,$(EXP)),'$(EXP)')
 
-test: setup test-host iso test-boot test-torture test-bochs ## host tests, the boot test table, the torture table, the Bochs runs
+test: setup test-host iso test-boot test-bochs test-torture ## host tests, the boot test table, the Bochs runs, the torture table (its closing line last)
 
 test-host: setup ## unit tests of the host crates (report, plan, harness)
 	$(CARGO) test
