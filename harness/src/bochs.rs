@@ -19,7 +19,7 @@
 use crate::{
     evidence::{self, RecordsLog},
     judge::Ending,
-    live::{self, ChildGuard, FollowOptions, Sinks, Stop},
+    live::{self, ChildGuard, FollowOptions, Sinks},
     transcript::{Line, Transcript},
 };
 use anyhow::{bail, Context as _, Result};
@@ -287,19 +287,7 @@ pub fn boot(
     if let Some(e) = write_error {
         return Err(e);
     }
-    let ending = match followed.stop {
-        Stop::Interrupted => Ending::Interrupted,
-        Stop::Deadline => Ending::Timeout {
-            secs: deadline.as_secs_f64(),
-        },
-        Stop::StreamsEnded if followed.serial_error.is_some() => Ending::Environment {
-            why: format!(
-                "reading Bochs' COM1 failed: {}",
-                followed.serial_error.clone().unwrap_or_default()
-            ),
-        },
-        _ => Ending::Stopped,
-    };
+    let ending = crate::watch::ending(&followed, deadline, "Bochs' COM1");
     Ok(Booted {
         transcript: followed.transcript,
         ending,

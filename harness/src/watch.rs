@@ -150,27 +150,34 @@ pub fn watch_with(
     if let Some(e) = write_error {
         return Err(e);
     }
-    let ending = match followed.stop {
-        Stop::Interrupted => Ending::Interrupted,
-        Stop::Deadline => Ending::Timeout {
-            secs: deadline.as_secs_f64(),
-        },
-        Stop::StreamsEnded if followed.serial_error.is_some() => Ending::Environment {
-            why: format!(
-                "reading the serial port failed: {}",
-                followed.serial_error.clone().unwrap_or_default()
-            ),
-        },
-        Stop::EndRecord | Stop::StreamsEnded | Stop::EndGraceExpired | Stop::KvmInternalError => {
-            Ending::Stopped
-        }
-    };
+    let ending = ending(&followed, deadline, "the serial port");
     Ok(Watched {
         transcript: followed.transcript,
         ending,
         wall: followed.elapsed,
         serial_error: followed.serial_error,
     })
+}
+
+/// How a followed serial line ended, where nothing says more than the
+/// line itself (a port, an emulator's COM1): `what` names the line in an
+/// environment failure.
+pub fn ending(followed: &live::Followed, deadline: Duration, what: &str) -> Ending {
+    match followed.stop {
+        Stop::Interrupted => Ending::Interrupted,
+        Stop::Deadline => Ending::Timeout {
+            secs: deadline.as_secs_f64(),
+        },
+        Stop::StreamsEnded if followed.serial_error.is_some() => Ending::Environment {
+            why: format!(
+                "reading {what} failed: {}",
+                followed.serial_error.clone().unwrap_or_default()
+            ),
+        },
+        Stop::EndRecord | Stop::StreamsEnded | Stop::EndGraceExpired | Stop::KvmInternalError => {
+            Ending::Stopped
+        }
+    }
 }
 
 #[cfg(test)]
