@@ -37,6 +37,7 @@ pub mod bochs;
 pub mod boot;
 pub mod build_id;
 pub mod cli;
+pub mod command;
 pub mod compare;
 pub mod controls;
 pub mod evidence;
