@@ -11,14 +11,11 @@ use report::kind;
 
 static UNDER_TCG: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
 
-static EMULATED_FIRMWARE: core::sync::atomic::AtomicBool =
-    core::sync::atomic::AtomicBool::new(false);
-
 /// Whether the machine is an emulator without a hypervisor bit whose
 /// firmware is Bochs' or QEMU's (ACPI OEM id `BOCHS`): Bochs, which
 /// ignores QEMU's debug-exit port but has a shutdown port of its own.
-pub fn bochs_like() -> bool {
-    EMULATED_FIRMWARE.load(Ordering::Relaxed)
+pub fn bochs_like(id: &cpu::Identity, firmware: &crate::platform::Firmware) -> bool {
+    !id.hypervisor && firmware.oem_id.starts_with(b"BOCHS")
 }
 
 /// Whether the hypervisor says it is QEMU's TCG (CPUID 0x4000_0000).
@@ -40,10 +37,6 @@ pub fn report(
     let brand = cpu::cstr(&id.brand);
     let hv = cpu::cstr(&id.hv_vendor);
     UNDER_TCG.store(id.hypervisor && hv == b"TCGTCGTCGTCG", Ordering::Relaxed);
-    EMULATED_FIRMWARE.store(
-        !id.hypervisor && firmware.oem_id.starts_with(b"BOCHS"),
-        Ordering::Relaxed,
-    );
     let apic = if lapic::is_x2apic() {
         "x2apic"
     } else {

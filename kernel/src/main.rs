@@ -81,6 +81,7 @@ fn kmain(bi: boot::BootInfo) -> ! {
     )
     .listed;
     machine::report(&id, listed, bi.usable(), &plat.firmware);
+    exit::leave_bochs_at_end(machine::bochs_like(&id, &plat.firmware));
 
     match time::calibrate(plat.hpet, plat.pm_timer, opts.tsc_pit, opts.tsc_skew) {
         Ok(c) => machine::report_clock(&c),
