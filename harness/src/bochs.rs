@@ -12,9 +12,14 @@
 //!    the harness reads; the display is RFB with no wait for a client
 //!    (Debian's Bochs has no `nogui`), and the debugger's first prompt is
 //!    answered with `c` (`-rc`).
+//!    Sound goes to Bochs' dummy driver: its ALSA driver aborts Bochs 2.7
+//!    (`buffer overflow detected`) on a host without a sound card.
 //! 4. The serial line is followed under the hard deadline and stops at the
 //!    end record; the kernel then leaves through Bochs' shutdown port, and
-//!    the guard kills Bochs whatever happens.
+//!    the guard kills Bochs whatever happens. Bochs' own output goes to
+//!    `bochs-output.log`; when Bochs exits before the end record, the run
+//!    ends at once as a failure of the environment that quotes it (the
+//!    kernel leaves Bochs only after its end record).
 
 use crate::{
     evidence::{self, RecordsLog},
@@ -27,7 +32,7 @@ use std::{
     fs::File,
     io::Read,
     path::{Path, PathBuf},
-    process::{Command, Stdio},
+    process::Command,
     time::Duration,
 };
 
@@ -71,6 +76,7 @@ impl Config {
              boot: cdrom\n\
              com1: enabled=1, mode=file, dev={}\n\
              display_library: rfb, options=\"timeout=0\"\n\
+             sound: driver=dummy\n\
              log: {}\n\
              panic: action=fatal\n\
              error: action=report\n\
@@ -218,6 +224,17 @@ pub fn boot(
     dir: &Path,
     watcher: &mut dyn FnMut(&Line),
 ) -> Result<Booted> {
+    boot_program(Path::new("bochs"), cfg, deadline, dir, watcher)
+}
+
+/// [`boot`] with the Bochs program named.
+fn boot_program(
+    program: &Path,
+    cfg: &Config,
+    deadline: Duration,
+    dir: &Path,
+    watcher: &mut dyn FnMut(&Line),
+) -> Result<Booted> {
     let fifo = dir.join("com1.fifo");
     nix::unistd::mkfifo(
         &fifo,
@@ -228,16 +245,13 @@ pub fn boot(
     evidence::write(dir, "bochsrc", &cfg.bochsrc(&fifo, &dir.join("bochs.log")))?;
     evidence::write(dir, "bochs-debugger.rc", "c\n")?;
     let output = File::create(dir.join("bochs-output.log")).context("creating bochs-output.log")?;
-    let mut cmd = Command::new("bochs");
+    let mut cmd = Command::new(program);
     cmd.arg("-q")
         .arg("-f")
         .arg(&rc)
         .arg("-rc")
         .arg(dir.join("bochs-debugger.rc"))
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(output.try_clone().context("bochs-output.log")?)
-        .stderr(output);
+        .current_dir(dir);
     evidence::write(
         dir,
         "bochs-command.txt",
@@ -259,6 +273,7 @@ pub fn boot(
     let start = std::time::Instant::now();
     let mut guard = ChildGuard::spawn(cmd).context("starting Bochs")?;
     let (tx, rx) = live::channel();
+    keep_output(&mut guard, output, fifo.clone());
     live::pump_serial(
         Fifo {
             path: fifo,
@@ -287,7 +302,19 @@ pub fn boot(
     if let Some(e) = write_error {
         return Err(e);
     }
-    let ending = crate::watch::ending(&followed, deadline, "Bochs' COM1");
+    let ending = if followed.stop == live::Stop::StreamsEnded {
+        Ending::Environment {
+            why: format!(
+                "Bochs exited ({}) before the kernel's end record: {}",
+                guard
+                    .try_wait()
+                    .map_or("status unknown".into(), |s| s.to_string()),
+                last_words(&dir.join("bochs-output.log"))
+            ),
+        }
+    } else {
+        crate::watch::ending(&followed, deadline, "Bochs' COM1")
+    };
     Ok(Booted {
         transcript: followed.transcript,
         ending,
@@ -295,9 +322,140 @@ pub fn boot(
     })
 }
 
+/// Copies Bochs' stdout and stderr (piped by the guard) into `output`; when
+/// both have ended, Bochs is gone, and a reader still waiting to open COM1's
+/// FIFO is let go (an open for writing, closed at once), so that it reads
+/// the end of the stream instead of waiting for the deadline.
+fn keep_output(guard: &mut ChildGuard, output: File, fifo: PathBuf) {
+    use std::sync::{Arc, Mutex};
+    let output = Arc::new(Mutex::new(output));
+    let copy = |r: Option<Box<dyn Read + Send>>, out: Arc<Mutex<File>>| {
+        std::thread::spawn(move || {
+            let Some(mut r) = r else { return };
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = r.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                if let Ok(mut f) = out.lock() {
+                    let _ = std::io::Write::write_all(&mut *f, &buf[..n]);
+                }
+            }
+        })
+    };
+    let a = copy(
+        guard
+            .take_stdout()
+            .map(|r| Box::new(r) as Box<dyn Read + Send>),
+        output.clone(),
+    );
+    let b = copy(
+        guard
+            .take_stderr()
+            .map(|r| Box::new(r) as Box<dyn Read + Send>),
+        output,
+    );
+    std::thread::spawn(move || {
+        let _ = a.join();
+        let _ = b.join();
+        use std::os::unix::fs::OpenOptionsExt as _;
+        // The open fails (ENXIO) while no reader has the FIFO open: the
+        // reader may not have reached its open yet, or may be done.
+        for _ in 0..100 {
+            let opened = std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+                .open(&fifo);
+            if opened.is_ok() || !fifo.exists() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    });
+}
+
+/// The last lines Bochs printed that say something (not its `i` info lines
+/// nor ALSA's complaints), joined; or where to look.
+fn last_words(output: &Path) -> String {
+    let text = std::fs::read_to_string(output).unwrap_or_default();
+    let said: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("ALSA lib") && !is_info(l))
+        .collect();
+    match said.len() {
+        0 => format!("it printed nothing more (see {})", output.display()),
+        n => said[n.saturating_sub(3)..].join(" | "),
+    }
+}
+
+/// Whether a line of Bochs' output is one of its info lines
+/// (`00000000000i[PLUGIN] ...`).
+fn is_info(line: &str) -> bool {
+    let digits = line.bytes().take_while(u8::is_ascii_digit).count();
+    digits > 0 && line.as_bytes().get(digits) == Some(&b'i')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bochs_that_dies_before_the_end_record_ends_the_run_at_once_as_the_environment_s_failure() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = std::env::temp_dir().join(format!("bochs-dies-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fake = dir.join("bochs");
+        std::fs::write(
+            &fake,
+            "#!/bin/sh\necho 00000000000i[      ] reading configuration\necho '*** buffer overflow detected ***: terminated' >&2\nexit 134\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let cfg = Config {
+            model: DEFAULT_MODEL.into(),
+            smp: 2,
+            ips: DEFAULT_IPS,
+            quantum: DEFAULT_QUANTUM,
+            iso: dir.join("none.iso"),
+        };
+        let start = std::time::Instant::now();
+        let b = boot_program(&fake, &cfg, Duration::from_secs(60), &dir, &mut |_| {}).unwrap();
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            start.elapsed()
+        );
+        match &b.ending {
+            Ending::Environment { why } => assert!(
+                why.starts_with("Bochs exited (exit status: 134) before the kernel's end record")
+                    && why.ends_with("*** buffer overflow detected ***: terminated"),
+                "{why}"
+            ),
+            e => panic!("{e:?}"),
+        }
+        assert!(!dir.join("com1.fifo").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn what_bochs_said_last_skips_its_info_lines_and_alsa() {
+        let dir = std::env::temp_dir().join(format!("bochs-words-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("out.log");
+        std::fs::write(
+            &f,
+            "00000000000i[PLUGIN] loaded plugin libbx_serial.so\nALSA lib pcm.c:2666: Unknown PCM default\n*** buffer overflow detected ***: terminated\n",
+        )
+        .unwrap();
+        assert_eq!(
+            last_words(&f),
+            "*** buffer overflow detected ***: terminated"
+        );
+        std::fs::write(&f, "00000000000i[      ] reading configuration\n").unwrap();
+        assert!(last_words(&f).starts_with("it printed nothing more"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn the_models_are_the_one_word_lines_after_the_heading() {
@@ -348,6 +506,7 @@ mod tests {
             "ata0-master: type=cdrom, path=/r/boot.iso, status=inserted",
             "boot: cdrom",
             "com1: enabled=1, mode=file, dev=/r/com1.fifo",
+            "sound: driver=dummy",
         ] {
             assert!(rc.contains(want), "{want}\n{rc}");
         }
