@@ -67,12 +67,14 @@ mkdir -p "$(dirname "$out")" "$root/build"
 staging=$(mktemp -d "$root/build/iso-root.XXXXXX")
 partial="$out.partial"
 elf=${out%.iso}.elf
-trap 'rm -rf "$staging" "$partial" "$elf.partial"' EXIT
+# The menu is made beside the staging tree, so that ISOs made at once (a
+# matrix's Bochs rows) never read each other's.
+menu=$staging.menu
+trap 'rm -rf "$staging" "$menu" "$partial" "$elf.partial"' EXIT
 
 mkdir -p "$staging/boot/grub"
 cp "$kernel" "$staging/boot/kernel"
 # The menu, generated from the registry, in place of the @MENU@ line.
-menu=$root/build/grub-menu.cfg
 "${harness[@]}" iso-menu --loader grub --cmdline "$cmdline" >"$menu" ||
     die "the harness could not generate the menu (its error above)"
 grub_cfg=$staging/boot/grub/grub.cfg

@@ -10,13 +10,13 @@ use crate::{
         BenchArgs, Cli, Command, CompareArgs, CompletionsArgs, IsoMenuArgs, ListArgs, MatrixArgs,
         ParseArgs, ReplayArgs, RunArgs, Sources, WatchArgs,
     },
-    compare, evidence, figure,
+    compare, evidence,
     judge::{
         self,
         experiment::{self as xj, ExpJudgement, Tally, Via, Where},
         Ending, Facts, Judgement,
     },
-    list, live, matrix, menu, plot,
+    list, live, matrix, menu,
     qemu_info::QemuVersion,
     render,
     run::{self, RunRequest, Setup},
@@ -126,6 +126,7 @@ fn cmd_run(a: RunArgs) -> Result<Status> {
         experiment: a.experiment,
         ms: a.ms,
         qemu: None,
+        emulator: run::Emulator::Qemu,
     };
     // Refuse bad input before spending time on a build.
     run::validate(&req, &setup)?;
@@ -244,33 +245,18 @@ fn write_judged(dir: &Path, s: &JudgedSummary<'_>, wall: Duration) -> Result<()>
         "summary.json",
         &(serde_json::to_string_pretty(s)? + "\n"),
     )?;
-    let mut cases = run::junit_cases(s.name, s.facts, s.judgement, wall);
-    cases.extend(s.experiments.iter().map(suite::experiment_case));
-    evidence::write(
+    suite::write_results(
         dir,
-        "junit.xml",
-        &evidence::junit_xml(
-            "static-call",
-            &[
-                ("source", s.source.to_string()),
-                ("smp", s.smp.map_or("?".into(), |n| n.to_string())),
-            ],
-            &cases,
-        ),
-    )?;
-    if !s.experiments.is_empty() {
-        figure::write(
-            dir,
-            "latency",
-            &plot::Latency {
-                exps: s.experiments,
-                baseline: s.facts.baseline.as_ref(),
-                tsc_hz: s.facts.tsc_hz,
-                title: &format!("patch latency per phase, {}", s.source),
-            },
-        )?;
-    }
-    Ok(())
+        &suite::Results {
+            name: s.name,
+            source: s.source,
+            smp: s.smp,
+            facts: s.facts,
+            judgement: s.judgement,
+            experiments: s.experiments,
+        },
+        wall,
+    )
 }
 
 /// The experiments of one saved or watched boot
@@ -482,134 +468,38 @@ fn cmd_parse(a: ParseArgs) -> Result<Status> {
 /// ([`crate::bochs`]), followed live, each experiment judged as its
 /// record arrives, the boot judged at the end.
 fn cmd_run_bochs(a: RunArgs) -> Result<Status> {
-    use crate::bochs;
-    // 1. Refuse what a Bochs boot cannot do, and bad input, before anything
-    //    runs.
-    if a.control.is_some() || a.repeat > 1 || a.iso.is_some() || a.tap {
+    if a.repeat > 1 || a.iso.is_some() || a.tap {
         anyhow::bail!(
-            "--emulator bochs runs experiments only: no --control, --repeat, --iso or --tap"
+            "--emulator bochs makes its own ISO and runs once: no --repeat, --iso or --tap"
         );
     }
-    if a.boot != run::BootKind::Kernel {
-        anyhow::bail!("--emulator bochs boots its own ISO through its BIOS: no --boot");
-    }
-    let pattern = a.experiment.clone().unwrap_or_else(|| "*".into());
-    let selected = list::select(&pattern).context("--experiment")?;
-    let known = bochs::models()?;
-    let version = bochs::version()?;
-    let cfg = bochs::Config {
-        model: a.cpu.clone().unwrap_or_else(|| bochs::DEFAULT_MODEL.into()),
+    let req = RunRequest {
+        name: "bochs".into(),
         smp: a.smp,
-        ips: a.ips,
-        quantum: a.quantum,
-        iso: std::path::PathBuf::new(),
+        accel: a.accel,
+        cpu: a.cpu,
+        timeout: a.timeout,
+        boot: a.boot,
+        control: a.control,
+        append: a.append,
+        expect: a.expect,
+        experiment: Some(a.experiment.unwrap_or_else(|| "*".into())),
+        ms: a.ms,
+        qemu: None,
+        emulator: run::Emulator::Bochs {
+            ips: a.ips,
+            quantum: a.quantum,
+        },
     };
-    bochs::check(&cfg, &known)?;
-    let ms = a.ms.unwrap_or(suite::DEFAULT_MS);
-    let mut cmdline = format!("exp={pattern} ms={ms}");
-    for w in &a.append {
-        cmdline.push(' ');
-        cmdline.push_str(w);
-    }
-    report::cmdline::Options::parse(&cmdline)
-        .map_err(|e| anyhow::anyhow!("the kernel would refuse `{cmdline}`: {e}"))?;
+    // Refuse bad input before spending time on a build.
+    run::validate_bochs(&req)?;
     let (setup, build) = setup(&a.src, None, !a.quiet)?;
     if build {
         setup.workspace.build_kernel()?;
     }
-    // 2. The run's ISO, in its evidence directory.
-    let dir = evidence::create_run_dir(
-        &setup.out,
-        &format!("bochs-{}-smp{}", cfg.model, cfg.smp),
-        SystemTime::now(),
-    )?;
-    let iso = dir.join("boot.iso");
-    bochs::make_iso(&setup.workspace.root, &setup.elf, &iso, &cmdline)?;
-    let cfg = bochs::Config { iso, ..cfg };
-    let label = cfg.label(&version);
-    // Bochs runs several times slower than QEMU's TCG here, and GRUB's
-    // countdown comes first.
-    let timeout = a.timeout.unwrap_or_else(|| {
-        (60.0 + 4.0 * suite::boot_deadline(selected.len(), ms, a.smp)).min(run::MAX_TIMEOUT)
-    });
-    let source = format!(
-        "{label}, {} CPU(s), ips {}, quantum {}",
-        cfg.smp, cfg.ips, cfg.quantum
-    );
-    evidence::write(&dir, "source.txt", &format!("{source}\n{cmdline}\n"))?;
-    if !a.quiet {
-        println!(
-            "harness: {} experiment(s) match `{pattern}`, {ms} ms each, on {source}, for up to {timeout:.0} s; evidence in {}",
-            selected.len(),
-            dir.display()
-        );
-    }
-    // 3, 4. Boot and follow.
-    let exp = run::expectation(a.expect, None)?;
-    let symbols = setup.symbols().ok();
-    let mut table = Table::new(selected.len(), true);
-    let (b, exps) = {
-        let mut live = suite::Live::new(
-            &mut table,
-            None,
-            Via::Bochs,
-            symbols.as_ref(),
-            None,
-            !a.quiet,
-            false,
-            "shared",
-        )
-        .on_emulator(label.clone());
-        let b = bochs::boot(&cfg, Duration::from_secs_f64(timeout), &dir, &mut |l| {
-            live.line(l)
-        })?;
-        let facts = Facts::from_transcript(&b.transcript);
-        let seen = Where::new(facts.machine.as_ref(), Via::Bochs, None).with_emulator(Some(&label));
-        let exps = xj::judge_unplanned(&facts, &b.ending, &seen, symbols.as_ref(), Some(&pattern))?;
-        live.show_rest(&exps);
-        (b, exps)
-    };
-    let facts = Facts::from_transcript(&b.transcript);
-    let mut j = judge::judge(
-        &facts,
-        &exp,
-        &judge::Context {
-            smp: Some(a.smp),
-            ending: &b.ending,
-            symbols: symbols.as_ref(),
-        },
-    );
-    j.status = log_status(&j, &facts, &exps);
-    write_judged(
-        &dir,
-        &JudgedSummary {
-            name: "bochs",
-            source: &source,
-            smp: Some(a.smp),
-            machine: facts.machine.as_ref(),
-            facts: &facts,
-            ending: &b.ending,
-            judgement: &j,
-            experiments: &exps,
-            tally: (!exps.is_empty()).then(|| Tally::of(&exps)),
-            exit_status: j.status.code(),
-            wall_seconds: Some(b.wall.as_secs_f64()),
-            harness: evidence::current_provenance(),
-        },
-        b.wall,
-    )?;
-    render::Summary {
-        facts: &facts,
-        judgement: &j,
-        place: &source,
-        smp: Some(a.smp),
-        symbols: symbols.as_ref(),
-        wall: Some(b.wall.as_secs_f64()),
-        evidence: Some(&dir),
-    }
-    .print();
-    print_closing(&facts, &exps, j.status);
-    Ok(j.status)
+    let o = crate::bochs_suite::run(&req, &setup, Print::Live)?;
+    crate::bochs_suite::print_summary(&o, &setup);
+    Ok(o.status)
 }
 
 fn cmd_watch(a: WatchArgs) -> Result<Status> {

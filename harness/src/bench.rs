@@ -593,6 +593,7 @@ pub fn prepare(
         experiment: experiment.map(str::to_string),
         ms: experiment.map(|_| a.ms),
         qemu: None,
+        emulator: crate::run::Emulator::Qemu,
     };
     for &smp in smps {
         crate::run::validate(

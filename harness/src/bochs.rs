@@ -12,6 +12,9 @@
 //!    the harness reads; the display is RFB with no wait for a client
 //!    (Debian's Bochs has no `nogui`), and the debugger's first prompt is
 //!    answered with `c` (`-rc`).
+//!    The emulated clock starts at the same instant in every run (`time0`
+//!    fixed, `sync=none`): GRUB's countdown and everything after it take
+//!    the same instructions each time, which makes a run deterministic.
 //!    Sound goes to Bochs' dummy driver: its ALSA driver aborts Bochs 2.7
 //!    (`buffer overflow detected`) on a host without a sound card.
 //! 4. The serial line is followed under the hard deadline and stops at the
@@ -71,7 +74,7 @@ impl Config {
              vgaromimage: file=/usr/share/vgabios/vgabios.bin\n\
              cpu: model={}, count={}, ips={}, quantum={}\n\
              pci: enabled=1, chipset=i440fx\n\
-             clock: sync=none, time0=local\n\
+             clock: sync=none, time0=946684800\n\
              ata0-master: type=cdrom, path={}, status=inserted\n\
              boot: cdrom\n\
              com1: enabled=1, mode=file, dev={}\n\
@@ -100,6 +103,15 @@ impl Config {
 
 /// Bochs' version (`2.7`), from its banner.
 pub fn version() -> Result<String> {
+    static KNOWN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    if let Some(v) = KNOWN.get() {
+        return Ok(v.clone());
+    }
+    let v = version_asked()?;
+    Ok(KNOWN.get_or_init(|| v).clone())
+}
+
+fn version_asked() -> Result<String> {
     let text = ask(&["--help"])?;
     text.lines()
         .find_map(|l| l.trim().strip_prefix("Bochs x86 Emulator "))
@@ -109,8 +121,15 @@ pub fn version() -> Result<String> {
 
 /// The CPU models Bochs knows (`bochs --help cpu`).
 pub fn models() -> Result<Vec<String>> {
-    let text = ask(&["--help", "cpu"])?;
-    Ok(parse_models(&text))
+    static KNOWN: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    if let Some(m) = KNOWN.get() {
+        return Ok(m.clone());
+    }
+    let m = parse_models(&ask(&["--help", "cpu"])?);
+    if m.is_empty() {
+        bail!("`bochs --help cpu` listed no CPU model");
+    }
+    Ok(KNOWN.get_or_init(|| m).clone())
 }
 
 /// The model names from `bochs --help cpu`: the lines after `Supported CPU

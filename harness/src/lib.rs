@@ -34,6 +34,7 @@ pub mod bench_cpus;
 pub mod bench_plot;
 pub mod bench_scale;
 pub mod bochs;
+pub mod bochs_suite;
 pub mod boot;
 pub mod build_id;
 pub mod cli;

@@ -7,31 +7,14 @@
 //! # comment
 //! [defaults]          # optional: keys every row starts from
 //! accel = tcg
-//! timeout = 30
 //!
 //! [smp4-nehalem]      # one row: its name, then its keys
 //! smp = 4
 //! cpu = Nehalem
-//! expect = pass
 //! ```
 //!
-//! | key | value | default |
-//! |---|---|---|
-//! | `smp` | 1 to 255 (QEMU's `pc` machine; QEMU refuses more) | 1 |
-//! | `cpu` | a QEMU `-cpu` model | `qemu64` |
-//! | `accel` | `tcg`, `kvm`, `auto` | `auto` |
-//! | `boot` | `kernel`, `iso-bios`, `iso-uefi` | `kernel` |
-//! | `control` | a control of `docs/cmdline.md` | none |
-//! | `append` | more kernel command line words | none |
-//! | `expect` | `pass`, `fault`, `timeout`, `fail` (an `experiment` row whose every experiment must FAIL: a sabotage row), `clock-fail` (the TSC's references must disagree, nothing else fail: with `append = tsc=skew`) | from the control, else `pass` |
-//! | `expect_kind` | with `expect = fail`, and only then: the failure kinds the sabotage must cause, comma-separated: `wrong`, `faults`, `stray_bp`, `stale_bp`, `stale_call`, `bad_return`, `unsynced`, `blind` (the `exp` record's counters), `deadlock` | none: required by `expect = fail` |
-//! | `timeout` | seconds | 30 (10 for `expect = timeout`); for an `experiment` row, per boot, and only when the row itself sets it (else [`suite::boot_deadline`]) |
-//! | `skip` | a reason: the row is listed as skipped | not skipped |
-//! | `experiment` | a pattern of registry experiment names (`harness list`): the row runs them as `harness run --experiment` does, each judged on its own | none (the platform only) |
-//! | `ms` | milliseconds per experiment (needs `experiment`) | 200 |
-//! | `qemu` | the QEMU that runs the row: a major version alone (`10`: the QEMU that `scripts/setup.sh --qemu 10` unpacks under `build/qemu-10/`), a path, or a program in `PATH` | `--qemu` of `harness matrix` (the system's `qemu-system-x86_64`) |
-//! | `expect_apic` | `xapic` or `x2apic`: the APIC mode the kernel must report in its `machine` record, in every boot of the row | not checked |
-//! | `group` | group names, separated by spaces or commas (`harness matrix --group NAME` runs one group) | none |
+//! The keys, their values and defaults are documented once, for users, in
+//! `docs/harness.md` ("Matrix tables"); [`Keys::set`] parses them.
 //!
 //! Every row's QEMU is asked what it is before the first row runs: a row
 //! whose QEMU is not set up, is not QEMU, or is older than QEMU 7.2 makes
@@ -151,6 +134,16 @@ struct Keys {
     qemu: Option<String>,
     expect_apic: Option<ApicMode>,
     group: Option<Vec<String>>,
+    emulator: Option<EmulatorName>,
+    ips: Option<u64>,
+    quantum: Option<u32>,
+}
+
+/// `emulator =`: the machine a row boots on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum EmulatorName {
+    Qemu,
+    Bochs,
 }
 
 impl Keys {
@@ -251,8 +244,19 @@ impl Keys {
                 }
                 self.group = Some(words);
             }
+            "emulator" => self.emulator = Some(en(key, value)?),
+            "ips" => {
+                self.ips = Some(value.parse().map_err(|_| {
+                    anyhow::anyhow!("`ips = {value}`: wanted instructions per second")
+                })?);
+            }
+            "quantum" => {
+                self.quantum = Some(value.parse().map_err(|_| {
+                    anyhow::anyhow!("`quantum = {value}`: wanted a number of instructions")
+                })?);
+            }
             _ => bail!(
-                "unknown key `{key}` (keys: smp, cpu, accel, boot, control, append, expect, expect_kind, timeout, skip, experiment, ms, qemu, expect_apic, group)"
+                "unknown key `{key}` (keys: smp, cpu, accel, boot, control, append, expect, expect_kind, timeout, skip, experiment, ms, qemu, expect_apic, group, emulator, ips, quantum)"
             ),
         }
         Ok(())
@@ -286,6 +290,9 @@ impl Keys {
             qemu: self.qemu.clone().or(base.qemu.clone()),
             expect_apic: self.expect_apic.or(base.expect_apic),
             group: self.group.clone().or(base.group.clone()),
+            emulator: self.emulator.or(base.emulator),
+            ips: self.ips.or(base.ips),
+            quantum: self.quantum.or(base.quantum),
         }
     }
 
@@ -323,6 +330,13 @@ impl Keys {
                 experiment: self.experiment,
                 ms: self.ms,
                 qemu: self.qemu,
+                emulator: match self.emulator {
+                    Some(EmulatorName::Bochs) => run::Emulator::Bochs {
+                        ips: self.ips.unwrap_or(crate::bochs::DEFAULT_IPS),
+                        quantum: self.quantum.unwrap_or(crate::bochs::DEFAULT_QUANTUM),
+                    },
+                    _ => run::Emulator::Qemu,
+                },
             },
         }
     }
@@ -331,9 +345,12 @@ impl Keys {
 /// An `expect = fail` row: every experiment that ran FAILed through each
 /// of `kinds` and nothing else ([`kind::caught`]), on boots that are
 /// otherwise healthy. `Ok` holds a line per experiment, what it counted.
-fn sabotage_row(o: &suite::SuiteOutcome, kinds: &[FailureKind]) -> (RowResult, Vec<String>) {
-    let judged: Vec<_> = o
-        .experiments
+fn sabotage_row(
+    experiments: &[crate::judge::experiment::ExpJudgement],
+    platform: &[String],
+    kinds: &[FailureKind],
+) -> (RowResult, Vec<String>) {
+    let judged: Vec<_> = experiments
         .iter()
         .filter(|j| j.verdict.word() != "SKIP")
         .collect();
@@ -348,7 +365,7 @@ fn sabotage_row(o: &suite::SuiteOutcome, kinds: &[FailureKind]) -> (RowResult, V
     if judged.is_empty() {
         why.push("no experiment ran".into());
     }
-    why.extend(o.platform_lines());
+    why.extend(platform.iter().cloned());
     if why.is_empty() {
         (RowResult::Pass, seen)
     } else {
@@ -431,6 +448,27 @@ pub fn parse_table(text: &str) -> Result<Vec<Row>> {
                     bail!("line {line}: row `{name}` sets `expect_kind` without `expect = fail`")
                 }
                 _ => {}
+            }
+            let bochs = k.emulator == Some(EmulatorName::Bochs);
+            if !bochs && (k.ips.is_some() || k.quantum.is_some()) {
+                bail!("line {line}: row `{name}` sets `ips` or `quantum` without `emulator = bochs`");
+            }
+            if bochs {
+                let qemu_only = [
+                    ("accel", k.accel.is_some()),
+                    ("boot", k.boot.is_some()),
+                    ("qemu", k.qemu.is_some()),
+                    ("control", k.control.is_some()),
+                ];
+                if let Some((key, _)) = qemu_only.iter().find(|(_, set)| *set) {
+                    bail!(
+                        "line {line}: row `{name}` sets `{key}` with `emulator = bochs`: Bochs boots \
+                         the ISO made for the row through its BIOS and runs experiments only"
+                    );
+                }
+                if k.experiment.is_none() {
+                    bail!("line {line}: row `{name}` says `emulator = bochs` without `experiment`");
+                }
             }
             Ok(k.into_row(name, line))
         })
@@ -596,6 +634,74 @@ struct RowRun {
     first_fail_ns: Vec<u64>,
 }
 
+/// What a row of experiments gave, on either emulator.
+struct ExpRun {
+    experiments: Vec<crate::judge::experiment::ExpJudgement>,
+    tally: crate::judge::experiment::Tally,
+    /// The platform's reasons, one line each.
+    platform: Vec<String>,
+    /// A boot whose APIC mode is not the row's `expect_apic`, one line each.
+    apic: Vec<String>,
+    met: bool,
+    dir: std::path::PathBuf,
+    interrupted: bool,
+}
+
+impl ExpRun {
+    /// Runs the experiments of `row` on its emulator.
+    fn of(row: &Row, setup: &Setup) -> Result<ExpRun> {
+        let print = if setup.echo {
+            Print::Live
+        } else {
+            Print::Quiet
+        };
+        let apic = |role: &str, facts: &crate::judge::Facts| {
+            row.expect_apic
+                .and_then(|want| apic_mismatch(want, facts))
+                .map(|m| format!("boot {role}: {m}"))
+        };
+        Ok(match row.request.emulator {
+            run::Emulator::Qemu => {
+                let o = suite::run(&row.request, setup, print)?;
+                if setup.echo {
+                    suite::print_summary(&o, setup);
+                }
+                ExpRun {
+                    interrupted: o
+                        .boots
+                        .iter()
+                        .any(|b| b.outcome.ending == crate::judge::Ending::Interrupted),
+                    apic: o
+                        .boots
+                        .iter()
+                        .filter_map(|b| apic(&b.role, &b.outcome.facts))
+                        .collect(),
+                    platform: o.platform_lines(),
+                    met: o.met,
+                    dir: o.dir,
+                    tally: o.tally,
+                    experiments: o.experiments,
+                }
+            }
+            run::Emulator::Bochs { .. } => {
+                let o = crate::bochs_suite::run(&row.request, setup, print)?;
+                if setup.echo {
+                    crate::bochs_suite::print_summary(&o, setup);
+                }
+                ExpRun {
+                    interrupted: o.ending == crate::judge::Ending::Interrupted,
+                    apic: apic("shared", &o.facts).into_iter().collect(),
+                    platform: o.platform_lines(),
+                    met: o.met(),
+                    dir: o.dir,
+                    tally: o.tally,
+                    experiments: o.experiments,
+                }
+            }
+        })
+    }
+}
+
 /// Runs one row (prints nothing unless the serial line is echoed).
 fn run_row(row: &Row, setup: &Setup) -> RowRun {
     let start = Instant::now();
@@ -610,72 +716,49 @@ fn run_row(row: &Row, setup: &Setup) -> RowRun {
     };
     run.result = match &row.skip {
         Some(why) => RowResult::Skip(why.clone()),
-        None if row.request.experiment.is_some() => {
-            let print = if setup.echo {
-                Print::Live
-            } else {
-                Print::Quiet
-            };
-            match suite::run(&row.request, setup, print) {
-                Ok(o) => {
-                    if setup.echo {
-                        suite::print_summary(&o, setup);
-                    }
-                    run.interrupted = o
-                        .boots
-                        .iter()
-                        .any(|b| b.outcome.ending == crate::judge::Ending::Interrupted);
-                    run.detail = Some(o.tally.line());
-                    run.first_fail_ns = o
-                        .experiments
-                        .iter()
-                        .filter_map(|j| j.counters.get("first_fail_ns").copied())
-                        .filter(|&ns| ns > 0)
-                        .collect();
-                    // What did not pass, one line each (the run's
-                    // directory has the whole table).
-                    let not_passed: Vec<String> = o
-                        .experiments
-                        .iter()
-                        .filter(|j| j.verdict.word() != "PASS" && j.verdict.word() != "SKIP")
-                        .map(|j| {
-                            format!(
-                                "{} {}: {}",
-                                j.verdict.word(),
-                                j.name,
-                                j.reasons.first().map_or("", String::as_str)
-                            )
-                        })
-                        .collect();
-                    let apic: Vec<String> = row
-                        .expect_apic
-                        .into_iter()
-                        .flat_map(|want| {
-                            o.boots.iter().filter_map(move |b| {
-                                apic_mismatch(want, &b.outcome.facts)
-                                    .map(|m| format!("boot {}: {m}", b.role))
-                            })
-                        })
-                        .collect();
-                    run.dir = Some(o.dir.clone());
-                    if !apic.is_empty() {
-                        RowResult::Fail(apic)
-                    } else if row.want_fail {
-                        let (r, seen) = sabotage_row(&o, &row.want_kinds);
-                        run.under = seen;
-                        r
-                    } else if o.met {
-                        run.under = not_passed;
-                        RowResult::Pass
-                    } else {
-                        let mut v = not_passed;
-                        v.extend(o.platform_lines());
-                        RowResult::Fail(v)
-                    }
+        None if row.request.experiment.is_some() => match ExpRun::of(row, setup) {
+            Ok(o) => {
+                run.interrupted = o.interrupted;
+                run.detail = Some(o.tally.line());
+                run.first_fail_ns = o
+                    .experiments
+                    .iter()
+                    .filter_map(|j| j.counters.get("first_fail_ns").copied())
+                    .filter(|&ns| ns > 0)
+                    .collect();
+                // What did not pass, one line each (the run's directory
+                // has the whole table).
+                let not_passed: Vec<String> = o
+                    .experiments
+                    .iter()
+                    .filter(|j| j.verdict.word() != "PASS" && j.verdict.word() != "SKIP")
+                    .map(|j| {
+                        format!(
+                            "{} {}: {}",
+                            j.verdict.word(),
+                            j.name,
+                            j.reasons.first().map_or("", String::as_str)
+                        )
+                    })
+                    .collect();
+                run.dir = Some(o.dir.clone());
+                if !o.apic.is_empty() {
+                    RowResult::Fail(o.apic)
+                } else if row.want_fail {
+                    let (r, seen) = sabotage_row(&o.experiments, &o.platform, &row.want_kinds);
+                    run.under = seen;
+                    r
+                } else if o.met {
+                    run.under = not_passed;
+                    RowResult::Pass
+                } else {
+                    let mut v = not_passed;
+                    v.extend(o.platform);
+                    RowResult::Fail(v)
                 }
-                Err(e) => RowResult::Fail(vec![format!("{e:#}")]),
             }
-        }
+            Err(e) => RowResult::Fail(vec![format!("{e:#}")]),
+        },
         None => match run::resolve(&row.request, setup).and_then(|p| run::execute(&p, setup)) {
             Ok(o) => {
                 run.interrupted = o.ending == crate::judge::Ending::Interrupted;
@@ -806,7 +889,7 @@ pub fn run_table_cases(
         repeated(picked, opts.repeat.max(1)).into_iter().unzip();
     // A bad row is bad input: refuse the table before running any of it.
     for row in rows.iter().filter(|r| r.skip.is_none()) {
-        run::validate(&row.request, setup).with_context(|| {
+        run::check_request(&row.request, setup).with_context(|| {
             format!(
                 "{}: row `{}` (line {})",
                 file.display(),
@@ -1065,7 +1148,7 @@ mod tests {
 
     #[test]
     fn the_shipped_tables_have_groups_for_every_row() {
-        for t in ["platform.cfg", "torture.cfg"] {
+        for t in ["platform.cfg", "torture.cfg", "bochs.cfg"] {
             let text =
                 std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(t)).unwrap();
             for r in parse_table(&text).unwrap() {
@@ -1075,6 +1158,69 @@ mod tests {
                     r.request.name
                 );
             }
+        }
+    }
+
+    #[test]
+    fn a_bochs_row_takes_a_model_ips_and_quantum_and_the_bochs_table_parses() {
+        let rows = parse_table(
+            "[defaults]\nemulator = bochs\nexperiment = naive/*\n[a]\ncpu = corei5_arrandale_m520\nips = 200000000\nquantum = 4\n[b]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            rows[0].request.emulator,
+            run::Emulator::Bochs {
+                ips: 200_000_000,
+                quantum: 4
+            }
+        );
+        assert_eq!(
+            rows[0].request.cpu.as_deref(),
+            Some("corei5_arrandale_m520")
+        );
+        assert_eq!(
+            rows[1].request.emulator,
+            run::Emulator::Bochs {
+                ips: crate::bochs::DEFAULT_IPS,
+                quantum: crate::bochs::DEFAULT_QUANTUM
+            }
+        );
+        let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("bochs.cfg"))
+            .unwrap();
+        let rows = parse_table(&text).unwrap();
+        assert!(rows
+            .iter()
+            .all(|r| matches!(r.request.emulator, run::Emulator::Bochs { .. })));
+        assert!(rows
+            .iter()
+            .any(|r| r.want_fail && r.want_kinds == [FailureKind::Counter("wrong")]));
+    }
+
+    #[test]
+    fn a_bochs_row_with_a_qemu_key_or_without_experiments_and_ips_without_bochs_are_refused() {
+        for (key, text) in [
+            (
+                "`accel`",
+                "[a]\nemulator = bochs\nexperiment = naive/*\naccel = tcg\n",
+            ),
+            (
+                "`boot`",
+                "[a]\nemulator = bochs\nexperiment = naive/*\nboot = iso-bios\n",
+            ),
+            (
+                "`qemu`",
+                "[a]\nemulator = bochs\nexperiment = naive/*\nqemu = 10\n",
+            ),
+            ("without `experiment`", "[a]\nemulator = bochs\n"),
+            (
+                "`ips` or `quantum` without",
+                "[a]\nexperiment = naive/*\nips = 200000000\n",
+            ),
+            ("wanted one of qemu, bochs", "[a]\nemulator = bosch\n"),
+            ("`quantum = x`", "[a]\nemulator = bochs\nquantum = x\n"),
+        ] {
+            let e = format!("{:#}", parse_table(text).unwrap_err());
+            assert!(e.contains(key) && e.contains("line"), "{key}: {e}");
         }
     }
 

@@ -174,7 +174,13 @@ pub fn run_command(req: &RunRequest, qemu: &str, kernel: &Path, iso: Option<&Pat
         a.push(v);
     };
     opt("--smp", req.smp.to_string());
-    opt("--accel", word(&|| req.accel.to_possible_value()));
+    if let run::Emulator::Bochs { ips, quantum } = req.emulator {
+        opt("--emulator", "bochs".into());
+        opt("--ips", ips.to_string());
+        opt("--quantum", quantum.to_string());
+    } else {
+        opt("--accel", word(&|| req.accel.to_possible_value()));
+    }
     if let Some(c) = &req.cpu {
         opt("--cpu", c.clone());
     }
@@ -199,7 +205,9 @@ pub fn run_command(req: &RunRequest, qemu: &str, kernel: &Path, iso: Option<&Pat
     if let Some(ms) = req.ms {
         opt("--ms", ms.to_string());
     }
-    opt("--qemu", qemu.into());
+    if req.emulator == run::Emulator::Qemu {
+        opt("--qemu", qemu.into());
+    }
     opt("--kernel", kernel.display().to_string());
     if let Some(iso) = iso {
         opt("--iso", iso.display().to_string());
@@ -396,9 +404,74 @@ pub fn load(dir: &Path) -> Result<Recorded> {
     read_recorded(&read_summary(&summary)?, &summary.display().to_string())
 }
 
+/// Record fields that differ between two runs of one Bochs configuration
+/// and seed, and why: everything else must be the same.
+pub const RECORD_FIELDS_THAT_VARY: &[(&str, &str)] = &[(
+    "boot_id",
+    "mixed from RDRAND (random on Bochs too), the RTC and the TSC at each boot, to tell boots apart",
+)];
+
+/// How the records of a replay compare with those recorded: the first
+/// record that differs (by its place and kind), or `None` when every
+/// record is the same but for [`RECORD_FIELDS_THAT_VARY`]. The text is a
+/// `records.jsonl`, one record or damage note per line.
+pub fn first_record_difference(was: &str, now: &str) -> Option<String> {
+    let strip = |line: &str| -> Value {
+        let mut v: Value = serde_json::from_str(line).unwrap_or(Value::String(line.into()));
+        if let Some(r) = v.get_mut("record").and_then(Value::as_object_mut) {
+            // The serial line number moves with any human line before it.
+            r.remove("line");
+            if let Some(f) = r.get_mut("fields").and_then(Value::as_object_mut) {
+                for (name, _) in RECORD_FIELDS_THAT_VARY {
+                    f.remove(*name);
+                }
+            }
+        }
+        v
+    };
+    let kind = |v: &Value| {
+        v["record"]["kind"]
+            .as_str()
+            .unwrap_or("damaged")
+            .to_string()
+    };
+    let a: Vec<Value> = was.lines().map(strip).collect();
+    let b: Vec<Value> = now.lines().map(strip).collect();
+    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+        if x == y {
+            continue;
+        }
+        let (fx, fy) = (&x["record"]["fields"], &y["record"]["fields"]);
+        let field = fx.as_object().and_then(|o| {
+            o.iter()
+                .find(|(k, v)| fy.get(k.as_str()) != Some(v))
+                .map(|(k, v)| {
+                    format!(
+                        ": `{k}` recorded {v}, now {}",
+                        fy.get(k.as_str()).unwrap_or(&Value::Null)
+                    )
+                })
+        });
+        return Some(format!(
+            "record {} ({}, now {}) differs{}",
+            i + 1,
+            kind(x),
+            kind(y),
+            field.unwrap_or_default()
+        ));
+    }
+    match a.len().cmp(&b.len()) {
+        std::cmp::Ordering::Equal => None,
+        _ => Some(format!("{} record(s) recorded, now {}", a.len(), b.len())),
+    }
+}
+
 /// Runs a request once (as `harness run` would, without building) and
 /// returns its evidence directory.
 fn run_once(req: &RunRequest, setup: &Setup) -> Result<PathBuf> {
+    if let run::Emulator::Bochs { .. } = req.emulator {
+        return Ok(crate::bochs_suite::run(req, setup, Print::Quiet)?.dir);
+    }
     run::validate(req, setup)?;
     if req.experiment.is_some() {
         Ok(suite::run(req, setup, Print::Quiet)?.dir)
@@ -451,6 +524,19 @@ pub fn replay(a: &ReplayArgs) -> Result<Status> {
         req.qemu = None;
     }
     let n_exp = rec.verdicts.experiments.len();
+    // Bochs runs the same instructions in every run of one configuration:
+    // its replay is held to the records themselves.
+    let recorded_records = match req.emulator {
+        run::Emulator::Bochs { .. } => {
+            let p = a.dir.join("records.jsonl");
+            Some(std::fs::read_to_string(&p).with_context(|| {
+                format!("reading {} (a Bochs replay compares records)", p.display())
+            })?)
+        }
+        run::Emulator::Qemu => None,
+    };
+    let varying: Vec<&str> = RECORD_FIELDS_THAT_VARY.iter().map(|(n, _)| *n).collect();
+    let varying = varying.join(", ");
     println!("harness: replaying {}", a.dir.display());
     println!("harness: as recorded: {}", r.command);
     println!("harness: kernel {kernel_note}");
@@ -462,13 +548,27 @@ pub fn replay(a: &ReplayArgs) -> Result<Status> {
         let dir = run_once(&req, &setup)?;
         let got = verdicts(&read_summary(&dir.join("summary.json"))?);
         let lines = compare(&rec.verdicts, &got);
-        let diff = lines.iter().filter(|l| !l.same()).count();
+        let mut diff = lines.iter().filter(|l| !l.same()).count();
         println!("repeat {i}/{}: evidence {}", a.repeat, dir.display());
         for l in lines
             .iter()
             .filter(|l| a.verbose || !l.same() || l.what == "run")
         {
             println!("  {}", l.text());
+        }
+        if let Some(was) = &recorded_records {
+            let now = std::fs::read_to_string(dir.join("records.jsonl")).unwrap_or_default();
+            match first_record_difference(was, &now) {
+                None => println!(
+                    "  same     records: all {} the same but for {}",
+                    now.lines().count(),
+                    varying
+                ),
+                Some(d) => {
+                    diff += 1;
+                    println!("  DIFFERS  records: {d}");
+                }
+            }
         }
         if diff == 0 {
             println!(
@@ -485,7 +585,14 @@ pub fn replay(a: &ReplayArgs) -> Result<Status> {
             );
         }
     }
-    let what = format!("the run's status and {n_exp} experiment verdict(s)");
+    let what = format!(
+        "the run's status and {n_exp} experiment verdict(s){}",
+        if recorded_records.is_some() {
+            ", and every record"
+        } else {
+            ""
+        }
+    );
     if differed == 0 {
         println!(
             "replay: reproduced: {} of {} repeat(s) gave every recorded verdict ({what})",
@@ -508,6 +615,36 @@ mod tests {
     use crate::accel::AccelRequest;
     use serde_json::json;
 
+    const RECORDS: &str = r#"{"record":{"line":9,"seq":0,"kind":"hello","fields":{"boot_id":"7f25bd56","cmdline":"exp=x"}}}
+{"record":{"line":11,"seq":1,"kind":"exp","fields":{"boot_id":"7f25bd56","patches":8,"calls":1000}}}
+"#;
+
+    #[test]
+    fn records_that_differ_only_in_their_boot_id_and_line_are_the_same() {
+        let other = RECORDS
+            .replace("7f25bd56", "d212bf56")
+            .replace("\"line\":11", "\"line\":12");
+        assert_eq!(first_record_difference(RECORDS, &other), None);
+    }
+
+    #[test]
+    fn a_record_whose_field_changed_is_named_with_both_values() {
+        let other = RECORDS.replace("\"patches\":8", "\"patches\":9");
+        assert_eq!(
+            first_record_difference(RECORDS, &other).as_deref(),
+            Some("record 2 (exp, now exp) differs: `patches` recorded 8, now 9")
+        );
+    }
+
+    #[test]
+    fn a_record_missing_from_the_replay_is_a_difference() {
+        let first = RECORDS.lines().next().unwrap();
+        assert_eq!(
+            first_record_difference(RECORDS, first).as_deref(),
+            Some("2 record(s) recorded, now 1")
+        );
+    }
+
     fn request() -> RunRequest {
         RunRequest {
             name: "exp".into(),
@@ -522,6 +659,7 @@ mod tests {
             experiment: Some("naive/*".into()),
             ms: Some(50),
             qemu: None,
+            emulator: crate::run::Emulator::Qemu,
         }
     }
 

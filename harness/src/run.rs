@@ -176,6 +176,28 @@ pub struct RunRequest {
     /// The QEMU (a [`crate::qemu_info::QemuSpec`]: a path, a program, or
     /// `10`), when not the one the whole invocation uses (`--qemu`).
     pub qemu: Option<String>,
+    /// The emulator that boots it (QEMU unless told; `cpu` then names one
+    /// of its models).
+    #[serde(default)]
+    pub emulator: Emulator,
+}
+
+/// The emulator a run boots on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Emulator {
+    /// QEMU, under TCG or KVM.
+    #[default]
+    Qemu,
+    /// Bochs, booting the ISO made for the run through its BIOS
+    /// ([`crate::bochs`]).
+    Bochs {
+        /// Instructions per second of each CPU (also its TSC's and timers'
+        /// frequency).
+        ips: u64,
+        /// Instructions a CPU runs before Bochs switches to the next.
+        quantum: u32,
+    },
 }
 
 /// What every run of one harness invocation shares.
@@ -395,6 +417,9 @@ pub fn validate(req: &RunRequest, setup: &Setup) -> Result<Validated> {
             anyhow::anyhow!("--append `{words}`: {e} (docs/cmdline.md lists the words)")
         })?;
     }
+    if let Emulator::Bochs { .. } = req.emulator {
+        bail!("a Bochs run is checked by `validate_bochs`, not as a QEMU run");
+    }
     if !(1..=MAX_SMP).contains(&req.smp) {
         bail!(
             "smp {} is out of range: QEMU's x86 machines take 1 to {MAX_SMP} CPUs",
@@ -448,6 +473,68 @@ pub fn validate(req: &RunRequest, setup: &Setup) -> Result<Validated> {
         qemu::find_ovmf()?;
     }
     Ok((cpu, expectation, timeout, qemu))
+}
+
+/// Checks a request before any boot, whichever emulator it names
+/// ([`validate`], [`validate_bochs`]).
+pub fn check_request(req: &RunRequest, setup: &Setup) -> Result<()> {
+    match req.emulator {
+        Emulator::Qemu => validate(req, setup).map(|_| ()),
+        Emulator::Bochs { .. } => validate_bochs(req).map(|_| ()),
+    }
+}
+
+/// Checks a Bochs request before any boot: Bochs is installed, the CPU
+/// model is one of its own, `ips` is at or above the kernel's clock floor,
+/// the kernel would take the command line, and nothing is asked that only
+/// a QEMU boot does. Gives the Bochs boot (its ISO still to be made), the
+/// kernel command line and the Bochs version.
+pub fn validate_bochs(req: &RunRequest) -> Result<(crate::bochs::Config, String, String)> {
+    let Emulator::Bochs { ips, quantum } = req.emulator else {
+        bail!("not a Bochs run");
+    };
+    if req.control.is_some() || req.boot != BootKind::Kernel || req.qemu.is_some() {
+        bail!(
+            "Bochs boots the ISO made for the run through its BIOS and runs experiments only: \
+             no control, boot method or QEMU"
+        );
+    }
+    if req.expect.is_some_and(|e| e != ExpectKind::Pass) {
+        bail!("--experiment: each experiment carries its own expectation; drop --expect");
+    }
+    let pattern = req
+        .experiment
+        .as_deref()
+        .context("a Bochs run needs experiments (--experiment, or `experiment =` in a row)")?;
+    crate::list::select(pattern).context("--experiment")?;
+    let ms = req.ms.unwrap_or(suite::DEFAULT_MS);
+    if !(1..=MAX_EXP_MS).contains(&ms) {
+        bail!("ms {ms} is out of range: wanted 1 to {MAX_EXP_MS} ms per experiment");
+    }
+    let mut cmdline = format!("exp={pattern} ms={ms}");
+    for w in &req.append {
+        cmdline.push(' ');
+        cmdline.push_str(w);
+    }
+    report::cmdline::Options::parse(&cmdline)
+        .map_err(|e| anyhow::anyhow!("the kernel would refuse `{cmdline}`: {e}"))?;
+    if let Some(t) = req.timeout {
+        if !(t > 0.0 && t <= MAX_TIMEOUT) {
+            bail!("timeout {t} s is out of range: give 0 < SECS <= {MAX_TIMEOUT}");
+        }
+    }
+    let cfg = crate::bochs::Config {
+        model: req
+            .cpu
+            .clone()
+            .unwrap_or_else(|| crate::bochs::DEFAULT_MODEL.into()),
+        smp: req.smp,
+        ips,
+        quantum,
+        iso: PathBuf::new(),
+    };
+    crate::bochs::check(&cfg, &crate::bochs::models()?)?;
+    Ok((cfg, cmdline, crate::bochs::version()?))
 }
 
 /// Checks a request against the environment and the built artifacts and

@@ -650,6 +650,55 @@ struct SuiteJson<'a> {
     harness: evidence::Provenance,
 }
 
+/// What the `junit.xml` and the latency figure of one judged boot are
+/// made of.
+pub struct Results<'a> {
+    /// The JUnit name of the boot's own cases.
+    pub name: &'a str,
+    /// Where it ran, for people.
+    pub source: &'a str,
+    /// CPUs asked for, if known.
+    pub smp: Option<u32>,
+    /// The boot's facts.
+    pub facts: &'a crate::judge::Facts,
+    /// The platform's judgement.
+    pub judgement: &'a crate::judge::Judgement,
+    /// The experiments'.
+    pub experiments: &'a [ExpJudgement],
+}
+
+/// Writes `junit.xml` (the platform's cases, then each experiment's) and,
+/// when experiments ran, the latency figure.
+pub fn write_results(dir: &Path, s: &Results<'_>, wall: std::time::Duration) -> Result<()> {
+    let mut cases = run::junit_cases(s.name, s.facts, s.judgement, wall);
+    cases.extend(s.experiments.iter().map(experiment_case));
+    evidence::write(
+        dir,
+        "junit.xml",
+        &evidence::junit_xml(
+            "static-call",
+            &[
+                ("source", s.source.to_string()),
+                ("smp", s.smp.map_or("?".into(), |n| n.to_string())),
+            ],
+            &cases,
+        ),
+    )?;
+    if !s.experiments.is_empty() {
+        crate::figure::write(
+            dir,
+            "latency",
+            &crate::plot::Latency {
+                exps: s.experiments,
+                baseline: s.facts.baseline.as_ref(),
+                tsc_hz: s.facts.tsc_hz,
+                title: &format!("patch latency per phase, {}", s.source),
+            },
+        )?;
+    }
+    Ok(())
+}
+
 fn write_evidence(o: &SuiteOutcome, req: &RunRequest, setup: &Setup) -> Result<()> {
     let cmdlines = o
         .boots
