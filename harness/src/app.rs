@@ -609,11 +609,23 @@ fn cmd_watch(a: WatchArgs) -> Result<Status> {
 }
 
 fn cmd_matrix(a: MatrixArgs) -> Result<Status> {
+    if a.cpu.is_some() && a.emulator != Some(crate::cli::EmulatorKind::Bochs) {
+        anyhow::bail!("--cpu names the Bochs model of every row: it needs --emulator bochs");
+    }
     let opts = matrix::Options {
         jobs: a.jobs.map_or_else(matrix::Jobs::auto, matrix::Jobs::Rows),
         filter: a.filter.clone(),
         group: a.group.clone(),
         repeat: a.repeat,
+        bochs: (a.emulator == Some(crate::cli::EmulatorKind::Bochs)).then(|| {
+            (
+                a.cpu
+                    .clone()
+                    .unwrap_or_else(|| crate::bochs::DEFAULT_MODEL.into()),
+                a.ips,
+                a.quantum,
+            )
+        }),
     };
     if a.list {
         let text = std::fs::read_to_string(&a.file)
@@ -621,6 +633,10 @@ fn cmd_matrix(a: MatrixArgs) -> Result<Status> {
         let rows = matrix::parse_table(&text)
             .and_then(|r| matrix::select(r, &opts))
             .with_context(|| format!("in {}", a.file.display()))?;
+        let rows = match &opts.bochs {
+            Some((model, ips, quantum)) => matrix::on_bochs(rows, model, *ips, *quantum),
+            None => rows,
+        };
         print!("{}", matrix::list_rows(&rows));
         return Ok(Status::Pass);
     }

@@ -597,4 +597,19 @@ pub struct MatrixArgs {
     /// its experiments (how fast a sabotage is caught).
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = crate::repeat::parse_repeat)]
     pub repeat: u32,
+    /// Run the table's rows of experiments on Bochs (`bochs`), each on the
+    /// Bochs model of `--cpu`; rows of the platform alone, ISO boots and
+    /// rows for one QEMU release are skipped. Default: each row's own.
+    #[arg(long, value_enum)]
+    pub emulator: Option<EmulatorKind>,
+    /// With `--emulator bochs`: the Bochs CPU model of every row.
+    #[arg(long, value_name = "MODEL", requires = "emulator")]
+    pub cpu: Option<String>,
+    /// With `--emulator bochs`: instructions per second of each CPU.
+    #[arg(long, value_name = "N", default_value_t = crate::bochs::DEFAULT_IPS)]
+    pub ips: u64,
+    /// With `--emulator bochs`: instructions a CPU runs before Bochs
+    /// switches to the next.
+    #[arg(long, value_name = "N", default_value_t = crate::bochs::DEFAULT_QUANTUM)]
+    pub quantum: u32,
 }

@@ -510,6 +510,9 @@ pub struct Options {
     pub group: Option<String>,
     /// Each row this many times (`--repeat`).
     pub repeat: u32,
+    /// Every row on Bochs (`--emulator bochs`): the model, and `ips` and
+    /// `quantum` ([`on_bochs`]).
+    pub bochs: Option<(String, u64, u32)>,
 }
 
 impl Default for Options {
@@ -519,8 +522,46 @@ impl Default for Options {
             filter: None,
             group: None,
             repeat: 1,
+            bochs: None,
         }
     }
+}
+
+/// The rows of a QEMU table as Bochs rows (`harness matrix --emulator
+/// bochs`): each row of experiments keeps its CPUs, experiments, words and
+/// expectations, and boots on Bochs' `model` (its deadline is the Bochs
+/// run's own); a row of the platform alone, an ISO boot, or a row for one
+/// QEMU release (`qemu =`) is skipped, saying why.
+pub fn on_bochs(rows: Vec<Row>, model: &str, ips: u64, quantum: u32) -> Vec<Row> {
+    rows.into_iter()
+        .map(|mut r| {
+            let why = if r.request.experiment.is_none() {
+                Some("a row of the platform alone: QEMU only".to_string())
+            } else if r.request.boot != BootKind::Kernel {
+                Some(format!(
+                    "a row that boots {}: QEMU only",
+                    r.request.boot.name()
+                ))
+            } else {
+                r.request
+                    .qemu
+                    .as_ref()
+                    .map(|q| format!("a row for QEMU {q}"))
+            };
+            match why {
+                Some(why) => {
+                    r.skip.get_or_insert(why);
+                }
+                None => {
+                    r.request.emulator = run::Emulator::Bochs { ips, quantum };
+                    r.request.cpu = Some(model.to_string());
+                    r.request.accel = AccelRequest::Auto;
+                    r.request.timeout = None;
+                }
+            }
+            r
+        })
+        .collect()
 }
 
 /// Each row `n` times, named `NAME-r1` to `NAME-rN` (unchanged when `n` is
@@ -596,9 +637,14 @@ pub fn list_rows(rows: &[Row]) -> String {
             q.smp,
             q.boot.name(),
             what,
-            q.qemu
-                .as_ref()
-                .map_or(String::new(), |v| format!(", qemu {v}"))
+            match (q.emulator, &q.qemu) {
+                (run::Emulator::Bochs { ips, quantum }, _) => format!(
+                    ", bochs {} ips {ips} quantum {quantum}",
+                    q.cpu.as_deref().unwrap_or(crate::bochs::DEFAULT_MODEL)
+                ),
+                (run::Emulator::Qemu, Some(v)) => format!(", qemu {v}"),
+                (run::Emulator::Qemu, None) => String::new(),
+            }
         );
         if !r.groups.is_empty() {
             line += &format!("  [{}]", r.groups.join(" "));
@@ -885,6 +931,10 @@ pub fn run_table_cases(
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let rows = parse_table(&text).with_context(|| format!("in {}", file.display()))?;
     let picked = select(rows, opts).with_context(|| format!("in {}", file.display()))?;
+    let picked = match &opts.bochs {
+        Some((model, ips, quantum)) => on_bochs(picked, model, *ips, *quantum),
+        None => picked,
+    };
     let (origin, rows): (Vec<String>, Vec<Row>) =
         repeated(picked, opts.repeat.max(1)).into_iter().unzip();
     // A bad row is bad input: refuse the table before running any of it.
@@ -1194,6 +1244,38 @@ mod tests {
         assert!(rows
             .iter()
             .any(|r| r.want_fail && r.want_kinds == [FailureKind::Counter("wrong")]));
+    }
+
+    #[test]
+    fn a_qemu_table_on_bochs_keeps_its_rows_of_experiments_and_skips_the_rest_saying_why() {
+        let rows = parse_table(
+            "[defaults]\naccel = tcg\n[plat]\nsmp = 2\n[grid]\nsmp = 8\nexperiment = int3/*\ntimeout = 90\n[q10]\nqemu = 10\nexperiment = int3/*\n[sab]\nexperiment = int3/*\nappend = break=operand-first\nexpect = fail\nexpect_kind = stray_bp,faults\n",
+        )
+        .unwrap();
+        let rows = on_bochs(rows, "corei5_arrandale_m520", 120_000_000, 4);
+        let skip: Vec<Option<&str>> = rows.iter().map(|r| r.skip.as_deref()).collect();
+        assert_eq!(
+            skip,
+            [
+                Some("a row of the platform alone: QEMU only"),
+                None,
+                Some("a row for QEMU 10"),
+                None
+            ]
+        );
+        let grid = &rows[1].request;
+        assert_eq!(
+            grid.emulator,
+            run::Emulator::Bochs {
+                ips: 120_000_000,
+                quantum: 4
+            }
+        );
+        assert_eq!(
+            (grid.smp, grid.cpu.as_deref(), grid.timeout),
+            (8, Some("corei5_arrandale_m520"), None)
+        );
+        assert!(rows[3].want_fail && rows[3].request.append == ["break=operand-first"]);
     }
 
     #[test]
