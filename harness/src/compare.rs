@@ -3,8 +3,10 @@
 //! Each run is read from its `summary.json` (a run directory or the file
 //! itself). Experiments are paired by name; for each pair the table gives
 //! the verdict on both sides, the failures by kind, and patches, calls,
-//! `#BP` hits and the mean patch latency (the three phases added up, TSC
-//! cycles per patch) with the ratio B / A. What changed stands out: pairs
+//! `#BP` hits and the mean patch latency (the three phases added up) with
+//! the ratio B / A. The latency is compared in time where both summaries
+//! give their TSC's frequency (two platforms' TSCs need not tick alike:
+//! Bochs' runs at its `ips`), else in TSC cycles. What changed stands out: pairs
 //! whose verdict differs come first, worst change first, then experiments
 //! that only one run has, then the rest. `--json` writes the same
 //! comparison for machines.
@@ -25,7 +27,13 @@ use std::{
 pub const FAILURE_KINDS: &[&str] = &["wrong", "faults", "stray_bp", "stale_bp", "stale_call"];
 
 /// The counters compared as figures, with the ratio B / A.
-pub const FIGURES: &[&str] = &["patches", "calls", "bp_hits", "latency_cycles"];
+pub const FIGURES: &[&str] = &[
+    "patches",
+    "calls",
+    "bp_hits",
+    "latency_ns",
+    "latency_cycles",
+];
 
 /// One experiment of one run, as far as a comparison needs it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -137,6 +145,13 @@ pub fn from_summary(v: &Value, path: PathBuf) -> Result<Run> {
         );
     };
     let mut order = Vec::new();
+    // The TSC's frequency: a judged boot's facts, or the first boot of a
+    // run of experiments.
+    let tsc_hz = v
+        .pointer("/facts/tsc_hz")
+        .or_else(|| v.pointer("/boots/0/tsc_hz"))
+        .and_then(Value::as_u64)
+        .filter(|&hz| hz > 0);
     let mut experiments = BTreeMap::new();
     for (i, e) in list.iter().enumerate() {
         let name = e
@@ -166,7 +181,14 @@ pub fn from_summary(v: &Value, path: PathBuf) -> Result<Run> {
             .map(|k| count(k))
             .collect();
         if let Some(p) = phases {
-            figures.insert("latency_cycles".into(), p.iter().sum());
+            let cycles: u64 = p.iter().sum();
+            match tsc_hz {
+                Some(hz) => figures.insert(
+                    "latency_ns".into(),
+                    (cycles as f64 * 1e9 / hz as f64).round() as u64,
+                ),
+                None => figures.insert("latency_cycles".into(), cycles),
+            };
         }
         if experiments
             .insert(
@@ -204,10 +226,13 @@ fn label(v: &Value) -> String {
             _ => None,
         }
     };
-    let platform = s(&["seen", "platform"])
+    let platform = s(&["seen", "emulator"])
+        .or_else(|| s(&["seen", "platform"]))
         .or_else(|| s(&["accel", "accel"]))
         .unwrap_or_else(|| "?".into());
-    let version = s(&["qemu", "version"]).or_else(|| s(&["qemu_version"]));
+    let version = s(&["qemu", "version"])
+        .or_else(|| s(&["qemu_version"]))
+        .filter(|_| s(&["seen", "emulator"]).is_none());
     let mut out = match version {
         Some(ver) => format!("{platform} {ver}"),
         None => platform,
@@ -215,7 +240,8 @@ fn label(v: &Value) -> String {
     if let Some(n) = s(&["smp"]) {
         let _ = write!(out, ", -smp {n}");
     }
-    if let Some(c) = s(&["cpu"]) {
+    // An emulator's name carries its CPU model already.
+    if let Some(c) = s(&["cpu"]).filter(|_| s(&["seen", "emulator"]).is_none()) {
         let _ = write!(out, ", -cpu {c}");
     }
     if let Some(ms) = s(&["ms"]) {
@@ -316,6 +342,13 @@ fn failures_text(s: &Side) -> String {
     }
 }
 
+/// The latency ratio: in time where both sides gave it, else in cycles.
+fn latency(ratios: &BTreeMap<String, f64>) -> Option<&f64> {
+    ratios
+        .get("latency_ns")
+        .or_else(|| ratios.get("latency_cycles"))
+}
+
 fn ratio_text(r: Option<&f64>) -> String {
     match r {
         Some(r) if *r >= 100.0 => format!("{r:.0}x"),
@@ -360,7 +393,7 @@ pub fn render(c: &Comparison, all: bool) -> String {
             ratio_text(r.ratios.get("patches")),
             ratio_text(r.ratios.get("calls")),
             ratio_text(r.ratios.get("bp_hits")),
-            ratio_text(r.ratios.get("latency_cycles")),
+            ratio_text(latency(&r.ratios)),
             f(&r.a),
             f(&r.b),
         );
@@ -385,7 +418,7 @@ pub fn render(c: &Comparison, all: bool) -> String {
         ratio_text(figures("patches").as_ref()),
         ratio_text(figures("calls").as_ref()),
         ratio_text(figures("bp_hits").as_ref()),
-        ratio_text(figures("latency_cycles").as_ref()),
+        ratio_text(figures("latency_ns").or(figures("latency_cycles")).as_ref()),
     );
     let order = [
         Change::Worse,
@@ -435,6 +468,38 @@ mod tests {
             "experiments": exps,
         });
         from_summary(&v, PathBuf::from(format!("{version}/summary.json"))).unwrap()
+    }
+
+    #[test]
+    fn a_bochs_run_is_named_by_its_emulator_and_latency_is_compared_in_time() {
+        let qemu = from_summary(
+            &json!({
+                "smp": 2, "ms": 60, "seen": {"platform": "tcg"}, "qemu": {"version": "7.2.22"},
+                "boots": [{"tsc_hz": 2_000_000_000u64}],
+                "experiments": [exp("x", "PASS", 0, 0, 8)],
+            }),
+            PathBuf::from("q/summary.json"),
+        )
+        .unwrap();
+        let bochs = from_summary(
+            &json!({
+                "smp": 2, "ms": 60,
+                "seen": {"platform": "emulator", "emulator": "bochs 2.7, corei5_lynnfield_750"},
+                "facts": {"tsc_hz": 100_000_000u64},
+                "experiments": [exp("x", "PASS", 0, 0, 8)],
+            }),
+            PathBuf::from("b/summary.json"),
+        )
+        .unwrap();
+        assert_eq!(qemu.label, "tcg 7.2.22, -smp 2, 60 ms");
+        assert_eq!(
+            bochs.label,
+            "bochs 2.7, corei5_lynnfield_750, -smp 2, 60 ms"
+        );
+        // 400 cycles: 200 ns at 2 GHz, 4000 ns at 100 MHz.
+        let c = compare(qemu, bochs);
+        assert_eq!(c.rows[0].ratios["latency_ns"], 20.0);
+        assert!(!c.rows[0].ratios.contains_key("latency_cycles"));
     }
 
     #[test]

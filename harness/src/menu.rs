@@ -39,7 +39,7 @@ use report::cmdline::{Options, Sabotage};
 /// Milliseconds per experiment in every menu entry. On a real machine
 /// this is thousands of patches and millions of calls per experiment;
 /// under TCG (`-smp 4`, 2 host cores) the default suite boots to its end
-/// record in about a minute (README, "Booting a real machine").
+/// record in about a minute (docs/real-machine.md).
 pub const ISO_MS: u64 = 200;
 
 /// Seconds the menu waits before it boots the default entry (`set

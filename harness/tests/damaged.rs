@@ -443,7 +443,7 @@ fn a_log_cut_anywhere_passes_no_experiment_whose_record_was_cut_away() {
     }
 }
 
-/// The rates behind the README's garbling table: single damages of each
+/// The rates behind the garbling table of docs/real-machine.md: single damages of each
 /// kind, and per kind how many of the original records were recovered
 /// intact, how many believed records were not the original's, and how
 /// many verdicts were false (a PASS the checks above refuse, or a run that

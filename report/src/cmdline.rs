@@ -59,7 +59,7 @@ impl Control {
 /// A deliberate defect in the patch protocol, chosen with `break=NAME`:
 /// experiments that must pass must then fail, or a detector is blind. The
 /// catalogue, with the detector that catches each and how often, is in
-/// `docs/cmdline.md` and the README's reliability section.
+/// `docs/cmdline.md` and `docs/sabotage.md`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Sabotage {
     /// The int3 protocol skips the sync after phase 3 and withdraws the #BP
