@@ -3,10 +3,10 @@
 # rustup) and then hand over to the harness. `make help` lists the targets.
 #
 # Variables (make VAR=value):
-#   SMP      CPUs of the guest (run)                          default 4
+#   SMP      CPUs of the guest (run)                          default 4 (Bochs: 2)
 #   ACCEL    tcg | kvm | auto (run, bench)                    default tcg
 #   EXP      experiments to run, a glob (run; `harness list`) default *
-#   MS       milliseconds per experiment (run)                default 300
+#   MS       milliseconds per experiment (run)                default 300 (Bochs: 60)
 #   BENCH_SMP  CPU counts of `make bench`, e.g. 2,4           harness default
 #   REPEAT   boots of each configuration of `make bench`      1
 #   TIMEOUT  seconds before the harness kills a QEMU boot (run, bench)  harness default
@@ -36,6 +36,13 @@ export PATH := $(CARGO_HOME)/bin:$(PATH)
 endif
 CARGO ?= cargo
 
+EMULATOR ?= qemu
+# Bochs runs several times slower than QEMU's TCG: the suite at 2 CPUs and
+# 60 ms an experiment takes it a few minutes.
+ifeq ($(EMULATOR),bochs)
+SMP ?= 2
+MS ?= 60
+endif
 SMP ?= 4
 ACCEL ?= tcg
 EXP ?= *
@@ -49,7 +56,6 @@ CPU ?=
 QEMU ?=
 ARGS ?=
 CMDLINE ?=
-EMULATOR ?= qemu
 
 KERNEL_TARGET := x86_64-unknown-none
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
@@ -104,7 +110,7 @@ iso: kernel ## build out/static-call.iso (GRUB, BIOS + UEFI; the menu from `harn
 iso-limine: kernel ## build out/static-call-limine.iso (Limine, needs its binaries)
 	HARNESS='$(HARNESS)' bash scripts/mkiso-limine.sh --kernel $(KERNEL) --out $(LIMINE_ISO) --cmdline "$(CMDLINE)"
 
-run: kernel $(if $(filter iso-%,$(BOOT)),iso) $(if $(QEMU_MAJOR),setup-qemu) $(if $(filter bochs,$(EMULATOR)),setup-bochs) ## boot the default suite (SMP=4 ACCEL=tcg EXP='*' MS=300; EMULATOR=bochs for Bochs), judge each experiment
+run: kernel $(if $(filter iso-%,$(BOOT)),iso) $(if $(QEMU_MAJOR),setup-qemu) $(if $(filter bochs,$(EMULATOR)),setup-bochs) ## boot the default suite (SMP=4 ACCEL=tcg EXP='*' MS=300; EMULATOR=bochs: on Bochs, SMP=2 MS=60), judge each experiment
 ifeq ($(EMULATOR),bochs)
 	$(HARNESS) run $(NO_BUILD) --emulator bochs --smp $(SMP) $(if $(TIMEOUT),--timeout $(TIMEOUT)) \
 	$(if $(CPU),--cpu $(CPU)) --experiment '$(EXP)' --ms $(MS) $(ARGS)
