@@ -35,8 +35,10 @@
 //! its round when an experiment begins ([`reset_stale`]).
 
 use crate::{
-    arch::idt::{self, TrapFrame},
-    percpu::{self, MAX_CPUS},
+    arch::{
+        idt::{self, TrapFrame},
+        percpu::{self, MAX_CPUS},
+    },
     sync,
     torture::sabotaged,
 };

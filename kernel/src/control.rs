@@ -4,7 +4,7 @@
 //! be reported, and the vector; the harness checks the `fault` record
 //! against the symbol's address in the ELF.
 
-use crate::{record, smp, time};
+use crate::{arch::tsc, record, smp};
 use report::{cmdline::Control, kind};
 
 // `control_ud2`: an invalid opcode. `control_write_text`: a byte store to
@@ -55,7 +55,7 @@ pub fn run(c: Control) {
         Control::Ud2Ap if cpu == 1 => {
             smp::on_cpu_async(1, ud2, 0);
             // The fault on CPU 1 ends the run; give it a second.
-            time::delay_us(1_000_000);
+            tsc::delay_us(1_000_000);
         }
         Control::Ud2Ap => ud2(0),
         // SAFETY: deliberately stores to kernel text, which is mapped

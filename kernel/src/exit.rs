@@ -2,7 +2,10 @@
 //! halt (on a real machine the verdict stays on the terminal and on the
 //! screen, see [`crate::screen`]).
 
-use crate::{arch::cpu, record, say};
+use crate::{
+    arch::{cpu, percpu},
+    record, say,
+};
 use core::sync::atomic::{AtomicBool, Ordering};
 use report::{exit as codes, kind};
 
@@ -73,7 +76,7 @@ pub fn panic(info: &core::panic::PanicInfo) -> ! {
     }
     record::count_failure();
     record::emit(kind::PANIC, |r| {
-        r.u64("cpu", crate::percpu::index() as u64)
+        r.u64("cpu", percpu::index() as u64)
             .display("msg", info.message());
         match info.location() {
             Some(l) => r.display("at", format_args!("{}:{}", l.file(), l.line())),

@@ -1,8 +1,10 @@
 //! The machine's identity record and the platform's self-checks.
 
 use crate::{
-    arch::{cpu, lapic},
-    percpu::MAX_CPUS,
+    arch::{
+        cpu, lapic,
+        percpu::{self, MAX_CPUS},
+    },
     record, smp, time, trap,
 };
 use core::sync::atomic::Ordering;
@@ -235,7 +237,7 @@ pub fn self_checks(nobp: bool) {
     }
     let n = smp::count();
     let done = smp::on_aps(
-        |_| count_hit(crate::percpu::index() as usize),
+        |_| count_hit(percpu::index() as usize),
         0,
         smp::patient_us(1_000_000),
     );

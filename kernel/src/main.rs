@@ -16,7 +16,6 @@ mod control;
 mod exit;
 mod font;
 mod machine;
-mod percpu;
 mod platform;
 mod record;
 mod screen;
@@ -60,12 +59,12 @@ fn kmain(bi: boot::BootInfo) -> ! {
     };
     arch::lapic::mask_pic();
     arch::trampoline::install();
-    if let Err(e) = arch::paging::init(smp::is_guard, arch::trampoline::TRAMPOLINE) {
+    if let Err(e) = arch::paging::init(arch::stacks::is_guard, arch::trampoline::TRAMPOLINE) {
         fail_check("paging", format_args!("{e:?}"));
     }
-    percpu::install(0);
+    arch::percpu::install(0);
     arch::gdt::init(0);
-    arch::idt::init();
+    arch::idt::init(trap::dispatch);
     arch::idt::load();
     let id = arch::cpu::Identity::read();
     arch::lapic::init_this_cpu(true, id.x2apic, opts.xapic);
@@ -76,7 +75,7 @@ fn kmain(bi: boot::BootInfo) -> ! {
         arch::lapic::id(),
         arch::lapic::is_x2apic(),
         limit,
-        percpu::MAX_CPUS,
+        arch::percpu::MAX_CPUS,
         |_, _| {},
     )
     .listed;
@@ -90,7 +89,7 @@ fn kmain(bi: boot::BootInfo) -> ! {
 
     let started = arch::cpu::rdtsc();
     let (census, up) = smp::start_aps(|| plat.cpus(), limit);
-    let bringup_ns = time::ticks_to_ns(arch::cpu::rdtsc() - started);
+    let bringup_ns = arch::tsc::ticks_to_ns(arch::cpu::rdtsc() - started);
     machine::report_cpus(&census, up, opts.cpus, bringup_ns);
 
     machine::self_checks(opts.nobp);

@@ -60,7 +60,7 @@ pub struct Guard {
 /// Takes the lock (bounded). A CPU that already holds it (it faulted while
 /// writing) gets it again, marked re-entrant.
 pub fn lock() -> Guard {
-    let me = crate::percpu::index() + 1;
+    let me = crate::arch::percpu::index() + 1;
     if OWNER.load(Ordering::Relaxed) == me {
         return Guard { reentrant: true };
     }

@@ -25,10 +25,11 @@ use crate::{
     arch::{
         gdt, idt,
         lapic::{self, Delivery, Dest},
-        trampoline,
+        paging,
+        percpu::{self, MAX_CPUS},
+        trampoline, tsc,
     },
-    percpu::{self, MAX_CPUS},
-    record, time,
+    record,
 };
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use plan::cpus::{self, Census, Fate, MadtCpu};
@@ -39,41 +40,6 @@ pub const VEC_WAKE: u8 = 0xf0;
 
 /// How long an AP may take to come online after its second STARTUP.
 const AP_ONLINE_TIMEOUT_US: u64 = 2_000_000;
-
-const AP_STACK_SIZE: usize = 32 * 1024;
-
-/// One AP stack with its guard page below. The AP entry takes the top of
-/// slot `i` (`AP_STACKS + (i + 1) * size_of::<ApStack>()`), so the stack
-/// comes last.
-#[repr(C, align(4096))]
-pub(crate) struct ApStack {
-    guard: [u8; 4096],
-    stack: [u8; AP_STACK_SIZE],
-}
-
-/// The AP stacks, by CPU index (slot 0, the BSP's, is unused).
-pub(crate) static mut AP_STACKS: [ApStack; MAX_CPUS] = [const {
-    ApStack {
-        guard: [0; 4096],
-        stack: [0; AP_STACK_SIZE],
-    }
-}; MAX_CPUS];
-
-/// Whether `va` is a stack guard page (left unmapped by the page tables).
-pub fn is_guard(va: u64) -> bool {
-    // SAFETY: only addresses are computed, nothing is read.
-    let (stacks, boot) = unsafe {
-        (
-            core::ptr::addr_of!(AP_STACKS) as u64,
-            core::ptr::addr_of!(crate::boot::BOOT_STACK.guard) as u64,
-        )
-    };
-    let size = core::mem::size_of::<ApStack>() as u64;
-    va == boot
-        || (va >= stacks
-            && va < stacks + size * MAX_CPUS as u64
-            && (va - stacks).is_multiple_of(size))
-}
 
 struct Mailbox {
     func: AtomicUsize,
@@ -132,7 +98,8 @@ pub fn start_aps<I: Iterator<Item = MadtCpu>>(
     record::emit(kind::CPU, |r| {
         r.u64("cpu", 0).u64("apic", bsp as u64).str("state", "bsp");
     });
-    trampoline::AP_CR3.store(crate::arch::paging::pml4_phys(), Ordering::Relaxed);
+    trampoline::AP_CR3.store(paging::pml4_phys(), Ordering::Relaxed);
+    trampoline::set_ap_main(ap_main);
     // INIT every AP to start whose id an xAPIC-mode CPU cannot mistake,
     // then the MP specification's 10 ms once (the others: `start_one`).
     let x2apic = lapic::is_x2apic();
@@ -145,7 +112,7 @@ pub fn start_aps<I: Iterator<Item = MadtCpu>>(
         }
     });
     if inits > 0 {
-        time::delay_us(10_000);
+        tsc::delay_us(10_000);
     }
     let mut next = 1usize;
     let mut lost = false;
@@ -208,7 +175,7 @@ fn init(id: u32) {
 fn start_one(index: usize, id: u32) -> Start {
     if id >= cpus::XAPIC_BROADCAST {
         init(id);
-        time::delay_us(10_000);
+        tsc::delay_us(10_000);
     }
     let ticket = trampoline::ticket(index, id);
     APIC_ID[index].store(id as u64, Ordering::Relaxed);
@@ -221,13 +188,13 @@ fn start_one(index: usize, id: u32) -> Start {
     let page = (trampoline::TRAMPOLINE >> 12) as u8;
     for _ in 0..2 {
         let _ = lapic::send(Dest::Apic(id), Delivery::Startup(page));
-        time::delay_us(200);
+        tsc::delay_us(200);
     }
     // Acquire pairs with the Release store in `ap_main`.
     let online = || ONLINE[index].load(Ordering::Acquire) == id as u64 + 1;
     let wait = |us| {
-        let deadline = time::deadline_us(us);
-        while !online() && !time::passed(deadline) {
+        let deadline = tsc::deadline_us(us);
+        while !online() && !tsc::passed(deadline) {
             core::hint::spin_loop();
         }
         online()
@@ -269,7 +236,7 @@ fn start_one(index: usize, id: u32) -> Start {
 }
 
 /// Where an AP arrives from the trampoline, on its own stack.
-pub extern "C" fn ap_main(index: u64) -> ! {
+extern "C" fn ap_main(index: u64) -> ! {
     let me = index as usize;
     percpu::install(me);
     gdt::init(me);
@@ -316,7 +283,7 @@ pub fn on_cpu_async(cpu: usize, f: fn(u64), arg: u64) {
 pub fn wait(cpu: usize, deadline: u64) -> bool {
     // Acquire pairs with the Release store of `busy` in `idle`.
     while MAIL[cpu].busy.load(Ordering::Acquire) {
-        if time::passed(deadline) {
+        if tsc::passed(deadline) {
             return false;
         }
         core::hint::spin_loop();
@@ -330,7 +297,7 @@ pub fn on_aps(f: fn(u64), arg: u64, timeout_us: u64) -> usize {
     for c in 1..count() {
         on_cpu_async(c, f, arg);
     }
-    let deadline = time::deadline_us(timeout_us);
+    let deadline = tsc::deadline_us(timeout_us);
     (1..count()).filter(|&c| wait(c, deadline)).count()
 }
 

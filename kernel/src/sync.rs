@@ -18,9 +18,12 @@
 //! and had serialized in that round when it did.
 
 use crate::{
-    arch::lapic::{self, Delivery, Dest},
-    percpu::{self, MAX_CPUS},
-    smp, time,
+    arch::{
+        lapic::{self, Delivery, Dest},
+        percpu::{self, MAX_CPUS},
+        tsc,
+    },
+    smp,
 };
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use plan::{
@@ -170,7 +173,7 @@ pub fn sync(method: SyncMode) -> Result<u64, SyncError> {
             // 1. The deadline covers the sends too: in xAPIC mode each
             //    send waits for the ICR to accept it, and with hundreds of
             //    vCPUs on a few host cores the sends alone can take long.
-            let deadline = time::deadline_us(smp::patient_us(SYNC_TIMEOUT_US));
+            let deadline = tsc::deadline_us(smp::patient_us(SYNC_TIMEOUT_US));
             // 2. One IPI per CPU. Each accepted send is progress, as each
             //    answer is; one that is not accepted ends the round, naming
             //    the CPU (it was not asked to answer: not its fault).
@@ -180,7 +183,7 @@ pub fn sync(method: SyncMode) -> Result<u64, SyncError> {
                     round: r,
                     failure,
                 };
-                if time::passed(deadline) {
+                if tsc::passed(deadline) {
                     return Err(fail(SyncFailure::Late));
                 }
                 if lapic::send(Dest::Apic(smp::apic_id(c)), Delivery::Fixed(VEC_SYNC)).is_err() {
@@ -194,7 +197,7 @@ pub fn sync(method: SyncMode) -> Result<u64, SyncError> {
                 // Acquire pairs with the Release store in `ack`: what the
                 // CPU did before acknowledging is visible to us.
                 while ACK[c].load(Ordering::Acquire) < r {
-                    if time::passed(deadline) {
+                    if tsc::passed(deadline) {
                         return Err(SyncError {
                             cpu: c,
                             round: r,
@@ -230,7 +233,7 @@ pub fn sync(method: SyncMode) -> Result<u64, SyncError> {
             // The deadline covers the broadcast, as an `ipi` round's covers
             // its sends; a broadcast not accepted ends the round, naming
             // this CPU (its local APIC), and an accepted one is progress.
-            let deadline = time::deadline_us(smp::patient_us(SYNC_TIMEOUT_US));
+            let deadline = tsc::deadline_us(smp::patient_us(SYNC_TIMEOUT_US));
             if lapic::send(Dest::AllButSelf, Delivery::Fixed(VEC_SYNC)).is_err() {
                 return Err(SyncError {
                     cpu: me,
@@ -250,7 +253,7 @@ pub fn sync(method: SyncMode) -> Result<u64, SyncError> {
             } else {
                 MASK_DONE.load(Ordering::Acquire) < r
             } {
-                if time::passed(deadline) {
+                if tsc::passed(deadline) {
                     return Err(SyncError {
                         cpu: MASK.first(Ordering::Relaxed).unwrap_or(me),
                         round: r,

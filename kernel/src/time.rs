@@ -1,6 +1,6 @@
 //! The TSC's frequency, measured against every reference clock the machine
-//! has and checked against what it declares, and TSC deadlines for every
-//! bounded wait.
+//! has and checked against what it declares; [`crate::arch::tsc`] reckons
+//! every deadline in it.
 //!
 //! The references ([`report::clock`] names them): the HPET main counter,
 //! the ACPI PM timer (the FADT's port), PIT channel 2, each over a
@@ -14,10 +14,10 @@
 //! the attempt whose two TSC reads are closest, so that an interrupt, an
 //! SMI or a descheduled vCPU between the reads cannot stretch the window.
 
-use crate::arch::cpu::{cpuid, inb, inl, outb, rdtsc};
-use core::sync::atomic::{AtomicU64, Ordering};
-
-static TSC_HZ: AtomicU64 = AtomicU64::new(0);
+use crate::arch::{
+    cpu::{cpuid, inb, inl, outb, rdtsc},
+    tsc,
+};
 
 /// How long each reference is measured.
 const WINDOW_US: u64 = 20_000;
@@ -185,7 +185,7 @@ pub fn calibrate(
             .next()
             .is_none();
         if agree || rounds == ROUNDS {
-            TSC_HZ.store(hz, Ordering::Relaxed);
+            tsc::set_hz(hz);
             return Ok(Calibration {
                 hz,
                 source: names[i],
@@ -384,33 +384,4 @@ fn declared() -> [Result<u64, Missing>; 3] {
         Err(Missing::Absent)
     };
     [leaf15, leaf16, hv]
-}
-
-/// TSC ticks per second (0 before calibration).
-pub fn tsc_hz() -> u64 {
-    TSC_HZ.load(Ordering::Relaxed)
-}
-
-/// The TSC value `us` microseconds from now.
-pub fn deadline_us(us: u64) -> u64 {
-    rdtsc() + tsc_hz() / 1000 * us / 1000
-}
-
-/// Whether `deadline` has passed.
-pub fn passed(deadline: u64) -> bool {
-    rdtsc() >= deadline
-}
-
-/// Busy-waits `us` microseconds.
-pub fn delay_us(us: u64) {
-    let d = deadline_us(us);
-    while !passed(d) {
-        core::hint::spin_loop();
-    }
-}
-
-/// Converts TSC ticks to nanoseconds.
-pub fn ticks_to_ns(ticks: u64) -> u64 {
-    let hz = tsc_hz().max(1);
-    (ticks as u128 * 1_000_000_000 / hz as u128) as u64
 }

@@ -1,12 +1,13 @@
-//! Where every exception and interrupt lands (see [`crate::arch::idt`]).
+//! Where every exception and interrupt lands: the handler that
+//! [`crate::arch::idt`] calls for every vector.
 //!
 //! An exception nobody expects is a failure: one `fault` record with the
 //! CPU, vector, error code, RIP, the 16 bytes at RIP (when mapped), CR2,
 //! RSP and the TSC; then the run ends with a failing verdict.
 
 use crate::{
-    arch::{idt::TrapFrame, lapic, paging},
-    exit, percpu, record, sync, torture, watchdog,
+    arch::{idt::TrapFrame, lapic, paging, percpu},
+    exit, record, sync, torture, watchdog,
 };
 use core::sync::atomic::{AtomicU64, Ordering};
 use report::kind;

@@ -33,9 +33,10 @@ use crate::{
         idt::TrapFrame,
         lapic::{self, Delivery, Dest},
         paging,
+        percpu::{self, MAX_CPUS},
+        tsc,
     },
-    percpu::{self, MAX_CPUS},
-    smp, time,
+    smp,
 };
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use plan::{
@@ -163,7 +164,7 @@ pub fn arm(cpus: impl Iterator<Item = usize>, limit_us: u64) {
         SEEN_AT[c].store(now, Ordering::Relaxed);
         WAITING_AT[c].store(0, Ordering::Relaxed);
     }
-    LIMIT.store(time::deadline_us(limit_us) - now, Ordering::Relaxed);
+    LIMIT.store(tsc::deadline_us(limit_us) - now, Ordering::Relaxed);
     STARVED.store(0, Ordering::Relaxed);
     WATCHED.clear(Ordering::Relaxed);
     for c in cpus {
@@ -276,13 +277,13 @@ pub fn unacknowledged(cpu: usize) {
     let ints = interrupts::are_enabled();
     interrupts::disable();
     // 1. Take the firing, or wait (bounded) for the CPU that judges.
-    let deadline = time::deadline_us(smp::patient_us(2 * (ANSWER_US + GRACE_US)));
+    let deadline = tsc::deadline_us(smp::patient_us(2 * (ANSWER_US + GRACE_US)));
     loop {
         match FIRE.compare_exchange(IDLE, JUDGING, Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) => break,
             // It found a deadlock and ends the run: so does this CPU.
             Err(ENDING) => crate::arch::cpu::halt_forever(),
-            Err(_) if time::passed(deadline) => {
+            Err(_) if tsc::passed(deadline) => {
                 crate::say!(
                     "watchdog: cpu {cpu} did not acknowledge a sync round, and another CPU's \
                      judgement did not end within {} us: not asked",
@@ -357,11 +358,11 @@ fn fire(me: usize, grace: bool) {
     // 3. Wait (bounded) for the answers. Acquire pairs with the Release
     //    insert in `on_nmi`.
     let answered = |c: usize| SNAP_DONE.contains(c, Ordering::Acquire);
-    let deadline = time::deadline_us(smp::patient_us(ANSWER_US));
+    let deadline = tsc::deadline_us(smp::patient_us(ANSWER_US));
     while SNAP_WANTED
         .iter(Ordering::Relaxed)
         .any(|c| !answered(c) && !NMI_UNSENT.contains(c, Ordering::Relaxed))
-        && !time::passed(deadline)
+        && !tsc::passed(deadline)
     {
         core::hint::spin_loop();
     }
@@ -382,8 +383,8 @@ fn fire(me: usize, grace: bool) {
     // 4. A CPU that answered may go on: give every asked CPU a moment to
     //    show progress.
     if grace {
-        let until = time::deadline_us(smp::patient_us(GRACE_US));
-        while !rules::all_moved(asked()) && !time::passed(until) {
+        let until = tsc::deadline_us(smp::patient_us(GRACE_US));
+        while !rules::all_moved(asked()) && !tsc::passed(until) {
             core::hint::spin_loop();
         }
     }

@@ -1,12 +1,26 @@
 //! Small typed wrappers over instructions that the rest of the kernel uses:
 //! CPUID, TSC, MSRs, port I/O, halting and the serializing instructions.
 
+use core::sync::atomic::{AtomicU32, Ordering};
 use x86_64::registers::model_specific::Msr;
 
 /// CR0 in long mode, written whole by the BSP's entry and by every AP:
 /// PG | WP | NE | ET | PE. CD and NW clear (caches on, which INIT does not
 /// give an AP), no MP/EM/TS (the kernel uses no x87 or SSE state).
 pub const CR0_LONG_MODE: u32 = 0x8001_0031;
+
+/// The EFER bits the boot entry enabled: LME, and NXE when the CPU has NX
+/// (a BIOS can hide it on old Intel boards). Written by the entry's
+/// assembly before any Rust runs; the AP trampoline enables the same ones.
+pub static BOOT_EFER: AtomicU32 = AtomicU32::new(0);
+
+/// EFER.NXE.
+const EFER_NXE: u32 = 0x800;
+
+/// Whether the kernel runs with no-execute pages (EFER.NXE).
+pub fn nx() -> bool {
+    BOOT_EFER.load(Ordering::Relaxed) & EFER_NXE != 0
+}
 
 /// CPUID leaf `leaf`, subleaf `sub`: (eax, ebx, ecx, edx).
 pub fn cpuid(leaf: u32, sub: u32) -> (u32, u32, u32, u32) {

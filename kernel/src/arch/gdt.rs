@@ -6,7 +6,7 @@
 //! the interrupted stack (the `gap` handler pushes onto it, and a nested NMI
 //! on an IST stack would overwrite the outer frame).
 
-use crate::percpu::MAX_CPUS;
+use super::percpu::MAX_CPUS;
 use x86_64::{
     instructions::{segmentation::Segment, tables::load_tss},
     registers::segmentation::{CS, DS, ES, SS},

@@ -3,10 +3,12 @@
 //! One table serves every CPU. Every vector 0..=255 has a 16-byte stub in
 //! `isr_stubs` that pushes a dummy error code (when the CPU pushes none)
 //! and the vector number, then jumps to `isr_common`, which saves every
-//! general register and calls [`crate::trap::dispatch`] with a pointer to
-//! the resulting [`TrapFrame`]. The handler may change the frame (RIP, RSP,
-//! registers); `isr_common` restores from it and returns with IRETQ.
+//! general register and calls the handler that [`init`] was given (the
+//! kernel's dispatcher) with a pointer to the resulting [`TrapFrame`]. The
+//! handler may change the frame (RIP, RSP, registers); `isr_common`
+//! restores from it and returns with IRETQ.
 
+use core::sync::atomic::{AtomicU64, Ordering};
 use x86_64::{structures::idt::InterruptDescriptorTable, VirtAddr};
 
 /// What `isr_common` leaves on the stack, lowest address first.
@@ -71,16 +73,21 @@ core::arch::global_asm!(
     "mov %rsp, %rbx",
     "and $-16, %rsp",
     "cld",
-    "call {dispatch}",
+    "call *{handler}(%rip)",
     "mov %rbx, %rsp",
     // Restore from the (possibly modified) frame and return.
     "pop %r15", "pop %r14", "pop %r13", "pop %r12", "pop %r11", "pop %r10", "pop %r9", "pop %r8",
     "pop %rbp", "pop %rdi", "pop %rsi", "pop %rdx", "pop %rcx", "pop %rbx", "pop %rax",
     "add $16, %rsp",
     "iretq",
-    dispatch = sym crate::trap::dispatch,
+    handler = sym HANDLER,
     options(att_syntax),
 );
+
+/// The address of the handler every vector ends in (an
+/// `extern "C" fn(&mut TrapFrame)`); `isr_common` calls through it. Set by
+/// [`init`] before any CPU loads the table.
+static HANDLER: AtomicU64 = AtomicU64::new(0);
 
 unsafe extern "C" {
     static isr_stubs: u8;
@@ -93,8 +100,12 @@ pub fn stub(vector: u8) -> u64 {
 
 static mut IDT: InterruptDescriptorTable = InterruptDescriptorTable::new();
 
-/// Fills the IDT (BSP, once, before any AP starts).
-pub fn init() {
+/// Fills the IDT, every vector ending in `handler` (BSP, once, before any
+/// AP starts).
+pub fn init(handler: extern "C" fn(&mut TrapFrame)) {
+    // Relaxed: no vector reaches `isr_common` before this CPU loads the
+    // table, and an AP loads it only after the Release that starts it.
+    HANDLER.store(handler as usize as u64, Ordering::Relaxed);
     // SAFETY: BSP only, before any AP loads the table and before interrupts
     // are enabled; the stubs are valid handlers for their vectors.
     unsafe {

@@ -5,6 +5,7 @@
 //! and QEMU's TCG have no x2APIC), and xAPIC destinations need the id in
 //! ICR bits 56..63.
 
+use super::tsc;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Vector of spurious interrupts (no EOI).
@@ -175,8 +176,8 @@ pub fn send(dest: Dest, what: Delivery) -> Result<(), IpiStuck> {
     }
     let ints = x86_64::instructions::interrupts::are_enabled();
     x86_64::instructions::interrupts::disable();
-    let calibrated = crate::time::tsc_hz() != 0;
-    let deadline = crate::time::deadline_us(ICR_ACCEPT_US);
+    let calibrated = tsc::hz() != 0;
+    let deadline = tsc::deadline_us(ICR_ACCEPT_US);
     write(REG_ICR_HI, id << 24);
     write(REG_ICR_LO, lo);
     let mut reads = 0u32;
@@ -185,7 +186,7 @@ pub fn send(dest: Dest, what: Delivery) -> Result<(), IpiStuck> {
         core::hint::spin_loop();
         reads += 1;
         let late = if calibrated {
-            crate::time::passed(deadline)
+            tsc::passed(deadline)
         } else {
             reads > ICR_ACCEPT_READS
         };

@@ -7,4 +7,7 @@ pub mod gdt;
 pub mod idt;
 pub mod lapic;
 pub mod paging;
+pub mod percpu;
+pub mod stacks;
 pub mod trampoline;
+pub mod tsc;

@@ -68,9 +68,7 @@ fn alloc_table() -> Result<&'static mut PageTable, MapError> {
 }
 
 fn nx() -> F {
-    // SAFETY: written once by the entry code before Rust ran.
-    let efer = unsafe { core::ptr::addr_of!(crate::boot::BOOT_EFER_BITS).read() };
-    if efer & 0x800 != 0 {
+    if super::cpu::nx() {
         F::NO_EXECUTE
     } else {
         F::empty()

@@ -18,9 +18,10 @@
 //!    ([`AP_X2APIC`]) CPUID leaf 0xB's x2APIC id, else leaf 1's initial
 //!    APIC id) and claims the BSP's [`AP_TICKET`] only if the ticket names
 //!    that id, with one compare-exchange to 0; then it
-//!    takes the stack of the ticket's CPU index and calls the Rust entry
-//!    with that index. An AP whose ticket is not there parks in `cli; hlt`
-//!    without touching memory.
+//!    takes the stack of the ticket's CPU index ([`super::stacks`]) and
+//!    calls the kernel's AP entry ([`set_ap_main`]) with that index. An AP
+//!    whose ticket is not there parks in `cli; hlt` without touching
+//!    memory.
 //!
 //! The BSP starts one AP at a time. An AP can still arrive late: under an
 //! emulator its vCPU thread may get its turn seconds after the BSP gave up
@@ -28,7 +29,8 @@
 //! owns the index: the BSP revokes it with the same compare-exchange, so
 //! either the AP claimed it (and the BSP waits for it) or the AP parks.
 
-use core::sync::atomic::AtomicU64;
+use super::stacks::{ApStack, AP_STACKS};
+use core::sync::atomic::{AtomicU64, Ordering};
 
 /// The breakpoint opcode, which fills the rest of the start page.
 const INT3: u8 = 0xcc;
@@ -49,6 +51,16 @@ pub static AP_X2APIC: AtomicU64 = AtomicU64::new(0);
 /// The ticket for the AP with APIC id `apic_id` as CPU `index`.
 pub fn ticket(index: usize, apic_id: u32) -> u64 {
     (index as u64) << 32 | apic_id as u64
+}
+
+/// The address of the kernel's AP entry, which an AP that claimed its
+/// ticket calls on its own stack with its CPU index.
+static AP_MAIN: AtomicU64 = AtomicU64::new(0);
+
+/// Sets the kernel's AP entry. Before the first STARTUP: the Release that
+/// publishes the first ticket publishes it too.
+pub fn set_ap_main(main: extern "C" fn(u64) -> !) {
+    AP_MAIN.store(main as usize as u64, Ordering::Relaxed);
 }
 
 core::arch::global_asm!(
@@ -157,7 +169,7 @@ core::arch::global_asm!(
     "xor %ecx, %ecx",
     "lock cmpxchg %rcx, {ticket}(%rip)",
     "jne 3f",
-    // Mine. RDI = the index (the Rust entry's argument); the stack is the
+    // Mine. RDI = the index (the AP entry's argument); the stack is the
     // top of slot `index` of the AP stacks: base + (index + 1) * slot size.
     "shr $32, %rax",
     "mov %rax, %rdi",
@@ -166,7 +178,7 @@ core::arch::global_asm!(
     "lea {stacks}(%rip), %rcx",
     "add %rcx, %rsp",
     "xor %ebp, %ebp",
-    "call {main}",
+    "call *{main}(%rip)",
     "ud2",
     // Not mine, or revoked: park without touching memory.
     "3:",
@@ -175,13 +187,13 @@ core::arch::global_asm!(
     "jmp 3b",
     base = const TRAMPOLINE,
     cr3 = sym AP_CR3,
-    efer = sym crate::boot::BOOT_EFER_BITS,
-    cr0 = const crate::arch::cpu::CR0_LONG_MODE,
+    efer = sym super::cpu::BOOT_EFER,
+    cr0 = const super::cpu::CR0_LONG_MODE,
     ticket = sym AP_TICKET,
     x2apic = sym AP_X2APIC,
-    stacks = sym crate::smp::AP_STACKS,
-    slot = const core::mem::size_of::<crate::smp::ApStack>(),
-    main = sym crate::smp::ap_main,
+    stacks = sym AP_STACKS,
+    slot = const core::mem::size_of::<ApStack>(),
+    main = sym AP_MAIN,
     options(att_syntax),
 );
 

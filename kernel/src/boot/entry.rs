@@ -18,6 +18,7 @@
 //!    CR0 = PG|WP|NE|ET|PE (caches on): long mode;
 //! 5. far jump into the 64-bit code segment and call the Rust entry.
 
+use crate::arch::{cpu, stacks};
 use pvh::xen_elfnote_phys32_entry;
 
 unsafe extern "C" {
@@ -25,11 +26,6 @@ unsafe extern "C" {
 }
 
 xen_elfnote_phys32_entry!(_start32);
-
-/// Set by the entry code: the EFER bits it enabled (LME, and NXE when the
-/// CPU has NX). The AP trampoline enables the same ones.
-#[unsafe(no_mangle)]
-pub static mut BOOT_EFER_BITS: u32 = 0;
 
 core::arch::global_asm!(
     // ---- multiboot2 header: magic, arch (i386), length, checksum, end tag.
@@ -126,10 +122,10 @@ core::arch::global_asm!(
     "xor %ebp, %ebp",
     "call {entry}",
     "ud2",
-    stack = sym BOOT_STACK,
-    stack_size = const BOOT_STACK_SIZE,
-    efer_bits = sym BOOT_EFER_BITS,
-    cr0 = const crate::arch::cpu::CR0_LONG_MODE,
+    stack = sym stacks::BOOT_STACK,
+    stack_size = const stacks::BOOT_STACK_SIZE,
+    efer_bits = sym cpu::BOOT_EFER,
+    cr0 = const cpu::CR0_LONG_MODE,
     pml4 = sym BOOT_PML4,
     pdpt = sym BOOT_PDPT,
     pd = sym BOOT_PD,
@@ -144,26 +140,6 @@ struct Page([u64; 512]);
 static mut BOOT_PML4: Page = Page([0; 512]);
 static mut BOOT_PDPT: Page = Page([0; 512]);
 static mut BOOT_PD: [Page; 4] = [const { Page([0; 512]) }; 4];
-
-/// Size of the bootstrap processor's stack: the patcher keeps an
-/// `ArenaPlan` (16 KiB at 256 sites per key) and a #BP table of a key
-/// (6 KiB) on it, and building the plan may copy it once or twice.
-pub const BOOT_STACK_SIZE: usize = 256 * 1024;
-
-/// The bootstrap processor's stack, with a guard page below it that the
-/// kernel's page tables leave unmapped.
-#[repr(C, align(4096))]
-pub struct BootStack {
-    /// Unmapped once the kernel's page tables are live.
-    pub guard: [u8; 4096],
-    stack: [u8; BOOT_STACK_SIZE],
-}
-
-/// The BSP's stack (the entry code points RSP at its top).
-pub static mut BOOT_STACK: BootStack = BootStack {
-    guard: [0; 4096],
-    stack: [0; BOOT_STACK_SIZE],
-};
 
 unsafe extern "C" {
     /// The pseudo-descriptor of the boot GDT, defined in assembly below.

@@ -2,8 +2,6 @@
 
 mod entry;
 
-pub use entry::{BOOT_EFER_BITS, BOOT_STACK};
-
 /// Which loader started us.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Protocol {

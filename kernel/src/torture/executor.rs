@@ -17,7 +17,10 @@
 //! (setjmp/longjmp in a dozen instructions), and the loop starts over.
 
 use super::{key::KEYS, state};
-use crate::{arch::idt::TrapFrame, percpu, watchdog};
+use crate::{
+    arch::{idt::TrapFrame, percpu},
+    watchdog,
+};
 use core::sync::atomic::Ordering;
 use plan::window::WindowResult;
 use report::cmdline::Sabotage;

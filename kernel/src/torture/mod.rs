@@ -15,8 +15,8 @@ mod patcher;
 pub mod state;
 
 use crate::{
-    arch::{cpu::rdtsc, idt::TrapFrame, lapic},
-    bp, percpu, record, smp, sync, time, watchdog,
+    arch::{cpu::rdtsc, idt::TrapFrame, lapic, percpu, tsc},
+    bp, record, smp, sync, watchdog,
 };
 use core::sync::atomic::{AtomicU64, Ordering};
 use plan::{
@@ -189,9 +189,9 @@ fn direct_loop(_: u64) {
     let count = &BASE_DIRECT_COUNT[cpu];
     count.store(0, Ordering::Relaxed);
     let f = direct_callee as extern "C" fn(&AtomicU64) as usize;
-    let d = time::deadline_us(BASE_LOOP_US);
+    let d = tsc::deadline_us(BASE_LOOP_US);
     let t0 = rdtsc();
-    while !time::passed(d) {
+    while !tsc::passed(d) {
         for _ in 0..64 {
             // `f` is `direct_callee`, an `extern "C"` function whose one
             // argument (RDI) is a reference to a live static counter.
@@ -211,7 +211,7 @@ fn direct_loop(_: u64) {
     let cycles = (rdtsc() - t0).max(1);
     let n = count.load(Ordering::Relaxed);
     BASE_CALLS[cpu].store(
-        (n as u128 * time::tsc_hz() as u128 / cycles as u128) as u64,
+        (n as u128 * tsc::hz() as u128 / cycles as u128) as u64,
         Ordering::Relaxed,
     );
 }
@@ -243,9 +243,9 @@ fn checked_loop(_: u64) {
     let cpu = percpu::index() as usize;
     let site = state::site(0, 0);
     let before = state::calls(cpu);
-    let d = time::deadline_us(BASE_LOOP_US);
+    let d = tsc::deadline_us(BASE_LOOP_US);
     let t0 = rdtsc();
-    while site != 0 && !time::passed(d) {
+    while site != 0 && !tsc::passed(d) {
         for _ in 0..64 {
             executor::checked_call(0, 0, site, cpu, false);
         }
@@ -253,7 +253,7 @@ fn checked_loop(_: u64) {
     let cycles = (rdtsc() - t0).max(1);
     let n = state::calls(cpu) - before;
     BASE_CHECKED[cpu].store(
-        (n as u128 * time::tsc_hz() as u128 / cycles as u128) as u64,
+        (n as u128 * tsc::hz() as u128 / cycles as u128) as u64,
         Ordering::Relaxed,
     );
 }
@@ -427,8 +427,8 @@ fn run_one(e: &Experiment, ms: u64) {
         lapic::timer_periodic(VEC_SELF, state::TIMER_COUNT);
     }
     x86_64::instructions::interrupts::enable();
-    let deadline = time::deadline_us(ms * 1000);
-    let hard_deadline = time::deadline_us(smp::patient_us(
+    let deadline = tsc::deadline_us(ms * 1000);
+    let hard_deadline = tsc::deadline_us(smp::patient_us(
         (ms * 1000 * MAX_STRETCH).max(MIN_STRETCH_US),
     ));
     hist::reset();
@@ -443,8 +443,8 @@ fn run_one(e: &Experiment, ms: u64) {
     let mut phase_max = [0u64; 3];
     let mut schedule = plan::schedule::Schedule::new(seed(), &e.name());
     let mut error = None;
-    let done = || time::passed(deadline) && STATS.patches.load(Ordering::Relaxed) >= MIN_PATCHES;
-    while !done() && !time::passed(hard_deadline) {
+    let done = || tsc::passed(deadline) && STATS.patches.load(Ordering::Relaxed) >= MIN_PATCHES;
+    while !done() && !tsc::passed(hard_deadline) {
         if e.expectation == Expectation::NegativeControl
             && STATS.failures.load(Ordering::Relaxed) > 0
         {
@@ -457,7 +457,7 @@ fn run_one(e: &Experiment, ms: u64) {
             let mut tos = [0usize; plan::layout::MAX_KEYS];
             let pause_us = schedule.next_batch(z.keys, z.targets, current, &mut tos);
             if pause_us > 0 {
-                time::delay_us(pause_us);
+                tsc::delay_us(pause_us);
             }
             state::CURRENT_KEY.store(0, Ordering::Relaxed);
             let gs: [u64; plan::layout::MAX_KEYS] = core::array::from_fn(next);
@@ -465,7 +465,7 @@ fn run_one(e: &Experiment, ms: u64) {
         } else {
             let (key, to, pause_us) = schedule.next_patch(z.keys, z.targets, current);
             if pause_us > 0 {
-                time::delay_us(pause_us);
+                tsc::delay_us(pause_us);
             }
             state::CURRENT_KEY.store(key, Ordering::Relaxed);
             patcher.patch(key, to, next(key))
@@ -502,7 +502,7 @@ fn run_one(e: &Experiment, ms: u64) {
     x86_64::instructions::interrupts::disable();
     lapic::timer_stop();
     STOP.store(true, Ordering::Release);
-    let finish_by = time::deadline_us(smp::patient_us(WATCHDOG_US + 1_000_000));
+    let finish_by = tsc::deadline_us(smp::patient_us(WATCHDOG_US + 1_000_000));
     let mut stuck = 0;
     for c in 1..n {
         if !smp::wait(c, finish_by) {
@@ -663,7 +663,7 @@ fn finish(e: &Experiment, f: Finish) {
             )
             .u64(
                 "first_fail_ns",
-                time::ticks_to_ns(STATS.first_fail_tsc.load(Ordering::Relaxed)),
+                tsc::ticks_to_ns(STATS.first_fail_tsc.load(Ordering::Relaxed)),
             );
         }
         if let Some(err) = &f.error {

@@ -82,7 +82,10 @@
 //! `break=undo-site` is the stale site only that window sees.
 
 use super::{key::KEYS, state};
-use crate::{arch::cpu::rdtsc, arena, bp, percpu, smp, sync, time};
+use crate::{
+    arch::{cpu::rdtsc, percpu, tsc},
+    arena, bp, smp, sync,
+};
 use plan::{
     experiment::{Strategy, SyncMode},
     layout::MAX_SITES,
@@ -254,7 +257,7 @@ impl Patcher<'_> {
                     let new = self.plan.insn_bytes(key, pt, to);
                     for i in 1..5 {
                         arena::poke(pt + i as u64, &new[i..i + 1]).map_err(PatchError::Readback)?;
-                        time::delay_us(NAIVE_BYTE_GAP_US);
+                        tsc::delay_us(NAIVE_BYTE_GAP_US);
                     }
                 }
                 (self.after_cover)();

@@ -3,9 +3,14 @@
 
 use super::key::KEYS;
 use crate::{
-    arch::{cpu::rdtsc, idt::TrapFrame, lapic, paging},
-    percpu::{self, MAX_CPUS},
-    record, time,
+    arch::{
+        cpu::rdtsc,
+        idt::TrapFrame,
+        lapic, paging,
+        percpu::{self, MAX_CPUS},
+        tsc,
+    },
+    record,
 };
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use plan::{
@@ -228,8 +233,8 @@ pub fn wait_passes(n: u64, max_us: u64) {
     for (c, f) in from.iter_mut().enumerate().take(cpus) {
         *f = PASSES[c].0.load(Ordering::Relaxed);
     }
-    let deadline = time::deadline_us(max_us);
-    while !time::passed(deadline)
+    let deadline = tsc::deadline_us(max_us);
+    while !tsc::passed(deadline)
         && (0..cpus).any(|c| is_executor(c) && PASSES[c].0.load(Ordering::Relaxed) < from[c] + n)
     {
         crate::watchdog::poll();
@@ -529,5 +534,5 @@ pub fn interference_stop_executor() {
 
 /// The experiment's elapsed time in nanoseconds.
 pub fn elapsed_ns() -> u64 {
-    time::ticks_to_ns(rdtsc() - START_TSC.load(Ordering::Relaxed))
+    tsc::ticks_to_ns(rdtsc() - START_TSC.load(Ordering::Relaxed))
 }

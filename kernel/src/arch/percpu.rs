@@ -1,4 +1,6 @@
-//! Per-CPU data, reached through the GS base.
+//! Per-CPU data, reached through the GS base: each CPU's index, and the
+//! slots that the assembly of [`super::int3`] and [`super::recovery`] reads
+//! at fixed offsets from GS.
 
 use core::sync::atomic::AtomicU64;
 
@@ -20,7 +22,8 @@ pub struct PerCpu {
     pub bp_ret: AtomicU64,
     /// Destination for the `trampoline` #BP handler (`gs:24`).
     pub bp_target: AtomicU64,
-    /// Stack pointer of the executor loop's recovery point, 0 outside it.
+    /// Stack pointer of this CPU's recovery point ([`super::recovery`]), 0
+    /// outside it.
     pub recover_rsp: AtomicU64,
 }
 
@@ -60,7 +63,7 @@ pub fn install(index: usize) {
     let base = &CPUS[index] as *const PerCpu as u64;
     // SAFETY: IA32_GS_BASE exists on every x86_64 CPU; only this module
     // reads GS, and it expects exactly this pointer.
-    unsafe { crate::arch::cpu::wrmsr(IA32_GS_BASE, base) };
+    unsafe { super::cpu::wrmsr(IA32_GS_BASE, base) };
 }
 
 /// The calling CPU's index; 0 before [`install`] ran (only the BSP runs
@@ -68,7 +71,7 @@ pub fn install(index: usize) {
 pub fn index() -> u32 {
     // SAFETY: IA32_GS_BASE exists on every x86_64 CPU; reading it has no
     // side effect.
-    let base = unsafe { crate::arch::cpu::rdmsr(IA32_GS_BASE) };
+    let base = unsafe { super::cpu::rdmsr(IA32_GS_BASE) };
     if base == 0 {
         return 0;
     }
