@@ -39,8 +39,8 @@ use crate::{
         idt::{self, TrapFrame},
         percpu::{self, MAX_CPUS},
     },
+    sabotage::sabotaged,
     sync,
-    torture::sabotaged,
 };
 use core::sync::atomic::{fence, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use plan::{
@@ -306,15 +306,7 @@ pub fn withdraw() {
             .take(crate::smp::count())
             .for_each(|r| drain(&r.0)),
     }
-    WITHDRAWALS.fetch_add(1, Ordering::Relaxed);
-}
-
-/// Patches withdrawn so far.
-static WITHDRAWALS: AtomicU64 = AtomicU64::new(0);
-
-/// How many times the patch points were withdrawn (patches ended).
-pub fn withdrawals() -> u64 {
-    WITHDRAWALS.load(Ordering::Relaxed)
+    crate::watchdog::patch_ended();
 }
 
 /// The destination published for `addr`, if it is being patched.

@@ -4,7 +4,8 @@
 
 use crate::{
     arch::{cpu, percpu},
-    record, say,
+    record,
+    serial::say,
 };
 use core::sync::atomic::{AtomicBool, Ordering};
 use report::{exit as codes, kind};

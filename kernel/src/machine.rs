@@ -5,9 +5,11 @@ use crate::{
         cpu, lapic,
         percpu::{self, MAX_CPUS},
     },
-    record, smp, time, trap,
+    record,
+    serial::say,
+    smp, time,
 };
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicU64, Ordering};
 use plan::cpus::{Census, CpuSet};
 use report::kind;
 
@@ -25,15 +27,17 @@ pub fn under_tcg() -> bool {
     UNDER_TCG.load(Ordering::Relaxed)
 }
 
-/// Writes the `machine` record (and a human line).
+/// Writes the `machine` record (and a human line). `ram`: the usable RAM
+/// ranges, each as (start, length).
 pub fn report(
     id: &cpu::Identity,
     cpus: usize,
-    ram: &[crate::boot::MemRange],
+    ram: impl Iterator<Item = (u64, u64)>,
     firmware: &crate::platform::Firmware,
 ) {
-    let usable_bytes: u64 = ram.iter().map(|m| m.len).sum();
-    let top = ram.iter().map(|m| m.start + m.len).max().unwrap_or(0);
+    let (usable_bytes, top) = ram.fold((0, 0), |(sum, top): (u64, u64), (start, len)| {
+        (sum + len, top.max(start + len))
+    });
     let vendor = cpu::cstr(&id.vendor);
     let microcode = microcode(vendor);
     let brand = cpu::cstr(&id.brand);
@@ -44,7 +48,7 @@ pub fn report(
     } else {
         "xapic"
     };
-    crate::say!(
+    say!(
         "machine: {} family {:#x} model {:#x} stepping {}, \"{}\", {}{}",
         core::str::from_utf8(vendor).unwrap_or("?"),
         id.family,
@@ -93,7 +97,7 @@ pub fn report(
 /// check: the frequency in use is plausible and every other figure agrees
 /// with it ([`report::clock::problems`]).
 pub fn report_clock(c: &time::Calibration) {
-    crate::say!(
+    say!(
         "tsc: {}.{:03} MHz (against {})",
         c.hz / 1_000_000,
         c.hz / 1000 % 1000,
@@ -137,7 +141,7 @@ pub fn report_clock(c: &time::Calibration) {
 /// Writes the `cpus` record: how many CPUs are up, how many the MADT
 /// lists, why any listed one was not used, and how long bring-up took.
 pub fn report_cpus(c: &Census, up: usize, limit: Option<u32>, bringup_ns: u64) {
-    crate::say!(
+    say!(
         "cpus: {} of {} up; the MADT lists {} enabled, {} online-capable",
         up,
         c.chosen,
@@ -207,6 +211,21 @@ unsafe extern "C" {
     static bp_check_after: u8;
 }
 
+/// The #BP self-check's int3 address + 1 (what RIP holds after the trap).
+static BP_CHECK_RIP: AtomicU64 = AtomicU64::new(0);
+/// How many times the #BP self-check's int3 trapped.
+static BP_CHECK_HITS: AtomicU64 = AtomicU64::new(0);
+
+/// A #BP at `rip` (the address after the `int3`): whether it is the
+/// self-check's, which it counts (the handler then just returns).
+pub fn bp_check_hit(rip: u64) -> bool {
+    let hit = rip == BP_CHECK_RIP.load(Ordering::Relaxed);
+    if hit {
+        BP_CHECK_HITS.fetch_add(1, Ordering::Relaxed);
+    }
+    hit
+}
+
 static ON_AP_HITS: CpuSet = CpuSet::new();
 
 fn count_hit(cpu: usize) {
@@ -224,11 +243,11 @@ pub fn self_checks(nobp: bool) {
         });
     } else {
         let after = core::ptr::addr_of!(bp_check_after) as u64;
-        trap::BP_CHECK_RIP.store(after, Ordering::Relaxed);
+        BP_CHECK_RIP.store(after, Ordering::Relaxed);
         // SAFETY: `bp_check` is `int3; ret`; the #BP handler returns to
         // `bp_check_after` for exactly this address, so the call returns.
         unsafe { bp_check() };
-        let hits = trap::BP_CHECK_HITS.load(Ordering::Relaxed);
+        let hits = BP_CHECK_HITS.load(Ordering::Relaxed);
         check(
             "bp",
             hits == 1,

@@ -18,6 +18,7 @@ mod font;
 mod machine;
 mod platform;
 mod record;
+mod sabotage;
 mod screen;
 mod serial;
 mod smp;
@@ -28,6 +29,7 @@ mod trap;
 mod watchdog;
 
 use report::{cmdline::Options, kind};
+use serial::say;
 
 /// Everything after the boot protocol is read.
 fn kmain(bi: boot::BootInfo) -> ! {
@@ -79,7 +81,12 @@ fn kmain(bi: boot::BootInfo) -> ! {
         |_, _| {},
     )
     .listed;
-    machine::report(&id, listed, bi.usable(), &plat.firmware);
+    machine::report(
+        &id,
+        listed,
+        bi.usable().iter().map(|m| (m.start, m.len)),
+        &plat.firmware,
+    );
     exit::leave_bochs_at_end(machine::bochs_like(&id, &plat.firmware));
 
     match time::calibrate(plat.hpet, plat.pm_timer, opts.tsc_pit, opts.tsc_skew) {

@@ -1,4 +1,4 @@
-//! Writing records and human lines to the serial report.
+//! Writing records to the serial report (human lines are `serial::say!`).
 
 use core::sync::atomic::{AtomicU32, Ordering};
 use report::RecordBuf;
@@ -80,15 +80,4 @@ pub fn failures() -> u32 {
 /// Records written so far.
 pub fn records() -> u32 {
     SEQ.load(Ordering::Relaxed)
-}
-
-/// Writes a human-readable line (never a record).
-#[macro_export]
-macro_rules! say {
-    ($($arg:tt)*) => {{
-        use core::fmt::Write as _;
-        let mut port = $crate::serial::lock();
-        let _ = write!(port, $($arg)*);
-        port.write(b"\n");
-    }};
 }

@@ -6,7 +6,7 @@
 //! The tally is fed every record as it is written ([`observe`]) and read
 //! once at the end ([`show`]).
 
-use crate::boot::Framebuffer;
+use crate::{boot::Framebuffer, serial::say};
 use core::{
     cell::UnsafeCell,
     sync::atomic::{AtomicBool, Ordering},
@@ -42,7 +42,7 @@ pub fn init(vga_text: bool, framebuffer: Option<Framebuffer>) {
         // a framebuffer above that is left alone.
         let usable = end <= 1 << 32 && matches!(fb.bpp, 16 | 24 | 32);
         if !usable {
-            crate::say!(
+            say!(
                 "screen: framebuffer at {:#x} ({} bpp) not used",
                 fb.addr,
                 fb.bpp

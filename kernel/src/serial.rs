@@ -138,3 +138,14 @@ impl Drop for Guard {
         }
     }
 }
+
+/// Writes a human-readable line (never a record).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use core::fmt::Write as _;
+        let mut port = $crate::serial::lock();
+        let _ = write!(port, $($arg)*);
+        port.write(b"\n");
+    }};
+}
+pub(crate) use say;

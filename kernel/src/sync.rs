@@ -23,6 +23,7 @@ use crate::{
         percpu::{self, MAX_CPUS},
         tsc,
     },
+    sabotage::sabotaged,
     smp,
 };
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
@@ -168,7 +169,7 @@ pub fn sync(method: SyncMode) -> Result<u64, SyncError> {
             METHOD_CPUMASK.store(false, Ordering::Relaxed);
             let r = ROUND.fetch_add(1, Ordering::AcqRel) + 1;
             // `break=ipi-skip-last`: an off-by-one leaves the last CPU out.
-            let n = n - crate::torture::sabotaged(Sabotage::IpiSkipLast) as usize;
+            let n = n - sabotaged(Sabotage::IpiSkipLast) as usize;
             ROUNDS_BEGUN.fetch_add(1, Ordering::Relaxed);
             // 1. The deadline covers the sends too: in xAPIC mode each
             //    send waits for the ICR to accept it, and with hundreds of
@@ -245,7 +246,7 @@ pub fn sync(method: SyncMode) -> Result<u64, SyncError> {
             crate::watchdog::progress(me);
             // `break=cpumask-first-out`: the round ends when the first CPU
             // is out, not the last.
-            let first_out = crate::torture::sabotaged(Sabotage::CpumaskFirstOut);
+            let first_out = sabotaged(Sabotage::CpumaskFirstOut);
             // Acquire pairs with the Release store by the last CPU out (or
             // the AcqRel count of the first).
             while if first_out {
@@ -302,7 +303,7 @@ pub fn duty() {
     if ACK[me].load(Ordering::Relaxed) >= r {
         return;
     }
-    let early = crate::torture::sabotaged(Sabotage::AckBeforeSerialize);
+    let early = sabotaged(Sabotage::AckBeforeSerialize);
     if !early {
         serialize_now();
     }

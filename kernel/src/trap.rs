@@ -7,9 +7,8 @@
 
 use crate::{
     arch::{idt::TrapFrame, lapic, paging, percpu},
-    exit, record, sync, torture, watchdog,
+    exit, machine, record, sync, torture, watchdog,
 };
-use core::sync::atomic::{AtomicU64, Ordering};
 use report::kind;
 
 /// Short names of the exception vectors.
@@ -19,19 +18,11 @@ const NAMES: [&str; 32] = [
     "VC", "SX", "R31",
 ];
 
-/// The #BP self-check's int3 address + 1 (what RIP holds after the trap),
-/// and how often it was hit.
-pub static BP_CHECK_RIP: AtomicU64 = AtomicU64::new(0);
-/// How many times the #BP self-check's int3 trapped.
-pub static BP_CHECK_HITS: AtomicU64 = AtomicU64::new(0);
-
 /// The Rust side of every vector; `isr_common` calls it with the frame.
 pub extern "C" fn dispatch(frame: &mut TrapFrame) {
     let v = frame.vector as u8;
     match v {
-        3 if frame.rip == BP_CHECK_RIP.load(Ordering::Relaxed) => {
-            BP_CHECK_HITS.fetch_add(1, Ordering::Relaxed);
-        }
+        3 if machine::bp_check_hit(frame.rip) => {}
         3 if torture::on_bp(frame) => {}
         2 if watchdog::on_nmi(frame) || torture::on_nmi() => {}
         0..=31 if torture::on_fault(frame) => {}

@@ -18,9 +18,10 @@
 //! under an emulator a guest's CPUs share a few host cores, and with 100
 //! vCPUs on 2 cores one can wait seconds for its turn. It excuses itself,
 //! and no other. When every asked CPU was starved, the watchdog counts a
-//! starvation ([`starved`]) and watches on. Otherwise the poller writes a
-//! `deadlock` record per CPU that did not move (breaking the serial lock if
-//! one holds it: the record says so) and hands over to the runner to end
+//! starvation ([`starved`]) and watches on. Otherwise the poller breaks
+//! the serial lock if a CPU that did not move holds it (the next record
+//! says so) and hands those CPUs to the reporter set by [`on_deadlock`]
+//! (the torture's), which writes a `deadlock` record for each and ends
 //! the run.
 //!
 //! Every wait here is bounded: the answers to the NMIs, the grace period,
@@ -36,6 +37,7 @@ use crate::{
         percpu::{self, MAX_CPUS},
         tsc,
     },
+    serial::say,
     smp,
 };
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
@@ -100,8 +102,23 @@ static NMI_TAKEN: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS
 static WAITING_AT: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 static WAITING_SINCE_PATCH: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 
+/// Patches ended so far (their #BP tables withdrawn).
+static PATCHES_ENDED: AtomicU64 = AtomicU64::new(0);
+
 /// Where a stuck CPU was: its RIP and the 16 bytes there.
 pub type Snapshot = (u64, [u8; 16]);
+
+/// Who reports a deadlock: given each stuck CPU with its snapshot (none
+/// when it did not answer), it writes the records and ends the run.
+pub type OnDeadlock = fn(&mut dyn Iterator<Item = (usize, Option<Snapshot>)>) -> !;
+
+static ON_DEADLOCK: spin::Once<OnDeadlock> = spin::Once::new();
+
+/// Sets who reports a deadlock (the torture, which knows the experiment
+/// that ran into it). Without one, a deadlock ends the run at once.
+pub fn on_deadlock(report: OnDeadlock) {
+    ON_DEADLOCK.call_once(|| report);
+}
 
 /// Marks progress on the calling CPU.
 #[inline(always)]
@@ -121,9 +138,14 @@ pub fn waiting_for_patch(cpu: usize) {
     let p = PROGRESS[cpu].0.load(Ordering::Relaxed);
     // A retry that traps again goes on with the same wait.
     if WAITING_AT[cpu].load(Ordering::Relaxed) != p + 1 {
-        WAITING_SINCE_PATCH[cpu].store(crate::bp::withdrawals(), Ordering::Relaxed);
+        WAITING_SINCE_PATCH[cpu].store(PATCHES_ENDED.load(Ordering::Relaxed), Ordering::Relaxed);
         WAITING_AT[cpu].store(p + 1, Ordering::Relaxed);
     }
+}
+
+/// A patch ended: its #BP table was withdrawn (see [`waiting_for_patch`]).
+pub fn patch_ended() {
+    PATCHES_ENDED.fetch_add(1, Ordering::Relaxed);
 }
 
 /// `cpu` no longer waits for the patch (see [`waiting_for_patch`]).
@@ -149,7 +171,8 @@ fn wait_of(c: usize, progress: u64, patcher_waiting: bool) -> rules::Wait {
     rules::Wait {
         cpu: c,
         waiting: waiting(c, progress),
-        patches_since: crate::bp::withdrawals()
+        patches_since: PATCHES_ENDED
+            .load(Ordering::Relaxed)
             .saturating_sub(WAITING_SINCE_PATCH[c].load(Ordering::Relaxed)),
         patcher_waiting,
     }
@@ -284,7 +307,7 @@ pub fn unacknowledged(cpu: usize) {
             // It found a deadlock and ends the run: so does this CPU.
             Err(ENDING) => crate::arch::cpu::halt_forever(),
             Err(_) if tsc::passed(deadline) => {
-                crate::say!(
+                say!(
                     "watchdog: cpu {cpu} did not acknowledge a sync round, and another CPU's \
                      judgement did not end within {} us: not asked",
                     smp::patient_us(2 * (ANSWER_US + GRACE_US))
@@ -422,7 +445,7 @@ fn fire(me: usize, grace: bool) {
         crate::serial::break_lock();
     }
     say_unsent();
-    crate::torture::deadlock(STUCK.iter(Ordering::Relaxed).map(|c| {
+    let mut stuck = STUCK.iter(Ordering::Relaxed).map(|c| {
         let snap = answered(c).then(|| {
             let mut b = [0u8; 16];
             b[..8].copy_from_slice(&SNAP_BYTES[c][0].load(Ordering::Relaxed).to_le_bytes());
@@ -430,7 +453,11 @@ fn fire(me: usize, grace: bool) {
             (SNAP_RIP[c].load(Ordering::Relaxed), b)
         });
         (c, snap)
-    }))
+    });
+    match ON_DEADLOCK.get() {
+        Some(report) => report(&mut stuck),
+        None => crate::exit::finish(),
+    }
 }
 
 /// Says which asked CPUs' NMIs the local APIC did not accept, and what
@@ -438,7 +465,7 @@ fn fire(me: usize, grace: bool) {
 /// says `no-nmi-response`).
 fn say_unsent() {
     for c in NMI_UNSENT.iter(Ordering::Relaxed) {
-        crate::say!(
+        say!(
             "watchdog: the NMI to cpu {c} was not accepted by the local APIC: {}",
             if STUCK.contains(c, Ordering::Relaxed) {
                 "reported stuck without a snapshot"

@@ -78,7 +78,8 @@ pub fn run(
     sabotage: Option<report::cmdline::Sabotage>,
 ) {
     SIZES.call_once(|| sizes);
-    SABOTAGE.store(sabotage.map_or(0, |s| s as usize + 1), Ordering::Relaxed);
+    crate::sabotage::set(sabotage);
+    watchdog::on_deadlock(deadlock);
     if let Some(s) = sabotage {
         record::emit(kind::CHECK, |r| {
             r.str("name", "sabotage")
@@ -298,21 +299,6 @@ fn seed() -> Option<u64> {
         .then(|| SEED.load(Ordering::Relaxed))
 }
 
-static SABOTAGE: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
-
-fn sabotage() -> Option<report::cmdline::Sabotage> {
-    SABOTAGE
-        .load(Ordering::Relaxed)
-        .checked_sub(1)
-        .map(|i| report::cmdline::Sabotage::ALL[i])
-}
-
-/// Whether the run was given `break=` `s`: for the modules that carry a
-/// sabotage of their own (the #BP handlers, the sync, the executors).
-pub fn sabotaged(s: report::cmdline::Sabotage) -> bool {
-    sabotage() == Some(s)
-}
-
 /// Direct calls per second, per CPU ([`direct_loop`]).
 static BASE_CALLS: [AtomicU64; percpu::MAX_CPUS] = [const { AtomicU64::new(0) }; percpu::MAX_CPUS];
 /// What [`direct_callee`] counts, per CPU.
@@ -421,7 +407,7 @@ fn run_one(e: &Experiment, ms: u64) {
         sync: e.sync,
         after_cover: &nmi_executors,
         settle,
-        sabotage: sabotage(),
+        sabotage: crate::sabotage::get(),
     };
     if e.interference == Interference::SelfSite {
         lapic::timer_periodic(VEC_SELF, state::TIMER_COUNT);
@@ -681,7 +667,7 @@ fn finish(e: &Experiment, f: Finish) {
 
 /// The watchdog found stuck CPUs: report them, close the experiment, and
 /// end the run (nothing can be trusted to go on).
-pub fn deadlock(stuck: impl Iterator<Item = (usize, Option<watchdog::Snapshot>)>) -> ! {
+fn deadlock(stuck: &mut dyn Iterator<Item = (usize, Option<watchdog::Snapshot>)>) -> ! {
     for (cpu, snap) in stuck {
         if crate::serial::owner() == Some(cpu as u32) {
             crate::serial::break_lock();
@@ -768,9 +754,13 @@ pub fn on_nmi() -> bool {
 }
 
 /// An exception while an experiment runs: its failure. Returns whether the
-/// CPU goes on.
+/// CPU goes on (an executor is sent back to its loop's recovery point).
 pub fn on_fault(frame: &mut TrapFrame) -> bool {
-    state::ACTIVE.load(Ordering::Acquire) && state::fault(frame, state::FaultKind::Exception)
+    if !state::ACTIVE.load(Ordering::Acquire) {
+        return false;
+    }
+    state::fault(frame, state::FaultKind::Exception);
+    executor::recover(frame)
 }
 
 /// A #BP while an experiment runs.
@@ -780,6 +770,9 @@ pub fn on_bp(frame: &mut TrapFrame) -> bool {
     }
     match bp::handle(frame) {
         bp::BpOutcome::Handled => true,
-        bp::BpOutcome::Stray { stale } => state::fault(frame, state::FaultKind::StrayBp { stale }),
+        bp::BpOutcome::Stray { stale } => {
+            state::fault(frame, state::FaultKind::StrayBp { stale });
+            executor::recover(frame)
+        }
     }
 }

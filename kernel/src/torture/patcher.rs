@@ -458,7 +458,7 @@ impl Patcher<'_> {
         for c in (0..smp::count()).filter(|&c| c != me) {
             let (acked, serialized) = sync::ack_of(c);
             if acked <= written || serialized < acked {
-                state::unsynced(c, at, written, acked, serialized);
+                state::unsynced(c, at.name(), written, acked, serialized);
             }
         }
     }

@@ -369,17 +369,11 @@ pub fn bad_return(cpu: usize, key: usize, site: u64, got: u32, edx: u32, want: u
     }
 }
 
-/// The sync audit found `cpu` not synced at `at` (see the patcher's module
-/// doc): its last acknowledged round did not begin after the last write
-/// (`acked <= written`), or it had not serialized in it
-/// (`serialized < acked`).
-pub fn unsynced(
-    cpu: usize,
-    at: super::patcher::Checkpoint,
-    written: u64,
-    acked: u64,
-    serialized: u64,
-) {
+/// The sync audit found `cpu` not synced at the checkpoint named `at` (see
+/// the patcher's module doc): its last acknowledged round did not begin
+/// after the last write (`acked <= written`), or it had not serialized in
+/// it (`serialized < acked`).
+pub fn unsynced(cpu: usize, at: &str, written: u64, acked: u64, serialized: u64) {
     STATS.unsynced.fetch_add(1, Ordering::Relaxed);
     if note_failure() < MAX_FAILURE_RECORDS {
         let key = CURRENT_KEY.load(Ordering::Relaxed);
@@ -388,7 +382,7 @@ pub fn unsynced(
                 rec.str("exp", name)
                     .u64("cpu", cpu as u64)
                     .str("what", "unsynced")
-                    .str("at", at.name())
+                    .str("at", at)
                     .u64("written_round", written)
                     .u64("acked_round", acked)
                     .u64("serialized_round", serialized)
@@ -446,10 +440,9 @@ pub enum FaultKind {
     },
 }
 
-/// An exception during the experiment (or a #BP nobody published).
-/// Returns whether the CPU can go on (an executor is sent back to its
-/// loop's recovery point).
-pub fn fault(frame: &mut TrapFrame, kind: FaultKind) -> bool {
+/// An exception during the experiment (or a #BP nobody published): counted
+/// as its failure, and recorded.
+pub fn fault(frame: &TrapFrame, kind: FaultKind) {
     let cpu = percpu::index() as usize;
     let (stray_bp, stale) = match kind {
         FaultKind::Exception => (false, None),
@@ -517,7 +510,6 @@ pub fn fault(frame: &mut TrapFrame, kind: FaultKind) -> bool {
             });
         });
     }
-    super::executor::recover(frame)
 }
 
 /// Interference on an executor: the LAPIC timer, when asked for.
