@@ -18,7 +18,10 @@
 //! every write, until that entry goes. `poke=keep` writes through the
 //! long-lived entry, to show it (docs/design.md, section 6).
 
-use crate::arch::paging::{self, MapError};
+use crate::arch::{
+    cpu,
+    paging::{self, MapError},
+};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use plan::layout::{self, MAX_KEYS, MAX_TARGETS_PER_KEY, PAGE_SIZE, SITE_ARENA_SIZE, SITE_BASE};
 use report::cmdline::Poke;
@@ -101,12 +104,9 @@ pub fn poke_mode() -> Poke {
 /// `poke=flush`.
 fn flush_alias(p: *mut u8) {
     if FLUSH.load(Ordering::Relaxed) {
-        // SAFETY: INVLPG is allowed at CPL 0 on any address and only
-        // drops a translation; the alias mapping itself never changes, so
-        // the next access walks the same page tables to the same frame.
-        unsafe {
-            core::arch::asm!("invlpg [{p}]", p = in(reg) p, options(nostack, preserves_flags))
-        };
+        // The alias mapping itself never changes: the next access walks
+        // the same page tables to the same frame.
+        paging::flush(p as u64);
     }
 }
 
@@ -201,12 +201,11 @@ fn poke_u32_inner(va: u64, bytes: [u8; 4]) -> Result<(), PokeError> {
     let last = alias(va + 3).ok_or(PokeError { va, seen: [0; 8] })?;
     flush_alias(p);
     flush_alias(last);
-    // SAFETY: both ends are in the arena's static frames (checked above);
-    // the site arena's frames are contiguous, so an operand that crosses a
-    // line or page crosses it in the alias too. One `mov` is the point.
-    unsafe {
-        core::arch::asm!("mov dword ptr [{p}], {v:e}", p = in(reg) p, v = in(reg) u32::from_le_bytes(bytes), options(nostack));
-    }
+    // SAFETY: both ends are in the arena's static frames (checked above),
+    // which no Rust reference covers; the site arena's frames are
+    // contiguous, so an operand that crosses a line or page crosses it in
+    // the alias too. One `mov` is the point.
+    unsafe { cpu::store_u32(p, u32::from_le_bytes(bytes)) };
     verify(va, &bytes)
 }
 

@@ -36,7 +36,8 @@
 
 use crate::{
     arch::{
-        idt::{self, TrapFrame},
+        idt::TrapFrame,
+        int3,
         percpu::{self, MAX_CPUS},
     },
     sabotage::sabotaged,
@@ -248,12 +249,7 @@ pub fn stale(site: u64, cpu: usize) -> Option<(u64, u64)> {
 /// Only between experiments (no CPU executes a site).
 pub fn set_handler(h: Handler) {
     HANDLER.store(h as u8, Ordering::Relaxed);
-    let entry = if h == Handler::Gap && !sabotaged(Sabotage::GapNoGap) {
-        bp_gap_entry as *const () as u64
-    } else {
-        idt::stub(3)
-    };
-    idt::set_entry(3, entry);
+    int3::set_gap_entry(h == Handler::Gap && !sabotaged(Sabotage::GapNoGap));
 }
 
 fn handler() -> Handler {
@@ -442,12 +438,12 @@ fn handle_claimed(frame: &mut TrapFrame, me: usize) -> BpOutcome {
             pc.bp_target.store(dest, Ordering::Relaxed);
             if sabotaged(Sabotage::TrampolineNoSti) {
                 frame.rflags &= !(1 << 9);
-                frame.rip = bp_tramp as *const () as u64;
+                frame.rip = int3::trampoline(false);
             } else if frame.rflags & (1 << 9) != 0 && !sabotaged(Sabotage::TrampolineIf) {
                 frame.rflags &= !(1 << 9);
-                frame.rip = bp_tramp_sti as *const () as u64;
+                frame.rip = int3::trampoline(true);
             } else {
-                frame.rip = bp_tramp as *const () as u64;
+                frame.rip = int3::trampoline(false);
             }
         }
         Handler::R10r11 => {
@@ -456,51 +452,8 @@ fn handle_claimed(frame: &mut TrapFrame, me: usize) -> BpOutcome {
             } else {
                 (ret, dest)
             };
-            frame.rip = bp_r10r11 as *const () as u64;
+            frame.rip = int3::r10r11();
         }
     }
     BpOutcome::Handled
-}
-
-// The #BP entry for `gap`: copy the 5-word hardware frame 16 bytes further
-// down (each `push` reads the same offset, which walks down the frame as
-// RSP moves), then continue as every other vector does.
-core::arch::global_asm!(
-    ".section .text.bp, \"ax\"",
-    ".global bp_gap_entry",
-    "bp_gap_entry:",
-    "sub $16, %rsp",      // the gap
-    ".rept 5",
-    "pushq 48(%rsp)",     // SS, RSP, RFLAGS, CS, RIP of the original frame
-    ".endr",
-    "push $0",            // no error code
-    "push $3",            // vector
-    "jmp isr_common",
-    // Linus's trampolines: the handler filled this CPU's slots (gs:16 =
-    // return address, gs:24 = destination). The `sti` variant runs with IF
-    // clear until the `sti`, whose shadow covers the `jmp`.
-    ".global bp_tramp",
-    "bp_tramp:",
-    "pushq %gs:{ret}",
-    "jmpq *%gs:{tgt}",
-    ".global bp_tramp_sti",
-    "bp_tramp_sti:",
-    "pushq %gs:{ret}",
-    "sti",
-    "jmpq *%gs:{tgt}",
-    // Nadav's: R10 = return address, R11 = destination.
-    ".global bp_r10r11",
-    "bp_r10r11:",
-    "push %r10",
-    "jmp *%r11",
-    ret = const percpu::OFF_BP_RET,
-    tgt = const percpu::OFF_BP_TARGET,
-    options(att_syntax),
-);
-
-unsafe extern "C" {
-    fn bp_gap_entry();
-    fn bp_tramp();
-    fn bp_tramp_sti();
-    fn bp_r10r11();
 }

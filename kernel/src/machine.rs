@@ -2,7 +2,7 @@
 
 use crate::{
     arch::{
-        cpu, lapic,
+        cpu, idt, lapic,
         percpu::{self, MAX_CPUS},
     },
     record,
@@ -39,7 +39,7 @@ pub fn report(
         (sum + len, top.max(start + len))
     });
     let vendor = cpu::cstr(&id.vendor);
-    let microcode = microcode(vendor);
+    let microcode = cpu::microcode(vendor);
     let brand = cpu::cstr(&id.brand);
     let hv = cpu::cstr(&id.hv_vendor);
     UNDER_TCG.store(id.hypervisor && hv == b"TCGTCGTCGTCG", Ordering::Relaxed);
@@ -164,25 +164,6 @@ pub fn report_cpus(c: &Census, up: usize, limit: Option<u32>, bringup_ns: u64) {
     });
 }
 
-/// The microcode revision, on vendors whose MSR 0x8B is known to hold it.
-fn microcode(vendor: &[u8]) -> Option<u64> {
-    const IA32_BIOS_SIGN_ID: u32 = 0x8b;
-    match vendor {
-        b"GenuineIntel" => {
-            // SAFETY: Intel documents MSR 0x8B on every CPU since P6: write
-            // 0, execute CPUID(1), read the revision from the high half.
-            unsafe { cpu::wrmsr(IA32_BIOS_SIGN_ID, 0) };
-            let _ = cpu::cpuid(1, 0);
-            // SAFETY: as above.
-            Some(unsafe { cpu::rdmsr(IA32_BIOS_SIGN_ID) } >> 32)
-        }
-        // SAFETY: AMD documents MSR 0x8B (PATCH_LEVEL) on every family-10h+
-        // CPU; reading it has no side effect.
-        b"AuthenticAMD" => Some(unsafe { cpu::rdmsr(IA32_BIOS_SIGN_ID) } & 0xffff_ffff),
-        _ => None,
-    }
-}
-
 fn check(name: &str, ok: bool, detail: core::fmt::Arguments) {
     if !ok {
         record::count_failure();
@@ -192,23 +173,6 @@ fn check(name: &str, ok: bool, detail: core::fmt::Arguments) {
             .str("result", if ok { "pass" } else { "fail" })
             .display("detail", detail);
     });
-}
-
-// A known int3 for the #BP self-check: `bp_check` executes int3 then
-// returns; the #BP handler recognises the address and just returns.
-core::arch::global_asm!(
-    ".section .text.bp_check, \"ax\"",
-    ".global bp_check",
-    "bp_check:",
-    "int3",
-    ".global bp_check_after",
-    "bp_check_after:",
-    "ret",
-    options(att_syntax),
-);
-unsafe extern "C" {
-    fn bp_check();
-    static bp_check_after: u8;
 }
 
 /// The #BP self-check's int3 address + 1 (what RIP holds after the trap).
@@ -242,11 +206,9 @@ pub fn self_checks(nobp: bool) {
                 .str("detail", "nobp");
         });
     } else {
-        let after = core::ptr::addr_of!(bp_check_after) as u64;
-        BP_CHECK_RIP.store(after, Ordering::Relaxed);
-        // SAFETY: `bp_check` is `int3; ret`; the #BP handler returns to
-        // `bp_check_after` for exactly this address, so the call returns.
-        unsafe { bp_check() };
+        // The #BP handler recognises the address and just returns.
+        BP_CHECK_RIP.store(idt::int3_check_rip(), Ordering::Relaxed);
+        idt::int3_check();
         let hits = BP_CHECK_HITS.load(Ordering::Relaxed);
         check(
             "bp",

@@ -41,16 +41,18 @@ pub const VEC_WAKE: u8 = 0xf0;
 /// How long an AP may take to come online after its second STARTUP.
 const AP_ONLINE_TIMEOUT_US: u64 = 2_000_000;
 
+/// Work for a CPU: a function and its argument.
+type Job = (fn(u64), u64);
+
 struct Mailbox {
-    func: AtomicUsize,
-    arg: AtomicU64,
+    /// The work sent, until the CPU takes it.
+    job: spin::Mutex<Option<Job>>,
     busy: AtomicBool,
 }
 
 static MAIL: [Mailbox; MAX_CPUS] = [const {
     Mailbox {
-        func: AtomicUsize::new(0),
-        arg: AtomicU64::new(0),
+        job: spin::Mutex::new(None),
         busy: AtomicBool::new(false),
     }
 }; MAX_CPUS];
@@ -250,13 +252,13 @@ extern "C" fn ap_main(index: u64) -> ! {
 fn idle(me: usize) -> ! {
     loop {
         x86_64::instructions::interrupts::disable();
-        // Acquire pairs with the Release store of `func` in `on_cpu_async`.
-        let f = MAIL[me].func.swap(0, Ordering::Acquire);
-        if f != 0 {
+        // The lock's Acquire pairs with its Release in `on_cpu_async`. Not
+        // waited for: a sender holding it sends its wake-up IPI after, and
+        // that IPI ends the HLT below.
+        let job = MAIL[me].job.try_lock().and_then(|mut j| j.take());
+        if let Some((f, arg)) = job {
             x86_64::instructions::interrupts::enable();
-            // SAFETY: `func` holds a `fn(u64)` stored by `on_cpu_async`.
-            let f: fn(u64) = unsafe { core::mem::transmute::<usize, fn(u64)>(f) };
-            f(MAIL[me].arg.load(Ordering::Relaxed));
+            f(arg);
             // Release: the work's effects are visible to whoever sees busy
             // clear (`wait`).
             MAIL[me].busy.store(false, Ordering::Release);
@@ -272,9 +274,8 @@ fn idle(me: usize) -> ! {
 pub fn on_cpu_async(cpu: usize, f: fn(u64), arg: u64) {
     let m = &MAIL[cpu];
     m.busy.store(true, Ordering::Relaxed);
-    m.arg.store(arg, Ordering::Relaxed);
-    // Release pairs with the Acquire swap in `idle`.
-    m.func.store(f as usize, Ordering::Release);
+    // The lock's Release pairs with its Acquire in `idle`.
+    *m.job.lock() = Some((f, arg));
     let _ = lapic::send(Dest::Apic(apic_id(cpu)), Delivery::Fixed(VEC_WAKE));
 }
 

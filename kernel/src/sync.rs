@@ -19,6 +19,7 @@
 
 use crate::{
     arch::{
+        cpu,
         lapic::{self, Delivery, Dest},
         percpu::{self, MAX_CPUS},
         tsc,
@@ -108,38 +109,12 @@ fn serialize_instruction() {
     let s = SERIALIZE.load(Ordering::Relaxed);
     match s {
         x if x == Serializer::Cpuid as u8 => {
-            let _ = crate::arch::cpu::cpuid(0, 0);
+            let _ = cpu::cpuid(0, 0);
         }
-        // SAFETY: writing CR2 back with its own value changes nothing but
-        // serializes; a #PF handler that still needs CR2 runs with
-        // interrupts off, so it cannot be between its fault and its read.
-        x if x == Serializer::MovCr2 as u8 => unsafe {
-            core::arch::asm!("mov {t}, cr2", "mov cr2, {t}", t = out(reg) _, options(nostack));
-        },
-        // SAFETY: SERIALIZE (0F 01 E8) exists: experiments that choose it
-        // are skipped on CPUs without CPUID.7.0:EDX[14].
-        x if x == Serializer::Serialize as u8 => unsafe {
-            core::arch::asm!(".byte 0x0f, 0x01, 0xe8", options(nostack, nomem));
-        },
-        // SAFETY: IRET to the next instruction with the current SS, RSP,
-        // RFLAGS and CS: the frame is built from live values, so only the
-        // serialization is observable (Linux's sync_core()).
-        _ => unsafe {
-            core::arch::asm!(
-                "mov {t:e}, ss",
-                "push {t}",
-                "lea {t}, [rsp + 8]",
-                "push {t}",
-                "pushfq",
-                "mov {t:e}, cs",
-                "push {t}",
-                "lea {t}, [rip + 2f]",
-                "push {t}",
-                "iretq",
-                "2:",
-                t = out(reg) _,
-            );
-        },
+        x if x == Serializer::MovCr2 as u8 => cpu::serialize_mov_cr2(),
+        // Experiments that choose SERIALIZE are skipped on CPUs without it.
+        x if x == Serializer::Serialize as u8 => cpu::serialize(),
+        _ => cpu::serialize_iret(),
     }
 }
 
@@ -160,7 +135,7 @@ pub fn counts() -> (u64, u64) {
 
 /// One sync round with `method`; returns the TSC ticks it took.
 pub fn sync(method: SyncMode) -> Result<u64, SyncError> {
-    let start = crate::arch::cpu::rdtsc();
+    let start = cpu::rdtsc();
     let me = percpu::index() as usize;
     let n = smp::count();
     match method {
@@ -270,7 +245,7 @@ pub fn sync(method: SyncMode) -> Result<u64, SyncError> {
     // A finished round is progress: on a crowded host one round can take
     // longer than the watchdog's limit divided by the rounds of a patch.
     crate::watchdog::progress(me);
-    Ok(crate::arch::cpu::rdtsc() - start)
+    Ok(cpu::rdtsc() - start)
 }
 
 /// The last round started (a round `r` began after everything written

@@ -6,7 +6,7 @@
 //! RSP and the TSC; then the run ends with a failing verdict.
 
 use crate::{
-    arch::{idt::TrapFrame, lapic, paging, percpu},
+    arch::{cpu, idt::TrapFrame, lapic, paging, percpu},
     exit, machine, record, sync, torture, watchdog,
 };
 use report::kind;
@@ -63,16 +63,9 @@ fn fault(frame: &TrapFrame) -> ! {
 /// The `fault` record for `frame` (shared with other failure paths).
 pub fn write_fault(frame: &TrapFrame) {
     let v = frame.vector as usize;
-    let cr2: u64;
-    // SAFETY: reading CR2 has no side effect.
-    unsafe { core::arch::asm!("mov {}, cr2", out(reg) cr2, options(nomem, nostack)) };
-    let tsc = crate::arch::cpu::rdtsc();
-    let mut bytes = [0u8; 16];
-    let readable = paging::readable(frame.rip, 16);
-    if readable {
-        // SAFETY: `readable` found all 16 bytes mapped in the live tables.
-        unsafe { core::ptr::copy_nonoverlapping(frame.rip as *const u8, bytes.as_mut_ptr(), 16) };
-    }
+    let cr2 = cpu::cr2();
+    let tsc = cpu::rdtsc();
+    let bytes = paging::read_mapped::<16>(frame.rip);
     record::emit(kind::FAULT, |r| {
         r.u64("cpu", percpu::index() as u64)
             .u64("vector", v as u64)
@@ -83,11 +76,10 @@ pub fn write_fault(frame: &TrapFrame) {
             r.str("err", "none");
         }
         r.hex("rip", frame.rip);
-        if readable {
-            r.hexbytes("bytes", &bytes);
-        } else {
-            r.str("bytes", "unreadable");
-        }
+        match &bytes {
+            Some(b) => r.hexbytes("bytes", b),
+            None => r.str("bytes", "unreadable"),
+        };
         r.hex("cr2", cr2).hex("rsp", frame.rsp).u64("tsc", tsc);
     });
 }

@@ -30,7 +30,7 @@
 
 use crate::{
     arch::{
-        cpu::rdtsc,
+        cpu::{self, rdtsc},
         idt::TrapFrame,
         lapic::{self, Delivery, Dest},
         paging,
@@ -305,7 +305,7 @@ pub fn unacknowledged(cpu: usize) {
         match FIRE.compare_exchange(IDLE, JUDGING, Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) => break,
             // It found a deadlock and ends the run: so does this CPU.
-            Err(ENDING) => crate::arch::cpu::halt_forever(),
+            Err(ENDING) => cpu::halt_forever(),
             Err(_) if tsc::passed(deadline) => {
                 say!(
                     "watchdog: cpu {cpu} did not acknowledge a sync round, and another CPU's \
@@ -481,22 +481,13 @@ fn say_unsent() {
 /// says that it waits in the handler.
 #[inline(never)]
 fn snapshot_here(me: usize) {
-    let rip: u64;
-    // SAFETY: `lea` computes an address from RIP into a register; it
-    // reads no memory and changes nothing else.
-    unsafe {
-        core::arch::asm!("lea {}, [rip]", out(reg) rip, options(nomem, nostack, preserves_flags))
-    };
-    note_snapshot(me, rip);
+    note_snapshot(me, cpu::rip());
 }
 
 /// Notes `rip` and the 16 bytes there (if mapped) as `me`'s answer.
 fn note_snapshot(me: usize, rip: u64) {
     SNAP_RIP[me].store(rip, Ordering::Relaxed);
-    if paging::readable(rip, 16) {
-        let mut b = [0u8; 16];
-        // SAFETY: the 16 bytes at RIP are mapped (checked just above).
-        unsafe { core::ptr::copy_nonoverlapping(rip as *const u8, b.as_mut_ptr(), 16) };
+    if let Some(b) = paging::read_mapped::<16>(rip) {
         SNAP_BYTES[me][0].store(
             u64::from_le_bytes(b[..8].try_into().unwrap_or([0; 8])),
             Ordering::Relaxed,

@@ -1,5 +1,6 @@
 //! Small typed wrappers over instructions that the rest of the kernel uses:
-//! CPUID, TSC, MSRs, port I/O, halting and the serializing instructions.
+//! CPUID, TSC, MSRs, control registers, port I/O, halting and the
+//! serializing instructions.
 
 use core::sync::atomic::{AtomicU32, Ordering};
 use x86_64::registers::model_specific::Msr;
@@ -101,6 +102,105 @@ pub unsafe fn outl(port: u16, v: u32) {
 pub unsafe fn inl(port: u16) -> u32 {
     // SAFETY: the caller owns the port.
     unsafe { x86_64::instructions::port::Port::<u32>::new(port).read() }
+}
+
+/// CR2: the linear address of the last page fault on this CPU.
+pub fn cr2() -> u64 {
+    let cr2: u64;
+    // SAFETY: reading CR2 has no side effect.
+    unsafe { core::arch::asm!("mov {}, cr2", out(reg) cr2, options(nomem, nostack)) };
+    cr2
+}
+
+/// The address of this instruction in the caller (inlined, so the RIP is
+/// the caller's own).
+#[inline(always)]
+pub fn rip() -> u64 {
+    let rip: u64;
+    // SAFETY: `lea` computes an address from RIP into a register; it
+    // reads no memory and changes nothing else.
+    unsafe {
+        core::arch::asm!("lea {}, [rip]", out(reg) rip, options(nomem, nostack, preserves_flags))
+    };
+    rip
+}
+
+/// Serializes by writing CR2 back with its own value.
+pub fn serialize_mov_cr2() {
+    // SAFETY: writing CR2 back with its own value changes nothing but
+    // serializes; a #PF handler reads CR2 with interrupts off, before
+    // anything could run this between its fault and its read.
+    unsafe {
+        core::arch::asm!("mov {t}, cr2", "mov cr2, {t}", t = out(reg) _, options(nostack));
+    }
+}
+
+/// Executes SERIALIZE (0F 01 E8). A CPU without it (CPUID.7.0:EDX\[14\]
+/// clear, [`Identity::serialize`]) raises #UD instead, which the kernel's
+/// handler reports as a fault.
+pub fn serialize() {
+    // SAFETY: SERIALIZE has no operands and touches no memory; where it
+    // does not exist, the #UD it raises goes to the kernel's handler.
+    unsafe {
+        core::arch::asm!(".byte 0x0f, 0x01, 0xe8", options(nostack, nomem));
+    }
+}
+
+/// Serializes with an IRET to the next instruction (Linux's
+/// `sync_core()`).
+pub fn serialize_iret() {
+    // SAFETY: IRET to the next instruction with the current SS, RSP,
+    // RFLAGS and CS: the frame is built from live values, so only the
+    // serialization is observable.
+    unsafe {
+        core::arch::asm!(
+            "mov {t:e}, ss",
+            "push {t}",
+            "lea {t}, [rsp + 8]",
+            "push {t}",
+            "pushfq",
+            "mov {t:e}, cs",
+            "push {t}",
+            "lea {t}, [rip + 2f]",
+            "push {t}",
+            "iretq",
+            "2:",
+            t = out(reg) _,
+        );
+    }
+}
+
+/// Stores `v` at `p` with one 32-bit `mov`, whatever the alignment (an
+/// operand that crosses a line or a page is still one instruction).
+///
+/// # Safety
+/// The 4 bytes from `p` must be writable memory that no Rust reference
+/// covers.
+pub unsafe fn store_u32(p: *mut u8, v: u32) {
+    // SAFETY: the caller vouches for the 4 bytes; one `mov` is the point.
+    unsafe {
+        core::arch::asm!("mov dword ptr [{p}], {v:e}", p = in(reg) p, v = in(reg) v, options(nostack));
+    }
+}
+
+/// The microcode revision, on vendors whose MSR 0x8B is known to hold it
+/// (`vendor` as [`Identity::vendor`], trimmed).
+pub fn microcode(vendor: &[u8]) -> Option<u64> {
+    const IA32_BIOS_SIGN_ID: u32 = 0x8b;
+    match vendor {
+        b"GenuineIntel" => {
+            // SAFETY: Intel documents MSR 0x8B on every CPU since P6: write
+            // 0, execute CPUID(1), read the revision from the high half.
+            unsafe { wrmsr(IA32_BIOS_SIGN_ID, 0) };
+            let _ = cpuid(1, 0);
+            // SAFETY: as above.
+            Some(unsafe { rdmsr(IA32_BIOS_SIGN_ID) } >> 32)
+        }
+        // SAFETY: AMD documents MSR 0x8B (PATCH_LEVEL) on every family-10h+
+        // CPU; reading it has no side effect.
+        b"AuthenticAMD" => Some(unsafe { rdmsr(IA32_BIOS_SIGN_ID) } & 0xffff_ffff),
+        _ => None,
+    }
 }
 
 /// Halts this CPU for good (interrupts off, NMIs still wake it into their

@@ -152,7 +152,7 @@ pub fn init(handler: extern "C" fn(&mut TrapFrame)) {
 
 /// Points `vector` at `entry` (an entry stub that ends in `isr_common`).
 /// Only while no CPU can take that vector (between experiments).
-pub fn set_entry(vector: u8, entry: u64) {
+pub(super) fn set_entry(vector: u8, entry: u64) {
     // SAFETY: the caller guarantees no CPU is delivering `vector` now; the
     // IDT is static and every CPU has loaded this same table.
     unsafe {
@@ -177,4 +177,37 @@ pub fn set_entry(vector: u8, entry: u64) {
 pub fn load() {
     // SAFETY: the IDT is static and filled by `init` before any CPU loads it.
     unsafe { (*core::ptr::addr_of!(IDT)).load_unsafe() };
+}
+
+// A known int3 for the #BP self-check: `bp_check` executes int3 then
+// returns.
+core::arch::global_asm!(
+    ".section .text.bp_check, \"ax\"",
+    ".global bp_check",
+    "bp_check:",
+    "int3",
+    ".global bp_check_after",
+    "bp_check_after:",
+    "ret",
+    options(att_syntax),
+);
+
+unsafe extern "C" {
+    fn bp_check();
+    static bp_check_after: u8;
+}
+
+/// The address right after the self-check's `int3`: what RIP holds when
+/// its #BP arrives.
+pub fn int3_check_rip() -> u64 {
+    &raw const bp_check_after as u64
+}
+
+/// Executes the self-check's `int3` (at a fixed address, see
+/// [`int3_check_rip`]); returns when the #BP handler returns there.
+pub fn int3_check() {
+    // SAFETY: `bp_check` is `int3; ret`, a C function of no arguments; the
+    // #BP handler returns to its `ret` or, were the trap unexpected,
+    // reports it and ends the run.
+    unsafe { bp_check() };
 }

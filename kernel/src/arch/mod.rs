@@ -2,12 +2,15 @@
 //! tables, paging, the local APIC, and starting APs. The rest of the kernel
 //! sees safe, typed functions.
 
+pub mod call;
 pub mod cpu;
 pub mod gdt;
 pub mod idt;
+pub mod int3;
 pub mod lapic;
 pub mod paging;
 pub mod percpu;
+pub mod recovery;
 pub mod stacks;
 pub mod trampoline;
 pub mod tsc;

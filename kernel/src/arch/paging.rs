@@ -192,6 +192,29 @@ pub fn readable(va: u64, len: u64) -> bool {
     true
 }
 
+/// The `N` bytes from `va`, if they are mapped ([`readable`]): what a
+/// fault record shows of the code at a faulting RIP.
+pub fn read_mapped<const N: usize>(va: u64) -> Option<[u8; N]> {
+    if !readable(va, N as u64) {
+        return None;
+    }
+    let mut bytes = [0u8; N];
+    // SAFETY: `readable` found all N bytes mapped in the live tables; a
+    // byte copy reads them whatever they hold.
+    unsafe { core::ptr::copy_nonoverlapping(va as *const u8, bytes.as_mut_ptr(), N) };
+    Some(bytes)
+}
+
+/// Drops this CPU's TLB entry for the page of `va` (INVLPG): the next
+/// access walks the page tables afresh.
+pub fn flush(va: u64) {
+    // SAFETY: INVLPG is allowed at CPL 0 on any address and only drops a
+    // translation; the tables themselves are unchanged.
+    unsafe {
+        core::arch::asm!("invlpg [{va}]", va = in(reg) va, options(nostack, preserves_flags))
+    };
+}
+
 fn page_present(va: u64) -> bool {
     if va >= 1 << 47 {
         return false;

@@ -28,11 +28,11 @@ pub struct PerCpu {
 }
 
 /// Offset of [`PerCpu::bp_ret`] (used from assembly).
-pub const OFF_BP_RET: usize = core::mem::offset_of!(PerCpu, bp_ret);
+pub(super) const OFF_BP_RET: usize = core::mem::offset_of!(PerCpu, bp_ret);
 /// Offset of [`PerCpu::bp_target`] (used from assembly).
-pub const OFF_BP_TARGET: usize = core::mem::offset_of!(PerCpu, bp_target);
+pub(super) const OFF_BP_TARGET: usize = core::mem::offset_of!(PerCpu, bp_target);
 /// Offset of [`PerCpu::recover_rsp`] (used from assembly).
-pub const OFF_RECOVER_RSP: usize = core::mem::offset_of!(PerCpu, recover_rsp);
+pub(super) const OFF_RECOVER_RSP: usize = core::mem::offset_of!(PerCpu, recover_rsp);
 
 /// The calling CPU's slot.
 pub fn this() -> &'static PerCpu {

@@ -12,13 +12,13 @@
 //!
 //! A call that faults (a torn destination lands on a trap or an unmapped
 //! page) must not end the run when the experiment expects it: the fault
-//! handler records it and sends the CPU back to [`exec_enter`]'s recovery
-//! point, with the stack as it was when the loop was entered
-//! (setjmp/longjmp in a dozen instructions), and the loop starts over.
+//! handler records it and sends the CPU back to the loop's recovery point
+//! ([`crate::arch::recovery`]), with the stack as it was when the loop was
+//! entered, and the loop starts over.
 
 use super::{key::KEYS, state};
 use crate::{
-    arch::{idt::TrapFrame, percpu},
+    arch::{call, idt::TrapFrame, percpu, recovery},
     sabotage::sabotaged,
     watchdog,
 };
@@ -31,42 +31,23 @@ use report::cmdline::Sabotage;
 /// `low`. Returns EAX (the target's id) and EDX (the site's mark).
 #[inline(always)]
 pub fn call_site(site: u64, low: bool) -> (u32, u32) {
-    let (id, edx): (u32, u32);
-    // `site` is a stub of the installed plan (`call rel32; mov dh; mov dl;
-    // ret`) into a target (`mov eax, id; xor edx, edx; ret`), or a #BP path
-    // emulating that call. The `r10r11` handler uses R10/R11; the `gap`
-    // handler stores just below RSP; a wrong return path can write SIL,
-    // R10B or R14B (see `plan::encode`).
-    if low {
-        // SAFETY: the window is mapped executable; every caller-saved
-        // register and R14 are clobbered, and the kernel has no red zone,
-        // so nothing live is hit; RSP is restored after the call.
-        unsafe {
-            core::arch::asm!(
-                "sub rsp, 8",
-                "call {s}",
-                "add rsp, 8",
-                s = in(reg) site,
-                inout("eax") plan::encode::POISON_EAX => id,
-                inout("edx") plan::encode::POISON_EDX => edx,
-                out("r14") _,
-                clobber_abi("C"),
-            );
-        }
-    } else {
-        // SAFETY: as above, without moving RSP.
-        unsafe {
-            core::arch::asm!(
-                "call {s}",
-                s = in(reg) site,
-                inout("eax") plan::encode::POISON_EAX => id,
-                inout("edx") plan::encode::POISON_EDX => edx,
-                out("r14") _,
-                clobber_abi("C"),
-            );
-        }
+    // SAFETY: `site` is a stub of the installed plan in the window, which
+    // is mapped executable: `call rel32; mov dh; mov dl; ret` into a target
+    // (`mov eax, id; xor edx, edx; ret`), or a #BP path emulating that
+    // call; either returns to us with the stack balanced. The `r10r11`
+    // handler uses R10/R11; the `gap` handler stores just below RSP; a
+    // wrong return path can write SIL, R10B or R14B (see `plan::encode`):
+    // all of them registers the call takes as clobbered. A call that goes
+    // wrong further faults, and the fault handler sends this CPU back to
+    // the recovery point.
+    unsafe {
+        call::with_eax_edx(
+            site,
+            plan::encode::POISON_EAX,
+            plan::encode::POISON_EDX,
+            low,
+        )
     }
-    (id, edx)
 }
 
 /// The window check of one call (E1..E5 around it); every call and the
@@ -168,11 +149,12 @@ pub fn main(_: u64) {
     plant(cpu);
     state::interference_start_executor();
     loop {
-        // SAFETY: `exec_enter` saves the callee-saved registers and RSP,
-        // calls `body`, and returns 0 when it returns or 1 when a fault
-        // handler resumed at `exec_recover` with that RSP.
-        let recovered = unsafe { exec_enter(body, 0) };
-        if recovered == 0 || state::STOP.load(Ordering::Relaxed) {
+        // SAFETY: `body`'s frames hold nothing to drop or release: its
+        // loop keeps plain values, and a fault in a call through a site
+        // (the faults an experiment expects) is recorded before the CPU is
+        // sent back, with every lock of the record released.
+        let returned = unsafe { recovery::enter(body, 0) };
+        if returned || state::STOP.load(Ordering::Relaxed) {
             break;
         }
     }
@@ -183,54 +165,9 @@ pub fn main(_: u64) {
 /// Called by the fault path on an executor: sends the CPU back to the
 /// recovery point. Returns false if this CPU is not in an executor loop.
 pub fn recover(frame: &mut TrapFrame) -> bool {
-    let rsp = percpu::this().recover_rsp.load(Ordering::Relaxed);
-    if rsp == 0 || !state::is_executor(percpu::index() as usize) {
+    if !state::is_executor(percpu::index() as usize) || !recovery::resume(frame) {
         return false;
     }
-    frame.rsp = rsp;
-    frame.rip = exec_recover as *const () as u64;
     frame.rflags |= 1 << 9; // executors run with interrupts on
     true
 }
-
-unsafe extern "C" {
-    fn exec_enter(f: extern "C" fn(u64), arg: u64) -> u64;
-    fn exec_recover();
-}
-
-// exec_enter(f, arg): save callee-saved registers, keep RSP in this CPU's
-// recovery slot (gs:OFF), call f(arg), return 0. exec_recover: entered by
-// IRET from a fault handler with RSP = that slot; return 1 the same way.
-core::arch::global_asm!(
-    ".section .text.exec, \"ax\"",
-    ".global exec_enter",
-    "exec_enter:",
-    "push %rbx",
-    "push %rbp",
-    "push %r12",
-    "push %r13",
-    "push %r14",
-    "push %r15",
-    "sub $8, %rsp",                 // 16-byte alignment for the call
-    "mov %rsp, %gs:{off}",
-    "mov %rdi, %rax",
-    "mov %rsi, %rdi",
-    "call *%rax",
-    "xor %eax, %eax",
-    "jmp 2f",
-    ".global exec_recover",
-    "exec_recover:",
-    "mov $1, %eax",
-    "2:",
-    "movq $0, %gs:{off}",
-    "add $8, %rsp",
-    "pop %r15",
-    "pop %r14",
-    "pop %r13",
-    "pop %r12",
-    "pop %rbp",
-    "pop %rbx",
-    "ret",
-    off = const percpu::OFF_RECOVER_RSP,
-    options(att_syntax),
-);

@@ -15,7 +15,7 @@ mod patcher;
 pub mod state;
 
 use crate::{
-    arch::{cpu::rdtsc, idt::TrapFrame, lapic, percpu, tsc},
+    arch::{call, cpu::rdtsc, idt::TrapFrame, lapic, percpu, tsc},
     bp, record, smp, sync, watchdog,
 };
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -189,24 +189,11 @@ fn direct_loop(_: u64) {
     let cpu = percpu::index() as usize;
     let count = &BASE_DIRECT_COUNT[cpu];
     count.store(0, Ordering::Relaxed);
-    let f = direct_callee as extern "C" fn(&AtomicU64) as usize;
     let d = tsc::deadline_us(BASE_LOOP_US);
     let t0 = rdtsc();
     while !tsc::passed(d) {
         for _ in 0..64 {
-            // `f` is `direct_callee`, an `extern "C"` function whose one
-            // argument (RDI) is a reference to a live static counter.
-            // SAFETY: that callee's ABI; `clobber_abi("C")` covers every
-            // caller-saved register, and with no red zone the pushed return
-            // address overwrites nothing live.
-            unsafe {
-                core::arch::asm!(
-                    "call {f}",
-                    f = in(reg) f,
-                    in("rdi") count as *const AtomicU64,
-                    clobber_abi("C"),
-                );
-            }
+            call::direct(direct_callee, count);
         }
     }
     let cycles = (rdtsc() - t0).max(1);

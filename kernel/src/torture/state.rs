@@ -4,7 +4,7 @@
 use super::key::KEYS;
 use crate::{
     arch::{
-        cpu::rdtsc,
+        cpu::{self, rdtsc},
         idt::TrapFrame,
         lapic, paging,
         percpu::{self, MAX_CPUS},
@@ -459,17 +459,8 @@ pub fn fault(frame: &TrapFrame, kind: FaultKind) {
         STATS.faults.fetch_add(1, Ordering::Relaxed);
     }
     if note_failure() < MAX_FAILURE_RECORDS {
-        let cr2: u64;
-        // SAFETY: reading CR2 has no side effect.
-        unsafe { core::arch::asm!("mov {}, cr2", out(reg) cr2, options(nomem, nostack)) };
-        let mut bytes = [0u8; 16];
-        let readable = paging::readable(frame.rip, 16);
-        if readable {
-            // SAFETY: the 16 bytes at RIP are mapped (checked just above).
-            unsafe {
-                core::ptr::copy_nonoverlapping(frame.rip as *const u8, bytes.as_mut_ptr(), 16)
-            };
-        }
+        let cr2 = cpu::cr2();
+        let bytes = paging::read_mapped::<16>(frame.rip);
         let key = CURRENT_KEY.load(Ordering::Relaxed);
         with_name(|name| {
             record::emit(kind::FAILURE, |rec| {
@@ -490,11 +481,10 @@ pub fn fault(frame: &TrapFrame, kind: FaultKind) {
                     .u64("vector", frame.vector)
                     .hex("rip", frame.rip)
                     .hex("cr2", cr2);
-                if readable {
-                    rec.hexbytes("bytes", &bytes);
-                } else {
-                    rec.str("bytes", "unreadable");
-                }
+                match &bytes {
+                    Some(b) => rec.hexbytes("bytes", b),
+                    None => rec.str("bytes", "unreadable"),
+                };
                 if let Some((restored, acked)) = stale {
                     rec.u64("restored_before_round", restored)
                         .u64("acked_round", acked);
