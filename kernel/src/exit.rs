@@ -3,9 +3,8 @@
 //! screen, see [`crate::screen`]).
 
 use crate::{
-    arch::{cpu, percpu},
+    arch::{cpu, percpu, serial::say},
     record,
-    serial::say,
 };
 use core::sync::atomic::{AtomicBool, Ordering};
 use report::{exit as codes, kind};
@@ -57,10 +56,7 @@ pub fn finish() -> ! {
     } else {
         codes::CODE_FAIL
     };
-    // SAFETY: the debug-exit port is QEMU's `isa-debug-exit` device when
-    // present; on a real machine nothing decodes port 0xf4 and the write is
-    // ignored, after which we halt.
-    unsafe { cpu::outl(codes::DEBUG_EXIT_PORT, code) };
+    cpu::debug_exit(code);
     if BOCHS.load(Ordering::Relaxed) {
         // The verdict is in the end record; Bochs' own exit status says
         // nothing about it.

@@ -4,10 +4,9 @@ use crate::{
     arch::{
         cpu, idt, lapic,
         percpu::{self, MAX_CPUS},
+        serial::say,
     },
-    record,
-    serial::say,
-    smp, time,
+    record, smp, time,
 };
 use core::sync::atomic::{AtomicU64, Ordering};
 use plan::cpus::{Census, CpuSet};

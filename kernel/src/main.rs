@@ -20,7 +20,6 @@ mod platform;
 mod record;
 mod sabotage;
 mod screen;
-mod serial;
 mod smp;
 mod sync;
 mod time;
@@ -28,8 +27,8 @@ mod torture;
 mod trap;
 mod watchdog;
 
+use arch::serial::say;
 use report::{cmdline::Options, kind};
-use serial::say;
 
 /// Everything after the boot protocol is read.
 fn kmain(bi: boot::BootInfo) -> ! {
@@ -42,7 +41,7 @@ fn kmain(bi: boot::BootInfo) -> ! {
         r.u64("proto", report::PROTOCOL_VERSION as u64)
             .str("boot", bi.protocol.name())
             .str("cmdline", bi.cmdline())
-            .u64("vga_text", bi.vga_text as u64);
+            .u64("vga_text", bi.vga_text.is_some() as u64);
         match build_id::get() {
             Some(id) => r.hexbytes("build_id", id),
             None => r.str("build_id", "none"),

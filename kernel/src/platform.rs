@@ -13,7 +13,7 @@ use acpi::{
 use core::ptr::NonNull;
 use plan::cpus::MadtCpu;
 
-use crate::time::{PmTimerAt, PmTimerIo};
+use crate::arch::clocks::{Hpet, PmTimer};
 
 #[derive(Clone)]
 struct Identity;
@@ -60,10 +60,10 @@ pub struct Platform {
     madt: PhysicalMapping<Identity, Madt>,
     /// Who wrote the tables.
     pub firmware: Firmware,
-    /// The HPET's MMIO base, when there is one.
-    pub hpet: Option<u64>,
+    /// The HPET, when there is one (below 4 GiB).
+    pub hpet: Option<Hpet>,
     /// The ACPI PM timer (FADT), when there is one.
-    pub pm_timer: Option<PmTimerAt>,
+    pub pm_timer: Option<PmTimer>,
 }
 
 impl Platform {
@@ -112,19 +112,25 @@ pub fn discover(rsdp: Option<u64>) -> Result<Platform, PlatformError> {
         e => PlatformError::Acpi(e),
     })?;
     let madt = tables.find_table::<Madt>().map_err(PlatformError::Acpi)?;
-    let hpet = HpetInfo::new(&tables).ok().map(|h| h.base_address as u64);
+    let hpet = HpetInfo::new(&tables).ok().and_then(|h| {
+        // SAFETY: the base is the HPET table's (checksummed by the crate).
+        unsafe { Hpet::at(h.base_address as u64) }
+    });
     // A FADT without a PM timer, or none at all, leaves the other clocks.
     let pm_timer = tables.find_table::<Fadt>().ok().and_then(|f| {
         let base = f.pm_timer_block().ok()??;
-        let io = match base.address_space {
-            AddressSpace::SystemIo => PmTimerIo::Port(u16::try_from(base.address).ok()?),
-            AddressSpace::SystemMemory => PmTimerIo::Mmio(base.address),
-            _ => return None,
-        };
-        Some(PmTimerAt {
-            io,
-            bits32: { f.flags }.pm_timer_is_32_bit(),
-        })
+        let bits32 = { f.flags }.pm_timer_is_32_bit();
+        match base.address_space {
+            AddressSpace::SystemIo => {
+                let port = u16::try_from(base.address).ok()?;
+                // SAFETY: the FADT (checksummed by the crate) names this
+                // port as the PM timer's.
+                Some(unsafe { PmTimer::port(port, bits32) })
+            }
+            // SAFETY: as above, for this address.
+            AddressSpace::SystemMemory => unsafe { PmTimer::mmio(base.address, bits32) },
+            _ => None,
+        }
     });
     let header = madt.get().header;
     let firmware = Firmware {

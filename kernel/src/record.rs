@@ -1,5 +1,6 @@
-//! Writing records to the serial report (human lines are `serial::say!`).
+//! Writing records to the serial report (human lines: `arch::serial::say!`).
 
+use crate::arch::{clocks, cpu::rdtsc};
 use core::sync::atomic::{AtomicU32, Ordering};
 use report::RecordBuf;
 
@@ -16,12 +17,12 @@ static BOOT_ID: AtomicU32 = AtomicU32::new(0);
 /// Writes one record of `kind`, with fields added by `fill`. Its first
 /// field is this boot's id.
 pub fn emit(kind: &str, fill: impl FnOnce(&mut RecordBuf)) {
-    let mut port = crate::serial::lock();
+    let mut port = crate::arch::serial::lock();
     let seq = SEQ.fetch_add(1, Ordering::Relaxed);
     let mut r = RecordBuf::new(seq, kind);
     r.boot_id(boot_id());
     fill(&mut r);
-    if crate::serial::take_broken() {
+    if crate::arch::serial::take_broken() {
         r.u64("lock_broken", 1);
     }
     let line = r.finish();
@@ -38,9 +39,9 @@ fn boot_id() -> u32 {
     if id != 0 {
         return id;
     }
-    let before = crate::arch::cpu::rdtsc();
+    let before = rdtsc();
     let rtc = rtc_sample();
-    let after = crate::arch::cpu::rdtsc();
+    let after = rdtsc();
     let random = x86_64::instructions::random::RdRand::new()
         .and_then(|r| r.get_u64())
         .unwrap_or(0);
@@ -55,14 +56,7 @@ fn boot_id() -> u32 {
 fn rtc_sample() -> u64 {
     let mut v = 0u64;
     for reg in [0x00u8, 0x02, 0x04, 0x07, 0x08, 0x09] {
-        // SAFETY: ports 0x70/0x71 (CMOS index, data) are touched by no other
-        // code here; selecting a register (bit 7 clear: NMIs stay enabled)
-        // and reading it changes nothing but the index.
-        let b = unsafe {
-            crate::arch::cpu::outb(0x70, reg);
-            crate::arch::cpu::inb(0x71)
-        };
-        v = (v << 8) | u64::from(b);
+        v = (v << 8) | u64::from(clocks::cmos(reg));
     }
     v
 }

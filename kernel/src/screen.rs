@@ -6,75 +6,53 @@
 //! The tally is fed every record as it is written ([`observe`]) and read
 //! once at the end ([`show`]).
 
-use crate::{boot::Framebuffer, serial::say};
-use core::{
-    cell::UnsafeCell,
-    sync::atomic::{AtomicBool, Ordering},
+use crate::arch::{
+    serial::say,
+    video::{Framebuffer, VgaText},
 };
 use report::screen::{pack_rgb, Layout, Line, Tally};
 
-/// The tally and the lock that guards it.
-struct Shared {
-    locked: AtomicBool,
-    tally: UnsafeCell<Tally>,
-    vga_text: UnsafeCell<bool>,
-    framebuffer: UnsafeCell<Option<Framebuffer>>,
+/// The screens the machine has.
+struct Screens {
+    vga_text: Option<VgaText>,
+    framebuffer: Option<Framebuffer>,
 }
 
-// SAFETY: `tally` is touched only by the CPU that holds `locked` (see
-// `with_tally`); `vga_text` and `framebuffer` are written once by the BSP in
-// `init` before any AP runs, and only read afterwards.
-unsafe impl Sync for Shared {}
+/// Set once by the BSP in [`init`], before any AP runs.
+static SCREENS: spin::Once<Screens> = spin::Once::new();
 
-static SHARED: Shared = Shared {
-    locked: AtomicBool::new(false),
-    tally: UnsafeCell::new(Tally::new()),
-    vga_text: UnsafeCell::new(false),
-    framebuffer: UnsafeCell::new(None),
-};
+/// The run's summary so far.
+static TALLY: spin::Mutex<Tally> = spin::Mutex::new(Tally::new());
 
 /// Where the verdict will be shown. Called once by the BSP before the APs
 /// start.
-pub fn init(vga_text: bool, framebuffer: Option<Framebuffer>) {
+pub fn init(vga_text: Option<VgaText>, framebuffer: Option<Framebuffer>) {
     let framebuffer = framebuffer.filter(|fb| {
-        let end = fb.addr + u64::from(fb.pitch) * u64::from(fb.height);
         // The kernel's tables map the first 4 GiB (uncached from 3 GiB);
         // a framebuffer above that is left alone.
-        let usable = end <= 1 << 32 && matches!(fb.bpp, 16 | 24 | 32);
+        let usable = fb.usable();
         if !usable {
             say!(
                 "screen: framebuffer at {:#x} ({} bpp) not used",
-                fb.addr,
-                fb.bpp
+                fb.info().addr,
+                fb.info().bpp
             );
         }
         usable
     });
-    // SAFETY: only the BSP runs here, before any AP starts and before
-    // `show` can run (the invariant on `Shared`); nothing else reads these
-    // cells concurrently.
-    unsafe {
-        *SHARED.vga_text.get() = vga_text;
-        *SHARED.framebuffer.get() = framebuffer;
-    }
+    SCREENS.call_once(|| Screens {
+        vga_text,
+        framebuffer,
+    });
 }
 
-/// Runs `f` on the tally if its lock can be taken within `spins` tries.
+/// Runs `f` on the tally if its lock can be taken within `spins` tries. A
+/// CPU that faults while holding it never releases it, and later callers
+/// give up (the screen then shows the verdict alone).
 fn with_tally<R>(spins: u32, f: impl FnOnce(&mut Tally) -> R) -> Option<R> {
     for _ in 0..=spins {
-        // Acquire pairs with the Release below: the previous holder's
-        // updates to the tally happen before ours.
-        if SHARED
-            .locked
-            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-        {
-            // SAFETY: we hold `locked`, so no other CPU touches the tally; a
-            // CPU that faults while holding it never releases it and later
-            // callers give up (the screen then shows the verdict alone).
-            let r = f(unsafe { &mut *SHARED.tally.get() });
-            SHARED.locked.store(false, Ordering::Release);
-            return Some(r);
+        if let Some(mut tally) = TALLY.try_lock() {
+            return Some(f(&mut tally));
         }
         core::hint::spin_loop();
     }
@@ -93,10 +71,10 @@ pub fn observe(line: &str) {
 /// Shows the summary on whatever screen the machine has.
 pub fn show(pass: bool, failures: u32) {
     let tally = with_tally(1_000_000, |t| *t).unwrap_or_default();
-    // SAFETY: written once in `init` before any AP ran (the invariant on
-    // `Shared`); read-only from then on.
-    let (vga_text, framebuffer) = unsafe { (*SHARED.vga_text.get(), *SHARED.framebuffer.get()) };
-    if vga_text {
+    let Some(screens) = SCREENS.get() else {
+        return;
+    };
+    if let Some(vga) = &screens.vga_text {
         let mut row = 0;
         tally.lines(pass, failures, |l| {
             let attr = match (row, pass) {
@@ -104,51 +82,46 @@ pub fn show(pass: bool, failures: u32) {
                 (0, false) => 0x4f,
                 _ => 0x07,
             };
-            vga_row(row, l, attr);
+            vga_row(vga, row, l, attr);
             row += 1;
         });
     }
-    if let Some(fb) = framebuffer {
-        draw(&fb, &tally, pass, failures);
+    if let Some(fb) = &screens.framebuffer {
+        draw(fb, &tally, pass, failures);
     }
 }
 
 /// Writes one row of the 80x25 VGA text screen.
-fn vga_row(row: usize, line: &Line, attr: u8) {
-    const TEXT: u64 = 0xb8000;
-    for col in 0..80 {
+fn vga_row(vga: &VgaText, row: usize, line: &Line, attr: u8) {
+    for col in 0..VgaText::COLS {
         let ch = line.as_bytes().get(col).copied().unwrap_or(b' ');
-        let cell = TEXT + 2 * (row * 80 + col) as u64;
-        // `vga_text` is set only on a BIOS-booted PC.
-        // SAFETY: 0xb8000 is then the VGA text buffer, identity-mapped
-        // writable; callers keep row < 25 (the summary has 6 lines), so the
-        // cell lies in the 4000-byte screen.
-        unsafe { (cell as *mut u16).write_volatile(u16::from(attr) << 8 | u16::from(ch)) };
+        vga.put(row, col, attr, ch);
     }
 }
 
 /// Clears the framebuffer and draws the summary: the verdict on a green or
 /// red band, the other lines white on black.
 fn draw(fb: &Framebuffer, tally: &Tally, pass: bool, failures: u32) {
-    let black = pack_rgb((0, 0, 0), fb.pos, fb.size);
-    let white = pack_rgb((0xff, 0xff, 0xff), fb.pos, fb.size);
+    let info = fb.info();
+    let black = pack_rgb((0, 0, 0), info.pos, info.size);
+    let white = pack_rgb((0xff, 0xff, 0xff), info.pos, info.size);
     let band = if pass {
         (0x00, 0x80, 0x00)
     } else {
         (0xc0, 0x00, 0x00)
     };
-    let band = pack_rgb(band, fb.pos, fb.size);
-    for y in 0..fb.height {
-        for x in 0..fb.width {
-            pixel(fb, x, y, black);
+    let band = pack_rgb(band, info.pos, info.size);
+    for y in 0..info.height {
+        for x in 0..info.width {
+            fb.pixel(x, y, black);
         }
     }
-    let layout = Layout::for_screen(fb.width, fb.height);
+    let layout = Layout::for_screen(info.width, info.height);
     let mut row = 0;
     tally.lines(pass, failures, |l| {
         let bg = if row == 0 { band } else { black };
         layout.draw(row, l.as_bytes(), glyph, |x, y, on| {
-            pixel(fb, x, y, if on { white } else { bg })
+            fb.pixel(x, y, if on { white } else { bg })
         });
         row += 1;
     });
@@ -158,28 +131,5 @@ fn glyph(b: u8) -> [u8; 16] {
     match b {
         0x20..=0x7e => crate::font::GLYPHS[usize::from(b - 0x20)],
         _ => crate::font::GLYPHS[usize::from(b'?' - 0x20)],
-    }
-}
-
-/// Writes one pixel of `value`, `bpp / 8` bytes little-endian.
-fn pixel(fb: &Framebuffer, x: u32, y: u32, value: u32) {
-    if x >= fb.width || y >= fb.height {
-        return;
-    }
-    let bytes = u64::from(fb.bpp / 8);
-    let at = fb.addr + u64::from(y) * u64::from(fb.pitch) + u64::from(x) * bytes;
-    // `init` kept only framebuffers that end below 4 GiB with 2, 3 or 4
-    // bytes per pixel, and (x, y) is on the screen.
-    // SAFETY: `at..at + bytes` then lies inside the loader's framebuffer,
-    // which the kernel's tables identity-map writable (uncached from
-    // 3 GiB) and which no Rust object overlaps.
-    unsafe {
-        if bytes == 4 {
-            (at as *mut u32).write_volatile(value);
-        } else {
-            for i in 0..bytes {
-                ((at + i) as *mut u8).write_volatile((value >> (8 * i)) as u8);
-            }
-        }
     }
 }

@@ -15,7 +15,8 @@
 //! SMI or a descheduled vCPU between the reads cannot stretch the window.
 
 use crate::arch::{
-    cpu::{cpuid, inb, inl, outb, rdtsc},
+    clocks::{self, Hpet, PmTimer},
+    cpu::{cpuid, rdtsc},
     tsc,
 };
 
@@ -30,31 +31,13 @@ const SAME_READS_STUCK: u32 = 100_000;
 /// (over 4 s at any plausible frequency; the TSC's rate is not known yet).
 const WINDOW_MAX_TSC: u64 = 1 << 34;
 
-/// Where the ACPI PM timer is read.
-#[derive(Clone, Copy, Debug)]
-pub enum PmTimerIo {
-    /// An I/O port (the usual case).
-    Port(u16),
-    /// Memory-mapped, below 4 GiB.
-    Mmio(u64),
-}
-
-/// The ACPI PM timer: where, and whether it counts 32 bits (else 24).
-#[derive(Clone, Copy, Debug)]
-pub struct PmTimerAt {
-    /// Where.
-    pub io: PmTimerIo,
-    /// A 32-bit counter (FADT flag TMR_VAL_EXT).
-    pub bits32: bool,
-}
-
 /// A clock the TSC can be measured against.
 #[derive(Clone, Copy, Debug)]
 pub enum Source {
-    /// The HPET main counter, at this MMIO base.
-    Hpet(u64),
+    /// The HPET main counter.
+    Hpet(Hpet),
     /// The ACPI PM timer.
-    PmTimer(PmTimerAt),
+    PmTimer(PmTimer),
     /// PIT channel 2.
     Pit,
 }
@@ -134,8 +117,8 @@ const ROUNDS: u32 = 3;
 /// `pit_first`). `skew`: scale the first reference's reading (a negative
 /// control of the judgement).
 pub fn calibrate(
-    hpet: Option<u64>,
-    pm: Option<PmTimerAt>,
+    hpet: Option<Hpet>,
+    pm: Option<PmTimer>,
     pit_first: bool,
     skew: bool,
 ) -> Result<Calibration, CalibrationError> {
@@ -264,32 +247,21 @@ fn window<R: Fn() -> u64>(c: &Counter<R>, scale: (u64, u64)) -> Result<u64, Miss
 
 fn measure(src: Source, scale: (u64, u64)) -> Result<u64, Missing> {
     match src {
-        Source::Hpet(base) => hpet(base, scale),
-        Source::PmTimer(at) => pm_timer(at, scale),
+        Source::Hpet(h) => hpet(h, scale),
+        Source::PmTimer(t) => pm_timer(t, scale),
         Source::Pit => pit(scale),
     }
 }
 
-fn hpet(base: u64, scale: (u64, u64)) -> Result<u64, Missing> {
-    let reg = |off: u64| (base + off) as *mut u64;
-    // `base` is the HPET's register block from the ACPI HPET table,
-    // identity-mapped uncached; 0x00 is capabilities, 0x10 configuration.
-    // SAFETY: those registers exist there; enabling the main counter
-    // changes nothing else (no comparator is armed).
-    let period_fs = unsafe {
-        let period = reg(0).read_volatile() >> 32;
-        let cfg = reg(0x10).read_volatile();
-        reg(0x10).write_volatile(cfg | 1);
-        period
-    };
+fn hpet(h: Hpet, scale: (u64, u64)) -> Result<u64, Missing> {
+    let period_fs = h.enable();
     // The specification allows periods up to 100 ns.
     if period_fs == 0 || period_fs > 100_000_000 {
         return Err(Missing::Bogus);
     }
     let c = Counter {
-        // SAFETY: as above; 0xf0 is the main counter, read without side
-        // effects. Only its low 32 bits are used (32-bit HPETs).
-        read: || unsafe { reg(0xf0).read_volatile() },
+        // Only its low 32 bits are used (32-bit HPETs).
+        read: || h.counter(),
         mask: 0xffff_ffff,
         hz: (1_000_000_000_000_000, period_fs),
     };
@@ -299,17 +271,10 @@ fn hpet(base: u64, scale: (u64, u64)) -> Result<u64, Missing> {
 /// The ACPI PM timer's rate (ACPI specification, 4.8.2.1).
 const PM_TIMER_HZ: u64 = 3_579_545;
 
-fn pm_timer(at: PmTimerAt, scale: (u64, u64)) -> Result<u64, Missing> {
+fn pm_timer(t: PmTimer, scale: (u64, u64)) -> Result<u64, Missing> {
     let c = Counter {
-        read: || match at.io {
-            // SAFETY: the FADT names this port as the PM timer's, a
-            // read-only counter: reading it has no side effect.
-            PmTimerIo::Port(p) => u64::from(unsafe { inl(p) }),
-            // SAFETY: as above, at an address below 4 GiB, identity-mapped
-            // (uncached from 3 GiB, where firmware puts devices).
-            PmTimerIo::Mmio(a) => u64::from(unsafe { (a as *const u32).read_volatile() }),
-        },
-        mask: if at.bits32 { 0xffff_ffff } else { 0xff_ffff },
+        read: || u64::from(t.read()),
+        mask: if t.bits32() { 0xffff_ffff } else { 0xff_ffff },
         hz: (PM_TIMER_HZ, 1),
     };
     window(&c, scale)
@@ -319,24 +284,8 @@ fn pm_timer(at: PmTimerAt, scale: (u64, u64)) -> Result<u64, Missing> {
 const PIT_HZ: u64 = 1_193_182;
 
 fn pit(scale: (u64, u64)) -> Result<u64, Missing> {
-    // Ports 0x42/0x43 are PIT channel 2 and its mode register, 0x61 the
-    // speaker gate. Mode 2 (rate generator) from 65536 reloads every 54.9 ms.
-    // SAFETY: channel 2 drives nothing but the speaker, which stays off
-    // (bit 1 clear).
-    unsafe {
-        outb(0x61, (inb(0x61) & !0x02) | 0x01);
-        outb(0x43, 0b1011_0100); // channel 2, lobyte/hibyte, mode 2, binary
-        outb(0x42, 0);
-        outb(0x42, 0);
-    }
-    // SAFETY: as above; 0b10_00_0000 to 0x43 latches channel 2's count,
-    // then 0x42 gives its low and high byte.
-    let count = || unsafe {
-        outb(0x43, 0b1000_0000);
-        let lo = inb(0x42);
-        let hi = inb(0x42);
-        u16::from_le_bytes([lo, hi])
-    };
+    clocks::pit2_start();
+    let count = clocks::pit2_count;
     // A missing PIT reads as 0xffff (an open bus), and never moves.
     let first = count();
     if first == 0xffff && (0..1000).all(|_| count() == 0xffff) {

@@ -35,9 +35,9 @@ use crate::{
         lapic::{self, Delivery, Dest},
         paging,
         percpu::{self, MAX_CPUS},
+        serial::{self, say},
         tsc,
     },
-    serial::say,
     smp,
 };
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
@@ -441,8 +441,8 @@ fn fire(me: usize, grace: bool) {
     // 6. A deadlock: a CPU waiting in `unacknowledged` halts, and the run
     //    ends here.
     FIRE.store(ENDING, Ordering::Release);
-    if crate::serial::owner().is_some_and(|o| STUCK.contains(o as usize, Ordering::Relaxed)) {
-        crate::serial::break_lock();
+    if serial::owner().is_some_and(|o| STUCK.contains(o as usize, Ordering::Relaxed)) {
+        serial::break_lock();
     }
     say_unsent();
     let mut stuck = STUCK.iter(Ordering::Relaxed).map(|c| {

@@ -66,6 +66,18 @@ pub unsafe fn outb(port: u16, v: u8) {
     unsafe { x86_64::instructions::port::Port::<u8>::new(port).write(v) }
 }
 
+/// Tells QEMU's `isa-debug-exit` device (at [`DEBUG_EXIT_PORT`]) to end
+/// the emulator with `code`. On a real machine nothing decodes the port,
+/// and this does nothing.
+///
+/// [`DEBUG_EXIT_PORT`]: report::exit::DEBUG_EXIT_PORT
+pub fn debug_exit(code: u32) {
+    // SAFETY: the debug-exit port is QEMU's `isa-debug-exit` device when
+    // present; on a real machine nothing decodes port 0xf4 and the write is
+    // ignored.
+    unsafe { outl(report::exit::DEBUG_EXIT_PORT, code) };
+}
+
 /// Asks Bochs to quit: its BIOS device quits the emulator when it reads
 /// `Shutdown` at port 0x8900. Call only where the machine is Bochs
 /// (`machine::bochs_like`): elsewhere the port may be a device's.

@@ -19,6 +19,7 @@
 //! (they live in bss), so a physical address read from an entry can be
 //! dereferenced directly.
 
+use super::image;
 use core::sync::atomic::{AtomicUsize, Ordering};
 use x86_64::{
     structures::paging::{PageTable, PageTableFlags as F},
@@ -29,18 +30,6 @@ const PAGE: u64 = 4096;
 const HUGE: u64 = 2 << 20;
 /// Device memory (LAPIC, IOAPIC, HPET) lives in the top GiB below 4 GiB.
 const UNCACHED_FROM: u64 = 3 << 30;
-
-unsafe extern "C" {
-    static __text_start: u8;
-    static __text_end: u8;
-    static __rodata_start: u8;
-    static __rodata_end: u8;
-    static __kernel_end: u8;
-}
-
-fn sym(s: &u8) -> u64 {
-    s as *const u8 as u64
-}
 
 const POOL_PAGES: usize = 96;
 #[repr(C, align(4096))]
@@ -133,23 +122,14 @@ pub fn init(is_guard: impl Fn(u64) -> bool, trampoline: u64) -> Result<(), MapEr
     let l4 = alloc_table()?;
     // SAFETY: BSP only, before any AP; no one else reads PML4 yet.
     unsafe { PML4 = l4 };
-    // SAFETY: linker-script symbols, only their addresses are used.
-    let (text, text_end, ro, ro_end, end) = unsafe {
-        (
-            sym(&__text_start),
-            sym(&__text_end),
-            sym(&__rodata_start),
-            sym(&__rodata_end),
-            sym(&__kernel_end),
-        )
-    };
-    let small_end = end.div_ceil(HUGE) * HUGE;
+    let (text, rodata) = (image::text(), image::rodata());
+    let small_end = image::end().div_ceil(HUGE) * HUGE;
     // 4 KiB pages up to the end of the kernel's last 2 MiB.
     let mut va = PAGE;
     while va < small_end {
-        let flags = if va == trampoline || (text..text_end).contains(&va) {
+        let flags = if va == trampoline || text.contains(&va) {
             code_flags()
-        } else if (ro..ro_end).contains(&va) {
+        } else if rodata.contains(&va) {
             nx()
         } else {
             data_flags()

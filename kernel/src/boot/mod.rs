@@ -2,6 +2,8 @@
 
 mod entry;
 
+use crate::arch::video::{FbInfo, Framebuffer, VgaText};
+
 /// Which loader started us.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Protocol {
@@ -44,30 +46,11 @@ pub struct BootInfo {
     pub rsdp: Option<u64>,
     ranges: [MemRange; MAX_RANGES],
     range_count: usize,
-    /// Whether firmware left the legacy VGA text screen to us: multiboot2
+    /// The legacy VGA text screen, when firmware left it to us: multiboot2
     /// from a BIOS (no EFI tags). PVH (QEMU) and UEFI boots have none.
-    pub vga_text: bool,
+    pub vga_text: Option<VgaText>,
     /// The RGB framebuffer the loader set up (GRUB under UEFI), if any.
     pub framebuffer: Option<Framebuffer>,
-}
-
-/// A linear RGB framebuffer from the multiboot2 framebuffer tag (type 1).
-#[derive(Clone, Copy, Debug)]
-pub struct Framebuffer {
-    /// Physical address of the first pixel.
-    pub addr: u64,
-    /// Bytes per row.
-    pub pitch: u32,
-    /// Width in pixels.
-    pub width: u32,
-    /// Height in pixels.
-    pub height: u32,
-    /// Bits per pixel.
-    pub bpp: u8,
-    /// Bit positions of red, green and blue in a pixel.
-    pub pos: (u8, u8, u8),
-    /// Bit widths of red, green and blue.
-    pub size: (u8, u8, u8),
 }
 
 impl BootInfo {
@@ -89,7 +72,7 @@ impl BootInfo {
             rsdp: None,
             ranges: [MemRange::default(); MAX_RANGES],
             range_count: 0,
-            vga_text: false,
+            vga_text: None,
             framebuffer: None,
         }
     }
@@ -159,10 +142,14 @@ fn read(magic: u32, info: u32) -> Result<BootInfo, BootError> {
     let mbi = unsafe { multiboot2::BootInformation::load(info as usize as *const _) }
         .map_err(|_| BootError::BadMultiboot2)?;
     let mut bi = BootInfo::empty(Protocol::Multiboot2);
-    bi.vga_text = mbi.efi_sdt64_tag().is_none() && mbi.efi_sdt32_tag().is_none();
+    if mbi.efi_sdt64_tag().is_none() && mbi.efi_sdt32_tag().is_none() {
+        // SAFETY: no EFI tags: a BIOS booted us, which leaves the VGA text
+        // buffer at 0xb8000, and nothing else in the kernel uses it.
+        bi.vga_text = Some(unsafe { VgaText::new() });
+    }
     if let Some(Ok(fb)) = mbi.framebuffer_tag() {
         if let Ok(multiboot2::FramebufferType::RGB { red, green, blue }) = fb.buffer_type() {
-            bi.framebuffer = Some(Framebuffer {
+            let info = FbInfo {
                 addr: fb.address(),
                 pitch: fb.pitch(),
                 width: fb.width(),
@@ -170,7 +157,10 @@ fn read(magic: u32, info: u32) -> Result<BootInfo, BootError> {
                 bpp: fb.bpp(),
                 pos: (red.position, green.position, blue.position),
                 size: (red.size, green.size, blue.size),
-            });
+            };
+            // SAFETY: the loader's framebuffer tag describes the framebuffer
+            // it set up, memory that no Rust object overlaps.
+            bi.framebuffer = Some(unsafe { Framebuffer::from_loader(info) });
         }
     }
     if let Some(c) = mbi.command_line_tag().and_then(|t| t.cmdline().ok()) {
@@ -195,7 +185,7 @@ fn read(magic: u32, info: u32) -> Result<BootInfo, BootError> {
 /// The 64-bit entry, called by the assembly with EAX and EBX as the loader
 /// left them.
 extern "C" fn entry64(magic: u32, info: u32) -> ! {
-    crate::serial::init();
+    crate::arch::serial::init();
     match read(magic, info) {
         Ok(bi) => crate::kmain(bi),
         Err(e) => crate::fatal_early(e),

@@ -656,8 +656,8 @@ fn finish(e: &Experiment, f: Finish) {
 /// end the run (nothing can be trusted to go on).
 fn deadlock(stuck: &mut dyn Iterator<Item = (usize, Option<watchdog::Snapshot>)>) -> ! {
     for (cpu, snap) in stuck {
-        if crate::serial::owner() == Some(cpu as u32) {
-            crate::serial::break_lock();
+        if crate::arch::serial::owner() == Some(cpu as u32) {
+            crate::arch::serial::break_lock();
         }
         state::with_name(|name| {
             record::emit(kind::DEADLOCK, |r| {

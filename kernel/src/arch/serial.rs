@@ -1,4 +1,5 @@
-//! COM1, shared by every CPU.
+//! COM1, shared by every CPU: the report's records go out through
+//! [`lock`], human lines through [`say!`].
 //!
 //! One lock serialises whole lines, so records from different CPUs never
 //! interleave. The lock remembers its owner: a CPU that faults while holding
@@ -60,7 +61,7 @@ pub struct Guard {
 /// Takes the lock (bounded). A CPU that already holds it (it faulted while
 /// writing) gets it again, marked re-entrant.
 pub fn lock() -> Guard {
-    let me = crate::arch::percpu::index() + 1;
+    let me = super::percpu::index() + 1;
     if OWNER.load(Ordering::Relaxed) == me {
         return Guard { reentrant: true };
     }
@@ -143,7 +144,7 @@ impl Drop for Guard {
 macro_rules! say {
     ($($arg:tt)*) => {{
         use core::fmt::Write as _;
-        let mut port = $crate::serial::lock();
+        let mut port = $crate::arch::serial::lock();
         let _ = write!(port, $($arg)*);
         port.write(b"\n");
     }};
