@@ -10,6 +10,7 @@
 mod arch;
 mod arena;
 mod boot;
+mod boot_info;
 mod bp;
 mod build_id;
 mod control;
@@ -31,7 +32,7 @@ use arch::serial::say;
 use report::{cmdline::Options, kind};
 
 /// Everything after the boot protocol is read.
-fn kmain(bi: boot::BootInfo) -> ! {
+fn kmain(bi: boot_info::BootInfo) -> ! {
     say!(
         "static-call torture kernel: booted by {}",
         bi.protocol.name()
@@ -138,9 +139,9 @@ fn fail_check(name: &str, detail: core::fmt::Arguments) -> ! {
     exit::finish()
 }
 
-/// The loader's information could not be read: say so and stop.
-fn fatal_early(e: boot::BootError) -> ! {
-    fail_check("boot", format_args!("{e:?}"))
+/// The loader's information could not be read (`why`): say so and stop.
+fn fatal_early(why: core::fmt::Arguments) -> ! {
+    fail_check("boot", why)
 }
 
 #[panic_handler]

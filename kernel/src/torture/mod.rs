@@ -28,11 +28,7 @@ use report::{
     kind,
 };
 use state::{STATS, STOP};
-
-/// Executors' LAPIC timer vector (`timer` interference).
-pub const VEC_TIMER: u8 = 0xf1;
-/// The patcher's own timer vector (`self` interference).
-pub const VEC_SELF: u8 = 0xf3;
+pub use state::{VEC_SELF, VEC_TIMER};
 
 /// Keys, sites per key and targets per key of every experiment of the boot
 /// (`keys=`, `sites=`, `targets=`; set once by [`run`]).

@@ -107,7 +107,12 @@ static INTERFERENCE: AtomicUsize = AtomicUsize::new(0);
 
 /// Records written per experiment before further failures are only counted.
 const MAX_FAILURE_RECORDS: u64 = 8;
-/// The executors' timer period, in APIC timer ticks (bus clock / 16).
+/// Executors' LAPIC timer vector (`timer` interference).
+pub const VEC_TIMER: u8 = 0xf1;
+/// The patcher's own timer vector (`self` interference).
+pub const VEC_SELF: u8 = 0xf3;
+/// The executors' timer period (and the patcher's own), in APIC timer
+/// ticks (bus clock / 16).
 pub const TIMER_COUNT: u32 = 20_000;
 
 /// Resets everything for `e` with `plan` installed.
@@ -505,7 +510,7 @@ pub fn fault(frame: &TrapFrame, kind: FaultKind) {
 /// Interference on an executor: the LAPIC timer, when asked for.
 pub fn interference_start_executor() {
     if interference_is(Interference::Timer) || interference_is(Interference::TimerSite) {
-        lapic::timer_periodic(super::VEC_TIMER, TIMER_COUNT);
+        lapic::timer_periodic(VEC_TIMER, TIMER_COUNT);
     }
 }
 
