@@ -2,11 +2,12 @@
 //! and a matrix row with `emulator = bochs`.
 //!
 //! 1. The request is checked before anything runs ([`run::validate_bochs`]).
-//! 2. The run's ISO is made in its evidence directory, with the run's
+//! 2. Each boot's ISO is made in its evidence directory, with the boot's
 //!    kernel command line as its default entry.
-//! 3. One boot runs every selected experiment (Bochs boots through GRUB,
-//!    and a boot costs it about 20 s, so experiments that QEMU gives a boot
-//!    of their own share this one), followed live ([`bochs::boot`]).
+//! 3. One boot runs the selected experiments, and each experiment whose
+//!    expected end takes the boot with it (a deadlock) runs in a boot of
+//!    its own after it, as under QEMU; each boot is followed live
+//!    ([`bochs::boot`]).
 //! 4. Each experiment is judged from its records, the platform from the
 //!    boot, and the evidence written with a `replay` record, so that
 //!    `harness replay` runs it again and compares it record by record.
@@ -24,10 +25,10 @@ use crate::{
     status::Status,
     suite::{self, Print, Table},
 };
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use serde::Serialize;
 use std::{
-    path::PathBuf,
+    path::{Path, PathBuf},
     time::{Duration, SystemTime},
 };
 
@@ -38,13 +39,9 @@ pub struct BochsOutcome {
     pub dir: PathBuf,
     /// `bochs 2.7, corei5_lynnfield_750, 2 CPU(s), ips 110000000, quantum 16`.
     pub source: String,
-    /// The boot's facts.
-    pub facts: Facts,
-    /// How the boot ended.
-    pub ending: Ending,
-    /// The platform's judgement.
-    pub judgement: Judgement,
-    /// Each experiment's.
+    /// Its boots, the shared one first.
+    pub boots: Vec<Boot>,
+    /// Each experiment's judgement.
     pub experiments: Vec<ExpJudgement>,
     /// Their tally.
     pub tally: Tally,
@@ -52,7 +49,7 @@ pub struct BochsOutcome {
     pub status: Status,
     /// CPUs asked for.
     pub smp: u32,
-    /// Spawn to end of following.
+    /// The boots' walls added up.
     pub wall: Duration,
 }
 
@@ -62,12 +59,26 @@ impl BochsOutcome {
         self.status == Status::Pass
     }
 
-    /// The platform's reasons, one line each.
+    /// The shared boot.
+    pub fn first(&self) -> &Boot {
+        &self.boots[0]
+    }
+
+    /// Whether the harness was interrupted.
+    pub fn interrupted(&self) -> bool {
+        self.boots.iter().any(|b| b.ending == Ending::Interrupted)
+    }
+
+    /// The platform's reasons, one line each, by boot.
     pub fn platform_lines(&self) -> Vec<String> {
-        self.judgement
-            .reasons
+        self.boots
             .iter()
-            .map(|r| format!("boot: {r}"))
+            .flat_map(|b| {
+                b.judgement
+                    .reasons
+                    .iter()
+                    .map(move |r| format!("boot {} (exp={}): {r}", b.role, b.pattern))
+            })
             .collect()
     }
 }
@@ -86,6 +97,7 @@ struct Summary<'a> {
     facts: &'a Facts,
     ending: &'a Ending,
     judgement: &'a Judgement,
+    boots: Vec<BootJson<'a>>,
     experiments: &'a [ExpJudgement],
     tally: &'a Tally,
     exit_status: u8,
@@ -94,97 +106,262 @@ struct Summary<'a> {
     harness: Provenance,
 }
 
+/// One Bochs boot of a run.
+#[derive(Debug)]
+pub struct Boot {
+    /// `shared`, or `own` for an experiment whose expected end takes the
+    /// boot with it.
+    pub role: String,
+    /// Its `exp=` pattern.
+    pub pattern: String,
+    /// Its kernel command line (its ISO's default entry).
+    pub cmdline: String,
+    /// Its evidence: the run's directory for the shared boot, `own-N/`
+    /// under it for the others.
+    pub dir: PathBuf,
+    /// What its records say.
+    pub facts: Facts,
+    /// How it ended.
+    pub ending: Ending,
+    /// The platform's judgement of it.
+    pub judgement: Judgement,
+    /// Spawn to end of following.
+    pub wall: Duration,
+}
+
+/// What every boot of a run shares.
+struct Plan<'a> {
+    req: &'a RunRequest,
+    setup: &'a Setup,
+    cfg: bochs::Config,
+    label: String,
+    ms: u64,
+    symbols: Option<crate::symbols::Symbols>,
+    echo: bool,
+}
+
+impl Plan<'_> {
+    /// The kernel command line of a boot of `pattern`.
+    fn cmdline(&self, pattern: &str) -> String {
+        let mut c = format!("exp={pattern} ms={}", self.ms);
+        for w in &self.req.append {
+            c.push(' ');
+            c.push_str(w);
+        }
+        c
+    }
+
+    /// Boots `pattern` (`n` experiments) with its evidence in `dir`,
+    /// showing each result in `table` as it arrives (step 3), and judges
+    /// it (step 4). With `defer_own`, the experiments that get a boot of
+    /// their own are left out of the judgements.
+    fn boot(
+        &self,
+        table: &mut Table,
+        role: &str,
+        pattern: &str,
+        n: usize,
+        dir: &Path,
+        defer_own: bool,
+    ) -> Result<(Boot, Vec<ExpJudgement>)> {
+        let cmdline = self.cmdline(pattern);
+        let iso = dir.join("boot.iso");
+        bochs::make_iso(&self.setup.workspace.root, &self.setup.elf, &iso, &cmdline)?;
+        let cfg = bochs::Config {
+            iso,
+            ..self.cfg.clone()
+        };
+        // Bochs runs several times slower than QEMU's TCG here, and its
+        // BIOS and GRUB's countdown come first.
+        let timeout = self.req.timeout.unwrap_or_else(|| {
+            (60.0 + 4.0 * suite::boot_deadline(n, self.ms, self.req.smp)).min(run::MAX_TIMEOUT)
+        });
+        if self.echo {
+            println!("harness: boot {role}: {cmdline}");
+        }
+        let mut live = suite::Live::new(
+            table,
+            None,
+            Via::Bochs,
+            self.symbols.as_ref(),
+            None,
+            self.echo,
+            defer_own,
+            role,
+        )
+        .on_emulator(self.label.clone());
+        let b = bochs::boot(&cfg, Duration::from_secs_f64(timeout), dir, &mut |l| {
+            live.line(l)
+        })?;
+        let facts = Facts::from_transcript(&b.transcript);
+        let seen =
+            Where::new(facts.machine.as_ref(), Via::Bochs, None).with_emulator(Some(&self.label));
+        let mut exps = xj::judge_unplanned(
+            &facts,
+            &b.ending,
+            &seen,
+            self.symbols.as_ref(),
+            Some(pattern),
+        )?;
+        if defer_own {
+            exps.retain(|j| !plan::experiment::find(&j.name).is_some_and(|e| e.own_boot));
+        }
+        for j in &mut exps {
+            j.boot = role.to_string();
+        }
+        live.show_rest(&exps);
+        let mut judgement = judge::judge(
+            &facts,
+            &run::expectation(self.req.expect, None)?,
+            &judge::Context {
+                smp: Some(self.req.smp),
+                ending: &b.ending,
+                symbols: self.symbols.as_ref(),
+            },
+        );
+        check_cmdline(&facts, &cmdline, &mut judgement);
+        judgement.status =
+            run::unplanned_status(judgement.status, xj::unplanned_verdict(&facts, &exps).0);
+        Ok((
+            Boot {
+                role: role.to_string(),
+                pattern: pattern.to_string(),
+                cmdline,
+                dir: dir.to_path_buf(),
+                facts,
+                ending: b.ending,
+                judgement,
+                wall: b.wall,
+            },
+            exps,
+        ))
+    }
+}
+
 /// Runs `req` (an [`run::Emulator::Bochs`] request) on a built kernel.
 pub fn run(req: &RunRequest, setup: &Setup, print: Print) -> Result<BochsOutcome> {
     // 1. Checked.
-    let (cfg, cmdline, version) = run::validate_bochs(req)?;
+    let (cfg, _, version) = run::validate_bochs(req)?;
     let pattern = req.experiment.clone().unwrap_or_default();
     let selected = list::select(&pattern)?;
     let ms = req.ms.unwrap_or(suite::DEFAULT_MS);
-    // 2. The ISO, in the run's directory.
     let dir = evidence::create_run_dir(
         &setup.out,
         &format!("{}-smp{}-{}", req.name, cfg.smp, cfg.model),
         SystemTime::now(),
     )?;
-    let iso = dir.join("boot.iso");
-    bochs::make_iso(&setup.workspace.root, &setup.elf, &iso, &cmdline)?;
-    let cfg = bochs::Config { iso, ..cfg };
     let label = cfg.label(&version);
-    // Bochs runs several times slower than QEMU's TCG here, and GRUB's
-    // countdown comes first.
-    let timeout = req.timeout.unwrap_or_else(|| {
-        (60.0 + 4.0 * suite::boot_deadline(selected.len(), ms, req.smp)).min(run::MAX_TIMEOUT)
-    });
     let source = format!(
         "{label}, {} CPU(s), ips {}, quantum {}",
         cfg.smp, cfg.ips, cfg.quantum
     );
-    evidence::write(&dir, "source.txt", &format!("{source}\n{cmdline}\n"))?;
     let live_print = print == Print::Live;
+    let plan = Plan {
+        req,
+        setup,
+        cfg,
+        label,
+        ms,
+        symbols: setup.symbols().ok(),
+        echo: live_print && setup.echo,
+    };
+    evidence::write(
+        &dir,
+        "source.txt",
+        &format!("{source}\n{}\n", plan.cmdline(&pattern)),
+    )?;
+    // The experiments whose expected end takes the boot with it get a
+    // boot of their own after the shared one (as under QEMU).
+    let own: Vec<String> = if selected.len() > 1 {
+        selected
+            .iter()
+            .filter(|e| e.own_boot)
+            .map(|e| e.name().to_string())
+            .collect()
+    } else {
+        Vec::new()
+    };
     if live_print {
         println!(
-            "harness: {} experiment(s) match `{pattern}`, {ms} ms each, on {source}, for up to {timeout:.0} s; evidence in {}",
+            "harness: {} experiment(s) match `{pattern}`, {ms} ms each, on {source}, in {} boot(s); evidence in {}",
             selected.len(),
+            1 + own.len(),
             dir.display()
         );
     }
-    // 3. Booted and followed.
-    let symbols = setup.symbols().ok();
+    // 2 to 4, for each boot: its ISO, the boot followed, judged. The
+    // first boot's evidence is the run's directory, the others' `own-N/`.
+    let shared_n = selected.len() - own.len();
+    let mut plan_boots: Vec<(&str, &str, usize, bool)> = Vec::new();
+    if shared_n > 0 {
+        plan_boots.push(("shared", &pattern, shared_n, !own.is_empty()));
+    }
+    plan_boots.extend(own.iter().map(|name| ("own", name.as_str(), 1, false)));
     let mut table = Table::new(selected.len(), live_print);
-    let (b, experiments) = {
-        let mut live = suite::Live::new(
-            &mut table,
-            None,
-            Via::Bochs,
-            symbols.as_ref(),
-            None,
-            live_print && setup.echo,
-            false,
-            "shared",
-        )
-        .on_emulator(label.clone());
-        let b = bochs::boot(&cfg, Duration::from_secs_f64(timeout), &dir, &mut |l| {
-            live.line(l)
-        })?;
-        // 4. Judged.
-        let facts = Facts::from_transcript(&b.transcript);
-        let seen = Where::new(facts.machine.as_ref(), Via::Bochs, None).with_emulator(Some(&label));
-        let exps = xj::judge_unplanned(&facts, &b.ending, &seen, symbols.as_ref(), Some(&pattern))?;
-        live.show_rest(&exps);
-        (b, exps)
-    };
-    let facts = Facts::from_transcript(&b.transcript);
-    let expectation = run::expectation(req.expect, None)?;
-    let mut judgement = judge::judge(
-        &facts,
-        &expectation,
-        &judge::Context {
-            smp: Some(req.smp),
-            ending: &b.ending,
-            symbols: symbols.as_ref(),
-        },
-    );
-    check_cmdline(&facts, &cmdline, &mut judgement);
-    judgement.status = run::unplanned_status(
-        judgement.status,
-        xj::unplanned_verdict(&facts, &experiments).0,
-    );
+    let mut boots = Vec::new();
+    let mut experiments = Vec::new();
+    for (k, (role, pat, n, defer)) in plan_boots.into_iter().enumerate() {
+        if k > 0 && crate::live::interrupted() {
+            break;
+        }
+        let at = if k == 0 {
+            dir.clone()
+        } else {
+            let sub = dir.join(format!("own-{k}"));
+            std::fs::create_dir_all(&sub).with_context(|| format!("creating {}", sub.display()))?;
+            sub
+        };
+        let (b, js) = plan.boot(&mut table, role, pat, n, &at, defer)?;
+        boots.push(b);
+        experiments.extend(js);
+    }
+    // Selected experiments that no boot reported at all (interrupted).
+    if let Some(first) = boots.first() {
+        let seen = Where::new(first.facts.machine.as_ref(), Via::Bochs, None)
+            .with_emulator(Some(&plan.label));
+        let ctx = xj::Context {
+            seen: &seen,
+            symbols: None,
+            nobp_why: None,
+        };
+        for e in &selected {
+            if !experiments
+                .iter()
+                .any(|j: &ExpJudgement| j.name == *e.name())
+            {
+                experiments.push(xj::never_ran(e, "the run stopped before its boot", &ctx));
+            }
+        }
+    }
+    let order = |j: &ExpJudgement| selected.iter().position(|e| *e.name() == j.name);
+    experiments.sort_by_key(|j| order(j).unwrap_or(usize::MAX));
     let tally = Tally::of(&experiments);
+    let status = worst(boots.iter().map(|b| b.judgement.status));
     let out = BochsOutcome {
         dir,
         source,
-        status: judgement.status,
-        facts,
-        ending: b.ending,
-        judgement,
+        status,
         experiments,
         tally,
         smp: req.smp,
-        wall: b.wall,
+        wall: boots.iter().map(|b| b.wall).sum(),
+        boots,
     };
-    write_evidence(&out, req, setup, &cmdline)?;
+    write_evidence(&out, req, setup)?;
     Ok(out)
+}
+
+/// The status of a run of boots: bad input or a broken environment
+/// first, then a deadline, then any expectation not met.
+fn worst(statuses: impl Iterator<Item = Status>) -> Status {
+    statuses
+        .max_by_key(|s| match s {
+            Status::Pass => 0,
+            Status::Unmet => 1,
+            Status::Timeout => 2,
+            Status::BadInput => 3,
+        })
+        .unwrap_or(Status::Pass)
 }
 
 /// The ISO's default entry is the run's command line: a kernel that
@@ -202,20 +379,55 @@ fn check_cmdline(facts: &Facts, cmdline: &str, judgement: &mut Judgement) {
     }
 }
 
-fn write_evidence(o: &BochsOutcome, req: &RunRequest, setup: &Setup, cmdline: &str) -> Result<()> {
-    let command = std::fs::read_to_string(o.dir.join("bochs-command.txt")).unwrap_or_default();
+/// One boot in a Bochs run's `summary.json`.
+#[derive(Serialize)]
+struct BootJson<'a> {
+    role: &'a str,
+    pattern: &'a str,
+    cmdline: &'a str,
+    evidence: &'a Path,
+    ending: &'a Ending,
+    platform: &'a Judgement,
+    wall_seconds: f64,
+}
+
+fn write_evidence(o: &BochsOutcome, req: &RunRequest, setup: &Setup) -> Result<()> {
+    let first = o.first();
+    let commands = o
+        .boots
+        .iter()
+        .map(|b| {
+            std::fs::read_to_string(b.dir.join("bochs-command.txt"))
+                .unwrap_or_default()
+                .trim()
+                .to_string()
+        })
+        .collect();
     let s = Summary {
         name: &req.name,
         source: &o.source,
-        cmdline,
+        cmdline: &first.cmdline,
         smp: req.smp,
         ms: req.ms.unwrap_or(suite::DEFAULT_MS),
         cpu: req.cpu.as_deref().unwrap_or(bochs::DEFAULT_MODEL),
         seen: o.experiments.first().map(|j| &j.seen),
-        machine: o.facts.machine.as_ref(),
-        facts: &o.facts,
-        ending: &o.ending,
-        judgement: &o.judgement,
+        machine: first.facts.machine.as_ref(),
+        facts: &first.facts,
+        ending: &first.ending,
+        judgement: &first.judgement,
+        boots: o
+            .boots
+            .iter()
+            .map(|b| BootJson {
+                role: &b.role,
+                pattern: &b.pattern,
+                cmdline: &b.cmdline,
+                evidence: &b.dir,
+                ending: &b.ending,
+                platform: &b.judgement,
+                wall_seconds: b.wall.as_secs_f64(),
+            })
+            .collect(),
         experiments: &o.experiments,
         tally: &o.tally,
         exit_status: o.status.code(),
@@ -223,8 +435,8 @@ fn write_evidence(o: &BochsOutcome, req: &RunRequest, setup: &Setup, cmdline: &s
         replay: crate::replay::Recipe::new(
             req,
             setup,
-            vec![cmdline.to_string()],
-            vec![command.trim().to_string()],
+            o.boots.iter().map(|b| b.cmdline.clone()).collect(),
+            commands,
         ),
         harness: evidence::current_provenance(),
     };
@@ -239,20 +451,22 @@ fn write_evidence(o: &BochsOutcome, req: &RunRequest, setup: &Setup, cmdline: &s
             name: "bochs",
             source: &o.source,
             smp: Some(req.smp),
-            facts: &o.facts,
-            judgement: &o.judgement,
+            facts: &first.facts,
+            judgement: &first.judgement,
             experiments: &o.experiments,
         },
         o.wall,
     )
 }
 
-/// The summary under the table, and the closing lines.
+/// The summary under the table (the shared boot's platform, then a line
+/// per other boot), and the closing lines.
 pub fn print_summary(o: &BochsOutcome, setup: &Setup) {
     let symbols = setup.symbols().ok();
+    let first = o.first();
     render::Summary {
-        facts: &o.facts,
-        judgement: &o.judgement,
+        facts: &first.facts,
+        judgement: &first.judgement,
         place: &o.source,
         smp: Some(o.smp),
         symbols: symbols.as_ref(),
@@ -260,7 +474,16 @@ pub fn print_summary(o: &BochsOutcome, setup: &Setup) {
         evidence: Some(&o.dir),
     }
     .print();
-    if let Some(l) = xj::sabotage_line(&o.facts, &o.experiments) {
+    for b in o.boots.iter().skip(1) {
+        println!(
+            "boot      {} exp={}: platform {}, {:.1} s",
+            b.role,
+            b.pattern,
+            if b.judgement.met { "MET" } else { "NOT MET" },
+            b.wall.as_secs_f64()
+        );
+    }
+    if let Some(l) = xj::sabotage_line(&first.facts, &o.experiments) {
         println!("{l}");
     }
     render::print_tally(&o.experiments, o.status);

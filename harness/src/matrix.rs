@@ -739,8 +739,12 @@ impl ExpRun {
                     crate::bochs_suite::print_summary(&o, setup);
                 }
                 ExpRun {
-                    interrupted: o.ending == crate::judge::Ending::Interrupted,
-                    apic: apic("shared", &o.facts).into_iter().collect(),
+                    interrupted: o.interrupted(),
+                    apic: o
+                        .boots
+                        .iter()
+                        .filter_map(|b| apic(&b.role, &b.facts))
+                        .collect(),
                     platform: o.platform_lines(),
                     met: o.met(),
                     dir: o.dir,

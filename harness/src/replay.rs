@@ -466,6 +466,24 @@ pub fn first_record_difference(was: &str, now: &str) -> Option<String> {
     }
 }
 
+/// The `records.jsonl` of each boot of a Bochs run: the shared boot's in
+/// its directory, then `own-1/`, `own-2/`, ...
+fn boot_records(dir: &Path) -> Result<Vec<String>> {
+    let mut v = Vec::new();
+    let mut at = dir.to_path_buf();
+    loop {
+        let p = at.join("records.jsonl");
+        if !p.is_file() {
+            if v.is_empty() {
+                bail!("no {} (a Bochs replay compares records)", p.display());
+            }
+            return Ok(v);
+        }
+        v.push(std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?);
+        at = dir.join(format!("own-{}", v.len()));
+    }
+}
+
 /// Runs a request once (as `harness run` would, without building) and
 /// returns its evidence directory.
 fn run_once(req: &RunRequest, setup: &Setup) -> Result<PathBuf> {
@@ -527,12 +545,7 @@ pub fn replay(a: &ReplayArgs) -> Result<Status> {
     // Bochs runs the same instructions in every run of one configuration:
     // its replay is held to the records themselves.
     let recorded_records = match req.emulator {
-        run::Emulator::Bochs { .. } => {
-            let p = a.dir.join("records.jsonl");
-            Some(std::fs::read_to_string(&p).with_context(|| {
-                format!("reading {} (a Bochs replay compares records)", p.display())
-            })?)
-        }
+        run::Emulator::Bochs { .. } => Some(boot_records(&a.dir)?),
         run::Emulator::Qemu => None,
     };
     let varying: Vec<&str> = RECORD_FIELDS_THAT_VARY.iter().map(|(n, _)| *n).collect();
@@ -557,17 +570,39 @@ pub fn replay(a: &ReplayArgs) -> Result<Status> {
             println!("  {}", l.text());
         }
         if let Some(was) = &recorded_records {
-            let now = std::fs::read_to_string(dir.join("records.jsonl")).unwrap_or_default();
-            match first_record_difference(was, &now) {
-                None => println!(
-                    "  same     records: all {} the same but for {}",
-                    now.lines().count(),
-                    varying
-                ),
-                Some(d) => {
-                    diff += 1;
-                    println!("  DIFFERS  records: {d}");
+            let now = boot_records(&dir)?;
+            let mut same = 0;
+            for k in 0..was.len().max(now.len()) {
+                let (a, b) = (was.get(k), now.get(k));
+                let what = if k == 0 {
+                    "records".to_string()
+                } else {
+                    format!("records of boot {}", k + 1)
+                };
+                match (a, b) {
+                    (Some(a), Some(b)) => match first_record_difference(a, b) {
+                        None => same += b.lines().count(),
+                        Some(d) => {
+                            diff += 1;
+                            println!("  DIFFERS  {what}: {d}");
+                        }
+                    },
+                    _ => {
+                        diff += 1;
+                        println!(
+                            "  DIFFERS  boots: {} recorded, now {}",
+                            was.len(),
+                            now.len()
+                        );
+                        break;
+                    }
                 }
+            }
+            if same > 0 && was.len() == now.len() {
+                println!(
+                    "  same     records: {same} in {} boot(s) the same but for {varying}",
+                    now.len()
+                );
             }
         }
         if diff == 0 {
