@@ -46,6 +46,9 @@ pub const DEFAULT_MODEL: &str = "corei5_lynnfield_750";
 pub const DEFAULT_IPS: u64 = 110_000_000;
 /// Instructions a CPU runs before Bochs switches to the next unless told.
 pub const DEFAULT_QUANTUM: u32 = 16;
+/// The most instructions Bochs 2.7 lets a CPU run before it switches to
+/// the next (its `quantum` parameter's range).
+pub const MAX_QUANTUM: u32 = 32;
 /// How long Bochs may take to answer `--help cpu`.
 const ASK_DEADLINE: Duration = Duration::from_secs(10);
 
@@ -177,8 +180,11 @@ pub fn check(cfg: &Config, known: &[String]) -> Result<()> {
     if !(1..=64).contains(&cfg.smp) {
         bail!("--smp {} for Bochs: give 1 to 64", cfg.smp);
     }
-    if cfg.quantum == 0 {
-        bail!("--quantum 0: give at least 1 instruction");
+    if !(1..=MAX_QUANTUM).contains(&cfg.quantum) {
+        bail!(
+            "--quantum {}: Bochs takes 1 to {MAX_QUANTUM} instructions between CPU switches",
+            cfg.quantum
+        );
     }
     Ok(())
 }
@@ -503,6 +509,12 @@ mod tests {
             model: "pentium9".into(),
             ..ok.clone()
         };
+        let coarse = Config {
+            quantum: 256,
+            ..ok.clone()
+        };
+        let e = check(&coarse, &known).unwrap_err().to_string();
+        assert!(e.contains("--quantum 256: Bochs takes 1 to 32"), "{e}");
         let e = check(&odd, &known).unwrap_err().to_string();
         assert!(
             e.contains("unknown Bochs CPU model `pentium9`: one of corei5_lynnfield_750"),

@@ -332,7 +332,7 @@ pub struct RunArgs {
     /// its TSC and timers (at least 100000000, the kernel's clock floor).
     #[arg(long, value_name = "N", default_value_t = crate::bochs::DEFAULT_IPS)]
     pub ips: u64,
-    /// Bochs: instructions a CPU runs before Bochs switches to the next.
+    /// Bochs: instructions a CPU runs before Bochs switches to the next (1 to 32).
     #[arg(long, value_name = "N", default_value_t = crate::bochs::DEFAULT_QUANTUM)]
     pub quantum: u32,
 }
