@@ -144,7 +144,7 @@ fn probe_boot(qemu: &Path, elf: &Path, cpu: &str, cmdline: &str, dir: &Path) -> 
         medium: Medium::Kernel {
             elf: elf.to_path_buf(),
             cmdline: cmdline.to_string(),
-            firmware: crate::run::pvh_firmware(),
+            firmware: crate::qemu::pvh_firmware(),
         },
         smp: 1,
         cpu: cpu.to_string(),

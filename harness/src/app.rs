@@ -19,10 +19,12 @@ use crate::{
     list, live, matrix, menu,
     qemu_info::QemuVersion,
     render,
-    run::{self, RunRequest, Setup},
+    request::{self, RunRequest, Setup},
+    run,
     status::Status,
-    suite::{self, Print, Table},
+    suite,
     symbols::Symbols,
+    table::{self, Print, Table},
     tap,
     transcript::{Line, Transcript},
     watch,
@@ -126,7 +128,7 @@ fn cmd_run(a: RunArgs) -> Result<Status> {
         experiment: a.experiment,
         ms: a.ms,
         qemu: None,
-        emulator: run::Emulator::Qemu,
+        emulator: request::Emulator::Qemu,
     };
     // Refuse bad input before spending time on a build.
     run::validate(&req, &setup)?;
@@ -361,7 +363,7 @@ fn all_lines(bytes: &[u8]) -> Vec<crate::transcript::Line> {
 fn cmd_parse(a: ParseArgs) -> Result<Status> {
     let bytes = std::fs::read(&a.file)
         .with_context(|| format!("reading serial log {}", a.file.display()))?;
-    let exp = run::expectation(a.expect.expect, a.expect.control.as_deref())?;
+    let exp = request::expectation(a.expect.expect, a.expect.control.as_deref())?;
     let given = given_elf(a.elf.as_deref())?;
     evidence::check_out(a.out.as_deref())?;
     let t = Transcript::from_bytes(&bytes);
@@ -486,7 +488,7 @@ fn cmd_run_bochs(a: RunArgs) -> Result<Status> {
         experiment: Some(a.experiment.unwrap_or_else(|| "*".into())),
         ms: a.ms,
         qemu: None,
-        emulator: run::Emulator::Bochs {
+        emulator: request::Emulator::Bochs {
             ips: a.ips,
             quantum: a.quantum,
         },
@@ -503,7 +505,7 @@ fn cmd_run_bochs(a: RunArgs) -> Result<Status> {
 }
 
 fn cmd_watch(a: WatchArgs) -> Result<Status> {
-    let exp = run::expectation(a.expect.expect, a.expect.control.as_deref())?;
+    let exp = request::expectation(a.expect.expect, a.expect.control.as_deref())?;
     let mut given = given_elf(a.elf.as_deref())?;
     evidence::check_out(a.out.as_deref())?;
     let port = watch::open_serial(&a.device, a.baud)?;
@@ -527,7 +529,7 @@ fn cmd_watch(a: WatchArgs) -> Result<Status> {
     // build id (or, when none arrives, at the end), before any deadlock.
     let mut symbols: Option<Option<Symbols>> = None;
     let w = {
-        let mut live = suite::Live::new(
+        let mut live = table::Live::new(
             &mut table,
             None,
             Via::Serial,

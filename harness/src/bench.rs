@@ -31,10 +31,11 @@ use crate::{
     evidence, figure,
     judge::experiment::{ExpJudgement, Verdict},
     render,
-    run::{RunRequest, Setup},
+    request::{RunRequest, Setup},
     stats::{self, Spread},
     status::Status,
-    suite::{self, Print, SuiteOutcome},
+    suite::{self, SuiteOutcome},
+    table::Print,
 };
 use anyhow::{bail, Result};
 use serde::Serialize;
@@ -586,14 +587,14 @@ pub fn prepare(
         accel: a.accel,
         cpu: a.cpu.clone(),
         timeout: a.timeout,
-        boot: crate::run::BootKind::Kernel,
+        boot: crate::request::BootKind::Kernel,
         control: None,
         append: a.append.clone(),
         expect: None,
         experiment: experiment.map(str::to_string),
         ms: experiment.map(|_| a.ms),
         qemu: None,
-        emulator: crate::run::Emulator::Qemu,
+        emulator: crate::request::Emulator::Qemu,
     };
     for &smp in smps {
         crate::run::validate(

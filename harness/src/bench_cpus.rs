@@ -18,9 +18,10 @@ use crate::{
     cli::BenchArgs,
     evidence,
     judge::experiment::Verdict,
-    run::{RunRequest, Setup},
+    request::{RunRequest, Setup},
     status::Status,
-    suite::{self, Print},
+    suite,
+    table::Print,
 };
 use anyhow::{bail, Result};
 use serde::Serialize;

@@ -21,9 +21,11 @@ use crate::{
         Ending, Facts, Judgement,
     },
     list, render,
-    run::{self, RunRequest, Setup},
+    request::{self, RunRequest, Setup},
+    run,
     status::Status,
-    suite::{self, Print, Table},
+    suite,
+    table::{self, Print, Table},
 };
 use anyhow::{Context as _, Result};
 use serde::Serialize;
@@ -102,7 +104,7 @@ struct Summary<'a> {
     tally: &'a Tally,
     exit_status: u8,
     wall_seconds: f64,
-    replay: crate::replay::Recipe,
+    replay: crate::recipe::Recipe,
     harness: Provenance,
 }
 
@@ -174,12 +176,13 @@ impl Plan<'_> {
         // Bochs runs several times slower than QEMU's TCG here, and its
         // BIOS and GRUB's countdown come first.
         let timeout = self.req.timeout.unwrap_or_else(|| {
-            (60.0 + 4.0 * suite::boot_deadline(n, self.ms, self.req.smp)).min(run::MAX_TIMEOUT)
+            (60.0 + 4.0 * request::boot_deadline(n, self.ms, self.req.smp))
+                .min(request::MAX_TIMEOUT)
         });
         if self.echo {
             println!("harness: boot {role}: {cmdline}");
         }
-        let mut live = suite::Live::new(
+        let mut live = table::Live::new(
             table,
             None,
             Via::Bochs,
@@ -212,7 +215,7 @@ impl Plan<'_> {
         live.show_rest(&exps);
         let mut judgement = judge::judge(
             &facts,
-            &run::expectation(self.req.expect, None)?,
+            &request::expectation(self.req.expect, None)?,
             &judge::Context {
                 smp: Some(self.req.smp),
                 ending: &b.ending,
@@ -238,13 +241,13 @@ impl Plan<'_> {
     }
 }
 
-/// Runs `req` (an [`run::Emulator::Bochs`] request) on a built kernel.
+/// Runs `req` (an [`request::Emulator::Bochs`] request) on a built kernel.
 pub fn run(req: &RunRequest, setup: &Setup, print: Print) -> Result<BochsOutcome> {
     // 1. Checked.
     let (cfg, _, version) = run::validate_bochs(req)?;
     let pattern = req.experiment.clone().unwrap_or_default();
     let selected = list::select(&pattern)?;
-    let ms = req.ms.unwrap_or(suite::DEFAULT_MS);
+    let ms = req.ms.unwrap_or(request::DEFAULT_MS);
     let dir = evidence::create_run_dir(
         &setup.out,
         &format!("{}-smp{}-{}", req.name, cfg.smp, cfg.model),
@@ -408,7 +411,7 @@ fn write_evidence(o: &BochsOutcome, req: &RunRequest, setup: &Setup) -> Result<(
         source: &o.source,
         cmdline: &first.cmdline,
         smp: req.smp,
-        ms: req.ms.unwrap_or(suite::DEFAULT_MS),
+        ms: req.ms.unwrap_or(request::DEFAULT_MS),
         cpu: req.cpu.as_deref().unwrap_or(bochs::DEFAULT_MODEL),
         seen: o.experiments.first().map(|j| &j.seen),
         machine: first.facts.machine.as_ref(),
@@ -432,7 +435,7 @@ fn write_evidence(o: &BochsOutcome, req: &RunRequest, setup: &Setup) -> Result<(
         tally: &o.tally,
         exit_status: o.status.code(),
         wall_seconds: o.wall.as_secs_f64(),
-        replay: crate::replay::Recipe::new(
+        replay: crate::recipe::Recipe::new(
             req,
             setup,
             o.boots.iter().map(|b| b.cmdline.clone()).collect(),

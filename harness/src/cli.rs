@@ -6,7 +6,7 @@ use crate::{
     accel::AccelRequest,
     controls,
     qemu_info::QemuVersion,
-    run::{self, BootKind, ExpectKind},
+    request::{self, BootKind, ExpectKind},
     status, watch,
 };
 use clap::{builder::PossibleValuesParser, Args, Parser, Subcommand};
@@ -189,7 +189,7 @@ where
 fn parse_ms(s: &str) -> Result<u64, String> {
     parse_count(
         s,
-        run::MAX_EXP_MS,
+        request::MAX_EXP_MS,
         "milliseconds",
         "an experiment runs",
         " ms",
@@ -217,7 +217,7 @@ fn parse_claim(s: &str) -> Result<String, String> {
 fn parse_smp(s: &str) -> Result<u32, String> {
     parse_count(
         s,
-        run::MAX_SMP,
+        request::MAX_SMP,
         "a number of CPUs",
         "QEMU's x86 machines take",
         " CPUs",
@@ -228,12 +228,12 @@ fn parse_timeout(s: &str) -> Result<f64, String> {
     let t: f64 = s
         .parse()
         .map_err(|_| "wanted a number of seconds".to_string())?;
-    if t > 0.0 && t <= run::MAX_TIMEOUT {
+    if t > 0.0 && t <= request::MAX_TIMEOUT {
         Ok(t)
     } else {
         Err(format!(
             "{s} is out of range: wanted 0 < SECS <= {}",
-            run::MAX_TIMEOUT
+            request::MAX_TIMEOUT
         ))
     }
 }

@@ -10,7 +10,7 @@
 //! | `serial.log` | the raw serial bytes, written as they arrive |
 //! | `qemu-stderr.log` | QEMU's stderr |
 //! | `records.jsonl` | every believed record and every damaged line, one JSON object a line |
-//! | `summary.json` | configuration, accelerator and why, machine, outcome, exit status, wall time, and `replay`: the request, QEMU and kernel (path, SHA-256) to run it again ([`crate::replay::Recipe`]) |
+//! | `summary.json` | configuration, accelerator and why, machine, outcome, exit status, wall time, and `replay`: the request, QEMU and kernel (path, SHA-256) to run it again ([`crate::recipe::Recipe`]) |
 //! | `junit.xml` | the outcome for CI ([`junit_xml`], written by `quick-junit`; also for a run that errored) |
 //!
 //! Probe boots of `--accel auto` keep theirs in subdirectories. A run of
@@ -23,7 +23,7 @@
 
 use crate::transcript::Line;
 use anyhow::{Context as _, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::{
     fs::{self, File},
     io::Write,
@@ -249,6 +249,49 @@ pub fn junit_xml(suite: &str, properties: &[(&str, String)], cases: &[Case]) -> 
             e.to_string().replace("--", "- -")
         )
     })
+}
+
+/// A file a run used: where it was and which bytes it held.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileId {
+    /// Its path when the run was made.
+    pub path: PathBuf,
+    /// Its size in bytes, if it could be read.
+    pub bytes: Option<u64>,
+    /// The SHA-256 of its bytes (lowercase hex), if it could be read.
+    pub sha256: Option<String>,
+}
+
+/// The [`FileId`] of the file at `path` now (size and hash `None` when it
+/// cannot be read).
+pub fn file_id(path: &Path) -> FileId {
+    use sha2::{Digest as _, Sha256};
+    use std::io::Read as _;
+    let hashed = (|| -> std::io::Result<(u64, String)> {
+        let mut f = std::fs::File::open(path)?;
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; 1 << 16];
+        let mut n = 0u64;
+        loop {
+            let k = f.read(&mut buf)?;
+            if k == 0 {
+                break;
+            }
+            n += k as u64;
+            h.update(&buf[..k]);
+        }
+        let hex = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        Ok((n, hex))
+    })();
+    let (bytes, sha256) = match hashed {
+        Ok((n, s)) => (Some(n), Some(s)),
+        Err(_) => (None, None),
+    };
+    FileId {
+        path: std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()),
+        bytes,
+        sha256,
+    }
 }
 
 #[cfg(test)]

@@ -38,8 +38,9 @@
 use crate::{
     accel::AccelRequest,
     evidence::{self, Case, CaseOutcome},
-    run::{self, BootKind, ExpectKind, RunRequest, Setup},
-    suite::{self, Print},
+    request::{self, BootKind, ExpectKind, RunRequest, Setup},
+    run, suite,
+    table::Print,
 };
 use anyhow::{bail, Context as _, Result};
 use clap::ValueEnum;
@@ -163,8 +164,8 @@ impl Keys {
                 let n: u32 = value
                     .parse()
                     .map_err(|_| anyhow::anyhow!("`smp = {value}`: wanted a number"))?;
-                if !(1..=run::MAX_SMP).contains(&n) {
-                    bail!("`smp = {n}`: QEMU's x86 machines take 1 to {} CPUs", run::MAX_SMP);
+                if !(1..=request::MAX_SMP).contains(&n) {
+                    bail!("`smp = {n}`: QEMU's x86 machines take 1 to {} CPUs", request::MAX_SMP);
                 }
                 self.smp = Some(n);
             }
@@ -197,8 +198,8 @@ impl Keys {
                 let t: f64 = value
                     .parse()
                     .map_err(|_| anyhow::anyhow!("`timeout = {value}`: wanted seconds"))?;
-                if !(t > 0.0 && t <= run::MAX_TIMEOUT) {
-                    bail!("`timeout = {value}`: wanted 0 < seconds <= {}", run::MAX_TIMEOUT);
+                if !(t > 0.0 && t <= request::MAX_TIMEOUT) {
+                    bail!("`timeout = {value}`: wanted 0 < seconds <= {}", request::MAX_TIMEOUT);
                 }
                 self.timeout = Some(t);
             }
@@ -216,8 +217,8 @@ impl Keys {
                 let n: u64 = value
                     .parse()
                     .map_err(|_| anyhow::anyhow!("`ms = {value}`: wanted milliseconds"))?;
-                if !(1..=run::MAX_EXP_MS).contains(&n) {
-                    bail!("`ms = {n}`: wanted 1 to {} ms per experiment", run::MAX_EXP_MS);
+                if !(1..=request::MAX_EXP_MS).contains(&n) {
+                    bail!("`ms = {n}`: wanted 1 to {} ms per experiment", request::MAX_EXP_MS);
                 }
                 self.ms = Some(n);
             }
@@ -302,7 +303,7 @@ impl Keys {
         let timeout = match (&self.experiment, self.timeout) {
             (Some(_), t) => t,
             (None, t) => Some(t.unwrap_or(if hang {
-                run::DEFAULT_HANG_TIMEOUT
+                request::DEFAULT_HANG_TIMEOUT
             } else {
                 ROW_TIMEOUT
             })),
@@ -331,11 +332,11 @@ impl Keys {
                 ms: self.ms,
                 qemu: self.qemu,
                 emulator: match self.emulator {
-                    Some(EmulatorName::Bochs) => run::Emulator::Bochs {
+                    Some(EmulatorName::Bochs) => request::Emulator::Bochs {
                         ips: self.ips.unwrap_or(crate::bochs::DEFAULT_IPS),
                         quantum: self.quantum.unwrap_or(crate::bochs::DEFAULT_QUANTUM),
                     },
-                    _ => run::Emulator::Qemu,
+                    _ => request::Emulator::Qemu,
                 },
             },
         }
@@ -553,7 +554,7 @@ pub fn on_bochs(rows: Vec<Row>, model: &str, ips: u64, quantum: u32) -> Vec<Row>
                     r.skip.get_or_insert(why);
                 }
                 None => {
-                    r.request.emulator = run::Emulator::Bochs { ips, quantum };
+                    r.request.emulator = request::Emulator::Bochs { ips, quantum };
                     r.request.cpu = Some(model.to_string());
                     r.request.accel = AccelRequest::Auto;
                     r.request.timeout = None;
@@ -637,17 +638,17 @@ pub fn list_rows(rows: &[Row]) -> String {
             q.smp,
             match q.emulator {
                 // Bochs' BIOS boots the ISO made for the row.
-                run::Emulator::Bochs { .. } => BootKind::IsoBios.name(),
-                run::Emulator::Qemu => q.boot.name(),
+                request::Emulator::Bochs { .. } => BootKind::IsoBios.name(),
+                request::Emulator::Qemu => q.boot.name(),
             },
             what,
             match (q.emulator, &q.qemu) {
-                (run::Emulator::Bochs { ips, quantum }, _) => format!(
+                (request::Emulator::Bochs { ips, quantum }, _) => format!(
                     ", bochs {} ips {ips} quantum {quantum}",
                     q.cpu.as_deref().unwrap_or(crate::bochs::DEFAULT_MODEL)
                 ),
-                (run::Emulator::Qemu, Some(v)) => format!(", qemu {v}"),
-                (run::Emulator::Qemu, None) => String::new(),
+                (request::Emulator::Qemu, Some(v)) => format!(", qemu {v}"),
+                (request::Emulator::Qemu, None) => String::new(),
             }
         );
         if !r.groups.is_empty() {
@@ -711,7 +712,7 @@ impl ExpRun {
                 .map(|m| format!("boot {role}: {m}"))
         };
         Ok(match row.request.emulator {
-            run::Emulator::Qemu => {
+            request::Emulator::Qemu => {
                 let o = suite::run(&row.request, setup, print)?;
                 if setup.echo {
                     suite::print_summary(&o, setup);
@@ -733,7 +734,7 @@ impl ExpRun {
                     experiments: o.experiments,
                 }
             }
-            run::Emulator::Bochs { .. } => {
+            request::Emulator::Bochs { .. } => {
                 let o = crate::bochs_suite::run(&row.request, setup, print)?;
                 if setup.echo {
                     crate::bochs_suite::print_summary(&o, setup);
@@ -1232,7 +1233,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             rows[0].request.emulator,
-            run::Emulator::Bochs {
+            request::Emulator::Bochs {
                 ips: 200_000_000,
                 quantum: 4
             }
@@ -1243,7 +1244,7 @@ mod tests {
         );
         assert_eq!(
             rows[1].request.emulator,
-            run::Emulator::Bochs {
+            request::Emulator::Bochs {
                 ips: crate::bochs::DEFAULT_IPS,
                 quantum: crate::bochs::DEFAULT_QUANTUM
             }
@@ -1253,7 +1254,7 @@ mod tests {
         let rows = parse_table(&text).unwrap();
         assert!(rows
             .iter()
-            .all(|r| matches!(r.request.emulator, run::Emulator::Bochs { .. })));
+            .all(|r| matches!(r.request.emulator, request::Emulator::Bochs { .. })));
         assert!(rows
             .iter()
             .any(|r| r.want_fail && r.want_kinds == [FailureKind::Counter("wrong")]));
@@ -1279,7 +1280,7 @@ mod tests {
         let grid = &rows[1].request;
         assert_eq!(
             grid.emulator,
-            run::Emulator::Bochs {
+            request::Emulator::Bochs {
                 ips: 120_000_000,
                 quantum: 4
             }

@@ -31,21 +31,10 @@
 //! single quotes (GRUB's script language expands nothing inside them, not
 //! even `*`), Limine takes the rest of the `cmdline:` line as it is.
 
-use crate::matrix::Row;
+use crate::{matrix::Row, request::ISO_MS};
 use anyhow::{bail, Context as _, Result};
 use plan::experiment::{self, DEFAULT_SUITE};
 use report::cmdline::{Options, Sabotage};
-
-/// Milliseconds per experiment in every menu entry. On a real machine
-/// this is thousands of patches and millions of calls per experiment;
-/// under TCG (`-smp 4`, 2 host cores) the default suite boots to its end
-/// record in about a minute (docs/real-machine.md).
-pub const ISO_MS: u64 = 200;
-
-/// Seconds the menu waits before it boots the default entry (`set
-/// timeout` in `scripts/grub.cfg`, `timeout:` in `limine.cfg`; a test
-/// holds both to this).
-pub const MENU_TIMEOUT_S: u64 = 5;
 
 /// The characters a kernel command line word may hold in a menu: letters,
 /// digits and `= , . _ : / - * ?`. Nothing that GRUB's or Limine's

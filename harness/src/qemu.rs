@@ -300,6 +300,12 @@ pub const KVM_INT3_MESSAGE: &str = "QEMU said \"KVM internal error\": this host'
      cannot run guests that execute int3, and QEMU then sits paused (killed); this says nothing \
      about the kernel: use --accel tcg";
 
+/// qboot for PVH boots when it is installed (faster than SeaBIOS), else
+/// QEMU's default firmware.
+pub fn pvh_firmware() -> Option<PathBuf> {
+    Some(PathBuf::from(QBOOT)).filter(|p| p.is_file())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,27 +1,5 @@
 //! Running a recorded run again: `harness replay RUN_DIR [--repeat N]`.
 //!
-//! # What a run directory records
-//!
-//! Every `summary.json` that `run`, `matrix` and `bench` write holds a
-//! `replay` object, a [`Recipe`]:
-//!
-//! | key | what |
-//! |---|---|
-//! | `format` | [`FORMAT`]; a reader refuses a newer one |
-//! | `request` | the [`RunRequest`] as given (the command line, or the matrix row) |
-//! | `qemu` | the QEMU as named (`--qemu` or the row's `qemu =`): a path, a program, or a major version |
-//! | `kernel` | the kernel ELF: its path, size and SHA-256 ([`FileId`]) |
-//! | `iso` | the ISO, the same way, for `--boot iso-*` |
-//! | `kernel_cmdlines` | the `-append` of each boot, in order |
-//! | `qemu_commands` | the QEMU command of each boot, shell-quoted |
-//! | `command` | the same run as a `harness run` command line, for people |
-//! | `part_of` | for one boot of a run of experiments: the run's directory, which is what to replay |
-//!
-//! The kernel's only random choices come from `seed=` on its command
-//! line, which is recorded, so nothing else is needed to run the same
-//! experiments again; what can still differ is the timing of the
-//! host, which is what a replay measures.
-//!
 //! # What a replay compares
 //!
 //! The verdicts ([`Verdicts`]): the run's exit status, and each
@@ -31,189 +9,25 @@
 //! (no such directory, no `summary.json`, one without a `replay` record,
 //! a kernel whose bytes are not those recorded).
 //!
-//! [`read_recorded`], [`verdicts`], [`compare`] and [`run_command`] do no
+//! [`read_recorded`], [`verdicts`], [`compare`] and [`run_command`](crate::recipe::run_command) do no
 //! I/O; [`replay`] does.
 
 use crate::{
     cli::ReplayArgs,
-    run::{self, BootKind, RunRequest, Setup},
+    evidence::file_id,
+    recipe::{Recipe, FORMAT},
+    request::{self, RunRequest, Setup},
+    run,
     status::Status,
-    suite::{self, Print},
+    suite,
+    table::Print,
 };
 use anyhow::{bail, Context as _, Result};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::{
     collections::BTreeMap,
-    io::Read as _,
     path::{Path, PathBuf},
 };
-
-/// The version of the `replay` record this harness writes and reads.
-pub const FORMAT: u32 = 1;
-
-/// A file a run used: where it was and which bytes it held.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileId {
-    /// Its path when the run was made.
-    pub path: PathBuf,
-    /// Its size in bytes, if it could be read.
-    pub bytes: Option<u64>,
-    /// The SHA-256 of its bytes (lowercase hex), if it could be read.
-    pub sha256: Option<String>,
-}
-
-/// The [`FileId`] of the file at `path` now (size and hash `None` when it
-/// cannot be read).
-pub fn file_id(path: &Path) -> FileId {
-    use sha2::{Digest as _, Sha256};
-    let hashed = (|| -> std::io::Result<(u64, String)> {
-        let mut f = std::fs::File::open(path)?;
-        let mut h = Sha256::new();
-        let mut buf = vec![0u8; 1 << 16];
-        let mut n = 0u64;
-        loop {
-            let k = f.read(&mut buf)?;
-            if k == 0 {
-                break;
-            }
-            n += k as u64;
-            h.update(&buf[..k]);
-        }
-        let hex = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
-        Ok((n, hex))
-    })();
-    let (bytes, sha256) = match hashed {
-        Ok((n, s)) => (Some(n), Some(s)),
-        Err(_) => (None, None),
-    };
-    FileId {
-        path: std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()),
-        bytes,
-        sha256,
-    }
-}
-
-/// What a run directory records to be run again (see the [module
-/// docs](self)).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Recipe {
-    /// [`FORMAT`].
-    pub format: u32,
-    /// The request as given.
-    pub request: RunRequest,
-    /// The QEMU as named.
-    pub qemu: String,
-    /// The kernel ELF.
-    pub kernel: FileId,
-    /// The ISO of an ISO boot.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub iso: Option<FileId>,
-    /// The kernel command line of each boot.
-    #[serde(default)]
-    pub kernel_cmdlines: Vec<String>,
-    /// The QEMU command of each boot, shell-quoted.
-    #[serde(default)]
-    pub qemu_commands: Vec<String>,
-    /// The same run as a `harness run` command line.
-    pub command: String,
-    /// For one boot of a run of experiments: that run's directory.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub part_of: Option<PathBuf>,
-}
-
-impl Recipe {
-    /// The recipe of `req` as `setup` runs it (its QEMU named, its kernel
-    /// and ISO identified), with each boot's command line and QEMU command.
-    pub fn new(
-        req: &RunRequest,
-        setup: &Setup,
-        kernel_cmdlines: Vec<String>,
-        qemu_commands: Vec<String>,
-    ) -> Recipe {
-        let qemu = req.qemu.clone().unwrap_or_else(|| setup.qemu.spec.clone());
-        // A path is kept absolute, so that a replay from elsewhere finds
-        // it; a program name or a version stays as given.
-        let qemu = if qemu.contains('/') {
-            std::fs::canonicalize(&qemu).map_or(qemu, |p| p.display().to_string())
-        } else {
-            qemu
-        };
-        let iso = (req.boot != BootKind::Kernel).then(|| file_id(&setup.iso));
-        let kernel = setup.kernel_id();
-        Recipe {
-            format: FORMAT,
-            command: shell_words::join(run_command(
-                req,
-                &qemu,
-                &kernel.path,
-                iso.as_ref().map(|i| i.path.as_path()),
-            )),
-            request: req.clone(),
-            qemu,
-            kernel,
-            iso,
-            kernel_cmdlines,
-            qemu_commands,
-            part_of: None,
-        }
-    }
-}
-
-/// The arguments of a `harness run` that makes the same run as `req`
-/// with this QEMU, kernel and ISO (a matrix row's name has no option: the
-/// directory is named after what it runs).
-pub fn run_command(req: &RunRequest, qemu: &str, kernel: &Path, iso: Option<&Path>) -> Vec<String> {
-    use clap::ValueEnum as _;
-    let word = |v: &dyn Fn() -> Option<clap::builder::PossibleValue>| {
-        v().map_or(String::new(), |p| p.get_name().to_string())
-    };
-    let mut a: Vec<String> = vec!["harness".into(), "run".into()];
-    let mut opt = |k: &str, v: String| {
-        a.push(k.into());
-        a.push(v);
-    };
-    opt("--smp", req.smp.to_string());
-    if let run::Emulator::Bochs { ips, quantum } = req.emulator {
-        opt("--emulator", "bochs".into());
-        opt("--ips", ips.to_string());
-        opt("--quantum", quantum.to_string());
-    } else {
-        opt("--accel", word(&|| req.accel.to_possible_value()));
-    }
-    if let Some(c) = &req.cpu {
-        opt("--cpu", c.clone());
-    }
-    if let Some(t) = req.timeout {
-        opt("--timeout", t.to_string());
-    }
-    if req.boot != BootKind::Kernel {
-        opt("--boot", req.boot.name().into());
-    }
-    if let Some(c) = &req.control {
-        opt("--control", c.clone());
-    }
-    for w in &req.append {
-        opt("--append", w.clone());
-    }
-    if let Some(e) = req.expect {
-        opt("--expect", word(&|| e.to_possible_value()));
-    }
-    if let Some(p) = &req.experiment {
-        opt("--experiment", p.clone());
-    }
-    if let Some(ms) = req.ms {
-        opt("--ms", ms.to_string());
-    }
-    if req.emulator == run::Emulator::Qemu {
-        opt("--qemu", qemu.into());
-    }
-    opt("--kernel", kernel.display().to_string());
-    if let Some(iso) = iso {
-        opt("--iso", iso.display().to_string());
-    }
-    a
-}
 
 /// The verdicts of one run, as its `summary.json` gives them.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -487,7 +301,7 @@ fn boot_records(dir: &Path) -> Result<Vec<String>> {
 /// Runs a request once (as `harness run` would, without building) and
 /// returns its evidence directory.
 fn run_once(req: &RunRequest, setup: &Setup) -> Result<PathBuf> {
-    if let run::Emulator::Bochs { .. } = req.emulator {
+    if let request::Emulator::Bochs { .. } = req.emulator {
         return Ok(crate::bochs_suite::run(req, setup, Print::Quiet)?.dir);
     }
     run::validate(req, setup)?;
@@ -545,8 +359,8 @@ pub fn replay(a: &ReplayArgs) -> Result<Status> {
     // Bochs runs the same instructions in every run of one configuration:
     // its replay is held to the records themselves.
     let recorded_records = match req.emulator {
-        run::Emulator::Bochs { .. } => Some(boot_records(&a.dir)?),
-        run::Emulator::Qemu => None,
+        request::Emulator::Bochs { .. } => Some(boot_records(&a.dir)?),
+        request::Emulator::Qemu => None,
     };
     let varying: Vec<&str> = RECORD_FIELDS_THAT_VARY.iter().map(|(n, _)| *n).collect();
     let varying = varying.join(", ");
@@ -647,7 +461,7 @@ pub fn replay(a: &ReplayArgs) -> Result<Status> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::accel::AccelRequest;
+    use crate::{accel::AccelRequest, evidence::FileId, recipe::run_command, request::BootKind};
     use serde_json::json;
 
     const RECORDS: &str = r#"{"record":{"line":9,"seq":0,"kind":"hello","fields":{"boot_id":"7f25bd56","cmdline":"exp=x"}}}
@@ -694,7 +508,7 @@ mod tests {
             experiment: Some("naive/*".into()),
             ms: Some(50),
             qemu: None,
-            emulator: crate::run::Emulator::Qemu,
+            emulator: crate::request::Emulator::Qemu,
         }
     }
 
@@ -811,7 +625,7 @@ mod tests {
         r.experiment = None;
         r.ms = None;
         r.control = Some("hang".into());
-        r.expect = Some(crate::run::ExpectKind::ClockFail);
+        r.expect = Some(crate::request::ExpectKind::ClockFail);
         r.timeout = Some(5.0);
         let a = run_command(&r, "q", Path::new("/k"), None);
         assert!(

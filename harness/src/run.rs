@@ -6,7 +6,7 @@
 
 use crate::{
     accel::{self, AccelChoice, AccelRequest},
-    boot, controls,
+    boot,
     evidence::{self, Case, CaseOutcome},
     figure,
     judge::{
@@ -14,362 +14,26 @@ use crate::{
         experiment::{self as xj, ExpJudgement, Tally, Verdict, Via, Where},
         Ending, Expectation, Facts, Judgement,
     },
-    menu, plot,
+    plot,
     qemu::{self, Medium, QemuCommand},
-    qemu_info::{self, QemuInfo, QemuVersion},
-    render,
+    qemu_info::{QemuInfo, QemuVersion},
+    render, request,
+    request::{
+        expectation, iso_deadline, BootKind, Emulator, ExpectKind, RunRequest, Setup,
+        DEFAULT_HANG_TIMEOUT, DEFAULT_TIMEOUT, MAX_EXP_MS, MAX_SMP, MAX_TIMEOUT,
+    },
     status::Status,
-    suite::{self, Live, Table},
-    symbols::Symbols,
+    suite,
+    table::{Live, Table},
     workspace::Workspace,
 };
 use anyhow::{bail, Context as _, Result};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::{
-    collections::HashMap,
     path::{Path, PathBuf},
-    sync::{Arc, Mutex, MutexGuard},
+    sync::Arc,
     time::{Duration, SystemTime},
 };
-
-/// The most CPUs asked of QEMU: its largest x86 machine's limit (q35 from
-/// QEMU 9; QEMU 7.2's q35 takes 288). The machine the harness boots, `pc`,
-/// takes 255, and QEMU itself refuses more (status 2). The kernel holds
-/// [`plan::cpus::MAX_CPUS`]; a boot with more CPUs fails its platform
-/// judgement, saying so.
-pub const MAX_SMP: u32 = 4096;
-
-/// `run`'s deadline for a kernel boot unless `--timeout` says otherwise
-/// (an ISO boot's is [`iso_deadline`]).
-pub const DEFAULT_TIMEOUT: f64 = 60.0;
-
-/// The deadline of an ISO boot on `smp` CPUs unless `--timeout` says
-/// otherwise: the menu's countdown, then the default entry's experiments
-/// ([`menu::ISO_MS`] each) as [`suite::boot_deadline`] allows for them,
-/// firmware and GRUB included in its 30 s.
-pub fn iso_deadline(smp: u32) -> f64 {
-    let shared = plan::experiment::DEFAULT_SUITE
-        .iter()
-        .filter(|e| !e.own_boot)
-        .count();
-    menu::MENU_TIMEOUT_S as f64 + suite::boot_deadline(shared, menu::ISO_MS, smp)
-}
-
-/// The deadline of a run that must hang (control `hang`) unless told.
-pub const DEFAULT_HANG_TIMEOUT: f64 = 10.0;
-
-/// The longest deadline accepted.
-pub const MAX_TIMEOUT: f64 = 24.0 * 3600.0;
-
-/// The longest an experiment may be asked to run (`--ms`).
-pub const MAX_EXP_MS: u64 = 600_000;
-
-/// How the kernel is booted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum BootKind {
-    /// The kernel ELF by PVH (`-kernel`), with a command line.
-    Kernel,
-    /// `out/static-call.iso` through SeaBIOS and GRUB (multiboot2).
-    IsoBios,
-    /// `out/static-call.iso` through OVMF (UEFI) and GRUB (multiboot2).
-    IsoUefi,
-}
-
-impl BootKind {
-    /// `kernel`, `iso-bios`, `iso-uefi`.
-    pub fn name(self) -> &'static str {
-        match self {
-            BootKind::Kernel => "kernel",
-            BootKind::IsoBios => "iso-bios",
-            BootKind::IsoUefi => "iso-uefi",
-        }
-    }
-}
-
-/// What a run is expected to do, as asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ExpectKind {
-    /// The kernel passes with every CPU up.
-    Pass,
-    /// The kernel faults as its negative control says (needs a control).
-    Fault,
-    /// The run hangs until the deadline.
-    Timeout,
-    /// Every experiment the row selects FAILs: a sabotaged protocol
-    /// (`break=` in `append`) that the detectors must see. Matrix rows with
-    /// `experiment` only.
-    Fail,
-    /// The clock cross-check fails (and nothing else does): the negative
-    /// control of the TSC's calibration, with `tsc=skew` among the kernel
-    /// command line words.
-    ClockFail,
-}
-
-/// The expectation that `expect` and `control` give together.
-pub fn expectation(expect: Option<ExpectKind>, control: Option<&str>) -> Result<Expectation> {
-    let Some(name) = control else {
-        return match expect.unwrap_or(ExpectKind::Pass) {
-            ExpectKind::Pass => Ok(Expectation::MustPass),
-            ExpectKind::Timeout => Ok(Expectation::ExpectDeadlock { control: None }),
-            ExpectKind::Fault => {
-                bail!("expecting a fault needs a negative control to say which (--control NAME)")
-            }
-            ExpectKind::Fail => {
-                bail!("`expect = fail` is for matrix rows with `experiment =` (a sabotage row)")
-            }
-            ExpectKind::ClockFail => Ok(Expectation::ClockFail),
-        };
-    };
-    let exp = Expectation::for_control(name).with_context(|| {
-        format!(
-            "unknown control `{name}`: the kernel knows {} (docs/cmdline.md)",
-            controls::names()
-        )
-    })?;
-    let implied = match exp {
-        Expectation::NegativeControl(_) => ExpectKind::Fault,
-        _ => ExpectKind::Timeout,
-    };
-    if let Some(e) = expect.filter(|&e| e != implied) {
-        bail!(
-            "control `{name}` makes the kernel {}, so expecting `{}` contradicts it",
-            if implied == ExpectKind::Fault {
-                "fault"
-            } else {
-                "hang"
-            },
-            format!("{e:?}").to_lowercase()
-        );
-    }
-    Ok(exp)
-}
-
-/// One run as asked for (by the command line or a matrix row). Every run
-/// directory keeps it in its `summary.json` (`replay.request`,
-/// [`crate::replay::Recipe`]), so that `harness replay` can run it again.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunRequest {
-    /// A name for the evidence directory and reports.
-    pub name: String,
-    /// `-smp`.
-    pub smp: u32,
-    /// The accelerator.
-    pub accel: AccelRequest,
-    /// `-cpu`.
-    pub cpu: Option<String>,
-    /// Deadline in seconds.
-    pub timeout: Option<f64>,
-    /// How to boot.
-    pub boot: BootKind,
-    /// A negative control.
-    pub control: Option<String>,
-    /// More kernel command line words.
-    pub append: Vec<String>,
-    /// What to expect (default: from the control, else pass).
-    pub expect: Option<ExpectKind>,
-    /// `exp=PATTERN`: the registry experiments to run.
-    pub experiment: Option<String>,
-    /// `ms=N`: milliseconds per experiment.
-    pub ms: Option<u64>,
-    /// The QEMU (a [`crate::qemu_info::QemuSpec`]: a path, a program, or
-    /// `10`), when not the one the whole invocation uses (`--qemu`).
-    pub qemu: Option<String>,
-    /// The emulator that boots it (QEMU unless told; `cpu` then names one
-    /// of its models).
-    #[serde(default)]
-    pub emulator: Emulator,
-}
-
-/// The emulator a run boots on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Emulator {
-    /// QEMU, under TCG or KVM.
-    #[default]
-    Qemu,
-    /// Bochs, booting the ISO made for the run through its BIOS
-    /// ([`crate::bochs`]).
-    Bochs {
-        /// Instructions per second of each CPU (also its TSC's and timers'
-        /// frequency).
-        ips: u64,
-        /// Instructions a CPU runs before Bochs switches to the next.
-        quantum: u32,
-    },
-}
-
-/// What every run of one harness invocation shares.
-pub struct Setup {
-    /// The workspace.
-    pub workspace: Workspace,
-    /// The QEMU of every run that names none (`--qemu`).
-    pub qemu: Arc<QemuInfo>,
-    /// The kernel ELF.
-    pub elf: PathBuf,
-    /// The ISO.
-    pub iso: PathBuf,
-    /// Where run directories go.
-    pub out: PathBuf,
-    /// Echo the serial line live.
-    pub echo: bool,
-    /// Other QEMUs that runs named (matrix rows with `qemu =`), by spec.
-    others: Mutex<HashMap<String, Arc<QemuInfo>>>,
-    symbols: Mutex<Option<std::result::Result<Symbols, String>>>,
-    auto_choice: Mutex<HashMap<PathBuf, AccelChoice>>,
-    kvm_probe: Mutex<HashMap<PathBuf, accel::KvmProbe>>,
-    kernel_id: Mutex<Option<crate::replay::FileId>>,
-}
-
-impl Setup {
-    /// Finds the workspace and QEMU, and asks QEMU what it is
-    /// ([`qemu_info::resolve`]: a binary that is not QEMU, or one too old,
-    /// is refused here). A kernel ELF or ISO given (`--kernel`, `--iso`)
-    /// must be a file, and an `--out` given is created.
-    pub fn new(
-        qemu: &str,
-        out: Option<PathBuf>,
-        elf: Option<PathBuf>,
-        iso: Option<PathBuf>,
-        echo: bool,
-    ) -> Result<Setup> {
-        for (option, path) in [("--kernel", &elf), ("--iso", &iso)] {
-            if let Some(p) = path.as_deref().filter(|p| !p.is_file()) {
-                bail!("{option} {}: no such file", p.display());
-            }
-        }
-        crate::evidence::check_out(out.as_deref())?;
-        let workspace = Workspace::locate()?;
-        let qemu = Arc::new(qemu_info::resolve(qemu, Some(&workspace.root))?);
-        if !qemu.tested() {
-            eprintln!(
-                "harness: warning: {} is newer than any QEMU tested here ({}); its help \
-                 formats are assumed unchanged",
-                qemu.label(),
-                qemu_info::TESTED.join(", ")
-            );
-        }
-        Ok(Setup {
-            elf: elf.unwrap_or_else(|| workspace.kernel_elf()),
-            iso: iso.unwrap_or_else(|| workspace.iso()),
-            out: out.unwrap_or_else(|| workspace.runs_dir()),
-            workspace,
-            qemu,
-            echo,
-            others: Mutex::new(HashMap::new()),
-            symbols: Mutex::new(None),
-            auto_choice: Mutex::new(HashMap::new()),
-            kvm_probe: Mutex::new(HashMap::new()),
-            kernel_id: Mutex::new(None),
-        })
-    }
-
-    /// The QEMU a run names (`None`: the invocation's), asked once what it
-    /// is.
-    pub fn qemu_for(&self, spec: Option<&str>) -> Result<Arc<QemuInfo>> {
-        let Some(spec) = spec.filter(|s| *s != self.qemu.spec) else {
-            return Ok(self.qemu.clone());
-        };
-        if let Some(q) = locked(&self.others).get(spec) {
-            return Ok(q.clone());
-        }
-        let q = Arc::new(qemu_info::resolve(spec, Some(&self.workspace.root))?);
-        locked(&self.others).insert(spec.to_string(), q.clone());
-        Ok(q)
-    }
-
-    /// The kernel ELF's path, size and SHA-256 (hashed once, at the first
-    /// run: after any build).
-    pub fn kernel_id(&self) -> crate::replay::FileId {
-        locked(&self.kernel_id)
-            .get_or_insert_with(|| crate::replay::file_id(&self.elf))
-            .clone()
-    }
-
-    /// The kernel's symbols (read once).
-    pub fn symbols(&self) -> std::result::Result<Symbols, String> {
-        locked(&self.symbols)
-            .get_or_insert_with(|| Symbols::from_elf(&self.elf).map_err(|e| format!("{e:#}")))
-            .clone()
-    }
-
-    /// Whether experiments under KVM must run with `nobp`: `Some(why)` when
-    /// this host's KVM ends the guest at its first `int3` but boots it
-    /// without (the probe of [`accel::probe_kvm`], run once, evidence under
-    /// `dir`); an error when KVM cannot boot the kernel even so.
-    pub fn kvm_nobp(
-        &self,
-        qemu: &QemuInfo,
-        choice: &AccelChoice,
-        cpu: &str,
-        dir: &Path,
-    ) -> Result<Option<String>> {
-        if choice.accel != qemu::Accel::Kvm {
-            return Ok(None);
-        }
-        let cached = locked(&self.kvm_probe).get(&qemu.path).cloned();
-        let probe = match (choice.probe.clone(), cached) {
-            (Some(p), _) | (None, Some(p)) => p,
-            (None, None) => {
-                let p = accel::probe_kvm(&qemu.path, Some(&self.elf), cpu, dir)?;
-                locked(&self.kvm_probe).insert(qemu.path.clone(), p.clone());
-                p
-            }
-        };
-        match (&probe.boot, probe.works_without_int3()) {
-            (Some(accel::ProbeBoot::KvmInternalError { .. }), Some(true)) => Ok(Some(
-                "the KVM probe boot ended in a KVM internal error at int3, and booted with `nobp`"
-                    .into(),
-            )),
-            (Some(accel::ProbeBoot::KvmInternalError { .. }), _) => bail!(
-                "{} (the probe with `nobp` failed too: KVM cannot run this kernel here)",
-                qemu::KVM_INT3_MESSAGE
-            ),
-            _ => Ok(None),
-        }
-    }
-
-    /// The accelerator for a request: explicit, or `auto` decided once per
-    /// QEMU by a probe (evidence under `dir`).
-    pub fn accel(
-        &self,
-        qemu: &QemuInfo,
-        req: AccelRequest,
-        cpu: &str,
-        dir: &Path,
-    ) -> Result<AccelChoice> {
-        if let Some(c) = accel::explicit(req)? {
-            return Ok(c);
-        }
-        if let Some(c) = locked(&self.auto_choice).get(&qemu.path) {
-            return Ok(c.clone());
-        }
-        let have_elf = self.elf.is_file();
-        let probe = accel::probe_kvm(&qemu.path, have_elf.then_some(&*self.elf), cpu, dir)?;
-        let c = accel::decide(probe, have_elf);
-        locked(&self.auto_choice).insert(qemu.path.clone(), c.clone());
-        Ok(c)
-    }
-}
-
-// `harness matrix -j` runs rows on threads that share one `Setup`.
-const _: fn() = || {
-    fn shared<T: Send + Sync>() {}
-    shared::<Setup>();
-};
-
-/// The value behind `m`, also after a thread panicked holding it (the
-/// caches it guards stay valid: each is written whole).
-fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// qboot for PVH boots when it is installed (faster than SeaBIOS), else
-/// QEMU's default firmware.
-pub fn pvh_firmware() -> Option<PathBuf> {
-    Some(PathBuf::from(qemu::QBOOT)).filter(|p| p.is_file())
-}
 
 /// A validated run.
 #[derive(Debug, Clone, Serialize)]
@@ -507,7 +171,7 @@ pub fn validate_bochs(req: &RunRequest) -> Result<(crate::bochs::Config, String,
         .as_deref()
         .context("a Bochs run needs experiments (--experiment, or `experiment =` in a row)")?;
     crate::list::select(pattern).context("--experiment")?;
-    let ms = req.ms.unwrap_or(suite::DEFAULT_MS);
+    let ms = req.ms.unwrap_or(request::DEFAULT_MS);
     if !(1..=MAX_EXP_MS).contains(&ms) {
         bail!("ms {ms} is out of range: wanted 1 to {MAX_EXP_MS} ms per experiment");
     }
@@ -572,7 +236,7 @@ pub fn resolve(req: &RunRequest, setup: &Setup) -> Result<RunPlan> {
             Medium::Kernel {
                 elf: setup.elf.clone(),
                 cmdline: words.join(" "),
-                firmware: pvh_firmware(),
+                firmware: qemu::pvh_firmware(),
             }
         }
         BootKind::IsoBios | BootKind::IsoUefi => {
@@ -680,7 +344,7 @@ struct SummaryJson<'a> {
     exit_status: u8,
     wall_seconds: f64,
     evidence: &'a Path,
-    replay: &'a crate::replay::Recipe,
+    replay: &'a crate::recipe::Recipe,
     harness: evidence::Provenance,
 }
 
@@ -769,12 +433,12 @@ fn recipe(
     dir: &Path,
     unplanned: bool,
     command: Option<&str>,
-) -> crate::replay::Recipe {
+) -> crate::recipe::Recipe {
     let cmdline = match &plan.medium {
         Medium::Kernel { cmdline, .. } => vec![cmdline.clone()],
         Medium::Iso { .. } => Vec::new(),
     };
-    let mut r = crate::replay::Recipe::new(
+    let mut r = crate::recipe::Recipe::new(
         &plan.request,
         setup,
         cmdline,
@@ -855,7 +519,7 @@ fn booted_where(facts: &Facts, accel: qemu::Accel, version: QemuVersion) -> Wher
 fn write_verdict_files(
     o: &RunOutcome,
     command: &str,
-    recipe: &crate::replay::Recipe,
+    recipe: &crate::recipe::Recipe,
 ) -> Result<()> {
     let summary = SummaryJson {
         name: &o.plan.name,
@@ -982,7 +646,7 @@ pub fn print_summary(o: &RunOutcome, setup: &Setup) {
             .iter()
             .filter(|j| matches!(j.verdict, Verdict::Fail | Verdict::Kfail))
         {
-            println!("{}", crate::suite::not_passed_line(j));
+            println!("{}", crate::table::not_passed_line(j));
         }
         if let Some(l) = xj::sabotage_line(&o.facts, &o.experiments) {
             println!("{l}");
@@ -1034,11 +698,11 @@ mod tests {
 
     #[test]
     fn an_iso_boot_waits_for_the_countdown_and_the_whole_default_suite() {
-        let suite_s = 118.0 * menu::ISO_MS as f64 / 1000.0;
+        let suite_s = 118.0 * request::ISO_MS as f64 / 1000.0;
         for smp in [1, 4, 8] {
             let d = iso_deadline(smp);
             assert!(
-                d > menu::MENU_TIMEOUT_S as f64 + 2.0 * suite_s && d <= MAX_TIMEOUT,
+                d > request::MENU_TIMEOUT_S as f64 + 2.0 * suite_s && d <= MAX_TIMEOUT,
                 "-smp {smp}: wanted room for the countdown and twice the suite's {suite_s} s, got {d} s"
             );
         }

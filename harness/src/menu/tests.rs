@@ -1,5 +1,8 @@
 use super::*;
-use crate::matrix::parse_table;
+use crate::{
+    matrix::parse_table,
+    request::{ISO_MS, MENU_TIMEOUT_S},
+};
 
 fn torture_globs() -> Vec<SabotageRun> {
     sabotage_globs(&parse_table(TORTURE_TABLE).unwrap()).unwrap()

@@ -12,6 +12,7 @@ use harness::{
     qemu_info::QemuVersion,
     render, run, suite,
     symbols::{Symbol, Symbols},
+    table,
     transcript::Transcript,
 };
 use std::{sync::mpsc, time::Duration};
@@ -98,7 +99,7 @@ pub fn render_all(j: &Judged) -> usize {
     let mut cases = run::junit_cases("parse", &j.facts, &j.judgement, Duration::ZERO);
     for x in &j.exps {
         shown.extend(render::experiment_lines(x, None));
-        shown.push(suite::not_passed_line(x));
+        shown.push(table::not_passed_line(x));
         cases.push(suite::experiment_case(x));
     }
     shown.extend(xj::sabotage_line(&j.facts, &j.exps));
@@ -119,8 +120,8 @@ pub fn render_all(j: &Judged) -> usize {
 /// many table lines that made.
 pub fn follow_live(bytes: &[u8], piece: usize, j: &Judged) -> usize {
     let syms = symbols();
-    let mut table = suite::Table::new(0, false);
-    let mut live = suite::Live::new(
+    let mut table = table::Table::new(0, false);
+    let mut live = table::Live::new(
         &mut table,
         None,
         Via::Serial,
