@@ -8,7 +8,7 @@ use crate::{
     build_id::{self, GivenElf},
     cli::{
         BenchArgs, Cli, Command, CompareArgs, CompletionsArgs, IsoMenuArgs, ListArgs, MatrixArgs,
-        ParseArgs, ReplayArgs, RunArgs, Sources, WatchArgs,
+        ParseArgs, RunArgs, Sources, WatchArgs,
     },
     compare, evidence,
     judge::{
@@ -51,7 +51,9 @@ pub fn main(cli: Cli) -> Result<Status> {
         Command::Bench(a) => cmd_bench(BenchArgs { verbose, ..a }),
         Command::List(a) => cmd_list(a),
         Command::Compare(a) => cmd_compare(a),
-        Command::Replay(a) => crate::replay::replay(&ReplayArgs { verbose, ..a }),
+        Command::Replay(a) => {
+            crate::replay::replay(&a.dir, a.repeat, a.out, a.kernel, a.qemu, verbose)
+        }
         Command::Completions(a) => cmd_completions(a),
         Command::IsoMenu(a) => cmd_iso_menu(a),
     }
@@ -142,7 +144,11 @@ fn cmd_run(a: RunArgs) -> Result<Status> {
         let print = if a.tap { Print::Quiet } else { Print::Live };
         let o = suite::run(&req, &setup, print)?;
         if a.tap {
-            let cases: Vec<_> = o.experiments.iter().map(suite::experiment_case).collect();
+            let cases: Vec<_> = o
+                .experiments
+                .iter()
+                .map(evidence::experiment_case)
+                .collect();
             print!("{}", tap::render(&cases));
         } else {
             suite::print_summary(&o, &setup);
@@ -448,7 +454,7 @@ fn cmd_parse(a: ParseArgs) -> Result<Status> {
     };
     if a.tap {
         let mut cases = run::junit_cases("parse", &facts, &j, Duration::ZERO);
-        cases.extend(exps.iter().map(suite::experiment_case));
+        cases.extend(exps.iter().map(evidence::experiment_case));
         print!("{}", tap::render(&cases));
         return Ok(status);
     }

@@ -141,10 +141,6 @@ pub struct ReplayArgs {
     /// Use this QEMU instead of the recorded one.
     #[arg(long, value_name = "BIN|N")]
     pub qemu: Option<String>,
-    /// Echo the serial lines, and print every verdict, not only those that
-    /// differ (the global `--verbose`).
-    #[arg(skip)]
-    pub verbose: bool,
 }
 
 const COMPARE_HELP: &str = "Example:

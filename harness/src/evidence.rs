@@ -21,7 +21,10 @@
 //! `experiments.txt` (the table as printed) and `latency.svg` and
 //! `latency.png` ([`crate::plot`]); `harness bench` keeps `bench.json` beside its runs.
 
-use crate::transcript::Line;
+use crate::{
+    judge::experiment::{ExpJudgement, Verdict},
+    transcript::Line,
+};
 use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
 use std::{
@@ -291,6 +294,61 @@ pub fn file_id(path: &Path) -> FileId {
         path: std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()),
         bytes,
         sha256,
+    }
+}
+
+/// The JUnit case of one experiment: SKIP and KFAIL as skipped (with the
+/// reason and, for KFAIL, the counts), FAIL with its reasons and failure
+/// records.
+pub fn experiment_case(j: &ExpJudgement) -> Case {
+    let class = format!(
+        "experiment.{}",
+        j.name.split('/').next().unwrap_or("unknown")
+    );
+    let counts = format!(
+        "patches={} calls={} bp_hits={} failures={} (wrong={} faults={} stray_bp={} stale_bp={} stale_call={} bad_return={} unsynced={} blind={}) on {}",
+        j.n("patches"),
+        j.n("calls"),
+        j.n("bp_hits"),
+        j.n("failures"),
+        j.n("wrong"),
+        j.n("faults"),
+        j.n("stray_bp"),
+        j.n("stale_bp"),
+        j.n("stale_call"),
+        j.n("bad_return"),
+        j.n("unsynced"),
+        j.n("blind"),
+        j.seen.label()
+    );
+    let outcome = match j.verdict {
+        Verdict::Pass => CaseOutcome::Pass,
+        Verdict::Skip => CaseOutcome::Skip(j.reasons.join("; ")),
+        Verdict::Kfail => CaseOutcome::Skip(format!(
+            "KFAIL: {}; {}; {counts}",
+            j.reasons.join("; "),
+            j.known.as_deref().unwrap_or("known failure")
+        )),
+        Verdict::Fail => {
+            let mut detail: Vec<String> = j.reasons.clone();
+            detail.push(counts);
+            detail.extend(j.failures.iter().map(|f| format!("failure: {f}")));
+            detail.extend(
+                j.stuck
+                    .iter()
+                    .map(|s| format!("deadlock: cpu {:?} at {}", s.cpu, s.at)),
+            );
+            CaseOutcome::Fail {
+                message: j.reasons.first().cloned().unwrap_or_default(),
+                detail: detail.join("\n"),
+            }
+        }
+    };
+    Case {
+        class,
+        name: j.name.clone(),
+        time: j.n("ns") as f64 / 1e9,
+        outcome,
     }
 }
 

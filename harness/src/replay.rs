@@ -13,7 +13,6 @@
 //! I/O; [`replay`] does.
 
 use crate::{
-    cli::ReplayArgs,
     evidence::file_id,
     recipe::{Recipe, FORMAT},
     request::{self, RunRequest, Setup},
@@ -313,11 +312,25 @@ fn run_once(req: &RunRequest, setup: &Setup) -> Result<PathBuf> {
     }
 }
 
-/// `harness replay`: see the [module docs](self).
-pub fn replay(a: &ReplayArgs) -> Result<Status> {
-    let rec = load(&a.dir)?;
+/// `harness replay`: see the [module docs](self). The run recorded in
+/// `dir` (a run directory or its `summary.json`) is made `repeat` times,
+/// its new directories under `out` (default: `out/runs` in the workspace),
+/// with `other_kernel` and `other_qemu` in place of the recorded ones when
+/// given; `verbose` echoes the serial lines and prints every verdict, not
+/// only those that differ.
+pub fn replay(
+    dir: &Path,
+    repeat: u32,
+    out: Option<PathBuf>,
+    other_kernel: Option<PathBuf>,
+    other_qemu: Option<String>,
+    verbose: bool,
+) -> Result<Status> {
+    let rec = load(dir)?;
     let r = &rec.recipe;
-    let kernel_path = a.kernel.clone().unwrap_or_else(|| r.kernel.path.clone());
+    let kernel_path = other_kernel
+        .clone()
+        .unwrap_or_else(|| r.kernel.path.clone());
     let now = file_id(&kernel_path);
     if now.sha256.is_none() {
         bail!(
@@ -327,7 +340,7 @@ pub fn replay(a: &ReplayArgs) -> Result<Status> {
     }
     let kernel_note = if now.sha256 == r.kernel.sha256 {
         format!("{} (sha256 as recorded)", kernel_path.display())
-    } else if a.kernel.is_some() {
+    } else if other_kernel.is_some() {
         format!(
             "{} (sha256 {}, NOT the recorded {}: --kernel)",
             kernel_path.display(),
@@ -343,32 +356,32 @@ pub fn replay(a: &ReplayArgs) -> Result<Status> {
             r.kernel.sha256.as_deref().unwrap_or("?")
         );
     };
-    let qemu = a.qemu.clone().unwrap_or_else(|| r.qemu.clone());
+    let qemu = other_qemu.clone().unwrap_or_else(|| r.qemu.clone());
     let setup = Setup::new(
         &qemu,
-        a.out.clone(),
+        out,
         Some(kernel_path),
         r.iso.as_ref().map(|i| i.path.clone()),
-        a.verbose,
+        verbose,
     )?;
     let mut req = r.request.clone();
-    if a.qemu.is_some() {
+    if other_qemu.is_some() {
         req.qemu = None;
     }
     let n_exp = rec.verdicts.experiments.len();
     // Bochs runs the same instructions in every run of one configuration:
     // its replay is held to the records themselves.
     let recorded_records = match req.emulator {
-        request::Emulator::Bochs { .. } => Some(boot_records(&a.dir)?),
+        request::Emulator::Bochs { .. } => Some(boot_records(dir)?),
         request::Emulator::Qemu => None,
     };
     let varying: Vec<&str> = RECORD_FIELDS_THAT_VARY.iter().map(|(n, _)| *n).collect();
     let varying = varying.join(", ");
-    println!("harness: replaying {}", a.dir.display());
+    println!("harness: replaying {}", dir.display());
     println!("harness: as recorded: {}", r.command);
     println!("harness: kernel {kernel_note}");
     let mut differed = 0;
-    for i in 1..=a.repeat {
+    for i in 1..=repeat {
         if crate::live::interrupted() {
             bail!("interrupted");
         }
@@ -376,10 +389,10 @@ pub fn replay(a: &ReplayArgs) -> Result<Status> {
         let got = verdicts(&read_summary(&dir.join("summary.json"))?);
         let lines = compare(&rec.verdicts, &got);
         let mut diff = lines.iter().filter(|l| !l.same()).count();
-        println!("repeat {i}/{}: evidence {}", a.repeat, dir.display());
+        println!("repeat {i}/{}: evidence {}", repeat, dir.display());
         for l in lines
             .iter()
-            .filter(|l| a.verbose || !l.same() || l.what == "run")
+            .filter(|l| verbose || !l.same() || l.what == "run")
         {
             println!("  {}", l.text());
         }
@@ -422,14 +435,14 @@ pub fn replay(a: &ReplayArgs) -> Result<Status> {
         if diff == 0 {
             println!(
                 "repeat {i}/{}: reproduced: {} verdict(s) the same",
-                a.repeat,
+                repeat,
                 lines.len()
             );
         } else {
             differed += 1;
             println!(
                 "repeat {i}/{}: DIFFERS: {diff} of {} verdict(s) not as recorded",
-                a.repeat,
+                repeat,
                 lines.len()
             );
         }
@@ -445,14 +458,14 @@ pub fn replay(a: &ReplayArgs) -> Result<Status> {
     if differed == 0 {
         println!(
             "replay: reproduced: {} of {} repeat(s) gave every recorded verdict ({what})",
-            a.repeat, a.repeat
+            repeat, repeat
         );
         Ok(Status::Pass)
     } else {
         println!(
             "replay: NOT reproduced: {differed} of {} repeat(s) differed from the recorded \
              verdicts ({what})",
-            a.repeat
+            repeat
         );
         Ok(Status::Unmet)
     }

@@ -23,7 +23,6 @@ use crate::{
         DEFAULT_HANG_TIMEOUT, DEFAULT_TIMEOUT, MAX_EXP_MS, MAX_SMP, MAX_TIMEOUT,
     },
     status::Status,
-    suite,
     table::{Live, Table},
     workspace::Workspace,
 };
@@ -545,7 +544,7 @@ fn write_verdict_files(
         &(serde_json::to_string_pretty(&summary)? + "\n"),
     )?;
     let mut cases = junit_cases(&o.plan.name, &o.facts, &o.judgement, o.wall);
-    cases.extend(o.experiments.iter().map(suite::experiment_case));
+    cases.extend(o.experiments.iter().map(evidence::experiment_case));
     evidence::write(
         &o.dir,
         "junit.xml",

@@ -475,7 +475,7 @@ pub struct Results<'a> {
 /// when experiments ran, the latency figure.
 pub fn write_results(dir: &Path, s: &Results<'_>, wall: std::time::Duration) -> Result<()> {
     let mut cases = run::junit_cases(s.name, s.facts, s.judgement, wall);
-    cases.extend(s.experiments.iter().map(experiment_case));
+    cases.extend(s.experiments.iter().map(evidence::experiment_case));
     evidence::write(
         dir,
         "junit.xml",
@@ -555,7 +555,11 @@ fn write_evidence(o: &SuiteOutcome, req: &RunRequest, setup: &Setup) -> Result<(
         "summary.json",
         &(serde_json::to_string_pretty(&s)? + "\n"),
     )?;
-    let mut cases: Vec<Case> = o.experiments.iter().map(experiment_case).collect();
+    let mut cases: Vec<Case> = o
+        .experiments
+        .iter()
+        .map(evidence::experiment_case)
+        .collect();
     for b in &o.boots {
         cases.push(platform_case(b));
     }
@@ -609,61 +613,6 @@ fn write_evidence(o: &SuiteOutcome, req: &RunRequest, setup: &Setup) -> Result<(
     text.push_str(&o.tally.line());
     text.push('\n');
     evidence::write(&o.dir, "experiments.txt", &text)
-}
-
-/// The JUnit case of one experiment: SKIP and KFAIL as skipped (with the
-/// reason and, for KFAIL, the counts), FAIL with its reasons and failure
-/// records.
-pub fn experiment_case(j: &ExpJudgement) -> Case {
-    let class = format!(
-        "experiment.{}",
-        j.name.split('/').next().unwrap_or("unknown")
-    );
-    let counts = format!(
-        "patches={} calls={} bp_hits={} failures={} (wrong={} faults={} stray_bp={} stale_bp={} stale_call={} bad_return={} unsynced={} blind={}) on {}",
-        j.n("patches"),
-        j.n("calls"),
-        j.n("bp_hits"),
-        j.n("failures"),
-        j.n("wrong"),
-        j.n("faults"),
-        j.n("stray_bp"),
-        j.n("stale_bp"),
-        j.n("stale_call"),
-        j.n("bad_return"),
-        j.n("unsynced"),
-        j.n("blind"),
-        j.seen.label()
-    );
-    let outcome = match j.verdict {
-        Verdict::Pass => CaseOutcome::Pass,
-        Verdict::Skip => CaseOutcome::Skip(j.reasons.join("; ")),
-        Verdict::Kfail => CaseOutcome::Skip(format!(
-            "KFAIL: {}; {}; {counts}",
-            j.reasons.join("; "),
-            j.known.as_deref().unwrap_or("known failure")
-        )),
-        Verdict::Fail => {
-            let mut detail: Vec<String> = j.reasons.clone();
-            detail.push(counts);
-            detail.extend(j.failures.iter().map(|f| format!("failure: {f}")));
-            detail.extend(
-                j.stuck
-                    .iter()
-                    .map(|s| format!("deadlock: cpu {:?} at {}", s.cpu, s.at)),
-            );
-            CaseOutcome::Fail {
-                message: j.reasons.first().cloned().unwrap_or_default(),
-                detail: detail.join("\n"),
-            }
-        }
-    };
-    Case {
-        class,
-        name: j.name.clone(),
-        time: j.n("ns") as f64 / 1e9,
-        outcome,
-    }
 }
 
 fn platform_case(b: &BootResult) -> Case {

@@ -10,7 +10,7 @@ use harness::{
         Context, Ending, Expectation, Facts, Judgement,
     },
     qemu_info::QemuVersion,
-    render, run, suite,
+    render, run,
     symbols::{Symbol, Symbols},
     table,
     transcript::Transcript,
@@ -100,7 +100,7 @@ pub fn render_all(j: &Judged) -> usize {
     for x in &j.exps {
         shown.extend(render::experiment_lines(x, None));
         shown.push(table::not_passed_line(x));
-        cases.push(suite::experiment_case(x));
+        cases.push(evidence::experiment_case(x));
     }
     shown.extend(xj::sabotage_line(&j.facts, &j.exps));
     for line in j.transcript.records.iter() {
