@@ -13,7 +13,8 @@ use crate::{
     compare, evidence,
     judge::{
         self,
-        experiment::{self as xj, ExpJudgement, Tally, Via, Where},
+        experiment::{self as xj, ExpJudgement, Tally},
+        seen::{Via, Where},
         Ending, Facts, Judgement,
     },
     list, live, matrix, menu,
@@ -411,7 +412,7 @@ fn cmd_parse(a: ParseArgs) -> Result<Status> {
     // A QEMU version is asked for only where QEMU may have run the kernel.
     let seen = log_where(&facts, Via::Log, a.platform.as_deref());
     let qemu_from = match seen.platform {
-        xj::Platform::Emulator | xj::Platform::RealMachine => {
+        judge::seen::Platform::Emulator | judge::seen::Platform::RealMachine => {
             format!(", {}", seen.platform_label())
         }
         _ => qemu_from,

@@ -538,7 +538,7 @@ struct BenchJson<'a> {
     ms: u64,
     smp: &'a [u32],
     accel: Option<&'a crate::accel::AccelChoice>,
-    seen: Option<&'a crate::judge::experiment::Where>,
+    seen: Option<&'a crate::judge::seen::Where>,
     boots: Vec<BootJson<'a>>,
     rows: &'a [BenchRow],
     /// Sites per key of the scaling axis (empty: the kernel's default).
@@ -891,9 +891,9 @@ mod tests {
             "../testdata/exp-naive-smp4.log"
         ));
         let facts = crate::judge::Facts::from_transcript(&t);
-        let seen = crate::judge::experiment::Where::new(
+        let seen = crate::judge::seen::Where::new(
             facts.machine.as_ref(),
-            crate::judge::experiment::Via::Log,
+            crate::judge::seen::Via::Log,
             None,
         );
         let ctx = crate::judge::experiment::Context {

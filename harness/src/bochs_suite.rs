@@ -17,7 +17,8 @@ use crate::{
     evidence::{self, Provenance},
     judge::{
         self,
-        experiment::{self as xj, ExpJudgement, Tally, Via, Where},
+        experiment::{self as xj, ExpJudgement, Tally},
+        seen::{Via, Where},
         Ending, Facts, Judgement,
     },
     list, render,

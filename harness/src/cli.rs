@@ -396,12 +396,12 @@ pub struct ParseArgs {
 }
 
 fn parse_platform(s: &str) -> Result<String, String> {
-    if crate::judge::experiment::PLATFORM_NAMES.contains(&s) {
+    if crate::judge::seen::PLATFORM_NAMES.contains(&s) {
         Ok(s.to_string())
     } else {
         Err(format!(
             "unknown platform `{s}`: one of {}",
-            crate::judge::experiment::PLATFORM_NAMES.join(", ")
+            crate::judge::seen::PLATFORM_NAMES.join(", ")
         ))
     }
 }

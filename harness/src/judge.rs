@@ -149,6 +149,8 @@ mod facts;
 pub use facts::*;
 
 pub mod experiment;
+pub mod known;
+pub mod seen;
 
 /// Whether a negative control was caught, for people.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

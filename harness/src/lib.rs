@@ -9,7 +9,7 @@
 //!   that fails its CRC is counted and skipped, never believed; a pass is
 //!   never inferred past a lost record.
 //! * **Pure logic apart from I/O.** [`transcript`], [`judge`] (and
-//!   [`judge::experiment`]), [`stats`], [`known`], [`plot`], [`list`],
+//!   [`judge::experiment`]), [`stats`], [`judge::known`], [`plot`], [`list`],
 //!   [`matrix::parse_table`], [`menu`], [`qemu::QemuCommand`], the parsers of
 //!   [`qemu_info`] and [`controls`], and the reading and comparing of
 //!   [`replay`] do no
@@ -44,7 +44,6 @@ pub mod controls;
 pub mod evidence;
 pub mod figure;
 pub mod judge;
-pub mod known;
 pub mod list;
 pub mod live;
 pub mod matrix;

@@ -20,7 +20,7 @@
 //! whose QEMU is not set up, is not QEMU, or is older than QEMU 7.2 makes
 //! the whole table bad input (status 2), never a skipped row. Each result
 //! says the QEMU version it was seen on, and known failures
-//! ([`crate::known`]) are scoped by it.
+//! ([`crate::judge::known`]) are scoped by it.
 //!
 //! A row passes when its expectation is met: a negative control counts as
 //! a pass when it is caught, a `timeout` row when the run hangs until its

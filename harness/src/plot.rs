@@ -350,7 +350,7 @@ impl Figure for Latency<'_> {
 mod tests {
     use super::*;
     use crate::figure;
-    use crate::judge::experiment::{Platform, Via, Where};
+    use crate::judge::seen::{Platform, Via, Where};
 
     fn exp(name: &str, p: [u64; 3], floor: u64, verdict: Verdict) -> ExpJudgement {
         let mut counters = std::collections::BTreeMap::new();

@@ -11,7 +11,8 @@ use crate::{
     figure,
     judge::{
         self,
-        experiment::{self as xj, ExpJudgement, Tally, Verdict, Via, Where},
+        experiment::{self as xj, ExpJudgement, Tally, Verdict},
+        seen::{Via, Where},
         Ending, Expectation, Facts, Judgement,
     },
     plot,

@@ -3,7 +3,8 @@
 
 use crate::{
     judge::{
-        experiment::{self as xj, ExpJudgement, Verdict, Via, Where},
+        experiment::{self as xj, ExpJudgement, Verdict},
+        seen::{Via, Where},
         Facts,
     },
     qemu::Accel,

@@ -215,7 +215,10 @@ pub fn caught(j: &ExpJudgement, kinds: &[FailureKind]) -> Result<String, String>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::judge::experiment::{Platform, StuckCpu, Via, Where};
+    use crate::judge::{
+        experiment::StuckCpu,
+        seen::{Platform, Via, Where},
+    };
     use std::collections::BTreeMap;
 
     /// A must-pass experiment the harness judged FAIL with these counters.

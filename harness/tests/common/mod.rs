@@ -6,7 +6,8 @@ use harness::{
     evidence,
     judge::{
         self,
-        experiment::{self as xj, ExpJudgement, Via, Where},
+        experiment::{self as xj, ExpJudgement},
+        seen::{Via, Where},
         Context, Ending, Expectation, Facts, Judgement,
     },
     qemu_info::QemuVersion,

@@ -6,6 +6,8 @@
 
 use super::*;
 use crate::{
+    judge::seen::{Platform, Via},
+    qemu::Accel,
     symbols::{Symbol, Symbols},
     transcript::Transcript,
 };

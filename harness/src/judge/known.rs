@@ -24,7 +24,7 @@
 //! gone, its cause (the writer's TLB race, docs/design.md section 6) fixed.
 
 use crate::{
-    judge::experiment::{Platform, Where},
+    judge::seen::{Platform, Where},
     qemu_info::QemuVersion,
 };
 
@@ -160,7 +160,7 @@ pub fn known_elsewhere(counter: impl Fn(&str) -> u64, seen: &Where) -> Option<St
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::judge::experiment::Via;
+    use crate::judge::seen::Via;
 
     fn at(platform: Platform, qemu: Option<&str>) -> Where {
         Where {
