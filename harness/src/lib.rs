@@ -29,10 +29,6 @@
 pub mod accel;
 pub mod app;
 pub mod bench;
-pub mod bench_claim;
-pub mod bench_cpus;
-pub mod bench_plot;
-pub mod bench_scale;
 pub mod bochs;
 pub mod bochs_suite;
 pub mod boot;

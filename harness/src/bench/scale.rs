@@ -15,7 +15,7 @@
 //! protocol wants 3 rounds per patch of `int3-batch` whatever the size, and
 //! `3 * sites` of `int3`. A benchmark: nothing here fails on a number.
 
-use crate::bench::{figure, BenchRow};
+use crate::bench::common::{figure, BenchRow};
 use serde::Serialize;
 
 /// The experiment that patches one site at a time.

@@ -5,7 +5,7 @@
 //! checked -> checked under patching ([`Calls`]).
 
 use crate::{
-    bench::BenchRow,
+    bench::common::BenchRow,
     figure::{si, Figure, FONT},
     stats,
 };

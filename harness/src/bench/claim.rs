@@ -12,7 +12,7 @@
 //! 2025. `bench-claims.json` keeps every sample.
 
 use crate::{
-    bench::{self, figure},
+    bench::{self, common::figure},
     cli::BenchArgs,
     evidence,
     judge::experiment::Verdict,
@@ -122,7 +122,7 @@ pub fn run(a: &BenchArgs, setup: &Setup, build: bool) -> Result<Status> {
         bail!("--claims takes one --sites size (the claim is the axis)");
     }
     let sites = a.sites.first().copied();
-    let crate::bench::Prepared { base, dir, sub } = crate::bench::prepare(
+    let crate::bench::common::Prepared { base, dir, sub } = crate::bench::common::prepare(
         a,
         setup,
         build,
@@ -135,7 +135,7 @@ pub fn run(a: &BenchArgs, setup: &Setup, build: bool) -> Result<Status> {
         "bench --claims {}: {CLAIM_EXPERIMENT}{} at -smp {}, {} ms each, {} repeat(s)",
         a.claims.join(","),
         sites.map_or(String::new(), |n| format!(" with sites={n}")),
-        crate::bench::list(&a.smp),
+        crate::bench::common::list(&a.smp),
         a.ms,
         a.repeat
     );

@@ -14,7 +14,7 @@
 //! `bench-cpus.json` in the bench directory keeps every sample.
 
 use crate::{
-    bench::figure,
+    bench::common::figure,
     cli::BenchArgs,
     evidence,
     judge::experiment::Verdict,
@@ -115,11 +115,11 @@ struct CpusJson<'a> {
 
 /// Runs the CPU-count benchmark (see the [module docs](self)).
 pub fn run(a: &BenchArgs, setup: &Setup, build: bool) -> Result<Status> {
-    let crate::bench::Prepared { base, dir, sub } =
-        crate::bench::prepare(a, setup, build, "bench-cpus", None, &a.cpus, a.verbose)?;
+    let crate::bench::common::Prepared { base, dir, sub } =
+        crate::bench::common::prepare(a, setup, build, "bench-cpus", None, &a.cpus, a.verbose)?;
     println!(
         "bench --cpus: at -smp {}, the platform alone, then {SCALE_EXPERIMENT} for {} ms; {} repeat(s)",
-        crate::bench::list(&a.cpus),
+        crate::bench::common::list(&a.cpus),
         a.ms,
         a.repeat
     );
