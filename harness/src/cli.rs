@@ -215,7 +215,19 @@ fn parse_smp(s: &str) -> Result<u32, String> {
         s,
         request::MAX_SMP,
         "a number of CPUs",
-        "QEMU's x86 machines take",
+        "QEMU's `pc` machine, which the harness boots, takes",
+        " CPUs",
+    )
+}
+
+/// CPUs of a machine the harness did not boot (a log, a serial port): as
+/// many as the kernel holds.
+fn parse_machine_cpus(s: &str) -> Result<u32, String> {
+    parse_count(
+        s,
+        plan::cpus::MAX_CPUS as u32,
+        "a number of CPUs",
+        "the kernel holds",
         " CPUs",
     )
 }
@@ -350,7 +362,7 @@ pub struct ParseArgs {
     #[command(flatten)]
     pub expect: ExpectArgs,
     /// CPUs the machine has (checked against the kernel's count).
-    #[arg(long, value_name = "N", value_parser = parse_smp)]
+    #[arg(long, value_name = "N", value_parser = parse_machine_cpus)]
     pub smp: Option<u32>,
     /// The kernel ELF that ran, to name fault addresses and check controls.
     /// Default: the ELF whose build id the log's `hello` record names,
@@ -426,7 +438,7 @@ pub struct WatchArgs {
     #[command(flatten)]
     pub expect: ExpectArgs,
     /// CPUs the machine has (checked against the kernel's count).
-    #[arg(long, value_name = "N", value_parser = parse_smp)]
+    #[arg(long, value_name = "N", value_parser = parse_machine_cpus)]
     pub smp: Option<u32>,
     /// The kernel ELF that runs, to name fault addresses and check controls.
     /// Default: the ELF whose build id the machine's `hello` record names,

@@ -165,7 +165,10 @@ impl Keys {
                     .parse()
                     .map_err(|_| anyhow::anyhow!("`smp = {value}`: wanted a number"))?;
                 if !(1..=request::MAX_SMP).contains(&n) {
-                    bail!("`smp = {n}`: QEMU's x86 machines take 1 to {} CPUs", request::MAX_SMP);
+                    bail!(
+                        "`smp = {n}`: QEMU's `pc` machine, which the harness boots, takes 1 to {} CPUs",
+                        request::MAX_SMP
+                    );
                 }
                 self.smp = Some(n);
             }
@@ -1376,7 +1379,7 @@ mod tests {
     #[test]
     fn smp_out_of_range_is_refused_in_a_table() {
         let msg = format!("{:#}", parse_table("[a]\nsmp = 0\n").unwrap_err());
-        assert!(msg.contains("1 to 4096"), "{msg}");
+        assert!(msg.contains("1 to 255"), "{msg}");
     }
 
     #[test]

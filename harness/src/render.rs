@@ -145,7 +145,7 @@ pub fn experiment_lines(j: &ExpJudgement, index: Option<(usize, usize)>) -> Vec<
         v.push(format!(
             "{head} ({})  [{}]",
             j.reasons.first().map_or("no reason", String::as_str),
-            j.seen.label()
+            j.seen.tag()
         ));
         return v;
     }
@@ -155,10 +155,10 @@ pub fn experiment_lines(j: &ExpJudgement, index: Option<(usize, usize)>) -> Vec<
         j.n("calls"),
         j.n("bp_hits"),
         j.n("failures"),
-        j.seen.label()
+        j.seen.tag()
     ));
     if let Some(o) = &j.observation {
-        v.push(format!("{}  [{}]", o.line(&j.name), j.seen.label()));
+        v.push(format!("{}  [{}]", o.line(&j.name), j.seen.tag()));
     }
     if let Some(k) = &j.known {
         v.push(format!("{pad}kfail: {k}"));

@@ -86,7 +86,7 @@ pub fn validate(req: &RunRequest, setup: &Setup) -> Result<Validated> {
     }
     if !(1..=MAX_SMP).contains(&req.smp) {
         bail!(
-            "smp {} is out of range: QEMU's x86 machines take 1 to {MAX_SMP} CPUs",
+            "smp {} is out of range: QEMU's `pc` machine, which the harness boots, takes 1 to {MAX_SMP} CPUs",
             req.smp
         );
     }

@@ -210,7 +210,7 @@ pub fn not_passed_line(j: &ExpJudgement) -> String {
         },
         j.verdict.word(),
         j.name,
-        j.seen.label(),
+        j.seen.tag(),
         j.reasons.first().map_or("", String::as_str)
     )
 }

@@ -221,4 +221,18 @@ impl Where {
     pub fn label(&self) -> String {
         format!("{}, {}", self.platform_label(), self.cpu)
     }
+
+    /// What a result line says of where it was seen: the platform alone
+    /// where the platform is an emulator or a hypervisor (`tcg 7.2.22`,
+    /// `bochs 2.7, corei5_lynnfield_750`: its CPU is the summary's), the
+    /// platform and the CPU where the CPU is the finding's subject (a real
+    /// machine) or the platform is not known.
+    pub fn tag(&self) -> String {
+        match self.platform {
+            Platform::Tcg | Platform::Kvm | Platform::Emulator | Platform::OtherHypervisor => {
+                self.platform_label()
+            }
+            Platform::RealMachine | Platform::Unknown => self.label(),
+        }
+    }
 }
