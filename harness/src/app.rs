@@ -658,7 +658,9 @@ fn cmd_matrix(a: MatrixArgs) -> Result<Status> {
         let tap = tap::render(&cases);
         print!("{}", tap.strip_prefix("TAP version 13\n").unwrap_or(&tap));
     }
-    Ok(if all_passed {
+    Ok(if crate::live::interrupted() {
+        Status::Interrupted
+    } else if all_passed {
         Status::Pass
     } else {
         Status::Unmet

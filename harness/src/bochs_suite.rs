@@ -333,7 +333,12 @@ pub fn run(req: &RunRequest, setup: &Setup, print: Print) -> Result<BochsOutcome
                 .iter()
                 .any(|j: &ExpJudgement| j.name == *e.name())
             {
-                experiments.push(xj::never_ran(e, "the run stopped before its boot", &ctx));
+                experiments.push({
+                    // Only an interrupt stops a run before a boot.
+                    let mut j = xj::never_ran(e, "the run stopped before its boot", &ctx);
+                    j.verdict = xj::Verdict::Skip;
+                    j
+                });
             }
         }
     }
@@ -355,8 +360,8 @@ pub fn run(req: &RunRequest, setup: &Setup, print: Print) -> Result<BochsOutcome
     Ok(out)
 }
 
-/// The status of a run of boots: bad input or a broken environment
-/// first, then a deadline, then any expectation not met.
+/// The status of a run of boots: an interrupt first, then bad input or a
+/// broken environment, then a deadline, then any expectation not met.
 fn worst(statuses: impl Iterator<Item = Status>) -> Status {
     statuses
         .max_by_key(|s| match s {
@@ -364,6 +369,7 @@ fn worst(statuses: impl Iterator<Item = Status>) -> Status {
             Status::Unmet => 1,
             Status::Timeout => 2,
             Status::BadInput => 3,
+            Status::Interrupted => 4,
         })
         .unwrap_or(Status::Pass)
 }

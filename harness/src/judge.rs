@@ -206,7 +206,8 @@ pub fn judge(facts: &Facts, exp: &Expectation, ctx: &Context<'_>) -> Judgement {
     }
     j.met = j.reasons.is_empty();
     j.status = match (ctx.ending, exp) {
-        (Ending::Environment { .. } | Ending::Interrupted, _) => Status::BadInput,
+        (Ending::Interrupted, _) => Status::Interrupted,
+        (Ending::Environment { .. }, _) => Status::BadInput,
         (Ending::Timeout { .. }, _) => Status::Timeout,
         (_, Expectation::MustPass | Expectation::ExpectDeadlock { control: None }) => {
             if j.met {

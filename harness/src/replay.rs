@@ -152,6 +152,7 @@ fn status_word(s: Option<u8>) -> Option<String> {
         Status::Unmet,
         Status::BadInput,
         Status::Timeout,
+        Status::Interrupted,
     ]
     .into_iter()
     .find(|x| x.code() == s)

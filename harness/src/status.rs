@@ -4,8 +4,9 @@
 //! |---|---|
 //! | 0 | the expectation was met (a `matrix`: no row failed; experiments: none FAILed, SKIP and KFAIL do not count) |
 //! | 1 | an expectation was not met: an experiment FAILed (a must-pass failed, a negative control was not caught, an expected deadlock did not happen or not where it must, the kernel's own judgement disagreed), the platform failed (a CPU did not come up, a fault, a failed check), a platform control was run (the kernel fails on purpose), records were lost, ... |
-//! | 2 | bad input or a broken environment: a bad argument or table, a missing file or program, a kernel that does not build, QEMU refusing its options, nested KVM that cannot run `int3` guests, the run interrupted by a signal |
+//! | 2 | bad input or a broken environment: a bad argument or table, a missing file or program, a kernel that does not build, QEMU refusing its options, nested KVM that cannot run `int3` guests |
 //! | 3 | the run hit its deadline (QEMU was killed; the transcript is kept) |
+//! | 130 | the run was interrupted (Ctrl-C, SIGTERM): the evidence so far is kept, and the experiments it never finished are SKIP, not FAIL |
 
 use std::process::ExitCode;
 
@@ -21,6 +22,8 @@ pub enum Status {
     BadInput,
     /// 3: the deadline fired.
     Timeout,
+    /// 130 (128 + SIGINT, as shells report it): interrupted by a signal.
+    Interrupted,
 }
 
 impl Status {
@@ -31,6 +34,7 @@ impl Status {
             Status::Unmet => 1,
             Status::BadInput => 2,
             Status::Timeout => 3,
+            Status::Interrupted => 130,
         }
     }
 
@@ -41,6 +45,7 @@ impl Status {
             Status::Unmet => "expectation not met",
             Status::BadInput => "bad input or broken environment",
             Status::Timeout => "timeout",
+            Status::Interrupted => "interrupted",
         }
     }
 }
@@ -63,8 +68,10 @@ Exit status:
      was caught)
   2  bad input or broken environment: bad argument or table, missing file or
      program, kernel build failure, QEMU refusing its options, nested KVM that
-     cannot run int3 guests, interrupted by Ctrl-C/SIGTERM
+     cannot run int3 guests
   3  the deadline fired: QEMU was killed, the transcript is kept
+130  interrupted by Ctrl-C/SIGTERM: the evidence so far is kept; experiments
+     not finished are SKIP
 A closed standard output (`harness list | head -1`) ends a command quietly
 with status 0, after its QEMU, if any, is killed.";
 

@@ -135,12 +135,14 @@ impl SuiteOutcome {
     }
 }
 
-/// The status of a suite: an environment failure or interruption first,
+/// The status of a suite: an interruption, then an environment failure,
 /// then a deadline, then any expectation not met.
 pub fn combine(boots: &[BootResult], tally: &Tally) -> (bool, Status) {
     let met = boots.iter().all(|b| b.outcome.judgement.met) && tally.failed == 0;
     let has = |s: Status| boots.iter().any(|b| b.outcome.judgement.status == s);
-    let status = if has(Status::BadInput) {
+    let status = if has(Status::Interrupted) {
+        Status::Interrupted
+    } else if has(Status::BadInput) {
         Status::BadInput
     } else if has(Status::Timeout) {
         Status::Timeout
@@ -392,7 +394,12 @@ fn run_in(
                 symbols: None,
                 nobp_why: None,
             };
-            results.push(xj::never_ran(e, "the run stopped before its boot", &ctx));
+            results.push({
+                // Only an interrupt stops a run before a boot.
+                let mut j = xj::never_ran(e, "the run stopped before its boot", &ctx);
+                j.verdict = xj::Verdict::Skip;
+                j
+            });
         }
     }
     let tally = Tally::of(&results);

@@ -1726,3 +1726,34 @@ fn parse_of_a_bochs_log_never_says_real_machine_nor_asks_for_a_qemu_version() {
     assert!(!r.1.contains("real machine"), "{}", r.1);
     assert!(!r.1.contains("--qemu-version"), "{}", r.1);
 }
+
+#[test]
+fn an_interrupted_run_exits_130_and_counts_what_it_never_finished_as_skipped_not_failed() {
+    // The first two experiments' records, then a QEMU that hangs: the
+    // harness is stopped with SIGINT while it waits for the third.
+    let text = std::fs::read_to_string(testdata("exp-naive-smp4.log")).unwrap();
+    let cut: String = text.lines().take(36).map(|l| format!("{l}\n")).collect();
+    let serial = scratch("interrupted").join("cut.log");
+    std::fs::create_dir_all(serial.parent().unwrap()).unwrap();
+    std::fs::write(&serial, cut).unwrap();
+    let child = fake_run("interrupted-run", "hang", &serial)
+        .args(["--smp", "4", "--experiment", "naive/*", "--ms", "100"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(130), "{stdout}");
+    assert!(
+        stdout.contains("2 passed, 0 failed, 2 skipped, 0 kfail")
+            && stdout.contains("status 130: interrupted"),
+        "{stdout}"
+    );
+}

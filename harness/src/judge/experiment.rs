@@ -801,6 +801,13 @@ pub fn never_ran(e: &Experiment, why: &str, ctx: &Context<'_>) -> ExpJudgement {
     j
 }
 
+/// Whether a boot ended by no doing of the kernel's (an interrupt, the
+/// environment): an experiment it cut short or never reached is SKIP, not
+/// FAIL; the run's status says what happened.
+pub fn not_its_doing(ending: &Ending) -> bool {
+    matches!(ending, Ending::Interrupted | Ending::Environment { .. })
+}
+
 /// How a boot ended, to say why experiments after that never reported.
 pub fn why_missing(facts: &Facts, ending: &Ending) -> String {
     let last = facts.experiments.iter().rev().find(|e| e.begin.is_some());
@@ -868,6 +875,9 @@ pub fn judge_boot(
             (None, true, OwnBoot::Elsewhere) => {}
             (Some((i, f)), _, _) => {
                 let mut j = judge_one(Some(e), f, ctx);
+                if f.result.is_none() && not_its_doing(ending) {
+                    j.verdict = Verdict::Skip;
+                }
                 if f.result.is_none() {
                     let later = facts.experiments[i + 1..]
                         .iter()
@@ -882,7 +892,13 @@ pub fn judge_boot(
                 }
                 out.push(j);
             }
-            (None, _, _) => out.push(never_ran(e, &missing, ctx)),
+            (None, _, _) => {
+                let mut j = never_ran(e, &missing, ctx);
+                if not_its_doing(ending) {
+                    j.verdict = Verdict::Skip;
+                }
+                out.push(j);
+            }
         }
     }
     for (i, f) in facts.experiments.iter().enumerate() {
