@@ -11,8 +11,8 @@
 use crate::{
     boot,
     judge::{self, Ending, Expectation},
-    qemu::{Accel, Medium, QemuCommand},
-    transcript::Transcript,
+    machine::qemu::{Accel, Medium, QemuCommand},
+    machine::transcript::Transcript,
 };
 use anyhow::Result;
 use serde::Serialize;
@@ -144,7 +144,7 @@ fn probe_boot(qemu: &Path, elf: &Path, cpu: &str, cmdline: &str, dir: &Path) -> 
         medium: Medium::Kernel {
             elf: elf.to_path_buf(),
             cmdline: cmdline.to_string(),
-            firmware: crate::qemu::pvh_firmware(),
+            firmware: crate::machine::qemu::pvh_firmware(),
         },
         smp: 1,
         cpu: cpu.to_string(),
@@ -158,7 +158,7 @@ fn probe_boot(qemu: &Path, elf: &Path, cpu: &str, cmdline: &str, dir: &Path) -> 
 /// Reads a probe boot's outcome.
 pub fn probe_outcome(t: &Transcript, ending: &Ending, secs: f64) -> ProbeBoot {
     match ending {
-        Ending::Environment { why } if why.contains(crate::qemu::KVM_INTERNAL_ERROR) => {
+        Ending::Environment { why } if why.contains(crate::machine::qemu::KVM_INTERNAL_ERROR) => {
             return ProbeBoot::KvmInternalError { secs }
         }
         Ending::Timeout { .. } => return ProbeBoot::TimedOut { secs },
@@ -324,7 +324,7 @@ mod tests {
     #[test]
     fn a_probe_killed_for_kvm_internal_error_is_classified_so() {
         let e = Ending::Environment {
-            why: crate::qemu::KVM_INT3_MESSAGE.into(),
+            why: crate::machine::qemu::KVM_INT3_MESSAGE.into(),
         };
         assert_eq!(
             probe_outcome(&Transcript::default(), &e, 1.0),

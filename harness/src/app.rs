@@ -17,19 +17,19 @@ use crate::{
         seen::{Via, Where},
         Ending, Facts, Judgement,
     },
-    list, live, matrix, menu,
-    qemu_info::QemuVersion,
-    render,
+    list,
+    machine::live,
+    machine::qemu_info::QemuVersion,
+    machine::transcript::{Line, Transcript},
+    machine::workspace::Workspace,
+    matrix, menu, render,
     request::{self, RunRequest, Setup},
     run,
     status::Status,
     suite,
     symbols::Symbols,
     table::{self, Print, Table},
-    tap,
-    transcript::{Line, Transcript},
-    watch,
-    workspace::Workspace,
+    tap, watch,
 };
 use anyhow::{Context as _, Result};
 use serde::Serialize;
@@ -197,7 +197,7 @@ fn run_repeated(req: &RunRequest, setup: &Setup, n: u32) -> Result<Status> {
         if status != Status::Pass && worst == Status::Pass {
             worst = status;
         }
-        if crate::live::interrupted() {
+        if crate::machine::live::interrupted() {
             anyhow::bail!("interrupted after {i} of {n} runs");
         }
     }
@@ -360,8 +360,8 @@ fn print_closing(facts: &Facts, exps: &[ExpJudgement], status: Status) {
     render::print_tally(exps, status);
 }
 
-fn all_lines(bytes: &[u8]) -> Vec<crate::transcript::Line> {
-    let mut r = crate::transcript::Reader::default();
+fn all_lines(bytes: &[u8]) -> Vec<crate::machine::transcript::Line> {
+    let mut r = crate::machine::transcript::Reader::default();
     let mut v = r.push(bytes);
     v.extend(r.finish());
     v
@@ -658,7 +658,7 @@ fn cmd_matrix(a: MatrixArgs) -> Result<Status> {
         let tap = tap::render(&cases);
         print!("{}", tap.strip_prefix("TAP version 13\n").unwrap_or(&tap));
     }
-    Ok(if crate::live::interrupted() {
+    Ok(if crate::machine::live::interrupted() {
         Status::Interrupted
     } else if all_passed {
         Status::Pass

@@ -27,8 +27,8 @@
 use crate::{
     evidence::{self, RecordsLog},
     judge::Ending,
-    live::{self, ChildGuard, FollowOptions, Sinks},
-    transcript::{Line, Transcript},
+    machine::live::{self, ChildGuard, FollowOptions, Sinks},
+    machine::transcript::{Line, Transcript},
 };
 use anyhow::{bail, Context as _, Result};
 use std::{
@@ -150,7 +150,7 @@ pub fn parse_models(text: &str) -> Vec<String> {
 fn ask(args: &[&str]) -> Result<String> {
     let mut cmd = Command::new("bochs");
     cmd.args(args);
-    let (out, _) = crate::command::output_within(cmd, ASK_DEADLINE).context(
+    let (out, _) = crate::machine::command::output_within(cmd, ASK_DEADLINE).context(
         "asking Bochs (is it installed? apt-get install bochs bochsbios vgabios, or scripts/setup.sh --bochs)",
     )?;
     Ok(format!(
@@ -202,7 +202,7 @@ pub fn make_iso(root: &Path, kernel: &Path, out: &Path, cmdline: &str) -> Result
         .arg(cmdline)
         .env("HARNESS", harness)
         .current_dir(root);
-    let (o, shown) = crate::command::output_within(cmd, Duration::from_secs(300))?;
+    let (o, shown) = crate::machine::command::output_within(cmd, Duration::from_secs(300))?;
     if !o.status.success() {
         bail!(
             "{shown} failed ({}): {}",

@@ -305,7 +305,7 @@ pub fn run(req: &RunRequest, setup: &Setup, print: Print) -> Result<BochsOutcome
     let mut boots = Vec::new();
     let mut experiments = Vec::new();
     for (k, (role, pat, n, defer)) in plan_boots.into_iter().enumerate() {
-        if k > 0 && crate::live::interrupted() {
+        if k > 0 && crate::machine::live::interrupted() {
             break;
         }
         let at = if k == 0 {

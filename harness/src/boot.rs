@@ -3,10 +3,10 @@
 use crate::{
     evidence::{self, RecordsLog},
     judge::Ending,
-    live::{self, ChildGuard, FollowOptions, Sinks, Stop},
-    qemu::{self, QemuCommand, StderrVerdict},
+    machine::live::{self, ChildGuard, FollowOptions, Sinks, Stop},
+    machine::qemu::{self, QemuCommand, StderrVerdict},
+    machine::transcript::{Line, Transcript},
     render,
-    transcript::{Line, Transcript},
 };
 use anyhow::{Context as _, Result};
 use std::{

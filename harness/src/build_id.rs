@@ -17,7 +17,7 @@
 //! need `--elf PATH`. An `--elf` is always used, and its id checked
 //! against the log's: a mismatch is a warning (the names may be wrong).
 
-use crate::{symbols::Symbols, workspace::Workspace};
+use crate::{machine::workspace::Workspace, symbols::Symbols};
 use anyhow::{Context as _, Result};
 use object::Object as _;
 use std::{
@@ -221,10 +221,10 @@ pub fn candidates(log: Option<&Path>) -> Vec<PathBuf> {
         // No cargo to ask: the places of the workspace the harness was
         // built in, with cargo's default target directory.
         Err(_) => {
-            let root = Path::new(crate::workspace::BUILT_IN);
+            let root = Path::new(crate::machine::workspace::BUILT_IN);
             let kernel = root
                 .join("target")
-                .join(crate::workspace::KERNEL_TARGET)
+                .join(crate::machine::workspace::KERNEL_TARGET)
                 .join("release")
                 .join("kernel");
             (kernel, root.join("out"))

@@ -5,7 +5,7 @@
 use crate::{
     accel::AccelRequest,
     controls,
-    qemu_info::QemuVersion,
+    machine::qemu_info::QemuVersion,
     request::{self, BootKind, ExpectKind},
     status, watch,
 };
@@ -500,7 +500,7 @@ pub struct Sources {
     /// The QEMU: a path, a program in PATH, or a major version alone
     /// (`10`: the QEMU that `scripts/setup.sh --qemu 10` unpacks under
     /// build/qemu-10/). It must say it is QEMU 7.2 or later.
-    #[arg(long, value_name = "BIN|N", default_value = crate::qemu::DEFAULT_QEMU)]
+    #[arg(long, value_name = "BIN|N", default_value = crate::machine::qemu::DEFAULT_QEMU)]
     pub qemu: String,
 }
 

@@ -23,7 +23,7 @@
 
 use crate::{
     judge::experiment::{ExpJudgement, Verdict},
-    transcript::Line,
+    machine::transcript::Line,
 };
 use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
@@ -519,7 +519,7 @@ pub fn provenance(root: Option<&Path>) -> Provenance {
             .args(["describe", "--always", "--dirty", "--abbrev=12"]);
         // A commit name is worth a few seconds, never a hung run.
         let (out, _) =
-            crate::command::output_within(cmd, std::time::Duration::from_secs(10)).ok()?;
+            crate::machine::command::output_within(cmd, std::time::Duration::from_secs(10)).ok()?;
         let s = String::from_utf8_lossy(&out.stdout).trim().to_string();
         (out.status.success() && !s.is_empty()).then_some(s)
     });

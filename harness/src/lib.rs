@@ -8,18 +8,18 @@
 //!   ([`report`]) decide; QEMU's exit status only confirms them. A record
 //!   that fails its CRC is counted and skipped, never believed; a pass is
 //!   never inferred past a lost record.
-//! * **Pure logic apart from I/O.** [`transcript`], [`judge`] (and
+//! * **Pure logic apart from I/O.** [`machine::transcript`], [`judge`] (and
 //!   [`judge::experiment`]), [`stats`], [`judge::known`], [`plot`], [`list`],
-//!   [`matrix::parse_table`], [`menu`], [`qemu::QemuCommand`], the parsers of
-//!   [`qemu_info`] and [`controls`], and the reading and comparing of
+//!   [`matrix::parse_table`], [`menu`], [`machine::qemu::QemuCommand`], the parsers of
+//!   [`machine::qemu_info`] and [`controls`], and the reading and comparing of
 //!   [`replay`] do no
 //!   I/O and are tested by `cargo test`; [`run`], [`suite`], [`bench`](mod@bench),
-//!   [`live`], [`evidence`] and [`figure::write`] do the I/O.
+//!   [`machine::live`], [`evidence`] and [`figure::write`] do the I/O.
 //! * **Each experiment is judged on its own**, from its own records,
 //!   against the registry's expectation ([`judge::experiment`]), and every
 //!   result says where it was seen (TCG, KVM, a real machine; the CPU).
 //! * **Every wait is bounded** and QEMU never outlives the harness
-//!   ([`live::ChildGuard`]).
+//!   ([`machine::live::ChildGuard`]).
 //! * **Evidence is always kept**, even for runs that fail or time out
 //!   ([`evidence`]).
 //! * **Exit statuses are one table** ([`status`]).
@@ -34,20 +34,17 @@ pub mod bochs_suite;
 pub mod boot;
 pub mod build_id;
 pub mod cli;
-pub mod command;
 pub mod compare;
 pub mod controls;
 pub mod evidence;
 pub mod figure;
 pub mod judge;
 pub mod list;
-pub mod live;
+pub mod machine;
 pub mod matrix;
 pub mod menu;
 pub mod paint;
 pub mod plot;
-pub mod qemu;
-pub mod qemu_info;
 pub mod recipe;
 pub mod render;
 pub mod repeat;
@@ -58,9 +55,6 @@ pub mod stats;
 pub mod status;
 pub mod suite;
 pub mod symbols;
-pub mod synth;
 pub mod table;
 pub mod tap;
-pub mod transcript;
 pub mod watch;
-pub mod workspace;

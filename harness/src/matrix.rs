@@ -226,7 +226,7 @@ impl Keys {
                 self.ms = Some(n);
             }
             "qemu" => {
-                crate::qemu_info::QemuSpec::parse(value)
+                crate::machine::qemu_info::QemuSpec::parse(value)
                     .with_context(|| format!("`qemu = {value}`"))?;
                 self.qemu = Some(value.to_string());
             }
@@ -1001,7 +1001,7 @@ pub fn run_table_cases(
         jobs,
         &stop,
         |i| {
-            if crate::live::interrupted() {
+            if crate::machine::live::interrupted() {
                 // Ctrl-C came while this row was waiting for its turn.
                 stop.store(true, std::sync::atomic::Ordering::Relaxed);
                 return RowRun {
@@ -1027,7 +1027,7 @@ pub fn run_table_cases(
                 progress.started(i);
             }
             jobs::Event::Done(i, r) => {
-                if r.interrupted || crate::live::interrupted() {
+                if r.interrupted || crate::machine::live::interrupted() {
                     stop.store(true, std::sync::atomic::Ordering::Relaxed);
                 }
                 let word = if r.interrupted {
@@ -1055,7 +1055,7 @@ pub fn run_table_cases(
     let mut results = Vec::new();
     let mut cases = Vec::new();
     let mut log = String::new();
-    let mut interrupted = crate::live::interrupted();
+    let mut interrupted = crate::machine::live::interrupted();
     for (i, r) in runs.iter().enumerate() {
         let Some(r) = r else {
             log += &format!("{} ... not run (interrupted)\n", head(i));
@@ -1698,7 +1698,9 @@ mod tests {
         );
         assert!(msg.contains("xapic, x2apic"), "{msg}");
         let facts = crate::judge::Facts::from_transcript(
-            &crate::transcript::Transcript::from_bytes(include_bytes!("../testdata/clean.log")),
+            &crate::machine::transcript::Transcript::from_bytes(include_bytes!(
+                "../testdata/clean.log"
+            )),
         );
         assert_eq!(apic_mismatch(ApicMode::Xapic, &facts), None);
         let why = apic_mismatch(ApicMode::X2apic, &facts).expect("clean.log is xapic");

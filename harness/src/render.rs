@@ -7,9 +7,9 @@ use crate::{
         experiment::{ExpJudgement, Verdict},
         Baseline, Facts, Judgement,
     },
+    machine::transcript::Line,
     status::Status,
     symbols::Symbols,
-    transcript::Line,
 };
 use std::io::Write;
 
@@ -58,7 +58,7 @@ pub fn printable(text: &str) -> String {
     out
 }
 
-fn short(r: &crate::transcript::Record) -> String {
+fn short(r: &crate::machine::transcript::Record) -> String {
     // The boot id is the same in every record of a boot: shown once, in
     // the `hello` that starts it.
     let mut s = r.kind.clone();

@@ -383,7 +383,7 @@ pub fn replay(
     println!("harness: kernel {kernel_note}");
     let mut differed = 0;
     for i in 1..=repeat {
-        if crate::live::interrupted() {
+        if crate::machine::live::interrupted() {
             bail!("interrupted");
         }
         let dir = run_once(&req, &setup)?;

@@ -11,10 +11,10 @@ use crate::{
     accel::{self, AccelChoice, AccelRequest},
     controls,
     judge::Expectation,
-    qemu,
-    qemu_info::{self, QemuInfo},
+    machine::qemu,
+    machine::qemu_info::{self, QemuInfo},
+    machine::workspace::Workspace,
     symbols::Symbols,
-    workspace::Workspace,
 };
 use anyhow::{bail, Context as _, Result};
 use serde::{Deserialize, Serialize};
@@ -188,7 +188,7 @@ pub struct RunRequest {
     pub experiment: Option<String>,
     /// `ms=N`: milliseconds per experiment.
     pub ms: Option<u64>,
-    /// The QEMU (a [`crate::qemu_info::QemuSpec`]: a path, a program, or
+    /// The QEMU (a [`crate::machine::qemu_info::QemuSpec`]: a path, a program, or
     /// `10`), when not the one the whole invocation uses (`--qemu`).
     pub qemu: Option<String>,
     /// The emulator that boots it (QEMU unless told; `cpu` then names one

@@ -15,17 +15,16 @@ use crate::{
         seen::{Via, Where},
         Ending, Expectation, Facts, Judgement,
     },
-    plot,
-    qemu::{self, Medium, QemuCommand},
-    qemu_info::{QemuInfo, QemuVersion},
-    render, request,
+    machine::qemu::{self, Medium, QemuCommand},
+    machine::qemu_info::{QemuInfo, QemuVersion},
+    machine::workspace::Workspace,
+    plot, render, request,
     request::{
         expectation, iso_deadline, BootKind, Emulator, ExpectKind, RunRequest, Setup,
         DEFAULT_HANG_TIMEOUT, DEFAULT_TIMEOUT, MAX_EXP_MS, MAX_SMP, MAX_TIMEOUT,
     },
     status::Status,
     table::{Live, Table},
-    workspace::Workspace,
 };
 use anyhow::{bail, Context as _, Result};
 use serde::Serialize;
@@ -403,7 +402,7 @@ pub fn execute_in_dir(
     plan: &RunPlan,
     setup: &Setup,
     dir: &Path,
-    on_line: &mut dyn FnMut(&crate::transcript::Line),
+    on_line: &mut dyn FnMut(&crate::machine::transcript::Line),
 ) -> Result<RunOutcome> {
     run_in_dir(plan, setup, dir, false, on_line)
 }
@@ -413,7 +412,7 @@ fn run_in_dir(
     setup: &Setup,
     dir: &Path,
     unplanned: bool,
-    on_line: &mut dyn FnMut(&crate::transcript::Line),
+    on_line: &mut dyn FnMut(&crate::machine::transcript::Line),
 ) -> Result<RunOutcome> {
     execute_in(plan, setup, dir, unplanned, on_line).inspect_err(|e| {
         let recipe = recipe(plan, setup, dir, unplanned, None);
@@ -455,7 +454,7 @@ fn execute_in(
     setup: &Setup,
     dir: &Path,
     unplanned: bool,
-    on_line: &mut dyn FnMut(&crate::transcript::Line),
+    on_line: &mut dyn FnMut(&crate::machine::transcript::Line),
 ) -> Result<RunOutcome> {
     let dir = dir.to_path_buf();
     let accel = setup.accel(&plan.qemu, plan.accel, &plan.cpu, &dir)?;
@@ -718,7 +717,8 @@ mod tests {
             Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/exp-int3-timer-smp2-qemu10.log"),
         )
         .unwrap();
-        let facts = Facts::from_transcript(&crate::transcript::Transcript::from_bytes(&log));
+        let facts =
+            Facts::from_transcript(&crate::machine::transcript::Transcript::from_bytes(&log));
         let v = QemuVersion::parse("10.0.2").unwrap();
         let seen = booted_where(&facts, qemu::Accel::Tcg, v);
         assert_eq!(seen.qemu, Some(v));

@@ -37,9 +37,10 @@ use crate::{
         seen::{Via, Where},
         Baseline, Ending, Facts, Machine,
     },
-    list, plot, qemu,
-    qemu_info::QemuInfo,
-    render,
+    list,
+    machine::qemu,
+    machine::qemu_info::QemuInfo,
+    plot, render,
     request::{boot_deadline, RunRequest, Setup, DEFAULT_MS},
     run::{self, RunOutcome},
     status::Status,
@@ -364,13 +365,13 @@ fn run_in(
                     results.push(j);
                 }
             }
-            if crate::live::interrupted() {
+            if crate::machine::live::interrupted() {
                 resume_ok = false;
             }
         }
     }
     for e in own {
-        if crate::live::interrupted() {
+        if crate::machine::live::interrupted() {
             break;
         }
         let (b, js) = suite.boot(&mut table, "own", &e.name(), 1, true)?;

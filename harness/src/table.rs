@@ -7,11 +7,11 @@ use crate::{
         seen::{Via, Where},
         Facts,
     },
-    qemu::Accel,
-    qemu_info::QemuVersion,
+    machine::qemu::Accel,
+    machine::qemu_info::QemuVersion,
+    machine::transcript::Line,
     render,
     symbols::Symbols,
-    transcript::Line,
 };
 use std::{borrow::Cow, collections::HashSet, io::Write};
 

@@ -9,9 +9,9 @@
 use crate::{
     evidence::{self, RecordsLog},
     judge::Ending,
-    live::{self, FollowOptions, Sinks, Stop},
+    machine::live::{self, FollowOptions, Sinks, Stop},
+    machine::transcript::{Line, Transcript},
     render,
-    transcript::{Line, Transcript},
 };
 use anyhow::{bail, Context as _, Result};
 use nix::sys::termios::{self, BaudRate, ControlFlags, SetArg};

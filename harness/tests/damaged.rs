@@ -20,9 +20,9 @@ mod common;
 
 use harness::{
     judge::experiment::Verdict,
-    qemu_info::QemuVersion,
+    machine::qemu_info::QemuVersion,
+    machine::transcript::{Record, MAX_LINE},
     status::Status,
-    transcript::{Record, MAX_LINE},
 };
 use proptest::{
     prelude::*,
@@ -530,7 +530,7 @@ fn no_record_of_another_log_is_believed_in_a_log_with_boot_ids() {
         "wanted golden logs with boot ids in harness/testdata"
     );
     let believed_in = |bytes: &[u8]| -> BTreeSet<Believed> {
-        harness::transcript::Transcript::from_bytes(bytes)
+        harness::machine::transcript::Transcript::from_bytes(bytes)
             .records
             .iter()
             .map(believed)

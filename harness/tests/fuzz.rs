@@ -19,7 +19,7 @@
 
 mod common;
 
-use harness::transcript::{Reader, Transcript};
+use harness::machine::transcript::{Reader, Transcript};
 use std::time::Duration;
 
 /// How long one input may take; a healthy one takes milliseconds.
@@ -406,7 +406,7 @@ fn random_records_never_panic_the_facts_or_the_judge() {
             // believed, with the values it was given.
             let raw = report::parse_line(&line)
                 .unwrap_or_else(|e| panic!("round {round}: {line:?} was refused: {e}"));
-            let back = harness::transcript::Record::from_raw(0, &raw);
+            let back = harness::machine::transcript::Record::from_raw(0, &raw);
             assert_eq!(
                 back.fields, fields,
                 "round {round}: {line:?} did not decode to the values written"

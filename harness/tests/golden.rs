@@ -8,8 +8,8 @@
 
 use harness::{
     judge::{judge, Context, Ending, Expectation, Facts, Judgement},
-    synth::Synth,
-    transcript::Transcript,
+    machine::synth::Synth,
+    machine::transcript::Transcript,
 };
 use report::kind;
 use std::path::PathBuf;

@@ -145,7 +145,7 @@ pub fn run(a: &BenchArgs, setup: &Setup, build: bool) -> Result<Status> {
     for rep in 0..a.repeat {
         for &smp in &a.smp {
             for claim in &a.claims {
-                if crate::live::interrupted() {
+                if crate::machine::live::interrupted() {
                     bail!("interrupted");
                 }
                 let mut append = base.append.clone();

@@ -656,7 +656,7 @@ mod tests {
 
     /// The facts and judgement of the naive experiment's saved transcript.
     fn naive() -> (crate::judge::Facts, ExpJudgement) {
-        let t = crate::transcript::Transcript::from_bytes(include_bytes!(
+        let t = crate::machine::transcript::Transcript::from_bytes(include_bytes!(
             "../../testdata/exp-naive-smp4.log"
         ));
         let facts = crate::judge::Facts::from_transcript(&t);

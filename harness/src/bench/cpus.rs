@@ -128,7 +128,7 @@ pub fn run(a: &BenchArgs, setup: &Setup, build: bool) -> Result<Status> {
     let mut seen = None;
     for rep in 0..a.repeat {
         for &smp in &a.cpus {
-            if crate::live::interrupted() {
+            if crate::machine::live::interrupted() {
                 bail!("interrupted");
             }
             let req = RunRequest {

@@ -109,7 +109,7 @@ pub fn run(a: &BenchArgs, setup: &Setup, build: bool) -> Result<Status> {
         for &smp in &a.smp {
             let mut wall = 0.0;
             for (p, sites) in boots(&a.sites) {
-                if crate::live::interrupted() {
+                if crate::machine::live::interrupted() {
                     bail!("interrupted");
                 }
                 let req = RunRequest {

@@ -3,8 +3,8 @@
 
 use crate::{
     controls,
+    machine::transcript::{Damage, Record, Transcript},
     symbols::Symbols,
-    transcript::{Damage, Record, Transcript},
 };
 use report::kind;
 use serde::Serialize;

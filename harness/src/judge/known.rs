@@ -25,7 +25,7 @@
 
 use crate::{
     judge::seen::{Platform, Where},
-    qemu_info::QemuVersion,
+    machine::qemu_info::QemuVersion,
 };
 
 /// The failure counters of an `exp` record (they add up to `failures`).
@@ -291,7 +291,7 @@ mod tests {
             for r in s.qemu {
                 let v = QemuVersion::parse(r).unwrap_or_else(|| panic!("`{r}` is not major.minor"));
                 assert!(
-                    v.major_minor() == *r && v >= crate::qemu_info::OLDEST_SUPPORTED,
+                    v.major_minor() == *r && v >= crate::machine::qemu_info::OLDEST_SUPPORTED,
                     "`{r}`: wanted a supported major.minor"
                 );
             }

@@ -2,7 +2,7 @@
 //! TSC's calibration against its references.
 
 use super::*;
-use crate::{synth::Synth, transcript::Transcript};
+use crate::{machine::synth::Synth, machine::transcript::Transcript};
 use report::kind;
 
 fn judge_bytes(bytes: &[u8], exp: &Expectation, smp: Option<u32>, status: u32) -> Judgement {
@@ -303,7 +303,7 @@ fn a_tsc_checked_by_nothing_is_noted_not_failed() {
 #[test]
 fn a_tsc_record_without_figures_from_an_older_kernel_still_passes() {
     let j = judge_bytes(
-        crate::synth::Synth::new()
+        crate::machine::synth::Synth::new()
             .boot(2, "")
             .end("pass", 0)
             .bytes(),

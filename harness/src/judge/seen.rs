@@ -4,7 +4,7 @@
 //! failures ([`super::known`]) are scoped by it.
 
 use super::Machine;
-use crate::{qemu::Accel, qemu_info::QemuVersion};
+use crate::{machine::qemu::Accel, machine::qemu_info::QemuVersion};
 use serde::Serialize;
 
 /// What a finding is about: the platform the kernel ran on.

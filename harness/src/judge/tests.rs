@@ -1,8 +1,8 @@
 use super::*;
 use crate::{
+    machine::synth::Synth,
+    machine::transcript::Transcript,
     symbols::{Symbol, Symbols},
-    synth::Synth,
-    transcript::Transcript,
 };
 use report::kind;
 

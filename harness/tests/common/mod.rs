@@ -10,11 +10,11 @@ use harness::{
         seen::{Via, Where},
         Context, Ending, Expectation, Facts, Judgement,
     },
-    qemu_info::QemuVersion,
+    machine::qemu_info::QemuVersion,
+    machine::transcript::Transcript,
     render, run,
     symbols::{Symbol, Symbols},
     table,
-    transcript::Transcript,
 };
 use std::{sync::mpsc, time::Duration};
 
@@ -132,7 +132,7 @@ pub fn follow_live(bytes: &[u8], piece: usize, j: &Judged) -> usize {
         false,
         "shared",
     );
-    let mut reader = harness::transcript::Reader::default();
+    let mut reader = harness::machine::transcript::Reader::default();
     for chunk in bytes.chunks(piece.max(1)) {
         for line in reader.push(chunk) {
             live.line(&line);

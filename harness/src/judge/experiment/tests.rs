@@ -7,9 +7,9 @@
 use super::*;
 use crate::{
     judge::seen::{Platform, Via},
-    qemu::Accel,
+    machine::qemu::Accel,
+    machine::transcript::Transcript,
     symbols::{Symbol, Symbols},
-    transcript::Transcript,
 };
 use report::RecordBuf;
 
@@ -51,7 +51,7 @@ fn tcg() -> Where {
 fn tcg_on(qemu: &str) -> Where {
     Where {
         platform: Platform::Tcg,
-        qemu: crate::qemu_info::QemuVersion::parse(qemu),
+        qemu: crate::machine::qemu_info::QemuVersion::parse(qemu),
         via: Via::Qemu,
         cpu: "QEMU Virtual CPU version 2.5+ (AuthenticAMD 15/107/1)".into(),
         hypervisor: Some("TCGTCGTCGTCG".into()),
@@ -122,7 +122,7 @@ fn damaged(
             out.extend_from_slice(line);
             continue;
         };
-        let r = crate::transcript::Record::from_raw(0, &raw);
+        let r = crate::machine::transcript::Record::from_raw(0, &raw);
         let mut fields = r.fields.clone();
         if !edit(&r.kind, &mut fields) {
             continue;
@@ -715,7 +715,7 @@ fn a_log_says_where_it_was_seen_from_its_machine_record() {
         w.label(),
         "tcg (log), QEMU Virtual CPU version 2.5+ (AuthenticAMD 15/107/1)"
     );
-    let v = crate::qemu_info::QemuVersion::parse("7.2.22");
+    let v = crate::machine::qemu_info::QemuVersion::parse("7.2.22");
     assert_eq!(
         w.clone().with_qemu(v).label(),
         "tcg 7.2.22 (log), QEMU Virtual CPU version 2.5+ (AuthenticAMD 15/107/1)"
@@ -1101,7 +1101,7 @@ fn with_another_deadlock(bytes: &[u8], edit: impl Fn(&mut Vec<(String, String)>)
             out.extend_from_slice(line);
             continue;
         };
-        let r = crate::transcript::Record::from_raw(0, &raw);
+        let r = crate::machine::transcript::Record::from_raw(0, &raw);
         let encode = |seq, fields: &[(String, String)]| {
             let mut b = RecordBuf::new(seq, &r.kind);
             for (k, v) in fields {

@@ -312,7 +312,7 @@ impl QemuSpec {
     pub fn unpacked_path(root: &Path, major: u32) -> PathBuf {
         root.join("build")
             .join(format!("qemu-{major}"))
-            .join(crate::qemu::DEFAULT_QEMU)
+            .join(crate::machine::qemu::DEFAULT_QEMU)
     }
 }
 
@@ -357,7 +357,7 @@ pub const ASK_DEADLINE: Duration = Duration::from_secs(5);
 fn ask(qemu: &Path, args: &[&str], deadline: Duration) -> Result<String> {
     let mut cmd = Command::new(qemu);
     cmd.args(args);
-    let (out, shown) = crate::command::output_within(cmd, deadline)?;
+    let (out, shown) = crate::machine::command::output_within(cmd, deadline)?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         bail!(
@@ -420,11 +420,11 @@ pub fn probe(spec: &str, path: &Path) -> Result<QemuInfo> {
 /// probes it.
 pub fn resolve(spec: &str, root: Option<&Path>) -> Result<QemuInfo> {
     let path = match QemuSpec::parse(spec).with_context(|| format!("--qemu {spec:?}"))? {
-        QemuSpec::Program(name) => crate::qemu::locate(&name)?,
+        QemuSpec::Program(name) => crate::machine::qemu::locate(&name)?,
         QemuSpec::Unpacked(major) => {
             let root = root.context("QEMU by version needs the workspace (build/qemu-N/)")?;
             let p = QemuSpec::unpacked_path(root, major);
-            crate::qemu::find_program(&p.to_string_lossy()).with_context(|| {
+            crate::machine::qemu::find_program(&p.to_string_lossy()).with_context(|| {
                 format!(
                     "--qemu {spec}: QEMU {major} is not set up ({} is missing): run \
                      `bash scripts/setup.sh --qemu {major}` (`make run QEMU={major}` and \
@@ -452,12 +452,12 @@ pub fn resolve(spec: &str, root: Option<&Path>) -> Result<QemuInfo> {
 mod tests {
     use super::*;
 
-    const V7: &str = include_str!("../testdata/qemu/7.2.22-version.txt");
-    const V10: &str = include_str!("../testdata/qemu/10.0.2-version.txt");
-    const CPU7: &str = include_str!("../testdata/qemu/7.2.22-cpu-help.txt");
-    const CPU10: &str = include_str!("../testdata/qemu/10.0.2-cpu-help.txt");
-    const MACHINE7: &str = include_str!("../testdata/qemu/7.2.22-machine-help.txt");
-    const MACHINE10: &str = include_str!("../testdata/qemu/10.0.2-machine-help.txt");
+    const V7: &str = include_str!("../../testdata/qemu/7.2.22-version.txt");
+    const V10: &str = include_str!("../../testdata/qemu/10.0.2-version.txt");
+    const CPU7: &str = include_str!("../../testdata/qemu/7.2.22-cpu-help.txt");
+    const CPU10: &str = include_str!("../../testdata/qemu/10.0.2-cpu-help.txt");
+    const MACHINE7: &str = include_str!("../../testdata/qemu/7.2.22-machine-help.txt");
+    const MACHINE10: &str = include_str!("../../testdata/qemu/10.0.2-machine-help.txt");
 
     #[test]
     fn the_version_of_qemu_7_2_and_10_0_is_read_from_their_version_output() {

@@ -14,8 +14,8 @@
 //!   than [`TICK`].
 
 use crate::{
-    qemu::KVM_INTERNAL_ERROR,
-    transcript::{Line, Reader, Transcript},
+    machine::qemu::KVM_INTERNAL_ERROR,
+    machine::transcript::{Line, Reader, Transcript},
 };
 use anyhow::{Context as _, Result};
 use std::{

@@ -1,7 +1,7 @@
 //! External commands the harness waits for, each under a deadline: a
 //! command that hangs is killed and named, never waited for forever.
 
-use crate::live::ChildGuard;
+use crate::machine::live::ChildGuard;
 use anyhow::{bail, Context as _, Result};
 use std::{
     io::Read,

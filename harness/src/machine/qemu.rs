@@ -1,5 +1,5 @@
 //! QEMU: finding it, checking `-cpu` models against it (what a QEMU says
-//! about itself is read by [`crate::qemu_info`]), and writing its command
+//! about itself is read by [`crate::machine::qemu_info`]), and writing its command
 //! line. The command line is built by a pure function
 //! ([`QemuCommand::args`]) so that a test can read it, and written to the
 //! evidence shell-quoted so that a person can run it again.
@@ -322,13 +322,13 @@ Recognized CPUID flags:\n\
 
     #[test]
     fn cpu_models_are_read_from_qemu_help() {
-        let m = crate::qemu_info::parse_cpu_models(HELP).unwrap();
+        let m = crate::machine::qemu_info::parse_cpu_models(HELP).unwrap();
         assert_eq!(m, ["486", "Nehalem", "Nehalem-v1", "qemu64", "max"]);
     }
 
     #[test]
     fn a_model_with_flags_is_checked_by_its_name() {
-        let m = crate::qemu_info::parse_cpu_models(HELP).unwrap();
+        let m = crate::machine::qemu_info::parse_cpu_models(HELP).unwrap();
         assert!(check_cpu_model("Nehalem,+x2apic,-vmx", &m).is_ok());
         assert!(
             check_cpu_model("host", &m).is_ok(),
@@ -338,7 +338,7 @@ Recognized CPUID flags:\n\
 
     #[test]
     fn an_unknown_model_is_rejected_with_its_name_and_neighbours() {
-        let m = crate::qemu_info::parse_cpu_models(HELP).unwrap();
+        let m = crate::machine::qemu_info::parse_cpu_models(HELP).unwrap();
         let e = check_cpu_model("nehalem", &m).unwrap_err().to_string();
         assert!(
             e.contains("`nehalem`") && e.contains("Nehalem-v1"),

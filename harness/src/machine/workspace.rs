@@ -50,7 +50,7 @@ impl Workspace {
         ])
         .arg("--manifest-path")
         .arg(&manifest);
-        let (out, _) = crate::command::output_within(cmd, METADATA_DEADLINE)
+        let (out, _) = crate::machine::command::output_within(cmd, METADATA_DEADLINE)
             .with_context(|| format!("running `cargo metadata` on {}", manifest.display()))?;
         if !out.status.success() {
             bail!(
@@ -116,7 +116,7 @@ impl Workspace {
         ])
         .current_dir(&self.root)
         .stdin(std::process::Stdio::null());
-        let (out, _) = crate::command::output_within(cmd, BUILD_DEADLINE)
+        let (out, _) = crate::machine::command::output_within(cmd, BUILD_DEADLINE)
             .context("running cargo to build the kernel")?;
         if !out.status.success() {
             eprint!("{}", String::from_utf8_lossy(&out.stderr));
