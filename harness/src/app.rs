@@ -5,12 +5,13 @@
 
 use crate::{
     bench,
-    build_id::{self, GivenElf},
     cli::{
         BenchArgs, Cli, Command, CompareArgs, CompletionsArgs, IsoMenuArgs, ListArgs, MatrixArgs,
         ParseArgs, RunArgs, Sources, WatchArgs,
     },
     compare, evidence,
+    judge::build_id::{self, GivenElf},
+    judge::symbols::Symbols,
     judge::{
         self,
         experiment::{self as xj, ExpJudgement, Tally},
@@ -27,7 +28,6 @@ use crate::{
     run,
     status::Status,
     suite,
-    symbols::Symbols,
     table::{self, Print, Table},
     tap, watch,
 };

@@ -139,7 +139,7 @@ struct Plan<'a> {
     cfg: bochs::Config,
     label: String,
     ms: u64,
-    symbols: Option<crate::symbols::Symbols>,
+    symbols: Option<crate::judge::symbols::Symbols>,
     echo: bool,
 }
 

@@ -4,7 +4,7 @@
 
 use crate::{
     accel::AccelRequest,
-    controls,
+    judge::controls,
     machine::qemu_info::QemuVersion,
     request::{self, BootKind, ExpectKind},
     status, watch,

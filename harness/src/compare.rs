@@ -410,7 +410,7 @@ pub fn render(c: &Comparison, all: bool) -> String {
             .iter()
             .filter_map(|r| r.ratios.get(k).copied())
             .collect();
-        crate::stats::median(&rs)
+        crate::judge::stats::median(&rs)
     };
     let _ = writeln!(
         out,

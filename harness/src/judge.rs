@@ -23,11 +23,15 @@
 //! *negative control* is caught only when a fault with the expected vector
 //! arrives from the expected CPU with RIP at the expected ELF symbol, and
 //! the kernel's verdict is `fail`.
+//!
+//! What judging reads besides the transcript lives here too: the kernel
+//! ELF's symbols ([`symbols`]), which ELF a log came from ([`build_id`]),
+//! the negative controls' table ([`controls`]), and the statistics of
+//! timings ([`stats`]).
 
 use crate::{
-    controls::{self, ControlCpu},
+    judge::{controls::ControlCpu, symbols::Symbols},
     status::Status,
-    symbols::Symbols,
 };
 use serde::Serialize;
 
@@ -148,9 +152,13 @@ pub struct Context<'a> {
 mod facts;
 pub use facts::*;
 
+pub mod build_id;
+pub mod controls;
 pub mod experiment;
 pub mod known;
 pub mod seen;
+pub mod stats;
+pub mod symbols;
 
 /// Whether a negative control was caught, for people.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -9,9 +9,9 @@
 //!   that fails its CRC is counted and skipped, never believed; a pass is
 //!   never inferred past a lost record.
 //! * **Pure logic apart from I/O.** [`machine::transcript`], [`judge`] (and
-//!   [`judge::experiment`]), [`stats`], [`judge::known`], [`plot`], [`list`],
+//!   [`judge::experiment`]), [`judge::stats`], [`judge::known`], [`plot`], [`list`],
 //!   [`matrix::parse_table`], [`menu`], [`machine::qemu::QemuCommand`], the parsers of
-//!   [`machine::qemu_info`] and [`controls`], and the reading and comparing of
+//!   [`machine::qemu_info`] and [`judge::controls`], and the reading and comparing of
 //!   [`replay`] do no
 //!   I/O and are tested by `cargo test`; [`run`], [`suite`], [`bench`](mod@bench),
 //!   [`machine::live`], [`evidence`] and [`figure::write`] do the I/O.
@@ -32,10 +32,8 @@ pub mod bench;
 pub mod bochs;
 pub mod bochs_suite;
 pub mod boot;
-pub mod build_id;
 pub mod cli;
 pub mod compare;
-pub mod controls;
 pub mod evidence;
 pub mod figure;
 pub mod judge;
@@ -51,10 +49,8 @@ pub mod repeat;
 pub mod replay;
 pub mod request;
 pub mod run;
-pub mod stats;
 pub mod status;
 pub mod suite;
-pub mod symbols;
 pub mod table;
 pub mod tap;
 pub mod watch;

@@ -181,10 +181,10 @@ impl Keys {
             "accel" => self.accel = Some(en(key, value)?),
             "boot" => self.boot = Some(en(key, value)?),
             "control" => {
-                if crate::controls::find(value).is_none() {
+                if crate::judge::controls::find(value).is_none() {
                     bail!(
                         "`control = {value}`: unknown control, wanted one of {} (docs/cmdline.md)",
-                        crate::controls::names()
+                        crate::judge::controls::names()
                     );
                 }
                 self.control = Some(value.to_string());

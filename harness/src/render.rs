@@ -2,14 +2,14 @@
 //! summary.
 
 use crate::{
-    controls,
+    judge::controls,
+    judge::symbols::Symbols,
     judge::{
         experiment::{ExpJudgement, Verdict},
         Baseline, Facts, Judgement,
     },
     machine::transcript::Line,
     status::Status,
-    symbols::Symbols,
 };
 use std::io::Write;
 

@@ -9,12 +9,12 @@
 
 use crate::{
     accel::{self, AccelChoice, AccelRequest},
-    controls,
+    judge::controls,
+    judge::symbols::Symbols,
     judge::Expectation,
     machine::qemu,
     machine::qemu_info::{self, QemuInfo},
     machine::workspace::Workspace,
-    symbols::Symbols,
 };
 use anyhow::{bail, Context as _, Result};
 use serde::{Deserialize, Serialize};

@@ -32,6 +32,7 @@ use crate::{
     accel::AccelChoice,
     evidence::{self, Case, CaseOutcome},
     figure,
+    judge::symbols::Symbols,
     judge::{
         experiment::{self as xj, ExpJudgement, OwnBoot, Tally, Verdict},
         seen::{Via, Where},
@@ -44,7 +45,6 @@ use crate::{
     request::{boot_deadline, RunRequest, Setup, DEFAULT_MS},
     run::{self, RunOutcome},
     status::Status,
-    symbols::Symbols,
     table::{not_passed_line, Live, Print, Table},
 };
 use anyhow::{Context as _, Result};

@@ -2,6 +2,7 @@
 //! its `exp` record arrives, and the line of each that did not pass.
 
 use crate::{
+    judge::symbols::Symbols,
     judge::{
         experiment::{self as xj, ExpJudgement, Verdict},
         seen::{Via, Where},
@@ -11,7 +12,6 @@ use crate::{
     machine::qemu_info::QemuVersion,
     machine::transcript::Line,
     render,
-    symbols::Symbols,
 };
 use std::{borrow::Cow, collections::HashSet, io::Write};
 

@@ -65,7 +65,7 @@ pub fn table(samples: &[ClaimSample], claims: &[String]) -> Vec<String> {
     smps.sort_unstable();
     smps.dedup();
     let med = |xs: &[&ClaimSample], f: &dyn Fn(&ClaimSample) -> Option<f64>| {
-        crate::stats::median(&xs.iter().filter_map(|s| f(s)).collect::<Vec<_>>())
+        crate::judge::stats::median(&xs.iter().filter_map(|s| f(s)).collect::<Vec<_>>())
     };
     for smp in smps {
         let none = of(samples, "none", smp);

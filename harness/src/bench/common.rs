@@ -6,9 +6,9 @@ use crate::{
     cli::BenchArgs,
     evidence,
     judge::experiment::{ExpJudgement, Verdict},
+    judge::stats::{self, Spread},
     render,
     request::{RunRequest, Setup},
-    stats::{self, Spread},
 };
 use anyhow::Result;
 use serde::Serialize;

@@ -16,7 +16,7 @@
 //! | floor / boot floor | `floor_cycles` / the `baseline` record's sync round of the same method, same boot, no executors |
 //! | call cost ladder | the `baseline` record's `direct_calls_per_s` -> `checked_calls_per_s` -> the experiment's `calls_per_s_per_ap` (same boot), each as ns per call and a ratio to the step before |
 //! | floor check | a floor above the `tsc` record's `hz` (more than one call per cycle) is [`implausible`], and so is a sync floor with a round that timed out: the run is broken |
-//! | latency percentiles | the `hist` records of the experiment, merged over repeats ([`stats::percentiles`]) |
+//! | latency percentiles | the `hist` records of the experiment, merged over repeats ([`crate::judge::stats::percentiles`]) |
 //! | #BP per patch | `bp_hits` / `patches` |
 //! | time to catch | `first_fail_ns`, `first_fail_patch` of the negative control |
 //! | wall time | the boots of one CPU count, as the harness timed them |

@@ -7,7 +7,7 @@
 use crate::{
     bench::common::BenchRow,
     figure::{si, Figure, FONT},
-    stats,
+    judge::stats,
 };
 use plotters::coord::Shift;
 use plotters::prelude::*;

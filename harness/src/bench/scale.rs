@@ -55,7 +55,7 @@ pub struct ScaleLine {
 
 fn median(xs: impl Iterator<Item = Option<f64>>) -> Option<f64> {
     let v: Vec<f64> = xs.flatten().collect();
-    crate::stats::median(&v)
+    crate::judge::stats::median(&v)
 }
 
 fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {

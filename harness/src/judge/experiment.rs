@@ -15,7 +15,7 @@
 //! failure kinds it observes ([`plan::verdict::observes`]; any other kind
 //! is FAIL, and so is a deadlock it does not observe), and otherwise as a
 //! must-pass, its counts becoming an observation line with a 95% bound
-//! ([`crate::stats`]); a negative control must see a failure (the time
+//! ([`crate::judge::stats`]); a negative control must see a failure (the time
 //! and patches until caught are shown), else the harness is blind; an
 //! expect-deadlock needs a `deadlock` record with a RIP, named by its ELF
 //! symbol, and where [`STUCK_IN`] says, the stuck CPUs must be where it
@@ -34,8 +34,8 @@
 
 use super::{known, seen::Where, Ending, ExpFacts, Facts};
 use crate::{
-    stats::{self, Frequency},
-    symbols::Symbols,
+    judge::stats::{self, Frequency},
+    judge::symbols::Symbols,
 };
 use plan::{
     experiment::{glob_match, Expectation, Experiment},

@@ -2,9 +2,9 @@
 //! the bookkeeping of records lost on the way.
 
 use crate::{
-    controls,
+    judge::controls,
+    judge::symbols::Symbols,
     machine::transcript::{Damage, Record, Transcript},
-    symbols::Symbols,
 };
 use report::kind;
 use serde::Serialize;
@@ -356,7 +356,7 @@ pub struct Facts {
     pub cmdline: Option<String>,
     /// `hello`: the build id of the kernel ELF, as sent (hex, or `none`);
     /// absent from kernels before build ids
-    /// ([`crate::build_id`] finds the ELF by it).
+    /// ([`crate::judge::build_id`] finds the ELF by it).
     pub build_id: Option<String>,
     /// The machine.
     pub machine: Option<Machine>,

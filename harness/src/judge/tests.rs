@@ -1,8 +1,8 @@
 use super::*;
 use crate::{
+    judge::symbols::{Symbol, Symbols},
     machine::synth::Synth,
     machine::transcript::Transcript,
-    symbols::{Symbol, Symbols},
 };
 use report::kind;
 

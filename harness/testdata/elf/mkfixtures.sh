@@ -5,7 +5,7 @@
 #   no-build-id.elf    the same without a note
 #
 # The files are kept in git (the tests need no assembler); run this again
-# only to change them, and update the build id that harness/src/build_id.rs
+# only to change them, and update the build id that harness/src/judge/build_id.rs
 # and harness/tests/golden.rs expect (`readelf -n with-build-id.elf`).
 # Needs GNU as and ld (binutils).
 set -euo pipefail

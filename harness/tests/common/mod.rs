@@ -4,6 +4,7 @@
 
 use harness::{
     evidence,
+    judge::symbols::{Symbol, Symbols},
     judge::{
         self,
         experiment::{self as xj, ExpJudgement},
@@ -12,9 +13,7 @@ use harness::{
     },
     machine::qemu_info::QemuVersion,
     machine::transcript::Transcript,
-    render, run,
-    symbols::{Symbol, Symbols},
-    table,
+    render, run, table,
 };
 use std::{sync::mpsc, time::Duration};
 

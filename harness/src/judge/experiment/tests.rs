@@ -7,9 +7,9 @@
 use super::*;
 use crate::{
     judge::seen::{Platform, Via},
+    judge::symbols::{Symbol, Symbols},
     machine::qemu::Accel,
     machine::transcript::Transcript,
-    symbols::{Symbol, Symbols},
 };
 use report::RecordBuf;
 

@@ -17,7 +17,7 @@
 //! need `--elf PATH`. An `--elf` is always used, and its id checked
 //! against the log's: a mismatch is a warning (the names may be wrong).
 
-use crate::{machine::workspace::Workspace, symbols::Symbols};
+use crate::{judge::symbols::Symbols, machine::workspace::Workspace};
 use anyhow::{Context as _, Result};
 use object::Object as _;
 use std::{

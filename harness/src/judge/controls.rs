@@ -145,7 +145,7 @@ mod tests {
 
     /// The rows of the control table in `docs/cmdline.md`: (name, text).
     fn documented() -> Vec<(String, String)> {
-        let doc = include_str!("../../docs/cmdline.md");
+        let doc = include_str!("../../../docs/cmdline.md");
         doc.lines()
             .filter_map(|l| {
                 let l = l.trim();
