@@ -9,7 +9,6 @@ use crate::{
         BenchArgs, Cli, Command, CompareArgs, CompletionsArgs, IsoMenuArgs, ListArgs, MatrixArgs,
         ParseArgs, RunArgs, Sources, WatchArgs,
     },
-    compare, evidence,
     judge::build_id::{self, GivenElf},
     judge::symbols::Symbols,
     judge::{
@@ -23,13 +22,16 @@ use crate::{
     machine::qemu_info::QemuVersion,
     machine::transcript::{Line, Transcript},
     machine::workspace::Workspace,
-    matrix, menu, render,
+    matrix, menu,
     request::{self, RunRequest, Setup},
+    results::compare,
+    results::evidence,
+    results::render,
+    results::table::{self, Print, Table},
+    results::tap,
     run,
     status::Status,
-    suite,
-    table::{self, Print, Table},
-    tap, watch,
+    suite, watch,
 };
 use anyhow::{Context as _, Result};
 use serde::Serialize;
@@ -170,7 +172,7 @@ fn cmd_run(a: RunArgs) -> Result<Status> {
 /// `harness run --repeat N`: the request N times, a line per run, then
 /// the tally. Passes only when every run passed.
 fn run_repeated(req: &RunRequest, setup: &Setup, n: u32) -> Result<Status> {
-    let mut tally = crate::repeat::Tally::default();
+    let mut tally = crate::results::repeat::Tally::default();
     let mut worst = Status::Pass;
     for i in 1..=n {
         let (status, line, dir) = if req.experiment.is_some() {

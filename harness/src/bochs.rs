@@ -25,10 +25,10 @@
 //!    kernel leaves Bochs only after its end record).
 
 use crate::{
-    evidence::{self, RecordsLog},
     judge::Ending,
     machine::live::{self, ChildGuard, FollowOptions, Sinks},
     machine::transcript::{Line, Transcript},
+    results::evidence::{self, RecordsLog},
 };
 use anyhow::{bail, Context as _, Result};
 use std::{

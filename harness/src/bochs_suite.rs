@@ -14,19 +14,20 @@
 
 use crate::{
     bochs,
-    evidence::{self, Provenance},
     judge::{
         self,
         experiment::{self as xj, ExpJudgement, Tally},
         seen::{Via, Where},
         Ending, Facts, Judgement,
     },
-    list, render,
+    list,
     request::{self, RunRequest, Setup},
+    results::evidence::{self, Provenance},
+    results::render,
+    results::table::{self, Print, Table},
     run,
     status::Status,
     suite,
-    table::{self, Print, Table},
 };
 use anyhow::{Context as _, Result};
 use serde::Serialize;

@@ -1,12 +1,12 @@
 //! One QEMU boot, followed live, with its evidence written as it happens.
 
 use crate::{
-    evidence::{self, RecordsLog},
     judge::Ending,
     machine::live::{self, ChildGuard, FollowOptions, Sinks, Stop},
     machine::qemu::{self, QemuCommand, StderrVerdict},
     machine::transcript::{Line, Transcript},
-    render,
+    results::evidence::{self, RecordsLog},
+    results::render,
 };
 use anyhow::{Context as _, Result};
 use std::{

@@ -328,7 +328,7 @@ pub struct RunArgs {
     /// Run it N times (a boot, or boots, each), one line per run, then a
     /// table: per experiment, the runs of each verdict and the median time
     /// to its first failure (how reliably a control is caught).
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = crate::repeat::parse_repeat)]
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = crate::results::repeat::parse_repeat)]
     pub repeat: u32,
     /// The machine: `qemu`, or `bochs` (Bochs boots an ISO made for the
     /// run, with the run's command line as its default entry, through its
@@ -603,7 +603,7 @@ pub struct MatrixArgs {
     /// Run every selected row N times (`NAME-rK`), then a table: per row,
     /// the runs that passed and the median time to the first failure of
     /// its experiments (how fast a sabotage is caught).
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = crate::repeat::parse_repeat)]
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = crate::results::repeat::parse_repeat)]
     pub repeat: u32,
     /// Run the table's rows of experiments on Bochs (`bochs`), each on the
     /// Bochs model of `--cpu`; rows of the platform alone, ISO boots and

@@ -9,19 +9,19 @@
 //!   that fails its CRC is counted and skipped, never believed; a pass is
 //!   never inferred past a lost record.
 //! * **Pure logic apart from I/O.** [`machine::transcript`], [`judge`] (and
-//!   [`judge::experiment`]), [`judge::stats`], [`judge::known`], [`plot`], [`list`],
+//!   [`judge::experiment`]), [`judge::stats`], [`judge::known`], [`results::plot`], [`list`],
 //!   [`matrix::parse_table`], [`menu`], [`machine::qemu::QemuCommand`], the parsers of
 //!   [`machine::qemu_info`] and [`judge::controls`], and the reading and comparing of
 //!   [`replay`] do no
 //!   I/O and are tested by `cargo test`; [`run`], [`suite`], [`bench`](mod@bench),
-//!   [`machine::live`], [`evidence`] and [`figure::write`] do the I/O.
+//!   [`machine::live`], [`results::evidence`] and [`results::figure::write`] do the I/O.
 //! * **Each experiment is judged on its own**, from its own records,
 //!   against the registry's expectation ([`judge::experiment`]), and every
 //!   result says where it was seen (TCG, KVM, a real machine; the CPU).
 //! * **Every wait is bounded** and QEMU never outlives the harness
 //!   ([`machine::live::ChildGuard`]).
 //! * **Evidence is always kept**, even for runs that fail or time out
-//!   ([`evidence`]).
+//!   ([`results::evidence`]).
 //! * **Exit statuses are one table** ([`status`]).
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
@@ -33,24 +33,16 @@ pub mod bochs;
 pub mod bochs_suite;
 pub mod boot;
 pub mod cli;
-pub mod compare;
-pub mod evidence;
-pub mod figure;
 pub mod judge;
 pub mod list;
 pub mod machine;
 pub mod matrix;
 pub mod menu;
-pub mod paint;
-pub mod plot;
 pub mod recipe;
-pub mod render;
-pub mod repeat;
 pub mod replay;
 pub mod request;
+pub mod results;
 pub mod run;
 pub mod status;
 pub mod suite;
-pub mod table;
-pub mod tap;
 pub mod watch;

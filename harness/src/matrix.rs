@@ -37,10 +37,10 @@
 
 use crate::{
     accel::AccelRequest,
-    evidence::{self, Case, CaseOutcome},
     request::{self, BootKind, ExpectKind, RunRequest, Setup},
+    results::evidence::{self, Case, CaseOutcome},
+    results::table::Print,
     run, suite,
-    table::Print,
 };
 use anyhow::{bail, Context as _, Result};
 use clap::ValueEnum;
@@ -1084,7 +1084,7 @@ pub fn run_table_cases(
     }
     let closing = closing_line(&results);
     if opts.repeat > 1 {
-        let mut t = crate::repeat::Tally::default();
+        let mut t = crate::results::repeat::Tally::default();
         for (i, r) in runs.iter().enumerate() {
             if let Some(r) = r {
                 let row = &rows[i];

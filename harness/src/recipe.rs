@@ -22,8 +22,8 @@
 //! host, which is what a replay measures.
 
 use crate::{
-    evidence::{file_id, FileId},
     request::{BootKind, Emulator, RunRequest, Setup},
+    results::evidence::{file_id, FileId},
 };
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};

@@ -13,13 +13,13 @@
 //! I/O; [`replay`] does.
 
 use crate::{
-    evidence::file_id,
     recipe::{Recipe, FORMAT},
     request::{self, RunRequest, Setup},
+    results::evidence::file_id,
+    results::table::Print,
     run,
     status::Status,
     suite,
-    table::Print,
 };
 use anyhow::{bail, Context as _, Result};
 use serde_json::Value;
@@ -475,7 +475,9 @@ pub fn replay(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{accel::AccelRequest, evidence::FileId, recipe::run_command, request::BootKind};
+    use crate::{
+        accel::AccelRequest, recipe::run_command, request::BootKind, results::evidence::FileId,
+    };
     use serde_json::json;
 
     const RECORDS: &str = r#"{"record":{"line":9,"seq":0,"kind":"hello","fields":{"boot_id":"7f25bd56","cmdline":"exp=x"}}}

@@ -234,7 +234,7 @@ pub struct Setup {
     symbols: Mutex<Option<std::result::Result<Symbols, String>>>,
     auto_choice: Mutex<HashMap<PathBuf, AccelChoice>>,
     kvm_probe: Mutex<HashMap<PathBuf, accel::KvmProbe>>,
-    kernel_id: Mutex<Option<crate::evidence::FileId>>,
+    kernel_id: Mutex<Option<crate::results::evidence::FileId>>,
 }
 
 impl Setup {
@@ -254,7 +254,7 @@ impl Setup {
                 bail!("{option} {}: no such file", p.display());
             }
         }
-        crate::evidence::check_out(out.as_deref())?;
+        crate::results::evidence::check_out(out.as_deref())?;
         let workspace = Workspace::locate()?;
         let qemu = Arc::new(qemu_info::resolve(qemu, Some(&workspace.root))?);
         if !qemu.tested() {
@@ -296,9 +296,9 @@ impl Setup {
 
     /// The kernel ELF's path, size and SHA-256 (hashed once, at the first
     /// run: after any build).
-    pub fn kernel_id(&self) -> crate::evidence::FileId {
+    pub fn kernel_id(&self) -> crate::results::evidence::FileId {
         locked(&self.kernel_id)
-            .get_or_insert_with(|| crate::evidence::file_id(&self.elf))
+            .get_or_insert_with(|| crate::results::evidence::file_id(&self.elf))
             .clone()
     }
 

@@ -7,8 +7,6 @@
 use crate::{
     accel::{self, AccelChoice, AccelRequest},
     boot,
-    evidence::{self, Case, CaseOutcome},
-    figure,
     judge::{
         self,
         experiment::{self as xj, ExpJudgement, Tally, Verdict},
@@ -18,13 +16,17 @@ use crate::{
     machine::qemu::{self, Medium, QemuCommand},
     machine::qemu_info::{QemuInfo, QemuVersion},
     machine::workspace::Workspace,
-    plot, render, request,
+    request,
     request::{
         expectation, iso_deadline, BootKind, Emulator, ExpectKind, RunRequest, Setup,
         DEFAULT_HANG_TIMEOUT, DEFAULT_TIMEOUT, MAX_EXP_MS, MAX_SMP, MAX_TIMEOUT,
     },
+    results::evidence::{self, Case, CaseOutcome},
+    results::figure,
+    results::plot,
+    results::render,
+    results::table::{Live, Table},
     status::Status,
-    table::{Live, Table},
 };
 use anyhow::{bail, Context as _, Result};
 use serde::Serialize;
@@ -645,7 +647,7 @@ pub fn print_summary(o: &RunOutcome, setup: &Setup) {
             .iter()
             .filter(|j| matches!(j.verdict, Verdict::Fail | Verdict::Kfail))
         {
-            println!("{}", crate::table::not_passed_line(j));
+            println!("{}", crate::results::table::not_passed_line(j));
         }
         if let Some(l) = xj::sabotage_line(&o.facts, &o.experiments) {
             println!("{l}");

@@ -26,12 +26,10 @@
 //! test case per experiment, one per boot's platform judgement),
 //! `latency.svg` and `.png` ([`plot`]), `experiments.txt` (the table as printed), and
 //! one subdirectory per boot with that boot's usual evidence
-//! ([`crate::evidence`]).
+//! ([`crate::results::evidence`]).
 
 use crate::{
     accel::AccelChoice,
-    evidence::{self, Case, CaseOutcome},
-    figure,
     judge::symbols::Symbols,
     judge::{
         experiment::{self as xj, ExpJudgement, OwnBoot, Tally, Verdict},
@@ -41,11 +39,14 @@ use crate::{
     list,
     machine::qemu,
     machine::qemu_info::QemuInfo,
-    plot, render,
     request::{boot_deadline, RunRequest, Setup, DEFAULT_MS},
+    results::evidence::{self, Case, CaseOutcome},
+    results::figure,
+    results::plot,
+    results::render,
+    results::table::{not_passed_line, Live, Print, Table},
     run::{self, RunOutcome},
     status::Status,
-    table::{not_passed_line, Live, Print, Table},
 };
 use anyhow::{Context as _, Result};
 use plan::experiment::Experiment;
@@ -496,10 +497,10 @@ pub fn write_results(dir: &Path, s: &Results<'_>, wall: std::time::Duration) -> 
         ),
     )?;
     if !s.experiments.is_empty() {
-        crate::figure::write(
+        crate::results::figure::write(
             dir,
             "latency",
-            &crate::plot::Latency {
+            &crate::results::plot::Latency {
                 exps: s.experiments,
                 baseline: s.facts.baseline.as_ref(),
                 tsc_hz: s.facts.tsc_hz,

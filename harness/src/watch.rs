@@ -7,11 +7,11 @@
 //! deadline.
 
 use crate::{
-    evidence::{self, RecordsLog},
     judge::Ending,
     machine::live::{self, FollowOptions, Sinks, Stop},
     machine::transcript::{Line, Transcript},
-    render,
+    results::evidence::{self, RecordsLog},
+    results::render,
 };
 use anyhow::{bail, Context as _, Result};
 use nix::sys::termios::{self, BaudRate, ControlFlags, SetArg};

@@ -4,11 +4,11 @@
 
 use crate::{
     cli::BenchArgs,
-    evidence,
     judge::experiment::{ExpJudgement, Verdict},
     judge::stats::{self, Spread},
-    render,
     request::{RunRequest, Setup},
+    results::evidence,
+    results::render,
 };
 use anyhow::Result;
 use serde::Serialize;

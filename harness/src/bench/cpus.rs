@@ -16,12 +16,12 @@
 use crate::{
     bench::common::figure,
     cli::BenchArgs,
-    evidence,
     judge::experiment::Verdict,
     request::{RunRequest, Setup},
+    results::evidence,
+    results::table::Print,
     status::Status,
     suite,
-    table::Print,
 };
 use anyhow::{bail, Result};
 use serde::Serialize;

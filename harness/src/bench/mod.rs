@@ -33,12 +33,13 @@ pub mod scale;
 
 use crate::{
     cli::BenchArgs,
-    evidence, figure,
     judge::experiment::Verdict,
     request::{RunRequest, Setup},
+    results::evidence,
+    results::figure,
+    results::table::Print,
     status::Status,
     suite::{self, SuiteOutcome},
-    table::Print,
 };
 use anyhow::{bail, Result};
 use serde::Serialize;

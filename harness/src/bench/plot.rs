@@ -6,8 +6,8 @@
 
 use crate::{
     bench::common::BenchRow,
-    figure::{si, Figure, FONT},
     judge::stats,
+    results::figure::{si, Figure, FONT},
 };
 use plotters::coord::Shift;
 use plotters::prelude::*;

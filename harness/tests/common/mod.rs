@@ -3,7 +3,6 @@
 //! deadline that turns a hang into a failure.
 
 use harness::{
-    evidence,
     judge::symbols::{Symbol, Symbols},
     judge::{
         self,
@@ -13,7 +12,10 @@ use harness::{
     },
     machine::qemu_info::QemuVersion,
     machine::transcript::Transcript,
-    render, run, table,
+    results::evidence,
+    results::render,
+    results::table,
+    run,
 };
 use std::{sync::mpsc, time::Duration};
 
@@ -106,7 +108,7 @@ pub fn render_all(j: &Judged) -> usize {
     for line in j.transcript.records.iter() {
         shown.push(line.brief());
     }
-    shown.push(harness::tap::render(&cases));
+    shown.push(harness::results::tap::render(&cases));
     shown.push(evidence::junit_xml("parse", &[], &cases));
     shown.push(serde_json::to_string(&j.facts).expect("the facts serialize"));
     shown.push(serde_json::to_string(&j.exps).expect("the judgements serialize"));

@@ -21,7 +21,7 @@
 //! fail, does not count"). Names and directives stay on one line; `#` in a
 //! name is escaped as TAP asks.
 
-use crate::evidence::{Case, CaseOutcome};
+use crate::results::evidence::{Case, CaseOutcome};
 use std::fmt::Write as _;
 
 /// One TAP test point.

@@ -19,7 +19,7 @@
 //! the run's `summary.json` (every experiment: counters, verdict, reasons,
 //! bound), `junit.xml` (a test case per experiment and per boot),
 //! `experiments.txt` (the table as printed) and `latency.svg` and
-//! `latency.png` ([`crate::plot`]); `harness bench` keeps `bench.json` beside its runs.
+//! `latency.png` ([`crate::results::plot`]); `harness bench` keeps `bench.json` beside its runs.
 
 use crate::{
     judge::experiment::{ExpJudgement, Verdict},

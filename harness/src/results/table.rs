@@ -11,7 +11,7 @@ use crate::{
     machine::qemu::Accel,
     machine::qemu_info::QemuVersion,
     machine::transcript::Line,
-    render,
+    results::render,
 };
 use std::{borrow::Cow, collections::HashSet, io::Write};
 
@@ -56,9 +56,9 @@ impl Table {
         let lines = render::experiment_lines(j, Some((self.shown, self.total.max(self.shown))));
         if self.print {
             let mut out = std::io::stdout().lock();
-            let colour = crate::paint::enabled();
+            let colour = crate::results::paint::enabled();
             for l in &lines {
-                let _ = writeln!(out, "{}", crate::paint::verdicts(l, colour));
+                let _ = writeln!(out, "{}", crate::results::paint::verdicts(l, colour));
             }
             let _ = out.flush();
         }

@@ -413,9 +413,9 @@ impl Summary<'_> {
     pub fn print(&self) {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "--- summary ---");
-        let colour = crate::paint::enabled();
+        let colour = crate::results::paint::enabled();
         for l in self.lines() {
-            let _ = writeln!(out, "{}", crate::paint::verdicts(&l, colour));
+            let _ = writeln!(out, "{}", crate::results::paint::verdicts(&l, colour));
         }
         let _ = out.flush();
     }
@@ -439,7 +439,7 @@ pub fn print_tally(exps: &[ExpJudgement], status: Status) {
         status.code(),
         status.word()
     );
-    println!("{}", crate::paint::line(&verdict));
+    println!("{}", crate::results::paint::line(&verdict));
 }
 
 #[cfg(test)]

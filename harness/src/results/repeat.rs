@@ -125,9 +125,9 @@ pub fn first_failure(ns: &[u64]) -> String {
     };
     format!(
         "{} [{}..{}], {}",
-        crate::render::ns(median),
-        crate::render::ns(v[0]),
-        crate::render::ns(v[v.len() - 1]),
+        crate::results::render::ns(median),
+        crate::results::render::ns(v[0]),
+        crate::results::render::ns(v[v.len() - 1]),
         v.len()
     )
 }
@@ -178,7 +178,7 @@ mod tests {
     #[test]
     fn the_median_of_an_even_count_is_the_mean_of_the_middle_two() {
         let s = first_failure(&[4_000, 1_000, 2_000, 3_000]);
-        assert!(s.starts_with(&crate::render::ns(2_500)), "{s}");
+        assert!(s.starts_with(&crate::results::render::ns(2_500)), "{s}");
         assert!(s.ends_with(", 4"), "{s}");
         assert_eq!(first_failure(&[]), "-");
     }

@@ -12,7 +12,7 @@
 //! glyphs are placed by [`Png`], not by `plotters`, whose `ab_glyph`
 //! drawing drops each glyph's side bearing (letters collide).
 
-use crate::evidence;
+use crate::results::evidence;
 use ab_glyph::{Font as _, FontRef, ScaleFont as _};
 use anyhow::{Context, Result};
 use plotters::coord::Shift;
@@ -27,7 +27,7 @@ use std::sync::{Once, OnceLock};
 /// The family every plot asks for.
 pub const FONT: &str = "sans-serif";
 
-static DEJAVU_SANS: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
+static DEJAVU_SANS: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 
 /// Registers the embedded font as [`FONT`], once per process; `plotters`
 /// finds no other font, so every drawing calls this first.

@@ -13,11 +13,11 @@
 //! (`floor_cycles`). Names of experiments that failed are red.
 
 use crate::{
-    figure::{si, Figure, FONT},
     judge::{
         experiment::{ExpJudgement, Verdict},
         Baseline,
     },
+    results::figure::{si, Figure, FONT},
 };
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -349,8 +349,8 @@ impl Figure for Latency<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::figure;
     use crate::judge::seen::{Platform, Via, Where};
+    use crate::results::figure;
 
     fn exp(name: &str, p: [u64; 3], floor: u64, verdict: Verdict) -> ExpJudgement {
         let mut counters = std::collections::BTreeMap::new();
