@@ -5,6 +5,7 @@
 
 use crate::{
     bench,
+    boot::watch,
     cli::{
         BenchArgs, Cli, Command, CompareArgs, CompletionsArgs, IsoMenuArgs, ListArgs, MatrixArgs,
         ParseArgs, RunArgs, Sources, WatchArgs,
@@ -31,7 +32,7 @@ use crate::{
     results::tap,
     run,
     status::Status,
-    suite, watch,
+    suite,
 };
 use anyhow::{Context as _, Result};
 use serde::Serialize;
@@ -476,7 +477,7 @@ fn cmd_parse(a: ParseArgs) -> Result<Status> {
 }
 
 /// `harness run --emulator bochs`: the run's ISO booted by Bochs
-/// ([`crate::bochs`]), followed live, each experiment judged as its
+/// ([`crate::boot::bochs`]), followed live, each experiment judged as its
 /// record arrives, the boot judged at the end.
 fn cmd_run_bochs(a: RunArgs) -> Result<Status> {
     if a.repeat > 1 || a.iso.is_some() || a.tap {
@@ -632,7 +633,7 @@ fn cmd_matrix(a: MatrixArgs) -> Result<Status> {
             (
                 a.cpu
                     .clone()
-                    .unwrap_or_else(|| crate::bochs::DEFAULT_MODEL.into()),
+                    .unwrap_or_else(|| crate::boot::bochs::DEFAULT_MODEL.into()),
                 a.ips,
                 a.quantum,
             )

@@ -13,7 +13,7 @@
 //!    `harness replay` runs it again and compares it record by record.
 
 use crate::{
-    bochs,
+    boot::bochs,
     judge::{
         self,
         experiment::{self as xj, ExpJudgement, Tally},

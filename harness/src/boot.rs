@@ -1,4 +1,12 @@
 //! One QEMU boot, followed live, with its evidence written as it happens.
+//!
+//! The other ways one boot is started and followed live beside it: the
+//! accelerator it runs under ([`accel`]), a Bochs boot ([`bochs`]), and a
+//! real machine's serial port ([`watch`]).
+
+pub mod accel;
+pub mod bochs;
+pub mod watch;
 
 use crate::{
     judge::Ending,

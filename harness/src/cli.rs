@@ -3,11 +3,12 @@
 //! environment.
 
 use crate::{
-    accel::AccelRequest,
+    boot::accel::AccelRequest,
+    boot::watch,
     judge::controls,
     machine::qemu_info::QemuVersion,
     request::{self, BootKind, ExpectKind},
-    status, watch,
+    status,
 };
 use clap::{builder::PossibleValuesParser, Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -338,10 +339,10 @@ pub struct RunArgs {
     pub emulator: EmulatorKind,
     /// Bochs: instructions per second of each CPU, also the frequency of
     /// its TSC and timers (at least 100000000, the kernel's clock floor).
-    #[arg(long, value_name = "N", default_value_t = crate::bochs::DEFAULT_IPS)]
+    #[arg(long, value_name = "N", default_value_t = crate::boot::bochs::DEFAULT_IPS)]
     pub ips: u64,
     /// Bochs: instructions a CPU runs before Bochs switches to the next (1 to 32).
-    #[arg(long, value_name = "N", default_value_t = crate::bochs::DEFAULT_QUANTUM)]
+    #[arg(long, value_name = "N", default_value_t = crate::boot::bochs::DEFAULT_QUANTUM)]
     pub quantum: u32,
 }
 
@@ -614,10 +615,10 @@ pub struct MatrixArgs {
     #[arg(long, value_name = "MODEL", requires = "emulator")]
     pub cpu: Option<String>,
     /// With `--emulator bochs`: instructions per second of each CPU.
-    #[arg(long, value_name = "N", default_value_t = crate::bochs::DEFAULT_IPS)]
+    #[arg(long, value_name = "N", default_value_t = crate::boot::bochs::DEFAULT_IPS)]
     pub ips: u64,
     /// With `--emulator bochs`: instructions a CPU runs before Bochs
     /// switches to the next.
-    #[arg(long, value_name = "N", default_value_t = crate::bochs::DEFAULT_QUANTUM)]
+    #[arg(long, value_name = "N", default_value_t = crate::boot::bochs::DEFAULT_QUANTUM)]
     pub quantum: u32,
 }

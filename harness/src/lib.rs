@@ -26,10 +26,8 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
-pub mod accel;
 pub mod app;
 pub mod bench;
-pub mod bochs;
 pub mod bochs_suite;
 pub mod boot;
 pub mod cli;
@@ -45,4 +43,3 @@ pub mod results;
 pub mod run;
 pub mod status;
 pub mod suite;
-pub mod watch;

@@ -36,7 +36,7 @@
 //! failed.
 
 use crate::{
-    accel::AccelRequest,
+    boot::accel::AccelRequest,
     request::{self, BootKind, ExpectKind, RunRequest, Setup},
     results::evidence::{self, Case, CaseOutcome},
     results::table::Print,
@@ -336,8 +336,8 @@ impl Keys {
                 qemu: self.qemu,
                 emulator: match self.emulator {
                     Some(EmulatorName::Bochs) => request::Emulator::Bochs {
-                        ips: self.ips.unwrap_or(crate::bochs::DEFAULT_IPS),
-                        quantum: self.quantum.unwrap_or(crate::bochs::DEFAULT_QUANTUM),
+                        ips: self.ips.unwrap_or(crate::boot::bochs::DEFAULT_IPS),
+                        quantum: self.quantum.unwrap_or(crate::boot::bochs::DEFAULT_QUANTUM),
                     },
                     _ => request::Emulator::Qemu,
                 },
@@ -648,7 +648,9 @@ pub fn list_rows(rows: &[Row]) -> String {
             match (q.emulator, &q.qemu) {
                 (request::Emulator::Bochs { ips, quantum }, _) => format!(
                     ", bochs {} ips {ips} quantum {quantum}",
-                    q.cpu.as_deref().unwrap_or(crate::bochs::DEFAULT_MODEL)
+                    q.cpu
+                        .as_deref()
+                        .unwrap_or(crate::boot::bochs::DEFAULT_MODEL)
                 ),
                 (request::Emulator::Qemu, Some(v)) => format!(", qemu {v}"),
                 (request::Emulator::Qemu, None) => String::new(),
@@ -1248,8 +1250,8 @@ mod tests {
         assert_eq!(
             rows[1].request.emulator,
             request::Emulator::Bochs {
-                ips: crate::bochs::DEFAULT_IPS,
-                quantum: crate::bochs::DEFAULT_QUANTUM
+                ips: crate::boot::bochs::DEFAULT_IPS,
+                quantum: crate::boot::bochs::DEFAULT_QUANTUM
             }
         );
         let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("bochs.cfg"))

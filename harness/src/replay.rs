@@ -476,7 +476,8 @@ pub fn replay(
 mod tests {
     use super::*;
     use crate::{
-        accel::AccelRequest, recipe::run_command, request::BootKind, results::evidence::FileId,
+        boot::accel::AccelRequest, recipe::run_command, request::BootKind,
+        results::evidence::FileId,
     };
     use serde_json::json;
 

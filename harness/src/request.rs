@@ -8,7 +8,7 @@
 //! the kernel and what is learned about it once).
 
 use crate::{
-    accel::{self, AccelChoice, AccelRequest},
+    boot::accel::{self, AccelChoice, AccelRequest},
     judge::controls,
     judge::symbols::Symbols,
     judge::Expectation,
@@ -27,7 +27,7 @@ use std::{
 /// The most CPUs a run asks for: QEMU's `pc` machine, the one the harness
 /// boots, takes 255 (QEMU refuses more, after the harness has started it;
 /// so the harness refuses first, status 2). Bochs takes fewer
-/// ([`crate::bochs::check`]).
+/// ([`crate::boot::bochs::check`]).
 pub const MAX_SMP: u32 = 255;
 
 /// `run`'s deadline for a kernel boot unless `--timeout` says otherwise
@@ -205,7 +205,7 @@ pub enum Emulator {
     #[default]
     Qemu,
     /// Bochs, booting the ISO made for the run through its BIOS
-    /// ([`crate::bochs`]).
+    /// ([`crate::boot::bochs`]).
     Bochs {
         /// Instructions per second of each CPU (also its TSC's and timers'
         /// frequency).

@@ -5,8 +5,8 @@
 //! written.
 
 use crate::{
-    accel::{self, AccelChoice, AccelRequest},
     boot,
+    boot::accel::{self, AccelChoice, AccelRequest},
     judge::{
         self,
         experiment::{self as xj, ExpJudgement, Tally, Verdict},
@@ -154,7 +154,7 @@ pub fn check_request(req: &RunRequest, setup: &Setup) -> Result<()> {
 /// the kernel would take the command line, and nothing is asked that only
 /// a QEMU boot does. Gives the Bochs boot (its ISO still to be made), the
 /// kernel command line and the Bochs version.
-pub fn validate_bochs(req: &RunRequest) -> Result<(crate::bochs::Config, String, String)> {
+pub fn validate_bochs(req: &RunRequest) -> Result<(crate::boot::bochs::Config, String, String)> {
     let Emulator::Bochs { ips, quantum } = req.emulator else {
         bail!("not a Bochs run");
     };
@@ -188,18 +188,18 @@ pub fn validate_bochs(req: &RunRequest) -> Result<(crate::bochs::Config, String,
             bail!("timeout {t} s is out of range: give 0 < SECS <= {MAX_TIMEOUT}");
         }
     }
-    let cfg = crate::bochs::Config {
+    let cfg = crate::boot::bochs::Config {
         model: req
             .cpu
             .clone()
-            .unwrap_or_else(|| crate::bochs::DEFAULT_MODEL.into()),
+            .unwrap_or_else(|| crate::boot::bochs::DEFAULT_MODEL.into()),
         smp: req.smp,
         ips,
         quantum,
         iso: PathBuf::new(),
     };
-    crate::bochs::check(&cfg, &crate::bochs::models()?)?;
-    Ok((cfg, cmdline, crate::bochs::version()?))
+    crate::boot::bochs::check(&cfg, &crate::boot::bochs::models()?)?;
+    Ok((cfg, cmdline, crate::boot::bochs::version()?))
 }
 
 /// Checks a request against the environment and the built artifacts and

@@ -29,7 +29,7 @@
 //! ([`crate::results::evidence`]).
 
 use crate::{
-    accel::AccelChoice,
+    boot::accel::AccelChoice,
     judge::symbols::Symbols,
     judge::{
         experiment::{self as xj, ExpJudgement, OwnBoot, Tally, Verdict},

@@ -65,7 +65,7 @@ struct BenchJson<'a> {
     boots_per_smp: &'a [&'a str],
     ms: u64,
     smp: &'a [u32],
-    accel: Option<&'a crate::accel::AccelChoice>,
+    accel: Option<&'a crate::boot::accel::AccelChoice>,
     seen: Option<&'a crate::judge::seen::Where>,
     boots: Vec<BootJson<'a>>,
     rows: &'a [BenchRow],

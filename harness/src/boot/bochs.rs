@@ -338,7 +338,7 @@ fn boot_program(
             ),
         }
     } else {
-        crate::watch::ending(&followed, deadline, "Bochs' COM1")
+        crate::boot::watch::ending(&followed, deadline, "Bochs' COM1")
     };
     Ok(Booted {
         transcript: followed.transcript,
