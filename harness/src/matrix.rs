@@ -220,9 +220,7 @@ impl Keys {
                 let n: u64 = value
                     .parse()
                     .map_err(|_| anyhow::anyhow!("`ms = {value}`: wanted milliseconds"))?;
-                if !(1..=request::MAX_EXP_MS).contains(&n) {
-                    bail!("`ms = {n}`: wanted 1 to {} ms per experiment", request::MAX_EXP_MS);
-                }
+                request::check_ms(n).map_err(|e| anyhow::anyhow!("`ms = {n}`: {e}"))?;
                 self.ms = Some(n);
             }
             "qemu" => {

@@ -52,8 +52,22 @@ pub const DEFAULT_HANG_TIMEOUT: f64 = 10.0;
 /// The longest deadline accepted.
 pub const MAX_TIMEOUT: f64 = 24.0 * 3600.0;
 
-/// The longest an experiment may be asked to run (`--ms`).
-pub const MAX_EXP_MS: u64 = 600_000;
+/// The longest an experiment may be asked to run (`--ms`): the kernel's
+/// own bound ([`report::cmdline::MS_RANGE`]).
+pub const MAX_EXP_MS: u64 = report::cmdline::MS_RANGE.1 as u64;
+
+/// Checks `ms`, milliseconds per experiment, against what the kernel takes
+/// (`--ms`, a matrix row's `ms`, a request): the one range check.
+pub fn check_ms(ms: u64) -> Result<u64, String> {
+    let (lo, hi) = report::cmdline::MS_RANGE;
+    if (lo as u64..=hi as u64).contains(&ms) {
+        Ok(ms)
+    } else {
+        Err(format!(
+            "ms {ms} is out of range: wanted {lo} to {hi} ms per experiment"
+        ))
+    }
+}
 
 /// How the kernel is booted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
@@ -137,9 +151,10 @@ pub fn expectation(expect: Option<ExpectKind>, control: Option<&str>) -> Result<
     Ok(exp)
 }
 
-/// Milliseconds per experiment unless told (written on the command line,
-/// so that the kernel's own default never matters).
-pub const DEFAULT_MS: u64 = 200;
+/// Milliseconds per experiment unless told: the kernel's default
+/// ([`report::cmdline::DEFAULT_MS`]), written on the command line all the
+/// same.
+pub const DEFAULT_MS: u64 = report::cmdline::DEFAULT_MS;
 
 /// The deadline of a boot that runs `n` experiments of `ms` each on `smp`
 /// CPUs, unless `--timeout` says otherwise: generous (under TCG on 2 host
@@ -153,8 +168,8 @@ pub fn boot_deadline(n: usize, ms: u64, smp: u32) -> f64 {
 /// Milliseconds per experiment in every menu entry. On a real machine
 /// this is thousands of patches and millions of calls per experiment;
 /// under TCG (`-smp 4`, 2 host cores) the default suite boots to its end
-/// record in about a minute (docs/real-machine.md).
-pub const ISO_MS: u64 = 200;
+/// record in about a minute (docs/real-machine.md). The kernel's default.
+pub const ISO_MS: u64 = report::cmdline::DEFAULT_MS;
 
 /// Seconds the menu waits before it boots the default entry (`set
 /// timeout` in `scripts/grub.cfg`, `timeout:` in `limine.cfg`; a test

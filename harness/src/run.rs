@@ -19,7 +19,7 @@ use crate::{
     request,
     request::{
         expectation, iso_deadline, BootKind, Emulator, ExpectKind, RunRequest, Setup,
-        DEFAULT_HANG_TIMEOUT, DEFAULT_TIMEOUT, MAX_EXP_MS, MAX_SMP, MAX_TIMEOUT,
+        DEFAULT_HANG_TIMEOUT, DEFAULT_TIMEOUT, MAX_SMP, MAX_TIMEOUT,
     },
     results::evidence::{self, Case, CaseOutcome},
     results::figure,
@@ -130,9 +130,7 @@ pub fn validate(req: &RunRequest, setup: &Setup) -> Result<Validated> {
         bail!("--ms is the time per experiment: it needs --experiment");
     }
     if let Some(ms) = req.ms {
-        if !(1..=MAX_EXP_MS).contains(&ms) {
-            bail!("ms {ms} is out of range: wanted 1 to {MAX_EXP_MS} ms per experiment");
-        }
+        request::check_ms(ms).map_err(anyhow::Error::msg)?;
     }
     if req.boot == BootKind::IsoUefi {
         qemu::find_ovmf()?;
@@ -173,9 +171,7 @@ pub fn validate_bochs(req: &RunRequest) -> Result<(crate::boot::bochs::Config, S
         .context("a Bochs run needs experiments (--experiment, or `experiment =` in a row)")?;
     crate::list::select(pattern).context("--experiment")?;
     let ms = req.ms.unwrap_or(request::DEFAULT_MS);
-    if !(1..=MAX_EXP_MS).contains(&ms) {
-        bail!("ms {ms} is out of range: wanted 1 to {MAX_EXP_MS} ms per experiment");
-    }
+    request::check_ms(ms).map_err(anyhow::Error::msg)?;
     let mut cmdline = format!("exp={pattern} ms={ms}");
     for w in &req.append {
         cmdline.push(' ');

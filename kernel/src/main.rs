@@ -131,7 +131,7 @@ fn kmain(bi: boot_info::BootInfo) -> ! {
     if let Some(pattern) = opts.experiments {
         torture::run(
             pattern,
-            opts.exp_ms.unwrap_or(DEFAULT_EXP_MS),
+            opts.exp_ms.unwrap_or(report::cmdline::DEFAULT_MS),
             opts.sizes,
             opts.nobp,
             opts.sabotage,
@@ -144,9 +144,6 @@ fn kmain(bi: boot_info::BootInfo) -> ! {
     }
     exit::finish()
 }
-
-/// How long each experiment runs when the command line does not say.
-const DEFAULT_EXP_MS: u64 = 200;
 
 /// Records a failed check and ends the run.
 fn fail_check(name: &str, detail: core::fmt::Arguments) -> ! {

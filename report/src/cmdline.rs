@@ -339,6 +339,11 @@ pub const EXP_LIST_SEPARATOR: char = ',';
 /// What `keys=` accepts: keys retargeted in turn by every experiment
 /// (`plan::layout::MAX_KEYS`; the kernel checks the two agree).
 pub const KEYS_RANGE: (usize, usize) = (1, 8);
+/// What `ms=` accepts: milliseconds each experiment runs (the harness
+/// checks a request against it before any boot; the kernel refuses more).
+pub const MS_RANGE: (usize, usize) = (1, 600_000);
+/// How long each experiment runs when `ms=` does not say, in milliseconds.
+pub const DEFAULT_MS: u64 = 200;
 /// What `sites=` accepts: call sites per key (`plan::layout::MAX_SITES_PER_KEY`;
 /// a class may hold fewer, which the kernel reports per experiment).
 pub const SITES_RANGE: (usize, usize) = (1, 256);
@@ -555,9 +560,7 @@ impl<'a> Options<'a> {
                 Some(("keys", n)) => o.sizes.keys = in_range(w, n, KEYS_RANGE)?,
                 Some(("sites", n)) => o.sizes.sites = in_range(w, n, SITES_RANGE)?,
                 Some(("targets", n)) => o.sizes.targets = in_range(w, n, TARGETS_RANGE)?,
-                Some(("ms", n)) => {
-                    o.exp_ms = Some(n.parse().map_err(|_| CmdlineError::BadNumber(w))?)
-                }
+                Some(("ms", n)) => o.exp_ms = Some(in_range(w, n, MS_RANGE)? as u64),
                 Some(("seed", n)) => {
                     let v = match n.strip_prefix("0x") {
                         Some(hex) => u64::from_str_radix(hex, 16),
@@ -839,6 +842,8 @@ mod tests {
     #[test]
     fn a_size_out_of_range_is_refused_naming_the_word_and_the_range() {
         for (w, range) in [
+            ("ms=0", MS_RANGE),
+            ("ms=600001", MS_RANGE),
             ("sites=0", SITES_RANGE),
             ("sites=257", SITES_RANGE),
             ("keys=0", KEYS_RANGE),
