@@ -26,9 +26,9 @@
 
 use crate::{
     judge::Ending,
-    machine::live::{self, ChildGuard, FollowOptions, Sinks},
+    machine::live::{self, ChildGuard},
     machine::transcript::{Line, Transcript},
-    results::evidence::{self, RecordsLog},
+    results::evidence,
 };
 use anyhow::{bail, Context as _, Result};
 use std::{
@@ -286,15 +286,6 @@ fn boot_program(
             dir.join("bochs-debugger.rc").display()
         ),
     )?;
-    let mut serial_log = evidence::create(dir, "serial.log")?;
-    let mut records = RecordsLog::create(dir)?;
-    let mut write_error: Option<anyhow::Error> = None;
-    let mut on_line = |line: &Line| {
-        if let Err(e) = records.add(line) {
-            write_error.get_or_insert(e);
-        }
-        watcher(line);
-    };
     let start = std::time::Instant::now();
     let mut guard = ChildGuard::spawn(cmd).context("starting Bochs")?;
     let (tx, rx) = live::channel();
@@ -306,27 +297,14 @@ fn boot_program(
         },
         tx,
     );
-    let followed = {
-        let mut sinks = Sinks {
-            serial_log: &mut serial_log,
-            stderr_log: None,
-            on_line: &mut on_line,
-        };
-        let opts = FollowOptions {
-            deadline,
-            stop_at_end: true,
-            end_grace: Duration::ZERO,
-        };
-        live::follow(&rx, opts, false, &mut sinks, &mut || guard.kill())?
-    };
+    let followed =
+        crate::boot::watch::follow_to_end(&rx, deadline, dir, watcher, &mut || guard.kill());
     // At the end record the kernel has asked Bochs to shut down; whatever
     // it does, it goes now, and so does the FIFO (a reader of the evidence
     // would block on it).
     guard.kill();
     let _ = std::fs::remove_file(dir.join("com1.fifo"));
-    if let Some(e) = write_error {
-        return Err(e);
-    }
+    let followed = followed?;
     let ending = if followed.stop == live::Stop::StreamsEnded {
         Ending::Environment {
             why: format!(

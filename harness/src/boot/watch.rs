@@ -121,6 +121,32 @@ pub fn watch_with(
     dir: &Path,
     watcher: &mut dyn FnMut(&Line),
 ) -> Result<Watched> {
+    let (tx, rx) = live::channel();
+    live::pump_serial(port, tx);
+    // The reading thread stays blocked in read(2) on the port; it ends
+    // with the process.
+    let followed = follow_to_end(&rx, deadline, dir, watcher, &mut || {})?;
+    let ending = ending(&followed, deadline, "the serial port");
+    Ok(Watched {
+        transcript: followed.transcript,
+        ending,
+        wall: followed.elapsed,
+        serial_error: followed.serial_error,
+    })
+}
+
+/// Follows the serial line whose events arrive on `rx` (a port, an
+/// emulator's COM1: nothing beside it) into `dir/serial.log` and
+/// `dir/records.jsonl`, handing every line to `watcher`, until the end
+/// record, the end of the stream or `deadline`; `kill` stops the source
+/// when following stops first.
+pub fn follow_to_end(
+    rx: &std::sync::mpsc::Receiver<live::Event>,
+    deadline: Duration,
+    dir: &Path,
+    watcher: &mut dyn FnMut(&Line),
+    kill: &mut dyn FnMut(),
+) -> Result<live::Followed> {
     let mut serial_log = evidence::create(dir, "serial.log")?;
     let mut records = RecordsLog::create(dir)?;
     let mut write_error: Option<anyhow::Error> = None;
@@ -130,8 +156,6 @@ pub fn watch_with(
         }
         watcher(line);
     };
-    let (tx, rx) = live::channel();
-    live::pump_serial(port, tx);
     let followed = {
         let mut sinks = Sinks {
             serial_log: &mut serial_log,
@@ -143,20 +167,12 @@ pub fn watch_with(
             stop_at_end: true,
             end_grace: Duration::ZERO,
         };
-        // The reading thread stays blocked in read(2) on the port; it ends
-        // with the process.
-        live::follow(&rx, opts, false, &mut sinks, &mut || {})?
+        live::follow(rx, opts, false, &mut sinks, kill)?
     };
-    if let Some(e) = write_error {
-        return Err(e);
+    match write_error {
+        Some(e) => Err(e),
+        None => Ok(followed),
     }
-    let ending = ending(&followed, deadline, "the serial port");
-    Ok(Watched {
-        transcript: followed.transcript,
-        ending,
-        wall: followed.elapsed,
-        serial_error: followed.serial_error,
-    })
 }
 
 /// How a followed serial line ended, where nothing says more than the
