@@ -117,25 +117,12 @@ fn cmd_run(a: RunArgs) -> Result<Status> {
         return cmd_run_bochs(a);
     }
     let (setup, build) = setup(&a.src, a.iso.clone(), !a.quiet && !a.tap)?;
-    let req = RunRequest {
-        name: match (&a.control, &a.experiment) {
-            (Some(c), _) => format!("control-{c}"),
-            (None, Some(_)) => "exp".into(),
-            (None, None) => "run".into(),
-        },
-        smp: a.smp,
-        accel: a.accel,
-        cpu: a.cpu,
-        timeout: a.timeout,
-        boot: a.boot,
-        control: a.control,
-        append: a.append,
-        expect: a.expect,
-        experiment: a.experiment,
-        ms: a.ms,
-        qemu: None,
-        emulator: request::Emulator::Qemu,
+    let name = match (&a.control, &a.experiment) {
+        (Some(c), _) => format!("control-{c}"),
+        (None, Some(_)) => "exp".into(),
+        (None, None) => "run".into(),
     };
+    let req = run_request(&a, name, request::Emulator::Qemu);
     // Refuse bad input before spending time on a build.
     run::validate(&req, &setup)?;
     if build {
@@ -476,6 +463,26 @@ fn cmd_parse(a: ParseArgs) -> Result<Status> {
     Ok(status)
 }
 
+/// The request of `harness run` (a run of the command line names no
+/// QEMU of its own: `--qemu` is the whole invocation's).
+fn run_request(a: &RunArgs, name: String, emulator: request::Emulator) -> RunRequest {
+    RunRequest {
+        name,
+        smp: a.smp,
+        accel: a.accel,
+        cpu: a.cpu.clone(),
+        timeout: a.timeout,
+        boot: a.boot,
+        control: a.control.clone(),
+        append: a.append.clone(),
+        expect: a.expect,
+        experiment: a.experiment.clone(),
+        ms: a.ms,
+        qemu: None,
+        emulator,
+    }
+}
+
 /// `harness run --emulator bochs`: the run's ISO booted by Bochs
 /// ([`crate::boot::bochs`]), followed live, each experiment judged as its
 /// record arrives, the boot judged at the end.
@@ -485,24 +492,15 @@ fn cmd_run_bochs(a: RunArgs) -> Result<Status> {
             "--emulator bochs makes its own ISO and runs once: no --repeat, --iso or --tap"
         );
     }
-    let req = RunRequest {
-        name: "bochs".into(),
-        smp: a.smp,
-        accel: a.accel,
-        cpu: a.cpu,
-        timeout: a.timeout,
-        boot: a.boot,
-        control: a.control,
-        append: a.append,
-        expect: a.expect,
-        experiment: Some(a.experiment.unwrap_or_else(|| "*".into())),
-        ms: a.ms,
-        qemu: None,
-        emulator: request::Emulator::Bochs {
+    let mut req = run_request(
+        &a,
+        "bochs".into(),
+        request::Emulator::Bochs {
             ips: a.ips,
             quantum: a.quantum,
         },
-    };
+    );
+    req.experiment.get_or_insert_with(|| "*".into());
     // Refuse bad input before spending time on a build.
     run::validate_bochs(&req)?;
     let (setup, build) = setup(&a.src, None, !a.quiet)?;
