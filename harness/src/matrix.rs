@@ -431,7 +431,21 @@ pub fn parse_table(text: &str) -> Result<Vec<Row>> {
     }
     rows.into_iter()
         .map(|(name, line, keys)| {
-            let k = keys.over(&defaults);
+            // A row that says `emulator = bochs` itself takes none of the
+            // QEMU keys of `[defaults]`: they speak for the table's QEMU
+            // rows (a Bochs row that sets one itself is refused below).
+            let qemu_defaults = if keys.emulator == Some(EmulatorName::Bochs) {
+                Keys {
+                    accel: None,
+                    boot: None,
+                    qemu: None,
+                    control: None,
+                    ..defaults.clone()
+                }
+            } else {
+                defaults.clone()
+            };
+            let k = keys.over(&qemu_defaults);
             if k.ms.is_some() && k.experiment.is_none() {
                 bail!("line {line}: row `{name}` sets `ms` without `experiment`");
             }
@@ -1296,6 +1310,24 @@ mod tests {
     }
 
     #[test]
+    fn a_bochs_row_in_a_qemu_table_takes_none_of_its_qemu_defaults() {
+        let rows = parse_table(
+            "[defaults]\naccel = tcg\nqemu = 10\nms = 60\n[q]\nexperiment = naive/*\n\
+             [b]\nemulator = bochs\nexperiment = naive/*\n",
+        )
+        .unwrap();
+        assert_eq!(rows[0].request.accel, AccelRequest::Tcg);
+        assert!(rows[0].request.qemu.is_some());
+        assert!(matches!(
+            rows[1].request.emulator,
+            request::Emulator::Bochs { .. }
+        ));
+        assert!(rows[1].request.qemu.is_none());
+        // The defaults' other keys still apply.
+        assert_eq!(rows[1].request.ms, Some(60));
+    }
+
+    #[test]
     fn a_bochs_row_with_a_qemu_key_or_without_experiments_and_ips_without_bochs_are_refused() {
         for (key, text) in [
             (
@@ -1540,9 +1572,10 @@ mod tests {
                         .any(|w| w.starts_with("break="))),
             "every sabotage row must break the protocol and expect every experiment to fail by kind"
         );
-        assert!(rows
-            .iter()
-            .all(|r| r.request.ms == Some(60) && r.request.accel == AccelRequest::Tcg));
+        // Every QEMU row under TCG (Bochs rows have no accelerator).
+        assert!(rows.iter().all(|r| r.request.ms == Some(60)
+            && (r.request.accel == AccelRequest::Tcg
+                || matches!(r.request.emulator, request::Emulator::Bochs { .. }))));
         for r in rows.iter().filter(|r| r.request.name.starts_with("q10-")) {
             assert_eq!(r.request.qemu.as_deref(), Some("10"), "{}", r.request.name);
         }

@@ -216,12 +216,13 @@ pub fn restoring(point: u64) {
 
 /// Whether a stray `int3` at `site` is stale (`plan::stale::classify`):
 /// `site` is the running experiment's patch point of its line, memory no
-/// longer holds `CC` there, and this CPU acknowledged a sync round that
-/// began after the opcode was written back. The CPU then executed an
+/// longer holds `CC` there, and this CPU (the caller's) had acknowledged,
+/// before it trapped, a sync round that began after the opcode was
+/// written back. The CPU then executed an
 /// instruction that was gone before it serialized: impossible on x86 as
 /// specified, so not the patch protocol's fault but the (virtual) CPU's.
 /// Returns the two rounds.
-pub fn stale(site: u64, cpu: usize) -> Option<(u64, u64)> {
+pub fn stale(site: u64) -> Option<(u64, u64)> {
     let line = line_of(site)?;
     let byte = crate::arena::peek::<1>(site)[0];
     // Acquire: the read of the byte above before the slot's load below.
@@ -229,12 +230,15 @@ pub fn stale(site: u64, cpu: usize) -> Option<(u64, u64)> {
     // the slot and the patcher's write of the byte.
     fence(Ordering::Acquire);
     let restored = RESTORED_BEFORE_ROUND[line].load(Ordering::Relaxed);
-    // The round this CPU acknowledged *having serialized in*: the lesser of
-    // its acknowledged round and the round it had serialized in when it
-    // acknowledged (the latter is older only under
+    // The round this CPU acknowledged *having serialized in* before it
+    // trapped: its last acknowledgement made outside an NMI (one made in
+    // an NMI that arrived after the trap, by a `spin` handler nested in it,
+    // is no evidence of what the CPU had done before), and of that the
+    // lesser of its acknowledged round and the round it had serialized in
+    // when it acknowledged (the latter is older only under
     // `break=ack-before-serialize`, where an interrupt between the two
     // finds a CPU that acknowledged a round without serializing in it).
-    let (acked, serialized) = sync::ack_of(cpu);
+    let (acked, serialized) = sync::ack_before_trap();
     let s = plan::stale::classify(&plan::stale::Reading {
         addr: site,
         point: point_of(line),
@@ -355,7 +359,7 @@ pub fn handle(frame: &mut TrapFrame) -> BpOutcome {
     let out = match refs {
         // Withdrawn: no patch covers any address now.
         Some(r) if !get(r) => BpOutcome::Stray {
-            stale: stale(frame.rip.wrapping_sub(1), me),
+            stale: stale(frame.rip.wrapping_sub(1)),
         },
         _ => {
             let out = handle_claimed(frame, me);
@@ -372,7 +376,7 @@ pub fn handle(frame: &mut TrapFrame) -> BpOutcome {
 /// [`handle`] once the table is claimed.
 fn handle_claimed(frame: &mut TrapFrame, me: usize) -> BpOutcome {
     let site = frame.rip.wrapping_sub(1);
-    let before = stale(site, me);
+    let before = stale(site);
     let Some((dest, is_jmp)) = lookup(site) else {
         return BpOutcome::Stray { stale: before };
     };

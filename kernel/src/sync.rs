@@ -15,7 +15,16 @@
 //! Each acknowledgement also carries the round in which the CPU last
 //! serialized ([`ack_of`]): the patcher's sync audit checks, before each
 //! phase, that every other CPU acknowledged a round after the last write
-//! and had serialized in that round when it did.
+//! and had serialized in that round when it did. Both only grow: a duty
+//! nested in an NMI that interrupted this CPU's own duty may acknowledge a
+//! later round first, and the outer one must not take it back.
+//!
+//! A CPU also keeps the acknowledgement it last made *outside* an NMI
+//! ([`ack_before_trap`]), the only one a #BP handler may take as evidence
+//! of what the CPU had serialized before it trapped: an NMI can arrive
+//! between an `int3` and the first instruction of its handler, and a
+//! `spin` handler nested in it acknowledges rounds for the CPU, rounds
+//! that began after the trap (`plan::stale`).
 
 use crate::{
     arch::{
@@ -27,7 +36,7 @@ use crate::{
     sabotage::sabotaged,
     smp,
 };
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use plan::{
     cpus::CpuSet,
     experiment::{Serializer, SyncMode},
@@ -45,6 +54,13 @@ static ACK: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 static SERIALIZED: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 /// Per CPU: what [`SERIALIZED`] held when it last acknowledged.
 static ACK_SERIALIZED: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+/// Per CPU: [`ACK`] and [`ACK_SERIALIZED`] as the last acknowledgement
+/// made outside an NMI left them (read only by the CPU itself).
+static PLAIN_ACK: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+static PLAIN_ACK_SERIALIZED: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+/// Per CPU: how many NMIs it is inside (an NMI can nest in another once a
+/// #BP inside the first returns with IRET, which unblocks NMIs).
+static NMI_DEPTH: [AtomicU32; MAX_CPUS] = [const { AtomicU32::new(0) }; MAX_CPUS];
 /// The `cpumask` round's CPUs that have not passed a serializing point.
 static MASK: CpuSet = CpuSet::new();
 /// How many bits of [`MASK`] are still set: the CPU that takes it to 0 is
@@ -269,6 +285,35 @@ pub fn ack_of(cpu: usize) -> (u64, u64) {
     (acked, ACK_SERIALIZED[cpu].load(Ordering::Relaxed))
 }
 
+/// The last round this CPU acknowledged outside an NMI, and the round in
+/// which it had last serialized then (as [`ack_of`]). Only the CPU itself
+/// may ask, from a #BP handler: with interrupts off there, no
+/// acknowledgement but one made inside an NMI can come between its trap
+/// and this read, so this one was made before the trap (`plan::stale`).
+/// `break=nmi-ack-evidence` answers [`ack_of`] instead.
+pub fn ack_before_trap() -> (u64, u64) {
+    let me = percpu::index() as usize;
+    if sabotaged(Sabotage::NmiAckEvidence) {
+        return ack_of(me);
+    }
+    (
+        PLAIN_ACK[me].load(Ordering::Relaxed),
+        PLAIN_ACK_SERIALIZED[me].load(Ordering::Relaxed),
+    )
+}
+
+/// Runs `f` as this CPU's NMI handler (its acknowledgements are not
+/// [`ack_before_trap`]'s evidence).
+pub fn in_nmi<R>(f: impl FnOnce() -> R) -> R {
+    let depth = &NMI_DEPTH[percpu::index() as usize];
+    // Relaxed: only this CPU reads and writes its depth, and an NMI nested
+    // in this one restores it before this one goes on.
+    depth.fetch_add(1, Ordering::Relaxed);
+    let r = f();
+    depth.fetch_sub(1, Ordering::Relaxed);
+    r
+}
+
 /// This CPU passes a serializing point for the current round, if it has
 /// not yet: serialize, then acknowledge.
 pub fn duty() {
@@ -282,9 +327,18 @@ pub fn duty() {
     if !early {
         serialize_now();
     }
-    ACK_SERIALIZED[me].store(SERIALIZED[me].load(Ordering::Relaxed), Ordering::Relaxed);
+    let serialized = SERIALIZED[me].load(Ordering::Relaxed);
+    // `fetch_max`: an NMI between the load of `r` and here may have
+    // acknowledged a later round already (a nested `spin` handler).
+    ACK_SERIALIZED[me].fetch_max(serialized, Ordering::Relaxed);
     // Release: ACK_SERIALIZED (and whatever this CPU did) before the ack.
-    ACK[me].store(r, Ordering::Release);
+    ACK[me].fetch_max(r, Ordering::Release);
+    if NMI_DEPTH[me].load(Ordering::Relaxed) == 0 {
+        // Not inside an NMI, so no NMI's duty is half done under this one
+        // (an NMI that interrupted it finished first): plain stores.
+        PLAIN_ACK_SERIALIZED[me].store(serialized, Ordering::Relaxed);
+        PLAIN_ACK[me].store(r, Ordering::Relaxed);
+    }
     if early {
         serialize_now();
     }

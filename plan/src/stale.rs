@@ -22,7 +22,8 @@
 //!      fence(Release) ---------------.          fence(Acquire)
 //!   W2 write the opcode over the `CC`  '---> H2 r = slot[line]   (pairs with W1)
 //!   W3 begin round R + 1 (sync)              H3 a = the last round this CPU
-//!                                               acknowledged having serialized in
+//!                                               acknowledged having serialized in,
+//!                                               outside an NMI
 //!
 //!   stale iff addr is the running experiment's patch point of its line,
 //!             byte != CC, r was recorded in this experiment, and a > r
@@ -53,6 +54,15 @@
 //! * **A slot per experiment.** A round kept from the previous experiment
 //!   stands for a write older than the install that laid the arena out
 //!   again.
+//! * **An acknowledgement made outside an NMI.** H3 must read a round the
+//!   CPU acknowledged *before it trapped*. With interrupts off in the
+//!   handler, only an NMI can acknowledge in between: one may arrive after
+//!   the trap, even before the handler's first instruction, and a `spin`
+//!   handler nested in it (its site hit by the NMI's call) acknowledges
+//!   every round the patch waits for, the round after the write back
+//!   included. Taken as evidence, that round makes a trap on a `CC` that
+//!   was still in memory look stale: the patch ended, and the table was
+//!   withdrawn, while the outer handler had not yet looked.
 //!
 //! # The model
 //!
@@ -62,11 +72,13 @@
 //! opcode byte alone), record and write back in the order under test,
 //! sync. The trapping CPU ([`handler_program`]) may acknowledge the
 //! current round once, then takes a #BP at either address, then makes the
-//! handler's three reads. [`explore`] runs every interleaving of the two
+//! handler's three reads; an NMI may acknowledge the current round
+//! anywhere between the trap and the last read. [`explore`] runs every interleaving of the two
 //! programs, exhaustively (they are a few thousand), and compares
 //! [`classify`] with the model's ground truth: the trap is at the point,
-//! the byte read was not `CC`, and the round the CPU acknowledged began
-//! after the last write that took a `CC` away from the point.
+//! the byte read was not `CC`, and the round the CPU had acknowledged when
+//! it trapped began after the last write that took a `CC` away from the
+//! point.
 //!
 //! What the model assumes, and why each is fair:
 //!
@@ -83,9 +95,11 @@
 //!   ([`Protocol::syncs`] takes syncs out).
 //! * **Only the patcher begins rounds and records**, and it begins none
 //!   between a record and the write it stands for.
-//! * **A CPU acknowledges nothing inside the handler** (interrupts are
-//!   off; `spin` does its duty only after the classification), so one
-//!   acknowledgement before the trap reaches every value that more could.
+//! * **Inside the handler, only an NMI acknowledges** (interrupts are
+//!   off; `spin` does its duty only after the classification): one such
+//!   acknowledgement, at any point from the trap to the last read, reaches
+//!   every value that more could, as one acknowledgement before the trap
+//!   does.
 //! * **A trap may come at any moment**, at either address: a CPU fetching
 //!   a `CC` that is there, a stale translation, a CPU sent astray. The
 //!   ground truth judges by memory's history, not by the trap's cause.
@@ -176,6 +190,9 @@ pub enum Step {
     /// The trapping CPU, before its trap: serializes and acknowledges the
     /// current round.
     Ack,
+    /// An NMI on the trapping CPU after its trap: a `spin` handler nested
+    /// in it serializes and acknowledges the current round.
+    NmiAck,
     /// The trapping CPU takes a #BP reported at the site.
     Trap(Site),
     /// Its handler reads memory at the site (H1).
@@ -189,7 +206,7 @@ pub enum Step {
 /// The longest program of either side, and of an interleaving.
 pub const MAX_STEPS: usize = PATCHER_MAX + HANDLER_MAX;
 const PATCHER_MAX: usize = 1 + PATCHES * 6;
-const HANDLER_MAX: usize = 5;
+const HANDLER_MAX: usize = 6;
 
 /// A sequence of steps: a program, or an interleaving of two.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -239,6 +256,9 @@ pub struct Protocol {
     /// Every slot is emptied when the experiment begins (else it keeps the
     /// previous experiment's round).
     pub reset: bool,
+    /// The handler takes as evidence only acknowledgements made outside an
+    /// NMI (else any, an NMI's after the trap included).
+    pub plain_evidence: bool,
     /// Which of each patch's syncs the patcher makes: after the cover,
     /// after the operand, after the write back.
     pub syncs: [bool; 3],
@@ -251,6 +271,7 @@ impl Protocol {
         byte_first: true,
         point_check: true,
         reset: true,
+        plain_evidence: true,
         syncs: [true; 3],
     };
 }
@@ -275,20 +296,31 @@ pub fn patcher_program(p: &Protocol) -> Steps {
 }
 
 /// The trapping CPU's program under `p`: an acknowledgement if `ack`, the
-/// trap at `site`, the handler's reads.
-pub fn handler_program(p: &Protocol, site: Site, ack: bool) -> Steps {
+/// trap at `site`, the handler's reads, with an NMI's acknowledgement
+/// before read `nmi` (0, 1 or 2) if there is one.
+pub fn handler_program(p: &Protocol, site: Site, ack: bool, nmi: Option<usize>) -> Steps {
     let mut s = Steps::new();
     if ack {
         s = s.then(Step::Ack);
     }
     s = s.then(Step::Trap(site));
-    s = if p.byte_first {
-        s.then(Step::ReadByte).then(Step::ReadSlot)
+    let reads = if p.byte_first {
+        [Step::ReadByte, Step::ReadSlot, Step::ReadAcked]
     } else {
-        s.then(Step::ReadSlot).then(Step::ReadByte)
+        [Step::ReadSlot, Step::ReadByte, Step::ReadAcked]
     };
-    s.then(Step::ReadAcked)
+    for (i, read) in reads.into_iter().enumerate() {
+        if nmi == Some(i) {
+            s = s.then(Step::NmiAck);
+        }
+        s = s.then(read);
+    }
+    s
 }
+
+/// Where an NMI's acknowledgement may come in a handler program: nowhere,
+/// or before one of its three reads.
+pub const NMI_PLACES: [Option<usize>; 4] = [None, Some(0), Some(1), Some(2)];
 
 /// The state of the model: memory, the patcher's and the CPU's words, the
 /// ground truth's history and what the handler has read so far.
@@ -298,7 +330,12 @@ struct World {
     byte: u8,
     slot: Option<u64>,
     round: u64,
+    /// The last round this CPU acknowledged, inside an NMI or not.
     acked: u64,
+    /// The last round it acknowledged outside an NMI.
+    plain_acked: u64,
+    /// `plain_acked` when it trapped (the ground truth's).
+    acked_at_trap: u64,
     /// The round current when a `CC` was last taken away from the point.
     removed_at: Option<u64>,
     site: Site,
@@ -316,6 +353,8 @@ impl World {
             slot: (!p.reset).then_some(PREVIOUS_ROUND),
             round: INSTALL_ROUND,
             acked: INSTALL_ROUND,
+            plain_acked: INSTALL_ROUND,
+            acked_at_trap: 0,
             removed_at: Some(INSTALL_ROUND),
             site: Site::Point,
             seen_byte: INT3,
@@ -325,7 +364,7 @@ impl World {
         }
     }
 
-    fn after(mut self, step: Step) -> World {
+    fn after(mut self, step: Step, p: &Protocol) -> World {
         match step {
             Step::Cover => self.byte = INT3,
             Step::Record => self.slot = Some(self.round),
@@ -336,8 +375,9 @@ impl World {
                 self.byte = CALL_OPCODE;
             }
             Step::Begin => self.round += 1,
-            Step::Ack => self.acked = self.round,
-            Step::Trap(site) => self.site = site,
+            Step::Ack => (self.acked, self.plain_acked) = (self.round, self.round),
+            Step::NmiAck => self.acked = self.round,
+            Step::Trap(site) => (self.site, self.acked_at_trap) = (site, self.plain_acked),
             Step::ReadByte => {
                 (self.seen_byte, self.seen_removed_at) = match self.site {
                     Site::Point => (self.byte, self.removed_at),
@@ -345,7 +385,13 @@ impl World {
                 }
             }
             Step::ReadSlot => self.seen_slot = self.slot,
-            Step::ReadAcked => self.seen_acked = self.acked,
+            Step::ReadAcked => {
+                self.seen_acked = if p.plain_evidence {
+                    self.plain_acked
+                } else {
+                    self.acked
+                }
+            }
         }
         self
     }
@@ -366,10 +412,10 @@ impl World {
     }
 
     /// The ground truth: memory held no `CC` at the site from the
-    /// beginning of the acknowledged round to the handler's read, and had
-    /// held one before.
+    /// beginning of the round the CPU had acknowledged when it trapped to
+    /// the handler's read, and had held one before.
     fn truly_stale(&self) -> bool {
-        self.seen_byte != INT3 && self.seen_removed_at.is_some_and(|r| self.seen_acked > r)
+        self.seen_byte != INT3 && self.seen_removed_at.is_some_and(|r| self.acked_at_trap > r)
     }
 }
 
@@ -410,16 +456,16 @@ impl<F: FnMut(&Run)> Explorer<'_, F> {
             return;
         }
         if let Some(&s) = self.patcher.get(i) {
-            self.go(i + 1, j, w.after(s), trace.then(s));
+            self.go(i + 1, j, w.after(s, self.protocol), trace.then(s));
         }
         let s = self.handler.buf[j];
-        self.go(i, j + 1, w.after(s), trace.then(s));
+        self.go(i, j + 1, w.after(s, self.protocol), trace.then(s));
     }
 }
 
 /// Calls `visit` with every interleaving of [`patcher_program`] with each
 /// [`handler_program`] (trap at either site, with and without an
-/// acknowledgement first).
+/// acknowledgement first, with an NMI's at each of [`NMI_PLACES`]).
 pub fn explore(p: &Protocol, visit: impl FnMut(&Run)) {
     let patcher = patcher_program(p);
     let mut e = Explorer {
@@ -430,8 +476,10 @@ pub fn explore(p: &Protocol, visit: impl FnMut(&Run)) {
     };
     for site in [Site::Point, Site::Other] {
         for ack in [false, true] {
-            e.handler = handler_program(p, site, ack);
-            e.go(0, 0, World::start(p), Steps::new());
+            for nmi in NMI_PLACES {
+                e.handler = handler_program(p, site, ack, nmi);
+                e.go(0, 0, World::start(p), Steps::new());
+            }
         }
     }
 }

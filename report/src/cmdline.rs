@@ -145,11 +145,15 @@ pub enum Sabotage {
     /// destination, a wrong target where a batch holds several keys
     /// (`int3-queue`).
     BatchNeighbour,
+    /// The stale classification takes an acknowledgement made inside an
+    /// NMI as evidence of what the CPU had serialized before its trap
+    /// (the NMI may have come after it).
+    NmiAckEvidence,
 }
 
 impl Sabotage {
     /// Every sabotage.
-    pub const ALL: [Sabotage; 27] = [
+    pub const ALL: [Sabotage; 28] = [
         Sabotage::NoFinalSync,
         Sabotage::OperandFirst,
         Sabotage::GapReturn,
@@ -177,6 +181,7 @@ impl Sabotage {
         Sabotage::PokeElsewhere,
         Sabotage::UndoSite,
         Sabotage::BatchNeighbour,
+        Sabotage::NmiAckEvidence,
     ];
 
     /// Its name on the command line.
@@ -209,6 +214,7 @@ impl Sabotage {
             Sabotage::PokeElsewhere => "poke-elsewhere",
             Sabotage::UndoSite => "undo-site",
             Sabotage::BatchNeighbour => "batch-neighbour",
+            Sabotage::NmiAckEvidence => "nmi-ack-evidence",
         }
     }
 

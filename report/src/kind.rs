@@ -157,7 +157,10 @@ pub const HIST: &str = "hist";
 /// judge accepted the planted wrong call it makes before its loop), and as
 /// they apply `site`, `got`, `window`, `vector`, `rip`, `cr2`, `bytes`, `mem`
 /// (the 5 bytes memory holds at the trapping address, read through the
-/// alias), `restored_before_round`, `written_before_round`, `acked_round`,
+/// alias), `nmi_acked_round` (a stray #BP's CPU acknowledged that round
+/// inside an NMI, later than any outside one: the NMI may have come between
+/// the trap and its handler's look at the table), `restored_before_round`,
+/// `written_before_round`, `acked_round`,
 /// `mem_id` (the target memory held), `edx` and `want_edx` (bad-return:
 /// EDX after the call and the site's mark), `at` (unsynced: `operand`,
 /// `uncover`, `withdraw` or `complete`), `written_round`,

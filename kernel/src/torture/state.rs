@@ -497,8 +497,20 @@ pub fn fault(frame: &TrapFrame, kind: FaultKind) {
                 if stray_bp {
                     // What memory holds at the trapping address now (through
                     // the alias): `cc` means a patch is still in progress
-                    // there, anything else that the CPU ran a stale `int3`.
+                    // there; anything else, that the patch was over before
+                    // the handler looked (a stale `int3`, or a handler that
+                    // looked late: see `nmi_acked_round`).
                     rec.hexbytes("mem", &crate::arena::peek::<5>(frame.rip.wrapping_sub(1)));
+                    // A round this CPU acknowledged inside an NMI, later
+                    // than any it acknowledged outside one: an NMI that
+                    // arrived after the trap and acknowledged rounds for
+                    // the CPU (a nested `spin` handler) let the patch end
+                    // before the handler looked.
+                    let (any, _) = crate::sync::ack_of(cpu);
+                    let (plain, _) = crate::sync::ack_before_trap();
+                    if any > plain {
+                        rec.u64("nmi_acked_round", any);
+                    }
                 }
                 rec.u64("generation", KEYS[key].started.load(Ordering::Relaxed))
                     .u64("tsc", rdtsc());

@@ -11,7 +11,7 @@
 //! | `int3/{spin,retry}/ipi/qword/self` | 2 | expect-deadlock, own boot | ... and deadlocks spin and retry |
 //! | `{int3,int3-batch}/{gap,trampoline,r10r11}/ipi/qword/timer-site` | 6 | must-pass | an executor's interrupt handler calls a site while its own call is being emulated (`int3-batch` covers every site of the key, so the nested call traps too) |
 //! | `int3/{gap,r10r11}/ipi/qword/nmi-site` | 2 | must-pass | #BP inside an NMI: Linux's and Nadav's handlers claim to be NMI-safe |
-//! | `int3/{trampoline,spin,retry}/ipi/qword/nmi-site` | 3 | observe | the trampoline's per-CPU slots can be overwritten by the NMI's own #BP (`bad_return`); spin and retry wait inside the NMI, which holds off the sync IPI (`deadlock`), so they get a boot of their own |
+//! | `int3/{trampoline,spin,retry}/ipi/qword/nmi-site` | 3 | observe | the trampoline's per-CPU slots can be overwritten by the NMI's own #BP (`bad_return`); retry waits inside the NMI, which holds off the sync IPI (`deadlock`), so it gets a boot of its own; spin answers the syncs from inside the NMI, so it holds no patch up, but a patch can end under a #BP the NMI interrupted before its lookup (`stray_bp`) |
 //! | `atomic/-/ipi/*` | 4 | observe | Josh's single store, per class (the cross-line case crashed Nehalem): torn operands (`stray_bp`, `faults`) and stale calls |
 //! | `outofline-int3/gap/ipi/qword/timer` | 1 | must-pass | only the trampoline is patched |
 //! | `outofline-atomic/-/ipi/qword` | 1 | observe | as `atomic` |
@@ -164,8 +164,8 @@ const fn build() -> [Experiment; SUITE_LEN] {
         let e = bp(Int3, handler, Ipi, Qword).with_interference(NmiSite);
         s = s.push(match handler {
             Handler::Gap | Handler::R10r11 => e,
-            Handler::Trampoline => e.with_expectation(Observe),
-            Handler::Spin | Handler::Retry => e.with_expectation(Observe).with_own_boot(),
+            Handler::Trampoline | Handler::Spin => e.with_expectation(Observe),
+            Handler::Retry => e.with_expectation(Observe).with_own_boot(),
         });
         h += 1;
     }

@@ -149,14 +149,29 @@ fn every_interleaving_of_the_two_programs_is_run_exactly_once() {
                 .filter(|s| !matches!(s, Cover | Record | Uncover | Begin))
                 .collect();
             let ack = theirs.first() == Some(&Ack);
-            assert_eq!(theirs, handler_program(&p, site, ack).as_slice(), "{t:?}");
+            // The NMI's place: how many reads came before it.
+            let nmi = theirs.iter().position(|&s| s == NmiAck).map(|at| {
+                theirs[..at]
+                    .iter()
+                    .filter(|s| matches!(s, ReadByte | ReadSlot | ReadAcked))
+                    .count()
+            });
+            assert_eq!(
+                theirs,
+                handler_program(&p, site, ack, nmi).as_slice(),
+                "{t:?}"
+            );
             assert_eq!(t.last(), Some(&ReadAcked));
             sites.insert(site);
             assert!(seen.insert(t.to_vec()), "{t:?} twice");
         });
         // Each run stands for one interleaving of the whole programs: the
-        // patcher's remaining steps follow in one order only.
-        let want: u64 = 2 * (binomial(n + 4, 4) + binomial(n + 5, 5));
+        // patcher's remaining steps follow in one order only. Handlers of
+        // 4 steps (no acknowledgement), 5 (one) and 6 (both), at two sites,
+        // with an NMI in one of three places or none.
+        let without = binomial(n + 4, 4) + binomial(n + 5, 5);
+        let with = binomial(n + 5, 5) + binomial(n + 6, 6);
+        let want: u64 = 2 * (without + 3 * with);
         assert_eq!(seen.len() as u64, want, "{p:?}");
         assert_eq!(sites.len(), 2);
     }
@@ -282,13 +297,47 @@ fn a_round_kept_from_the_previous_experiment_is_caught_without_the_reset() {
 }
 
 #[test]
+fn an_nmis_acknowledgement_taken_as_evidence_is_caught() {
+    // The negative control of the kernel's `ack_before_trap`: a `spin`
+    // handler nested in an NMI that came after the trap acknowledged the
+    // round that followed the write back.
+    let v = check(&sound_but(|p| p.plain_evidence = false));
+    let run = v
+        .first_false
+        .expect("an NMI's acknowledgement taken as evidence must be caught");
+    let t = run.trace.as_slice();
+    let nmi = at(t, NmiAck);
+    assert!(
+        at(t, Trap(Site::Point)) < nmi && nmi < at(t, ReadAcked),
+        "{run:#?}"
+    );
+    // The round it acknowledged began after the write back the handler saw.
+    assert!(t[..nmi].contains(&Uncover), "{run:#?}");
+    assert!(
+        run.reading.acked > run.reading.restored_before.unwrap(),
+        "{run:#?}"
+    );
+}
+
+#[test]
+fn an_nmis_acknowledgement_after_the_trap_never_makes_the_kernel_call_a_trap_stale() {
+    explore(&Protocol::SOUND, |run| {
+        let t = run.trace.as_slice();
+        if t.contains(&NmiAck) && !t.contains(&Ack) {
+            assert!(!run.truly_stale && run.stale.is_none(), "{run:#?}");
+        }
+    });
+}
+
+#[test]
 fn every_protocol_with_one_mistake_or_more_is_caught_and_only_the_kernels_passes() {
-    for m in 0..16u32 {
+    for m in 0..32u32 {
         let p = Protocol {
             record_first: m & 1 != 0,
             byte_first: m & 2 != 0,
             point_check: m & 4 != 0,
             reset: m & 8 != 0,
+            plain_evidence: m & 16 != 0,
             syncs: [true; 3],
         };
         let v = check(&p);

@@ -106,6 +106,27 @@ fn an_observe_experiment_carrying_unsynced_bad_return_and_blind_is_not_met() {
 }
 
 #[test]
+fn spin_under_nmi_site_observes_a_stray_int3_and_nothing_else() {
+    let e = exp("int3/spin/ipi/qword/nmi-site");
+    let mut c = healthy();
+    // The patch that the nested handler let end under an interrupted #BP.
+    c.failures = [0, 0, 1, 0, 0, 0, 0, 0];
+    assert!(judge(&e, &c).met());
+    // A stale `int3` is not among what it observes: with the NMI's
+    // acknowledgements left out of the evidence, this one cannot be
+    // excused as the machine's.
+    c.failures = [0, 0, 0, 1, 0, 0, 0, 0];
+    let r = reasons(&e, &c);
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert!(r[0].to_string().contains("stale_bp=1"), "{}", r[0]);
+    assert!(
+        r[0].to_string().contains("it observes stray_bp"),
+        "{}",
+        r[0]
+    );
+}
+
+#[test]
 fn a_deadlock_is_met_only_where_it_is_expected_or_observed() {
     let mut c = healthy();
     c.deadlock = true;
@@ -114,6 +135,8 @@ fn a_deadlock_is_met_only_where_it_is_expected_or_observed() {
     assert!(!judge(&exp("naive/-/none/qword"), &c).met());
     assert!(judge(&exp("int3/spin/ipi/qword/self"), &c).met());
     assert!(judge(&exp("int3/retry/ipi/qword/nmi-site"), &c).met());
+    // `spin` answers the syncs from inside the NMI: it holds no patch up.
+    assert!(!judge(&exp("int3/spin/ipi/qword/nmi-site"), &c).met());
     c.deadlock = false;
     assert_eq!(
         reasons(&exp("int3/spin/ipi/qword/self"), &c),
