@@ -106,7 +106,7 @@ mod tests {
             "one line each and a count"
         );
         assert!(
-            l.last().unwrap().starts_with("134 experiment(s): "),
+            l.last().unwrap().starts_with("136 experiment(s): "),
             "{}",
             l.last().unwrap()
         );

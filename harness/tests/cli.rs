@@ -631,8 +631,8 @@ fn watch_refuses_a_device_that_is_not_a_terminal_naming_it() {
 #[test]
 fn list_shows_every_registry_experiment_and_a_count() {
     let r = run(harness().arg("list"));
-    assert_status(&r, 0, "134 experiment(s): ");
-    assert_eq!(r.1.lines().count(), 135, "one line each and a count");
+    assert_status(&r, 0, "136 experiment(s): ");
+    assert_eq!(r.1.lines().count(), 137, "one line each and a count");
     assert!(
         r.1.lines()
             .any(|l| l.starts_with("int3/retry/ipi/qword/self") && l.ends_with("own-boot")),

@@ -161,6 +161,18 @@ pub fn poke(va: u64, bytes: &[u8]) -> Result<(), PokeError> {
     r
 }
 
+/// Writes `bytes` at window address `va` through the alias, byte by byte
+/// in order, *without* reading them back: for a writer that races the
+/// patcher by design (the `spin-bounded` handler's cancel and completion,
+/// as hpa sketched them), whose result the executors and the patcher's own
+/// read-backs judge. Fails only for an address outside the arena.
+pub fn store(va: u64, bytes: &[u8]) -> Result<(), PokeError> {
+    begin_write();
+    let r = write_bytes(va, bytes);
+    end_write();
+    r
+}
+
 /// `break=poke-elsewhere`: [`poke`], but the bytes land at `landing`
 /// while the read-back checks `va`, as a store through a wrong alias would.
 pub fn poke_landing_at(va: u64, bytes: &[u8], landing: u64) -> Result<(), PokeError> {

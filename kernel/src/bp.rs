@@ -18,6 +18,20 @@
 //! | `r10r11` | R10 = `site+5`, R11 = destination; return into `push r10; jmp r11` (Nadav) |
 //! | `retry` | return to `site` and execute it again until the patch is done |
 //! | `spin` | spin in the handler (doing this CPU's sync duty) until the patch is done, then return to `site` (hpa) |
+//! | `spin-bounded` | hpa's refinement (below): spin a bounded time, then cancel the cover or finish the site's patch; return to `site` |
+//!
+//! `spin-bounded` follows the states hpa gave a pass of the protocol
+//! (LKML, 2019-01-14 and 15; [`PassState`]): `Covering` from the first
+//! `CC` until the sync after it, `Writing` from then until the opcodes are
+//! back, `Installed` during the last sync, `Canceled` when a handler undid
+//! a cover that was not yet synced. Its handler, after its sync duty
+//! ("clear bit in mask"): while `Covering` or `Canceled`, spins off the
+//! patching CPU for at most [`set_spin_bound`]'s time, waiting for the
+//! state or the byte to change; then cancels: `Covering` to `Canceled`,
+//! and the old opcode back over its `CC` (the patcher, finding the pass
+//! canceled when its sync ends, covers again). While `Writing`, it finishes
+//! its own site's patch (the new operand, then the opcode). `Installed` or
+//! idle: the `int3` goes away by itself. Each way it returns to `site`.
 //!
 //! A trapped `jmp` (an out-of-line trampoline) needs no return address:
 //! every emulating handler just returns to the destination.
@@ -62,6 +76,83 @@ static COUNT: AtomicUsize = AtomicUsize::new(0);
 static HANDLER: AtomicU8 = AtomicU8::new(0);
 
 const JMP_FLAG: u64 = 1 << 63;
+
+/// The state of a pass of the int3 protocol, as hpa numbered it; only
+/// `spin-bounded` acts on it (the other handlers ignore it, and the
+/// patcher never finds a pass of theirs canceled).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum PassState {
+    /// No pass (hpa's 0).
+    Idle = 0,
+    /// `CC` written, its sync not yet over (1).
+    Covering = 1,
+    /// The cover synced: operands and opcodes being written (2).
+    Writing = 2,
+    /// The opcodes back, the last sync running (3).
+    Installed = 3,
+    /// A handler undid a cover that was not yet synced (4).
+    Canceled = 4,
+}
+
+static PASS: AtomicU8 = AtomicU8::new(PassState::Idle as u8);
+/// The opcode of the pass's points (the same before and after a patch).
+static PASS_OPCODE: AtomicU8 = AtomicU8::new(0);
+/// How long `spin-bounded` spins before it acts, in TSC ticks.
+static SPIN_BOUND: AtomicU64 = AtomicU64::new(0);
+/// Covers `spin-bounded` canceled, and sites it finished, during the
+/// current experiment.
+pub static CANCELS: AtomicU64 = AtomicU64::new(0);
+/// See [`CANCELS`].
+pub static COMPLETIONS: AtomicU64 = AtomicU64::new(0);
+/// Covers the patcher wrote again because a handler had canceled them,
+/// during the current experiment.
+pub static RECOVERS: AtomicU64 = AtomicU64::new(0);
+
+fn pass() -> u8 {
+    PASS.load(Ordering::SeqCst)
+}
+
+/// The patcher: a pass whose points hold `opcode` is (again) about to
+/// write its `CC`s.
+pub fn pass_covering(opcode: u8) {
+    PASS_OPCODE.store(opcode, Ordering::Relaxed);
+    PASS.store(PassState::Covering as u8, Ordering::SeqCst);
+}
+
+/// The patcher, once the cover's sync is over: the pass goes on to write
+/// (true), or a handler canceled the cover and it must be written again.
+pub fn pass_cover_synced() -> bool {
+    let ok = PASS
+        .compare_exchange(
+            PassState::Covering as u8,
+            PassState::Writing as u8,
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+        )
+        .is_ok();
+    if !ok {
+        RECOVERS.fetch_add(1, Ordering::Relaxed);
+    }
+    ok
+}
+
+/// Whether a handler canceled the pass's cover.
+pub fn pass_canceled() -> bool {
+    pass() == PassState::Canceled as u8
+}
+
+/// The patcher: the opcodes are back (before the last sync), or the pass
+/// is over (after the table is withdrawn).
+pub fn pass_set(s: PassState) {
+    PASS.store(s as u8, Ordering::SeqCst);
+}
+
+/// Sets how long `spin-bounded` spins before it acts (from the running
+/// experiment's idle sync round).
+pub fn set_spin_bound(ticks: u64) {
+    SPIN_BOUND.store(ticks, Ordering::Relaxed);
+}
 
 /// How handlers claim the table (`claim=`, [`Claim`] as `u8`).
 static CLAIM: AtomicU8 = AtomicU8::new(Claim::None as u8);
@@ -396,6 +487,15 @@ fn handle_claimed(frame: &mut TrapFrame, me: usize) -> BpOutcome {
             crate::watchdog::poll();
             frame.rip = site;
         }
+        Handler::SpinBounded => {
+            crate::watchdog::waiting_for_patch(me);
+            let done = spin_bounded(site, dest, me);
+            crate::watchdog::done_waiting(me);
+            if !done {
+                return BpOutcome::Stray { stale: before };
+            }
+            frame.rip = site;
+        }
         Handler::Spin => {
             // hpa: wait here until the patch is done. The patcher's syncs
             // need this CPU's acknowledgement, which it cannot give from
@@ -460,4 +560,76 @@ fn handle_claimed(frame: &mut TrapFrame, me: usize) -> BpOutcome {
         }
     }
     BpOutcome::Handled
+}
+
+/// `spin-bounded` at `site`, a point of the pass whose new destination is
+/// `dest` (module doc; hpa's #BP handler of 2019-01-15, step for step).
+/// False if a write of its own could not be made (never, for a point in
+/// the arena).
+fn spin_bounded(site: u64, dest: u64, me: usize) -> bool {
+    // The BSP patches.
+    let patching = me == 0;
+    loop {
+        // Recheck: hpa's "clear bit in mask", this CPU's sync duty.
+        sync::duty();
+        let s = pass();
+        if s == PassState::Covering as u8 || s == PassState::Canceled as u8 {
+            if !patching && changed_within_bound(site) {
+                continue;
+            }
+            if let Err(now) = PASS.compare_exchange(
+                PassState::Covering as u8,
+                PassState::Canceled as u8,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                if now != PassState::Canceled as u8 {
+                    continue;
+                }
+            }
+            // Cancel: the old opcode back over this point's `CC`.
+            let opcode = PASS_OPCODE.load(Ordering::Relaxed);
+            if crate::arena::store(site, &[opcode]).is_err() {
+                return false;
+            }
+            CANCELS.fetch_add(1, Ordering::Relaxed);
+            return true;
+        }
+        if s == PassState::Writing as u8 {
+            if !patching && pass() != PassState::Writing as u8 {
+                continue;
+            }
+            // Complete this point's patch: the new operand, then the
+            // opcode over the `CC`.
+            let rel = (dest.wrapping_sub(site.wrapping_add(5)) as u32).to_le_bytes();
+            let opcode = PASS_OPCODE.load(Ordering::Relaxed);
+            if crate::arena::store(site + 1, &rel).is_err()
+                || crate::arena::store(site, &[opcode]).is_err()
+            {
+                return false;
+            }
+            COMPLETIONS.fetch_add(1, Ordering::Relaxed);
+            return true;
+        }
+        // Installed, or no pass: the `int3` goes away by itself.
+        return true;
+    }
+}
+
+/// Spins for at most the bound while memory holds `CC` at `site` and the
+/// pass is covering or canceled; whether either changed first.
+fn changed_within_bound(site: u64) -> bool {
+    let start = crate::arch::cpu::rdtsc();
+    let bound = SPIN_BOUND.load(Ordering::Relaxed);
+    while crate::arch::cpu::rdtsc().wrapping_sub(start) < bound {
+        let s = pass();
+        if crate::arena::peek::<1>(site)[0] != plan::encode::INT3
+            || (s != PassState::Covering as u8 && s != PassState::Canceled as u8)
+        {
+            return true;
+        }
+        crate::watchdog::poll();
+        core::hint::spin_loop();
+    }
+    false
 }

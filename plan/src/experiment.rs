@@ -93,6 +93,11 @@ named_enum! {
         /// Spin in the handler until the patch completes (hpa); deadlocks
         /// when the patching CPU itself hits the site.
         Spin = "spin",
+        /// hpa's refinement: spin for a bounded time, and only off the
+        /// patching CPU; then cancel the cover (the old opcode back, the
+        /// patcher covers again) while it is not yet synced, or finish
+        /// the site's patch once it is.
+        SpinBounded = "spin-bounded",
     }
 }
 

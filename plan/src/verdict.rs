@@ -173,6 +173,14 @@ const RETRY_IN_NMI: Kinds = kinds(&[Kind::Deadlock]);
 /// no sync duty, so there the sync waits for the outer handler.
 const SPIN_IN_NMI: Kinds = kinds(&[Kind::StrayBp]);
 
+/// What hpa's `spin-bounded` shows wherever it runs: a CPU that traps
+/// while the pass is writing finishes its own site (the new operand, then
+/// the opcode) and returns to it, and no sync covers that write: the
+/// patcher's next audit finds CPUs that have not acknowledged a round
+/// begun after it (`unsynced`). (Its cancels are not failures: the cover
+/// is written again.)
+const FINISHES_UNSYNCED: Kinds = kinds(&[Kind::Unsynced]);
+
 /// The failure kinds an `observe` experiment observes (none for every
 /// other expectation): each observe row of the suite says what it counts
 /// and why, and any other kind is a failure.
@@ -188,6 +196,7 @@ pub const fn observes(e: &Experiment) -> Kinds {
         (_, Some(Handler::Trampoline), Interference::NmiSite) => CLOBBERED_SLOTS,
         (_, Some(Handler::Retry), Interference::NmiSite) => RETRY_IN_NMI,
         (_, Some(Handler::Spin), Interference::NmiSite) => SPIN_IN_NMI,
+        (_, Some(Handler::SpinBounded), _) => FINISHES_UNSYNCED,
         _ => Kinds::NONE,
     }
 }

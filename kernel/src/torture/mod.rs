@@ -54,6 +54,8 @@ const _: () = {
 const WATCHDOG_US: u64 = 1_500_000;
 /// Sync rounds timed before an experiment starts patching (its floor).
 const FLOOR_ROUNDS: u64 = 8;
+/// How many idle sync rounds `spin-bounded` spins before it acts.
+const SPIN_BOUND_ROUNDS: u64 = 4;
 /// Patches every experiment makes however short its time
 /// ([`plan::verdict::MIN_PATCHES`]: fewer fail it) ...
 const MIN_PATCHES: u64 = plan::verdict::MIN_PATCHES;
@@ -377,6 +379,9 @@ fn run_one(e: &Experiment, ms: u64) {
     } else {
         e.sync
     });
+    // `spin-bounded` spins for at most four of this experiment's idle
+    // sync rounds (hpa's "a limited time").
+    bp::set_spin_bound(SPIN_BOUND_ROUNDS * floor_cycles.max(1));
     let nmi_executors = || {
         if state::interference_is(Interference::Nmi)
             || state::interference_is(Interference::NmiSite)
@@ -387,6 +392,10 @@ fn run_one(e: &Experiment, ms: u64) {
         }
     };
     let settle = settle();
+    let deadline = tsc::deadline_us(ms * 1000);
+    let hard_deadline = tsc::deadline_us(smp::patient_us(
+        (ms * 1000 * MAX_STRETCH).max(MIN_STRETCH_US),
+    ));
     let patcher = patcher::Patcher {
         plan: &plan,
         strategy: e.strategy,
@@ -394,15 +403,12 @@ fn run_one(e: &Experiment, ms: u64) {
         after_cover: &nmi_executors,
         settle,
         sabotage: crate::sabotage::get(),
+        give_up: hard_deadline,
     };
     if e.interference == Interference::SelfSite {
         lapic::timer_periodic(VEC_SELF, state::TIMER_COUNT);
     }
     x86_64::instructions::interrupts::enable();
-    let deadline = tsc::deadline_us(ms * 1000);
-    let hard_deadline = tsc::deadline_us(smp::patient_us(
-        (ms * 1000 * MAX_STRETCH).max(MIN_STRETCH_US),
-    ));
     hist::reset();
     // Counted from here: the patches' own rounds, not the floor's.
     let counted = || {
@@ -594,6 +600,9 @@ fn finish(e: &Experiment, f: Finish) {
                 bp::CYCLES.iter().map(|c| c.load(Ordering::Relaxed)).sum(),
             )
             .str("claim", bp::claim_name())
+            .u64("bp_cancels", bp::CANCELS.load(Ordering::Relaxed))
+            .u64("bp_completions", bp::COMPLETIONS.load(Ordering::Relaxed))
+            .u64("bp_recovers", bp::RECOVERS.load(Ordering::Relaxed))
             .u64("failures", failures)
             .u64("wrong", STATS.wrong.load(Ordering::Relaxed))
             .u64("faults", STATS.faults.load(Ordering::Relaxed))

@@ -109,6 +109,12 @@ pub enum PatchError {
     /// A sync round failed (a CPU did not answer, or its IPI did not go
     /// out).
     Sync(sync::SyncError),
+    /// Handlers canceled the cover (`spin-bounded`) every time it was
+    /// written, until the experiment's hard deadline: a livelock.
+    Canceled {
+        /// How many times the cover was written.
+        covers: u64,
+    },
 }
 
 /// TSC ticks spent in each phase of one patch.
@@ -162,6 +168,9 @@ pub struct Patcher<'a> {
     pub settle: bool,
     /// A deliberate defect (`break=`), to prove the detectors fire.
     pub sabotage: Option<Sabotage>,
+    /// The TSC deadline after which a cover that handlers keep canceling
+    /// (`spin-bounded`) is given up: the experiment's hard deadline.
+    pub give_up: u64,
 }
 
 /// One point of a pass of the int3 protocol: its key, its address, its
@@ -355,23 +364,44 @@ impl Patcher<'_> {
         if self.sabotage == Some(Sabotage::OperandFirst) {
             self.operand_first(batch)?;
         }
-        // Step 1: cover.
+        // Step 1: cover. Under `spin-bounded` a handler may cancel it
+        // before its sync is over (hpa's states, `bp::PassState`): then it
+        // is written again.
         let late = self.sabotage == Some(Sabotage::BpTableLate);
         if !late {
             bp::publish(table);
         }
-        for &(_, pt, _) in batch {
-            if self.sabotage == Some(Sabotage::PokeElsewhere) {
-                // The store lands on the operand's first byte; the
-                // read-back of the opcode must see that.
-                arena::poke_landing_at(pt, &[plan::encode::INT3], pt + 1)
-                    .map_err(PatchError::Readback)?;
+        let mut covers = 0;
+        loop {
+            if covers > 0 && tsc::passed(self.give_up) {
+                return Err(PatchError::Canceled { covers });
             }
-            arena::poke(pt, &[plan::encode::INT3]).map_err(PatchError::Readback)?;
-        }
-        (self.after_cover)();
-        if self.sabotage != Some(Sabotage::NoCoverSync) {
-            sync::sync(self.sync).map_err(PatchError::Sync)?;
+            covers += 1;
+            bp::pass_covering(opcode);
+            for &(_, pt, _) in batch {
+                if self.sabotage == Some(Sabotage::PokeElsewhere) {
+                    // The store lands on the operand's first byte; the
+                    // read-back of the opcode must see that.
+                    arena::poke_landing_at(pt, &[plan::encode::INT3], pt + 1)
+                        .map_err(PatchError::Readback)?;
+                }
+                match arena::poke(pt, &[plan::encode::INT3]) {
+                    Ok(()) => {}
+                    // A `spin-bounded` handler may cancel the cover even
+                    // between this write and its read-back (an interrupt
+                    // on this CPU, under `self`): the pass says so, and
+                    // the cover is written again below.
+                    Err(_) if bp::pass_canceled() => {}
+                    Err(e) => return Err(PatchError::Readback(e)),
+                }
+            }
+            (self.after_cover)();
+            if self.sabotage != Some(Sabotage::NoCoverSync) {
+                sync::sync(self.sync).map_err(PatchError::Sync)?;
+            }
+            if bp::pass_cover_synced() {
+                break;
+            }
         }
         let t1 = rdtsc();
         // Step 2: operand.
@@ -394,12 +424,14 @@ impl Patcher<'_> {
             bp::restoring(pt);
             arena::poke(pt, &[opcode]).map_err(PatchError::Readback)?;
         }
+        bp::pass_set(bp::PassState::Installed);
         if self.sabotage != Some(Sabotage::NoFinalSync) {
             sync::sync(self.sync).map_err(PatchError::Sync)?;
             self.settle(batch)?;
         }
         self.audit(Checkpoint::Withdraw);
         bp::withdraw();
+        bp::pass_set(bp::PassState::Idle);
         Ok(PhaseTicks([t1 - t0, t2 - t1, rdtsc() - t2]))
     }
 

@@ -137,9 +137,16 @@ pub fn begin(e: &Experiment, plan: &ArenaPlan) {
         .iter()
         .chain(crate::bp::SITE_HITS.iter())
         .chain(crate::bp::CYCLES.iter())
+        .chain([
+            &crate::bp::CANCELS,
+            &crate::bp::COMPLETIONS,
+            &crate::bp::RECOVERS,
+        ])
     {
         h.store(0, Ordering::Relaxed);
     }
+    // A pass that an error ended stays in its state until here.
+    crate::bp::pass_set(crate::bp::PassState::Idle);
     for (k, key) in KEYS.iter().enumerate().take(plan.keys()) {
         key.reset(plan.ids(k)[0]);
         for (i, s) in SITES[k].iter().enumerate() {
