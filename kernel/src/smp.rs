@@ -62,6 +62,15 @@ static APIC_ID: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 /// the one being started now.
 static ONLINE: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 static COUNT: AtomicUsize = AtomicUsize::new(1);
+/// Whether every enabled CPU the MADT lists came online (no limit, none
+/// unaddressable, none lost): then an all-but-self IPI reaches exactly the
+/// online CPUs.
+static ALL_ONLINE: AtomicBool = AtomicBool::new(false);
+
+/// Whether every CPU the MADT lists is online (see [`ALL_ONLINE`]).
+pub fn all_online() -> bool {
+    ALL_ONLINE.load(Ordering::Acquire)
+}
 
 /// CPUs online (indices `0..count()`).
 pub fn count() -> usize {
@@ -143,6 +152,9 @@ pub fn start_aps<I: Iterator<Item = MadtCpu>>(
             _ => {}
         },
     );
+    // Release: the CPUs' slots above before the flag that lets a sync
+    // round address them all at once.
+    ALL_ONLINE.store(next == census.listed, Ordering::Release);
     (census, next)
 }
 

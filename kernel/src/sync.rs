@@ -3,7 +3,7 @@
 //!
 //! | method | patcher | every other CPU |
 //! | --- | --- | --- |
-//! | `ipi` | bumps the round, sends the sync IPI to each online CPU, waits until each has acknowledged the round | in the IPI handler: executes the serializing instruction, stores the round in its ack slot |
+//! | `ipi` | bumps the round, sends the sync IPI to every other CPU (one all-but-self broadcast where every CPU the MADT lists is online, as Linux does since v5.5; else one IPI per CPU), waits until each has acknowledged the round | in the IPI handler: executes the serializing instruction, stores the round in its ack slot |
 //! | `cpumask` (hpa) | sets a mask of the other online CPUs, broadcasts the sync IPI once (all-but-self), waits until the round is marked done | at a serializing point (the IPI handler, or while spinning in a #BP handler): serializes, clears its bit; the CPU that clears the last bit marks the round done |
 //! | `none` | nothing (negative control) | nothing |
 //!
@@ -82,7 +82,8 @@ pub enum SyncFailure {
     /// sent (the sends before it took that long).
     Late,
     /// The local APIC of the CPU, the sender, did not accept the
-    /// all-but-self broadcast (`cpumask`).
+    /// all-but-self broadcast (`cpumask`, and `ipi` where every CPU is
+    /// online).
     Broadcast,
 }
 
@@ -166,10 +167,25 @@ pub fn sync(method: SyncMode) -> Result<u64, SyncError> {
             //    send waits for the ICR to accept it, and with hundreds of
             //    vCPUs on a few host cores the sends alone can take long.
             let deadline = tsc::deadline_us(smp::patient_us(SYNC_TIMEOUT_US));
-            // 2. One IPI per CPU. Each accepted send is progress, as each
-            //    answer is; one that is not accepted ends the round, naming
-            //    the CPU (it was not asked to answer: not its fault).
-            for c in (0..n).filter(|&c| c != me) {
+            // 2. Where every CPU the MADT lists is online, one all-but-self
+            //    broadcast reaches exactly the CPUs that must answer (under
+            //    `break=ipi-skip-last` the last one ignores it: `on_ipi`).
+            //    Its rejection ends the round, naming this CPU's local APIC.
+            if smp::all_online() {
+                if lapic::send(Dest::AllButSelf, Delivery::Fixed(VEC_SYNC)).is_err() {
+                    return Err(SyncError {
+                        cpu: me,
+                        round: r,
+                        failure: SyncFailure::Broadcast,
+                    });
+                }
+                IPIS_SENT.fetch_add(smp::count() as u64 - 1, Ordering::Relaxed);
+                crate::watchdog::progress(me);
+            }
+            // Else one IPI per CPU. Each accepted send is progress, as each
+            // answer is; one that is not accepted ends the round, naming
+            // the CPU (it was not asked to answer: not its fault).
+            for c in (0..n).filter(|&c| c != me && !smp::all_online()) {
                 let fail = |failure| SyncError {
                     cpu: c,
                     round: r,
@@ -357,5 +373,14 @@ pub fn duty() {
 
 /// The sync IPI on this CPU.
 pub fn on_ipi() {
+    // `break=ipi-skip-last`: the last CPU is left out of `ipi` rounds; a
+    // broadcast reaches it, so it ignores the round itself.
+    let me = percpu::index() as usize;
+    if sabotaged(Sabotage::IpiSkipLast)
+        && !METHOD_CPUMASK.load(Ordering::Relaxed)
+        && me + 1 == smp::count()
+    {
+        return;
+    }
     duty();
 }
