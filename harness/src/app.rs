@@ -132,7 +132,12 @@ fn cmd_run(a: RunArgs) -> Result<Status> {
         return run_repeated(&req, &setup, a.repeat);
     }
     if req.experiment.is_some() {
-        let print = if a.tap { Print::Quiet } else { Print::Live };
+        // `--quiet` leaves the summary, the count and the verdict.
+        let print = if a.tap || a.quiet {
+            Print::Quiet
+        } else {
+            Print::Live
+        };
         let o = suite::run(&req, &setup, print)?;
         if a.tap {
             let cases: Vec<_> = o

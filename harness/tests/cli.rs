@@ -236,11 +236,19 @@ fn qemu_10_help_without_the_x86_prefix_is_read_and_every_result_says_the_version
         .args(["--experiment", "naive/*", "--ms", "200"]));
     assert_status(&r, 0, "4 passed, 0 failed, 0 skipped, 0 kfail");
     assert!(
-        r.1.contains("  [tcg 10.0.2]\n") && r.1.contains("QEMU Virtual CPU"),
-        "every result line says the QEMU version:\n{}",
+        r.1.contains("--- boot shared on tcg 10.0.2: verdict, name,")
+            && r.1.contains("QEMU Virtual CPU"),
+        "the boot's results are headed by the QEMU version:\n{}",
         r.1
     );
     let dir = evidence_dir(&r.1);
+    let saved = std::fs::read_to_string(dir.join("experiments.txt")).unwrap();
+    let results: Vec<&str> = saved.lines().filter(|l| l.starts_with('[')).collect();
+    assert_eq!(results.len(), 4, "{saved}");
+    assert!(
+        results.iter().all(|l| l.ends_with("  [tcg 10.0.2]")),
+        "every saved result line says the QEMU version:\n{saved}"
+    );
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["qemu"]["version"], "10.0.2", "{summary}");
@@ -741,8 +749,8 @@ fn parse_judges_every_experiment_of_a_log() {
     let r = run(harness().arg("parse").arg(testdata("exp-naive-smp4.log")));
     assert_status(&r, 0, "4 passed, 0 failed, 0 skipped, 0 kfail");
     assert!(
-        r.1.contains("  [tcg (log)]\n") && r.1.contains("QEMU Virtual CPU"),
-        "every line says where: {}",
+        r.1.contains("--- on tcg (log): verdict, name,") && r.1.contains("QEMU Virtual CPU"),
+        "the results are headed by where they were seen: {}",
         r.1
     );
 }
@@ -772,9 +780,45 @@ fn parse_counts_a_known_failure_without_failing_on_the_qemu_version_given() {
     assert_status(&r, 0, "48 passed, 0 failed, 0 skipped, 1 kfail");
     assert!(
         r.1.contains("KFAIL int3-batch/gap/ipi/cross-page/timer")
-            && r.1.contains("  [tcg 10.0.2 (log)]\n")
+            && r.1.contains("--- on tcg 10.0.2 (log): verdict, name,")
             && r.1.contains("known failure on tcg 10.0.2 (log)"),
         "{}",
+        r.1
+    );
+}
+
+#[test]
+fn a_quiet_run_of_experiments_prints_only_the_summary_the_count_and_the_verdict() {
+    let r = run(
+        fake_run("exp-naive-quiet", "pass", &testdata("exp-naive-smp4.log")).args([
+            "--smp",
+            "4",
+            "--experiment",
+            "naive/*",
+            "--ms",
+            "100",
+            "-q",
+        ]),
+    );
+    assert_status(&r, 0, "4 passed, 0 failed, 0 skipped, 0 kfail");
+    let lines: Vec<&str> = r.1.lines().collect();
+    assert!(
+        lines[0].starts_with("--- summary (boot shared: exp=naive/*) ---"),
+        "{}",
+        r.1
+    );
+    assert_eq!(
+        lines[lines.len() - 2..],
+        [
+            "4 passed, 0 failed, 0 skipped, 0 kfail",
+            "verdict: PASS: every expectation met (status 0: pass)"
+        ],
+        "{}",
+        r.1
+    );
+    assert!(
+        !r.1.contains("harness:") && !r.1.contains("PASS  naive/") && !r.1.contains("  > "),
+        "no selection, result or serial line: {}",
         r.1
     );
 }
@@ -942,7 +986,7 @@ fn watch_judges_each_experiment_as_it_arrives_and_says_it_came_by_serial() {
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(
         stdout.contains("[1/4] PASS  naive/-/none/qword")
-            && stdout.contains("  [tcg (serial)]\n")
+            && stdout.contains("--- boot shared on tcg (serial): verdict, name,")
             && stdout.contains("4 passed, 0 failed, 0 skipped, 0 kfail"),
         "{stdout}"
     );
@@ -1688,14 +1732,14 @@ fn parse_of_a_log_from_an_emulator_without_a_hypervisor_bit_never_says_real_mach
     assert_status(
         &r,
         1,
-        "[emulator (firmware BOCHS BXPC, no hypervisor bit) (log)]",
+        "--- on emulator (firmware BOCHS BXPC, no hypervisor bit) (log): verdict",
     );
     assert!(!r.1.contains("real machine"), "{}", r.1);
     let r = run(harness()
         .arg("parse")
         .arg(&log)
         .args(["--platform", "bochs"]));
-    assert_status(&r, 1, "[bochs (log)]");
+    assert_status(&r, 1, "--- on bochs (log): verdict");
     let r = run(harness()
         .arg("parse")
         .arg(&log)
