@@ -48,7 +48,14 @@ pub fn main(cli: Cli) -> Result<Status> {
     // changes its default (run and watch echo, the others do not).
     let (quiet, verbose) = (cli.quiet, cli.verbose);
     match cli.command {
-        Command::Run(a) => cmd_run(RunArgs { quiet, ..a }),
+        Command::Run(a) => cmd_run(RunArgs {
+            quiet,
+            // `harness run PATTERN` is `harness run --experiment PATTERN`
+            // (clap refuses both).
+            experiment: a.experiment.or(a.pattern),
+            pattern: None,
+            ..a
+        }),
         Command::Parse(a) => cmd_parse(ParseArgs { verbose, ..a }),
         Command::Watch(a) => cmd_watch(WatchArgs { quiet, ..a }),
         Command::Matrix(a) => cmd_matrix(MatrixArgs { verbose, ..a }),

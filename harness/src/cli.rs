@@ -10,7 +10,7 @@ use crate::{
     request::{self, BootKind, ExpectKind},
     status,
 };
-use clap::{builder::PossibleValuesParser, Args, Parser, Subcommand};
+use clap::{builder::PossibleValuesParser, ArgGroup, Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 const ABOUT: &str = "Boot the static-call torture kernel under QEMU (or read a real \
@@ -59,7 +59,7 @@ fn examples(text: &str) -> String {
 pub enum Command {
     /// Build the kernel, boot it in QEMU, follow the serial line live under a
     /// hard deadline, judge, and keep the evidence under out/runs/.
-    #[command(after_help = examples("  harness run --smp 4\n  harness run --experiment 'int3/*' --smp 2 --ms 100 --quiet\n  harness run --boot iso-uefi --tap"))]
+    #[command(after_help = examples("  harness run --smp 4\n  harness run 'int3/*' --smp 2 --ms 100 --quiet\n  harness run --boot iso-uefi --tap"))]
     Run(RunArgs),
     /// Judge a saved serial log (from QEMU, CI, or a real machine's cable).
     #[command(after_help = examples("  harness parse out/runs/RUN/serial.log\n  harness parse --tap --smp 4 serial.log | tee parse.tap"))]
@@ -267,7 +267,12 @@ pub struct ExpectArgs {
 
 /// `harness run`.
 #[derive(Debug, Clone, Args)]
+#[command(group(ArgGroup::new("experiments").args(["experiment", "pattern"])))]
 pub struct RunArgs {
+    /// The registry experiments to run, as `--experiment PATTERN` (as in
+    /// `harness list PATTERN`); give one or the other.
+    #[arg(value_name = "PATTERN")]
+    pub pattern: Option<String>,
     /// CPUs of the guest: 1 to 255 on QEMU's `pc` machine (QEMU refuses
     /// more; the kernel holds 1024).
     #[arg(long, value_name = "N", default_value = "4", value_parser = parse_smp)]
@@ -305,9 +310,9 @@ pub struct RunArgs {
     /// its own. Kernel boots only.
     #[arg(long, value_name = "PATTERN")]
     pub experiment: Option<String>,
-    /// Milliseconds per experiment (with --experiment; the kernel's
-    /// default is 200).
-    #[arg(long, value_name = "N", value_parser = parse_ms, requires = "experiment")]
+    /// Milliseconds per experiment (with --experiment or PATTERN; the
+    /// kernel's default is 200).
+    #[arg(long, value_name = "N", value_parser = parse_ms, requires = "experiments")]
     pub ms: Option<u64>,
     /// What to expect (default: what the control implies, else pass).
     #[arg(long, value_enum)]

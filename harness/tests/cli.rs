@@ -669,6 +669,39 @@ fn ms_without_experiment_is_refused() {
 }
 
 #[test]
+fn run_takes_the_pattern_as_its_argument_as_list_does() {
+    let r = run(
+        fake_run("exp-positional", "pass", &testdata("exp-naive-smp4.log"))
+            .args(["naive/*", "--smp", "4", "--ms", "100"]),
+    );
+    assert_status(&r, 0, "4 passed, 0 failed, 0 skipped, 0 kfail");
+    assert!(r.1.contains("4 experiment(s) match `naive/*`"), "{}", r.1);
+}
+
+#[test]
+fn run_refuses_a_pattern_given_both_as_argument_and_as_experiment_naming_both() {
+    let r = run(harness().args(["run", "naive/*", "--experiment", "int3/*"]));
+    assert_status(&r, 2, "cannot be used with");
+    assert!(
+        r.2.contains("--experiment <PATTERN>") && r.2.contains("[PATTERN]"),
+        "{}",
+        r.2
+    );
+}
+
+#[test]
+fn a_mistyped_experiment_option_is_refused_suggesting_an_option_it_begins() {
+    let r = run(harness().args(["run", "--exp", "naive/*"]));
+    assert_status(&r, 2, "unexpected argument '--exp'");
+    // Both options begin so: clap names the closer one.
+    assert!(
+        r.2.contains("a similar argument exists: '--expect'"),
+        "{}",
+        r.2
+    );
+}
+
+#[test]
 fn ms_out_of_range_is_refused() {
     let r = run(harness().args(["run", "--experiment", "*", "--ms", "0"]));
     assert_status(&r, 2, "out of range");
