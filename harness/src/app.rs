@@ -147,12 +147,7 @@ fn cmd_run(a: RunArgs) -> Result<Status> {
         };
         let o = suite::run(&req, &setup, print)?;
         if a.tap {
-            let cases: Vec<_> = o
-                .experiments
-                .iter()
-                .map(evidence::experiment_case)
-                .collect();
-            print!("{}", tap::render(&cases));
+            print!("{}", tap::render(&suite::tap_cases(&o)));
         } else {
             suite::print_summary(&o, &setup);
         }
@@ -648,7 +643,13 @@ fn cmd_matrix(a: MatrixArgs) -> Result<Status> {
                 a.quantum,
             )
         }),
+        human_to_stderr: a.tap,
     };
+    if a.tap && a.verbose {
+        anyhow::bail!(
+            "--tap writes TAP on standard output: no --verbose (its serial echo would mix in)"
+        );
+    }
     if a.list {
         let text = std::fs::read_to_string(&a.file)
             .with_context(|| format!("reading {}", a.file.display()))?;

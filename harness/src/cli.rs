@@ -327,8 +327,9 @@ pub struct RunArgs {
     /// `--quiet`).
     #[arg(skip)]
     pub quiet: bool,
-    /// Print the verdicts as TAP version 13 (one test point per experiment,
-    /// or the platform judgement) instead of the human summary.
+    /// Print the verdicts as TAP version 13 instead of the human summary:
+    /// a test point for each boot's platform judgement and for each of its
+    /// checks, then one per experiment.
     #[arg(long)]
     pub tap: bool,
     /// Run it N times (a boot, or boots, each), one line per run, then a
@@ -407,8 +408,9 @@ pub struct ParseArgs {
     /// Echo the log's lines as they are read (the global `--verbose`).
     #[arg(skip)]
     pub verbose: bool,
-    /// Print the verdicts as TAP version 13 (one test point per experiment,
-    /// or the platform judgement) instead of the human summary.
+    /// Print the verdicts as TAP version 13 instead of the human summary:
+    /// a test point for each boot's platform judgement and for each of its
+    /// checks, then one per experiment.
     #[arg(long)]
     pub tap: bool,
 }
@@ -585,9 +587,8 @@ pub struct MatrixArgs {
     /// Echo every row's serial line (the global `--verbose`).
     #[arg(skip)]
     pub verbose: bool,
-    /// Also print the rows as TAP version 13: the version line first, the
-    /// progress lines (which TAP readers ignore), then the plan and one
-    /// test point per row.
+    /// Print the rows as TAP version 13 on standard output, one test
+    /// point per row; the lines for people go to standard error.
     #[arg(long)]
     pub tap: bool,
     /// Run up to N rows at once. Default: as many as fit in the host's

@@ -19,9 +19,14 @@ fn testdata(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// Where [`scratch`] puts the directory of `name`.
+fn scratch_path(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("harness-cli-{}-{name}", std::process::id()))
+}
+
 /// A fresh scratch directory for one test.
 fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("harness-cli-{}-{name}", std::process::id()));
+    let d = scratch_path(name);
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
@@ -1414,7 +1419,7 @@ fn parse_verbose_echoes_the_log_and_parse_alone_does_not() {
 }
 
 #[test]
-fn a_matrix_with_tap_starts_with_the_version_and_ends_with_one_point_per_row() {
+fn a_matrix_with_tap_writes_only_tap_on_stdout_and_its_lines_for_people_on_stderr() {
     let d = scratch("matrix-tap");
     let table = d.join("t.cfg");
     std::fs::write(
@@ -1422,7 +1427,7 @@ fn a_matrix_with_tap_starts_with_the_version_and_ends_with_one_point_per_row() {
         "[defaults]\naccel = tcg\n[four]\nsmp = 4\n[eight]\nsmp = 8\n[later]\nskip = not yet\n",
     )
     .unwrap();
-    let (code, out, _) = run(harness()
+    let (code, out, err) = run(harness()
         .arg("matrix")
         .arg("--tap")
         .arg(&table)
@@ -1435,14 +1440,68 @@ fn a_matrix_with_tap_starts_with_the_version_and_ends_with_one_point_per_row() {
         .env("FAKE_QEMU_MODE", "pass")
         .env("FAKE_QEMU_SERIAL", testdata("clean.log")));
     assert_eq!(code, 1, "{out}");
-    assert_eq!(out.lines().next(), Some("TAP version 13"), "{out}");
-    let tail: Vec<&str> = out.lines().skip_while(|l| *l != "1..3").collect();
-    assert!(
-        tail.contains(&"ok 1 - four")
-            && tail.contains(&"not ok 2 - eight")
-            && tail.contains(&"ok 3 - later # SKIP not yet"),
-        "wanted the plan then three points, got:\n{out}"
+    let points: Vec<&str> = out
+        .lines()
+        .filter(|l| !l.starts_with("  ") && !l.starts_with('#'))
+        .collect();
+    assert_eq!(
+        points,
+        [
+            "TAP version 13",
+            "1..3",
+            "ok 1 - four",
+            "not ok 2 - eight",
+            "ok 3 - later # SKIP not yet"
+        ],
+        "wanted the version, the plan and three points alone (a failure's YAML block aside), got:\n{out}"
     );
+    assert!(
+        err.contains("[1/3] four ... PASS") && err.contains("1 passed, 1 failed, 1 skipped"),
+        "the lines for people on stderr:\n{err}"
+    );
+}
+
+/// The plan of a TAP stream (`1..N`) and the number of its test points.
+fn tap_plan_and_points(tap: &str) -> (usize, usize) {
+    let plan = tap
+        .lines()
+        .find_map(|l| l.strip_prefix("1.."))
+        .unwrap_or_else(|| panic!("no plan in:\n{tap}"))
+        .parse()
+        .expect("a numeric plan");
+    let points = tap
+        .lines()
+        .filter(|l| l.starts_with("ok ") || l.starts_with("not ok "))
+        .count();
+    (plan, points)
+}
+
+#[test]
+fn run_tap_and_parse_tap_of_the_same_boot_have_the_same_plan() {
+    let (code, run_tap, err) = run(
+        fake_run("tap-same", "pass", &testdata("exp-naive-smp4.log"))
+            .args(["naive/*", "--smp", "4", "--ms", "100", "--tap"]),
+    );
+    assert_eq!(code, 0, "{run_tap}\n{err}");
+    let runs: Vec<PathBuf> = std::fs::read_dir(scratch_path("tap-same"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(runs.len(), 1, "one run directory: {runs:?}");
+    let (code, parse_tap, err) = run(harness()
+        .arg("parse")
+        .arg(runs[0].join("shared").join("serial.log"))
+        .arg("--tap"));
+    assert_eq!(code, 0, "{parse_tap}\n{err}");
+    let (plan, points) = tap_plan_and_points(&run_tap);
+    assert_eq!(plan, points, "run --tap counts its points:\n{run_tap}");
+    assert_eq!(
+        tap_plan_and_points(&parse_tap),
+        (plan, points),
+        "run --tap:\n{run_tap}\nparse --tap:\n{parse_tap}"
+    );
+    // The platform judgement, its checks, and four experiments.
+    assert!(plan > 4, "{run_tap}");
 }
 
 fn replay(dir: &Path, out: &Path, serial: &Path) -> Command {
