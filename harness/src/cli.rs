@@ -80,7 +80,10 @@ pub enum Command {
     /// Print the ISO's boot menu, generated from the registry: the default
     /// suite, each own-boot experiment, the platform only, each sabotage
     /// (scripts/mkiso.sh and scripts/mkiso-limine.sh call it).
-    #[command(name = "iso-menu", after_help = status::HELP_TABLE)]
+    #[command(
+        name = "iso-menu",
+        after_help = examples("  harness iso-menu > grub.cfg\n  harness iso-menu --loader limine --cmdline 'exp=int3/* ms=100'")
+    )]
     IsoMenu(IsoMenuArgs),
     /// Measure: a fixed benchmark set per CPU count, as ratios against the
     /// baselines of the same boot; writes bench.json.

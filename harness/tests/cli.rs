@@ -668,12 +668,6 @@ fn run_with_an_unknown_experiment_pattern_is_refused_naming_it() {
 }
 
 #[test]
-fn ms_without_experiment_is_refused() {
-    let r = run(harness().args(["run", "--ms", "100"]));
-    assert_status(&r, 2, "--experiment");
-}
-
-#[test]
 fn run_takes_the_pattern_as_its_argument_as_list_does() {
     let r = run(
         fake_run("exp-positional", "pass", &testdata("exp-naive-smp4.log"))
@@ -704,6 +698,12 @@ fn a_mistyped_experiment_option_is_refused_suggesting_an_option_it_begins() {
         "{}",
         r.2
     );
+}
+
+#[test]
+fn ms_without_experiment_is_refused() {
+    let r = run(harness().args(["run", "--ms", "100"]));
+    assert_status(&r, 2, "--experiment");
 }
 
 #[test]
@@ -783,6 +783,42 @@ fn a_fake_experiment_boot_prints_a_line_per_experiment_and_keeps_the_evidence() 
 }
 
 #[test]
+fn a_quiet_run_of_experiments_prints_only_the_summary_the_count_and_the_verdict() {
+    let r = run(
+        fake_run("exp-naive-quiet", "pass", &testdata("exp-naive-smp4.log")).args([
+            "--smp",
+            "4",
+            "--experiment",
+            "naive/*",
+            "--ms",
+            "100",
+            "-q",
+        ]),
+    );
+    assert_status(&r, 0, "4 passed, 0 failed, 0 skipped, 0 kfail");
+    let lines: Vec<&str> = r.1.lines().collect();
+    assert!(
+        lines[0].starts_with("--- summary (boot shared: exp=naive/*) ---"),
+        "{}",
+        r.1
+    );
+    assert_eq!(
+        lines[lines.len() - 2..],
+        [
+            "4 passed, 0 failed, 0 skipped, 0 kfail",
+            "verdict: PASS: every expectation met (status 0: pass)"
+        ],
+        "{}",
+        r.1
+    );
+    assert!(
+        !r.1.contains("harness:") && !r.1.contains("PASS  naive/") && !r.1.contains("  > "),
+        "no selection, result or serial line: {}",
+        r.1
+    );
+}
+
+#[test]
 fn parse_judges_every_experiment_of_a_log() {
     let r = run(harness().arg("parse").arg(testdata("exp-naive-smp4.log")));
     assert_status(&r, 0, "4 passed, 0 failed, 0 skipped, 0 kfail");
@@ -821,42 +857,6 @@ fn parse_counts_a_known_failure_without_failing_on_the_qemu_version_given() {
             && r.1.contains("--- on tcg 10.0.2 (log): verdict, name,")
             && r.1.contains("known failure on tcg 10.0.2 (log)"),
         "{}",
-        r.1
-    );
-}
-
-#[test]
-fn a_quiet_run_of_experiments_prints_only_the_summary_the_count_and_the_verdict() {
-    let r = run(
-        fake_run("exp-naive-quiet", "pass", &testdata("exp-naive-smp4.log")).args([
-            "--smp",
-            "4",
-            "--experiment",
-            "naive/*",
-            "--ms",
-            "100",
-            "-q",
-        ]),
-    );
-    assert_status(&r, 0, "4 passed, 0 failed, 0 skipped, 0 kfail");
-    let lines: Vec<&str> = r.1.lines().collect();
-    assert!(
-        lines[0].starts_with("--- summary (boot shared: exp=naive/*) ---"),
-        "{}",
-        r.1
-    );
-    assert_eq!(
-        lines[lines.len() - 2..],
-        [
-            "4 passed, 0 failed, 0 skipped, 0 kfail",
-            "verdict: PASS: every expectation met (status 0: pass)"
-        ],
-        "{}",
-        r.1
-    );
-    assert!(
-        !r.1.contains("harness:") && !r.1.contains("PASS  naive/") && !r.1.contains("  > "),
-        "no selection, result or serial line: {}",
         r.1
     );
 }
@@ -1371,16 +1371,19 @@ fn verdicts_are_plain_when_stdout_is_not_a_terminal_or_no_color_is_set() {
 
 #[test]
 fn quiet_and_verbose_are_accepted_by_every_command_before_or_after_it() {
-    for cmd in [
-        "run",
-        "parse",
-        "watch",
-        "matrix",
-        "list",
-        "bench",
-        "compare",
-        "completions",
-    ] {
+    let cli = <harness::cli::Cli as clap::CommandFactory>::command();
+    let commands: Vec<String> = cli
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .filter(|c| c != "help")
+        .collect();
+    for wanted in ["run", "replay", "iso-menu"] {
+        assert!(
+            commands.iter().any(|c| c == wanted),
+            "no `{wanted}` among {commands:?}"
+        );
+    }
+    for cmd in &commands {
         for flag in ["--quiet", "-q", "--verbose", "-v"] {
             let (code, out, err) = run(harness().arg(cmd).arg(flag).arg("--help"));
             assert_eq!(code, 0, "{cmd} {flag} --help: {err}");
