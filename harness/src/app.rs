@@ -123,7 +123,8 @@ fn cmd_run(a: RunArgs) -> Result<Status> {
     if a.emulator == crate::cli::EmulatorKind::Bochs {
         return cmd_run_bochs(a);
     }
-    let (setup, build) = setup(&a.src, a.iso.clone(), !a.quiet && !a.tap)?;
+    let (mut setup, build) = setup(&a.src, a.iso.clone(), !a.quiet && !a.tap)?;
+    setup.quiet = a.quiet;
     let name = match (&a.control, &a.experiment) {
         (Some(c), _) => format!("control-{c}"),
         (None, Some(_)) => "exp".into(),

@@ -254,6 +254,22 @@ fn a_quiet_run_of_experiments_prints_only_the_summary_the_count_and_the_verdict(
     );
 }
 
+#[test]
+fn a_quiet_run_that_chooses_its_accelerator_keeps_the_kvm_probe_off_stderr() {
+    let args = ["run", "-q", "--smp", "4", "naive/*", "--ms", "100"];
+    let r = run(&mut fake::harness(
+        &args,
+        &scratch("cli", "quiet-auto"),
+        "pass",
+        &testdata("exp-naive-smp4.log"),
+    ));
+    assert_status(&r, 0, "4 passed, 0 failed, 0 skipped, 0 kfail");
+    // Where /dev/kvm opens, the probe boots (and the fake fails it): the
+    // summary's `where` says so; standard error does not.
+    assert!(!r.2.contains("KVM probe"), "{}", r.2);
+    assert!(r.1.contains("where     QEMU"), "{}", r.1);
+}
+
 fn fake_iso_run(name: &str, mode: &str, serial: &str, boot: &str) -> Command {
     let mut c = fake_run(name, mode, &testdata(serial));
     // Any file as old as the "kernel" will do as the image.
