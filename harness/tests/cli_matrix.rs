@@ -42,6 +42,15 @@ fn a_matrix_of_fake_boots_prints_progress_and_the_closing_line() {
         "wanted the closing line alone on a line:\n{}",
         r.1
     );
+    let dir =
+        r.1.lines()
+            .find_map(|l| l.strip_prefix("evidence: "))
+            .unwrap_or_else(|| panic!("no evidence line:\n{}", r.1));
+    let junit = std::fs::read_to_string(std::path::Path::new(dir).join("junit.xml")).unwrap();
+    assert!(
+        junit.contains(r#"tests="3" skipped="1" failures="1""#),
+        "junit.xml counts what the closing line counts:\n{junit}"
+    );
 }
 
 #[test]
