@@ -48,7 +48,14 @@ pub fn main(cli: Cli) -> Result<Status> {
     // changes its default (run and watch echo, the others do not).
     let (quiet, verbose) = (cli.quiet, cli.verbose);
     match cli.command {
-        Command::Run(a) => cmd_run(RunArgs { quiet, ..a }),
+        Command::Run(a) => cmd_run(RunArgs {
+            quiet,
+            // `harness run PATTERN` is `harness run --experiment PATTERN`
+            // (clap refuses both).
+            experiment: a.experiment.or(a.pattern),
+            pattern: None,
+            ..a
+        }),
         Command::Parse(a) => cmd_parse(ParseArgs { verbose, ..a }),
         Command::Watch(a) => cmd_watch(WatchArgs { quiet, ..a }),
         Command::Matrix(a) => cmd_matrix(MatrixArgs { verbose, ..a }),
@@ -116,7 +123,8 @@ fn cmd_run(a: RunArgs) -> Result<Status> {
     if a.emulator == crate::cli::EmulatorKind::Bochs {
         return cmd_run_bochs(a);
     }
-    let (setup, build) = setup(&a.src, a.iso.clone(), !a.quiet && !a.tap)?;
+    let (mut setup, build) = setup(&a.src, a.iso.clone(), !a.quiet && !a.tap)?;
+    setup.quiet = a.quiet;
     let name = match (&a.control, &a.experiment) {
         (Some(c), _) => format!("control-{c}"),
         (None, Some(_)) => "exp".into(),
@@ -132,15 +140,15 @@ fn cmd_run(a: RunArgs) -> Result<Status> {
         return run_repeated(&req, &setup, a.repeat);
     }
     if req.experiment.is_some() {
-        let print = if a.tap { Print::Quiet } else { Print::Live };
+        // `--quiet` leaves the summary, the count and the verdict.
+        let print = if a.tap || a.quiet {
+            Print::Quiet
+        } else {
+            Print::Live
+        };
         let o = suite::run(&req, &setup, print)?;
         if a.tap {
-            let cases: Vec<_> = o
-                .experiments
-                .iter()
-                .map(evidence::experiment_case)
-                .collect();
-            print!("{}", tap::render(&cases));
+            print!("{}", tap::render(&suite::tap_cases(&o)));
         } else {
             suite::print_summary(&o, &setup);
         }
@@ -636,7 +644,13 @@ fn cmd_matrix(a: MatrixArgs) -> Result<Status> {
                 a.quantum,
             )
         }),
+        human_to_stderr: a.tap,
     };
+    if a.tap && a.verbose {
+        anyhow::bail!(
+            "--tap writes TAP on standard output: no --verbose (its serial echo would mix in)"
+        );
+    }
     if a.list {
         let text = std::fs::read_to_string(&a.file)
             .with_context(|| format!("reading {}", a.file.display()))?;

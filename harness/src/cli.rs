@@ -10,7 +10,7 @@ use crate::{
     request::{self, BootKind, ExpectKind},
     status,
 };
-use clap::{builder::PossibleValuesParser, Args, Parser, Subcommand};
+use clap::{builder::PossibleValuesParser, ArgGroup, Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 const ABOUT: &str = "Boot the static-call torture kernel under QEMU (or read a real \
@@ -59,7 +59,7 @@ fn examples(text: &str) -> String {
 pub enum Command {
     /// Build the kernel, boot it in QEMU, follow the serial line live under a
     /// hard deadline, judge, and keep the evidence under out/runs/.
-    #[command(after_help = examples("  harness run --smp 4\n  harness run --experiment 'int3/*' --smp 2 --ms 100 --quiet\n  harness run --boot iso-uefi --tap"))]
+    #[command(after_help = examples("  harness run --smp 4\n  harness run 'int3/*' --smp 2 --ms 100 --quiet\n  harness run --boot iso-uefi --tap"))]
     Run(RunArgs),
     /// Judge a saved serial log (from QEMU, CI, or a real machine's cable).
     #[command(after_help = examples("  harness parse out/runs/RUN/serial.log\n  harness parse --tap --smp 4 serial.log | tee parse.tap"))]
@@ -80,7 +80,10 @@ pub enum Command {
     /// Print the ISO's boot menu, generated from the registry: the default
     /// suite, each own-boot experiment, the platform only, each sabotage
     /// (scripts/mkiso.sh and scripts/mkiso-limine.sh call it).
-    #[command(name = "iso-menu", after_help = status::HELP_TABLE)]
+    #[command(
+        name = "iso-menu",
+        after_help = examples("  harness iso-menu > grub.cfg\n  harness iso-menu --loader limine --cmdline 'exp=int3/* ms=100'")
+    )]
     IsoMenu(IsoMenuArgs),
     /// Measure: a fixed benchmark set per CPU count, as ratios against the
     /// baselines of the same boot; writes bench.json.
@@ -267,7 +270,12 @@ pub struct ExpectArgs {
 
 /// `harness run`.
 #[derive(Debug, Clone, Args)]
+#[command(group(ArgGroup::new("experiments").args(["experiment", "pattern"])))]
 pub struct RunArgs {
+    /// The registry experiments to run, as `--experiment PATTERN` (as in
+    /// `harness list PATTERN`); give one or the other.
+    #[arg(value_name = "PATTERN")]
+    pub pattern: Option<String>,
     /// CPUs of the guest: 1 to 255 on QEMU's `pc` machine (QEMU refuses
     /// more; the kernel holds 1024).
     #[arg(long, value_name = "N", default_value = "4", value_parser = parse_smp)]
@@ -305,9 +313,9 @@ pub struct RunArgs {
     /// its own. Kernel boots only.
     #[arg(long, value_name = "PATTERN")]
     pub experiment: Option<String>,
-    /// Milliseconds per experiment (with --experiment; the kernel's
-    /// default is 200).
-    #[arg(long, value_name = "N", value_parser = parse_ms, requires = "experiment")]
+    /// Milliseconds per experiment (with --experiment or PATTERN; the
+    /// kernel's default is 200).
+    #[arg(long, value_name = "N", value_parser = parse_ms, requires = "experiments")]
     pub ms: Option<u64>,
     /// What to expect (default: what the control implies, else pass).
     #[arg(long, value_enum)]
@@ -322,8 +330,9 @@ pub struct RunArgs {
     /// `--quiet`).
     #[arg(skip)]
     pub quiet: bool,
-    /// Print the verdicts as TAP version 13 (one test point per experiment,
-    /// or the platform judgement) instead of the human summary.
+    /// Print the verdicts as TAP version 13 instead of the human summary:
+    /// a test point for each boot's platform judgement and for each of its
+    /// checks, then one per experiment.
     #[arg(long)]
     pub tap: bool,
     /// Run it N times (a boot, or boots, each), one line per run, then a
@@ -402,8 +411,9 @@ pub struct ParseArgs {
     /// Echo the log's lines as they are read (the global `--verbose`).
     #[arg(skip)]
     pub verbose: bool,
-    /// Print the verdicts as TAP version 13 (one test point per experiment,
-    /// or the platform judgement) instead of the human summary.
+    /// Print the verdicts as TAP version 13 instead of the human summary:
+    /// a test point for each boot's platform judgement and for each of its
+    /// checks, then one per experiment.
     #[arg(long)]
     pub tap: bool,
 }
@@ -580,9 +590,8 @@ pub struct MatrixArgs {
     /// Echo every row's serial line (the global `--verbose`).
     #[arg(skip)]
     pub verbose: bool,
-    /// Also print the rows as TAP version 13: the version line first, the
-    /// progress lines (which TAP readers ignore), then the plan and one
-    /// test point per row.
+    /// Print the rows as TAP version 13 on standard output, one test
+    /// point per row; the lines for people go to standard error.
     #[arg(long)]
     pub tap: bool,
     /// Run up to N rows at once. Default: as many as fit in the host's

@@ -529,6 +529,9 @@ pub struct Options {
     /// Every row on Bochs (`--emulator bochs`): the model, and `ips` and
     /// `quantum` ([`on_bochs`]).
     pub bochs: Option<(String, u64, u32)>,
+    /// The lines for people go to standard error (standard output is
+    /// TAP's: `--tap`).
+    pub human_to_stderr: bool,
 }
 
 impl Default for Options {
@@ -539,6 +542,7 @@ impl Default for Options {
             group: None,
             repeat: 1,
             bochs: None,
+            human_to_stderr: false,
         }
     }
 }
@@ -880,16 +884,46 @@ fn lines_under(r: &RowRun) -> Vec<String> {
     v
 }
 
+/// Where the lines for people go: standard output, or standard error
+/// when standard output is TAP's.
+#[derive(Debug, Clone, Copy)]
+struct Human {
+    stderr: bool,
+}
+
+impl Human {
+    /// A whole line.
+    fn line(self, line: &str) {
+        if self.stderr {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    }
+
+    /// The start of a line, shown at once.
+    fn start(self, text: &str) {
+        if self.stderr {
+            eprint!("{text}");
+            let _ = std::io::stderr().flush();
+        } else {
+            print!("{text}");
+            let _ = std::io::stdout().flush();
+        }
+    }
+}
+
 /// Where the rows' lines go: plain lines, or above a live progress bar
 /// on a terminal.
 struct Progress {
     bar: Option<indicatif::ProgressBar>,
     names: Vec<String>,
     running: Vec<usize>,
+    human: Human,
 }
 
 impl Progress {
-    fn new(names: Vec<String>, live: bool) -> Progress {
+    fn new(names: Vec<String>, live: bool, human: Human) -> Progress {
         let bar = live.then(|| {
             let b = indicatif::ProgressBar::new(names.len() as u64);
             b.set_style(
@@ -904,13 +938,14 @@ impl Progress {
             bar,
             names,
             running: Vec::new(),
+            human,
         }
     }
 
     fn println(&self, line: &str) {
         match &self.bar {
             Some(b) => b.println(line),
-            None => println!("{line}"),
+            None => self.human.line(line),
         }
     }
 
@@ -992,11 +1027,23 @@ pub fn run_table_cases(
     // One row at a time, without a terminal: the row's name while it runs,
     // its result on the same line (as before `-j`).
     let same_line = serial && !setup.echo;
-    let live = !serial && std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let human = Human {
+        stderr: opts.human_to_stderr,
+    };
+    let live = !serial
+        && if human.stderr {
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+        } else {
+            std::io::IsTerminal::is_terminal(&std::io::stdout())
+        };
     if !serial && n > 1 {
-        println!("harness: {n} row(s), {}", jobs.label());
+        human.line(&format!("harness: {n} row(s), {}", jobs.label()));
     }
-    let mut progress = Progress::new(rows.iter().map(|r| r.request.name.clone()).collect(), live);
+    let mut progress = Progress::new(
+        rows.iter().map(|r| r.request.name.clone()).collect(),
+        live,
+        human,
+    );
     let mut runs: Vec<Option<RowRun>> = (0..n).map(|_| None).collect();
     // Skipped rows need no thread, and weigh nothing.
     let weights: Vec<usize> = rows
@@ -1033,10 +1080,9 @@ pub fn run_table_cases(
         |e| match e {
             jobs::Event::Started(i) => {
                 if same_line {
-                    print!("{} ... ", head(i));
-                    let _ = std::io::stdout().flush();
+                    human.start(&format!("{} ... ", head(i)));
                 } else if setup.echo {
-                    println!("{} ...", head(i));
+                    human.line(&format!("{} ...", head(i)));
                 }
                 progress.started(i);
             }
@@ -1050,7 +1096,7 @@ pub fn run_table_cases(
                     result_word(&r)
                 };
                 if same_line {
-                    println!("{word}");
+                    human.line(&word);
                 } else {
                     progress.println(&format!("{} ... {word}", head(i)));
                 }
@@ -1116,7 +1162,7 @@ pub fn run_table_cases(
             }
         }
         let table = t.render(opts.repeat);
-        println!("{table}");
+        human.line(&table);
         log += &table;
     }
     log += &closing;
@@ -1127,11 +1173,11 @@ pub fn run_table_cases(
         "junit.xml",
         &evidence::junit_xml(&format!("matrix {}", file.display()), &[], &cases),
     )?;
-    println!("evidence: {}", matrix_dir.display());
+    human.line(&format!("evidence: {}", matrix_dir.display()));
     if interrupted {
         bail!("interrupted ({closing} before it)");
     }
-    println!("{closing}");
+    human.line(&closing);
     Ok((
         !results.iter().any(|r| matches!(r, RowResult::Fail(_))),
         cases,

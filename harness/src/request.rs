@@ -244,6 +244,8 @@ pub struct Setup {
     pub out: PathBuf,
     /// Echo the serial line live.
     pub echo: bool,
+    /// Keep the KVM probe's progress off standard error (`run --quiet`).
+    pub quiet: bool,
     /// Other QEMUs that runs named (matrix rows with `qemu =`), by spec.
     others: Mutex<HashMap<String, Arc<QemuInfo>>>,
     symbols: Mutex<Option<std::result::Result<Symbols, String>>>,
@@ -287,6 +289,7 @@ impl Setup {
             workspace,
             qemu,
             echo,
+            quiet: false,
             others: Mutex::new(HashMap::new()),
             symbols: Mutex::new(None),
             auto_choice: Mutex::new(HashMap::new()),
@@ -342,7 +345,7 @@ impl Setup {
         let probe = match (choice.probe.clone(), cached) {
             (Some(p), _) | (None, Some(p)) => p,
             (None, None) => {
-                let p = accel::probe_kvm(&qemu.path, Some(&self.elf), cpu, dir)?;
+                let p = accel::probe_kvm(&qemu.path, Some(&self.elf), cpu, dir, self.quiet)?;
                 locked(&self.kvm_probe).insert(qemu.path.clone(), p.clone());
                 p
             }
@@ -376,7 +379,13 @@ impl Setup {
             return Ok(c.clone());
         }
         let have_elf = self.elf.is_file();
-        let probe = accel::probe_kvm(&qemu.path, have_elf.then_some(&*self.elf), cpu, dir)?;
+        let probe = accel::probe_kvm(
+            &qemu.path,
+            have_elf.then_some(&*self.elf),
+            cpu,
+            dir,
+            self.quiet,
+        )?;
         let c = accel::decide(probe, have_elf);
         locked(&self.auto_choice).insert(qemu.path.clone(), c.clone());
         Ok(c)

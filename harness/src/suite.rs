@@ -623,6 +623,26 @@ fn write_evidence(o: &SuiteOutcome, req: &RunRequest, setup: &Setup) -> Result<(
     evidence::write(&o.dir, "experiments.txt", &text)
 }
 
+/// The test points of `run --tap`: each boot's platform judgement and
+/// checks (what `parse --tap` of its serial log gives for them), then each
+/// experiment.
+pub fn tap_cases(o: &SuiteOutcome) -> Vec<Case> {
+    let mut cases: Vec<Case> = o
+        .boots
+        .iter()
+        .flat_map(|b| {
+            run::junit_cases(
+                &b.outcome.plan.name,
+                &b.outcome.facts,
+                &b.outcome.judgement,
+                b.outcome.wall,
+            )
+        })
+        .collect();
+    cases.extend(o.experiments.iter().map(evidence::experiment_case));
+    cases
+}
+
 fn platform_case(b: &BootResult) -> Case {
     let j = &b.outcome.judgement;
     Case {

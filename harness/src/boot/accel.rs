@@ -185,8 +185,15 @@ pub fn probe_outcome(t: &Transcript, ending: &Ending, secs: f64) -> ProbeBoot {
 }
 
 /// Runs the KVM probe: `/dev/kvm`, then a probe boot, then (after a KVM
-/// internal error) a `nobp` probe boot. Evidence goes under `dir`.
-pub fn probe_kvm(qemu: &Path, elf: Option<&Path>, cpu: &str, dir: &Path) -> Result<KvmProbe> {
+/// internal error) a `nobp` probe boot, saying so on standard error unless
+/// `quiet`. Evidence goes under `dir`.
+pub fn probe_kvm(
+    qemu: &Path,
+    elf: Option<&Path>,
+    cpu: &str,
+    dir: &Path,
+    quiet: bool,
+) -> Result<KvmProbe> {
     let dev = dev_kvm();
     let mut probe = KvmProbe {
         dev_kvm: dev.clone(),
@@ -199,15 +206,20 @@ pub fn probe_kvm(qemu: &Path, elf: Option<&Path>, cpu: &str, dir: &Path) -> Resu
     let Some(elf) = elf.filter(|e| e.is_file()) else {
         return Ok(probe);
     };
-    eprintln!(
-        "harness: probing KVM: booting the kernel with -smp 1 (limit {} s)",
+    let say = |what: String| {
+        if !quiet {
+            eprintln!("harness: {what}");
+        }
+    };
+    say(format!(
+        "probing KVM: booting the kernel with -smp 1 (limit {} s)",
         PROBE_DEADLINE.as_secs()
-    );
+    ));
     let b = probe_boot(qemu, elf, cpu, "", &dir.join("probe-kvm"))?;
-    eprintln!("harness: KVM probe {}", b.describe());
+    say(format!("KVM probe {}", b.describe()));
     if matches!(b, ProbeBoot::KvmInternalError { .. }) {
         let n = probe_boot(qemu, elf, cpu, "nobp", &dir.join("probe-kvm-nobp"))?;
-        eprintln!("harness: KVM probe with `nobp` {}", n.describe());
+        say(format!("KVM probe with `nobp` {}", n.describe()));
         probe.nobp_boot = Some(n);
     }
     probe.boot = Some(b);

@@ -106,6 +106,35 @@ pub fn is_experiment_record(line: &Line) -> bool {
 /// of the default suite).
 pub const NAME_WIDTH: usize = 46;
 
+/// How wide a result line may be on a terminal, unless `COLUMNS` says the
+/// terminal is wider.
+pub const LINE_WIDTH: usize = 120;
+
+/// How wide a result line may be here: [`LINE_WIDTH`], or `COLUMNS` when
+/// that is wider.
+pub fn line_width() -> usize {
+    width_for(std::env::var("COLUMNS").ok().as_deref())
+}
+
+/// [`line_width`] for a value of `COLUMNS`.
+pub fn width_for(columns: Option<&str>) -> usize {
+    columns
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .map_or(LINE_WIDTH, |c| c.max(LINE_WIDTH))
+}
+
+/// The line above a boot's results on a terminal: where they were seen
+/// (the result lines leave it to this line; saved ones carry it each) and
+/// what the columns are.
+pub fn results_header(boot: &str, tag: &str) -> String {
+    let boot = if boot.is_empty() {
+        String::new()
+    } else {
+        format!("boot {boot} ")
+    };
+    format!("--- {boot}on {tag}: verdict, name, expectation, outcome, patches, calls, #BP hits, failures")
+}
+
 /// How many failure records are shown under a result.
 pub const FAILURES_SHOWN: usize = 3;
 
@@ -118,13 +147,60 @@ pub fn ns(ns: u64) -> String {
     }
 }
 
-/// One experiment's result for people: the result line (verdict, name,
-/// expectation, the kernel's outcome, patches, calls, #BP hits, failures,
-/// where it was seen), then indented details: why it failed or is a known
-/// failure, its first failure records, stuck CPUs, when a control was
-/// caught; and for `observe`, a litmus7 `Observation` line.
-/// `index` is `(n, of)` for a `[ n/of]` prefix.
+/// One experiment's result for people, as saved (`experiments.txt`):
+/// the result line (verdict, name, expectation, the kernel's outcome,
+/// patches, calls, #BP hits, failures, where it was seen), then indented
+/// details: why it failed or is a known failure, its first failure records,
+/// stuck CPUs, when a control was caught; and for `observe`, a litmus7
+/// `Observation` line. `index` is `(n, of)` for a `[ n/of]` prefix.
 pub fn experiment_lines(j: &ExpJudgement, index: Option<(usize, usize)>) -> Vec<String> {
+    lines(j, index, None)
+}
+
+/// The same for a terminal: the result line without where it was seen
+/// (the [`results_header`] above says it) and at most `width` characters
+/// wide (its columns close up when padded ones would not fit).
+pub fn terminal_lines(
+    j: &ExpJudgement,
+    index: Option<(usize, usize)>,
+    width: usize,
+) -> Vec<String> {
+    lines(j, index, Some(width))
+}
+
+/// The result line's columns: padded to line up, or closed up to one
+/// space each.
+fn result_line(prefix: &str, j: &ExpJudgement, padded: bool) -> String {
+    let w = |n: usize| if padded { n } else { 0 };
+    let head = format!(
+        "{prefix}{:<5} {:<nw$} {:<ew$} {:<ow$}",
+        j.verdict.word(),
+        j.name,
+        j.expectation,
+        j.outcome,
+        nw = w(NAME_WIDTH),
+        ew = w(16),
+        ow = w(8),
+    );
+    if j.verdict == Verdict::Skip {
+        return head.trim_end().to_string();
+    }
+    format!(
+        "{head} {:>pw$} {:>cw$} {:>bw$} {:>fw$}",
+        j.n("patches"),
+        j.n("calls"),
+        j.n("bp_hits"),
+        j.n("failures"),
+        pw = w(5),
+        cw = w(9),
+        bw = w(8),
+        fw = w(6),
+    )
+}
+
+/// [`experiment_lines`] (`width` none: each result line says where it was
+/// seen) or [`terminal_lines`].
+fn lines(j: &ExpJudgement, index: Option<(usize, usize)>, width: Option<usize>) -> Vec<String> {
     let prefix = match index {
         Some((i, n)) => {
             let w = n.to_string().len();
@@ -134,31 +210,28 @@ pub fn experiment_lines(j: &ExpJudgement, index: Option<(usize, usize)>) -> Vec<
     };
     let pad = " ".repeat(prefix.len() + 6);
     let mut v = Vec::new();
-    let head = format!(
-        "{prefix}{:<5} {:<NAME_WIDTH$} {:<16} {:<11}",
-        j.verdict.word(),
-        j.name,
-        j.expectation,
-        j.outcome
-    );
+    let fits = |l: &String| width.is_none_or(|w| l.chars().count() <= w);
+    let mut line = result_line(&prefix, j, true);
+    if !fits(&line) {
+        line = result_line(&prefix, j, false);
+    }
+    let tag = format!("  [{}]", j.seen.tag());
     if j.verdict == Verdict::Skip {
-        v.push(format!(
-            "{head} ({})  [{}]",
-            j.reasons.first().map_or("no reason", String::as_str),
-            j.seen.tag()
-        ));
+        let reason = j.reasons.first().map_or("no reason", String::as_str);
+        let with_reason = format!("{line} ({reason})");
+        match width {
+            None => v.push(format!("{with_reason}{tag}")),
+            Some(_) if fits(&with_reason) => v.push(with_reason),
+            Some(_) => {
+                v.push(line);
+                v.push(format!("{pad}why: {reason}"));
+            }
+        }
         return v;
     }
-    v.push(format!(
-        "{head} patches {:>6} calls {:>9} #BP {:>8} failures {:>6}  [{}]",
-        j.n("patches"),
-        j.n("calls"),
-        j.n("bp_hits"),
-        j.n("failures"),
-        j.seen.tag()
-    ));
+    v.push(if width.is_none() { line + &tag } else { line });
     if let Some(o) = &j.observation {
-        v.push(format!("{}  [{}]", o.line(&j.name), j.seen.tag()));
+        v.push(format!("{}{tag}", o.line(&j.name)));
     }
     if let Some(k) = &j.known {
         v.push(format!("{pad}kfail: {k}"));
@@ -445,6 +518,118 @@ pub fn print_tally(exps: &[ExpJudgement], status: Status) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::judge::seen::{Via, Where};
+    use crate::machine::{qemu::Accel, qemu_info::QemuVersion};
+
+    /// The result of `name` under TCG of QEMU 7.2.22, with counters
+    /// of the README's annotated run.
+    fn result(name: &str, expectation: &str, outcome: &str) -> ExpJudgement {
+        let seen = Where::new(None, Via::Qemu, Some(Accel::Tcg)).with_qemu(Some(QemuVersion {
+            major: 7,
+            minor: 2,
+            micro: 22,
+        }));
+        let ctx = crate::judge::experiment::Context {
+            seen: &seen,
+            symbols: None,
+            nobp_why: None,
+        };
+        let e = plan::experiment::find(name).expect("a registry experiment");
+        let mut j = crate::judge::experiment::never_ran(e, "not at all", &ctx);
+        j.expectation = expectation.into();
+        j.verdict = Verdict::Pass;
+        j.outcome = outcome.into();
+        j.reasons.clear();
+        for (k, v) in [
+            ("patches", 14),
+            ("calls", 1_786_944),
+            ("bp_hits", 34_579),
+            ("failures", 0),
+        ] {
+            j.counters.insert(k.into(), v);
+        }
+        j.boot = "shared".into();
+        j
+    }
+
+    /// The longest name of the registry.
+    fn longest_name() -> String {
+        plan::experiment::matching("*")
+            .map(|e| e.name().to_string())
+            .max_by_key(|n| n.len())
+            .expect("the registry has experiments")
+    }
+
+    #[test]
+    fn a_result_line_of_the_longest_name_in_a_run_of_the_whole_registry_fits_120_columns() {
+        let total = plan::experiment::matching("*").count();
+        let j = result(&longest_name(), "negative-control", "observed");
+        let lines = terminal_lines(&j, Some((total, total)), LINE_WIDTH);
+        assert!(
+            lines[0].chars().count() <= LINE_WIDTH,
+            "{} columns: {}",
+            lines[0].chars().count(),
+            lines[0]
+        );
+        assert!(
+            lines[0].contains("14   1786944    34579      0"),
+            "{}",
+            lines[0]
+        );
+    }
+
+    #[test]
+    fn the_terminal_line_leaves_where_to_the_header_and_the_saved_line_says_it() {
+        let j = result("int3/gap/ipi/qword/timer", "must-pass", "pass");
+        let terminal = terminal_lines(&j, Some((5, 134)), LINE_WIDTH);
+        let saved = experiment_lines(&j, Some((5, 134)));
+        assert!(!terminal[0].contains("tcg"), "{}", terminal[0]);
+        assert!(saved[0].ends_with("  [tcg 7.2.22]"), "{}", saved[0]);
+        assert_eq!(saved[0], format!("{}  [tcg 7.2.22]", terminal[0]));
+        assert_eq!(
+            results_header(&j.boot, &j.seen.tag()),
+            "--- boot shared on tcg 7.2.22: verdict, name, expectation, outcome, patches, calls, #BP hits, failures"
+        );
+    }
+
+    #[test]
+    fn a_result_line_too_wide_for_the_terminal_closes_up_its_columns() {
+        let mut j = result("int3/gap/ipi/qword/timer", "must-pass", "pass");
+        j.counters.insert("calls".into(), u64::MAX);
+        j.counters.insert("bp_hits".into(), u64::MAX);
+        let padded = terminal_lines(&j, Some((5, 134)), 1000);
+        let closed = terminal_lines(&j, Some((5, 134)), LINE_WIDTH);
+        assert!(padded[0].len() > LINE_WIDTH, "{}", padded[0]);
+        assert!(closed[0].len() <= LINE_WIDTH, "{}", closed[0]);
+        assert!(
+            closed[0].starts_with("[  5/134] PASS  int3/gap/ipi/qword/timer must-pass pass 14 "),
+            "{}",
+            closed[0]
+        );
+    }
+
+    #[test]
+    fn a_skip_reason_too_long_for_the_line_goes_on_a_why_line() {
+        let mut j = result("int3/gap/ipi/qword/timer", "must-pass", "skip");
+        j.verdict = Verdict::Skip;
+        j.reasons = vec!["r".repeat(80)];
+        let lines = terminal_lines(&j, Some((5, 134)), LINE_WIDTH);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines.iter().all(|l| l.len() <= LINE_WIDTH), "{lines:?}");
+        assert_eq!(lines[1].trim_start(), format!("why: {}", "r".repeat(80)));
+        j.reasons = vec!["own-boot".into()];
+        let short = terminal_lines(&j, Some((5, 134)), LINE_WIDTH);
+        assert_eq!(short.len(), 1, "{short:?}");
+        assert!(short[0].ends_with("skip (own-boot)"), "{}", short[0]);
+    }
+
+    #[test]
+    fn columns_wider_than_120_widen_the_line_and_narrower_or_garbage_do_not() {
+        assert_eq!(width_for(None), 120);
+        assert_eq!(width_for(Some("200")), 200);
+        assert_eq!(width_for(Some("80")), 120);
+        assert_eq!(width_for(Some("wide")), 120);
+    }
 
     #[test]
     fn escape_sequences_from_firmware_are_not_echoed() {

@@ -26,8 +26,9 @@ pub enum Print {
     Quiet,
 }
 
-/// The per-experiment table as it is printed: numbered lines, kept for
-/// `experiments.txt`.
+/// The per-experiment table: numbered lines, printed for a terminal (each
+/// boot's results under a header that says where they were seen) and kept
+/// for `experiments.txt` (each result line saying where it was seen).
 #[derive(Debug, Default)]
 pub struct Table {
     /// Rows shown so far.
@@ -36,7 +37,11 @@ pub struct Table {
     pub total: usize,
     /// Whether to print (else only keep).
     pub print: bool,
-    /// Every line shown.
+    /// How wide a printed result line may be ([`render::line_width`]).
+    pub width: usize,
+    /// The header printed last, if any in this boot.
+    header: Option<String>,
+    /// Every line kept.
     pub text: Vec<String>,
 }
 
@@ -46,23 +51,39 @@ impl Table {
         Table {
             total,
             print,
+            width: render::line_width(),
             ..Table::default()
         }
     }
 
-    /// Shows one result.
+    /// A new boot begins: its first result gets a header of its own.
+    pub fn begin_boot(&mut self) {
+        self.header = None;
+    }
+
+    /// Shows one result, under a header when it is the boot's first or was
+    /// seen elsewhere than the one before.
     pub fn show(&mut self, j: &ExpJudgement) {
         self.shown += 1;
-        let lines = render::experiment_lines(j, Some((self.shown, self.total.max(self.shown))));
+        let index = Some((self.shown, self.total.max(self.shown)));
+        let header = render::results_header(&j.boot, &j.seen.tag());
+        let new_header = self.header.as_ref() != Some(&header);
         if self.print {
             let mut out = std::io::stdout().lock();
+            if new_header {
+                let _ = writeln!(out, "{header}");
+            }
             let colour = crate::results::paint::enabled();
-            for l in &lines {
-                let _ = writeln!(out, "{}", crate::results::paint::verdicts(l, colour));
+            for l in render::terminal_lines(j, index, self.width) {
+                let _ = writeln!(out, "{}", crate::results::paint::verdicts(&l, colour));
             }
             let _ = out.flush();
         }
-        self.text.extend(lines);
+        if new_header {
+            self.text.push(header.clone());
+            self.header = Some(header);
+        }
+        self.text.extend(render::experiment_lines(j, index));
     }
 }
 
@@ -102,6 +123,7 @@ impl<'a> Live<'a> {
         defer_own_boot: bool,
         role: &'a str,
     ) -> Live<'a> {
+        table.begin_boot();
         Live {
             facts: Facts::default(),
             accel,
