@@ -149,11 +149,16 @@ pub enum Sabotage {
     /// NMI as evidence of what the CPU had serialized before its trap
     /// (the NMI may have come after it).
     NmiAckEvidence,
+    /// The #BP handler is instrumented: on entry, before it looks its trap
+    /// up, it calls through a site of the key being patched. When that
+    /// site is covered with `int3`, the call traps inside the handler,
+    /// whose entry calls it again, until the stack runs out.
+    TracedHandler,
 }
 
 impl Sabotage {
     /// Every sabotage.
-    pub const ALL: [Sabotage; 28] = [
+    pub const ALL: [Sabotage; 29] = [
         Sabotage::NoFinalSync,
         Sabotage::OperandFirst,
         Sabotage::GapReturn,
@@ -182,6 +187,7 @@ impl Sabotage {
         Sabotage::UndoSite,
         Sabotage::BatchNeighbour,
         Sabotage::NmiAckEvidence,
+        Sabotage::TracedHandler,
     ];
 
     /// Its name on the command line.
@@ -215,6 +221,7 @@ impl Sabotage {
             Sabotage::UndoSite => "undo-site",
             Sabotage::BatchNeighbour => "batch-neighbour",
             Sabotage::NmiAckEvidence => "nmi-ack-evidence",
+            Sabotage::TracedHandler => "traced-handler",
         }
     }
 
