@@ -169,6 +169,13 @@ pub fn sync(method: SyncMode) -> Result<u64, SyncError> {
             // 2. One IPI per CPU. Each accepted send is progress, as each
             //    answer is; one that is not accepted ends the round, naming
             //    the CPU (it was not asked to answer: not its fault).
+            // `break=defer-sync`: the last CPU is counted in, not asked.
+            let n = if let Some(c) = deferring(n, me) {
+                defer(c, r);
+                n - 1
+            } else {
+                n
+            };
             for c in (0..n).filter(|&c| c != me) {
                 let fail = |failure| SyncError {
                     cpu: c,
@@ -358,4 +365,38 @@ pub fn duty() {
 /// The sync IPI on this CPU.
 pub fn on_ipi() {
     duty();
+}
+
+/// Per CPU: the last round whose serialization it was left owing
+/// (`break=defer-sync`).
+static OWED: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+
+/// `break=defer-sync`: the CPU that an `ipi` round of `n` CPUs begun by
+/// `me` leaves out, as isolated: the last one, if it is not `me`.
+fn deferring(n: usize, me: usize) -> Option<usize> {
+    (sabotaged(Sabotage::DeferSync) && n >= 2 && n - 1 != me).then_some(n - 1)
+}
+
+/// `break=defer-sync`: counts `cpu` in round `r` without an IPI, as a
+/// patcher that defers an isolated CPU's sync to its next kernel entry
+/// does, and leaves it the serialization owed ([`pay_deferred`]). Its
+/// acknowledgement carries the round it last really serialized in, so the
+/// sync audit sees a CPU counted in a round it has not serialized in.
+fn defer(cpu: usize, r: u64) {
+    OWED[cpu].fetch_max(r, Ordering::Relaxed);
+    // Release pairs with the patcher's Acquire in `ack_of`.
+    ACK[cpu].fetch_max(r, Ordering::Release);
+}
+
+/// `break=defer-sync`: this CPU's next kernel entry (an interrupt) pays
+/// the serialization it was left owing, after the interrupt's handler ran
+/// (which may have called a site being patched). Nothing without the word.
+pub fn pay_deferred() {
+    let me = percpu::index() as usize;
+    let owed = OWED[me].load(Ordering::Relaxed);
+    if owed == 0 || ACK_SERIALIZED[me].load(Ordering::Relaxed) >= owed {
+        return;
+    }
+    serialize_now();
+    ACK_SERIALIZED[me].fetch_max(SERIALIZED[me].load(Ordering::Relaxed), Ordering::Relaxed);
 }

@@ -154,11 +154,17 @@ pub enum Sabotage {
     /// site is covered with `int3`, the call traps inside the handler,
     /// whose entry calls it again, until the stack runs out.
     TracedHandler,
+    /// `ipi` sync: the last CPU is isolated and gets no sync IPI. The
+    /// patcher counts its acknowledgement for it and leaves it a
+    /// serialization owed, which it pays at its next interrupt (its next
+    /// kernel entry), after that interrupt's handler: a CPU counted as
+    /// synced runs patched code before it serializes.
+    DeferSync,
 }
 
 impl Sabotage {
     /// Every sabotage.
-    pub const ALL: [Sabotage; 29] = [
+    pub const ALL: [Sabotage; 30] = [
         Sabotage::NoFinalSync,
         Sabotage::OperandFirst,
         Sabotage::GapReturn,
@@ -188,6 +194,7 @@ impl Sabotage {
         Sabotage::BatchNeighbour,
         Sabotage::NmiAckEvidence,
         Sabotage::TracedHandler,
+        Sabotage::DeferSync,
     ];
 
     /// Its name on the command line.
@@ -222,6 +229,7 @@ impl Sabotage {
             Sabotage::BatchNeighbour => "batch-neighbour",
             Sabotage::NmiAckEvidence => "nmi-ack-evidence",
             Sabotage::TracedHandler => "traced-handler",
+            Sabotage::DeferSync => "defer-sync",
         }
     }
 
