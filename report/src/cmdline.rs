@@ -160,11 +160,17 @@ pub enum Sabotage {
     /// kernel entry), after that interrupt's handler: a CPU counted as
     /// synced runs patched code before it serializes.
     DeferSync,
+    /// With `claim=shared` or `percpu`, the patcher drops its own
+    /// reference when it withdraws the table but does not wait for the
+    /// handlers' references to drain: the next patch resets the count
+    /// under a handler that still holds one, whose release then takes the
+    /// new patch's count to zero while its `int3`s are live.
+    ClaimNoDrain,
 }
 
 impl Sabotage {
     /// Every sabotage.
-    pub const ALL: [Sabotage; 30] = [
+    pub const ALL: [Sabotage; 31] = [
         Sabotage::NoFinalSync,
         Sabotage::OperandFirst,
         Sabotage::GapReturn,
@@ -195,6 +201,7 @@ impl Sabotage {
         Sabotage::NmiAckEvidence,
         Sabotage::TracedHandler,
         Sabotage::DeferSync,
+        Sabotage::ClaimNoDrain,
     ];
 
     /// Its name on the command line.
@@ -230,6 +237,7 @@ impl Sabotage {
             Sabotage::NmiAckEvidence => "nmi-ack-evidence",
             Sabotage::TracedHandler => "traced-handler",
             Sabotage::DeferSync => "defer-sync",
+            Sabotage::ClaimNoDrain => "claim-no-drain",
         }
     }
 
