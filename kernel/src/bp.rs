@@ -383,7 +383,8 @@ pub fn withdraw() {
     let drain = |r: &AtomicU64| {
         // Release: this CPU's reads of the table come before; Acquire on
         // the wait pairs with each handler's Release when it drops its own.
-        if r.fetch_sub(1, Ordering::AcqRel) != 1 {
+        // `break=claim-no-drain`: the patcher's reference only.
+        if r.fetch_sub(1, Ordering::AcqRel) != 1 && !sabotaged(Sabotage::ClaimNoDrain) {
             while r.load(Ordering::Acquire) != 0 {
                 core::hint::spin_loop();
             }

@@ -167,10 +167,18 @@ pub fn sync(method: SyncMode) -> Result<u64, SyncError> {
             //    send waits for the ICR to accept it, and with hundreds of
             //    vCPUs on a few host cores the sends alone can take long.
             let deadline = tsc::deadline_us(smp::patient_us(SYNC_TIMEOUT_US));
+            // `break=defer-sync`: the last CPU is counted in, not asked.
+            let n = if let Some(c) = deferring(n, me) {
+                defer(c, r);
+                n - 1
+            } else {
+                n
+            };
             // 2. Where every CPU the MADT lists is online, one all-but-self
             //    broadcast reaches exactly the CPUs that must answer (under
-            //    `break=ipi-skip-last` the last one ignores it: `on_ipi`).
-            //    Its rejection ends the round, naming this CPU's local APIC.
+            //    `break=ipi-skip-last` and `break=defer-sync` the last one
+            //    ignores it: `on_ipi`). Its rejection ends the round, naming
+            //    this CPU's local APIC.
             if smp::all_online() {
                 if lapic::send(Dest::AllButSelf, Delivery::Fixed(VEC_SYNC)).is_err() {
                     return Err(SyncError {
@@ -286,11 +294,6 @@ pub fn current_round() -> u64 {
     ROUND.load(Ordering::Acquire)
 }
 
-/// The last round this CPU acknowledged.
-pub fn acked(cpu: usize) -> u64 {
-    ACK[cpu].load(Ordering::Acquire)
-}
-
 /// The last round `cpu` acknowledged, and the round in which it had last
 /// serialized when it acknowledged (less than the first: it acknowledged
 /// before it serialized).
@@ -373,14 +376,49 @@ pub fn duty() {
 
 /// The sync IPI on this CPU.
 pub fn on_ipi() {
-    // `break=ipi-skip-last`: the last CPU is left out of `ipi` rounds; a
-    // broadcast reaches it, so it ignores the round itself.
+    // `break=ipi-skip-last`, `break=defer-sync`: the last CPU is left out
+    // of `ipi` rounds; a broadcast reaches it, so it ignores the round
+    // itself.
     let me = percpu::index() as usize;
-    if sabotaged(Sabotage::IpiSkipLast)
+    if (sabotaged(Sabotage::IpiSkipLast) || sabotaged(Sabotage::DeferSync))
         && !METHOD_CPUMASK.load(Ordering::Relaxed)
         && me + 1 == smp::count()
     {
         return;
     }
     duty();
+}
+
+/// Per CPU: the last round whose serialization it was left owing
+/// (`break=defer-sync`).
+static OWED: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+
+/// `break=defer-sync`: the CPU that an `ipi` round of `n` CPUs begun by
+/// `me` leaves out, as isolated: the last one, if it is not `me`.
+fn deferring(n: usize, me: usize) -> Option<usize> {
+    (sabotaged(Sabotage::DeferSync) && n >= 2 && n - 1 != me).then_some(n - 1)
+}
+
+/// `break=defer-sync`: counts `cpu` in round `r` without an IPI, as a
+/// patcher that defers an isolated CPU's sync to its next kernel entry
+/// does, and leaves it the serialization owed ([`pay_deferred`]). Its
+/// acknowledgement carries the round it last really serialized in, so the
+/// sync audit sees a CPU counted in a round it has not serialized in.
+fn defer(cpu: usize, r: u64) {
+    OWED[cpu].fetch_max(r, Ordering::Relaxed);
+    // Release pairs with the patcher's Acquire in `ack_of`.
+    ACK[cpu].fetch_max(r, Ordering::Release);
+}
+
+/// `break=defer-sync`: this CPU's next kernel entry (an interrupt) pays
+/// the serialization it was left owing, after the interrupt's handler ran
+/// (which may have called a site being patched). Nothing without the word.
+pub fn pay_deferred() {
+    let me = percpu::index() as usize;
+    let owed = OWED[me].load(Ordering::Relaxed);
+    if owed == 0 || ACK_SERIALIZED[me].load(Ordering::Relaxed) >= owed {
+        return;
+    }
+    serialize_now();
+    ACK_SERIALIZED[me].fetch_max(SERIALIZED[me].load(Ordering::Relaxed), Ordering::Relaxed);
 }

@@ -39,6 +39,8 @@ pub extern "C" fn dispatch(frame: &mut TrapFrame) {
                     // to its loop without returning here.
                     lapic::eoi();
                     torture::on_timer();
+                    // `break=defer-sync`: the entry's owed sync, late.
+                    sync::pay_deferred();
                     return;
                 }
                 torture::VEC_SELF => {

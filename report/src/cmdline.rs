@@ -149,11 +149,28 @@ pub enum Sabotage {
     /// NMI as evidence of what the CPU had serialized before its trap
     /// (the NMI may have come after it).
     NmiAckEvidence,
+    /// The #BP handler is instrumented: on entry, before it looks its trap
+    /// up, it calls through a site of the key being patched. When that
+    /// site is covered with `int3`, the call traps inside the handler,
+    /// whose entry calls it again, until the stack runs out.
+    TracedHandler,
+    /// `ipi` sync: the last CPU is isolated and gets no sync IPI. The
+    /// patcher counts its acknowledgement for it and leaves it a
+    /// serialization owed, which it pays at its next interrupt (its next
+    /// kernel entry), after that interrupt's handler: a CPU counted as
+    /// synced runs patched code before it serializes.
+    DeferSync,
+    /// With `claim=shared` or `percpu`, the patcher drops its own
+    /// reference when it withdraws the table but does not wait for the
+    /// handlers' references to drain: the next patch resets the count
+    /// under a handler that still holds one, whose release then takes the
+    /// new patch's count to zero while its `int3`s are live.
+    ClaimNoDrain,
 }
 
 impl Sabotage {
     /// Every sabotage.
-    pub const ALL: [Sabotage; 28] = [
+    pub const ALL: [Sabotage; 31] = [
         Sabotage::NoFinalSync,
         Sabotage::OperandFirst,
         Sabotage::GapReturn,
@@ -182,6 +199,9 @@ impl Sabotage {
         Sabotage::UndoSite,
         Sabotage::BatchNeighbour,
         Sabotage::NmiAckEvidence,
+        Sabotage::TracedHandler,
+        Sabotage::DeferSync,
+        Sabotage::ClaimNoDrain,
     ];
 
     /// Its name on the command line.
@@ -215,6 +235,9 @@ impl Sabotage {
             Sabotage::UndoSite => "undo-site",
             Sabotage::BatchNeighbour => "batch-neighbour",
             Sabotage::NmiAckEvidence => "nmi-ack-evidence",
+            Sabotage::TracedHandler => "traced-handler",
+            Sabotage::DeferSync => "defer-sync",
+            Sabotage::ClaimNoDrain => "claim-no-drain",
         }
     }
 

@@ -66,7 +66,14 @@ pub fn checked_call(key: usize, index: usize, site: u64, cpu: usize, low: bool) 
     let k = &KEYS[key];
     // For telling a stale call from a protocol failure (state::stale_call).
     let mark = crate::arena::write_mark();
-    let acked = crate::sync::acked(cpu);
+    // The round this CPU acknowledged *having serialized in*, as for a
+    // stale `int3` (`bp::stale`): an acknowledgement made without
+    // serializing (`break=ack-before-serialize`, or one counted for the
+    // CPU, `break=defer-sync`) is no evidence.
+    let acked = {
+        let (acked, serialized) = crate::sync::ack_of(cpu);
+        acked.min(serialized)
+    };
     // The site's own patch point: out of line every site goes through the
     // key's one trampoline.
     let point = if state::outofline() { 0 } else { index };

@@ -763,11 +763,32 @@ pub fn on_bp(frame: &mut TrapFrame) -> bool {
     if !state::ACTIVE.load(Ordering::Acquire) {
         return false;
     }
+    if crate::sabotage::sabotaged(cmdline::Sabotage::TracedHandler) {
+        traced_entry();
+    }
     match bp::handle(frame) {
         bp::BpOutcome::Handled => true,
         bp::BpOutcome::Stray { stale } => {
             state::fault(frame, state::FaultKind::StrayBp { stale });
             executor::recover(frame)
         }
+    }
+}
+
+/// `break=traced-handler`: the #BP handler's entry is instrumented with a
+/// call through the first site of the key being patched, made before the
+/// handler looks its own trap up (as a traced function's entry calls its
+/// tracer). On an executor only: that is where the #BP handler runs. While
+/// that site is covered with `int3`, the call traps into this entry again,
+/// and again, until the stack runs out.
+fn traced_entry() {
+    let cpu = percpu::index() as usize;
+    if !state::is_executor(cpu) {
+        return;
+    }
+    let key = state::CURRENT_KEY.load(Ordering::Relaxed);
+    let site = state::site(key, 0);
+    if site != 0 {
+        executor::checked_call(key, 0, site, cpu, false);
     }
 }

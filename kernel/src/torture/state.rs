@@ -301,8 +301,8 @@ fn installed_id(key: usize, site: u64) -> Option<u32> {
 /// Whether a wrong target is a *stale call*: during the whole call nothing
 /// in the window was written (`mark` still holds), memory sent the call to
 /// another target than the one it reached, and this CPU had acknowledged a
-/// sync round that began after the last write (`acked`, read before the
-/// call). The CPU then ran code that memory had not held since before it
+/// sync round that began after the last write, having serialized in it
+/// (`acked`, read before the call). The CPU then ran code that memory had not held since before it
 /// serialized: x86 forbids it, whatever the patch protocol did. Returns
 /// `(round at the last write, acked round, id memory holds)`.
 pub fn stale_call(
