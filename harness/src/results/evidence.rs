@@ -201,8 +201,11 @@ pub struct Case {
     pub outcome: CaseOutcome,
 }
 
-/// A JUnit XML document with one test suite, written by [`quick_junit`]
-/// (which escapes, and drops the characters XML 1.0 cannot hold). A
+/// A JUnit XML document written by [`quick_junit`] (which escapes, and
+/// drops the characters XML 1.0 cannot hold): the experiments' cases
+/// (class `experiment.*`) in a test suite named `suite`, so that its count
+/// is the printed tally, and every other case (each boot's platform
+/// judgement and checks) in a second one, `suite` and ` platform`. A
 /// [`CaseOutcome::Fail`] is a `<failure>` whose `message` is its first
 /// line and whose text is its detail (the failure records); a
 /// [`CaseOutcome::Skip`] is a `<skipped>` with why (a KFAIL says `KFAIL:`
@@ -212,6 +215,47 @@ pub struct Case {
 pub fn junit_xml(suite: &str, properties: &[(&str, String)], cases: &[Case]) -> String {
     use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
     let seconds = |t: f64| Duration::from_secs_f64(if t.is_finite() { t.max(0.0) } else { 0.0 });
+    let is_experiment = |c: &&Case| c.class.starts_with("experiment.");
+    let (experiments, platform): (Vec<&Case>, Vec<&Case>) = cases.iter().partition(is_experiment);
+    let mut report = Report::new("static-call");
+    let mut all = 0.0;
+    for (name, cases) in [
+        (suite.to_string(), experiments),
+        (format!("{suite} platform"), platform),
+    ] {
+        // A run without experiments (the platform alone, a matrix) has one
+        // suite, under the name it was given.
+        if cases.is_empty() {
+            continue;
+        }
+        let name = if report.test_suites.is_empty() && !cases.iter().any(is_experiment) {
+            suite.to_string()
+        } else {
+            name
+        };
+        let (ts, total) = junit_suite(&name, properties, &cases, seconds);
+        all += total;
+        report.add_test_suite(ts);
+    }
+    report.set_time(seconds(all));
+    // Serializing to memory fails only on a bug in the crate: say so in
+    // the file rather than lose the rest of the evidence.
+    report.to_string().unwrap_or_else(|e| {
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!-- quick-junit could not write this report: {} -->\n<testsuites/>\n",
+            e.to_string().replace("--", "- -")
+        )
+    })
+}
+
+/// One JUnit test suite of `cases`, and their total time.
+fn junit_suite(
+    suite: &str,
+    properties: &[(&str, String)],
+    cases: &[&Case],
+    seconds: impl Fn(f64) -> Duration,
+) -> (quick_junit::TestSuite, f64) {
+    use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
     let mut ts = TestSuite::new(suite);
     for (k, v) in properties {
         ts.add_property((*k, v.as_str()));
@@ -241,17 +285,7 @@ pub fn junit_xml(suite: &str, properties: &[(&str, String)], cases: &[Case]) -> 
         ts.add_test_case(tc);
     }
     ts.set_time(seconds(total));
-    let mut report = Report::new("static-call");
-    report.set_time(seconds(total));
-    report.add_test_suite(ts);
-    // Serializing to memory fails only on a bug in the crate: say so in
-    // the file rather than lose the rest of the evidence.
-    report.to_string().unwrap_or_else(|e| {
-        format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!-- quick-junit could not write this report: {} -->\n<testsuites/>\n",
-            e.to_string().replace("--", "- -")
-        )
-    })
+    (ts, total)
 }
 
 /// A file a run used: where it was and which bytes it held.
@@ -431,6 +465,25 @@ mod tests {
     }
 
     #[test]
+    fn experiments_have_a_suite_of_their_own_whose_count_is_the_tally() {
+        let x = junit_xml("s", &[], &sample_cases());
+        let r = quick_junit::Report::deserialize_from_str(&x).expect("quick-junit reads it");
+        let suites: Vec<(&str, usize)> = r
+            .test_suites
+            .iter()
+            .map(|t| (t.name.as_str(), t.test_cases.len()))
+            .collect();
+        // 3 experiments (1 failed, 2 skipped: the tally), and the run's
+        // own judgement apart.
+        assert_eq!(suites, [("s", 3), ("s platform", 1)]);
+        // Without experiments, one suite under the name given.
+        let x = junit_xml("m", &[], &sample_cases()[..1]);
+        let r = quick_junit::Report::deserialize_from_str(&x).unwrap();
+        assert_eq!(r.test_suites.len(), 1);
+        assert_eq!(r.test_suites[0].name.as_str(), "m");
+    }
+
+    #[test]
     fn a_junit_parser_reads_back_every_case_failure_and_skip() {
         let x = junit_xml(
             "static-call experiments naive/*",
@@ -459,12 +512,9 @@ mod tests {
             .filter(|n| n.has_tag_name("testcase"))
             .collect();
         let names: Vec<&str> = cases.iter().map(|c| c.attribute("name").unwrap()).collect();
-        assert_eq!(
-            names,
-            ["smp<4>", "naive/-/none/qword", "int3/gap/x", "int3/stale"]
-        );
-        assert_eq!(cases[1].attribute("classname"), Some("experiment.naive"));
-        let failure = cases[1]
+        assert_eq!(names, ["naive/-/none/qword", "int3/gap/x", "int3/stale"]);
+        assert_eq!(cases[0].attribute("classname"), Some("experiment.naive"));
+        let failure = cases[0]
             .children()
             .find(|n| n.has_tag_name("failure"))
             .expect("wanted a <failure> in the failed case");
@@ -480,15 +530,25 @@ mod tests {
             .map(|n| n.attribute("message").unwrap())
             .collect();
         assert_eq!(skipped, ["needs -smp 2", "KFAIL: stale-int3; QEMU 7.2 TCG"]);
+        let platform = root
+            .children()
+            .filter(|n| n.has_tag_name("testsuite"))
+            .nth(1)
+            .expect("wanted the platform's suite");
+        let pass = platform
+            .children()
+            .find(|n| n.has_tag_name("testcase"))
+            .expect("wanted the run's own case");
+        assert_eq!(pass.attribute("name"), Some("smp<4>"));
         assert!(
-            cases[0].children().all(|n| !n.is_element()),
+            pass.children().all(|n| !n.is_element()),
             "a pass has no child element"
         );
 
         // quick-junit's own reader agrees.
         let r = quick_junit::Report::deserialize_from_str(&x).expect("quick-junit reads it");
         assert_eq!((r.tests, r.failures, r.skipped, r.errors), (4, 1, 2, 0));
-        assert_eq!(r.test_suites[0].test_cases.len(), 4);
+        assert_eq!(r.test_suites[0].test_cases.len(), 3);
     }
 }
 
