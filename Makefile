@@ -132,7 +132,7 @@ test-host: setup ## unit tests of the host crates (report, plan, harness)
 test-boot: kernel iso setup-qemu ## the boot test table (harness/platform.cfg), QEMU 7.2 and 10
 	$(HARNESS) matrix $(NO_BUILD) $(QEMU_OPTS) $(PLATFORM_TABLE)
 
-test-torture: kernel setup-qemu setup-bochs ## the torture table (harness/torture.cfg): the suite, the int3 grid at 2 and 8 CPUs, the deadlocks, the grids under QEMU 10
+test-torture: kernel setup-qemu ## the torture table (harness/torture.cfg): the suite, the int3 grid at 2 and 8 CPUs, the deadlocks, the grids under QEMU 10
 	$(HARNESS) matrix $(NO_BUILD) $(QEMU_OPTS) $(TORTURE_TABLE)
 
 # Bochs (Nehalem, 2 CPUs), two rows at once: the platform and a short

@@ -309,12 +309,8 @@ pub fn ack_of(cpu: usize) -> (u64, u64) {
 /// may ask, from a #BP handler: with interrupts off there, no
 /// acknowledgement but one made inside an NMI can come between its trap
 /// and this read, so this one was made before the trap (`plan::stale`).
-/// `break=nmi-ack-evidence` answers [`ack_of`] instead.
 pub fn ack_before_trap() -> (u64, u64) {
     let me = percpu::index() as usize;
-    if sabotaged(Sabotage::NmiAckEvidence) {
-        return ack_of(me);
-    }
     (
         PLAIN_ACK[me].load(Ordering::Relaxed),
         PLAIN_ACK_SERIALIZED[me].load(Ordering::Relaxed),

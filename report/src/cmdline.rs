@@ -145,10 +145,6 @@ pub enum Sabotage {
     /// destination, a wrong target where a batch holds several keys
     /// (`int3-queue`).
     BatchNeighbour,
-    /// The stale classification takes an acknowledgement made inside an
-    /// NMI as evidence of what the CPU had serialized before its trap
-    /// (the NMI may have come after it).
-    NmiAckEvidence,
     /// The #BP handler is instrumented: on entry, before it looks its trap
     /// up, it calls through a site of the key being patched. When that
     /// site is covered with `int3`, the call traps inside the handler,
@@ -170,7 +166,7 @@ pub enum Sabotage {
 
 impl Sabotage {
     /// Every sabotage.
-    pub const ALL: [Sabotage; 31] = [
+    pub const ALL: [Sabotage; 30] = [
         Sabotage::NoFinalSync,
         Sabotage::OperandFirst,
         Sabotage::GapReturn,
@@ -198,7 +194,6 @@ impl Sabotage {
         Sabotage::PokeElsewhere,
         Sabotage::UndoSite,
         Sabotage::BatchNeighbour,
-        Sabotage::NmiAckEvidence,
         Sabotage::TracedHandler,
         Sabotage::DeferSync,
         Sabotage::ClaimNoDrain,
@@ -234,7 +229,6 @@ impl Sabotage {
             Sabotage::PokeElsewhere => "poke-elsewhere",
             Sabotage::UndoSite => "undo-site",
             Sabotage::BatchNeighbour => "batch-neighbour",
-            Sabotage::NmiAckEvidence => "nmi-ack-evidence",
             Sabotage::TracedHandler => "traced-handler",
             Sabotage::DeferSync => "defer-sync",
             Sabotage::ClaimNoDrain => "claim-no-drain",

@@ -213,7 +213,7 @@ pub struct Case {
 /// (`smp`, `cpu`, `accel`, ...), so that cases of the same experiment under
 /// different configurations stay apart.
 pub fn junit_xml(suite: &str, properties: &[(&str, String)], cases: &[Case]) -> String {
-    use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+    use quick_junit::Report;
     let seconds = |t: f64| Duration::from_secs_f64(if t.is_finite() { t.max(0.0) } else { 0.0 });
     let is_experiment = |c: &&Case| c.class.starts_with("experiment.");
     let (experiments, platform): (Vec<&Case>, Vec<&Case>) = cases.iter().partition(is_experiment);
