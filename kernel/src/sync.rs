@@ -58,6 +58,9 @@ static ACK_SERIALIZED: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX
 /// made outside an NMI left them (read only by the CPU itself).
 static PLAIN_ACK: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 static PLAIN_ACK_SERIALIZED: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+/// Per CPU: the last round it acknowledged inside an NMI (read only by the
+/// CPU itself, for its failure records).
+static NMI_ACK: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 /// Per CPU: how many NMIs it is inside (an NMI can nest in another once a
 /// #BP inside the first returns with IRET, which unblocks NMIs).
 static NMI_DEPTH: [AtomicU32; MAX_CPUS] = [const { AtomicU32::new(0) }; MAX_CPUS];
@@ -317,6 +320,14 @@ pub fn ack_before_trap() -> (u64, u64) {
     )
 }
 
+/// The last round this CPU acknowledged inside an NMI, if that is later
+/// than every round it acknowledged outside one (for its failure records).
+pub fn nmi_acked_late() -> Option<u64> {
+    let me = percpu::index() as usize;
+    let nmi = NMI_ACK[me].load(Ordering::Relaxed);
+    (nmi > PLAIN_ACK[me].load(Ordering::Relaxed)).then_some(nmi)
+}
+
 /// Runs `f` as this CPU's NMI handler (its acknowledgements are not
 /// [`ack_before_trap`]'s evidence).
 pub fn in_nmi<R>(f: impl FnOnce() -> R) -> R {
@@ -353,6 +364,8 @@ pub fn duty() {
         // (an NMI that interrupted it finished first): plain stores.
         PLAIN_ACK_SERIALIZED[me].store(serialized, Ordering::Relaxed);
         PLAIN_ACK[me].store(r, Ordering::Relaxed);
+    } else {
+        NMI_ACK[me].fetch_max(r, Ordering::Relaxed);
     }
     if early {
         serialize_now();

@@ -105,8 +105,7 @@ static NAME: spin::Mutex<[u8; plan::experiment::NAME_CAPACITY]> =
 static NAME_LEN: AtomicUsize = AtomicUsize::new(0);
 static INTERFERENCE: AtomicUsize = AtomicUsize::new(0);
 
-/// Records written per experiment and failure kind before further failures
-/// of that kind are only counted.
+/// Records written per experiment before further failures are only counted.
 const MAX_FAILURE_RECORDS: u64 = 8;
 /// Executors' LAPIC timer vector (`timer` interference).
 pub const VEC_TIMER: u8 = 0xf1;
@@ -265,12 +264,7 @@ pub fn is_executor(cpu: usize) -> bool {
     EXECUTOR[cpu].load(Ordering::Relaxed)
 }
 
-/// Counts a failure of the experiment; `seen` is how many of its kind
-/// came before it. Returns whether it gets a record of its own: the first
-/// [`MAX_FAILURE_RECORDS`] of each kind do, so that a rare kind is not
-/// lost behind a frequent one (a few `fault`s among thousands of
-/// `unsynced`).
-fn note_failure(seen: u64) -> bool {
+fn note_failure() -> u64 {
     let n = STATS.failures.fetch_add(1, Ordering::Relaxed);
     if n == 0 {
         STATS
@@ -281,7 +275,7 @@ fn note_failure(seen: u64) -> bool {
             Ordering::Relaxed,
         );
     }
-    seen < MAX_FAILURE_RECORDS
+    n
 }
 
 /// The id of the target that memory says the stub at `site` of `key`
@@ -325,8 +319,8 @@ pub fn stale_call(
 
 /// A stale call (see [`stale_call`]).
 pub fn stale_target(cpu: usize, site: u64, got: u32, (written, acked, id): (u64, u64, u32)) {
-    let seen = STATS.stale_call.fetch_add(1, Ordering::Relaxed);
-    if note_failure(seen) {
+    STATS.stale_call.fetch_add(1, Ordering::Relaxed);
+    if note_failure() < MAX_FAILURE_RECORDS {
         with_name(|name| {
             record::emit(kind::FAILURE, |rec| {
                 rec.str("exp", name)
@@ -345,8 +339,8 @@ pub fn stale_target(cpu: usize, site: u64, got: u32, (written, acked, id): (u64,
 
 /// A call that reached a target not installed during it.
 pub fn wrong_target(cpu: usize, key: usize, site: u64, got: u32, r: &WindowResult) {
-    let seen = STATS.wrong.fetch_add(1, Ordering::Relaxed);
-    if note_failure(seen) {
+    STATS.wrong.fetch_add(1, Ordering::Relaxed);
+    if note_failure() < MAX_FAILURE_RECORDS {
         let g = KEYS[key].started.load(Ordering::Relaxed);
         with_name(|name| {
             record::emit(kind::FAILURE, |rec| {
@@ -368,8 +362,8 @@ pub fn wrong_target(cpu: usize, key: usize, site: u64, got: u32, r: &WindowResul
 /// site's mark (the stub's tail was skipped, entered at the wrong byte, or
 /// ran before the target).
 pub fn bad_return(cpu: usize, key: usize, site: u64, got: u32, edx: u32, want: u32) {
-    let seen = STATS.bad_return.fetch_add(1, Ordering::Relaxed);
-    if note_failure(seen) {
+    STATS.bad_return.fetch_add(1, Ordering::Relaxed);
+    if note_failure() < MAX_FAILURE_RECORDS {
         let g = KEYS[key].started.load(Ordering::Relaxed);
         with_name(|name| {
             record::emit(kind::FAILURE, |rec| {
@@ -392,8 +386,8 @@ pub fn bad_return(cpu: usize, key: usize, site: u64, got: u32, edx: u32, want: u
 /// after the last write (`acked <= written`), or it had not serialized in
 /// it (`serialized < acked`).
 pub fn unsynced(cpu: usize, at: &str, written: u64, acked: u64, serialized: u64) {
-    let seen = STATS.unsynced.fetch_add(1, Ordering::Relaxed);
-    if note_failure(seen) {
+    STATS.unsynced.fetch_add(1, Ordering::Relaxed);
+    if note_failure() < MAX_FAILURE_RECORDS {
         let key = CURRENT_KEY.load(Ordering::Relaxed);
         with_name(|name| {
             record::emit(kind::FAILURE, |rec| {
@@ -414,8 +408,8 @@ pub fn unsynced(cpu: usize, at: &str, written: u64, acked: u64, serialized: u64)
 /// The executor's judge accepted a planted wrong call: the id of a target
 /// of another key, judged against `key`'s window.
 pub fn blind(cpu: usize, key: usize, planted: u32) {
-    let seen = STATS.blind.fetch_add(1, Ordering::Relaxed);
-    if note_failure(seen) {
+    STATS.blind.fetch_add(1, Ordering::Relaxed);
+    if note_failure() < MAX_FAILURE_RECORDS {
         with_name(|name| {
             record::emit(kind::FAILURE, |rec| {
                 rec.str("exp", name)
@@ -467,17 +461,16 @@ pub fn fault(frame: &TrapFrame, kind: FaultKind) {
         FaultKind::StrayBp { stale } => (true, stale),
     };
     let returned_past = stray_bp && stale.is_none() && past_code(frame.rip.wrapping_sub(1));
-    let counter = if stale.is_some() {
-        &STATS.stale_bp
+    if stale.is_some() {
+        STATS.stale_bp.fetch_add(1, Ordering::Relaxed);
     } else if returned_past {
-        &STATS.bad_return
+        STATS.bad_return.fetch_add(1, Ordering::Relaxed);
     } else if stray_bp {
-        &STATS.stray_bp
+        STATS.stray_bp.fetch_add(1, Ordering::Relaxed);
     } else {
-        &STATS.faults
-    };
-    let seen = counter.fetch_add(1, Ordering::Relaxed);
-    if note_failure(seen) {
+        STATS.faults.fetch_add(1, Ordering::Relaxed);
+    }
+    if note_failure() < MAX_FAILURE_RECORDS {
         let cr2 = cpu::cr2();
         let bytes = paging::read_mapped::<16>(frame.rip);
         let key = CURRENT_KEY.load(Ordering::Relaxed);
@@ -520,10 +513,8 @@ pub fn fault(frame: &TrapFrame, kind: FaultKind) {
                     // arrived after the trap and acknowledged rounds for
                     // the CPU (a nested `spin` handler) let the patch end
                     // before the handler looked.
-                    let (any, _) = crate::sync::ack_of(cpu);
-                    let (plain, _) = crate::sync::ack_before_trap();
-                    if any > plain {
-                        rec.u64("nmi_acked_round", any);
+                    if let Some(round) = crate::sync::nmi_acked_late() {
+                        rec.u64("nmi_acked_round", round);
                     }
                 }
                 rec.u64("generation", KEYS[key].started.load(Ordering::Relaxed))
