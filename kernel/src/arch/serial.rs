@@ -89,6 +89,16 @@ pub fn break_lock() {
     OWNER.store(0, Ordering::Release);
 }
 
+/// Frees the lock if this CPU holds it, as [`break_lock`] does (the next
+/// record says so): for a CPU about to abandon the frames that took it (a
+/// fault recovered inside an interrupt that came in the middle of a
+/// record), whose guard will never drop.
+pub fn abandon_if_mine() {
+    if OWNER.load(Ordering::Relaxed) == super::percpu::index() + 1 {
+        break_lock();
+    }
+}
+
 /// The CPU holding the lock, if any.
 pub fn owner() -> Option<u32> {
     OWNER.load(Ordering::Relaxed).checked_sub(1)

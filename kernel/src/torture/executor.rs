@@ -157,9 +157,9 @@ pub fn main(_: u64) {
     state::interference_start_executor();
     loop {
         // SAFETY: `body`'s frames hold nothing to drop or release: its
-        // loop keeps plain values, and a fault in a call through a site
-        // (the faults an experiment expects) is recorded before the CPU is
-        // sent back, with every lock of the record released.
+        // loop keeps plain values, a fault in a call through a site is
+        // recorded before the CPU is sent back, and `recover` frees the
+        // serial lock an interrupted record may hold.
         let returned = unsafe { recovery::enter(body, 0) };
         if returned || state::STOP.load(Ordering::Relaxed) {
             break;
@@ -175,6 +175,10 @@ pub fn recover(frame: &mut TrapFrame) -> bool {
     if !state::is_executor(percpu::index() as usize) || !recovery::resume(frame) {
         return false;
     }
+    // The frames given up may include a record half written when the
+    // fault's interrupt came (`timer-site`): its guard never drops, and
+    // every other CPU would wait for the serial lock until it broke it.
+    crate::arch::serial::abandon_if_mine();
     frame.rflags |= 1 << 9; // executors run with interrupts on
     true
 }
