@@ -17,17 +17,22 @@ static BOOT_ID: AtomicU32 = AtomicU32::new(0);
 /// Writes one record of `kind`, with fields added by `fill`. Its first
 /// field is this boot's id.
 pub fn emit(kind: &str, fill: impl FnOnce(&mut RecordBuf)) {
-    let mut port = crate::arch::serial::lock();
-    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
-    let mut r = RecordBuf::new(seq, kind);
-    r.boot_id(boot_id());
-    fill(&mut r);
-    if crate::arch::serial::take_broken() {
-        r.u64("lock_broken", 1);
-    }
-    let line = r.finish();
-    port.write(line.as_bytes());
-    crate::screen::observe(line);
+    // With interrupts off: a record that an interrupt's handler writes
+    // (a failure under `timer-site`) would otherwise land in the middle of
+    // this one's line, and the harness would lose both.
+    x86_64::instructions::interrupts::without_interrupts(|| {
+        let mut port = crate::arch::serial::lock();
+        let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+        let mut r = RecordBuf::new(seq, kind);
+        r.boot_id(boot_id());
+        fill(&mut r);
+        if crate::arch::serial::take_broken() {
+            r.u64("lock_broken", 1);
+        }
+        let line = r.finish();
+        port.write(line.as_bytes());
+        crate::screen::observe(line);
+    })
 }
 
 /// This boot's id, drawn on first use (under the serial lock, so once):

@@ -12,7 +12,7 @@ use crate::{
     },
     record,
 };
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use plan::{
     experiment::{Experiment, Interference},
     layout::{MAX_KEYS, MAX_SITES_PER_KEY},
@@ -100,12 +100,17 @@ static TRAMPOLINES: [AtomicU64; MAX_KEYS] = [const { AtomicU64::new(0) }; MAX_KE
 /// The key the patcher is working on (for the NMI and self handlers).
 pub static CURRENT_KEY: AtomicUsize = AtomicUsize::new(0);
 static START_TSC: AtomicU64 = AtomicU64::new(0);
-static NAME: spin::Mutex<[u8; plan::experiment::NAME_CAPACITY]> =
-    spin::Mutex::new([0; plan::experiment::NAME_CAPACITY]);
+/// The running experiment's name: written only by [`begin`], before it sets
+/// ACTIVE, and read without a lock, so that a failure recorded in an
+/// interrupt that came in the middle of another record (`timer-site`) does
+/// not wait for a lock its own CPU holds.
+static NAME: [AtomicU8; plan::experiment::NAME_CAPACITY] =
+    [const { AtomicU8::new(0) }; plan::experiment::NAME_CAPACITY];
 static NAME_LEN: AtomicUsize = AtomicUsize::new(0);
 static INTERFERENCE: AtomicUsize = AtomicUsize::new(0);
 
-/// Records written per experiment before further failures are only counted.
+/// Records written per experiment and failure kind before further failures
+/// of that kind are only counted.
 const MAX_FAILURE_RECORDS: u64 = 8;
 /// Executors' LAPIC timer vector (`timer` interference).
 pub const VEC_TIMER: u8 = 0xf1;
@@ -172,9 +177,10 @@ pub fn begin(e: &Experiment, plan: &ArenaPlan) {
     CURRENT_KEY.store(0, Ordering::Relaxed);
     INTERFERENCE.store(e.interference as usize, Ordering::Relaxed);
     let name = e.name();
-    let mut n = NAME.lock();
     let b = name.as_str().as_bytes();
-    n[..b.len()].copy_from_slice(b);
+    for (slot, &byte) in NAME.iter().zip(b) {
+        slot.store(byte, Ordering::Relaxed);
+    }
     NAME_LEN.store(b.len(), Ordering::Relaxed);
     START_TSC.store(rdtsc(), Ordering::Relaxed);
     STOP.store(false, Ordering::Relaxed);
@@ -189,8 +195,12 @@ pub fn end() {
 
 /// The running experiment's name (for records).
 pub fn with_name<R>(f: impl FnOnce(&str) -> R) -> R {
-    let n = NAME.lock();
-    f(core::str::from_utf8(&n[..NAME_LEN.load(Ordering::Relaxed)]).unwrap_or("?"))
+    let mut n = [0u8; plan::experiment::NAME_CAPACITY];
+    let len = NAME_LEN.load(Ordering::Relaxed).min(n.len());
+    for (byte, slot) in n.iter_mut().zip(&NAME).take(len) {
+        *byte = slot.load(Ordering::Relaxed);
+    }
+    f(core::str::from_utf8(&n[..len]).unwrap_or("?"))
 }
 
 /// Site `index` of `key` (0 = none), as the executors call it.
@@ -264,7 +274,12 @@ pub fn is_executor(cpu: usize) -> bool {
     EXECUTOR[cpu].load(Ordering::Relaxed)
 }
 
-fn note_failure() -> u64 {
+/// Counts a failure of the experiment; `seen` is how many of its kind
+/// came before it. Returns whether it gets a record of its own: the first
+/// [`MAX_FAILURE_RECORDS`] of each kind do, so that a rare kind is not
+/// lost behind a frequent one (a few `fault`s among thousands of
+/// `unsynced`).
+fn note_failure(seen: u64) -> bool {
     let n = STATS.failures.fetch_add(1, Ordering::Relaxed);
     if n == 0 {
         STATS
@@ -275,7 +290,7 @@ fn note_failure() -> u64 {
             Ordering::Relaxed,
         );
     }
-    n
+    seen < MAX_FAILURE_RECORDS
 }
 
 /// The id of the target that memory says the stub at `site` of `key`
@@ -319,8 +334,8 @@ pub fn stale_call(
 
 /// A stale call (see [`stale_call`]).
 pub fn stale_target(cpu: usize, site: u64, got: u32, (written, acked, id): (u64, u64, u32)) {
-    STATS.stale_call.fetch_add(1, Ordering::Relaxed);
-    if note_failure() < MAX_FAILURE_RECORDS {
+    let seen = STATS.stale_call.fetch_add(1, Ordering::Relaxed);
+    if note_failure(seen) {
         with_name(|name| {
             record::emit(kind::FAILURE, |rec| {
                 rec.str("exp", name)
@@ -339,8 +354,8 @@ pub fn stale_target(cpu: usize, site: u64, got: u32, (written, acked, id): (u64,
 
 /// A call that reached a target not installed during it.
 pub fn wrong_target(cpu: usize, key: usize, site: u64, got: u32, r: &WindowResult) {
-    STATS.wrong.fetch_add(1, Ordering::Relaxed);
-    if note_failure() < MAX_FAILURE_RECORDS {
+    let seen = STATS.wrong.fetch_add(1, Ordering::Relaxed);
+    if note_failure(seen) {
         let g = KEYS[key].started.load(Ordering::Relaxed);
         with_name(|name| {
             record::emit(kind::FAILURE, |rec| {
@@ -362,8 +377,8 @@ pub fn wrong_target(cpu: usize, key: usize, site: u64, got: u32, r: &WindowResul
 /// site's mark (the stub's tail was skipped, entered at the wrong byte, or
 /// ran before the target).
 pub fn bad_return(cpu: usize, key: usize, site: u64, got: u32, edx: u32, want: u32) {
-    STATS.bad_return.fetch_add(1, Ordering::Relaxed);
-    if note_failure() < MAX_FAILURE_RECORDS {
+    let seen = STATS.bad_return.fetch_add(1, Ordering::Relaxed);
+    if note_failure(seen) {
         let g = KEYS[key].started.load(Ordering::Relaxed);
         with_name(|name| {
             record::emit(kind::FAILURE, |rec| {
@@ -386,8 +401,8 @@ pub fn bad_return(cpu: usize, key: usize, site: u64, got: u32, edx: u32, want: u
 /// after the last write (`acked <= written`), or it had not serialized in
 /// it (`serialized < acked`).
 pub fn unsynced(cpu: usize, at: &str, written: u64, acked: u64, serialized: u64) {
-    STATS.unsynced.fetch_add(1, Ordering::Relaxed);
-    if note_failure() < MAX_FAILURE_RECORDS {
+    let seen = STATS.unsynced.fetch_add(1, Ordering::Relaxed);
+    if note_failure(seen) {
         let key = CURRENT_KEY.load(Ordering::Relaxed);
         with_name(|name| {
             record::emit(kind::FAILURE, |rec| {
@@ -408,8 +423,8 @@ pub fn unsynced(cpu: usize, at: &str, written: u64, acked: u64, serialized: u64)
 /// The executor's judge accepted a planted wrong call: the id of a target
 /// of another key, judged against `key`'s window.
 pub fn blind(cpu: usize, key: usize, planted: u32) {
-    STATS.blind.fetch_add(1, Ordering::Relaxed);
-    if note_failure() < MAX_FAILURE_RECORDS {
+    let seen = STATS.blind.fetch_add(1, Ordering::Relaxed);
+    if note_failure(seen) {
         with_name(|name| {
             record::emit(kind::FAILURE, |rec| {
                 rec.str("exp", name)
@@ -461,16 +476,17 @@ pub fn fault(frame: &TrapFrame, kind: FaultKind) {
         FaultKind::StrayBp { stale } => (true, stale),
     };
     let returned_past = stray_bp && stale.is_none() && past_code(frame.rip.wrapping_sub(1));
-    if stale.is_some() {
-        STATS.stale_bp.fetch_add(1, Ordering::Relaxed);
+    let counter = if stale.is_some() {
+        &STATS.stale_bp
     } else if returned_past {
-        STATS.bad_return.fetch_add(1, Ordering::Relaxed);
+        &STATS.bad_return
     } else if stray_bp {
-        STATS.stray_bp.fetch_add(1, Ordering::Relaxed);
+        &STATS.stray_bp
     } else {
-        STATS.faults.fetch_add(1, Ordering::Relaxed);
-    }
-    if note_failure() < MAX_FAILURE_RECORDS {
+        &STATS.faults
+    };
+    let seen = counter.fetch_add(1, Ordering::Relaxed);
+    if note_failure(seen) {
         let cr2 = cpu::cr2();
         let bytes = paging::read_mapped::<16>(frame.rip);
         let key = CURRENT_KEY.load(Ordering::Relaxed);
