@@ -138,7 +138,7 @@ pub const EXP: &str = "exp";
 /// greatest value is the [`EXP`] record's `p1_max`..`p3_max`.
 pub const HIST: &str = "hist";
 
-/// One failure inside an experiment (the first few; later ones are only
+/// One failure inside an experiment (the first few of each kind; later ones are only
 /// counted). Fields: `exp`, `cpu`, `what` (`wrong-target`, `fault`,
 /// `stray-bp`: an `int3` at an address with no patch in progress,
 /// `stale-int3`: such an `int3` executed after this CPU acknowledged a sync

@@ -295,7 +295,7 @@ pub struct ExpFacts {
     pub name: String,
     /// `exp-begin`, if it arrived (a skipped experiment has none).
     pub begin: Option<ExpBegin>,
-    /// The failure records (the kernel sends the first few).
+    /// The failure records (the kernel sends the first few of each kind).
     pub failures: Vec<FailureRec>,
     /// The deadlock records.
     pub deadlocks: Vec<DeadlockRec>,
