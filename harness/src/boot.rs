@@ -10,10 +10,10 @@ pub mod watch;
 
 use crate::{
     judge::Ending,
-    machine::live::{self, ChildGuard, FollowOptions, Sinks, Stop},
+    machine::live::{self, ChildGuard, FollowOptions, Stop},
     machine::qemu::{self, QemuCommand, StderrVerdict},
     machine::transcript::{Line, Transcript},
-    results::evidence::{self, RecordsLog},
+    results::evidence,
     results::render,
 };
 use anyhow::{Context as _, Result};
@@ -67,16 +67,7 @@ pub fn boot_with(
     watcher: &mut dyn FnMut(&Line),
 ) -> Result<Booted> {
     evidence::write(dir, "qemu-command.txt", &format!("{}\n", cmd.shell()))?;
-    let mut serial_log = evidence::create(dir, "serial.log")?;
-    let mut stderr_log = evidence::create(dir, "qemu-stderr.log")?;
-    let mut records = RecordsLog::create(dir)?;
-    let mut write_error: Option<anyhow::Error> = None;
-    let mut on_line = |line: &Line| {
-        if let Err(e) = records.add(line) {
-            write_error.get_or_insert(e);
-        }
-        watcher(line);
-    };
+    let logs = watch::Logs::create(dir, Some("qemu-stderr.log"))?;
 
     let start = Instant::now();
     let mut guard = ChildGuard::spawn(cmd.command())
@@ -88,22 +79,12 @@ pub fn boot_with(
     if let Some(err) = guard.take_stderr() {
         live::pump_stderr(err, tx);
     }
-    let followed = {
-        let mut sinks = Sinks {
-            serial_log: &mut serial_log,
-            stderr_log: Some(&mut stderr_log),
-            on_line: &mut on_line,
-        };
-        let opts = FollowOptions {
-            deadline,
-            stop_at_end: false,
-            end_grace: END_GRACE + END_GRACE_PER_CPU * cmd.smp,
-        };
-        live::follow(&rx, opts, true, &mut sinks, &mut || guard.kill())?
+    let opts = FollowOptions {
+        deadline,
+        stop_at_end: false,
+        end_grace: END_GRACE + END_GRACE_PER_CPU * cmd.smp,
     };
-    if let Some(e) = write_error {
-        return Err(e);
-    }
+    let followed = logs.follow(&rx, opts, watcher, &mut || guard.kill())?;
     let ending = match followed.stop {
         Stop::Interrupted => Ending::Interrupted,
         Stop::KvmInternalError => Ending::Environment {

@@ -147,31 +147,65 @@ pub fn follow_to_end(
     watcher: &mut dyn FnMut(&Line),
     kill: &mut dyn FnMut(),
 ) -> Result<live::Followed> {
-    let mut serial_log = evidence::create(dir, "serial.log")?;
-    let mut records = RecordsLog::create(dir)?;
-    let mut write_error: Option<anyhow::Error> = None;
-    let mut on_line = |line: &Line| {
-        if let Err(e) = records.add(line) {
-            write_error.get_or_insert(e);
+    let opts = FollowOptions {
+        deadline,
+        stop_at_end: true,
+        end_grace: Duration::ZERO,
+    };
+    Logs::create(dir, None)?.follow(rx, opts, watcher, kill)
+}
+
+/// Where a followed line goes in a run's evidence: `serial.log`,
+/// `records.jsonl`, and the emulator's standard error where it has one.
+pub struct Logs {
+    serial: File,
+    stderr: Option<File>,
+    records: RecordsLog,
+}
+
+impl Logs {
+    /// Creates the files in `dir` (`stderr`: the name of the emulator's
+    /// standard error log, if it has one).
+    pub fn create(dir: &Path, stderr: Option<&str>) -> Result<Logs> {
+        Ok(Logs {
+            serial: evidence::create(dir, "serial.log")?,
+            stderr: stderr.map(|name| evidence::create(dir, name)).transpose()?,
+            records: RecordsLog::create(dir)?,
+        })
+    }
+
+    /// Follows the events on `rx` into the files under `opts`, handing
+    /// every line to `watcher` after it is written; `kill` stops the
+    /// source when following stops first. A record that could not be
+    /// written is the error.
+    pub fn follow(
+        mut self,
+        rx: &std::sync::mpsc::Receiver<live::Event>,
+        opts: FollowOptions,
+        watcher: &mut dyn FnMut(&Line),
+        kill: &mut dyn FnMut(),
+    ) -> Result<live::Followed> {
+        let records = &mut self.records;
+        let mut write_error: Option<anyhow::Error> = None;
+        let mut on_line = |line: &Line| {
+            if let Err(e) = records.add(line) {
+                write_error.get_or_insert(e);
+            }
+            watcher(line);
+        };
+        let has_stderr = self.stderr.is_some();
+        let followed = {
+            let mut sinks = Sinks {
+                serial_log: &mut self.serial,
+                stderr_log: self.stderr.as_mut(),
+                on_line: &mut on_line,
+            };
+            live::follow(rx, opts, has_stderr, &mut sinks, kill)?
+        };
+        match write_error {
+            Some(e) => Err(e),
+            None => Ok(followed),
         }
-        watcher(line);
-    };
-    let followed = {
-        let mut sinks = Sinks {
-            serial_log: &mut serial_log,
-            stderr_log: None,
-            on_line: &mut on_line,
-        };
-        let opts = FollowOptions {
-            deadline,
-            stop_at_end: true,
-            end_grace: Duration::ZERO,
-        };
-        live::follow(rx, opts, false, &mut sinks, kill)?
-    };
-    match write_error {
-        Some(e) => Err(e),
-        None => Ok(followed),
     }
 }
 
