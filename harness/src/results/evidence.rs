@@ -215,24 +215,22 @@ pub struct Case {
 pub fn junit_xml(suite: &str, properties: &[(&str, String)], cases: &[Case]) -> String {
     use quick_junit::Report;
     let seconds = |t: f64| Duration::from_secs_f64(if t.is_finite() { t.max(0.0) } else { 0.0 });
-    let is_experiment = |c: &&Case| c.class.starts_with("experiment.");
-    let (experiments, platform): (Vec<&Case>, Vec<&Case>) = cases.iter().partition(is_experiment);
+    let (experiments, platform): (Vec<&Case>, Vec<&Case>) = cases
+        .iter()
+        .partition(|c| c.class.starts_with("experiment."));
+    // A run without experiments (the platform alone, a matrix) has one
+    // suite, under the name it was given.
+    let platform_name = if experiments.is_empty() {
+        suite.to_string()
+    } else {
+        format!("{suite} platform")
+    };
     let mut report = Report::new("static-call");
     let mut all = 0.0;
-    for (name, cases) in [
-        (suite.to_string(), experiments),
-        (format!("{suite} platform"), platform),
-    ] {
-        // A run without experiments (the platform alone, a matrix) has one
-        // suite, under the name it was given.
+    for (name, cases) in [(suite.to_string(), experiments), (platform_name, platform)] {
         if cases.is_empty() {
             continue;
         }
-        let name = if report.test_suites.is_empty() && !cases.iter().any(is_experiment) {
-            suite.to_string()
-        } else {
-            name
-        };
         let (ts, total) = junit_suite(&name, properties, &cases, seconds);
         all += total;
         report.add_test_suite(ts);
