@@ -58,8 +58,8 @@
 //!   CPU acknowledged *before it trapped*. With interrupts off in the
 //!   handler, only an NMI can acknowledge in between: one may arrive after
 //!   the trap, even before the handler's first instruction, and a `spin`
-//!   handler nested in it (its site hit by the NMI's call) acknowledges
-//!   every round the patch waits for, the round after the write back
+//!   or `spin-bounded` handler nested in it (its site hit by the NMI's
+//!   call) acknowledges rounds for the CPU, the round after the write back
 //!   included. Taken as evidence, that round makes a trap on a `CC` that
 //!   was still in memory look stale: the patch ended, and the table was
 //!   withdrawn, while the outer handler had not yet looked.

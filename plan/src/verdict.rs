@@ -173,6 +173,15 @@ const RETRY_IN_NMI: Kinds = kinds(&[Kind::Deadlock]);
 /// no sync duty, so there the sync waits for the outer handler.
 const SPIN_IN_NMI: Kinds = kinds(&[Kind::StrayBp]);
 
+/// What hpa's `spin-bounded` may show under a #BP nested in an NMI: both
+/// [`FINISHES_UNSYNCED`], as everywhere, and [`SPIN_IN_NMI`]'s stray
+/// `int3`, by the same duty done for the CPU. Its recheck acknowledges the
+/// current round before it reads the pass's state, so a handler nested in
+/// an NMI that rechecks once the pass is installed acknowledges the final
+/// round for the #BP the NMI interrupted: the patcher withdraws the table
+/// before that handler looks.
+const SPIN_BOUNDED_IN_NMI: Kinds = kinds(&[Kind::Unsynced, Kind::StrayBp]);
+
 /// What hpa's `spin-bounded` shows wherever it runs: a CPU that traps
 /// while the pass is writing finishes its own site (the new operand, then
 /// the opcode) and returns to it, and no sync covers that write: the
@@ -196,6 +205,7 @@ pub const fn observes(e: &Experiment) -> Kinds {
         (_, Some(Handler::Trampoline), Interference::NmiSite) => CLOBBERED_SLOTS,
         (_, Some(Handler::Retry), Interference::NmiSite) => RETRY_IN_NMI,
         (_, Some(Handler::Spin), Interference::NmiSite) => SPIN_IN_NMI,
+        (_, Some(Handler::SpinBounded), Interference::NmiSite) => SPIN_BOUNDED_IN_NMI,
         (_, Some(Handler::SpinBounded), _) => FINISHES_UNSYNCED,
         _ => Kinds::NONE,
     }

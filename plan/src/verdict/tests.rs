@@ -276,3 +276,19 @@ fn an_experiment_whose_interference_never_came_is_not_met() {
     // Without interference there is nothing to count.
     assert!(judge(&exp("int3/spin/cpumask/qword"), &c).met());
 }
+
+#[test]
+fn a_stray_int3_is_observed_only_without_sync_in_a_torn_store_or_where_a_handler_does_sync_duty_in_an_nmi(
+) {
+    for e in DEFAULT_SUITE {
+        let duty_in_nmi = matches!(e.handler, Some(Handler::Spin | Handler::SpinBounded))
+            && e.interference == Interference::NmiSite;
+        let torn = matches!(e.strategy, Strategy::Atomic | Strategy::OutoflineAtomic);
+        let unsynced = e.sync == SyncMode::None;
+        assert_eq!(
+            observes(e).contains(Kind::StrayBp),
+            e.expectation == Expectation::Observe && (duty_in_nmi || torn || unsynced),
+            "{e}"
+        );
+    }
+}
