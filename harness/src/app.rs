@@ -482,7 +482,12 @@ fn run_request(a: &RunArgs, name: String, emulator: request::Emulator) -> RunReq
         timeout: a.timeout,
         boot: a.boot,
         control: a.control.clone(),
-        append: a.append.clone(),
+        append: a
+            .append
+            .iter()
+            .cloned()
+            .chain(a.executors.map(|n| format!("executors={n}")))
+            .collect(),
         expect: a.expect,
         experiment: a.experiment.clone(),
         ms: a.ms,

@@ -196,6 +196,18 @@ fn parse_ms(s: &str) -> Result<u64, String> {
     )
 }
 
+fn parse_executors(s: &str) -> Result<u32, String> {
+    let (lo, hi) = report::cmdline::EXECUTORS_RANGE;
+    let n: usize = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of executors"))?;
+    if (lo..=hi).contains(&n) {
+        Ok(n as u32)
+    } else {
+        Err(format!("{n} executors: {lo}..={hi} allowed"))
+    }
+}
+
 fn parse_sites(s: &str) -> Result<usize, String> {
     let (lo, hi) = report::cmdline::SITES_RANGE;
     let n: usize = s
@@ -306,6 +318,12 @@ pub struct RunArgs {
     /// More kernel command line words (repeatable); kernel boots only.
     #[arg(long, value_name = "WORDS")]
     pub append: Vec<String>,
+    /// At most N APs run the call loops and take the interference; every
+    /// other AP waits in `hlt` and answers every sync round (kernel word
+    /// `executors=N`; kernel and Bochs boots). Default: every AP, but
+    /// under TCG at most 4 per host core.
+    #[arg(long, value_name = "N", value_parser = parse_executors)]
+    pub executors: Option<u32>,
     /// Run the registry experiments whose names match PATTERN (`*` any
     /// run of characters including `/`, `?` one character; several globs
     /// separated by commas select what any of them selects; see `harness

@@ -165,6 +165,66 @@ pub fn boot_deadline(n: usize, ms: u64, smp: u32) -> f64 {
     (30.0 + n as f64 * per).min(MAX_TIMEOUT)
 }
 
+/// The host's cores (as the scheduler lets this process use them).
+pub fn host_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Executors an experiment under TCG gets per host core unless told
+/// (`--executors N`, or `executors=N` among the words). Every TCG vCPU is
+/// a host thread: past a few per core, a sync round waits for hundreds of
+/// busy loops to be scheduled, and the timers of as many executors alone
+/// fill the host (at 255 CPUs one update never ended in 40 minutes). A few
+/// per core still oversubscribe the host, so its scheduler still preempts
+/// executors between any two instructions. Every other AP waits in `hlt`
+/// and answers every sync round. KVM and a real machine keep every AP an
+/// executor unless told.
+pub const EXECUTORS_PER_HOST_CORE: u32 = 4;
+
+/// The `executors=` a kernel boot of `words` on `smp` CPUs gets under
+/// `accel` on a host of `host_cores`: None where the words say, where they
+/// run no experiment, under KVM, or where every AP the kernel would make
+/// an executor (all but the BSP and, from 3 CPUs, the watcher) fits the
+/// bound ([`EXECUTORS_PER_HOST_CORE`]).
+pub fn default_executors(
+    accel: qemu::Accel,
+    smp: u32,
+    host_cores: usize,
+    words: &str,
+) -> Option<u32> {
+    let has = |key: &str| words.split_whitespace().any(|w| w.starts_with(key));
+    if accel != qemu::Accel::Tcg || has("executors=") || !has("exp=") {
+        return None;
+    }
+    let bound = EXECUTORS_PER_HOST_CORE * (host_cores.max(1) as u32);
+    (max_executors(smp) > bound).then_some(bound)
+}
+
+/// The most executors `smp` CPUs have: every AP, but from 3 CPUs on the
+/// last one watches.
+pub fn max_executors(smp: u32) -> u32 {
+    smp.saturating_sub(if smp >= 3 { 2 } else { 1 })
+}
+
+/// Checks an `executors=N` among `words` against `smp`: N executors need
+/// that many APs to spare.
+pub fn check_executors(words: &[String], smp: u32) -> Result<(), String> {
+    let asked = words
+        .iter()
+        .flat_map(|w| w.split_whitespace())
+        .filter_map(|w| w.strip_prefix("executors="))
+        .filter_map(|n| n.parse::<u32>().ok())
+        .last();
+    match asked {
+        Some(n) if n > max_executors(smp) => Err(format!(
+            "executors {n} with smp {smp}: at most {} (every AP but, from 3 CPUs on, the \
+             watcher; the BSP patches)",
+            max_executors(smp)
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Milliseconds per experiment in every menu entry. On a real machine
 /// this is thousands of patches and millions of calls per experiment;
 /// under TCG (`-smp 4`, 2 host cores) the default suite boots to its end
@@ -402,4 +462,42 @@ const _: fn() = || {
 /// caches it guards stay valid: each is written whole).
 fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tcg_bounds_the_executors_by_the_host_s_cores_only_where_there_are_more_aps() {
+        let tcg = qemu::Accel::Tcg;
+        assert_eq!(default_executors(tcg, 255, 2, "exp=int3/* ms=100"), Some(8));
+        assert_eq!(default_executors(tcg, 11, 2, "exp=int3/*"), Some(8));
+        assert_eq!(default_executors(tcg, 10, 2, "exp=int3/*"), None);
+        assert_eq!(default_executors(tcg, 8, 2, "exp=int3/*"), None);
+        assert_eq!(default_executors(tcg, 64, 16, "exp=int3/*"), None);
+    }
+
+    #[test]
+    fn kvm_words_that_say_and_boots_without_experiments_keep_every_ap_an_executor() {
+        let words = "exp=int3/* ms=100";
+        assert_eq!(default_executors(qemu::Accel::Kvm, 255, 2, words), None);
+        let told = "exp=int3/* executors=100";
+        assert_eq!(default_executors(qemu::Accel::Tcg, 255, 2, told), None);
+        assert_eq!(default_executors(qemu::Accel::Tcg, 255, 2, "nobp"), None);
+    }
+
+    #[test]
+    fn executors_are_checked_against_the_aps_the_guest_spares() {
+        let w = |s: &str| vec![s.to_string()];
+        assert_eq!(max_executors(1), 0);
+        assert_eq!(max_executors(2), 1);
+        assert_eq!(max_executors(4), 2);
+        assert!(check_executors(&w("executors=2"), 4).is_ok());
+        assert!(check_executors(&w("exp=a/* executors=1"), 2).is_ok());
+        let e = check_executors(&w("ms=5 executors=3"), 4).unwrap_err();
+        assert!(e.starts_with("executors 3 with smp 4: at most 2"), "{e}");
+        assert!(check_executors(&w("executors=1"), 1).is_err());
+        assert!(check_executors(&w("ms=5"), 1).is_ok());
+    }
 }

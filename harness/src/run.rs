@@ -91,6 +91,7 @@ pub fn validate(req: &RunRequest, setup: &Setup) -> Result<Validated> {
             req.smp
         );
     }
+    request::check_executors(&req.append, req.smp).map_err(anyhow::Error::msg)?;
     let cpu = req.cpu.clone().unwrap_or_else(|| qemu::DEFAULT_CPU.into());
     let qemu = setup.qemu_for(req.qemu.as_deref())?;
     qemu::check_cpu_model(&cpu, &qemu.cpu_models)
@@ -113,7 +114,8 @@ pub fn validate(req: &RunRequest, setup: &Setup) -> Result<Validated> {
         bail!(
             "--boot {}: the ISO's kernel command line is that of its menu's default entry, fixed \
              in grub.cfg (the default suite, judged from the command line the kernel reports), \
-             so --control, --experiment and --append need --boot kernel (or bake words into the \
+             so --control, --experiment, --executors and --append need --boot kernel (or bake \
+             words into the \
              default entry with `make iso CMDLINE=...`)",
             req.boot.name()
         );
@@ -172,6 +174,7 @@ pub fn validate_bochs(req: &RunRequest) -> Result<(crate::boot::bochs::Config, S
     crate::list::select(pattern).context("--experiment")?;
     let ms = req.ms.unwrap_or(request::DEFAULT_MS);
     request::check_ms(ms).map_err(anyhow::Error::msg)?;
+    request::check_executors(&req.append, req.smp).map_err(anyhow::Error::msg)?;
     let mut cmdline = format!("exp={pattern} ms={ms}");
     for w in &req.append {
         cmdline.push(' ');
@@ -456,6 +459,14 @@ fn execute_in(
 ) -> Result<RunOutcome> {
     let dir = dir.to_path_buf();
     let accel = setup.accel(&plan.qemu, plan.accel, &plan.cpu, &dir)?;
+    let amended;
+    let plan = match with_default_executors(plan, accel.accel) {
+        Some(p) => {
+            amended = p;
+            &amended
+        }
+        None => plan,
+    };
     let cmd = QemuCommand {
         qemu: plan.qemu.path.clone(),
         medium: plan.medium.clone(),
@@ -505,6 +516,21 @@ fn execute_in(
     let recipe = recipe(plan, setup, &out.dir, unplanned, Some(&out.command));
     write_verdict_files(&out, &out.command, &recipe)?;
     Ok(out)
+}
+
+/// `plan` with the executors a kernel boot gets under `accel` unless its
+/// words say ([`request::default_executors`]); None if it gets none.
+fn with_default_executors(plan: &RunPlan, accel: qemu::Accel) -> Option<RunPlan> {
+    let Medium::Kernel { cmdline, .. } = &plan.medium else {
+        return None;
+    };
+    let host = request::host_cores();
+    let k = request::default_executors(accel, plan.smp, host, cmdline)?;
+    let mut p = plan.clone();
+    if let Medium::Kernel { cmdline, .. } = &mut p.medium {
+        cmdline.push_str(&format!(" executors={k}"));
+    }
+    Some(p)
 }
 
 /// Where a boot of this QEMU was seen: with its version, which the table

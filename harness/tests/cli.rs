@@ -49,6 +49,25 @@ fn smp_300_which_qemu_s_pc_machine_refuses_is_refused_before_any_boot() {
 }
 
 #[test]
+fn more_executors_than_the_guest_has_aps_to_spare_are_refused_before_any_boot() {
+    assert_status(
+        &run(bare().args(["run", "--smp", "4", "--executors", "3", "naive/*"])),
+        2,
+        "executors 3 with smp 4: at most 2",
+    );
+    assert_status(
+        &run(bare().args(["run", "--smp", "4", "--executors", "0", "naive/*"])),
+        2,
+        "0 executors: 1..=1023 allowed",
+    );
+    assert_status(
+        &run(bare().args(["run", "--executors", "2", "--boot", "iso-bios"])),
+        2,
+        "--executors and --append need --boot kernel",
+    );
+}
+
+#[test]
 fn an_unknown_control_is_refused_with_the_known_ones() {
     assert_status(
         &run(bare().args(["run", "--control", "ud3"])),

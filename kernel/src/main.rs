@@ -128,6 +128,7 @@ fn kmain(bi: boot_info::BootInfo) -> ! {
     arena::set_poke(opts.poke);
     bp::set_claim(opts.claim);
     torture::set_seed(opts.seed);
+    torture::set_executors(opts.executors);
     if let Some(pattern) = opts.experiments {
         torture::run(
             pattern,

@@ -370,6 +370,9 @@ pub const DEFAULT_MS: u64 = 200;
 /// What `sites=` accepts: call sites per key (`plan::layout::MAX_SITES_PER_KEY`;
 /// a class may hold fewer, which the kernel reports per experiment).
 pub const SITES_RANGE: (usize, usize) = (1, 256);
+/// What `executors=` accepts: APs that run the call loops (one fewer than
+/// the kernel's most CPUs: the BSP patches).
+pub const EXECUTORS_RANGE: (usize, usize) = (1, 1023);
 /// What `targets=` accepts: targets per key, the key cycling through them
 /// (`plan::layout::MAX_TARGETS_PER_KEY`; one cannot be retargeted).
 pub const TARGETS_RANGE: (usize, usize) = (2, 4);
@@ -537,6 +540,11 @@ pub struct Options<'a> {
     pub seed: Option<u64>,
     /// `sites=`, `keys=`, `targets=`: the sizes of every experiment.
     pub sizes: Sizes,
+    /// `executors=N`: at most N APs run the call loops and take the
+    /// interference; every other AP waits in `hlt` and answers, and is
+    /// audited in, every sync round. None: every AP that can (all but
+    /// the watcher).
+    pub executors: Option<usize>,
 }
 
 impl<'a> Options<'a> {
@@ -583,6 +591,7 @@ impl<'a> Options<'a> {
                 Some(("keys", n)) => o.sizes.keys = in_range(w, n, KEYS_RANGE)?,
                 Some(("sites", n)) => o.sizes.sites = in_range(w, n, SITES_RANGE)?,
                 Some(("targets", n)) => o.sizes.targets = in_range(w, n, TARGETS_RANGE)?,
+                Some(("executors", n)) => o.executors = Some(in_range(w, n, EXECUTORS_RANGE)?),
                 Some(("ms", n)) => o.exp_ms = Some(in_range(w, n, MS_RANGE)? as u64),
                 Some(("seed", n)) => {
                     let v = match n.strip_prefix("0x") {
@@ -618,6 +627,18 @@ mod tests {
             };
             assert_eq!(Options::parse(line).unwrap().control, Some(c), "{line}");
         }
+    }
+
+    #[test]
+    fn executors_is_a_count_from_one_and_a_bad_one_is_named() {
+        extern crate std;
+        assert_eq!(Options::parse("executors=4").unwrap().executors, Some(4));
+        assert_eq!(Options::parse("").unwrap().executors, None);
+        for bad in ["executors=0", "executors=1024", "executors=", "executors=all"] {
+            assert!(Options::parse(bad).is_err(), "{bad}");
+        }
+        let msg = std::format!("{}", Options::parse("executors=0").unwrap_err());
+        assert_eq!(msg, "\"executors=0\": out of range, 1..=1023 allowed");
     }
 
     #[test]

@@ -29,7 +29,7 @@ pub enum Jobs {
 impl Jobs {
     /// The default: the host's cores.
     pub fn auto() -> Jobs {
-        Jobs::Cores(host_cores())
+        Jobs::Cores(crate::request::host_cores())
     }
 
     /// Whether a row of `vcpus` may start while `rows` rows with `busy`
@@ -54,11 +54,6 @@ impl Jobs {
             Jobs::Rows(n) => format!("up to {n} row(s) at once"),
         }
     }
-}
-
-/// The host's cores (as the scheduler lets this process use them).
-pub fn host_cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// `-j N`: a whole number from 1 up.

@@ -21,7 +21,7 @@ use crate::{
     arch::{call, cpu::rdtsc, idt::TrapFrame, lapic, percpu, tsc},
     bp, record, smp, sync, watchdog,
 };
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use plan::{
     experiment::{self as ex, Expectation, Experiment, Interference, SyncMode},
     verdict,
@@ -311,9 +311,25 @@ fn floor(m: SyncMode) -> (u64, u64) {
     (sum / ok.max(1), FLOOR_ROUNDS - ok)
 }
 
+/// `executors=N`: at most this many executors (0: as many as there are
+/// APs to spare).
+static EXECUTORS: AtomicUsize = AtomicUsize::new(0);
+
+/// `executors=N` of the command line (None: every AP that can).
+pub fn set_executors(n: Option<usize>) {
+    EXECUTORS.store(n.unwrap_or(0), Ordering::Relaxed);
+}
+
+/// The CPUs that run the call loops: the APs from 1, all but the last from
+/// 3 CPUs on (it watches), at most `executors=N` of them. Every other AP
+/// waits in `hlt` and answers every sync round (`smp`'s idle loop).
 fn executor_cpus() -> core::ops::Range<usize> {
     let n = smp::count();
-    1..if n >= 3 { n - 1 } else { n }
+    let end = if n >= 3 { n - 1 } else { n };
+    match EXECUTORS.load(Ordering::Relaxed) {
+        0 => 1..end,
+        k => 1..end.min(1 + k),
+    }
 }
 
 fn watch_loop(_: u64) {
