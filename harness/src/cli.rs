@@ -562,6 +562,12 @@ pub struct BenchArgs {
     /// do not apply.
     #[arg(long, value_name = "N,N,...", value_delimiter = ',', value_parser = parse_smp, conflicts_with_all = ["smp", "sites"])]
     pub cpus: Vec<u32>,
+    /// With `--cpus`: where the default bounded the executors (under TCG,
+    /// 4 per host core), boot the experiment a second time with every AP
+    /// an executor (at 255 CPUs on 2 host cores it may not end before its
+    /// deadline: that is the measurement).
+    #[arg(long, requires = "cpus")]
+    pub all_executors: bool,
     /// Instead of the set above: the #BP handler's claim on the patch
     /// table as an axis of `int3-batch/gap/ipi/qword/timer` (kernel word
     /// `claim=`), one boot per claim at each `--smp`, with at most one

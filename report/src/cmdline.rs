@@ -634,7 +634,12 @@ mod tests {
         extern crate std;
         assert_eq!(Options::parse("executors=4").unwrap().executors, Some(4));
         assert_eq!(Options::parse("").unwrap().executors, None);
-        for bad in ["executors=0", "executors=1024", "executors=", "executors=all"] {
+        for bad in [
+            "executors=0",
+            "executors=1024",
+            "executors=",
+            "executors=all",
+        ] {
             assert!(Options::parse(bad).is_err(), "{bad}");
         }
         let msg = std::format!("{}", Options::parse("executors=0").unwrap_err());
