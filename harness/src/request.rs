@@ -214,7 +214,7 @@ pub fn check_executors(words: &[String], smp: u32) -> Result<(), String> {
         .flat_map(|w| w.split_whitespace())
         .filter_map(|w| w.strip_prefix("executors="))
         .filter_map(|n| n.parse::<u32>().ok())
-        .last();
+        .next_back();
     match asked {
         Some(n) if n > max_executors(smp) => Err(format!(
             "executors {n} with smp {smp}: at most {} (every AP but, from 3 CPUs on, the \

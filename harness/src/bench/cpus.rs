@@ -77,8 +77,9 @@ pub struct UpdateCost {
     pub rounds: f64,
     /// Sync IPIs sent (a broadcast counts one per CPU it reaches).
     pub ipis: f64,
-    /// Phases 1 to 3 over the same experiment's idle sync round.
-    pub over_idle_round: Option<f64>,
+    /// Phases 1 to 3 over the same experiment's floor: one sync round with
+    /// the executors running and no patch (`floor_cycles`).
+    pub over_floor_round: Option<f64>,
 }
 
 impl UpdateCost {
@@ -99,7 +100,7 @@ impl UpdateCost {
             ms: per / tsc_hz.filter(|&h| h > 0)? as f64 * 1000.0,
             rounds: *c.get("sync_rounds")? as f64 / patches,
             ipis: *c.get("ipis")? as f64 / patches,
-            over_idle_round: c
+            over_floor_round: c
                 .get("floor_cycles")
                 .filter(|&&f| f > 0)
                 .map(|&f| per / f as f64),
@@ -111,7 +112,7 @@ impl UpdateCost {
 /// spread ([`figure`]).
 pub fn table(samples: &[CpuSample]) -> Vec<String> {
     let mut v = vec![
-        format!("| -smp | CPUs up / listed | kernel bring-up, ms | boot to exit (platform only), s | executors | one update, ms | rounds / update | IPIs / update | update / idle round | {SCALE_EXPERIMENT} |"),
+        format!("| -smp | CPUs up / listed | kernel bring-up, ms | boot to exit (platform only), s | executors | one update, ms | rounds / update | IPIs / update | update / floor round | {SCALE_EXPERIMENT} |"),
         "|---|---|---|---|---|---|---|---|---|---|".to_string(),
     ];
     let mut rows: Vec<(u32, bool)> = samples.iter().map(|s| (s.smp, s.all_executors)).collect();
@@ -161,9 +162,9 @@ pub fn table(samples: &[CpuSample]) -> Vec<String> {
             counts(&|s| s.executors),
             if all { " (all)" } else { "" },
             cost(&|u| Some(u.ms)),
-            cost(&|u| Some(u.rounds)),
-            cost(&|u| Some(u.ipis)),
-            cost(&|u| u.over_idle_round),
+            counts(&|s| s.update.map(|u| u.rounds.round() as u64)),
+            counts(&|s| s.update.map(|u| u.ipis.round() as u64)),
+            cost(&|u| u.over_floor_round),
         ));
     }
     v
@@ -377,7 +378,7 @@ mod tests {
         let u = UpdateCost::from_counters(&c, Some(3_000_000_000)).unwrap();
         assert_eq!(u.ms, 2.0);
         assert_eq!((u.rounds, u.ipis), (16.0, 4064.0));
-        assert_eq!(u.over_idle_round, Some(10.0));
+        assert_eq!(u.over_floor_round, Some(10.0));
         let mut none = c.clone();
         none.insert("patches".into(), 0);
         assert_eq!(UpdateCost::from_counters(&none, Some(3_000_000_000)), None);
