@@ -1530,6 +1530,7 @@ mod tests {
                     4,
                     Some("int3*/*/*/*/?i*")
                 ),
+                ("scale-smp255", 255, Some("int3/gap/ipi/qword/timer")),
                 (
                     "deadlock-spin-self-smp2",
                     2,
