@@ -127,6 +127,7 @@ fn kmain(bi: boot_info::BootInfo) -> ! {
     torture::set_settle(opts.settle);
     arena::set_poke(opts.poke);
     bp::set_claim(opts.claim);
+    bp::set_ghost(opts.ghost);
     torture::set_seed(opts.seed);
     torture::set_executors(opts.executors);
     if let Some(pattern) = opts.experiments {

@@ -264,6 +264,9 @@ pub struct Counts {
     /// The experiment stopped: the patcher's error, or a CPU that never
     /// left its loop.
     pub broken: bool,
+    /// Ghosts `ghost=retry` sent back to their address instead of judging
+    /// them (`ghost_retries`).
+    pub ghost_retries: u64,
 }
 
 impl Counts {
@@ -325,6 +328,12 @@ pub enum Unmet {
         /// How many rounds.
         n: u64,
     },
+    /// Ghosts were run again instead of judged (`ghost=retry`): each an
+    /// `int3` no patch covered, the platform's or the protocol's.
+    GhostsRetried {
+        /// How many.
+        n: u64,
+    },
     /// A negative control saw no failure: the detectors are blind to it.
     Missed,
     /// An expected deadlock did not come.
@@ -371,6 +380,10 @@ impl fmt::Display for Unmet {
             Unmet::FloorTimeouts { n } => write!(
                 f,
                 "floor_timeouts={n}: a sync round of the floor timed out, so the floor measures nothing"
+            ),
+            Unmet::GhostsRetried { n } => write!(
+                f,
+                "ghost_retries={n}: int3s no patch covered, run again instead of judged (ghost=retry), so a protocol failure may hide among them"
             ),
             Unmet::Missed => f.write_str("no failure: the detectors were blind to the defect"),
             Unmet::NoDeadlock => f.write_str("no deadlock came"),
@@ -460,6 +473,11 @@ pub fn judge(e: &Experiment, c: &Counts) -> Judgement {
             });
         }
     };
+    // A negative control is judged by what it was caught by; a ghost it
+    // retried caught nothing.
+    if c.ghost_retries > 0 && e.expectation != Expectation::NegativeControl {
+        j.push(Unmet::GhostsRetried { n: c.ghost_retries });
+    }
     match e.expectation {
         Expectation::MustPass => {
             failed(&mut j, Kinds::NONE);

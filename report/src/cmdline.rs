@@ -355,6 +355,40 @@ impl Poke {
     }
 }
 
+/// What the #BP handler does with a *ghost*: an `int3` at an address the
+/// patch table does not cover (or no longer does) whose memory no longer
+/// holds `CC`. Chosen with `ghost=fail|retry`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Ghost {
+    /// A failure, as Linux's handler takes it (a stray `int3`, or a stale
+    /// one where the evidence says so): the kernel's default.
+    #[default]
+    Fail,
+    /// Re-check the byte and, when it is no longer `CC`, return to the
+    /// address to run what memory holds now (the policy proposed upstream
+    /// against ghost breakpoints under TCG, and rejected), up to a bound
+    /// of consecutive retries at one address, after which it fails.
+    Retry,
+}
+
+impl Ghost {
+    /// Every choice.
+    pub const ALL: [Ghost; 2] = [Ghost::Fail, Ghost::Retry];
+
+    /// Its name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Ghost::Fail => "fail",
+            Ghost::Retry => "retry",
+        }
+    }
+
+    /// Parses a name.
+    pub fn from_name(s: &str) -> Option<Ghost> {
+        Ghost::ALL.into_iter().find(|c| c.name() == s)
+    }
+}
+
 /// What separates the globs of `exp=` (the same character as
 /// `plan::experiment::LIST_SEPARATOR`; no experiment name holds one).
 pub const EXP_LIST_SEPARATOR: char = ',';
@@ -432,6 +466,8 @@ pub enum CmdlineError<'a> {
     BadClaim(&'a str),
     /// `poke=` with something other than `flush` or `keep`.
     BadPoke(&'a str),
+    /// `ghost=` with something other than `fail` or `retry`.
+    BadGhost(&'a str),
     /// `exp=` with an empty glob: nothing after `=`, or a leading,
     /// trailing or doubled comma. The word is kept.
     EmptyGlob(&'a str),
@@ -467,6 +503,7 @@ impl core::fmt::Display for CmdlineError<'_> {
                 write!(f, "claim={w:?}: wanted none, shared or percpu")
             }
             CmdlineError::BadPoke(w) => write!(f, "poke={w:?}: wanted flush or keep"),
+            CmdlineError::BadGhost(w) => write!(f, "ghost={w:?}: wanted fail or retry"),
             CmdlineError::OutOfRange { word, range } => {
                 write!(
                     f,
@@ -532,6 +569,9 @@ pub struct Options<'a> {
     /// `poke=flush|keep`: whether the alias's TLB entry is dropped before
     /// each write.
     pub poke: Poke,
+    /// `ghost=fail|retry`: what the #BP handler does with an `int3` no
+    /// patch covers at an address whose memory no longer holds `CC`.
+    pub ghost: Ghost,
     /// `hold`: halt at the end instead of closing QEMU through its debug-exit
     /// device, so that the verdict screen stays for a screendump.
     pub hold: bool,
@@ -588,6 +628,9 @@ impl<'a> Options<'a> {
                     o.claim = Claim::from_name(v).ok_or(CmdlineError::BadClaim(v))?
                 }
                 Some(("poke", v)) => o.poke = Poke::from_name(v).ok_or(CmdlineError::BadPoke(v))?,
+                Some(("ghost", v)) => {
+                    o.ghost = Ghost::from_name(v).ok_or(CmdlineError::BadGhost(v))?
+                }
                 Some(("keys", n)) => o.sizes.keys = in_range(w, n, KEYS_RANGE)?,
                 Some(("sites", n)) => o.sizes.sites = in_range(w, n, SITES_RANGE)?,
                 Some(("targets", n)) => o.sizes.targets = in_range(w, n, TARGETS_RANGE)?,
@@ -721,6 +764,22 @@ mod tests {
             Options::parse("poke=Flush"),
             Err(CmdlineError::BadPoke("Flush"))
         );
+    }
+
+    #[test]
+    fn ghost_takes_fail_and_retry_and_fails_by_default() {
+        extern crate std;
+        assert_eq!(Options::parse("").unwrap().ghost, Ghost::Fail);
+        for c in Ghost::ALL {
+            let line = std::format!("ghost={}", c.name());
+            assert_eq!(Options::parse(&line).unwrap().ghost, c);
+        }
+        assert_eq!(
+            Options::parse("ghost=ignore"),
+            Err(CmdlineError::BadGhost("ignore"))
+        );
+        let msg = std::format!("{}", Options::parse("ghost=").unwrap_err());
+        assert_eq!(msg, "ghost=\"\": wanted fail or retry");
     }
 
     #[test]

@@ -371,6 +371,9 @@ pub const EXP_FIELDS: &[(&str, FieldUse)] = {
         ("bp_cancels", Info("covers `spin-bounded` canceled: how its handler went, judged by what the calls saw")),
         ("bp_completions", Info("sites `spin-bounded` finished itself: how its handler went, judged by what the calls saw")),
         ("bp_recovers", Info("covers the patcher wrote again after a cancel: a cost, and the sign of a livelock when it never stops")),
+        ("ghosts", Info("stray and stale int3s at a site whose memory no longer held CC: judged as those kinds, or as retried")),
+        ("ghost_retries", Judged("ghost=retry ran them again instead of judging them: unmet (plan::verdict)")),
+        ("ghost_give_ups", Info("retried ghosts that reached the bound: judged as the stray or stale int3s they became")),
         ("claim", Info("a boot-wide setting (claim=), named in the record")),
         ("floor_cycles", Info("a cost: the benchmark's; its timeouts are judged")),
         ("keys", Info("a boot-wide size (keys=)")),
@@ -592,6 +595,7 @@ pub fn judge_one(registry: Option<&Experiment>, f: &ExpFacts, ctx: &Context<'_>)
         failures: verdict::Kind::COUNTERS.map(|k| r.n(k.name())),
         deadlock: !j.stuck.is_empty(),
         broken: r.outcome == "error" || r.error.is_some() || r.n("stuck") > 0,
+        ghost_retries: r.n("ghost_retries"),
     };
     let subject = registry.copied().or_else(|| {
         plan::experiment::parse_name(&f.name)

@@ -17,7 +17,7 @@ use crate::judge::experiment::{failure_counters, ExpJudgement, Verdict};
 use anyhow::{bail, Result};
 
 /// What a sabotage must cause: a failure counter of the `exp` record
-/// (`report::kind::EXP`), or a deadlock (a CPU the watchdog, or a sync
+/// (`report::kind::EXP`; or `ghost_retries`), or a deadlock (a CPU the watchdog, or a sync
 /// round nobody acknowledged, found stuck).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureKind {
@@ -47,10 +47,13 @@ impl FailureKind {
         }
     }
 
-    /// Every kind, by name.
+    /// Every kind, by name: the failure counters, then `ghost_retries`
+    /// (ghosts `ghost=retry` ran again instead of judging: never a pass,
+    /// though no failure counter counts them).
     pub fn all() -> impl Iterator<Item = FailureKind> {
         failure_counters()
             .map(FailureKind::Counter)
+            .chain([FailureKind::Counter("ghost_retries")])
             .chain([FailureKind::Deadlock])
             .chain(PATCHER_ERRORS.map(|(n, _)| FailureKind::PatcherError(n)))
     }

@@ -557,6 +557,12 @@ fn finish(e: &Experiment, f: Finish) {
     let failures = STATS.failures.load(Ordering::Relaxed);
     let bp_hits: u64 = bp::HITS.iter().map(|h| h.load(Ordering::Relaxed)).sum();
     let broken = f.error.is_some() || f.stuck > 0;
+    // The parts before the whole (a CPU still in a handler counts a ghost
+    // before it retries or gives up on it), so that they never add up to
+    // more than it.
+    let ghost_give_ups = bp::GHOST_GIVE_UPS.load(Ordering::Relaxed);
+    let ghost_retries = bp::GHOST_RETRIES.load(Ordering::Relaxed);
+    let ghosts = bp::GHOSTS.load(Ordering::Relaxed);
     let counts = verdict::Counts {
         calls,
         patches,
@@ -572,6 +578,7 @@ fn finish(e: &Experiment, f: Finish) {
         failures: STATS.failure_counters().map(|c| c.load(Ordering::Relaxed)),
         deadlock: f.deadlock,
         broken,
+        ghost_retries,
     };
     // The one rule, which the harness applies again from the record.
     let met = verdict::judge(e, &counts).met();
@@ -619,6 +626,9 @@ fn finish(e: &Experiment, f: Finish) {
             .u64("bp_cancels", bp::CANCELS.load(Ordering::Relaxed))
             .u64("bp_completions", bp::COMPLETIONS.load(Ordering::Relaxed))
             .u64("bp_recovers", bp::RECOVERS.load(Ordering::Relaxed))
+            .u64("ghosts", ghosts)
+            .u64("ghost_retries", ghost_retries)
+            .u64("ghost_give_ups", ghost_give_ups)
             .u64("failures", failures)
             .u64("wrong", STATS.wrong.load(Ordering::Relaxed))
             .u64("faults", STATS.faults.load(Ordering::Relaxed))

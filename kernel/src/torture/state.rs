@@ -146,6 +146,9 @@ pub fn begin(e: &Experiment, plan: &ArenaPlan) {
             &crate::bp::CANCELS,
             &crate::bp::COMPLETIONS,
             &crate::bp::RECOVERS,
+            &crate::bp::GHOSTS,
+            &crate::bp::GHOST_RETRIES,
+            &crate::bp::GHOST_GIVE_UPS,
         ])
     {
         h.store(0, Ordering::Relaxed);

@@ -292,3 +292,23 @@ fn a_stray_int3_is_observed_only_without_sync_in_a_torn_store_or_where_a_handler
         );
     }
 }
+
+#[test]
+fn a_retried_ghost_fails_every_expectation_but_a_negative_control_which_it_does_not_catch() {
+    let mut c = healthy();
+    c.ghost_retries = 3;
+    for e in DEFAULT_SUITE {
+        let j = judge(e, &c);
+        match e.expectation {
+            Expectation::NegativeControl => assert!(!j.met(), "{e}: nothing caught it"),
+            _ => {
+                assert!(!j.met(), "{e}");
+                assert!(
+                    j.reasons()
+                        .any(|u| matches!(u, Unmet::GhostsRetried { n: 3 })),
+                    "{e}"
+                );
+            }
+        }
+    }
+}
