@@ -83,7 +83,7 @@ RUN_OPTS := --smp $(SMP) $(GUEST_OPTS) $(if $(BOOT),--boot $(BOOT)) \
 	$(if $(CONTROL),--control $(CONTROL)) $(EXP_OPTS) $(ARGS)
 
 .PHONY: all help setup setup-qemu setup-bochs kernel host iso iso-limine run list test test-host test-bochs \
-	test-boot test-torture bench fmt check clean
+	test-boot test-repro test-torture bench fmt check clean
 
 all: kernel iso ## build the kernel and the GRUB ISO
 
@@ -124,7 +124,7 @@ setup-bochs: setup ## install Bochs (scripts/setup.sh --bochs; idempotent)
 list: setup ## list the experiments of the registry (EXP=glob to select)
 	$(HARNESS) list $(if $(filter-out *,$(EXP)),'$(EXP)')
 
-test: setup test-host iso test-boot test-bochs test-torture ## host tests, the boot test table, the Bochs runs, the torture table (its closing line last)
+test: setup test-host iso test-boot test-bochs test-repro test-torture ## host tests, the boot test table, the Bochs runs, the emulator reproducers, the torture table (its closing line last)
 
 test-host: setup ## unit tests of the host crates (report, plan, harness)
 	$(CARGO) test
@@ -134,6 +134,12 @@ test-boot: kernel iso setup-qemu ## the boot test table (harness/platform.cfg), 
 
 test-torture: kernel setup-qemu ## the torture table (harness/torture.cfg): the suite, the int3 grid at 2 and 8 CPUs, the deadlocks, the grids under QEMU 10
 	$(HARNESS) matrix $(NO_BUILD) $(QEMU_OPTS) $(TORTURE_TABLE)
+
+# Each emulator finding's reproducer, one short boot each (docs/emulators/):
+# a measurement, which must run, whether or not the finding shows.
+REPROS := tcg-stale-block tcg-notdirty tcg-torn-store
+test-repro: kernel setup-qemu ## one boot of each emulator finding's reproducer (harness repro NAME)
+	for r in $(REPROS); do $(HARNESS) repro $$r $(NO_BUILD) $(QEMU_OPTS) --repeat 1 || exit 1; done
 
 # Bochs (Nehalem, 2 CPUs), two rows at once: the platform and a short
 # selection, and a sabotage every experiment of which must FAIL; then the

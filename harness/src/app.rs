@@ -65,6 +65,7 @@ pub fn main(cli: Cli) -> Result<Status> {
         Command::Replay(a) => {
             crate::replay::replay(&a.dir, a.repeat, a.out, a.kernel, a.qemu, verbose)
         }
+        Command::Repro(a) => cmd_repro(a),
         Command::Completions(a) => cmd_completions(a),
         Command::IsoMenu(a) => cmd_iso_menu(a),
     }
@@ -112,6 +113,22 @@ fn cmd_list(a: ListArgs) -> Result<Status> {
 fn setup(b: &Sources, iso: Option<PathBuf>, echo: bool) -> Result<(Setup, bool)> {
     let setup = Setup::new(&b.qemu, b.out.clone(), b.kernel.clone(), iso, echo)?;
     Ok((setup, b.build()))
+}
+
+fn cmd_repro(a: crate::cli::ReproArgs) -> Result<Status> {
+    let Some(name) = &a.name else {
+        crate::repro::list();
+        return Ok(Status::Pass);
+    };
+    let r = crate::repro::find(name)?;
+    let (setup, build) = setup(&a.src, None, false)?;
+    let req = crate::repro::request(r, a.smp, a.ms);
+    // Refuse bad input before spending time on a build.
+    run::validate(&req, &setup)?;
+    if build {
+        setup.workspace.build_kernel()?;
+    }
+    crate::repro::run(r, &req, &setup, a.repeat)
 }
 
 fn cmd_bench(a: BenchArgs) -> Result<Status> {

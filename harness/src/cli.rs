@@ -100,6 +100,11 @@ pub enum Command {
     /// is the one recorded.
     #[command(after_help = REPLAY_HELP)]
     Replay(ReplayArgs),
+    /// Boot an emulator finding's reproducer (the smallest selection of the
+    /// kernel that shows it, with this project's measure off) and print how
+    /// often it showed, with its bound; without NAME, list them.
+    #[command(after_help = examples("  harness repro\n  harness repro tcg-stale-block --repeat 5\n  harness repro tcg-notdirty --qemu 10 --smp 4"))]
+    Repro(ReproArgs),
     /// Print a completion script for SHELL (bash, zsh, fish, elvish,
     /// powershell) on standard output.
     #[command(after_help = COMPLETIONS_HELP)]
@@ -538,6 +543,25 @@ impl Sources {
     pub fn build(&self) -> bool {
         !self.no_build && self.kernel.is_none()
     }
+}
+
+/// `harness repro`.
+#[derive(Debug, Clone, Args)]
+pub struct ReproArgs {
+    /// The reproducer (none: list them).
+    pub name: Option<String>,
+    /// CPUs of the guest (default: the reproducer's).
+    #[arg(long, value_name = "N", value_parser = parse_smp)]
+    pub smp: Option<u32>,
+    /// Milliseconds per experiment.
+    #[arg(long, value_name = "N", default_value = "60", value_parser = parse_ms)]
+    pub ms: u64,
+    /// Boots.
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = crate::results::repeat::parse_repeat)]
+    pub repeat: u32,
+    /// Where the kernel, QEMU and the evidence come from.
+    #[command(flatten)]
+    pub src: Sources,
 }
 
 /// `harness bench`.

@@ -45,6 +45,7 @@ pub mod matrix;
 pub mod menu;
 pub mod recipe;
 pub mod replay;
+pub mod repro;
 pub mod request;
 pub mod results;
 pub mod run;

@@ -460,3 +460,22 @@ fn every_option_with_a_bad_value_exits_2_naming_the_option_and_the_value() {
         .collect();
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+#[test]
+fn repro_lists_the_reproducers_and_refuses_an_unknown_one_naming_them() {
+    let r = run(bare().arg("repro"));
+    assert_status(&r, 0, "tcg-stale-block");
+    for name in [
+        "tcg-notdirty",
+        "tcg-torn-store",
+        "docs/emulators/tcg-notdirty.md",
+    ] {
+        assert!(r.1.contains(name), "{name}: {}", r.1);
+    }
+    assert!(r.1.lines().all(|l| l.len() <= 100), "{}", r.1);
+    assert_status(
+        &run(bare().args(["repro", "tcg-stale"])),
+        2,
+        "no reproducer `tcg-stale`: there are tcg-stale-block, tcg-notdirty, tcg-torn-store",
+    );
+}

@@ -127,6 +127,19 @@ pub fn upper_bound(hits: u64, n: u64, confidence: f64) -> Option<f64> {
     Some(hi)
 }
 
+/// The lower end of the same interval: `1 -` the upper end for the
+/// misses (the interval is symmetric), 0 without hits; `None` without
+/// trials.
+pub fn lower_bound(hits: u64, n: u64, confidence: f64) -> Option<f64> {
+    if n == 0 {
+        return None;
+    }
+    if hits == 0 {
+        return Some(0.0);
+    }
+    upper_bound(n - hits.min(n), n, confidence).map(|u| 1.0 - u)
+}
+
 /// litmus7's word for how often an outcome was seen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum Frequency {
@@ -496,5 +509,21 @@ mod tests {
         let mut one = [0u64; HIST_BUCKETS];
         one[bucket_of(3000)] = 1;
         assert_eq!(percentiles(&one, Some(3000)), Some([3000; 4]));
+    }
+
+    #[test]
+    fn the_lower_bound_mirrors_the_upper_one_and_is_zero_without_hits() {
+        assert_eq!(lower_bound(0, 100, CONFIDENCE), Some(0.0));
+        assert_eq!(lower_bound(3, 0, CONFIDENCE), None);
+        let (lo, hi) = (
+            lower_bound(5, 100, CONFIDENCE).unwrap(),
+            upper_bound(95, 100, CONFIDENCE).unwrap(),
+        );
+        assert!((lo - (1.0 - hi)).abs() < 1e-12);
+        // 5 in 100: the exact interval is about [0.0164, 0.1128].
+        assert!((lo - 0.0164).abs() < 5e-4, "{lo}");
+        // All of them: at least 0.05^(1/n), the rule of three mirrored.
+        let all = lower_bound(10, 10, CONFIDENCE).unwrap();
+        assert!((all - 0.05f64.powf(0.1)).abs() < 1e-6, "{all}");
     }
 }
