@@ -125,7 +125,7 @@ fn human_lines_are_not_records() {
 
 #[test]
 fn an_overlong_value_is_cut_and_marked() {
-    let long = "x".repeat(2000);
+    let long = "x".repeat(2 * RECORD_CAPACITY);
     let mut r = RecordBuf::new(2, kind::PANIC);
     r.str("msg", &long).u64("cpu", 0);
     let line = String::from(r.finish());

@@ -1400,3 +1400,26 @@ fn a_log_whose_firmware_is_an_emulators_is_never_a_real_machine() {
     let real = Where::new(Some(&m), Via::Log, None).with_platform("real-machine");
     assert_eq!(real.platform, Platform::RealMachine);
 }
+
+#[test]
+fn an_exp_record_with_every_field_wide_fits_in_one_record_without_being_cut() {
+    let longest = plan::experiment::DEFAULT_SUITE
+        .iter()
+        .map(|e| e.name().to_string())
+        .max_by_key(String::len)
+        .unwrap();
+    let mut r = report::RecordBuf::new(u32::MAX, report::kind::EXP);
+    r.str("boot_id", "ffffffff");
+    for (name, _) in EXP_FIELDS {
+        match *name {
+            "name" => r.str(name, &longest),
+            "expectation" => r.str(name, "negative-control"),
+            "outcome" => r.str(name, "observed"),
+            "claim" => r.str(name, "percpu"),
+            "error" | "reason" => r.str(name, &"x".repeat(160)),
+            _ => r.u64(name, 9_999_999_999),
+        };
+    }
+    let line = r.finish();
+    assert!(!line.contains("trunc=1"), "{} bytes: {line}", line.len());
+}
