@@ -80,6 +80,9 @@ pub struct UpdateCost {
     /// Phases 1 to 3 over the same experiment's floor: one sync round with
     /// the executors running and no patch (`floor_cycles`).
     pub over_floor_round: Option<f64>,
+    /// Each phase (cover, operand, uncover and the last sync) over the same
+    /// floor round.
+    pub phases_over_floor_round: Option<[f64; 3]>,
 }
 
 impl UpdateCost {
@@ -92,18 +95,19 @@ impl UpdateCost {
         let patches = *c.get("patches").filter(|&&p| p > 0)? as f64;
         // The record's phases are already means per patch; its rounds and
         // IPIs are the experiment's totals.
-        let per = ["p1_cycles", "p2_cycles", "p3_cycles"]
-            .iter()
-            .map(|k| c.get(*k).copied())
-            .sum::<Option<u64>>()? as f64;
+        let phases = [
+            *c.get("p1_cycles")?,
+            *c.get("p2_cycles")?,
+            *c.get("p3_cycles")?,
+        ];
+        let per = phases.iter().sum::<u64>() as f64;
+        let floor = c.get("floor_cycles").filter(|&&f| f > 0).map(|&f| f as f64);
         Some(UpdateCost {
             ms: per / tsc_hz.filter(|&h| h > 0)? as f64 * 1000.0,
             rounds: *c.get("sync_rounds")? as f64 / patches,
             ipis: *c.get("ipis")? as f64 / patches,
-            over_floor_round: c
-                .get("floor_cycles")
-                .filter(|&&f| f > 0)
-                .map(|&f| per / f as f64),
+            over_floor_round: floor.map(|f| per / f),
+            phases_over_floor_round: floor.map(|f| phases.map(|p| p as f64 / f)),
         })
     }
 }
@@ -379,6 +383,11 @@ mod tests {
         assert_eq!(u.ms, 2.0);
         assert_eq!((u.rounds, u.ipis), (16.0, 4064.0));
         assert_eq!(u.over_floor_round, Some(10.0));
+        let each = u.phases_over_floor_round.unwrap();
+        assert!(
+            (each[0] - 5.0 / 3.0).abs() < 1e-9 && each[2] == 5.0,
+            "{each:?}"
+        );
         let mut none = c.clone();
         none.insert("patches".into(), 0);
         assert_eq!(UpdateCost::from_counters(&none, Some(3_000_000_000)), None);
