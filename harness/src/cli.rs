@@ -201,28 +201,26 @@ fn parse_ms(s: &str) -> Result<u64, String> {
     )
 }
 
-fn parse_executors(s: &str) -> Result<u32, String> {
-    let (lo, hi) = report::cmdline::EXECUTORS_RANGE;
+/// `s` as a count within a kernel word's `range`: `"{s}" is not a number
+/// of NOUN`, or `N LABEL: lo..=hi allowed`.
+fn parse_in(s: &str, (lo, hi): (usize, usize), noun: &str, label: &str) -> Result<usize, String> {
     let n: usize = s
         .parse()
-        .map_err(|_| format!("{s:?} is not a number of executors"))?;
-    if (lo..=hi).contains(&n) {
-        Ok(n as u32)
-    } else {
-        Err(format!("{n} executors: {lo}..={hi} allowed"))
-    }
-}
-
-fn parse_sites(s: &str) -> Result<usize, String> {
-    let (lo, hi) = report::cmdline::SITES_RANGE;
-    let n: usize = s
-        .parse()
-        .map_err(|_| format!("{s:?} is not a number of sites"))?;
+        .map_err(|_| format!("{s:?} is not a number of {noun}"))?;
     if (lo..=hi).contains(&n) {
         Ok(n)
     } else {
-        Err(format!("{n} sites per key: {lo}..={hi} allowed"))
+        Err(format!("{n} {label}: {lo}..={hi} allowed"))
     }
+}
+
+fn parse_executors(s: &str) -> Result<u32, String> {
+    let range = report::cmdline::EXECUTORS_RANGE;
+    parse_in(s, range, "executors", "executors").map(|n| n as u32)
+}
+
+fn parse_sites(s: &str) -> Result<usize, String> {
+    parse_in(s, report::cmdline::SITES_RANGE, "sites", "sites per key")
 }
 
 fn parse_claim(s: &str) -> Result<String, String> {
