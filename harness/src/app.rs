@@ -66,6 +66,19 @@ pub fn main(cli: Cli) -> Result<Status> {
             crate::replay::replay(&a.dir, a.repeat, a.out, a.kernel, a.qemu, verbose)
         }
         Command::Repro(a) => cmd_repro(a),
+        Command::Linux(a) => crate::linux::run(&crate::linux::LinuxRequest {
+            qemu: a.qemu,
+            smp: a.smp,
+            flips: a.flips,
+            key: a.key,
+            workers: a.workers,
+            timeout: Duration::from_secs(a.timeout),
+            silence: Duration::from_secs(a.silence),
+            release: !a.no_release,
+            control: a.control,
+            out: a.out,
+            verbose,
+        }),
         Command::Completions(a) => cmd_completions(a),
         Command::IsoMenu(a) => cmd_iso_menu(a),
     }

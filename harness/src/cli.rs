@@ -105,6 +105,14 @@ pub enum Command {
     /// often it showed, with its bound; without NAME, list them.
     #[command(after_help = examples("  harness repro\n  harness repro tcg-stale-block --repeat 5\n  harness repro tcg-notdirty --qemu 10 --smp 4"))]
     Repro(ReproArgs),
+    /// Boot a real Linux guest (Debian bookworm's 6.1 kernel, a busybox
+    /// initramfs: scripts/setup-linux-guest.sh) that flips a static key
+    /// while busy workers run the code it patches; detect, name, count and
+    /// release the stale-int3 livelock through QEMU's gdbstub; print the
+    /// rate per 1,000 flips with its bounds. A measurement: exits 0 when
+    /// the guest reached its end line, however many livelocks it met.
+    #[command(after_help = examples("  harness linux --smp 2 --flips 300\n  harness linux --qemu 10 --smp 4 --flips 4000 --timeout 1800\n  harness linux --control --flips 300"))]
+    Linux(LinuxArgs),
     /// Print a completion script for SHELL (bash, zsh, fish, elvish,
     /// powershell) on standard output.
     #[command(after_help = COMPLETIONS_HELP)]
@@ -560,6 +568,67 @@ pub struct ReproArgs {
     /// Where the kernel, QEMU and the evidence come from.
     #[command(flatten)]
     pub src: Sources,
+}
+
+/// `harness linux`.
+#[derive(Debug, Clone, Args)]
+pub struct LinuxArgs {
+    /// The QEMU: a path, a program in PATH, or a major version alone
+    /// (`10`: build/qemu-10/, unpacked by scripts/setup-qemu.sh 10).
+    #[arg(long, value_name = "BIN|N", default_value = crate::machine::qemu::DEFAULT_QEMU)]
+    pub qemu: String,
+    /// CPUs of the guest, 2 to 8: CPU 0 flips, the others run the workers.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = parse_linux_smp)]
+    pub smp: u32,
+    /// Flips of the key (each one write: 1, 0, 1, ...).
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = parse_flips)]
+    pub flips: u64,
+    /// The static key's file: a name under /proc/sys/kernel/ or a path under
+    /// /proc/sys/.
+    #[arg(long, value_name = "NAME", default_value = "sched_schedstats")]
+    pub key: String,
+    /// Busy workers on CPUs 1..N-1 (default: one per CPU but CPU 0).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=64))]
+    pub workers: Option<u32>,
+    /// Hard deadline in seconds; QEMU is killed then.
+    #[arg(long, value_name = "SECS", default_value_t = 900, value_parser = clap::value_parser!(u64).range(10..=86_400))]
+    pub timeout: u64,
+    /// Seconds of console silence before the vCPUs are sampled.
+    #[arg(long, value_name = "SECS", default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub silence: u64,
+    /// Name and count a livelock but do not release it (the guest then
+    /// stays stuck until the deadline).
+    #[arg(long)]
+    pub no_release: bool,
+    /// A live negative control: also sample the running guest every 100
+    /// flips; each such sample must be judged no livelock (else status 1).
+    #[arg(long)]
+    pub control: bool,
+    /// Where run directories go (default: out/runs in the workspace).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+fn parse_linux_smp(s: &str) -> Result<u32, String> {
+    let (lo, hi) = crate::linux::SMP_RANGE;
+    let n: u32 = s
+        .parse()
+        .map_err(|_| format!("\"{s}\" is not a number of CPUs"))?;
+    if !(lo..=hi).contains(&n) {
+        return Err(format!("{n} CPUs: {lo} to {hi} allowed (CPU 0 flips, the others run workers)"));
+    }
+    Ok(n)
+}
+
+fn parse_flips(s: &str) -> Result<u64, String> {
+    let (lo, hi) = crate::linux::FLIPS_RANGE;
+    let n: u64 = s
+        .parse()
+        .map_err(|_| format!("\"{s}\" is not a number of flips"))?;
+    if !(lo..=hi).contains(&n) {
+        return Err(format!("{n} flips: {lo} to {hi} allowed"));
+    }
+    Ok(n)
 }
 
 /// `harness bench`.

@@ -39,6 +39,7 @@ pub mod bochs_suite;
 pub mod boot;
 pub mod cli;
 pub mod judge;
+pub mod linux;
 pub mod list;
 pub mod machine;
 pub mod matrix;

@@ -1,0 +1,722 @@
+//! `harness linux`: a real Linux guest (Debian bookworm's 6.1 kernel and a
+//! busybox initramfs, unpacked by `scripts/setup-linux-guest.sh`) flipping
+//! a static key while busy workers run the code it patches, under QEMU's
+//! TCG; checked against what this project found about QEMU
+//! (docs/emulators/, docs/linux-guest.md).
+//!
+//! The harness boots it with a gdbstub on a Unix socket and follows the
+//! console live. When the console goes silent before the init's end line,
+//! it stops the VM a few times through the gdbstub and samples every vCPU
+//! ([`livelock`]): if the guest is stuck in the stale-`int3` livelock it
+//! names it (site, `symbol+offset`, bytes, RIPs), counts it, and (unless
+//! `--no-release`) writes the site's own first byte back, which makes QEMU
+//! drop its translations of the page: the guest goes on and the count
+//! with it. A measurement: livelocks are counted, not failures.
+//!
+//! Pure parts: [`rsp`] (framing, checksums, reply parsers), [`map`]
+//! (System.map), [`console`] (the console's lines), [`livelock`] (the
+//! judgement), [`Tally::summary_line`]. The rest here does the I/O.
+
+pub mod console;
+pub mod livelock;
+pub mod map;
+pub mod rsp;
+
+use crate::{
+    judge::stats,
+    machine::{
+        live::{self, ChildGuard, Event},
+        qemu_info::{self, QemuInfo},
+        workspace::Workspace,
+    },
+    results::evidence,
+    status::Status,
+};
+use anyhow::{bail, Context as _, Result};
+use console::ConsoleLine;
+use livelock::{Livelock, Round, VcpuSample, Verdict};
+use map::SymbolMap;
+use serde::Serialize;
+use std::{
+    fs::File,
+    io::Write as _,
+    path::{Path, PathBuf},
+    process::Command,
+    sync::mpsc::RecvTimeoutError,
+    time::{Duration, Instant, SystemTime},
+};
+
+/// Where `scripts/setup-linux-guest.sh` puts the guest, in the workspace.
+pub const GUEST_DIR: &str = "build/linux-guest";
+
+/// The setup command, for messages.
+pub const SETUP: &str = "bash scripts/setup-linux-guest.sh";
+
+/// Guest memory.
+pub const MEMORY: &str = "512M";
+
+/// The CPU counts allowed.
+pub const SMP_RANGE: (u32, u32) = (2, 8);
+
+/// Flips allowed.
+pub const FLIPS_RANGE: (u64, u64) = (1, 1_000_000);
+
+/// Stops of the VM per diagnosis.
+pub const ROUNDS: usize = 5;
+
+/// The guest runs this long between two stops of a diagnosis.
+pub const ROUND_GAP: Duration = Duration::from_millis(150);
+
+/// How long QEMU may take to power off after the end line.
+pub const END_GRACE: Duration = Duration::from_secs(15);
+
+/// The kernel command line, without the init's words.
+pub const BASE_APPEND: &str = "console=ttyS0 nokaslr panic=-1";
+
+/// What the command was asked.
+#[derive(Debug, Clone, Serialize)]
+pub struct LinuxRequest {
+    /// The QEMU's name (`qemu-system-x86_64`, `10`, a path).
+    pub qemu: String,
+    /// CPUs.
+    pub smp: u32,
+    /// Flips of the key.
+    pub flips: u64,
+    /// The key: a name under /proc/sys/kernel/ or a path under /proc/sys/.
+    pub key: String,
+    /// Busy workers (default: CPUs - 1).
+    pub workers: Option<u32>,
+    /// The hard deadline.
+    pub timeout: Duration,
+    /// Console silence before the VM is sampled.
+    pub silence: Duration,
+    /// Whether a livelock is released.
+    pub release: bool,
+    /// Whether to sample the running guest on purpose (a live negative
+    /// control: every such sample must be judged no livelock).
+    pub control: bool,
+    /// Where run directories go.
+    pub out: Option<PathBuf>,
+    /// Echo the console.
+    pub verbose: bool,
+}
+
+/// Checks the arguments clap cannot: the key's form.
+pub fn check_key(key: &str) -> Result<()> {
+    let ok = !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'/' | b'.' | b'-'))
+        && !key.split('/').any(|p| p == "..")
+        && (!key.contains('/') || key.starts_with("/proc/sys/") || !key.starts_with('/'));
+    if !ok {
+        bail!(
+            "--key {key:?}: give a name under /proc/sys/kernel/ (sched_schedstats) or a path \
+             under /proc/sys/ (letters, digits, _ . - /; no `..`)"
+        );
+    }
+    Ok(())
+}
+
+/// The guest's files.
+#[derive(Debug, Clone)]
+pub struct Guest {
+    /// vmlinuz.
+    pub kernel: PathBuf,
+    /// initramfs.cpio.
+    pub initrd: PathBuf,
+    /// System.map.
+    pub map: SymbolMap,
+    /// The first line of `version`.
+    pub version: String,
+}
+
+/// Finds the guest's files under `dir`, or says to run the setup script.
+pub fn locate_guest(dir: &Path) -> Result<Guest> {
+    let need = |name: &str| -> Result<PathBuf> {
+        let p = dir.join(name);
+        if !p.is_file() {
+            bail!(
+                "the Linux guest is not set up ({} is missing): run `{SETUP}`",
+                p.display()
+            );
+        }
+        Ok(p)
+    };
+    let kernel = need("vmlinuz")?;
+    let initrd = need("initramfs.cpio")?;
+    let map_path = need("System.map")?;
+    let text = std::fs::read_to_string(&map_path)
+        .with_context(|| format!("reading {}", map_path.display()))?;
+    let map = SymbolMap::parse(&text).with_context(|| {
+        format!(
+            "{}: not a usable System.map: run `{SETUP}` again",
+            map_path.display()
+        )
+    })?;
+    if map.address(livelock::INT3_ENTRY).is_none() {
+        bail!(
+            "{} has no {}: not the map of the kernel this check knows",
+            map_path.display(),
+            livelock::INT3_ENTRY
+        );
+    }
+    let version = std::fs::read_to_string(dir.join("version"))
+        .ok()
+        .and_then(|v| v.lines().next().map(str::to_string))
+        .unwrap_or_else(|| "unknown version".into());
+    Ok(Guest {
+        kernel,
+        initrd,
+        map,
+        version,
+    })
+}
+
+/// The kernel command line.
+pub fn append(req: &LinuxRequest) -> String {
+    let mut s = format!(
+        "{BASE_APPEND} lg.key={} lg.flips={}",
+        req.key, req.flips
+    );
+    if let Some(w) = req.workers {
+        s.push_str(&format!(" lg.workers={w}"));
+    }
+    s
+}
+
+/// QEMU's arguments.
+pub fn qemu_args(req: &LinuxRequest, guest: &Guest, gdb_socket: &Path) -> Vec<String> {
+    vec![
+        "-nographic".into(),
+        "-no-reboot".into(),
+        "-m".into(),
+        MEMORY.into(),
+        "-smp".into(),
+        req.smp.to_string(),
+        "-accel".into(),
+        "tcg,thread=multi".into(),
+        "-kernel".into(),
+        guest.kernel.display().to_string(),
+        "-initrd".into(),
+        guest.initrd.display().to_string(),
+        "-append".into(),
+        append(req),
+        "-gdb".into(),
+        format!("unix:{},server,nowait", gdb_socket.display()),
+    ]
+}
+
+/// One release: a livelock named and let go.
+#[derive(Debug, Clone, Serialize)]
+pub struct Release {
+    /// The last flip the console showed before it.
+    pub flip: u64,
+    /// Seconds from the start.
+    pub at_s: f64,
+    /// The livelock.
+    #[serde(flatten)]
+    pub livelock: Livelock,
+    /// Whether its first bytes were written back (not with `--no-release`).
+    pub released: bool,
+    /// Whether the console had not moved since the previous release at the
+    /// same site (then it is not counted again).
+    pub repeat: bool,
+}
+
+/// What a run counted.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Tally {
+    /// Flips the console showed.
+    pub flips: u64,
+    /// Whether the end line came.
+    pub ended: bool,
+    /// Livelocks counted (repeats not).
+    pub livelocks: u64,
+    /// Oops, BUG, panic and warning lines.
+    pub oopses: u64,
+    /// Diagnoses that were not a livelock.
+    pub not_livelock: u64,
+    /// Control samples judged a livelock (must be 0).
+    pub control_false: u64,
+    /// Control samples taken.
+    pub control_samples: u64,
+}
+
+impl Tally {
+    /// Livelocks per 1,000 flips and its exact 95% interval.
+    pub fn per_1000(&self) -> Option<(f64, f64, f64)> {
+        let n = self.flips;
+        if n == 0 {
+            return None;
+        }
+        let k = self.livelocks;
+        Some((
+            1000.0 * k as f64 / n as f64,
+            1000.0 * stats::lower_bound(k, n, stats::CONFIDENCE)?,
+            1000.0 * stats::upper_bound(k, n, stats::CONFIDENCE)?,
+        ))
+    }
+
+    /// The one summary line.
+    pub fn summary_line(&self, qemu: &str, smp: u32, key: &str, wall: Duration) -> String {
+        let rate = match self.per_1000() {
+            Some((r, lo, hi)) => format!("{r:.2} per 1,000 flips (95%: {lo:.2} to {hi:.2})"),
+            None => "no flips to count against".into(),
+        };
+        format!(
+            "linux: {qemu}, -smp {smp}, {key}: {} flips{} in {:.0} s; {} livelock(s), {rate}; \
+             {} oops line(s)",
+            self.flips,
+            if self.ended { "" } else { " (no end line)" },
+            wall.as_secs_f64(),
+            self.livelocks,
+            self.oopses
+        )
+    }
+}
+
+/// The status of a run: 0 when the guest reached its end line (and no
+/// control sample was judged a livelock), 1 when the guest stopped without
+/// it or a control failed, 3 at the deadline, 130 when interrupted.
+pub fn status_of(t: &Tally, stop: Stop) -> Status {
+    match stop {
+        Stop::Interrupted => Status::Interrupted,
+        Stop::Deadline => Status::Timeout,
+        _ if t.control_false > 0 => Status::Unmet,
+        _ if t.ended => Status::Pass,
+        _ => Status::Unmet,
+    }
+}
+
+/// Why following stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stop {
+    /// The end line came (and QEMU exited or was killed after the grace).
+    End,
+    /// QEMU exited without the end line.
+    Exited,
+    /// The deadline fired.
+    Deadline,
+    /// Ctrl-C or SIGTERM.
+    Interrupted,
+}
+
+/// Stops the VM `ROUNDS` times and judges.
+fn diagnose(sock: &Path, map: &SymbolMap, log: &mut File) -> Result<(Vec<Round>, Verdict)> {
+    let entry = map
+        .address(livelock::INT3_ENTRY)
+        .context("System.map has no asm_exc_int3")?;
+    let mut rounds: Vec<Round> = Vec::new();
+    for i in 0..ROUNDS {
+        if i > 0 {
+            std::thread::sleep(ROUND_GAP);
+        }
+        let mut c = rsp::Client::connect(sock, Duration::from_secs(2))?;
+        let reason = c.stop_reason()?;
+        let mut round = Round::default();
+        for t in c.threads()? {
+            let regs = c.regs(&t)?;
+            let frame_ip = if regs.rip == entry {
+                let b = c.read(regs.rsp, 8)?;
+                Some(u64::from_le_bytes(b.try_into().unwrap_or_default()))
+            } else {
+                None
+            };
+            round.vcpus.push(VcpuSample {
+                thread: t,
+                regs,
+                frame_ip,
+            });
+        }
+        let mut sites: std::collections::BTreeSet<u64> =
+            rounds.iter().flat_map(|r| r.sites(entry)).collect();
+        sites.extend(round.sites(entry));
+        for s in sites {
+            // A bad address reads as an error: leave it out, the judgement
+            // then refuses to call it a livelock.
+            if let Ok(b) = c.read(s, 8) {
+                round.memory.insert(s, b);
+            }
+        }
+        let packets = c.detach()?;
+        writeln!(
+            log,
+            "{}",
+            serde_json::json!({ "round": i + 1, "stop": reason, "sample": &round, "packets": packets })
+        )
+        .context("writing gdb-samples.jsonl")?;
+        rounds.push(round);
+    }
+    let verdict = livelock::judge(&rounds, map);
+    Ok((rounds, verdict))
+}
+
+/// Writes each site's own first byte back: QEMU drops its translations of
+/// the page, and the guest runs what memory holds.
+fn release(sock: &Path, l: &Livelock, log: &mut File) -> Result<()> {
+    let mut c = rsp::Client::connect(sock, Duration::from_secs(2))?;
+    c.stop_reason()?;
+    for s in &l.sites {
+        let now = c.read(s.addr, 1)?;
+        if now[0] == livelock::INT3 {
+            bail!("{} holds cc now: not writing it back", s.symbol);
+        }
+        c.write(s.addr, &now)?;
+    }
+    let packets = c.detach()?;
+    writeln!(log, "{}", serde_json::json!({ "release": &l.sites, "packets": packets }))
+        .context("writing gdb-samples.jsonl")?;
+    Ok(())
+}
+
+/// The whole command.
+pub fn run(req: &LinuxRequest) -> Result<Status> {
+    check_key(&req.key)?;
+    let ws = Workspace::locate()?;
+    let guest = locate_guest(&ws.root.join(GUEST_DIR))?;
+    let qemu: QemuInfo = qemu_info::resolve(&req.qemu, Some(&ws.root))?;
+    let base = req.out.clone().unwrap_or_else(|| ws.runs_dir());
+    let label = format!("linux-{}-smp{}-qemu{}", req.key.replace('/', "_"), req.smp, qemu.version);
+    let dir = evidence::create_run_dir(&base, &label, SystemTime::now())?;
+    // A Unix socket's path must be short (108 bytes): not under --out.
+    let sock = std::env::temp_dir().join(format!("harness-linux-{}.gdb", std::process::id()));
+    let _ = std::fs::remove_file(&sock);
+    let args = qemu_args(req, &guest, &sock);
+    let shown = std::iter::once(qemu.path.display().to_string())
+        .chain(args.iter().cloned())
+        .collect::<Vec<_>>();
+    evidence::write(&dir, "qemu-command.txt", &(shell_words::join(&shown) + "\n"))?;
+    println!(
+        "linux: {} under {}, -smp {}, {} flips of {}; evidence {}",
+        guest.version,
+        qemu.label(),
+        req.smp,
+        req.flips,
+        req.key,
+        dir.display()
+    );
+
+    let mut console_log = evidence::create(&dir, "console.log")?;
+    let mut stderr_log = evidence::create(&dir, "qemu-stderr.log")?;
+    let mut gdb_log = evidence::create(&dir, "gdb-samples.jsonl")?;
+    let mut releases_log = evidence::create(&dir, "releases.jsonl")?;
+
+    let mut cmd = Command::new(&qemu.path);
+    cmd.args(&args);
+    let mut child = ChildGuard::spawn(cmd)?;
+    let (tx, rx) = live::channel();
+    live::pump_serial(child.take_stdout().context("QEMU's stdout")?, tx.clone());
+    live::pump_stderr(child.take_stderr().context("QEMU's stderr")?, tx);
+
+    let start = Instant::now();
+    let deadline = start + req.timeout;
+    let mut tally = Tally::default();
+    let mut releases: Vec<Release> = Vec::new();
+    let mut last_output = Instant::now();
+    let mut progressed_since_release = true;
+    let mut end_at: Option<Instant> = None;
+    let mut line = Vec::<u8>::new();
+    let mut serial_open = true;
+    let mut last_reason = String::new();
+    let mut next_control = if req.control { Some(1) } else { None };
+    let stop = loop {
+        if live::interrupted() {
+            break Stop::Interrupted;
+        }
+        let now = Instant::now();
+        if let Some(t) = end_at {
+            if !serial_open || child.try_wait().is_some() || now >= t + END_GRACE {
+                break Stop::End;
+            }
+        } else if !serial_open {
+            break Stop::Exited;
+        }
+        if now >= deadline {
+            break Stop::Deadline;
+        }
+        let mut lines = Vec::new();
+        match rx.recv_timeout((deadline - now).min(live::TICK)) {
+            Ok(Event::Serial(bytes)) => {
+                console_log.write_all(&bytes).context("writing console.log")?;
+                last_output = Instant::now();
+                for &b in &bytes {
+                    if b == b'\n' {
+                        lines.push(String::from_utf8_lossy(&line).into_owned());
+                        line.clear();
+                    } else {
+                        line.push(b);
+                    }
+                }
+            }
+            Ok(Event::SerialClosed(_)) => serial_open = false,
+            Ok(Event::Stderr(s)) => stderr_log
+                .write_all(s.as_bytes())
+                .context("writing qemu-stderr.log")?,
+            Ok(Event::StderrClosed) => {}
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => serial_open = false,
+        }
+        for l in &lines {
+            if req.verbose {
+                println!("{}", l.trim_end_matches('\r'));
+            }
+            match console::parse_line(l) {
+                ConsoleLine::Flip(n) => {
+                    tally.flips = tally.flips.max(n);
+                    progressed_since_release = true;
+                    if next_control.is_some_and(|c| n >= c) {
+                        next_control = Some(n + CONTROL_EVERY);
+                        tally.control_samples += 1;
+                        let (_, v) = diagnose(&sock, &guest.map, &mut gdb_log)?;
+                        if let Verdict::Livelock(l) = v {
+                            tally.control_false += 1;
+                            println!(
+                                "linux: control: a sample of the running guest at flip {n} was \
+                                 judged a livelock at {}",
+                                l.sites.first().map_or("?", |s| s.symbol.as_str())
+                            );
+                        }
+                        last_output = Instant::now();
+                    }
+                }
+                ConsoleLine::End(n) => {
+                    tally.flips = tally.flips.max(n);
+                    tally.ended = true;
+                    end_at.get_or_insert_with(Instant::now);
+                }
+                ConsoleLine::Error(e) => {
+                    println!("linux: the guest's init says: {e}");
+                }
+                ConsoleLine::Oops(o) => {
+                    tally.oopses += 1;
+                    println!("linux: after flip {}: {o}", tally.flips);
+                }
+                ConsoleLine::Start { cpus, .. } if u64::from(req.smp) != cpus => {
+                    println!("linux: the guest sees {cpus} CPUs, not {}", req.smp);
+                }
+                ConsoleLine::Start { .. } | ConsoleLine::Other => {}
+            }
+        }
+        if end_at.is_none() && serial_open && last_output.elapsed() >= req.silence {
+            let silent = last_output.elapsed();
+            match diagnose(&sock, &guest.map, &mut gdb_log) {
+                Ok((_, Verdict::Livelock(l))) => {
+                    let repeat = !progressed_since_release;
+                    let first = &l.sites[0];
+                    let rips: Vec<String> = l.vcpus.iter().map(|v| v.rips.join(",")).collect();
+                    println!(
+                        "linux: livelock after flip {}{}: {} ({:#x}) holds {} in memory; vCPUs at {}",
+                        tally.flips,
+                        if repeat { " (again, no progress since the last release)" } else { "" },
+                        first.symbol,
+                        first.addr,
+                        first.bytes,
+                        rips.join(" | ")
+                    );
+                    if !repeat {
+                        tally.livelocks += 1;
+                    }
+                    let mut released = false;
+                    if req.release {
+                        match release(&sock, &l, &mut gdb_log) {
+                            Ok(()) => {
+                                released = true;
+                                println!("linux: released: wrote {:02x} back at {}", first.first, first.symbol);
+                            }
+                            Err(e) => println!("linux: release failed: {e:#}"),
+                        }
+                    }
+                    let r = Release {
+                        flip: tally.flips,
+                        at_s: start.elapsed().as_secs_f64(),
+                        livelock: l,
+                        released,
+                        repeat,
+                    };
+                    writeln!(releases_log, "{}", serde_json::to_string(&r)?)
+                        .context("writing releases.jsonl")?;
+                    releases.push(r);
+                    progressed_since_release = false;
+                }
+                Ok((_, Verdict::NotLivelock { reason })) => {
+                    tally.not_livelock += 1;
+                    if reason != last_reason {
+                        println!(
+                            "linux: console silent {:.0} s after flip {}, not the livelock: {reason}",
+                            silent.as_secs_f64(),
+                            tally.flips
+                        );
+                    }
+                    last_reason = reason;
+                }
+                Err(e) => {
+                    tally.not_livelock += 1;
+                    let reason = format!("sampling through the gdbstub failed: {e:#}");
+                    if reason != last_reason {
+                        println!("linux: {reason}");
+                    }
+                    last_reason = reason;
+                }
+            }
+            last_output = Instant::now();
+        }
+    };
+    let wall = start.elapsed();
+    child.kill();
+    // What is left of the console.
+    while let Ok(ev) = rx.recv_timeout(live::DRAIN) {
+        if let Event::Serial(bytes) = ev {
+            console_log.write_all(&bytes).ok();
+        }
+    }
+    let status = status_of(&tally, stop);
+    let line = tally.summary_line(&qemu.label(), req.smp, &req.key, wall);
+    println!("{line}");
+    match stop {
+        Stop::Deadline => println!(
+            "linux: the deadline ({} s) fired before the end line{}",
+            req.timeout.as_secs(),
+            if last_reason.is_empty() {
+                String::new()
+            } else {
+                format!("; the last hang was not diagnosed: {last_reason}")
+            }
+        ),
+        Stop::Exited => println!("linux: QEMU exited without the guest's end line (see console.log)"),
+        _ => {}
+    }
+    let (rate, lo, hi) = tally.per_1000().map_or((None, None, None), |(r, l, h)| (Some(r), Some(l), Some(h)));
+    let summary = serde_json::json!({
+        "command": "linux",
+        "request": req,
+        "guest": guest.version,
+        "qemu": &qemu,
+        "stop": stop,
+        "status": status.code(),
+        "wall_s": wall.as_secs_f64(),
+        "tally": &tally,
+        "livelocks_per_1000": rate,
+        "per_1000_lower_95": lo,
+        "per_1000_upper_95": hi,
+        "releases": releases.len(),
+        "summary": line,
+    });
+    evidence::write(&dir, "summary.json", &(serde_json::to_string_pretty(&summary)? + "\n"))?;
+    let _ = std::fs::remove_file(&sock);
+    Ok(status)
+}
+
+/// With `--control`: flips between two samples of the running guest.
+pub const CONTROL_EVERY: u64 = 100;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req() -> LinuxRequest {
+        LinuxRequest {
+            qemu: "qemu-system-x86_64".into(),
+            smp: 4,
+            flips: 300,
+            key: "sched_schedstats".into(),
+            workers: None,
+            timeout: Duration::from_secs(60),
+            silence: Duration::from_secs(3),
+            release: true,
+            control: false,
+            out: None,
+            verbose: false,
+        }
+    }
+
+    #[test]
+    fn the_kernel_command_line_carries_nokaslr_the_console_and_the_inits_words() {
+        let a = append(&LinuxRequest {
+            workers: Some(2),
+            ..req()
+        });
+        assert!(a.contains("console=ttyS0"));
+        assert!(a.contains("nokaslr"));
+        assert!(a.ends_with("lg.key=sched_schedstats lg.flips=300 lg.workers=2"), "{a}");
+    }
+
+    #[test]
+    fn keys_are_names_or_paths_under_proc_sys_only() {
+        assert!(check_key("sched_schedstats").is_ok());
+        assert!(check_key("/proc/sys/kernel/sched_schedstats").is_ok());
+        assert!(check_key("vm/stat_refresh").is_ok());
+        assert!(check_key("").is_err());
+        assert!(check_key("/etc/passwd").is_err());
+        assert!(check_key("../x").is_err());
+        assert!(check_key("a b").is_err());
+    }
+
+    #[test]
+    fn the_rate_per_1000_flips_has_exact_bounds() {
+        let t = Tally {
+            flips: 4000,
+            livelocks: 7,
+            ended: true,
+            ..Tally::default()
+        };
+        let (r, lo, hi) = t.per_1000().unwrap();
+        assert!((r - 1.75).abs() < 1e-9);
+        assert!(lo > 0.6 && lo < 0.8, "{lo}");
+        assert!(hi > 3.5 && hi < 3.7, "{hi}");
+        let none = Tally {
+            flips: 1000,
+            ..Tally::default()
+        };
+        let (_, lo, hi) = none.per_1000().unwrap();
+        assert_eq!(lo, 0.0);
+        assert!(hi > 2.9 && hi < 3.1, "{hi}");
+        assert_eq!(Tally::default().per_1000(), None);
+    }
+
+    #[test]
+    fn reaching_the_end_line_passes_whatever_was_counted() {
+        let t = Tally {
+            flips: 300,
+            ended: true,
+            livelocks: 2,
+            oopses: 1,
+            ..Tally::default()
+        };
+        assert_eq!(status_of(&t, Stop::End), Status::Pass);
+        assert_eq!(status_of(&t, Stop::Deadline), Status::Timeout);
+        assert_eq!(status_of(&t, Stop::Interrupted), Status::Interrupted);
+        let exited = Tally {
+            ended: false,
+            ..t.clone()
+        };
+        assert_eq!(status_of(&exited, Stop::Exited), Status::Unmet);
+        let control = Tally {
+            control_false: 1,
+            ..t
+        };
+        assert_eq!(status_of(&control, Stop::End), Status::Unmet);
+    }
+
+    #[test]
+    fn a_missing_guest_says_to_run_the_setup_script() {
+        let e = locate_guest(Path::new("/nonexistent/linux-guest")).unwrap_err();
+        assert!(e.to_string().contains(SETUP), "{e}");
+    }
+
+    #[test]
+    fn the_qemu_command_has_tcg_multi_threaded_a_gdbstub_and_no_reboot() {
+        let g = Guest {
+            kernel: "/g/vmlinuz".into(),
+            initrd: "/g/initramfs.cpio".into(),
+            map: SymbolMap::default(),
+            version: String::new(),
+        };
+        let a = qemu_args(&req(), &g, Path::new("/r/gdb.sock")).join(" ");
+        assert!(a.contains("-accel tcg,thread=multi"));
+        assert!(a.contains("-gdb unix:/r/gdb.sock,server,nowait"));
+        assert!(a.contains("-no-reboot"));
+        assert!(a.contains("-smp 4"));
+    }
+}
