@@ -20,8 +20,12 @@ pub enum ConsoleLine {
     End(u64),
     /// `lg: error: ...`: the init could not do its job.
     Error(String),
-    /// The kernel reports a bug: an oops, a BUG, a panic, a warning.
+    /// The kernel reports a bug: an oops, a BUG, a warning (the first line
+    /// of its report).
     Oops(String),
+    /// `Kernel panic - not syncing`: the kernel stops (with `panic=-1` and
+    /// QEMU's `-no-reboot`, QEMU exits).
+    Panic(String),
     /// Anything else.
     Other,
 }
@@ -31,7 +35,6 @@ const OOPS_WORDS: &[&str] = &[
     "Oops:",
     "BUG:",
     "kernel BUG at",
-    "Kernel panic",
     "general protection fault",
     "invalid opcode:",
     "int3: 0000",
@@ -76,6 +79,9 @@ pub fn parse_line(raw: &str) -> ConsoleLine {
         }
     }
     let text = strip_timestamp(line);
+    if text.starts_with("Kernel panic") {
+        return ConsoleLine::Panic(text.to_string());
+    }
     if OOPS_WORDS.iter().any(|w| text.starts_with(w)) {
         return ConsoleLine::Oops(text.to_string());
     }
@@ -132,7 +138,10 @@ mod tests {
             parse_line("[   38.165688] BUG: kernel NULL pointer dereference, address: 0"),
             ConsoleLine::Oops(_)
         ));
-        assert!(matches!(parse_line("Kernel panic - not syncing: Fatal exception"), ConsoleLine::Oops(_)));
+        assert!(matches!(
+            parse_line("Kernel panic - not syncing: Fatal exception"),
+            ConsoleLine::Panic(_)
+        ));
         assert!(matches!(parse_line("[    1.0] int3: 0000 [#1] PREEMPT SMP NOPTI"), ConsoleLine::Oops(_)));
     }
 

@@ -56,6 +56,7 @@ pub struct VcpuSample {
     /// Its registers.
     pub regs: Regs,
     /// At the `int3` entry: the return address on its stack.
+    #[serde(serialize_with = "crate::linux::rsp::ser_opt_hex")]
     pub frame_ip: Option<u64>,
 }
 
@@ -65,7 +66,15 @@ pub struct Round {
     /// Every vCPU.
     pub vcpus: Vec<VcpuSample>,
     /// The bytes at each site, read in this round.
+    #[serde(serialize_with = "ser_memory")]
     pub memory: BTreeMap<u64, Vec<u8>>,
+}
+
+fn ser_memory<S: serde::Serializer>(m: &BTreeMap<u64, Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(
+        m.iter()
+            .map(|(a, b)| (format!("{a:#x}"), crate::linux::rsp::encode_hex(b))),
+    )
 }
 
 impl Round {
@@ -84,6 +93,7 @@ impl Round {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Site {
     /// Its address.
+    #[serde(serialize_with = "crate::linux::rsp::ser_hex")]
     pub addr: u64,
     /// `symbol+offset` from System.map.
     pub symbol: String,

@@ -233,8 +233,10 @@ pub struct Tally {
     pub ended: bool,
     /// Livelocks counted (repeats not).
     pub livelocks: u64,
-    /// Oops, BUG, panic and warning lines.
+    /// Oops, BUG and warning reports (their first lines).
     pub oopses: u64,
+    /// Whether the kernel panicked.
+    pub panicked: bool,
     /// Diagnoses that were not a livelock.
     pub not_livelock: u64,
     /// Control samples judged a livelock (must be 0).
@@ -266,25 +268,28 @@ impl Tally {
         };
         format!(
             "linux: {qemu}, -smp {smp}, {key}: {} flips{} in {:.0} s; {} livelock(s), {rate}; \
-             {} oops line(s)",
+             {} oops(es){}",
             self.flips,
             if self.ended { "" } else { " (no end line)" },
             wall.as_secs_f64(),
             self.livelocks,
-            self.oopses
+            self.oopses,
+            if self.panicked { ", then a panic" } else { "" }
         )
     }
 }
 
-/// The status of a run: 0 when the guest reached its end line (and no
-/// control sample was judged a livelock), 1 when the guest stopped without
-/// it or a control failed, 3 at the deadline, 130 when interrupted.
+/// The status of a run, a measurement: 0 when the guest reached its end
+/// line, or stopped after a panic its console showed (Linux's answer,
+/// counted); 1 when QEMU exited with neither (unexplained) or a control
+/// sample was judged a livelock; 3 at the deadline (a hang not diagnosed
+/// or not released); 130 when interrupted.
 pub fn status_of(t: &Tally, stop: Stop) -> Status {
     match stop {
         Stop::Interrupted => Status::Interrupted,
         Stop::Deadline => Status::Timeout,
         _ if t.control_false > 0 => Status::Unmet,
-        _ if t.ended => Status::Pass,
+        _ if t.ended || t.panicked => Status::Pass,
         _ => Status::Unmet,
     }
 }
@@ -493,6 +498,10 @@ pub fn run(req: &LinuxRequest) -> Result<Status> {
                     tally.oopses += 1;
                     println!("linux: after flip {}: {o}", tally.flips);
                 }
+                ConsoleLine::Panic(p) => {
+                    tally.panicked = true;
+                    println!("linux: after flip {}: {p}", tally.flips);
+                }
                 ConsoleLine::Start { cpus, .. } if u64::from(req.smp) != cpus => {
                     println!("linux: the guest sees {cpus} CPUs, not {}", req.smp);
                 }
@@ -584,6 +593,9 @@ pub fn run(req: &LinuxRequest) -> Result<Status> {
                 format!("; the last hang was not diagnosed: {last_reason}")
             }
         ),
+        Stop::Exited if tally.panicked => {
+            println!("linux: the guest panicked before its end line (see console.log)")
+        }
         Stop::Exited => println!("linux: QEMU exited without the guest's end line (see console.log)"),
         _ => {}
     }
@@ -692,6 +704,12 @@ mod tests {
             ..t.clone()
         };
         assert_eq!(status_of(&exited, Stop::Exited), Status::Unmet);
+        let panicked = Tally {
+            ended: false,
+            panicked: true,
+            ..t.clone()
+        };
+        assert_eq!(status_of(&panicked, Stop::Exited), Status::Pass);
         let control = Tally {
             control_false: 1,
             ..t

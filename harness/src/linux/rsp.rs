@@ -167,12 +167,28 @@ pub fn parse_thread_list(reply: &str) -> Option<Vec<String>> {
         .then_some(ids)
 }
 
+/// Serializes an address as `0x...` text (JSON numbers lose 64-bit
+/// addresses' low bits in most readers).
+pub fn ser_hex<S: serde::Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{v:#x}"))
+}
+
+/// [`ser_hex`] for an optional address.
+pub fn ser_opt_hex<S: serde::Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => ser_hex(v, s),
+        None => s.serialize_none(),
+    }
+}
+
 /// The registers the livelock check reads, of one x86_64 vCPU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Regs {
     /// The instruction pointer.
+    #[serde(serialize_with = "ser_hex")]
     pub rip: u64,
     /// The stack pointer.
+    #[serde(serialize_with = "ser_hex")]
     pub rsp: u64,
     /// RFLAGS (bit 9: interrupts enabled).
     pub eflags: u32,
