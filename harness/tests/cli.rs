@@ -479,3 +479,19 @@ fn repro_lists_the_reproducers_and_refuses_an_unknown_one_naming_them() {
         "no reproducer `tcg-stale`: there are tcg-stale-block, tcg-notdirty, tcg-torn-store",
     );
 }
+
+#[test]
+fn linux_refuses_bad_arguments_naming_them_before_any_boot() {
+    assert_status(&run(bare().args(["linux", "--smp", "9"])), 2, "2 to 8 allowed");
+    assert_status(&run(bare().args(["linux", "--flips", "0"])), 2, "0 flips");
+    assert_status(
+        &run(bare().args(["linux", "--key", "../etc/passwd"])),
+        2,
+        "--key \"../etc/passwd\"",
+    );
+    assert_status(
+        &run(bare().args(["linux", "--key", "a b"])),
+        2,
+        "give a name under /proc/sys/kernel/",
+    );
+}
