@@ -3,10 +3,10 @@
 # rustup) and then hand over to the harness. `make help` lists the targets.
 #
 # Variables (make VAR=value):
-#   SMP      CPUs of the guest (run)                          default 4 (Bochs: 2)
-#   ACCEL    tcg | kvm | auto (run, bench)                    default tcg
+#   SMP      CPUs of the guest (run)                          harness default: 4 (Bochs: 2)
+#   ACCEL    tcg | kvm | auto (run, bench)                    harness default: auto
 #   EXP      experiments to run, a glob (run; `harness list`) default *
-#   MS       milliseconds per experiment (run)                default 300 (Bochs: 60)
+#   MS       milliseconds per experiment (run)                harness default: 200 (Bochs: 60)
 #   BENCH_SMP  CPU counts of `make bench`, e.g. 2,4           harness default
 #   REPEAT   boots of each configuration of `make bench`      1
 #   TIMEOUT  seconds before the harness kills a QEMU boot (run, bench)  harness default
@@ -38,16 +38,12 @@ endif
 CARGO ?= cargo
 
 EMULATOR ?= qemu
-# Bochs runs several times slower than QEMU's TCG: the suite at 2 CPUs and
-# 60 ms an experiment takes it a few minutes.
-ifeq ($(EMULATOR),bochs)
-SMP ?= 2
-MS ?= 60
-endif
-SMP ?= 4
-ACCEL ?= tcg
+# CPUs, accelerator and milliseconds are the harness's own defaults unless
+# given (`harness run --help`): one set for `make run` and `harness run`.
+SMP ?=
+ACCEL ?=
 EXP ?= *
-MS ?= 300
+MS ?=
 BENCH_SMP ?=
 REPEAT ?=
 TIMEOUT ?=
@@ -75,12 +71,12 @@ HARNESS := $(CARGO) run --quiet -p harness --release --
 # The targets below build the kernel first (`kernel`), so the harness need not.
 NO_BUILD := --no-build
 # Options common to `harness run` and `harness bench`.
-GUEST_OPTS := --accel $(ACCEL) $(QEMU_OPTS) \
+GUEST_OPTS := $(if $(ACCEL),--accel $(ACCEL)) $(QEMU_OPTS) \
 	$(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(CPU),--cpu $(CPU))
 # The experiments, unless a platform control or an ISO boot (whose command
 # line is its menu's default entry, the suite) is asked for.
-EXP_OPTS := $(if $(CONTROL)$(filter iso-%,$(BOOT)),,--experiment '$(EXP)' --ms $(MS))
-RUN_OPTS := --smp $(SMP) $(GUEST_OPTS) $(if $(BOOT),--boot $(BOOT)) \
+EXP_OPTS := $(if $(CONTROL)$(filter iso-%,$(BOOT)),,--experiment '$(EXP)' $(if $(MS),--ms $(MS)))
+RUN_OPTS := $(if $(SMP),--smp $(SMP)) $(GUEST_OPTS) $(if $(BOOT),--boot $(BOOT)) \
 	$(if $(CONTROL),--control $(CONTROL)) $(EXP_OPTS) $(ARGS)
 
 .PHONY: all help setup setup-qemu setup-bochs setup-linux-guest kernel host iso iso-limine run list test test-host test-bochs \
@@ -111,10 +107,10 @@ iso: kernel ## build out/static-call.iso (GRUB, BIOS + UEFI; the menu from `harn
 iso-limine: kernel ## build out/static-call-limine.iso (Limine, needs its binaries)
 	HARNESS='$(HARNESS)' bash scripts/mkiso-limine.sh --kernel $(KERNEL) --out $(LIMINE_ISO) --cmdline "$(CMDLINE)"
 
-run: kernel $(if $(filter iso-%,$(BOOT)),iso) $(if $(QEMU_MAJOR),setup-qemu) $(if $(filter bochs,$(EMULATOR)),setup-bochs) ## boot the default suite (SMP=4 ACCEL=tcg EXP='*' MS=300; EMULATOR=bochs: on Bochs, SMP=2 MS=60), judge each experiment
+run: kernel $(if $(filter iso-%,$(BOOT)),iso) $(if $(QEMU_MAJOR),setup-qemu) $(if $(filter bochs,$(EMULATOR)),setup-bochs) ## boot the default suite (EXP='*'; the harness's SMP, ACCEL, MS unless given), judge each experiment
 ifeq ($(EMULATOR),bochs)
-	$(HARNESS) run $(NO_BUILD) --emulator bochs --smp $(SMP) $(if $(TIMEOUT),--timeout $(TIMEOUT)) \
-	$(if $(CPU),--cpu $(CPU)) --experiment '$(EXP)' --ms $(MS) $(ARGS)
+	$(HARNESS) run $(NO_BUILD) --emulator bochs $(if $(SMP),--smp $(SMP)) $(if $(TIMEOUT),--timeout $(TIMEOUT)) \
+	$(if $(CPU),--cpu $(CPU)) --experiment '$(EXP)' $(if $(MS),--ms $(MS)) $(ARGS)
 else
 	$(HARNESS) run $(NO_BUILD) $(RUN_OPTS)
 endif

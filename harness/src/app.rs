@@ -383,7 +383,7 @@ fn log_status(j: &Judgement, facts: &Facts, exps: &[ExpJudgement]) -> Status {
 /// tally, the verdict.
 fn print_closing(facts: &Facts, exps: &[ExpJudgement], status: Status) {
     if let Some(l) = xj::sabotage_line(facts, exps) {
-        println!("{l}");
+        render::println_folded(&l);
     }
     render::print_tally(exps, status);
 }
@@ -506,7 +506,7 @@ fn cmd_parse(a: ParseArgs) -> Result<Status> {
 fn run_request(a: &RunArgs, name: String, emulator: request::Emulator) -> RunRequest {
     RunRequest {
         name,
-        smp: a.smp,
+        smp: a.smp.unwrap_or(request::default_smp(emulator)),
         accel: a.accel,
         cpu: a.cpu.clone(),
         timeout: a.timeout,
@@ -520,7 +520,9 @@ fn run_request(a: &RunArgs, name: String, emulator: request::Emulator) -> RunReq
             .collect(),
         expect: a.expect,
         experiment: a.experiment.clone(),
-        ms: a.ms,
+        ms: a
+            .ms
+            .or((emulator != request::Emulator::Qemu).then(|| request::default_ms(emulator))),
         qemu: None,
         emulator,
     }

@@ -484,18 +484,23 @@ pub fn print_summary(o: &BochsOutcome, setup: &Setup) {
         wall: Some(o.wall.as_secs_f64()),
         evidence: Some(&o.dir),
     }
-    .print();
-    for b in o.boots.iter().skip(1) {
-        println!(
+    .print_unless_quiet(setup.quiet);
+    for b in o
+        .boots
+        .iter()
+        .skip(1)
+        .filter(|b| !setup.quiet || !b.judgement.met)
+    {
+        render::println_folded(&format!(
             "boot      {} exp={}: platform {}, {:.1} s",
             b.role,
             b.pattern,
             if b.judgement.met { "MET" } else { "NOT MET" },
             b.wall.as_secs_f64()
-        );
+        ));
     }
     if let Some(l) = xj::sabotage_line(&first.facts, &o.experiments) {
-        println!("{l}");
+        render::println_folded(&l);
     }
     render::print_tally(&o.experiments, o.status);
 }

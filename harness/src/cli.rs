@@ -300,9 +300,10 @@ pub struct RunArgs {
     #[arg(value_name = "PATTERN")]
     pub pattern: Option<String>,
     /// CPUs of the guest: 1 to 255 on QEMU's `pc` machine (QEMU refuses
-    /// more; the kernel holds 1024).
-    #[arg(long, value_name = "N", default_value = "4", value_parser = parse_smp)]
-    pub smp: u32,
+    /// more; the kernel holds 1024), 1 to 64 on Bochs. Default: 4 (Bochs:
+    /// 2).
+    #[arg(long, value_name = "N", value_parser = parse_smp)]
+    pub smp: Option<u32>,
     /// Accelerator: tcg, kvm, or auto (KVM only if /dev/kvm opens read-write
     /// and a short probe boot passes).
     #[arg(long, value_enum, default_value = "auto")]
@@ -342,8 +343,8 @@ pub struct RunArgs {
     /// its own. Kernel boots only.
     #[arg(long, value_name = "PATTERN")]
     pub experiment: Option<String>,
-    /// Milliseconds per experiment (with --experiment or PATTERN; the
-    /// kernel's default is 200).
+    /// Milliseconds per experiment (with --experiment or PATTERN). Default:
+    /// the kernel's, 200 (Bochs: 60).
     #[arg(long, value_name = "N", value_parser = parse_ms, requires = "experiments")]
     pub ms: Option<u64>,
     /// What to expect (default: what the control implies, else pass).

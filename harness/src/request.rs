@@ -156,6 +156,25 @@ pub fn expectation(expect: Option<ExpectKind>, control: Option<&str>) -> Result<
 /// same.
 pub const DEFAULT_MS: u64 = report::cmdline::DEFAULT_MS;
 
+/// CPUs of a `harness run` (and `make run`) unless `--smp` says: 4 on
+/// QEMU; 2 on Bochs, which runs each CPU in turn and several times slower.
+pub const fn default_smp(emulator: Emulator) -> u32 {
+    match emulator {
+        Emulator::Qemu => 4,
+        Emulator::Bochs { .. } => 2,
+    }
+}
+
+/// Milliseconds per experiment of a `harness run` (and `make run`) unless
+/// `--ms` says: the kernel's default on QEMU ([`DEFAULT_MS`]); 60 on Bochs,
+/// where the suite at 2 CPUs then takes a few minutes.
+pub const fn default_ms(emulator: Emulator) -> u64 {
+    match emulator {
+        Emulator::Qemu => DEFAULT_MS,
+        Emulator::Bochs { .. } => 60,
+    }
+}
+
 /// The deadline of a boot that runs `n` experiments of `ms` each on `smp`
 /// CPUs, unless `--timeout` says otherwise: generous (under TCG on 2 host
 /// cores an experiment at `-smp 8` takes about `ms + 0.45 s`), because the

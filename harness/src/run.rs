@@ -662,17 +662,17 @@ pub fn print_summary(o: &RunOutcome, setup: &Setup) {
         wall: Some(o.wall.as_secs_f64()),
         evidence: Some(&o.dir),
     }
-    .print();
+    .print_unless_quiet(setup.quiet);
     if !o.experiments.is_empty() {
         for j in o
             .experiments
             .iter()
             .filter(|j| matches!(j.verdict, Verdict::Fail | Verdict::Kfail))
         {
-            println!("{}", crate::results::table::not_passed_line(j));
+            render::println_folded(&crate::results::table::not_passed_line(j));
         }
         if let Some(l) = xj::sabotage_line(&o.facts, &o.experiments) {
-            println!("{l}");
+            render::println_folded(&l);
         }
         render::print_tally(&o.experiments, o.judgement.status);
     }

@@ -654,11 +654,18 @@ fn platform_case(b: &BootResult) -> Case {
 }
 
 /// Prints the end of a suite: the first boot's summary, a line per other
-/// boot, the experiments that did not pass, the tally, the verdict.
+/// boot, the experiments that did not pass, the tally, the verdict. With
+/// `--quiet`, only the boots whose platform was not met are shown, then
+/// the experiments that did not pass, the evidence, the tally, the verdict.
 pub fn print_summary(o: &SuiteOutcome, setup: &Setup) {
     let symbols = setup.symbols().ok();
     let mut out = std::io::stdout().lock();
-    if let Some(first) = o.boots.first() {
+    let quiet = setup.quiet;
+    if let Some(first) = o
+        .boots
+        .first()
+        .filter(|b| !quiet || !b.outcome.judgement.met)
+    {
         let s = render::Summary {
             facts: &first.outcome.facts,
             judgement: &first.outcome.judgement,
@@ -679,14 +686,21 @@ pub fn print_summary(o: &SuiteOutcome, setup: &Setup) {
             "--- summary (boot {}: exp={}) ---",
             first.role, first.pattern
         );
+        let width = render::line_width();
         for l in s.lines().iter().filter(|l| !l.starts_with("status")) {
-            let _ = writeln!(out, "{l}");
+            for l in render::fold(l, width) {
+                let _ = writeln!(out, "{l}");
+            }
         }
     }
-    for b in o.boots.iter().skip(1) {
+    for b in o
+        .boots
+        .iter()
+        .skip(1)
+        .filter(|b| !quiet || !b.outcome.judgement.met)
+    {
         let j = &b.outcome.judgement;
-        let _ = writeln!(
-            out,
+        let line = format!(
             "{:<9} {} exp={}: platform {}, kernel says {}, {:.1} s{}",
             "boot",
             b.role,
@@ -698,6 +712,9 @@ pub fn print_summary(o: &SuiteOutcome, setup: &Setup) {
                 .first()
                 .map_or(String::new(), |r| format!(" ({r})"))
         );
+        for l in render::fold(&line, render::line_width()) {
+            let _ = writeln!(out, "{l}");
+        }
     }
     let not_passed: Vec<&ExpJudgement> = o
         .experiments
@@ -705,15 +722,19 @@ pub fn print_summary(o: &SuiteOutcome, setup: &Setup) {
         .filter(|j| matches!(j.verdict, Verdict::Fail | Verdict::Kfail))
         .collect();
     for j in &not_passed {
-        let _ = writeln!(out, "{}", not_passed_line(j));
+        for l in render::fold(&not_passed_line(j), render::line_width()) {
+            let _ = writeln!(out, "{l}");
+        }
     }
-    let _ = writeln!(
-        out,
-        "{:<9} {:.1} s for {} boot(s)",
-        "total",
-        o.wall.as_secs_f64(),
-        o.boots.len()
-    );
+    if !quiet {
+        let _ = writeln!(
+            out,
+            "{:<9} {:.1} s for {} boot(s)",
+            "total",
+            o.wall.as_secs_f64(),
+            o.boots.len()
+        );
+    }
     let _ = writeln!(out, "{:<9} {}", "evidence", o.dir.display());
     let _ = writeln!(out, "{}", o.tally.line());
     let verdict = if o.met {

@@ -601,6 +601,9 @@ fn handle_claimed(frame: &mut TrapFrame, me: usize, byte: Option<u8>) -> BpOutco
             crate::watchdog::done_waiting(me);
             frame.rip = site;
         }
+        // A NOP site (shape `null`): the emulated NOP goes on at the next
+        // instruction.
+        _ if is_jmp && dest == ret && sabotaged(Sabotage::NopPastInt3) => frame.rip += 5,
         _ if is_jmp => frame.rip = dest,
         _ if sabotaged(Sabotage::SkipCallee) => frame.rip = ret,
         Handler::Gap => {

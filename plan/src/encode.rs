@@ -9,6 +9,7 @@
 //! | trampoline (out-of-line) | `E9 rel32` (`jmp target`) | [`JMP_LEN`] |
 //! | target body | `B8 id32` `31 D2` `C3` (`mov eax, id; xor edx, edx; ret`) | [`TARGET_BODY_LEN`] |
 //! | padding | `CC` (`int3`) everywhere else | |
+//! | NULL site (shape `null`) | [`NOP5`] in place of the `call` | 5 |
 //!
 //! `rel32` is little-endian and relative to the address of the *next*
 //! instruction, `insn_addr + 5`. Every function here that can fail because a
@@ -29,6 +30,9 @@
 //! |---|---|---|
 //! | nothing | the target's id | the mark |
 //! | the callee was skipped (returned straight to `site + 5`) | poison | `0xffff_0000` + mark |
+//!
+//! (Under shape `null` the last row is also what a NOP site gives; the
+//! window then says whether the site was NULL during the call.)
 //! | the call was emulated as a `jmp` (no return address) | id | 0 |
 //! | the tail ran before the target (return address and target swapped) | id | 0 |
 //! | return address one byte long (`site + 6`) or any other byte of the tail | id | not the mark |
@@ -50,6 +54,10 @@ pub const JMP_OPCODE: u8 = 0xE9;
 pub const INT3: u8 = 0xCC;
 /// `ret` (near).
 pub const RET: u8 = 0xC3;
+/// The 5-byte NOP (`nopl 0x0(%rax,%rax,1)`) a NULL static call becomes,
+/// as Linux writes it (`x86_nops[5]`). No byte is `CC`, so a byte read at
+/// a NOP site never looks like a cover.
+pub const NOP5: [u8; 5] = [0x0F, 0x1F, 0x44, 0x00, 0x00];
 /// `ud2`, the architecturally undefined instruction.
 pub const UD2: [u8; 2] = [0x0F, 0x0B];
 /// Opcode of `mov eax, imm32`.

@@ -12,15 +12,17 @@
 //! Every experiment has one canonical name, the axes joined by `/`:
 //!
 //! ```text
-//! strategy/handler/sync/class[/interference][/serialize]
+//! strategy/handler/sync/class[/interference][/serialize][/shape]
 //! int3/gap/ipi/cross-line/timer
 //! naive/-/none/qword
 //! int3/gap/ipi/qword/cpuid
+//! int3-batch/gap/ipi/qword/timer/null
 //! ```
 //!
 //! The handler is `-` for strategies without a breakpoint; the interference
-//! is left out when `none`, the serializing instruction when `iret` (the
-//! defaults are never written, so each experiment has exactly one name).
+//! is left out when `none`, the serializing instruction when `iret`, the
+//! shape when `call` (the defaults are never written, so each experiment
+//! has exactly one name).
 //! [`parse_name`] reads names back and says which part is wrong;
 //! [`glob_match`] selects experiments with `*` and `?` patterns, and
 //! [`glob_list_match`] with a comma-separated list of them. Names are
@@ -152,6 +154,39 @@ named_enum! {
 }
 
 named_enum! {
+    /// What a patch point holds between patches: the instructions the key
+    /// moves between.
+    pub enum Shape {
+        /// A `call rel32` to one of the key's targets, retargeted to
+        /// another (`static_call_update(key, func)`).
+        Call = "call",
+        /// Each patch moves a site to a target's `call` or to the 5-byte
+        /// NOP (`0F 1F 44 00 00`) and back: `static_call_update(key,
+        /// NULL)`. A call through a NOP site runs no target: its stub's
+        /// tail returns with EAX untouched ([`crate::encode`]).
+        Null = "null",
+    }
+}
+
+impl Shape {
+    /// Whether `strategy` can patch this shape with the proof that no
+    /// torn instruction runs ([`crate::planner`]): a `call` everywhere;
+    /// `null` only under the in-line `int3` strategies, whose covered
+    /// states all begin with `CC`. A torn `call` <-> NOP is `E8` with part
+    /// of the NOP's operand, or `0F` with part of the call's: any two-byte
+    /// opcode, which no placement of targets makes trap.
+    pub const fn fits(self, strategy: Strategy) -> bool {
+        match self {
+            Shape::Call => true,
+            Shape::Null => matches!(
+                strategy,
+                Strategy::Int3 | Strategy::Int3Batch | Strategy::Int3Queue
+            ),
+        }
+    }
+}
+
+named_enum! {
     /// What the harness expects of an experiment (docs/design.md, section 2).
     pub enum Expectation {
         /// No failure may occur.
@@ -180,6 +215,8 @@ named_enum! {
         Interference = "interference",
         /// [`Serializer`].
         Serialize = "serializing instruction",
+        /// [`Shape`].
+        Shape = "shape",
     }
 }
 
@@ -194,6 +231,7 @@ impl Axis {
             Axis::Class => SiteClass::NAMES,
             Axis::Interference => Interference::NAMES,
             Axis::Serialize => Serializer::NAMES,
+            Axis::Shape => Shape::NAMES,
         }
     }
 }
@@ -213,6 +251,8 @@ pub struct Axes {
     pub interference: Interference,
     /// The serializing instruction of a sync.
     pub serialize: Serializer,
+    /// What the patch points move between.
+    pub shape: Shape,
 }
 
 impl Axes {
@@ -224,8 +264,20 @@ impl Axes {
         n
     }
 
-    /// Checks that the handler is given iff the strategy uses `int3`.
+    /// Checks that the handler is given iff the strategy uses `int3`, and
+    /// that the strategy fits the shape ([`Shape::fits`]; `spin-bounded`
+    /// restores and finishes one opcode for every point of a pass, so it
+    /// patches calls only).
     pub fn validate(&self) -> Result<(), NameError> {
+        if !self.shape.fits(self.strategy)
+            || (self.shape != Shape::Call && self.handler == Some(Handler::SpinBounded))
+        {
+            return Err(NameError::ShapeNotUsed {
+                shape: self.shape,
+                strategy: self.strategy,
+                handler: self.handler,
+            });
+        }
         match (self.strategy.needs_bp(), self.handler) {
             (true, None) => Err(NameError::HandlerMissing {
                 strategy: self.strategy,
@@ -253,6 +305,9 @@ impl fmt::Display for Axes {
         if self.serialize != Serializer::Iret {
             write!(f, "/{}", self.serialize)?;
         }
+        if self.shape != Shape::Call {
+            write!(f, "/{}", self.shape)?;
+        }
         Ok(())
     }
 }
@@ -273,6 +328,8 @@ pub struct Experiment {
     pub class: SiteClass,
     /// What else runs.
     pub interference: Interference,
+    /// What the patch points move between.
+    pub shape: Shape,
     /// What the harness expects.
     pub expectation: Expectation,
     /// Whether it runs in a boot of its own: its expected outcome (a
@@ -297,6 +354,7 @@ impl Experiment {
             serialize: Serializer::Iret,
             class,
             interference: Interference::None,
+            shape: Shape::Call,
             expectation: Expectation::MustPass,
             own_boot: false,
         }
@@ -305,6 +363,12 @@ impl Experiment {
     /// The same, with interference `i`.
     pub const fn with_interference(mut self, i: Interference) -> Self {
         self.interference = i;
+        self
+    }
+
+    /// The same, with shape `s`.
+    pub const fn with_shape(mut self, s: Shape) -> Self {
+        self.shape = s;
         self
     }
 
@@ -340,6 +404,7 @@ impl Experiment {
             class: self.class,
             interference: self.interference,
             serialize: self.serialize,
+            shape: self.shape,
         }
     }
 
@@ -373,7 +438,8 @@ impl fmt::Display for Experiment {
 }
 
 /// Room for the longest name
-/// (`outofline-int3/trampoline/cpumask/cross-page/nmi-site/serialize`, 63).
+/// (67 bytes: `outofline-int3/spin-bounded/cpumask/cross-page/timer-site/serialize`;
+/// a shape adds at most 5, to a strategy at least 4 shorter).
 pub const NAME_CAPACITY: usize = 80;
 
 /// A formatted name, on the stack.
@@ -518,6 +584,15 @@ pub enum NameError {
         /// The strategy.
         strategy: Strategy,
     },
+    /// A shape the strategy or handler cannot patch ([`Shape::fits`]).
+    ShapeNotUsed {
+        /// The shape.
+        shape: Shape,
+        /// The strategy.
+        strategy: Strategy,
+        /// The handler.
+        handler: Option<Handler>,
+    },
     /// A strategy without `int3` given a handler.
     HandlerNotUsed {
         /// The strategy.
@@ -546,8 +621,9 @@ impl fmt::Display for NameError {
         match self {
             NameError::Parts { found } => write!(
                 f,
-                "an experiment name is strategy/handler/sync/class[/interference][/serialize], \
-                 4 to 6 parts; found {found}"
+                "an experiment name is \
+                 strategy/handler/sync/class[/interference][/serialize][/shape], \
+                 4 to 7 parts; found {found}"
             ),
             NameError::Unknown { axis, text } => {
                 write!(f, "unknown {axis} `{text}`; one of ")?;
@@ -571,6 +647,7 @@ impl fmt::Display for NameError {
             NameError::DefaultWritten { axis } => {
                 let default = match axis {
                     Axis::Interference => Interference::None.name(),
+                    Axis::Shape => Shape::Call.name(),
                     _ => Serializer::Iret.name(),
                 };
                 write!(
@@ -588,6 +665,27 @@ impl fmt::Display for NameError {
                 }
                 Ok(())
             }
+            NameError::ShapeNotUsed {
+                shape,
+                strategy,
+                handler,
+            } => {
+                if shape.fits(*strategy) {
+                    write!(
+                        f,
+                        "shape `{shape}` is not patched with handler `{}` (it restores one \
+                         opcode for every point); any other handler",
+                        handler.map_or("-", Handler::name)
+                    )
+                } else {
+                    write!(
+                        f,
+                        "shape `{shape}` is patched only by `int3`, `int3-batch` and \
+                         `int3-queue` (a torn call <-> NOP can decode as any two-byte opcode), \
+                         not by `{strategy}`"
+                    )
+                }
+            }
             NameError::HandlerNotUsed { strategy, handler } => write!(
                 f,
                 "`{strategy}` writes no int3: its handler is written `-`, not `{handler}`"
@@ -600,7 +698,7 @@ impl core::error::Error for NameError {}
 
 /// Reads a canonical name back into its axes.
 pub fn parse_name(name: &str) -> Result<Axes, NameError> {
-    let mut parts = [""; 6];
+    let mut parts = [""; 7];
     let mut found = 0;
     for part in name.split('/') {
         if found < parts.len() {
@@ -608,9 +706,21 @@ pub fn parse_name(name: &str) -> Result<Axes, NameError> {
         }
         found += 1;
     }
-    if !(4..=6).contains(&found) {
+    if !(4..=7).contains(&found) {
         return Err(NameError::Parts { found });
     }
+    // The shape, last when written.
+    let shape = match Shape::parse(parts[found - 1]).filter(|_| found > 4) {
+        Some(Shape::Call) => {
+            return Err(NameError::DefaultWritten { axis: Axis::Shape });
+        }
+        Some(s) => {
+            found -= 1;
+            s
+        }
+        None if found == 7 => return Err(NameError::Parts { found }),
+        None => Shape::Call,
+    };
     let unknown = |axis, text| NameError::Unknown {
         axis,
         text: Snippet::of(text),
@@ -629,6 +739,7 @@ pub fn parse_name(name: &str) -> Result<Axes, NameError> {
         class,
         interference: Interference::None,
         serialize: Serializer::Iret,
+        shape,
     };
     let mut tail = parts[4..found].iter();
     if let Some(&part) = tail.next() {

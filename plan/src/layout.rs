@@ -423,6 +423,38 @@ impl ArenaPlan {
         &self.ids[key][..self.targets_per_key]
     }
 
+    /// The index that stands for NULL among a key's targets (shape
+    /// `null`): one past the last target. [`ArenaPlan::insn_bytes`] gives
+    /// its [`encode::NOP5`], [`ArenaPlan::id`] the id of no target, and
+    /// [`ArenaPlan::dest`] the instruction after the point.
+    pub const fn null_target(&self) -> usize {
+        self.targets_per_key
+    }
+
+    /// The id a call through a point of `key` returns in `EAX` when the
+    /// point holds target `target`'s instruction: its id, or for NULL
+    /// [`encode::POISON_EAX`], which no target returns (a NOP site's
+    /// call runs no target, and the caller's poison stays).
+    pub fn id(&self, key: usize, target: usize) -> u32 {
+        if target == self.null_target() {
+            encode::POISON_EAX
+        } else {
+            self.ids(key)[target]
+        }
+    }
+
+    /// Where a CPU that executes the point at `insn_addr` of `key`, holding
+    /// target `target`'s instruction, goes next, and whether it goes
+    /// without a return address (`jmp`): the target (a `call`, or out of
+    /// line a `jmp`), or for NULL the next instruction, as a NOP does.
+    pub fn dest(&self, key: usize, insn_addr: u64, target: usize) -> (u64, bool) {
+        if target == self.null_target() {
+            (insn_addr + encode::REL32_INSN_LEN as u64, true)
+        } else {
+            (self.targets(key)[target], self.outofline)
+        }
+    }
+
     /// The `(key, target)` whose id is `id`.
     pub fn target_of_id(&self, id: u32) -> Option<(usize, usize)> {
         (0..self.keys).find_map(|k| self.ids(k).iter().position(|&i| i == id).map(|t| (k, t)))
@@ -479,12 +511,16 @@ impl ArenaPlan {
     }
 
     /// The 5 bytes of the patch point at `insn_addr` when `key` is retargeted
-    /// to its target `target`.
+    /// to its target `target` (in line, [`ArenaPlan::null_target`] is the
+    /// 5-byte NOP).
     ///
     /// # Panics
     /// If the target is out of `rel32` reach, which a plan from
     /// [`crate::planner::plan`] rules out.
     pub fn insn_bytes(&self, key: usize, insn_addr: u64, target: usize) -> [u8; 5] {
+        if target == self.null_target() && !self.outofline {
+            return encode::NOP5;
+        }
         let dest = self.targets[key][target];
         let bytes = if self.outofline {
             encode::jmp_rel32(insn_addr, dest)

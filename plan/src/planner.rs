@@ -613,6 +613,98 @@ impl Pair {
     }
 }
 
+/// Every content a patch point's 5 bytes can have while one pass of the
+/// `int3` protocol moves it from `old` to `new`, as an instruction fetch on
+/// another CPU may read it: `old`; `CC` over old's first byte; then the 4
+/// new operand bytes landing in any order and any tear (each byte old's or
+/// new's), still under `CC`; then `new`. Calls `f` with each, 18 in all.
+pub fn int3_pass_states(old: [u8; 5], new: [u8; 5], f: &mut dyn FnMut([u8; 5])) {
+    f(old);
+    for m in 0u8..16 {
+        let mut b = old;
+        b[0] = encode::INT3;
+        for i in 0..4 {
+            if m & (1 << i) != 0 {
+                b[1 + i] = new[1 + i];
+            }
+        }
+        f(b);
+    }
+    f(new);
+}
+
+/// The first state that `pass` leaves between `old` and `new` that a CPU
+/// could decode as something else than `old` or `new`: a state other than
+/// those two whose first byte is not `CC`, or one of those two whose first
+/// byte is. None when there is none.
+pub(crate) fn uncovered_state(
+    old: [u8; 5],
+    new: [u8; 5],
+    pass: impl FnOnce([u8; 5], [u8; 5], &mut dyn FnMut([u8; 5])),
+) -> Option<[u8; 5]> {
+    let mut bad = None;
+    pass(old, new, &mut |b| {
+        let ok = if b == old || b == new {
+            b[0] != encode::INT3
+        } else {
+            b[0] == encode::INT3
+        };
+        if !ok && bad.is_none() {
+            bad = Some(b);
+        }
+    });
+    bad
+}
+
+/// A state of a move between a `call` and the NOP that a CPU could execute
+/// without trapping ([`verify_null_shape`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UncoveredNull {
+    /// The patch point's address.
+    pub point: u64,
+    /// The instruction before the move.
+    pub old: [u8; 5],
+    /// The instruction after it.
+    pub new: [u8; 5],
+    /// The state of the pass that does not begin with `CC`.
+    pub state: [u8; 5],
+}
+
+/// The shape `null`'s half of the proof that no torn instruction runs
+/// (shape [`crate::experiment::Shape`]; the strategies it fits are the
+/// in-line `int3` ones): for every patch point of `plan` and every move
+/// between a target's `call` and the NOP ([`ArenaPlan::null_target`]),
+/// in both directions, every state of the pass ([`int3_pass_states`])
+/// other than the old and the new instruction begins with `CC`, so a CPU
+/// that fetches it traps before it decodes any other byte; and neither the
+/// NOP nor a `call` has a `CC` first byte, so a point's first byte tells a
+/// cover from an instruction (what `plan::stale` and the #BP handler read).
+/// Returns the first point, pair and state that break it.
+pub fn verify_null_shape(plan: &ArenaPlan) -> Result<(), UncoveredNull> {
+    if plan.outofline() {
+        return Ok(());
+    }
+    for key in 0..plan.keys() {
+        for &pt in plan.patch_points(key) {
+            let nop = plan.insn_bytes(key, pt, plan.null_target());
+            for t in 0..plan.targets_per_key() {
+                let call = plan.insn_bytes(key, pt, t);
+                for (old, new) in [(call, nop), (nop, call)] {
+                    if let Some(state) = uncovered_state(old, new, int3_pass_states) {
+                        return Err(UncoveredNull {
+                            point: pt,
+                            old,
+                            new,
+                            state,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Checks a plan, whatever built it: counts, bounds, no overlaps, one page
 /// per target, the class of every patch point, distinct ids, and for every
 /// patch point, pair of targets and torn mix that the destination traps

@@ -267,6 +267,9 @@ pub struct Counts {
     /// Ghosts `ghost=retry` sent back to their address instead of judging
     /// them (`ghost_retries`).
     pub ghost_retries: u64,
+    /// Of `calls`, those that ran no target (`null_calls`), for a shape
+    /// `null` experiment; None for the others.
+    pub null_calls: Option<u64>,
 }
 
 impl Counts {
@@ -323,6 +326,9 @@ pub enum Unmet {
         /// The counter that stayed 0.
         counter: &'static str,
     },
+    /// A shape `null` experiment none of whose calls judged right ran
+    /// NULL: it did not test what its name says.
+    NoNullCalls,
     /// A floor round timed out: the floor is not a measurement.
     FloorTimeouts {
         /// How many rounds.
@@ -376,6 +382,10 @@ impl fmt::Display for Unmet {
             Unmet::NoInterference { counter } => write!(
                 f,
                 "{counter}=0: the interference its name promises never happened"
+            ),
+            Unmet::NoNullCalls => write!(
+                f,
+                "null_calls=0: no call ran through a NULL site, so the shape was not tested"
             ),
             Unmet::FloorTimeouts { n } => write!(
                 f,
@@ -466,6 +476,9 @@ pub fn judge(e: &Experiment, c: &Counts) -> Judgement {
             if c.interference == 0 {
                 j.push(Unmet::NoInterference { counter });
             }
+        }
+        if c.null_calls == Some(0) {
+            j.push(Unmet::NoNullCalls);
         }
         if c.floor_timeouts > 0 {
             j.push(Unmet::FloorTimeouts {

@@ -162,11 +162,15 @@ pub enum Sabotage {
     /// under a handler that still holds one, whose release then takes the
     /// new patch's count to zero while its `int3`s are live.
     ClaimNoDrain,
+    /// Shape `null`: the emulating handlers send a CPU that trapped on a
+    /// NOP site to the NOP's length past the RIP the #BP left, which is
+    /// already one past the `int3`: `site + 6`, inside the stub's tail.
+    NopPastInt3,
 }
 
 impl Sabotage {
     /// Every sabotage.
-    pub const ALL: [Sabotage; 30] = [
+    pub const ALL: [Sabotage; 31] = [
         Sabotage::NoFinalSync,
         Sabotage::OperandFirst,
         Sabotage::GapReturn,
@@ -197,6 +201,7 @@ impl Sabotage {
         Sabotage::TracedHandler,
         Sabotage::DeferSync,
         Sabotage::ClaimNoDrain,
+        Sabotage::NopPastInt3,
     ];
 
     /// Its name on the command line.
@@ -232,6 +237,7 @@ impl Sabotage {
             Sabotage::TracedHandler => "traced-handler",
             Sabotage::DeferSync => "defer-sync",
             Sabotage::ClaimNoDrain => "claim-no-drain",
+            Sabotage::NopPastInt3 => "nop-past-int3",
         }
     }
 

@@ -123,6 +123,58 @@ pub fn width_for(columns: Option<&str>) -> usize {
         .map_or(LINE_WIDTH, |c| c.max(LINE_WIDTH))
 }
 
+/// A line for a terminal `width` columns wide: as it is when it fits,
+/// else folded at spaces, each further line indented to where the line's
+/// value begins: after its label's padding (`machine   AuthenticAMD ...`
+/// goes on under `AuthenticAMD`), else after its first word (`  why: ...`
+/// under the reason). A word wider than the room left stays whole.
+pub fn fold(line: &str, width: usize) -> Vec<String> {
+    if line.chars().count() <= width {
+        return vec![line.to_string()];
+    }
+    let lead = line.len() - line.trim_start().len();
+    let body = &line[lead..];
+    let value = body
+        .find("  ")
+        .or_else(|| body.find(' '))
+        .map(|i| i + body[i..].len() - body[i..].trim_start().len());
+    let indent = match value {
+        Some(v) if (lead + v) * 2 <= width => lead + v,
+        _ => lead + 2,
+    };
+    let (head, tail) = if indent <= line.len() && line.is_char_boundary(indent) {
+        line.split_at(indent)
+    } else {
+        (line, "")
+    };
+    let mut out = Vec::new();
+    let mut cur = head.to_string();
+    let mut empty = true;
+    // Each word with the spaces before it, kept as they were on a line
+    // that does not break there.
+    let mut rest = tail;
+    while !rest.is_empty() {
+        let gap = rest.len() - rest.trim_start().len();
+        let word_end = rest[gap..].find(' ').map_or(rest.len(), |i| gap + i);
+        let (sep, word) = (&rest[..gap], &rest[gap..word_end]);
+        rest = &rest[word_end..];
+        if word.is_empty() {
+            break;
+        }
+        if !empty && cur.chars().count() + sep.len() + word.chars().count() > width {
+            out.push(std::mem::replace(&mut cur, " ".repeat(indent)));
+            empty = true;
+        }
+        if !empty {
+            cur.push_str(sep);
+        }
+        cur.push_str(word);
+        empty = false;
+    }
+    out.push(cur);
+    out
+}
+
 /// The line above a boot's results on a terminal: where they were seen
 /// (the result lines leave it to this line; saved ones carry it each) and
 /// what the columns are.
@@ -159,13 +211,19 @@ pub fn experiment_lines(j: &ExpJudgement, index: Option<(usize, usize)>) -> Vec<
 
 /// The same for a terminal: the result line without where it was seen
 /// (the [`results_header`] above says it) and at most `width` characters
-/// wide (its columns close up when padded ones would not fit).
+/// wide (its columns close up when padded ones would not fit); the details
+/// under it [`fold`]ed to `width`.
 pub fn terminal_lines(
     j: &ExpJudgement,
     index: Option<(usize, usize)>,
     width: usize,
 ) -> Vec<String> {
-    lines(j, index, Some(width))
+    let mut v = lines(j, index, Some(width)).into_iter();
+    let first = v.next();
+    first
+        .into_iter()
+        .chain(v.flat_map(|l| fold(&l, width)))
+        .collect()
 }
 
 /// The result line's columns: padded to line up, or closed up to one
@@ -484,13 +542,38 @@ impl Summary<'_> {
 
     /// Prints the lines to stdout.
     pub fn print(&self) {
+        self.print_unless_quiet(false);
+    }
+
+    /// [`Summary::print`], but with `quiet` only a platform that was not
+    /// met is shown whole; a met one leaves its verdict and evidence lines.
+    pub fn print_unless_quiet(&self, quiet: bool) {
+        if quiet && self.judgement.met {
+            for l in self
+                .lines()
+                .iter()
+                .filter(|l| l.starts_with("verdict ") || l.starts_with("evidence "))
+            {
+                println!("{l}");
+            }
+            return;
+        }
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "--- summary ---");
         let colour = crate::results::paint::enabled();
-        for l in self.lines() {
+        let width = line_width();
+        for l in self.lines().iter().flat_map(|l| fold(l, width)) {
             let _ = writeln!(out, "{}", crate::results::paint::verdicts(&l, colour));
         }
         let _ = out.flush();
+    }
+}
+
+/// Prints a line for people on standard output, folded to the terminal's
+/// [`line_width`].
+pub fn println_folded(line: &str) {
+    for l in fold(line, line_width()) {
+        println!("{l}");
     }
 }
 
@@ -517,6 +600,50 @@ pub fn print_tally(exps: &[ExpJudgement], status: Status) {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_long_summary_line_folds_under_its_value_within_the_width() {
+        let line = format!("machine   {}", "word ".repeat(40).trim_end());
+        let lines = fold(&line, 60);
+        assert!(lines.len() > 1, "{lines:?}");
+        assert!(lines.iter().all(|l| l.chars().count() <= 60), "{lines:?}");
+        assert!(lines[0].starts_with("machine   word"), "{lines:?}");
+        assert!(
+            lines[1..].iter().all(|l| l.starts_with("          word")),
+            "{lines:?}"
+        );
+        let words = |ls: &[String]| {
+            ls.iter()
+                .flat_map(|l| l.split_whitespace().map(String::from))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            words(&lines),
+            words(std::slice::from_ref(&line)),
+            "a word was lost or split"
+        );
+    }
+
+    #[test]
+    fn a_detail_line_folds_under_the_word_after_its_first() {
+        let line = format!(
+            "              caught after 56.002 ms {}",
+            "x=1 ".repeat(40).trim_end()
+        );
+        let lines = fold(&line, 80);
+        assert!(lines.iter().all(|l| l.chars().count() <= 80), "{lines:?}");
+        assert!(
+            lines[1].starts_with(&format!("{}x=1", " ".repeat(21))),
+            "{lines:?}"
+        );
+    }
+
+    #[test]
+    fn a_line_that_fits_or_a_word_wider_than_the_room_stays_whole() {
+        assert_eq!(fold("check     pass bp", 120), vec!["check     pass bp"]);
+        let long = format!("evidence  {}", "/x".repeat(80));
+        assert_eq!(fold(&long, 60), vec![long.clone()]);
+    }
     use super::*;
     use crate::judge::seen::{Via, Where};
     use crate::machine::{qemu::Accel, qemu_info::QemuVersion};

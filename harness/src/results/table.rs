@@ -71,7 +71,9 @@ impl Table {
         if self.print {
             let mut out = std::io::stdout().lock();
             if new_header {
-                let _ = writeln!(out, "{header}");
+                for l in render::fold(&header, self.width) {
+                    let _ = writeln!(out, "{l}");
+                }
             }
             let colour = crate::results::paint::enabled();
             for l in render::terminal_lines(j, index, self.width) {

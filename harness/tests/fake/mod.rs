@@ -84,9 +84,16 @@ pub fn assert_status(got: &(i32, String, String), want: i32, needle: &str) {
         "wanted status {want}, got {code}\nstdout:\n{out}\nstderr:\n{err}"
     );
     assert!(
-        out.contains(needle) || err.contains(needle),
+        says(out, needle) || says(err, needle),
         "wanted {needle:?} in the output\nstdout:\n{out}\nstderr:\n{err}"
     );
+}
+
+/// Whether `out` says `phrase`: its words in order, wherever a line folded
+/// for the terminal broke it.
+pub fn says(out: &str, phrase: &str) -> bool {
+    let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    out.contains(phrase) || words(out).contains(&words(phrase))
 }
 
 /// The run directory named by the `evidence` line of a run's output.

@@ -85,13 +85,22 @@ pub fn checked_call(key: usize, index: usize, site: u64, cpu: usize, low: bool) 
     // Release).
     let s1 = k.point_started(point);
     let want = plan::layout::site_mark(key, index).edx();
-    if got == plan::encode::POISON_EAX || edx != want {
+    // A call that ran no target returns the poison with the tail's mark
+    // over the poisoned EDX: the callee skipped, unless the site may be
+    // NULL (shape `null`), when the window judges it as NULL's id (the
+    // poison) like any other.
+    let no_target =
+        got == plan::encode::POISON_EAX && edx == (plan::encode::POISON_EDX & 0xFFFF_0000) | want;
+    if !(edx == want && got != plan::encode::POISON_EAX || no_target && state::null_shape()) {
         state::bad_return(cpu, key, site, got, edx, want);
         return false;
     }
     match judge(k, c0, s1, got) {
         WindowResult::Valid { .. } => {
             state::count_call(cpu);
+            if no_target {
+                state::count_null_call(cpu);
+            }
             true
         }
         WindowResult::Overrun { .. } => {
@@ -109,18 +118,23 @@ pub fn checked_call(key: usize, index: usize, site: u64, cpu: usize, low: bool) 
 }
 
 /// The planted wrong call (see the module doc): key 0's window must reject
-/// the id of another key's target (with one key, an id no target has).
+/// the id of key 1's first target, whether key 1 is in the plan or not
+/// (not the poison: under shape `null` NULL's id is the poison).
 fn plant(cpu: usize) {
     let k = &KEYS[0];
-    let planted = if state::site(1, 0) != 0 {
-        plan::planner::target_id(1, 0)
-    } else {
-        plan::encode::POISON_EAX
-    };
+    let planted = plan::planner::target_id(1, 0);
     let c0 = k.completed.load(Ordering::Acquire);
     let s1 = k.started.load(Ordering::Acquire);
     if let WindowResult::Valid { .. } = judge(k, c0, s1, planted) {
         state::blind(cpu, 0, planted);
+    }
+    // Shape `null`: before any patch, key 0 holds target 0, so a call
+    // that ran no target must be rejected too.
+    if state::null_shape() && c0 == 0 && s1 == 0 {
+        let none = plan::encode::POISON_EAX;
+        if let WindowResult::Valid { .. } = judge(k, c0, s1, none) {
+            state::blind(cpu, 0, none);
+        }
     }
 }
 

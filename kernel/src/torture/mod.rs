@@ -366,6 +366,17 @@ fn run_one(e: &Experiment, ms: u64) {
         }
         Err(err) => return setup_failed(e, format_args!("plan: {err}")),
     };
+    // Shape `null`: the proof that every state of a pass between a call
+    // and the NOP is covered, for this plan's points, before it runs.
+    if e.shape == ex::Shape::Null {
+        if let Err(u) = plan::planner::verify_null_shape(&plan) {
+            let (pt, old, new, state) = (u.point, u.old, u.new, u.state);
+            return setup_failed(
+                e,
+                format_args!("null shape at {pt:#x}: {old:02x?} -> {new:02x?} leaves {state:02x?}"),
+            );
+        }
+    }
     if let Err(err) = crate::arena::install(&plan) {
         return setup_failed(e, format_args!("install: {err:?}"));
     }
@@ -445,11 +456,14 @@ fn run_one(e: &Experiment, ms: u64) {
             break;
         }
         let current = |k: usize| key::KEYS[k].current.load(Ordering::Relaxed);
+        // Shape `null`: NULL is one more choice, after the targets
+        // (`ArenaPlan::null_target`).
+        let choices = z.targets + usize::from(e.shape == ex::Shape::Null);
         let next = |k: usize| key::KEYS[k].started.load(Ordering::Relaxed) + 1;
         let result = if e.strategy == ex::Strategy::Int3Queue {
             // One patch is one batch of every key, each to its own target.
             let mut tos = [0usize; plan::layout::MAX_KEYS];
-            let pause_us = schedule.next_batch(z.keys, z.targets, current, &mut tos);
+            let pause_us = schedule.next_batch(z.keys, choices, current, &mut tos);
             if pause_us > 0 {
                 tsc::delay_us(pause_us);
             }
@@ -457,7 +471,7 @@ fn run_one(e: &Experiment, ms: u64) {
             let gs: [u64; plan::layout::MAX_KEYS] = core::array::from_fn(next);
             patcher.patch_queue(&tos[..z.keys], &gs[..z.keys])
         } else {
-            let (key, to, pause_us) = schedule.next_patch(z.keys, z.targets, current);
+            let (key, to, pause_us) = schedule.next_patch(z.keys, choices, current);
             if pause_us > 0 {
                 tsc::delay_us(pause_us);
             }
@@ -553,6 +567,7 @@ fn setup_failed(e: &Experiment, why: core::fmt::Arguments) {
 /// Judges and reports one experiment.
 fn finish(e: &Experiment, f: Finish) {
     let calls: u64 = (0..smp::count()).map(state::calls).sum();
+    let null_calls: u64 = (0..smp::count()).map(state::null_calls).sum();
     let patches = STATS.patches.load(Ordering::Relaxed);
     let failures = STATS.failures.load(Ordering::Relaxed);
     let bp_hits: u64 = bp::HITS.iter().map(|h| h.load(Ordering::Relaxed)).sum();
@@ -579,6 +594,7 @@ fn finish(e: &Experiment, f: Finish) {
         deadlock: f.deadlock,
         broken,
         ghost_retries,
+        null_calls: (e.shape == ex::Shape::Null).then_some(null_calls),
     };
     // The one rule, which the harness applies again from the record.
     let met = verdict::judge(e, &counts).met();
@@ -628,6 +644,7 @@ fn finish(e: &Experiment, f: Finish) {
             .u64("bp_recovers", bp::RECOVERS.load(Ordering::Relaxed))
             .u64("ghosts", ghosts)
             .u64("ghost_retries", ghost_retries)
+            .u64("null_calls", null_calls)
             .u64("ghost_give_ups", ghost_give_ups)
             .u64("failures", failures)
             .u64("wrong", STATS.wrong.load(Ordering::Relaxed))

@@ -211,7 +211,7 @@ impl Patcher<'_> {
                 return Err(PatchError::Precondition { va: pt, seen });
             }
         }
-        k.begin(g, self.plan.ids(key)[to], to);
+        k.begin(g, self.plan.id(key, to), to);
         let all = 0..points.len();
         let ticks = match self.strategy {
             Strategy::Int3 | Strategy::OutoflineInt3 => {
@@ -300,7 +300,7 @@ impl Patcher<'_> {
         let mut batch = ENTRIES.lock();
         let mut n = 0;
         for (key, k) in KEYS.iter().enumerate().take(keys) {
-            k.begin(gs[key], self.plan.ids(key)[tos[key]], tos[key]);
+            k.begin(gs[key], self.plan.id(key, tos[key]), tos[key]);
             for i in 0..self.plan.patch_points(key).len() {
                 k.point_begin(i, gs[key]);
             }
@@ -356,6 +356,8 @@ impl Patcher<'_> {
     /// The three phases over `batch`: each entry a patch point, its key
     /// and its new target, sorted by address.
     fn int3(&self, batch: &[Entry]) -> Result<PhaseTicks, PatchError> {
+        // What `spin-bounded` restores over a cover it cancels (it patches
+        // calls only: `plan::experiment::Shape::fits`).
         let opcode = self.plan.patch_opcode();
         let mut table = TABLE.lock();
         let n = self.table(batch, &mut table[..]);
@@ -419,10 +421,13 @@ impl Patcher<'_> {
         if late {
             bp::publish(table);
         }
-        for &(_, pt, _) in batch {
+        for &(key, pt, to) in batch {
             // The round first, then the write it stands for (`plan::stale`).
+            // The new opcode: the old one, but `0F` <-> `E8` where a site
+            // moves to or from NULL (shape `null`).
             bp::restoring(pt);
-            arena::poke(pt, &[opcode]).map_err(PatchError::Readback)?;
+            let new = self.plan.insn_bytes(key, pt, to);
+            arena::poke(pt, &new[..1]).map_err(PatchError::Readback)?;
         }
         bp::pass_set(bp::PassState::Installed);
         if self.sabotage != Some(Sabotage::NoFinalSync) {
@@ -439,17 +444,20 @@ impl Patcher<'_> {
     /// destination, and whether it is a `jmp`; returns how many entries.
     /// Where a sabotage breaks the table, it breaks it here.
     fn table(&self, batch: &[Entry], out: &mut [(u64, u64, bool)]) -> usize {
-        let is_jmp = match self.sabotage {
-            Some(Sabotage::CallAsJmp) => true,
-            Some(Sabotage::JmpAsCall) => false,
-            _ => self.plan.outofline(),
-        };
         for (slot, &(key, pt, to)) in out.iter_mut().zip(batch) {
-            let targets = self.plan.targets(key);
+            // A call's target; out of line a jmp's; for NULL (shape
+            // `null`) the next instruction, as a jmp: the NOP emulated.
+            let (dest, jmp) = self.plan.dest(key, pt, to);
+            let is_jmp = match self.sabotage {
+                Some(Sabotage::CallAsJmp) => true,
+                Some(Sabotage::JmpAsCall) => false,
+                _ => jmp,
+            };
             let dest = if self.sabotage == Some(Sabotage::BpWrongDest) {
+                let targets = self.plan.targets(key);
                 targets[(to + 1) % targets.len()]
             } else {
-                targets[to]
+                dest
             };
             *slot = (pt, dest, is_jmp);
         }

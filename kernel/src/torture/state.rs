@@ -90,6 +90,8 @@ struct Padded(AtomicU64);
 static CALLS: [Padded; MAX_CPUS] = [const { Padded(AtomicU64::new(0)) }; MAX_CPUS];
 /// Passes of each executor through all its sites.
 static PASSES: [Padded; MAX_CPUS] = [const { Padded(AtomicU64::new(0)) }; MAX_CPUS];
+/// Of [`CALLS`], those that ran no target (a NULL site, shape `null`).
+static NULL_CALLS: [Padded; MAX_CPUS] = [const { Padded(AtomicU64::new(0)) }; MAX_CPUS];
 static EXECUTOR: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
 static SITES: [[AtomicU64; MAX_SITES_PER_KEY]; MAX_KEYS] =
     [const { [const { AtomicU64::new(0) }; MAX_SITES_PER_KEY] }; MAX_KEYS];
@@ -135,7 +137,7 @@ pub fn begin(e: &Experiment, plan: &ArenaPlan) {
     ]) {
         s.store(0, Ordering::Relaxed);
     }
-    for c in CALLS.iter().chain(PASSES.iter()) {
+    for c in CALLS.iter().chain(PASSES.iter()).chain(NULL_CALLS.iter()) {
         c.0.store(0, Ordering::Relaxed);
     }
     for h in crate::bp::HITS
@@ -179,6 +181,7 @@ pub fn begin(e: &Experiment, plan: &ArenaPlan) {
     }
     CURRENT_KEY.store(0, Ordering::Relaxed);
     INTERFERENCE.store(e.interference as usize, Ordering::Relaxed);
+    NULL_SHAPE.store(e.shape == plan::experiment::Shape::Null, Ordering::Relaxed);
     let name = e.name();
     let b = name.as_str().as_bytes();
     for (slot, &byte) in NAME.iter().zip(b) {
@@ -223,6 +226,16 @@ pub fn shape() -> (usize, usize) {
     )
 }
 
+/// Whether the running experiment moves its sites to and from the NOP
+/// (shape `null`): a call that ran no target is then a result the window
+/// judges, not a bad return.
+static NULL_SHAPE: AtomicBool = AtomicBool::new(false);
+
+/// See [`NULL_SHAPE`].
+pub fn null_shape() -> bool {
+    NULL_SHAPE.load(Ordering::Relaxed)
+}
+
 /// Whether the running experiment patches trampolines (out of line).
 pub fn outofline() -> bool {
     TRAMPOLINES[0].load(Ordering::Relaxed) != 0
@@ -237,6 +250,16 @@ pub fn interference_is(i: Interference) -> bool {
 #[inline(always)]
 pub fn count_call(cpu: usize) {
     CALLS[cpu].0.fetch_add(1, Ordering::Relaxed);
+}
+
+/// One more call by `cpu` judged right that ran no target (NULL).
+pub fn count_null_call(cpu: usize) {
+    NULL_CALLS[cpu].0.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Calls made by `cpu` in this experiment that ran no target.
+pub fn null_calls(cpu: usize) -> u64 {
+    NULL_CALLS[cpu].0.load(Ordering::Relaxed)
 }
 
 /// Calls made by `cpu` in this experiment.
@@ -299,6 +322,10 @@ fn note_failure(seen: u64) -> bool {
 /// The id of the target that memory says the stub at `site` of `key`
 /// reaches now (through its trampoline out of line), if it decodes to one.
 fn installed_id(key: usize, site: u64) -> Option<u32> {
+    if crate::arena::peek::<5>(site) == plan::encode::NOP5 {
+        // A NULL site (shape `null`): no target runs.
+        return Some(plan::encode::POISON_EAX);
+    }
     let follow = |at: u64, opcode: u8| {
         plan::encode::decode_rel32_dest(&crate::arena::peek::<5>(at), at)
             .and_then(|(op, dest)| (op == opcode).then_some(dest))

@@ -19,13 +19,16 @@ fn every_axes() -> impl Iterator<Item = Axes> {
             SyncMode::ALL.iter().flat_map(move |&sync| {
                 SiteClass::ALL.iter().flat_map(move |&class| {
                     Interference::ALL.iter().flat_map(move |&interference| {
-                        Serializer::ALL.iter().map(move |&serialize| Axes {
-                            strategy,
-                            handler,
-                            sync,
-                            class,
-                            interference,
-                            serialize,
+                        Serializer::ALL.iter().flat_map(move |&serialize| {
+                            Shape::ALL.iter().map(move |&shape| Axes {
+                                strategy,
+                                handler,
+                                sync,
+                                class,
+                                interference,
+                                serialize,
+                                shape,
+                            })
                         })
                     })
                 })
@@ -54,12 +57,24 @@ fn names_are_formatted_as_documented() {
         class: SiteClass::CrossPage,
         interference: Interference::NmiSite,
         serialize: Serializer::Serialize,
+        shape: Shape::Call,
     };
     assert_eq!(
         &*a.name(),
         "outofline-int3/trampoline/cpumask/cross-page/nmi-site/serialize"
     );
     assert_eq!(format!("{a}"), a.name().as_str());
+    let null = Axes {
+        strategy: Strategy::Int3Batch,
+        shape: Shape::Null,
+        interference: Interference::None,
+        serialize: Serializer::Iret,
+        class: SiteClass::Qword,
+        sync: SyncMode::Ipi,
+        handler: Some(Handler::Gap),
+    };
+    assert_eq!(&*null.name(), "int3-batch/gap/ipi/qword/null");
+    assert_eq!(parse_name("int3-batch/gap/ipi/qword/null"), Ok(null));
 }
 
 #[test]
@@ -86,8 +101,25 @@ fn every_combination_of_axes_has_a_name_that_fits_and_parses_back_if_valid() {
         longest, 67,
         "the longest valid name (NAME_CAPACITY is {NAME_CAPACITY})"
     );
-    // 4 int3 strategies x 6 handlers + 3 others x '-', times the rest.
-    assert_eq!(valid, (4 * 6 + 3) * 3 * 4 * 6 * 4);
+    // Calls: 4 int3 strategies x 6 handlers + 3 others x '-'; NULL: the 3
+    // in-line int3 strategies x the 5 handlers but spin-bounded; times the
+    // rest.
+    assert_eq!(valid, (4 * 6 + 3 + 3 * 5) * 3 * 4 * 6 * 4);
+}
+
+#[test]
+fn a_shape_is_written_last_only_when_not_call_and_only_where_it_fits() {
+    let refused = |n: &str| parse_name(n).expect_err(n).to_string();
+    assert!(refused("int3/gap/ipi/qword/call").contains("default"));
+    assert!(refused("int3/gap/ipi/qword/null/timer").contains("neither"));
+    assert!(refused("atomic/-/ipi/qword/null").contains("any two-byte opcode"));
+    assert!(refused("outofline-int3/gap/ipi/qword/null").contains("not by `outofline-int3`"));
+    assert!(refused("int3/spin-bounded/ipi/qword/null").contains("spin-bounded"));
+    assert!(refused("int3/gap/ipi/qword/timer/cpuid/null/x").contains("4 to 7 parts"));
+    assert_eq!(
+        parse_name("int3/gap/ipi/qword/timer/cpuid/null").map(|a| (a.shape, a.serialize)),
+        Ok((Shape::Null, Serializer::Cpuid))
+    );
 }
 
 #[test]
@@ -121,6 +153,9 @@ fn the_default_suite_covers_every_value_of_every_axis() {
     for v in SiteClass::ALL {
         assert!(s.iter().any(|e| e.class == *v), "class {v} absent");
     }
+    for v in Shape::ALL {
+        assert!(s.iter().any(|e| e.shape == *v), "shape {v} absent");
+    }
     for v in Expectation::ALL {
         assert!(
             s.iter().any(|e| e.expectation == *v),
@@ -131,9 +166,11 @@ fn the_default_suite_covers_every_value_of_every_axis() {
 
 #[test]
 fn the_default_suite_has_the_documented_rows() {
-    assert_eq!(DEFAULT_SUITE.len(), 136);
+    assert_eq!(DEFAULT_SUITE.len(), 151);
     assert_eq!(matching("int3/spin-bounded/*").count(), 2);
-    assert_eq!(matching("int3-queue/*").count(), 6);
+    assert_eq!(matching("int3-queue/*").count(), 7);
+    assert_eq!(matching("*/null").count(), 15);
+    assert!(matching("*/null").all(|e| e.expectation == Expectation::MustPass && !e.own_boot));
     let count = |p: &str| matching(p).count();
     assert_eq!(count("int3*/*/ipi/qword/timer-site"), 6);
     assert_eq!(count("int3-queue/gap/ipi/*/timer"), 4);
@@ -153,6 +190,7 @@ fn the_default_suite_has_the_documented_rows() {
                 && matches!(e.sync, SyncMode::Ipi | SyncMode::Cpumask)
                 && matches!(e.interference, Interference::Timer | Interference::Nmi)
                 && e.serialize == Serializer::Iret
+                && e.shape == Shape::Call
         })
         .count();
     assert_eq!(must_pass_grid, 96);
@@ -273,7 +311,8 @@ fn glob_patterns_select_from_the_suite() {
             .all(|n| n.starts_with("int3/") && n.contains("/ipi/")),
         "{ipi:?}"
     );
-    assert_eq!(names("*/cpumask/*").len(), 2 * 3 * 4 * 2 + 2);
+    // The grid, spin and spin-bounded, and three NULL rows.
+    assert_eq!(names("*/cpumask/*").len(), 2 * 3 * 4 * 2 + 2 + 3);
     assert_eq!(
         names("*"),
         DEFAULT_SUITE

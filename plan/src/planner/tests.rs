@@ -795,3 +795,47 @@ fn a_return_one_byte_off_either_way_misses_the_mark_for_the_kernels_two_keys() {
         }
     }
 }
+
+#[test]
+fn every_state_of_an_int3_pass_between_a_call_and_the_nop_is_covered_by_int3_in_every_class() {
+    for &class in SiteClass::ALL {
+        let p = full(class, false);
+        assert_eq!(verify_null_shape(&p), Ok(()), "{class}");
+        // And the states are the ones the patcher goes through: old, the
+        // 16 covered mixes, new.
+        let (old, new) = (p.insn_bytes(0, p.patch_points(0)[0], 0), encode::NOP5);
+        let mut states = Vec::new();
+        int3_pass_states(old, new, &mut |b| states.push(b));
+        assert_eq!(states.len(), 18);
+        assert_eq!((states[0], states[17]), (old, new));
+        assert!(states[1..17].iter().all(|b| b[0] == INT3));
+        assert_eq!(
+            states[1..17].iter().collect::<BTreeSet<_>>().len(),
+            16,
+            "all 4 operand bytes differ, so every tear is a state of its own"
+        );
+    }
+}
+
+#[test]
+fn the_null_proof_names_the_state_a_pass_without_its_cover_leaves_visible() {
+    // Its negative control: `break=operand-first`'s order, the NOP's
+    // operand under the call's opcode byte by byte, leaves `E8` with part
+    // of the NOP's operand (a call to nowhere planned) visible.
+    let p = full(SiteClass::Qword, false);
+    let call = p.insn_bytes(0, p.patch_points(0)[0], 0);
+    let operand_first = |old: [u8; 5], new: [u8; 5], f: &mut dyn FnMut([u8; 5])| {
+        let mut b = old;
+        f(b);
+        for i in 1..5 {
+            b[i] = new[i];
+            f(b);
+        }
+        b[0] = new[0];
+        f(b);
+    };
+    let bad = uncovered_state(call, encode::NOP5, operand_first).expect("an uncovered state");
+    assert_eq!(bad[0], encode::CALL_OPCODE);
+    assert_eq!(bad[1], encode::NOP5[1], "the first torn state: {bad:02x?}");
+    assert_eq!(uncovered_state(call, encode::NOP5, int3_pass_states), None);
+}

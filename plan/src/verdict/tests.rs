@@ -170,6 +170,20 @@ fn a_pass_needs_the_minimum_of_patches_and_a_call() {
 }
 
 #[test]
+fn a_null_shape_run_in_which_no_call_passed_a_nop_is_not_met() {
+    let e = exp("int3/gap/ipi/qword/timer/null");
+    let mut c = healthy();
+    c.null_calls = Some(0);
+    assert_eq!(reasons(&e, &c), [Unmet::NoNullCalls]);
+    assert!(reasons(&e, &c)[0].to_string().contains("null_calls=0"));
+    c.null_calls = Some(1);
+    assert!(judge(&e, &c).met());
+    // A call-shape record has no such count, and needs none.
+    c.null_calls = None;
+    assert!(judge(&exp("int3/gap/ipi/qword/timer"), &c).met());
+}
+
+#[test]
 fn overruns_fail_a_synced_experiment_and_are_bounded_without_sync() {
     let e = exp("int3/gap/ipi/qword/timer");
     let mut c = healthy();
