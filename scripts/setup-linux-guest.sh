@@ -5,20 +5,21 @@
 #   bash scripts/setup-linux-guest.sh
 #
 # Debian bookworm's own kernel (linux-image-6.1.0-N-amd64-unsigned, the
-# newest N in bookworm's lists), its debug package (linux-image-6.1.0-N-amd64-dbg,
-# about 850 MB: the kernel package's System.map is a placeholder, the real
-# one is in the debug package; only it is kept) and busybox-static are fetched with
+# newest N in bookworm's lists) and busybox-static (about 10 MB in all) are fetched with
 # `apt-get download` through a private apt state under build/apt-linux-guest/
 # (its own sources list, package lists and cache; the system's apt sources,
 # lists and dpkg database are never written) and unpacked with `dpkg -x`.
 # build/linux-guest/ then holds:
 #
-#   vmlinuz         the kernel (boot it with `nokaslr`: System.map's
-#                   addresses hold only then)
-#   System.map      its symbols
+#   vmlinuz         the kernel
 #   initramfs.cpio  busybox, its applet links and /init (newc format, made
 #                   with busybox's own cpio applet: no host cpio needed)
 #   version         the kernel package and version, busybox's version
+#
+# The kernel package's System.map is a one-line placeholder (the real one
+# is in the 850 MB debug package), so the guest names its own addresses:
+# /init first writes the text symbols of /proc/kallsyms to the second
+# serial port (ttyS1), which `harness linux` sends to a file of the run.
 #
 # /init reads its parameters from the kernel command line (lg.key=,
 # lg.flips=, lg.workers=): it starts busy workers pinned to CPUs 1..N-1
@@ -94,6 +95,12 @@ while [ $i -lt "$workers" ]; do
     i=$((i + 1))
 done
 
+# The text symbols of the running kernel, for the harness to name
+# addresses with (the kernel package has no System.map); then one line
+# saying how many, so the harness knows the file is complete.
+syms=$(grep -c ' [tTwW] ' /proc/kallsyms)
+grep ' [tTwW] ' /proc/kallsyms >/dev/ttyS1 || fail "writing /proc/kallsyms to ttyS1"
+echo "lg: symbols $syms"
 orig=$(cat "$path")
 echo "lg: start key=$path flips=$flips workers=$workers cpus=$cpus value=$orig"
 n=0
@@ -112,7 +119,7 @@ readonly INIT
 
 # Whether everything is unpacked and the initramfs holds this init.
 ready() {
-    [[ -s $DEST/vmlinuz && -s $DEST/System.map && -s $DEST/initramfs.cpio &&
+    [[ -s $DEST/vmlinuz && -s $DEST/initramfs.cpio &&
         -s $DEST/version && -f $DEST/init.sha256 ]] &&
         [[ $(sha256sum <<<"$INIT" | cut -d' ' -f1) == "$(cat "$DEST/init.sha256")" ]]
 }
@@ -150,7 +157,7 @@ make_initramfs() {
 }
 
 # Only the init changed: rebuild the archive from the busybox already here.
-if [[ -s $DEST/vmlinuz && -s $DEST/System.map && -x $DEST/busybox && -s $DEST/version ]]; then
+if [[ -s $DEST/vmlinuz && -x $DEST/busybox && -s $DEST/version ]]; then
     say "rebuilding build/linux-guest/initramfs.cpio (its /init changed)"
     [[ $DRY_RUN == 1 ]] && exit 0
     make_initramfs "$DEST" "$DEST/busybox"
@@ -185,11 +192,10 @@ kernel_pkg=$(apt-cache "${APT[@]}" pkgnames linux-image-6.1.0- |
     sort -t- -k4,4n | tail -n1)
 [[ -n $kernel_pkg ]] || die "$SUITE lists no linux-image-6.1.0-N-amd64-unsigned"
 
-dbg_pkg=${kernel_pkg%-unsigned}-dbg
-say "downloading $kernel_pkg, $dbg_pkg (about 850 MB) and busybox-static"
+say "downloading $kernel_pkg and busybox-static"
 rm -f "$APT_DIR/debs"/*.deb
 (cd "$APT_DIR/debs" &&
-    apt-get "${APT[@]}" -q download "$kernel_pkg" "$dbg_pkg" busybox-static >"$APT_DIR/download.log" 2>&1) ||
+    apt-get "${APT[@]}" -q download "$kernel_pkg" busybox-static >"$APT_DIR/download.log" 2>&1) ||
     die "apt-get download failed: see $APT_DIR/download.log"
 
 # Unpack beside the destination, then swap: an interrupted run never leaves
@@ -201,20 +207,8 @@ dpkg-deb -x "$APT_DIR"/debs/"$kernel_pkg"_*.deb "$tmp/root"
 dpkg-deb -x "$APT_DIR"/debs/busybox-static_*.deb "$tmp/root"
 vmlinuz=$(ls "$tmp"/root/boot/vmlinuz-6.1.0-*-amd64 2>/dev/null | head -n1)
 [[ -n $vmlinuz ]] || die "$kernel_pkg holds no boot/vmlinuz-6.1.0-*-amd64"
-release=${vmlinuz##*/vmlinuz-}
-# The debug package's System.map is near the start of its 5 GB archive:
-# tar stops at it (--occurrence), and the writer's broken pipe is expected.
-map=./usr/lib/debug/boot/System.map-$release
-set +o pipefail
-dpkg-deb --fsys-tarfile "$APT_DIR"/debs/"$dbg_pkg"_*.deb 2>/dev/null |
-    tar -x -C "$tmp/root" --occurrence=1 "$map"
-set -o pipefail
-map=$tmp/root/$map
-[[ -s $map ]] && grep -q ' asm_exc_int3$' "$map" ||
-    die "$dbg_pkg holds no System.map-$release with asm_exc_int3"
 [[ -x $tmp/root/bin/busybox ]] || die "busybox-static holds no bin/busybox"
 cp "$vmlinuz" "$tmp/vmlinuz"
-cp "$map" "$tmp/System.map"
 cp "$tmp/root/bin/busybox" "$tmp/busybox"
 {
     echo "$kernel_pkg $(dpkg-deb -f "$APT_DIR"/debs/"${kernel_pkg}"_*.deb Version) ($(basename "$vmlinuz"))"
@@ -222,8 +216,6 @@ cp "$tmp/root/bin/busybox" "$tmp/busybox"
 } >"$tmp/version"
 make_initramfs "$tmp" "$tmp/busybox"
 rm -rf "$tmp/root" "$tmp/initramfs"
-# The debug package is large and only its System.map was wanted.
-rm -f "$APT_DIR"/debs/"$dbg_pkg"_*.deb
 rm -rf "$DEST"
 mv "$tmp" "$DEST"
 

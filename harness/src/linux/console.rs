@@ -1,4 +1,4 @@
-//! The guest's console, line by line: the init's own lines (`lg: start`,
+//! The guest's console, line by line: the init's own lines (`lg: symbols N`, `lg: start`,
 //! `lg: flip I`, `lg: end flips=N`, `lg: error`; scripts/setup-linux-guest.sh
 //! writes them) and the kernel's oops lines.
 
@@ -14,6 +14,9 @@ pub enum ConsoleLine {
         /// CPUs the guest sees.
         cpus: u64,
     },
+    /// `lg: symbols N`: the init wrote the kernel's N text symbols
+    /// (`/proc/kallsyms`) to the second serial port.
+    Symbols(u64),
     /// `lg: flip I`: the I-th flip is done.
     Flip(u64),
     /// `lg: end flips=N`: the init is done and powers off.
@@ -51,6 +54,11 @@ pub fn parse_line(raw: &str) -> ConsoleLine {
         if let Some(n) = rest.strip_prefix("flip ") {
             if let Ok(n) = n.trim().parse() {
                 return ConsoleLine::Flip(n);
+            }
+        }
+        if let Some(n) = rest.strip_prefix("symbols ") {
+            if let Ok(n) = n.trim().parse() {
+                return ConsoleLine::Symbols(n);
             }
         }
         if let Some(n) = rest.strip_prefix("end flips=") {
@@ -113,6 +121,7 @@ mod tests {
     fn the_inits_lines_are_read() {
         assert_eq!(parse_line("lg: flip 17\r"), ConsoleLine::Flip(17));
         assert_eq!(parse_line("lg: end flips=300"), ConsoleLine::End(300));
+        assert_eq!(parse_line("lg: symbols 49401\r"), ConsoleLine::Symbols(49401));
         assert_eq!(
             parse_line("lg: start key=/proc/sys/kernel/sched_schedstats flips=300 workers=1 cpus=2 value=0"),
             ConsoleLine::Start {

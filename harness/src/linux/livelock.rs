@@ -15,13 +15,16 @@
 //! byte after the `int3`: the site is one before); then the bytes at each
 //! such site.
 //!
-//! The judgement ([`judge`]) says "livelock" only when, in every round,
-//! every vCPU is at the `int3` entry, at a site, or inside the entry and
-//! `int3` handling code between them; every vCPU was seen at least once at
-//! the entry or at a site; and no site's memory holds `cc` in any round
-//! (a `cc` there is a breakpoint really present: a patch in progress or a
-//! debugger's, not a stale one). Anything else is not a livelock, with the
-//! reason.
+//! The judgement ([`judge`]) says "livelock" only when at least one vCPU
+//! is *caught*: in every round at the `int3` entry, at a site, or inside
+//! the entry and `int3` handling code between them, and at least once at
+//! the entry or at a site; and no site's memory holds `cc` in any round (a
+//! `cc` there is a breakpoint really present: a patch in progress or a
+//! debugger's, not a stale one). The other vCPUs are *waiting*: a caught
+//! vCPU loops with interrupts off and may hold a lock (a runqueue's) that
+//! the others spin on, as seen at `-smp 2` with the other vCPU in
+//! `native_queued_spin_lock_slowpath`; they are recorded, not required.
+//! Anything else is not a livelock, with the reason.
 
 use crate::linux::{map::SymbolMap, rsp::Regs};
 use serde::Serialize;
@@ -112,6 +115,9 @@ pub struct Stuck {
     pub rips: Vec<String>,
     /// Whether interrupts were off in every round.
     pub interrupts_off: bool,
+    /// Whether it is caught in the livelock (else it is waiting: see the
+    /// [module docs](self)).
+    pub caught: bool,
 }
 
 /// A livelock, named.
@@ -200,10 +206,13 @@ pub fn judge(rounds: &[Round], map: &SymbolMap) -> Verdict {
         }
     }
     let threads: Vec<&str> = rounds[0].vcpus.iter().map(|v| v.thread.as_str()).collect();
-    let mut stuck = Vec::new();
+    let mut vcpus = Vec::new();
+    // Why the first vCPU that is not caught is not: the reason when none is.
+    let mut free = String::new();
     for t in &threads {
         let mut rips = Vec::new();
         let mut tied = false;
+        let mut away = None;
         let mut interrupts_off = true;
         for (i, r) in rounds.iter().enumerate() {
             let Some(v) = r.vcpus.iter().find(|v| v.thread == *t) else {
@@ -219,8 +228,8 @@ pub fn judge(rounds: &[Round], map: &SymbolMap) -> Verdict {
             } else {
                 Place::Elsewhere
             };
-            if place == Place::Elsewhere {
-                return not(format!(
+            if place == Place::Elsewhere && away.is_none() {
+                away = Some(format!(
                     "vCPU thread {t} at {} in round {}: away from the int3 entry, the site and \
                      the handler",
                     map.describe(rip),
@@ -231,18 +240,25 @@ pub fn judge(rounds: &[Round], map: &SymbolMap) -> Verdict {
             interrupts_off &= v.regs.eflags & (1 << 9) == 0;
             rips.push(map.describe(rip));
         }
-        if !tied {
-            return not(format!(
-                "vCPU thread {t} never at the int3 entry or a site in {} round(s) (only in the \
-                 handler)",
-                rounds.len()
-            ));
+        let caught = away.is_none() && tied;
+        if !caught && free.is_empty() {
+            free = away.unwrap_or_else(|| {
+                format!(
+                    "vCPU thread {t} never at the int3 entry or a site in {} round(s) (only in \
+                     the handler)",
+                    rounds.len()
+                )
+            });
         }
-        stuck.push(Stuck {
+        vcpus.push(Stuck {
             thread: t.to_string(),
             rips,
             interrupts_off,
+            caught,
         });
+    }
+    if !vcpus.iter().any(|v| v.caught) {
+        return not(free);
     }
     let sites = sites
         .iter()
@@ -261,10 +277,7 @@ pub fn judge(rounds: &[Round], map: &SymbolMap) -> Verdict {
             }
         })
         .collect();
-    Verdict::Livelock(Livelock {
-        sites,
-        vcpus: stuck,
-    })
+    Verdict::Livelock(Livelock { sites, vcpus })
 }
 
 #[cfg(test)]
@@ -336,7 +349,7 @@ ffffffff81e00000 T _etext
             l.vcpus[0].rips,
             ["asm_exc_int3", "dequeue_entity+0x5c", "kprobe_int3_handler+0x10"]
         );
-        assert!(l.vcpus.iter().all(|v| v.interrupts_off));
+        assert!(l.vcpus.iter().all(|v| v.interrupts_off && v.caught));
     }
 
     #[test]
@@ -358,9 +371,27 @@ ffffffff81e00000 T _etext
     }
 
     #[test]
-    fn a_vcpu_elsewhere_in_any_round_is_not_a_livelock() {
+    fn a_vcpu_elsewhere_beside_a_caught_one_is_waiting_and_the_livelock_stands() {
+        let spin = 0xffff_ffff_8116_fdc1; // a lock's spin loop, say
+        let rounds = [
+            round(&[ENTRY, spin], &JMP),
+            round(&[SITE, spin], &JMP),
+            round(&[ENTRY, spin], &JMP),
+        ];
+        let Verdict::Livelock(l) = judge(&rounds, &map()) else {
+            panic!("judged {:?}", judge(&rounds, &map()));
+        };
+        assert_eq!(
+            l.vcpus.iter().map(|v| v.caught).collect::<Vec<_>>(),
+            [true, false]
+        );
+        assert_eq!(l.vcpus[1].rips[0], "do_idle+0xc1");
+    }
+
+    #[test]
+    fn a_vcpu_that_leaves_the_int3_path_in_any_round_is_not_caught_so_no_livelock() {
         let idle = 0xffff_ffff_8116_fdc1; // do_idle+0xc1
-        let rounds = [round(&[ENTRY, SITE], &JMP), round(&[SITE, idle], &JMP)];
+        let rounds = [round(&[ENTRY, idle], &JMP), round(&[idle, ENTRY], &JMP)];
         match judge(&rounds, &map()) {
             Verdict::NotLivelock { reason } => assert!(reason.contains("do_idle+0xc1"), "{reason}"),
             v => panic!("judged {v:?}"),
@@ -378,7 +409,8 @@ ffffffff81e00000 T _etext
     #[test]
     fn a_vcpu_only_ever_seen_inside_the_handler_is_not_tied_to_the_site() {
         let exc = 0xffff_ffff_81a3_9d80; // exc_int3+0x10
-        let rounds = [round(&[ENTRY, exc], &JMP), round(&[SITE, exc], &JMP)];
+        let idle = 0xffff_ffff_8116_fdc1; // do_idle+0xc1
+        let rounds = [round(&[exc, ENTRY], &JMP), round(&[exc, idle], &JMP)];
         assert!(
             matches!(judge(&rounds, &map()), Verdict::NotLivelock { reason } if reason.contains("never at the int3 entry"))
         );

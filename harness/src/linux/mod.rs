@@ -125,8 +125,6 @@ pub struct Guest {
     pub kernel: PathBuf,
     /// initramfs.cpio.
     pub initrd: PathBuf,
-    /// System.map.
-    pub map: SymbolMap,
     /// The first line of `version`.
     pub version: String,
 }
@@ -145,22 +143,6 @@ pub fn locate_guest(dir: &Path) -> Result<Guest> {
     };
     let kernel = need("vmlinuz")?;
     let initrd = need("initramfs.cpio")?;
-    let map_path = need("System.map")?;
-    let text = std::fs::read_to_string(&map_path)
-        .with_context(|| format!("reading {}", map_path.display()))?;
-    let map = SymbolMap::parse(&text).with_context(|| {
-        format!(
-            "{}: not a usable System.map: run `{SETUP}` again",
-            map_path.display()
-        )
-    })?;
-    if map.address(livelock::INT3_ENTRY).is_none() {
-        bail!(
-            "{} has no {}: not the map of the kernel this check knows",
-            map_path.display(),
-            livelock::INT3_ENTRY
-        );
-    }
     let version = std::fs::read_to_string(dir.join("version"))
         .ok()
         .and_then(|v| v.lines().next().map(str::to_string))
@@ -168,9 +150,53 @@ pub fn locate_guest(dir: &Path) -> Result<Guest> {
     Ok(Guest {
         kernel,
         initrd,
-        map,
         version,
     })
+}
+
+/// The file of a run that the guest's second serial port writes: its
+/// kernel's text symbols (`/proc/kallsyms`).
+pub const SYMBOLS_FILE: &str = "kallsyms.txt";
+
+/// How long the symbols may take to reach their file after the console
+/// said they were written (the UART drains after the write returns).
+const SYMBOLS_WAIT: Duration = Duration::from_secs(10);
+
+/// Reads the guest's symbols from `path` once it holds `count` lines (the
+/// count the init printed), waiting at most `wait` ([`SYMBOLS_WAIT`]); the map must
+/// name the `int3` entry at a real address (a kernel that hides its
+/// addresses from /proc/kallsyms shows zeros).
+pub fn read_symbols(path: &Path, count: u64, wait: Duration) -> Result<SymbolMap> {
+    let until = Instant::now() + wait;
+    let text = loop {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let lines = text.lines().count() as u64;
+        if lines >= count {
+            break text;
+        }
+        if Instant::now() >= until {
+            bail!(
+                "{} holds {lines} of the {count} symbols the guest wrote",
+                path.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let map = SymbolMap::parse(&text)
+        .with_context(|| format!("{}: not the guest's symbols", path.display()))?;
+    match map.address(livelock::INT3_ENTRY) {
+        Some(a) if a != 0 => Ok(map),
+        Some(_) => bail!(
+            "{}: every address is 0: the guest hid its kernel addresses",
+            path.display()
+        ),
+        None => bail!(
+            "{} has no {}: not a kernel this check knows",
+            path.display(),
+            livelock::INT3_ENTRY
+        ),
+    }
 }
 
 /// The kernel command line.
@@ -185,10 +211,15 @@ pub fn append(req: &LinuxRequest) -> String {
     s
 }
 
-/// QEMU's arguments.
-pub fn qemu_args(req: &LinuxRequest, guest: &Guest, gdb_socket: &Path) -> Vec<String> {
+/// QEMU's arguments: the console on the first serial port (standard
+/// output), the guest's symbols from the second into `symbols`.
+pub fn qemu_args(req: &LinuxRequest, guest: &Guest, gdb_socket: &Path, symbols: &Path) -> Vec<String> {
     vec![
         "-nographic".into(),
+        "-serial".into(),
+        "mon:stdio".into(),
+        "-serial".into(),
+        format!("file:{}", symbols.display()),
         "-no-reboot".into(),
         "-m".into(),
         MEMORY.into(),
@@ -388,7 +419,10 @@ pub fn run(req: &LinuxRequest) -> Result<Status> {
     // A Unix socket's path must be short (108 bytes): not under --out.
     let sock = std::env::temp_dir().join(format!("harness-linux-{}.gdb", std::process::id()));
     let _ = std::fs::remove_file(&sock);
-    let args = qemu_args(req, &guest, &sock);
+    let symbols_path = dir.join(SYMBOLS_FILE);
+    let args = qemu_args(req, &guest, &sock, &symbols_path);
+    // The guest's symbols, once its init has written them.
+    let mut map: Option<SymbolMap> = None;
     let shown = std::iter::once(qemu.path.display().to_string())
         .chain(args.iter().cloned())
         .collect::<Vec<_>>();
@@ -425,6 +459,8 @@ pub fn run(req: &LinuxRequest) -> Result<Status> {
     let mut line = Vec::<u8>::new();
     let mut serial_open = true;
     let mut last_reason = String::new();
+    // The flip after which a silence was last reported: one line a silence.
+    let mut reported_at = None;
     let mut next_control = if req.control { Some(1) } else { None };
     let stop = loop {
         if live::interrupted() {
@@ -474,7 +510,10 @@ pub fn run(req: &LinuxRequest) -> Result<Status> {
                     if next_control.is_some_and(|c| n >= c) {
                         next_control = Some(n + CONTROL_EVERY);
                         tally.control_samples += 1;
-                        let (_, v) = diagnose(&sock, &guest.map, &mut gdb_log)?;
+                        let Some(m) = &map else {
+                            bail!("the guest flipped before it wrote its symbols");
+                        };
+                        let (_, v) = diagnose(&sock, m, &mut gdb_log)?;
                         if let Verdict::Livelock(l) = v {
                             tally.control_false += 1;
                             println!(
@@ -505,24 +544,32 @@ pub fn run(req: &LinuxRequest) -> Result<Status> {
                 ConsoleLine::Start { cpus, .. } if u64::from(req.smp) != cpus => {
                     println!("linux: the guest sees {cpus} CPUs, not {}", req.smp);
                 }
+                ConsoleLine::Symbols(n) => map = Some(read_symbols(&symbols_path, n, SYMBOLS_WAIT)?),
                 ConsoleLine::Start { .. } | ConsoleLine::Other => {}
             }
         }
-        if end_at.is_none() && serial_open && last_output.elapsed() >= req.silence {
+        if let (None, true, true, Some(m)) = (
+            end_at,
+            serial_open,
+            last_output.elapsed() >= req.silence,
+            &map,
+        ) {
             let silent = last_output.elapsed();
-            match diagnose(&sock, &guest.map, &mut gdb_log) {
+            match diagnose(&sock, m, &mut gdb_log) {
                 Ok((_, Verdict::Livelock(l))) => {
                     let repeat = !progressed_since_release;
                     let first = &l.sites[0];
-                    let rips: Vec<String> = l.vcpus.iter().map(|v| v.rips.join(",")).collect();
+                    let caught = l.vcpus.iter().filter(|v| v.caught).count();
                     println!(
-                        "linux: livelock after flip {}{}: {} ({:#x}) holds {} in memory; vCPUs at {}",
+                        "linux: livelock after flip {}{}: {} ({:#x}) holds {} in memory; {} vCPU(s) \
+                         caught, {} waiting (their places: releases.jsonl)",
                         tally.flips,
                         if repeat { " (again, no progress since the last release)" } else { "" },
                         first.symbol,
                         first.addr,
                         first.bytes,
-                        rips.join(" | ")
+                        caught,
+                        l.vcpus.len() - caught
                     );
                     if !repeat {
                         tally.livelocks += 1;
@@ -551,7 +598,8 @@ pub fn run(req: &LinuxRequest) -> Result<Status> {
                 }
                 Ok((_, Verdict::NotLivelock { reason })) => {
                     tally.not_livelock += 1;
-                    if reason != last_reason {
+                    if reported_at != Some(tally.flips) {
+                        reported_at = Some(tally.flips);
                         println!(
                             "linux: console silent {:.0} s after flip {}, not the livelock: {reason}",
                             silent.as_secs_f64(),
@@ -563,7 +611,8 @@ pub fn run(req: &LinuxRequest) -> Result<Status> {
                 Err(e) => {
                     tally.not_livelock += 1;
                     let reason = format!("sampling through the gdbstub failed: {e:#}");
-                    if reason != last_reason {
+                    if reported_at != Some(tally.flips) {
+                        reported_at = Some(tally.flips);
                         println!("linux: {reason}");
                     }
                     last_reason = reason;
@@ -717,6 +766,35 @@ mod tests {
         assert_eq!(status_of(&control, Stop::End), Status::Unmet);
     }
 
+    fn scratch(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("harness-linux-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d.join(SYMBOLS_FILE)
+    }
+
+    #[test]
+    fn the_guests_symbols_are_read_once_all_have_come_and_name_the_int3_entry() {
+        let p = scratch("syms");
+        let text = "ffffffff81000000 T _stext\r\nffffffff81c00ba0 T asm_exc_int3\r\n";
+        std::fs::write(&p, text).unwrap();
+        let m = read_symbols(&p, 2, Duration::ZERO).unwrap();
+        assert_eq!(m.address(livelock::INT3_ENTRY), Some(0xffff_ffff_81c0_0ba0));
+        // Fewer lines than the guest said: refused after the wait, by count.
+        let e = read_symbols(&p, 3, Duration::from_millis(200)).unwrap_err().to_string();
+        assert!(e.contains("2 of the 3 symbols"), "{e}");
+    }
+
+    #[test]
+    fn symbols_without_the_int3_entry_or_with_hidden_addresses_are_refused() {
+        let p = scratch("bad");
+        std::fs::write(&p, "ffffffff81000000 T _stext\n").unwrap();
+        let e = format!("{:#}", read_symbols(&p, 1, Duration::ZERO).unwrap_err());
+        assert!(e.contains("no asm_exc_int3"), "{e}");
+        std::fs::write(&p, "0000000000000000 T _stext\n0000000000000000 T asm_exc_int3\n").unwrap();
+        let e = format!("{:#}", read_symbols(&p, 2, Duration::ZERO).unwrap_err());
+        assert!(e.contains("hid its kernel addresses"), "{e}");
+    }
+
     #[test]
     fn a_missing_guest_says_to_run_the_setup_script() {
         let e = locate_guest(Path::new("/nonexistent/linux-guest")).unwrap_err();
@@ -724,14 +802,17 @@ mod tests {
     }
 
     #[test]
-    fn the_qemu_command_has_tcg_multi_threaded_a_gdbstub_and_no_reboot() {
+    fn the_qemu_command_has_tcg_multi_threaded_a_gdbstub_no_reboot_and_the_symbols_port() {
         let g = Guest {
             kernel: "/g/vmlinuz".into(),
             initrd: "/g/initramfs.cpio".into(),
-            map: SymbolMap::default(),
             version: String::new(),
         };
-        let a = qemu_args(&req(), &g, Path::new("/r/gdb.sock")).join(" ");
+        let a = qemu_args(&req(), &g, Path::new("/r/gdb.sock"), Path::new("/r/kallsyms.txt")).join(" ");
+        assert!(
+            a.contains("-serial mon:stdio -serial file:/r/kallsyms.txt"),
+            "the console first, the symbols second: {a}"
+        );
         assert!(a.contains("-accel tcg,thread=multi"));
         assert!(a.contains("-gdb unix:/r/gdb.sock,server,nowait"));
         assert!(a.contains("-no-reboot"));
