@@ -147,7 +147,7 @@ test-repro: kernel setup-qemu ## one boot of each emulator finding's reproducer 
 # error. LINUX_FLIPS and LINUX_SMP to change it.
 LINUX_FLIPS ?= 300
 LINUX_SMP ?= 2
-setup-linux-guest: ## unpack the Linux guest under build/linux-guest/ (Debian's kernel, System.map, busybox; idempotent)
+setup-linux-guest: ## unpack the Linux guest under build/linux-guest/ (Debian's kernel and busybox; idempotent)
 	@bash scripts/setup-linux-guest.sh
 
 test-linux: setup setup-linux-guest ## a short Linux guest check: LINUX_FLIPS=300 flips of sched_schedstats at LINUX_SMP=2 (harness linux)

@@ -98,7 +98,7 @@ pub struct Site {
     /// Its address.
     #[serde(serialize_with = "crate::linux::rsp::ser_hex")]
     pub addr: u64,
-    /// `symbol+offset` from System.map.
+    /// `symbol+offset` from the guest's symbols.
     pub symbol: String,
     /// The bytes in memory there (the last round's), hex.
     pub bytes: String,
@@ -169,7 +169,7 @@ fn in_handler(map: &SymbolMap, rip: u64) -> bool {
 /// [`INT3_ENTRY`]). See the [module docs](self) for the rule.
 pub fn judge(rounds: &[Round], map: &SymbolMap) -> Verdict {
     let Some(entry) = map.address(INT3_ENTRY) else {
-        return not(format!("System.map has no {INT3_ENTRY}"));
+        return not(format!("the guest's symbols have no {INT3_ENTRY}"));
     };
     if rounds.is_empty() || rounds.iter().any(|r| r.vcpus.is_empty()) {
         return not("no samples".into());

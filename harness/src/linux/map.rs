@@ -1,10 +1,11 @@
-//! A kernel's `System.map`: its text symbols, to name an address
+//! A kernel's symbols (`/proc/kallsyms` or a `System.map`, one format):
+//! its text symbols, to name an address
 //! (`dequeue_entity+0x5c`) and to find the `int3` entry. The addresses
 //! hold for a kernel booted with `nokaslr`.
 
 use anyhow::{bail, Result};
 
-/// The text symbols of a `System.map`, sorted by address.
+/// The text symbols of a kernel, sorted by address.
 #[derive(Debug, Clone, Default)]
 pub struct SymbolMap {
     syms: Vec<(u64, String)>,

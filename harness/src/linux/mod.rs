@@ -14,7 +14,7 @@
 //! with it. A measurement: livelocks are counted, not failures.
 //!
 //! Pure parts: [`rsp`] (framing, checksums, reply parsers), [`map`]
-//! (System.map), [`console`] (the console's lines), [`livelock`] (the
+//! (the guest's `/proc/kallsyms`), [`console`] (the console's lines), [`livelock`] (the
 //! judgement), [`Tally::summary_line`]. The rest here does the I/O.
 
 pub mod console;
@@ -343,7 +343,7 @@ pub enum Stop {
 fn diagnose(sock: &Path, map: &SymbolMap, log: &mut File) -> Result<(Vec<Round>, Verdict)> {
     let entry = map
         .address(livelock::INT3_ENTRY)
-        .context("System.map has no asm_exc_int3")?;
+        .context("the guest's symbols have no asm_exc_int3")?;
     let mut rounds: Vec<Round> = Vec::new();
     for i in 0..ROUNDS {
         if i > 0 {
