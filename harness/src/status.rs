@@ -50,6 +50,24 @@ impl Status {
     }
 }
 
+impl Status {
+    /// The verdict of a run that ended this way whatever its experiments
+    /// did: an interrupt or a broken environment is not a failed
+    /// experiment, so its last line says what it is instead of counting
+    /// failures. `None` for the statuses the experiments decide.
+    pub const fn own_verdict(self) -> Option<&'static str> {
+        match self {
+            Status::Interrupted => {
+                Some("INTERRUPTED: stopped before its end; what ran is judged above, the rest never ran")
+            }
+            Status::BadInput => {
+                Some("ERROR: bad input or a broken environment (above); no experiment is judged by it")
+            }
+            Status::Pass | Status::Unmet | Status::Timeout => None,
+        }
+    }
+}
+
 impl From<Status> for ExitCode {
     fn from(s: Status) -> ExitCode {
         ExitCode::from(s.code())
@@ -100,5 +118,17 @@ mod tests {
         let full: Box<dyn std::any::Any + Send> =
             Box::new("failed printing to stdout: No space left on device".to_string());
         assert!(!is_broken_pipe(&*full));
+    }
+
+    #[test]
+    fn an_interrupt_and_a_broken_environment_have_verdicts_of_their_own_and_the_rest_none() {
+        for s in [Status::Interrupted, Status::BadInput] {
+            let v = s.own_verdict().unwrap();
+            assert!(!v.contains("FAIL") && !v.contains("failed"), "{v}");
+        }
+        assert!(Status::Interrupted.own_verdict().unwrap().starts_with("INTERRUPTED"));
+        for s in [Status::Pass, Status::Unmet, Status::Timeout] {
+            assert_eq!(s.own_verdict(), None);
+        }
     }
 }

@@ -737,7 +737,9 @@ pub fn print_summary(o: &SuiteOutcome, setup: &Setup) {
     }
     let _ = writeln!(out, "{:<9} {}", "evidence", o.dir.display());
     let _ = writeln!(out, "{}", o.tally.line());
-    let verdict = if o.met {
+    let verdict = if let Some(own) = o.status.own_verdict() {
+        own.to_string()
+    } else if o.met {
         if o.tally.kfail > 0 {
             format!(
                 "PASS: every expectation met; {} known failure(s) reported (KFAIL)",

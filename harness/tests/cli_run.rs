@@ -385,4 +385,10 @@ fn an_interrupted_run_exits_130_and_counts_what_it_never_finished_as_skipped_not
             && stdout.contains("status 130: interrupted"),
         "{stdout}"
     );
+    // Its last line says it was interrupted, and counts no failure.
+    let last = stdout.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("verdict: INTERRUPTED") && !last.contains("failed"),
+        "{last}"
+    );
 }

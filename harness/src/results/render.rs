@@ -587,10 +587,10 @@ pub fn print_tally(exps: &[ExpJudgement], status: Status) {
     println!("{}", t.line());
     let verdict = format!(
         "verdict: {} (status {}: {})",
-        if status == Status::Pass {
-            "PASS"
-        } else {
-            "FAIL"
+        match status.own_verdict() {
+            Some(own) => own,
+            None if status == Status::Pass => "PASS",
+            None => "FAIL",
         },
         status.code(),
         status.word()
