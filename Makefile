@@ -21,7 +21,7 @@
 #   EMULATOR qemu | bochs (run): bochs boots an ISO made for the run through
 #            its BIOS (CPU= then names a Bochs model)      default qemu
 #   LIMINE_DIR  Limine's binaries for iso-limine (see scripts/mkiso-limine.sh)
-#   LINUX_SMP, LINUX_FLIPS  CPUs and flips of `make test-linux`  default 2, 300
+#   LINUX_SMP, LINUX_FLIPS  CPUs and flips of `make test-linux`  default 2, 1000
 
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -121,7 +121,7 @@ setup-bochs: setup ## install Bochs (scripts/setup.sh --bochs; idempotent)
 list: setup ## list the experiments of the registry (EXP=glob to select)
 	$(HARNESS) list $(if $(filter-out *,$(EXP)),'$(EXP)')
 
-test: setup test-host iso test-boot test-bochs test-repro test-torture ## host tests, the boot test table, the Bochs runs, the emulator reproducers, the torture table (its closing line last)
+test: setup test-host iso test-boot test-bochs test-repro test-linux test-torture ## host tests, the boot test table, the Bochs runs, the emulator reproducers, the Linux guest, the torture table (its closing line last)
 
 test-host: setup ## unit tests of the host crates (report, plan, harness)
 	$(CARGO) test
@@ -144,14 +144,16 @@ test-repro: kernel setup-qemu ## one boot of each emulator finding's reproducer 
 # it passes when the guest reached its end line or panicked on its console
 # (each livelock met named and released on the way), and fails on a hang the
 # harness could not diagnose or release before the deadline, or a harness
-# error. LINUX_FLIPS and LINUX_SMP to change it.
-LINUX_FLIPS ?= 300
+# error. `--control` also samples the running guest every 100 flips, each
+# sample to be judged no livelock (the detector's live negative control).
+# LINUX_FLIPS and LINUX_SMP to change it.
+LINUX_FLIPS ?= 1000
 LINUX_SMP ?= 2
 setup-linux-guest: ## unpack the Linux guest under build/linux-guest/ (Debian's kernel and busybox; idempotent)
 	@bash scripts/setup-linux-guest.sh
 
-test-linux: setup setup-linux-guest ## a short Linux guest check: LINUX_FLIPS=300 flips of sched_schedstats at LINUX_SMP=2 (harness linux)
-	$(HARNESS) linux $(QEMU_OPTS) --smp $(LINUX_SMP) --flips $(LINUX_FLIPS) --timeout 240
+test-linux: setup setup-linux-guest ## a short Linux guest check: LINUX_FLIPS=1000 flips of sched_schedstats at LINUX_SMP=2 (harness linux)
+	$(HARNESS) linux $(QEMU_OPTS) --smp $(LINUX_SMP) --flips $(LINUX_FLIPS) --control --timeout 300
 
 # Bochs (Nehalem, 2 CPUs), two rows at once: the platform and a short
 # selection, and a sabotage every experiment of which must FAIL; then the
