@@ -616,7 +616,9 @@ fn parse_linux_smp(s: &str) -> Result<u32, String> {
         .parse()
         .map_err(|_| format!("\"{s}\" is not a number of CPUs"))?;
     if !(lo..=hi).contains(&n) {
-        return Err(format!("{n} CPUs: {lo} to {hi} allowed (CPU 0 flips, the others run workers)"));
+        return Err(format!(
+            "{n} CPUs: {lo} to {hi} allowed (CPU 0 flips, the others run workers)"
+        ));
     }
     Ok(n)
 }

@@ -57,12 +57,12 @@ impl Status {
     /// failures. `None` for the statuses the experiments decide.
     pub const fn own_verdict(self) -> Option<&'static str> {
         match self {
-            Status::Interrupted => {
-                Some("INTERRUPTED: stopped before its end; what ran is judged above, the rest never ran")
-            }
-            Status::BadInput => {
-                Some("ERROR: bad input or a broken environment (above); no experiment is judged by it")
-            }
+            Status::Interrupted => Some(
+                "INTERRUPTED: stopped before its end; what ran is judged above, the rest never ran",
+            ),
+            Status::BadInput => Some(
+                "ERROR: bad input or a broken environment (above); no experiment is judged by it",
+            ),
             Status::Pass | Status::Unmet | Status::Timeout => None,
         }
     }
@@ -126,7 +126,10 @@ mod tests {
             let v = s.own_verdict().unwrap();
             assert!(!v.contains("FAIL") && !v.contains("failed"), "{v}");
         }
-        assert!(Status::Interrupted.own_verdict().unwrap().starts_with("INTERRUPTED"));
+        assert!(Status::Interrupted
+            .own_verdict()
+            .unwrap()
+            .starts_with("INTERRUPTED"));
         for s in [Status::Pass, Status::Unmet, Status::Timeout] {
             assert_eq!(s.own_verdict(), None);
         }

@@ -482,7 +482,11 @@ fn repro_lists_the_reproducers_and_refuses_an_unknown_one_naming_them() {
 
 #[test]
 fn linux_refuses_bad_arguments_naming_them_before_any_boot() {
-    assert_status(&run(bare().args(["linux", "--smp", "9"])), 2, "2 to 8 allowed");
+    assert_status(
+        &run(bare().args(["linux", "--smp", "9"])),
+        2,
+        "2 to 8 allowed",
+    );
     assert_status(&run(bare().args(["linux", "--flips", "0"])), 2, "0 flips");
     assert_status(
         &run(bare().args(["linux", "--key", "../etc/passwd"])),

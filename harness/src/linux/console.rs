@@ -121,7 +121,10 @@ mod tests {
     fn the_inits_lines_are_read() {
         assert_eq!(parse_line("lg: flip 17\r"), ConsoleLine::Flip(17));
         assert_eq!(parse_line("lg: end flips=300"), ConsoleLine::End(300));
-        assert_eq!(parse_line("lg: symbols 49401\r"), ConsoleLine::Symbols(49401));
+        assert_eq!(
+            parse_line("lg: symbols 49401\r"),
+            ConsoleLine::Symbols(49401)
+        );
         assert_eq!(
             parse_line("lg: start key=/proc/sys/kernel/sched_schedstats flips=300 workers=1 cpus=2 value=0"),
             ConsoleLine::Start {
@@ -151,13 +154,22 @@ mod tests {
             parse_line("Kernel panic - not syncing: Fatal exception"),
             ConsoleLine::Panic(_)
         ));
-        assert!(matches!(parse_line("[    1.0] int3: 0000 [#1] PREEMPT SMP NOPTI"), ConsoleLine::Oops(_)));
+        assert!(matches!(
+            parse_line("[    1.0] int3: 0000 [#1] PREEMPT SMP NOPTI"),
+            ConsoleLine::Oops(_)
+        ));
     }
 
     #[test]
     fn ordinary_kernel_lines_and_malformed_init_lines_are_other() {
-        assert_eq!(parse_line("[    3.347034] reboot: Power down"), ConsoleLine::Other);
+        assert_eq!(
+            parse_line("[    3.347034] reboot: Power down"),
+            ConsoleLine::Other
+        );
         assert_eq!(parse_line("lg: flip x"), ConsoleLine::Other);
-        assert_eq!(parse_line("a line mentioning BUG: later"), ConsoleLine::Other);
+        assert_eq!(
+            parse_line("a line mentioning BUG: later"),
+            ConsoleLine::Other
+        );
     }
 }

@@ -347,7 +347,11 @@ ffffffff81e00000 T _etext
         assert_eq!(l.sites[0].first, 0xe9);
         assert_eq!(
             l.vcpus[0].rips,
-            ["asm_exc_int3", "dequeue_entity+0x5c", "kprobe_int3_handler+0x10"]
+            [
+                "asm_exc_int3",
+                "dequeue_entity+0x5c",
+                "kprobe_int3_handler+0x10"
+            ]
         );
         assert!(l.vcpus.iter().all(|v| v.interrupts_off && v.caught));
     }
@@ -367,7 +371,10 @@ ffffffff81e00000 T _etext
             round(&[ENTRY, SITE], &JMP),
             round(&[SITE, ENTRY], &[0xcc, 0xe3, 0, 0, 0]),
         ];
-        assert!(matches!(judge(&rounds, &map()), Verdict::NotLivelock { .. }));
+        assert!(matches!(
+            judge(&rounds, &map()),
+            Verdict::NotLivelock { .. }
+        ));
     }
 
     #[test]

@@ -169,8 +169,8 @@ const SYMBOLS_WAIT: Duration = Duration::from_secs(10);
 pub fn read_symbols(path: &Path, count: u64, wait: Duration) -> Result<SymbolMap> {
     let until = Instant::now() + wait;
     let text = loop {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let lines = text.lines().count() as u64;
         if lines >= count {
             break text;
@@ -201,10 +201,7 @@ pub fn read_symbols(path: &Path, count: u64, wait: Duration) -> Result<SymbolMap
 
 /// The kernel command line.
 pub fn append(req: &LinuxRequest) -> String {
-    let mut s = format!(
-        "{BASE_APPEND} lg.key={} lg.flips={}",
-        req.key, req.flips
-    );
+    let mut s = format!("{BASE_APPEND} lg.key={} lg.flips={}", req.key, req.flips);
     if let Some(w) = req.workers {
         s.push_str(&format!(" lg.workers={w}"));
     }
@@ -213,7 +210,12 @@ pub fn append(req: &LinuxRequest) -> String {
 
 /// QEMU's arguments: the console on the first serial port (standard
 /// output), the guest's symbols from the second into `symbols`.
-pub fn qemu_args(req: &LinuxRequest, guest: &Guest, gdb_socket: &Path, symbols: &Path) -> Vec<String> {
+pub fn qemu_args(
+    req: &LinuxRequest,
+    guest: &Guest,
+    gdb_socket: &Path,
+    symbols: &Path,
+) -> Vec<String> {
     vec![
         "-nographic".into(),
         "-serial".into(),
@@ -402,8 +404,12 @@ fn release(sock: &Path, l: &Livelock, log: &mut File) -> Result<()> {
         c.write(s.addr, &now)?;
     }
     let packets = c.detach()?;
-    writeln!(log, "{}", serde_json::json!({ "release": &l.sites, "packets": packets }))
-        .context("writing gdb-samples.jsonl")?;
+    writeln!(
+        log,
+        "{}",
+        serde_json::json!({ "release": &l.sites, "packets": packets })
+    )
+    .context("writing gdb-samples.jsonl")?;
     Ok(())
 }
 
@@ -414,7 +420,12 @@ pub fn run(req: &LinuxRequest) -> Result<Status> {
     let guest = locate_guest(&ws.root.join(GUEST_DIR))?;
     let qemu: QemuInfo = qemu_info::resolve(&req.qemu, Some(&ws.root))?;
     let base = req.out.clone().unwrap_or_else(|| ws.runs_dir());
-    let label = format!("linux-{}-smp{}-qemu{}", req.key.replace('/', "_"), req.smp, qemu.version);
+    let label = format!(
+        "linux-{}-smp{}-qemu{}",
+        req.key.replace('/', "_"),
+        req.smp,
+        qemu.version
+    );
     let dir = evidence::create_run_dir(&base, &label, SystemTime::now())?;
     // A Unix socket's path must be short (108 bytes): not under --out.
     let sock = std::env::temp_dir().join(format!("harness-linux-{}.gdb", std::process::id()));
@@ -426,7 +437,11 @@ pub fn run(req: &LinuxRequest) -> Result<Status> {
     let shown = std::iter::once(qemu.path.display().to_string())
         .chain(args.iter().cloned())
         .collect::<Vec<_>>();
-    evidence::write(&dir, "qemu-command.txt", &(shell_words::join(&shown) + "\n"))?;
+    evidence::write(
+        &dir,
+        "qemu-command.txt",
+        &(shell_words::join(&shown) + "\n"),
+    )?;
     println!(
         "linux: {} under {}, -smp {}, {} flips of {}; evidence {}",
         guest.version,
@@ -480,7 +495,9 @@ pub fn run(req: &LinuxRequest) -> Result<Status> {
         let mut lines = Vec::new();
         match rx.recv_timeout((deadline - now).min(live::TICK)) {
             Ok(Event::Serial(bytes)) => {
-                console_log.write_all(&bytes).context("writing console.log")?;
+                console_log
+                    .write_all(&bytes)
+                    .context("writing console.log")?;
                 last_output = Instant::now();
                 for &b in &bytes {
                     if b == b'\n' {
@@ -544,7 +561,9 @@ pub fn run(req: &LinuxRequest) -> Result<Status> {
                 ConsoleLine::Start { cpus, .. } if u64::from(req.smp) != cpus => {
                     println!("linux: the guest sees {cpus} CPUs, not {}", req.smp);
                 }
-                ConsoleLine::Symbols(n) => map = Some(read_symbols(&symbols_path, n, SYMBOLS_WAIT)?),
+                ConsoleLine::Symbols(n) => {
+                    map = Some(read_symbols(&symbols_path, n, SYMBOLS_WAIT)?)
+                }
                 ConsoleLine::Start { .. } | ConsoleLine::Other => {}
             }
         }
@@ -579,7 +598,10 @@ pub fn run(req: &LinuxRequest) -> Result<Status> {
                         match release(&sock, &l, &mut gdb_log) {
                             Ok(()) => {
                                 released = true;
-                                println!("linux: released: wrote {:02x} back at {}", first.first, first.symbol);
+                                println!(
+                                    "linux: released: wrote {:02x} back at {}",
+                                    first.first, first.symbol
+                                );
                             }
                             Err(e) => println!("linux: release failed: {e:#}"),
                         }
@@ -645,10 +667,14 @@ pub fn run(req: &LinuxRequest) -> Result<Status> {
         Stop::Exited if tally.panicked => {
             println!("linux: the guest panicked before its end line (see console.log)")
         }
-        Stop::Exited => println!("linux: QEMU exited without the guest's end line (see console.log)"),
+        Stop::Exited => {
+            println!("linux: QEMU exited without the guest's end line (see console.log)")
+        }
         _ => {}
     }
-    let (rate, lo, hi) = tally.per_1000().map_or((None, None, None), |(r, l, h)| (Some(r), Some(l), Some(h)));
+    let (rate, lo, hi) = tally
+        .per_1000()
+        .map_or((None, None, None), |(r, l, h)| (Some(r), Some(l), Some(h)));
     let summary = serde_json::json!({
         "command": "linux",
         "request": req,
@@ -664,7 +690,11 @@ pub fn run(req: &LinuxRequest) -> Result<Status> {
         "releases": releases.len(),
         "summary": line,
     });
-    evidence::write(&dir, "summary.json", &(serde_json::to_string_pretty(&summary)? + "\n"))?;
+    evidence::write(
+        &dir,
+        "summary.json",
+        &(serde_json::to_string_pretty(&summary)? + "\n"),
+    )?;
     let _ = std::fs::remove_file(&sock);
     Ok(status)
 }
@@ -700,7 +730,10 @@ mod tests {
         });
         assert!(a.contains("console=ttyS0"));
         assert!(a.contains("nokaslr"));
-        assert!(a.ends_with("lg.key=sched_schedstats lg.flips=300 lg.workers=2"), "{a}");
+        assert!(
+            a.ends_with("lg.key=sched_schedstats lg.flips=300 lg.workers=2"),
+            "{a}"
+        );
     }
 
     #[test]
@@ -780,7 +813,9 @@ mod tests {
         let m = read_symbols(&p, 2, Duration::ZERO).unwrap();
         assert_eq!(m.address(livelock::INT3_ENTRY), Some(0xffff_ffff_81c0_0ba0));
         // Fewer lines than the guest said: refused after the wait, by count.
-        let e = read_symbols(&p, 3, Duration::from_millis(200)).unwrap_err().to_string();
+        let e = read_symbols(&p, 3, Duration::from_millis(200))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("2 of the 3 symbols"), "{e}");
     }
 
@@ -790,7 +825,11 @@ mod tests {
         std::fs::write(&p, "ffffffff81000000 T _stext\n").unwrap();
         let e = format!("{:#}", read_symbols(&p, 1, Duration::ZERO).unwrap_err());
         assert!(e.contains("no asm_exc_int3"), "{e}");
-        std::fs::write(&p, "0000000000000000 T _stext\n0000000000000000 T asm_exc_int3\n").unwrap();
+        std::fs::write(
+            &p,
+            "0000000000000000 T _stext\n0000000000000000 T asm_exc_int3\n",
+        )
+        .unwrap();
         let e = format!("{:#}", read_symbols(&p, 2, Duration::ZERO).unwrap_err());
         assert!(e.contains("hid its kernel addresses"), "{e}");
     }
@@ -808,7 +847,13 @@ mod tests {
             initrd: "/g/initramfs.cpio".into(),
             version: String::new(),
         };
-        let a = qemu_args(&req(), &g, Path::new("/r/gdb.sock"), Path::new("/r/kallsyms.txt")).join(" ");
+        let a = qemu_args(
+            &req(),
+            &g,
+            Path::new("/r/gdb.sock"),
+            Path::new("/r/kallsyms.txt"),
+        )
+        .join(" ");
         assert!(
             a.contains("-serial mon:stdio -serial file:/r/kallsyms.txt"),
             "the console first, the symbols second: {a}"

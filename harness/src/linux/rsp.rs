@@ -163,7 +163,12 @@ pub fn parse_thread_list(reply: &str) -> Option<Vec<String>> {
     let list = reply.strip_prefix('m')?;
     let ids: Vec<String> = list.split(',').map(str::to_string).collect();
     ids.iter()
-        .all(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'.' || b == b'p' || b == b'-'))
+        .all(|id| {
+            !id.is_empty()
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() || b == b'.' || b == b'p' || b == b'-')
+        })
         .then_some(ids)
 }
 
@@ -329,8 +334,8 @@ impl Client {
         let mut q = "qfThreadInfo";
         loop {
             let r = self.request(q)?;
-            let ids = parse_thread_list(&r)
-                .with_context(|| format!("`{q}` answered `{}`", clip(&r)))?;
+            let ids =
+                parse_thread_list(&r).with_context(|| format!("`{q}` answered `{}`", clip(&r)))?;
             if ids.is_empty() {
                 break;
             }
@@ -374,7 +379,11 @@ impl Client {
     /// Writes `bytes` at `addr`. QEMU writes guest memory for a debugger
     /// as a device would, and drops its translations of what it wrote.
     pub fn write(&mut self, addr: u64, bytes: &[u8]) -> Result<()> {
-        self.ok(&format!("M{addr:x},{:x}:{}", bytes.len(), encode_hex(bytes)))
+        self.ok(&format!(
+            "M{addr:x},{:x}:{}",
+            bytes.len(),
+            encode_hex(bytes)
+        ))
     }
 
     /// Detaches: the VM runs again.
@@ -420,7 +429,10 @@ mod tests {
         let mut d = Decoder::default();
         assert_eq!(d.push(b"+$O"), vec![Received::Ack]);
         assert_eq!(d.push(b"K#9"), vec![]);
-        assert_eq!(d.push(b"a-"), vec![Received::Packet(b"OK".to_vec()), Received::Nack]);
+        assert_eq!(
+            d.push(b"a-"),
+            vec![Received::Packet(b"OK".to_vec()), Received::Nack]
+        );
     }
 
     #[test]
