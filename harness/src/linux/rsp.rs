@@ -139,7 +139,7 @@ pub fn unescape(body: &[u8]) -> Vec<u8> {
 
 /// Hex text as bytes (`"e9e3"` is `[0xe9, 0xe3]`); `None` if it is not.
 pub fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
