@@ -243,6 +243,13 @@ pub const fn interference_counter(e: &Experiment) -> Option<&'static str> {
     }
 }
 
+/// Sync rounds an experiment times before it starts patching: its floor,
+/// the mean of the rounds that completed. A round can time out where the
+/// host starves a vCPU (TCG with more vCPUs than host cores); the floor
+/// still measures while at least half its rounds completed, and the
+/// record counts those that did not (`floor_timeouts`).
+pub const FLOOR_ROUNDS: u64 = 8;
+
 /// What the judge reads of one experiment.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
@@ -252,7 +259,8 @@ pub struct Counts {
     pub patches: u64,
     /// Calls the window could not judge (`overruns`).
     pub overruns: u64,
-    /// Floor sync rounds that timed out (`floor_timeouts`).
+    /// Floor sync rounds that timed out (`floor_timeouts`), of
+    /// [`FLOOR_ROUNDS`].
     pub floor_timeouts: u64,
     /// The count of the experiment's own interference
     /// ([`interference_counter`]; 0 when it has none).
@@ -329,7 +337,8 @@ pub enum Unmet {
     /// A shape `null` experiment none of whose calls judged right ran
     /// NULL: it did not test what its name says.
     NoNullCalls,
-    /// A floor round timed out: the floor is not a measurement.
+    /// More than half the floor's rounds timed out: the floor is not a
+    /// measurement.
     FloorTimeouts {
         /// How many rounds.
         n: u64,
@@ -389,7 +398,7 @@ impl fmt::Display for Unmet {
             ),
             Unmet::FloorTimeouts { n } => write!(
                 f,
-                "floor_timeouts={n}: a sync round of the floor timed out, so the floor measures nothing"
+                "floor_timeouts={n} of {FLOOR_ROUNDS}: the floor's sync rounds timed out, so it measures nothing"
             ),
             Unmet::GhostsRetried { n } => write!(
                 f,
@@ -480,7 +489,7 @@ pub fn judge(e: &Experiment, c: &Counts) -> Judgement {
         if c.null_calls == Some(0) {
             j.push(Unmet::NoNullCalls);
         }
-        if c.floor_timeouts > 0 {
+        if c.floor_timeouts > FLOOR_ROUNDS / 2 {
             j.push(Unmet::FloorTimeouts {
                 n: c.floor_timeouts,
             });

@@ -24,7 +24,7 @@ use crate::{
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use plan::{
     experiment::{self as ex, Expectation, Experiment, Interference, SyncMode},
-    verdict,
+    verdict::{self, FLOOR_ROUNDS},
 };
 use report::{
     cmdline::{self, Sizes, DEFAULT_SIZES},
@@ -52,8 +52,6 @@ const _: () = {
 /// A CPU without progress for this long is stuck (per
 /// [`smp::patient_us`]).
 const WATCHDOG_US: u64 = 1_500_000;
-/// Sync rounds timed before an experiment starts patching (its floor).
-const FLOOR_ROUNDS: u64 = 8;
 /// How many idle sync rounds `spin-bounded` spins before it acts.
 const SPIN_BOUND_ROUNDS: u64 = 4;
 /// Patches every experiment makes however short its time
@@ -299,7 +297,8 @@ static BASE_CHECKED: [AtomicU64; percpu::MAX_CPUS] =
 /// One sync round of `m`, [`FLOOR_ROUNDS`] times: the mean TSC ticks of the
 /// rounds that completed, and how many timed out. A round that timed out
 /// measured nothing, so it is counted apart, never as 0 ticks (which would
-/// make the floor look fast), and whoever reads the floor refuses it.
+/// make the floor look fast); `plan::verdict` refuses a floor that more
+/// than half its rounds missed.
 fn floor(m: SyncMode) -> (u64, u64) {
     let (mut sum, mut ok) = (0, 0);
     for _ in 0..FLOOR_ROUNDS {
