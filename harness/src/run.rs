@@ -480,7 +480,7 @@ fn execute_in(
             plan.qemu.label(),
             plan.qemu.machine
         );
-        println!("harness: accel {}", accel.line());
+        crate::results::render::println_folded(&format!("harness: accel {}", accel.line()));
         println!("harness: {}", cmd.shell());
     }
     let booted = boot::boot_with(&cmd, Duration::from_secs_f64(plan.timeout), &dir, on_line)?;
