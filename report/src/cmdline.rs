@@ -166,11 +166,14 @@ pub enum Sabotage {
     /// NOP site to the NOP's length past the RIP the #BP left, which is
     /// already one past the `int3`: `site + 6`, inside the stub's tail.
     NopPastInt3,
+    /// Shape `null`: the patcher never chooses NULL, so the experiment
+    /// runs as a `call` one and no call passes a NOP.
+    NullNever,
 }
 
 impl Sabotage {
     /// Every sabotage.
-    pub const ALL: [Sabotage; 31] = [
+    pub const ALL: [Sabotage; 32] = [
         Sabotage::NoFinalSync,
         Sabotage::OperandFirst,
         Sabotage::GapReturn,
@@ -202,6 +205,7 @@ impl Sabotage {
         Sabotage::DeferSync,
         Sabotage::ClaimNoDrain,
         Sabotage::NopPastInt3,
+        Sabotage::NullNever,
     ];
 
     /// Its name on the command line.
@@ -238,6 +242,7 @@ impl Sabotage {
             Sabotage::DeferSync => "defer-sync",
             Sabotage::ClaimNoDrain => "claim-no-drain",
             Sabotage::NopPastInt3 => "nop-past-int3",
+            Sabotage::NullNever => "null-never",
         }
     }
 

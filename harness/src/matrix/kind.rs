@@ -30,6 +30,10 @@ pub enum FailureKind {
     /// did not read back): the `exp` record's `error` starts with the
     /// variant's name.
     PatcherError(&'static str),
+    /// Shape `null`: no call passed a NOP (`null_calls=0`), so the shape
+    /// was not tested (`plan::verdict::Unmet::NoNullCalls`): the judged
+    /// check's own control, with no failure counted beside it.
+    NoNullCalls,
 }
 
 /// The patcher's errors a row can expect, by name, and how the kernel's
@@ -44,6 +48,7 @@ impl FailureKind {
             FailureKind::Counter(c) => c,
             FailureKind::Deadlock => "deadlock",
             FailureKind::PatcherError(e) => e,
+            FailureKind::NoNullCalls => "no_null_calls",
         }
     }
 
@@ -56,6 +61,7 @@ impl FailureKind {
             .chain([FailureKind::Counter("ghost_retries")])
             .chain([FailureKind::Deadlock])
             .chain(PATCHER_ERRORS.map(|(n, _)| FailureKind::PatcherError(n)))
+            .chain([FailureKind::NoNullCalls])
     }
 
     /// Whether it is one of the stale kinds (known failures on TCG).
@@ -97,6 +103,9 @@ pub fn parse_kinds(value: &str) -> Result<Vec<FailureKind>> {
             .any(|k| matches!(k, FailureKind::PatcherError(_)))
     {
         bail!("`expect_kind = {value}`: a patcher error ends the experiment, so it stands alone");
+    }
+    if out.len() > 1 && out.contains(&FailureKind::NoNullCalls) {
+        bail!("`expect_kind = {value}`: no_null_calls is judged with no failure beside it, so it stands alone");
     }
     Ok(out)
 }
@@ -182,6 +191,23 @@ pub fn caught(j: &ExpJudgement, kinds: &[FailureKind]) -> Result<String, String>
             return problem("no patch completed".into());
         }
     }
+    if kinds == [FailureKind::NoNullCalls] {
+        if failures > 0 {
+            return problem(format!("{failures} failure(s) counted beside it"));
+        }
+        if j.counters.get("null_calls") != Some(&0) {
+            return problem(format!(
+                "null_calls={}",
+                j.counters
+                    .get("null_calls")
+                    .map_or("absent".to_string(), u64::to_string)
+            ));
+        }
+        if !j.reasons.iter().any(|r| r.contains("null_calls=0")) {
+            return problem("not judged for it".into());
+        }
+        return Ok("null_calls=0".into());
+    }
     let missing: Vec<&str> = kinds
         .iter()
         .filter_map(|k| match k {
@@ -210,6 +236,7 @@ pub fn caught(j: &ExpJudgement, kinds: &[FailureKind]) -> Result<String, String>
             FailureKind::Counter(c) => format!("{c}={}", n(c)),
             FailureKind::Deadlock => format!("deadlock cpus={}", j.stuck.len()),
             FailureKind::PatcherError(e) => format!("error={e}"),
+            FailureKind::NoNullCalls => "null_calls=0".into(),
         })
         .collect::<Vec<_>>()
         .join(" "))
@@ -269,6 +296,35 @@ mod tests {
 
     fn kinds(s: &str) -> Vec<FailureKind> {
         parse_kinds(s).unwrap()
+    }
+
+    #[test]
+    fn a_null_experiment_that_passed_no_nop_and_failed_nothing_else_is_caught_as_no_null_calls() {
+        let mut j = failed(&[("null_calls", 0)]);
+        j.name = "int3/gap/ipi/qword/timer/null".into();
+        j.reasons = vec!["null_calls=0: no call ran through a NULL site".into()];
+        assert_eq!(
+            caught(&j, &kinds("no_null_calls")),
+            Ok("null_calls=0".into())
+        );
+        // A call that passed a NOP, a failure beside it, or no judgement
+        // for it: not this control.
+        let mut passed_one = j.clone();
+        passed_one.counters.insert("null_calls".into(), 3);
+        assert!(caught(&passed_one, &kinds("no_null_calls"))
+            .unwrap_err()
+            .contains("null_calls=3"));
+        let mut also_wrong = failed(&[("null_calls", 0), ("wrong", 2)]);
+        also_wrong.reasons = j.reasons.clone();
+        assert!(caught(&also_wrong, &kinds("no_null_calls"))
+            .unwrap_err()
+            .contains("2 failure(s)"));
+        let mut unjudged = j.clone();
+        unjudged.reasons = vec!["patches=1".into()];
+        assert!(caught(&unjudged, &kinds("no_null_calls"))
+            .unwrap_err()
+            .contains("not judged"));
+        assert!(parse_kinds("no_null_calls,wrong").is_err());
     }
 
     #[test]

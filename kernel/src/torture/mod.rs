@@ -456,8 +456,10 @@ fn run_one(e: &Experiment, ms: u64) {
         }
         let current = |k: usize| key::KEYS[k].current.load(Ordering::Relaxed);
         // Shape `null`: NULL is one more choice, after the targets
-        // (`ArenaPlan::null_target`).
-        let choices = z.targets + usize::from(e.shape == ex::Shape::Null);
+        // (`ArenaPlan::null_target`); never under `break=null-never`.
+        let null_choice =
+            e.shape == ex::Shape::Null && !crate::sabotage::sabotaged(cmdline::Sabotage::NullNever);
+        let choices = z.targets + usize::from(null_choice);
         let next = |k: usize| key::KEYS[k].started.load(Ordering::Relaxed) + 1;
         let result = if e.strategy == ex::Strategy::Int3Queue {
             // One patch is one batch of every key, each to its own target.
