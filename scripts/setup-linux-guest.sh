@@ -5,7 +5,7 @@
 #   bash scripts/setup-linux-guest.sh
 #
 # Debian bookworm's own kernel (linux-image-6.1.0-N-amd64-unsigned, the
-# newest N in bookworm's lists) and busybox-static (about 10 MB in all) are fetched with
+# newest N in bookworm's lists, about 70 MB) and busybox-static are fetched with
 # `apt-get download` through a private apt state under build/apt-linux-guest/
 # (its own sources list, package lists and cache; the system's apt sources,
 # lists and dpkg database are never written) and unpacked with `dpkg -x`.
