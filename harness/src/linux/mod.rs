@@ -341,6 +341,55 @@ pub enum Stop {
     Interrupted,
 }
 
+/// A control sample judged a livelock, until the guest shows which it was.
+#[derive(Debug, Clone)]
+struct Suspect {
+    /// The flip it was taken at.
+    flip: u64,
+    /// Releases made before it.
+    releases: usize,
+    /// Its site.
+    site: String,
+    /// From when a flip line shows the guest ran on past it: lines read
+    /// earlier may have been printed before the sample (they wait in the
+    /// channel while the VM is sampled), and a real livelock is diagnosed
+    /// by the silence that follows it before then.
+    settles_at: Instant,
+}
+
+/// Settles a control sample that was judged a livelock once the guest
+/// shows which it was: a release since means the silence that followed was
+/// diagnosed as that livelock (it began as the sample was taken, and is
+/// counted there); a flip line read after `settles_at` with no release
+/// means the running guest was judged a livelock: the detector's false
+/// positive.
+fn judge_control(suspect: &mut Option<Suspect>, releases: usize, now: Instant, tally: &mut Tally) {
+    let Some(s) = suspect.as_ref() else {
+        return;
+    };
+    if releases > s.releases {
+        println!(
+            "linux: control: the sample at flip {} caught a livelock as it began ({}; released \
+             after the silence that followed)",
+            s.flip, s.site
+        );
+    } else if now >= s.settles_at {
+        tally.control_false += 1;
+        println!(
+            "linux: control: the sample at flip {} was judged a livelock at {}, and the guest ran \
+             on: a false livelock",
+            s.flip, s.site
+        );
+    } else {
+        return;
+    }
+    *suspect = None;
+}
+
+/// Beyond the silence that would diagnose it, how long a control sample's
+/// livelock has to show itself before a flip line proves it false.
+const SETTLE_MARGIN: Duration = Duration::from_secs(2);
+
 /// Stops the VM `ROUNDS` times and judges.
 fn diagnose(sock: &Path, map: &SymbolMap, log: &mut File) -> Result<(Vec<Round>, Verdict)> {
     let entry = map
@@ -477,6 +526,9 @@ pub fn run(req: &LinuxRequest) -> Result<Status> {
     // The flip after which a silence was last reported: one line a silence.
     let mut reported_at = None;
     let mut next_control = if req.control { Some(1) } else { None };
+    // A control sample judged a livelock: its flip, the releases before it
+    // and its site, until the guest shows which it was.
+    let mut control_suspect: Option<Suspect> = None;
     let stop = loop {
         if live::interrupted() {
             break Stop::Interrupted;
@@ -524,25 +576,51 @@ pub fn run(req: &LinuxRequest) -> Result<Status> {
                 ConsoleLine::Flip(n) => {
                     tally.flips = tally.flips.max(n);
                     progressed_since_release = true;
+                    judge_control(
+                        &mut control_suspect,
+                        releases.len(),
+                        Instant::now(),
+                        &mut tally,
+                    );
                     if next_control.is_some_and(|c| n >= c) {
                         next_control = Some(n + CONTROL_EVERY);
-                        tally.control_samples += 1;
                         let Some(m) = &map else {
                             bail!("the guest flipped before it wrote its symbols");
                         };
-                        let (_, v) = diagnose(&sock, m, &mut gdb_log)?;
+                        // The guest runs on between the sample's stops: it
+                        // may finish and power off meanwhile (its last
+                        // lines wait in the channel). A sample cut short by
+                        // QEMU's exit is no sample; the lines still to
+                        // read say how the guest ended.
+                        let v = match diagnose(&sock, m, &mut gdb_log) {
+                            Ok((_, v)) => v,
+                            Err(_) if child.wait_for(Duration::from_secs(1)).is_some() => {
+                                next_control = None;
+                                continue;
+                            }
+                            Err(e) => return Err(e),
+                        };
+                        tally.control_samples += 1;
                         if let Verdict::Livelock(l) = v {
-                            tally.control_false += 1;
-                            println!(
-                                "linux: control: a sample of the running guest at flip {n} was \
-                                 judged a livelock at {}",
-                                l.sites.first().map_or("?", |s| s.symbol.as_str())
-                            );
+                            // A livelock may also begin just as the sample
+                            // is taken: judged by what the guest does next.
+                            control_suspect = Some(Suspect {
+                                flip: n,
+                                releases: releases.len(),
+                                site: l.sites.first().map_or("?".into(), |s| s.symbol.clone()),
+                                settles_at: Instant::now() + req.silence + SETTLE_MARGIN,
+                            });
                         }
                         last_output = Instant::now();
                     }
                 }
                 ConsoleLine::End(n) => {
+                    judge_control(
+                        &mut control_suspect,
+                        releases.len(),
+                        Instant::now(),
+                        &mut tally,
+                    );
                     tally.flips = tally.flips.max(n);
                     tally.ended = true;
                     end_at.get_or_insert_with(Instant::now);
@@ -644,6 +722,15 @@ pub fn run(req: &LinuxRequest) -> Result<Status> {
         }
     };
     let wall = start.elapsed();
+    if let Some(s) = &control_suspect {
+        println!(
+            "linux: control: the sample at flip {} was judged a livelock at {}; the run ended \
+             before the guest showed whether it was one (not counted either way)",
+            s.flip, s.site
+        );
+    }
+    // How QEMU ended, when it ended by itself (before it is killed).
+    let qemu_exit = child.wait_for(Duration::ZERO).map(|s| s.to_string());
     child.kill();
     // What is left of the console.
     while let Ok(ev) = rx.recv_timeout(live::DRAIN) {
@@ -667,9 +754,10 @@ pub fn run(req: &LinuxRequest) -> Result<Status> {
         Stop::Exited if tally.panicked => {
             println!("linux: the guest panicked before its end line (see console.log)")
         }
-        Stop::Exited => {
-            println!("linux: QEMU exited without the guest's end line (see console.log)")
-        }
+        Stop::Exited => println!(
+            "linux: QEMU exited ({}) without the guest's end line (see console.log)",
+            qemu_exit.as_deref().unwrap_or("status unknown")
+        ),
         _ => {}
     }
     let (rate, lo, hi) = tally
@@ -681,6 +769,7 @@ pub fn run(req: &LinuxRequest) -> Result<Status> {
         "guest": guest.version,
         "qemu": &qemu,
         "stop": stop,
+        "qemu_exit": qemu_exit,
         "status": status.code(),
         "wall_s": wall.as_secs_f64(),
         "tally": &tally,
@@ -832,6 +921,30 @@ mod tests {
         .unwrap();
         let e = format!("{:#}", read_symbols(&p, 2, Duration::ZERO).unwrap_err());
         assert!(e.contains("hid its kernel addresses"), "{e}");
+    }
+
+    #[test]
+    fn a_control_sample_judged_a_livelock_is_false_only_when_the_guest_runs_on_unreleased() {
+        let t0 = Instant::now();
+        let suspect = || {
+            Some(Suspect {
+                flip: 500,
+                releases: 2,
+                site: "dequeue_entity+0x5c".into(),
+                settles_at: t0 + Duration::from_secs(5),
+            })
+        };
+        // Lines read before it settles may predate the sample: no verdict.
+        let (mut s, mut t) = (suspect(), Tally::default());
+        judge_control(&mut s, 2, t0 + Duration::from_secs(1), &mut t);
+        assert!(s.is_some() && t.control_false == 0);
+        // The guest ran on past it, no release: a false livelock.
+        judge_control(&mut s, 2, t0 + Duration::from_secs(6), &mut t);
+        assert!(s.is_none() && t.control_false == 1);
+        // A release came first: the livelock was real, caught as it began.
+        let (mut s, mut t) = (suspect(), Tally::default());
+        judge_control(&mut s, 3, t0 + Duration::from_secs(1), &mut t);
+        assert!(s.is_none() && t.control_false == 0);
     }
 
     #[test]
