@@ -248,7 +248,7 @@ fn verify(va: u64, bytes: &[u8]) -> Result<(), PokeError> {
 }
 
 /// Lays out `plan` from scratch: every arena and target page `int3`, then
-/// the stubs, trampolines and target bodies. Only while no CPU executes in
+/// the stubs, trampolines, target bodies and jump labels. Only while no CPU executes in
 /// the window (between experiments); the caller syncs every CPU afterwards.
 pub fn install(p: &plan::ArenaPlan) -> Result<(), PokeError> {
     for page in 0..(SITE_ARENA_SIZE / PAGE_SIZE) as usize {
@@ -281,6 +281,9 @@ pub fn install(p: &plan::ArenaPlan) -> Result<(), PokeError> {
         for (j, &t) in p.targets(k).iter().enumerate() {
             poke(t, &p.target_body(k, j))?;
         }
+    }
+    for (_, _, at, body) in p.jump_labels() {
+        poke(at, &body)?;
     }
     Ok(())
 }

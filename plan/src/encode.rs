@@ -9,7 +9,8 @@
 //! | trampoline (out-of-line) | `E9 rel32` (`jmp target`) | [`JMP_LEN`] |
 //! | target body | `B8 id32` `31 D2` `C3` (`mov eax, id; xor edx, edx; ret`) | [`TARGET_BODY_LEN`] |
 //! | padding | `CC` (`int3`) everywhere else | |
-//! | NULL site (shape `null`) | [`NOP5`] in place of the `call` | 5 |
+//! | NULL site (shape `null`), disabled jump label (shape `jump`) | [`NOP5`] in place of the `call` | 5 |
+//! | enabled jump label (shape `jump`) | `E9 rel32` (`jmp label`) in place of the `call` | 5 |
 //!
 //! `rel32` is little-endian and relative to the address of the *next*
 //! instruction, `insn_addr + 5`. Every function here that can fail because a
@@ -30,13 +31,18 @@
 //! |---|---|---|
 //! | nothing | the target's id | the mark |
 //! | the callee was skipped (returned straight to `site + 5`) | poison | `0xffff_0000` + mark |
-//!
-//! (Under shape `null` the last row is also what a NOP site gives; the
-//! window then says whether the site was NULL during the call.)
 //! | the call was emulated as a `jmp` (no return address) | id | 0 |
 //! | the tail ran before the target (return address and target swapped) | id | 0 |
 //! | return address one byte long (`site + 6`) or any other byte of the tail | id | not the mark |
 //! | return address one byte short (`site + 4`) | id | not the mark |
+//!
+//! Under shape `null` the second row is also what a NOP site gives; the
+//! window then says whether the site was NULL during the call. Under shape
+//! `jump` a site's `jmp` goes to the site's own label, a target body with
+//! the label's id ([`crate::layout::label_id`]) that returns to the
+//! caller: EAX the label's id and EDX 0 is the right result there, and any
+//! other label's id, or the mark beside a label's id (the `jmp` emulated as
+//! a `call`, so the label returned into the tail), is wrong.
 //!
 //! The last two rows hold because both mark bytes are REX prefixes
 //! (`0x40..=0x4F`, [`SiteMark`]) and, for the keys the kernel uses, so is
@@ -123,6 +129,64 @@ pub const POISON_EDX: u32 = 0xFFFF_0000;
 // 0 nor a mark (which fits in DX).
 const _: () = assert!(POISON_EAX >> 24 != 0x5C && POISON_EDX > 0xFFFF);
 
+/// The high byte of every jump label's id (shape `jump`); the rest is
+/// `key << 8 | index` ([`crate::layout::label_id`]). Target ids have
+/// `0x5C` there, and the poison `0x0B`, so a label's id is told from both
+/// by its top byte.
+pub const LABEL_ID_BASE: u32 = 0x5D00_0000;
+
+const _: () = assert!(POISON_EAX >> 24 != LABEL_ID_BASE >> 24 && LABEL_ID_BASE >> 24 != 0x5C);
+
+/// What a call through a site returned, from EAX and EDX after it (the
+/// checked return path of the module doc), before the window judges it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Returned {
+    /// A target ran, then the site's tail: EAX the target's id, EDX the
+    /// mark. Not under shape `jump`, whose sites call no target.
+    Target(u32),
+    /// No target ran, and the site's tail did: the poison in EAX, the mark
+    /// over the poisoned EDX. A NOP site's result under the shapes with a
+    /// NOP ([`ReturnRules::nop`]); the callee skipped under `call`.
+    NoTarget,
+    /// A jump label ran and returned straight to the caller: EAX a label's
+    /// id, EDX cleared (shape `jump`). Whose label it was is the caller's
+    /// to judge: only the site's own stands for its key's target.
+    Label(u32),
+    /// Anything else: the return path went wrong (`bad_return`).
+    Bad,
+}
+
+/// What the running shape allows a call to return.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReturnRules {
+    /// The site's points may hold the NOP (shapes `null`, `jump`).
+    pub nop: bool,
+    /// The site's point is a `jmp` to a label when not the NOP (shape
+    /// `jump`).
+    pub labels: bool,
+}
+
+/// Reads what a call through the site whose mark is `mark` returned in
+/// `eax` and `edx`, under `rules`. The caller loaded [`POISON_EAX`] and
+/// [`POISON_EDX`] before the call.
+pub const fn returned(eax: u32, edx: u32, mark: SiteMark, rules: ReturnRules) -> Returned {
+    let no_target = eax == POISON_EAX && edx == (POISON_EDX & 0xFFFF_0000) | mark.edx();
+    let label = eax & 0xFF00_0000 == LABEL_ID_BASE && edx == 0;
+    if no_target && rules.nop {
+        Returned::NoTarget
+    } else if rules.labels {
+        if label {
+            Returned::Label(eax)
+        } else {
+            Returned::Bad
+        }
+    } else if edx == mark.edx() && eax != POISON_EAX {
+        Returned::Target(eax)
+    } else {
+        Returned::Bad
+    }
+}
+
 /// The displacement of a `rel32` instruction at `insn_addr` that reaches
 /// `target`, or `None` if `target` is out of reach.
 ///
@@ -158,19 +222,25 @@ pub fn jmp_rel32(insn_addr: u64, target: u64) -> Option<[u8; 5]> {
 
 /// A site stub at `site`: `call target; mov dh, hi; mov dl, lo; ret`.
 pub fn site_stub(site: u64, target: u64, mark: SiteMark) -> Option<[u8; STUB_LEN]> {
-    let c = call_rel32(site, target)?;
-    Some([
-        c[0],
-        c[1],
-        c[2],
-        c[3],
-        c[4],
+    Some(stub_with(call_rel32(site, target)?, mark))
+}
+
+/// A site stub whose patched instruction is `insn` (a `call`, a `jmp` to
+/// the site's jump label, or the NOP), then the tail: `mov dh, hi; mov dl,
+/// lo; ret`.
+pub const fn stub_with(insn: [u8; 5], mark: SiteMark) -> [u8; STUB_LEN] {
+    [
+        insn[0],
+        insn[1],
+        insn[2],
+        insn[3],
+        insn[4],
         MOV_DH_IMM8,
         mark.hi,
         MOV_DL_IMM8,
         mark.lo,
         RET,
-    ])
+    ]
 }
 
 /// Decodes a `call rel32` or `jmp rel32` read back from `insn_addr`: its
@@ -367,5 +437,56 @@ pub(crate) mod tests {
                 }
             }
         }
+    }
+
+    const MARK: SiteMark = SiteMark { hi: 0x43, lo: 0x45 };
+    const CALL: ReturnRules = ReturnRules {
+        nop: false,
+        labels: false,
+    };
+    const NULL: ReturnRules = ReturnRules {
+        nop: true,
+        labels: false,
+    };
+    const JUMP: ReturnRules = ReturnRules {
+        nop: true,
+        labels: true,
+    };
+
+    #[test]
+    fn a_target_and_then_the_tail_is_a_call_under_the_call_shapes_only() {
+        let id = 0x5C00_0102;
+        assert_eq!(returned(id, MARK.edx(), MARK, CALL), Returned::Target(id));
+        assert_eq!(returned(id, MARK.edx(), MARK, NULL), Returned::Target(id));
+        // A jump label site calls no target: a target's id there is wrong.
+        assert_eq!(returned(id, MARK.edx(), MARK, JUMP), Returned::Bad);
+    }
+
+    #[test]
+    fn the_tail_alone_is_a_nop_site_where_the_shape_has_a_nop_and_a_skipped_callee_elsewhere() {
+        let tail_only = (POISON_EDX & 0xFFFF_0000) | MARK.edx();
+        assert_eq!(returned(POISON_EAX, tail_only, MARK, CALL), Returned::Bad);
+        assert_eq!(
+            returned(POISON_EAX, tail_only, MARK, NULL),
+            Returned::NoTarget
+        );
+        assert_eq!(
+            returned(POISON_EAX, tail_only, MARK, JUMP),
+            Returned::NoTarget
+        );
+        // Another site's tail is no NOP of this one.
+        let other = (POISON_EDX & 0xFFFF_0000) | SiteMark::new(0x43, 0x46).unwrap().edx();
+        assert_eq!(returned(POISON_EAX, other, MARK, JUMP), Returned::Bad);
+    }
+
+    #[test]
+    fn a_label_that_returned_straight_to_the_caller_is_a_label_and_one_that_ran_the_tail_is_not() {
+        let label = LABEL_ID_BASE | 0x0203;
+        assert_eq!(returned(label, 0, MARK, JUMP), Returned::Label(label));
+        // A `jmp` emulated as a call: the label returned into the tail.
+        assert_eq!(returned(label, MARK.edx(), MARK, JUMP), Returned::Bad);
+        // A call shape has no labels: EDX 0 is a call emulated as a `jmp`.
+        assert_eq!(returned(label, 0, MARK, NULL), Returned::Bad);
+        assert_eq!(returned(0x5C00_0000, 0, MARK, JUMP), Returned::Bad);
     }
 }

@@ -165,20 +165,28 @@ named_enum! {
         /// NULL)`. A call through a NOP site runs no target: its stub's
         /// tail returns with EAX untouched ([`crate::encode`]).
         Null = "null",
+        /// Linux's jump labels: each site's point moves between a `jmp`
+        /// to the site's own label and the 5-byte NOP, so a batch sends
+        /// its sites to as many destinations as it has sites (no other
+        /// shape does). The label returns its own id
+        /// ([`crate::layout::label_id`]) with EDX cleared; through the
+        /// NOP the stub's tail runs, as for `null`.
+        Jump = "jump",
     }
 }
 
 impl Shape {
     /// Whether `strategy` can patch this shape with the proof that no
     /// torn instruction runs ([`crate::planner`]): a `call` everywhere;
-    /// `null` only under the in-line `int3` strategies, whose covered
-    /// states all begin with `CC`. A torn `call` <-> NOP is `E8` with part
-    /// of the NOP's operand, or `0F` with part of the call's: any two-byte
-    /// opcode, which no placement of targets makes trap.
+    /// `null` and `jump` only under the in-line `int3` strategies, whose
+    /// covered states all begin with `CC`. A torn `call` (or `jmp`) <->
+    /// NOP is `E8` (`E9`) with part of the NOP's operand, or `0F` with
+    /// part of the other's: any two-byte opcode, which no placement of
+    /// targets makes trap.
     pub const fn fits(self, strategy: Strategy) -> bool {
         match self {
             Shape::Call => true,
-            Shape::Null => matches!(
+            Shape::Null | Shape::Jump => matches!(
                 strategy,
                 Strategy::Int3 | Strategy::Int3Batch | Strategy::Int3Queue
             ),
@@ -681,7 +689,7 @@ impl fmt::Display for NameError {
                     write!(
                         f,
                         "shape `{shape}` is patched only by `int3`, `int3-batch` and \
-                         `int3-queue` (a torn call <-> NOP can decode as any two-byte opcode), \
+                         `int3-queue` (a torn call or jmp <-> NOP can decode as any two-byte opcode), \
                          not by `{strategy}`"
                     )
                 }

@@ -62,6 +62,13 @@
 //! | [`SiteClass::CrossLine`] | line + 61 | line + 62 .. + 66, crosses the next line | no |
 //! | [`SiteClass::CrossPage`] | page + 4093 | page + 4094 .. + 4098, crosses the page | no |
 //!
+//! Under shape `jump` each site also has a jump label ([`label_addr`]): a
+//! [`TARGET_BODY_LEN`]-byte target body at byte [`LABEL_OFFSET`] of the line
+//! after the stub's opcode line (for a `cross-page` stub, line 0 of the next
+//! page). That line holds at most the 7-byte tail of a `cross-line` or
+//! `cross-page` stub, in bytes 0..7, and no other stub's opcode, so a label
+//! shares no byte with any stub of any class.
+//!
 //! A stub is [`STUB_LEN`] bytes (the call, then the tail that marks the
 //! return path, [`encode`]); a `cross-line` stub's tail reaches into the
 //! next line, a `cross-page` one's into line 0 of the next page. So every
@@ -289,6 +296,26 @@ pub const fn trampoline_addr(key: usize, class: SiteClass) -> u64 {
     place(page, slot_line(MAX_KEYS * PAGED_SITES_PER_KEY + key), class)
 }
 
+/// Byte of its line at which a jump label lies (shape `jump`): clear of
+/// the 7 bytes a stub's tail can run into the line.
+pub const LABEL_OFFSET: u64 = 32;
+
+/// Address of the jump label of the stub whose opcode is at `site` (shape
+/// `jump`): byte [`LABEL_OFFSET`] of the next line (see the module doc).
+pub const fn label_addr(site: u64) -> u64 {
+    (site & !(LINE_SIZE - 1)) + LINE_SIZE + LABEL_OFFSET
+}
+
+/// The id the jump label of site `index` of `key` returns in `EAX`
+/// (above [`encode::LABEL_ID_BASE`]).
+///
+/// # Panics
+/// If `key` or `index` is out of range.
+pub const fn label_id(key: usize, index: usize) -> u32 {
+    assert!(key < MAX_KEYS && index < MAX_SITES_PER_KEY);
+    encode::LABEL_ID_BASE | (key as u32) << 8 | index as u32
+}
+
 /// Start of the page that holds `addr`.
 pub const fn page_of(addr: u64) -> u64 {
     addr & !(PAGE_SIZE - 1)
@@ -369,6 +396,7 @@ pub struct ArenaPlan {
     pub(crate) targets_per_key: usize,
     pub(crate) class: SiteClass,
     pub(crate) outofline: bool,
+    pub(crate) labels: bool,
     pub(crate) sites: [[u64; MAX_SITES_PER_KEY]; MAX_KEYS],
     pub(crate) trampolines: [u64; MAX_KEYS],
     pub(crate) targets: [[u64; MAX_TARGETS_PER_KEY]; MAX_KEYS],
@@ -401,6 +429,42 @@ impl ArenaPlan {
     /// patched.
     pub const fn outofline(&self) -> bool {
         self.outofline
+    }
+
+    /// Whether each site is a jump label (shape `jump`): its point moves
+    /// between `jmp` to its own label and the NOP ([`ArenaPlan::with_jump_labels`]).
+    pub const fn labels(&self) -> bool {
+        self.labels
+    }
+
+    /// The plan for shape `jump` (Linux's jump labels, each site branching
+    /// to its own out-of-line code): the same sites, each with a label at
+    /// [`label_addr`] that returns [`label_id`]; target 0 now stands for
+    /// "enabled", every point a `jmp` to its own site's label, and
+    /// [`ArenaPlan::null_target`], now 1, for "disabled", the NOP. So one
+    /// batch sends its sites to as many destinations as it has sites. Only
+    /// for in-line plans: out of line `None`.
+    pub fn with_jump_labels(mut self) -> Option<ArenaPlan> {
+        if self.outofline {
+            return None;
+        }
+        self.labels = true;
+        self.targets_per_key = 1;
+        Some(self)
+    }
+
+    /// The jump labels (shape `jump`): for each site, its key, index, the
+    /// label's address and its body. Empty for other plans.
+    pub fn jump_labels(
+        &self,
+    ) -> impl Iterator<Item = (usize, usize, u64, [u8; TARGET_BODY_LEN])> + '_ {
+        let keys = if self.labels { self.keys } else { 0 };
+        (0..keys).flat_map(move |k| {
+            (0..self.sites_per_key).map(move |i| {
+                let at = label_addr(self.sites[k][i]);
+                (k, i, at, encode::target_body(label_id(k, i)))
+            })
+        })
     }
 
     /// Addresses of the stubs of `key`, by index. Executors call these.
@@ -450,6 +514,8 @@ impl ArenaPlan {
     pub fn dest(&self, key: usize, insn_addr: u64, target: usize) -> (u64, bool) {
         if target == self.null_target() {
             (insn_addr + encode::REL32_INSN_LEN as u64, true)
+        } else if self.labels {
+            (label_addr(insn_addr), true)
         } else {
             (self.targets(key)[target], self.outofline)
         }
@@ -501,9 +567,10 @@ impl ArenaPlan {
         }
     }
 
-    /// Opcode of the patched instructions: `call`, or out of line `jmp`.
+    /// Opcode of the patched instructions: `call`, or out of line (or
+    /// enabled jump labels) `jmp`.
     pub const fn patch_opcode(&self) -> u8 {
-        if self.outofline {
+        if self.outofline || self.labels {
             encode::JMP_OPCODE
         } else {
             encode::CALL_OPCODE
@@ -521,6 +588,10 @@ impl ArenaPlan {
         if target == self.null_target() && !self.outofline {
             return encode::NOP5;
         }
+        if self.labels {
+            return encode::jmp_rel32(insn_addr, label_addr(insn_addr))
+                .expect("a label is 2 lines from its site");
+        }
         let dest = self.targets[key][target];
         let bytes = if self.outofline {
             encode::jmp_rel32(insn_addr, dest)
@@ -531,13 +602,17 @@ impl ArenaPlan {
     }
 
     /// The initial bytes of the stub of site `index` of `key`: a call to
-    /// target 0, or out of line to the key's trampoline, then the tail that
+    /// target 0, or out of line to the key's trampoline (with jump labels a
+    /// `jmp` to the site's label), then the tail that
     /// writes the site's mark ([`site_mark`]), then `ret`.
     ///
     /// # Panics
     /// As [`ArenaPlan::insn_bytes`].
     pub fn stub_bytes(&self, key: usize, index: usize) -> [u8; STUB_LEN] {
         let site = self.sites[key][index];
+        if self.labels {
+            return encode::stub_with(self.insn_bytes(key, site, 0), site_mark(key, index));
+        }
         let dest = if self.outofline {
             self.trampolines[key]
         } else {

@@ -238,6 +238,7 @@ pub fn plan(
         targets_per_key,
         class,
         outofline,
+        labels: false,
         sites: [[0; MAX_SITES_PER_KEY]; MAX_KEYS],
         trampolines: [0; MAX_KEYS],
         targets: [[0; MAX_TARGETS_PER_KEY]; MAX_KEYS],
@@ -656,31 +657,75 @@ pub(crate) fn uncovered_state(
     bad
 }
 
-/// A state of a move between a `call` and the NOP that a CPU could execute
-/// without trapping ([`verify_null_shape`]).
+/// What breaks the proof for a shape other than `call`
+/// ([`verify_shape`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct UncoveredNull {
-    /// The patch point's address.
-    pub point: u64,
-    /// The instruction before the move.
-    pub old: [u8; 5],
-    /// The instruction after it.
-    pub new: [u8; 5],
-    /// The state of the pass that does not begin with `CC`.
-    pub state: [u8; 5],
+pub enum ShapeViolation {
+    /// A state of a move between an instruction and the NOP that a CPU
+    /// could execute without trapping.
+    Uncovered {
+        /// The patch point's address.
+        point: u64,
+        /// The instruction before the move.
+        old: [u8; 5],
+        /// The instruction after it.
+        new: [u8; 5],
+        /// The state of the pass that does not begin with `CC`.
+        state: [u8; 5],
+    },
+    /// A jump label outside the site arena, across a line, on a byte of
+    /// other code or of another label, or not where its site's `jmp` goes.
+    LabelMisplaced {
+        /// The label's key.
+        key: usize,
+        /// The label's site.
+        index: usize,
+        /// Where it lies.
+        label: u64,
+    },
 }
 
-/// The shape `null`'s half of the proof that no torn instruction runs
-/// (shape [`crate::experiment::Shape`]; the strategies it fits are the
-/// in-line `int3` ones): for every patch point of `plan` and every move
-/// between a target's `call` and the NOP ([`ArenaPlan::null_target`]),
-/// in both directions, every state of the pass ([`int3_pass_states`])
-/// other than the old and the new instruction begins with `CC`, so a CPU
-/// that fetches it traps before it decodes any other byte; and neither the
-/// NOP nor a `call` has a `CC` first byte, so a point's first byte tells a
-/// cover from an instruction (what `plan::stale` and the #BP handler read).
-/// Returns the first point, pair and state that break it.
-pub fn verify_null_shape(plan: &ArenaPlan) -> Result<(), UncoveredNull> {
+impl core::fmt::Display for ShapeViolation {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            ShapeViolation::Uncovered {
+                point,
+                old,
+                new,
+                state,
+            } => write!(
+                f,
+                "at {point:#x}: {old:02x?} -> {new:02x?} leaves {state:02x?}"
+            ),
+            ShapeViolation::LabelMisplaced { key, index, label } => {
+                write!(
+                    f,
+                    "label of site {index} of key {key} misplaced at {label:#x}"
+                )
+            }
+        }
+    }
+}
+
+/// The proof for the shapes `null` and `jump`, beside [`verify`]'s for
+/// calls (shape [`crate::experiment::Shape`]; the strategies they fit are
+/// the in-line `int3` ones):
+///
+/// 1. For every patch point of `plan` and every move between one of its
+///    instructions (a target's `call`, or the `jmp` to the site's label)
+///    and the NOP ([`ArenaPlan::null_target`]), in both directions, every
+///    state of the pass ([`int3_pass_states`]) other than the old and the
+///    new instruction begins with `CC`, so a CPU that fetches it traps
+///    before it decodes any other byte; and neither end has a `CC` first
+///    byte, so a point's first byte tells a cover from an instruction
+///    (what `plan::stale` and the #BP handler read).
+/// 2. With jump labels, each site's `jmp` reaches its own label, which lies
+///    in the site arena inside one line and shares no byte with any stub,
+///    trampoline, target or other label.
+///
+/// Returns the first violation. A `call` plan passes step 1 trivially
+/// only if it has no NOP: the kernel runs this for `null` and `jump`.
+pub fn verify_shape(plan: &ArenaPlan) -> Result<(), ShapeViolation> {
     if plan.outofline() {
         return Ok(());
     }
@@ -688,10 +733,10 @@ pub fn verify_null_shape(plan: &ArenaPlan) -> Result<(), UncoveredNull> {
         for &pt in plan.patch_points(key) {
             let nop = plan.insn_bytes(key, pt, plan.null_target());
             for t in 0..plan.targets_per_key() {
-                let call = plan.insn_bytes(key, pt, t);
-                for (old, new) in [(call, nop), (nop, call)] {
+                let insn = plan.insn_bytes(key, pt, t);
+                for (old, new) in [(insn, nop), (nop, insn)] {
                     if let Some(state) = uncovered_state(old, new, int3_pass_states) {
-                        return Err(UncoveredNull {
+                        return Err(ShapeViolation::Uncovered {
                             point: pt,
                             old,
                             new,
@@ -700,6 +745,25 @@ pub fn verify_null_shape(plan: &ArenaPlan) -> Result<(), UncoveredNull> {
                     }
                 }
             }
+        }
+    }
+    for (n, (key, index, label, _)) in plan.jump_labels().enumerate() {
+        let site = plan.sites(key)[index];
+        let last = label + encode::TARGET_BODY_LEN as u64 - 1;
+        let jumps_there = encode::decode_rel32_dest(&plan.insn_bytes(key, site, 0), site)
+            == Some((encode::JMP_OPCODE, label));
+        let alone = (label..=last).all(|b| code_at(plan, b).is_none())
+            && others(plan).all(|r| !(r.addr <= last && label < r.addr + r.len))
+            && plan
+                .jump_labels()
+                .skip(n + 1)
+                .all(|(_, _, other, _)| other / layout::LINE_SIZE != label / layout::LINE_SIZE);
+        if !(jumps_there
+            && layout::in_site_arena(label)
+            && label / layout::LINE_SIZE == last / layout::LINE_SIZE
+            && alone)
+        {
+            return Err(ShapeViolation::LabelMisplaced { key, index, label });
         }
     }
     Ok(())

@@ -275,8 +275,8 @@ pub struct Counts {
     /// Ghosts `ghost=retry` sent back to their address instead of judging
     /// them (`ghost_retries`).
     pub ghost_retries: u64,
-    /// Of `calls`, those that ran no target (`null_calls`), for a shape
-    /// `null` experiment; None for the others.
+    /// Of `calls`, those that passed a NOP (`null_calls`), for a shape
+    /// `null` or `jump` experiment; None for `call` ones.
     pub null_calls: Option<u64>,
 }
 
@@ -394,7 +394,7 @@ impl fmt::Display for Unmet {
             ),
             Unmet::NoNullCalls => write!(
                 f,
-                "null_calls=0: no call ran through a NULL site, so the shape was not tested"
+                "null_calls=0: no call passed a NOP (a NULL call or a disabled label), so the shape was not tested"
             ),
             Unmet::FloorTimeouts { n } => write!(
                 f,

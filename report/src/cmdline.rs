@@ -169,11 +169,15 @@ pub enum Sabotage {
     /// Shape `null`: the patcher never chooses NULL, so the experiment
     /// runs as a `call` one and no call passes a NOP.
     NullNever,
+    /// Shape `jump`: the #BP table gives every site of a batch the first
+    /// site's label, one destination per key as every call shape has,
+    /// so an emulated `jmp` at any other site reaches a label not its own.
+    OneLabel,
 }
 
 impl Sabotage {
     /// Every sabotage.
-    pub const ALL: [Sabotage; 32] = [
+    pub const ALL: [Sabotage; 33] = [
         Sabotage::NoFinalSync,
         Sabotage::OperandFirst,
         Sabotage::GapReturn,
@@ -206,6 +210,7 @@ impl Sabotage {
         Sabotage::ClaimNoDrain,
         Sabotage::NopPastInt3,
         Sabotage::NullNever,
+        Sabotage::OneLabel,
     ];
 
     /// Its name on the command line.
@@ -243,6 +248,7 @@ impl Sabotage {
             Sabotage::ClaimNoDrain => "claim-no-drain",
             Sabotage::NopPastInt3 => "nop-past-int3",
             Sabotage::NullNever => "null-never",
+            Sabotage::OneLabel => "one-label",
         }
     }
 

@@ -373,7 +373,7 @@ pub const EXP_FIELDS: &[(&str, FieldUse)] = {
         ("bp_recovers", Info("covers the patcher wrote again after a cancel: a cost, and the sign of a livelock when it never stops")),
         ("ghosts", Info("stray and stale int3s at a site whose memory no longer held CC: judged as those kinds, or as retried")),
         ("ghost_retries", Judged("ghost=retry ran them again instead of judging them: unmet (plan::verdict)")),
-        ("null_calls", Judged("shape null: at least one call ran through a NULL site (plan::verdict)")),
+        ("null_calls", Judged("shapes null and jump: at least one call passed a NOP (plan::verdict)")),
         ("ghost_give_ups", Info("retried ghosts that reached the bound: judged as the stray or stale int3s they became")),
         ("claim", Info("a boot-wide setting (claim=), named in the record")),
         ("floor_cycles", Info("a cost: the benchmark's; its timeouts are judged")),
@@ -621,7 +621,7 @@ pub fn judge_one(registry: Option<&Experiment>, f: &ExpFacts, ctx: &Context<'_>)
     };
     let counts = verdict::Counts {
         interference: verdict::interference_counter(&subject).map_or(0, |c| r.n(c)),
-        null_calls: (subject.shape == plan::experiment::Shape::Null).then(|| r.n("null_calls")),
+        null_calls: (subject.shape != plan::experiment::Shape::Call).then(|| r.n("null_calls")),
         ..counts
     };
     let rule = verdict::judge(&subject, &counts);

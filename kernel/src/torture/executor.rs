@@ -23,7 +23,7 @@ use crate::{
     watchdog,
 };
 use core::sync::atomic::Ordering;
-use plan::window::WindowResult;
+use plan::{encode::Returned, window::WindowResult};
 use report::cmdline::Sabotage;
 
 /// Calls the stub at `site` with EAX and EDX poisoned
@@ -84,21 +84,31 @@ pub fn checked_call(key: usize, index: usize, site: u64, cpu: usize, low: bool) 
     // E3: the point's started generation (Acquire pairs with P2's
     // Release).
     let s1 = k.point_started(point);
-    let want = plan::layout::site_mark(key, index).edx();
-    // A call that ran no target returns the poison with the tail's mark
-    // over the poisoned EDX: the callee skipped, unless the site may be
-    // NULL (shape `null`), when the window judges it as NULL's id (the
-    // poison) like any other.
-    let no_target =
-        got == plan::encode::POISON_EAX && edx == (plan::encode::POISON_EDX & 0xFFFF_0000) | want;
-    if !(edx == want && got != plan::encode::POISON_EAX || no_target && state::null_shape()) {
-        state::bad_return(cpu, key, site, got, edx, want);
-        return false;
-    }
+    let site_mark = plan::layout::site_mark(key, index);
+    let rules = plan::encode::ReturnRules {
+        nop: state::nop_shape(),
+        labels: state::labels(),
+    };
+    // The window judges a call that ran no target as NULL's id (the
+    // poison); only the site's own label stands for the key's target 0
+    // (`ArenaPlan::with_jump_labels`), another site's is a wrong target
+    // that memory never held at this site, so never stale.
+    let (got, foreign) = match plan::encode::returned(got, edx, site_mark, rules) {
+        Returned::Bad => {
+            state::bad_return(cpu, key, site, got, edx, site_mark.edx());
+            return false;
+        }
+        Returned::Target(id) => (id, false),
+        Returned::NoTarget => (plan::encode::POISON_EAX, false),
+        Returned::Label(id) if id == plan::layout::label_id(key, index) => {
+            (plan::planner::target_id(key, 0), false)
+        }
+        Returned::Label(id) => (id, true),
+    };
     match judge(k, c0, s1, got) {
         WindowResult::Valid { .. } => {
             state::count_call(cpu);
-            if no_target {
+            if got == plan::encode::POISON_EAX {
                 state::count_null_call(cpu);
             }
             true
@@ -106,6 +116,10 @@ pub fn checked_call(key: usize, index: usize, site: u64, cpu: usize, low: bool) 
         WindowResult::Overrun { .. } => {
             state::STATS.overruns.fetch_add(1, Ordering::Relaxed);
             true
+        }
+        r if foreign => {
+            state::wrong_target(cpu, key, site, got, &r);
+            false
         }
         r => {
             match state::stale_call(key, site, got, mark, acked) {
@@ -128,9 +142,9 @@ fn plant(cpu: usize) {
     if let WindowResult::Valid { .. } = judge(k, c0, s1, planted) {
         state::blind(cpu, 0, planted);
     }
-    // Shape `null`: before any patch, key 0 holds target 0, so a call
-    // that ran no target must be rejected too.
-    if state::null_shape() && c0 == 0 && s1 == 0 {
+    // Shapes `null` and `jump`: before any patch, key 0 holds target 0,
+    // so a call that ran no target must be rejected too.
+    if state::nop_shape() && c0 == 0 && s1 == 0 {
         let none = plan::encode::POISON_EAX;
         if let WindowResult::Valid { .. } = judge(k, c0, s1, none) {
             state::blind(cpu, 0, none);

@@ -365,15 +365,21 @@ fn run_one(e: &Experiment, ms: u64) {
         }
         Err(err) => return setup_failed(e, format_args!("plan: {err}")),
     };
-    // Shape `null`: the proof that every state of a pass between a call
-    // and the NOP is covered, for this plan's points, before it runs.
-    if e.shape == ex::Shape::Null {
-        if let Err(u) = plan::planner::verify_null_shape(&plan) {
-            let (pt, old, new, state) = (u.point, u.old, u.new, u.state);
-            return setup_failed(
-                e,
-                format_args!("null shape at {pt:#x}: {old:02x?} -> {new:02x?} leaves {state:02x?}"),
-            );
+    // Shape `jump`: each site with its own label, and one target left
+    // (enabled) beside the NOP (disabled).
+    let plan = match e.shape {
+        ex::Shape::Jump => match plan.with_jump_labels() {
+            Some(p) => p,
+            None => return setup_failed(e, format_args!("plan: jump labels out of line")),
+        },
+        _ => plan,
+    };
+    // Shapes `null` and `jump`: the proof that every state of a pass
+    // between an instruction and the NOP is covered, for this plan's
+    // points, and that the labels lie apart, before it runs.
+    if e.shape != ex::Shape::Call {
+        if let Err(v) = plan::planner::verify_shape(&plan) {
+            return setup_failed(e, format_args!("{} shape {v}", e.shape));
         }
     }
     if let Err(err) = crate::arena::install(&plan) {
@@ -455,11 +461,15 @@ fn run_one(e: &Experiment, ms: u64) {
             break;
         }
         let current = |k: usize| key::KEYS[k].current.load(Ordering::Relaxed);
-        // Shape `null`: NULL is one more choice, after the targets
-        // (`ArenaPlan::null_target`); never under `break=null-never`.
-        let null_choice =
-            e.shape == ex::Shape::Null && !crate::sabotage::sabotaged(cmdline::Sabotage::NullNever);
-        let choices = z.targets + usize::from(null_choice);
+        // Shapes `null` and `jump`: the NOP is one more choice, after the
+        // targets (`ArenaPlan::null_target`); for `null` never under
+        // `break=null-never`.
+        let nop_choice = match e.shape {
+            ex::Shape::Call => false,
+            ex::Shape::Null => !crate::sabotage::sabotaged(cmdline::Sabotage::NullNever),
+            ex::Shape::Jump => true,
+        };
+        let choices = plan.targets_per_key() + usize::from(nop_choice);
         let next = |k: usize| key::KEYS[k].started.load(Ordering::Relaxed) + 1;
         let result = if e.strategy == ex::Strategy::Int3Queue {
             // One patch is one batch of every key, each to its own target.
@@ -595,7 +605,7 @@ fn finish(e: &Experiment, f: Finish) {
         deadlock: f.deadlock,
         broken,
         ghost_retries,
-        null_calls: (e.shape == ex::Shape::Null).then_some(null_calls),
+        null_calls: (e.shape != ex::Shape::Call).then_some(null_calls),
     };
     // The one rule, which the harness applies again from the record.
     let met = verdict::judge(e, &counts).met();

@@ -456,6 +456,12 @@ impl Patcher<'_> {
             let dest = if self.sabotage == Some(Sabotage::BpWrongDest) {
                 let targets = self.plan.targets(key);
                 targets[(to + 1) % targets.len()]
+            } else if self.sabotage == Some(Sabotage::OneLabel)
+                && self.plan.labels()
+                && to != self.plan.null_target()
+            {
+                // The label of the batch's first point, for every point.
+                plan::layout::label_addr(batch[0].1)
             } else {
                 dest
             };

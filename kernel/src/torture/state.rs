@@ -181,7 +181,8 @@ pub fn begin(e: &Experiment, plan: &ArenaPlan) {
     }
     CURRENT_KEY.store(0, Ordering::Relaxed);
     INTERFERENCE.store(e.interference as usize, Ordering::Relaxed);
-    NULL_SHAPE.store(e.shape == plan::experiment::Shape::Null, Ordering::Relaxed);
+    NOP_SHAPE.store(e.shape != plan::experiment::Shape::Call, Ordering::Relaxed);
+    LABELS.store(plan.labels(), Ordering::Relaxed);
     let name = e.name();
     let b = name.as_str().as_bytes();
     for (slot, &byte) in NAME.iter().zip(b) {
@@ -227,13 +228,23 @@ pub fn shape() -> (usize, usize) {
 }
 
 /// Whether the running experiment moves its sites to and from the NOP
-/// (shape `null`): a call that ran no target is then a result the window
-/// judges, not a bad return.
-static NULL_SHAPE: AtomicBool = AtomicBool::new(false);
+/// (shapes `null` and `jump`): a call that ran no target is then a result
+/// the window judges, not a bad return.
+static NOP_SHAPE: AtomicBool = AtomicBool::new(false);
 
-/// See [`NULL_SHAPE`].
-pub fn null_shape() -> bool {
-    NULL_SHAPE.load(Ordering::Relaxed)
+/// See [`NOP_SHAPE`].
+pub fn nop_shape() -> bool {
+    NOP_SHAPE.load(Ordering::Relaxed)
+}
+
+/// Whether the running experiment's sites are jump labels (shape `jump`):
+/// a site's `jmp` goes to its own label, which returns the label's id
+/// (`plan::layout::label_id`) with EDX cleared.
+static LABELS: AtomicBool = AtomicBool::new(false);
+
+/// See [`LABELS`].
+pub fn labels() -> bool {
+    LABELS.load(Ordering::Relaxed)
 }
 
 /// Whether the running experiment patches trampolines (out of line).
@@ -322,9 +333,19 @@ fn note_failure(seen: u64) -> bool {
 /// The id of the target that memory says the stub at `site` of `key`
 /// reaches now (through its trampoline out of line), if it decodes to one.
 fn installed_id(key: usize, site: u64) -> Option<u32> {
-    if crate::arena::peek::<5>(site) == plan::encode::NOP5 {
-        // A NULL site (shape `null`): no target runs.
+    let insn = crate::arena::peek::<5>(site);
+    if insn == plan::encode::NOP5 {
+        // A NULL site or a disabled label (shapes `null`, `jump`): no
+        // target runs.
         return Some(plan::encode::POISON_EAX);
+    }
+    if labels() {
+        // An enabled label stands for the key's target 0
+        // (`ArenaPlan::with_jump_labels`).
+        let label = plan::layout::label_addr(site);
+        let dest = plan::encode::decode_rel32_dest(&insn, site);
+        return (dest == Some((plan::encode::JMP_OPCODE, label)))
+            .then(|| plan::planner::target_id(key, 0));
     }
     let follow = |at: u64, opcode: u8| {
         plan::encode::decode_rel32_dest(&crate::arena::peek::<5>(at), at)

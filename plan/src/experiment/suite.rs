@@ -21,9 +21,10 @@
 //! | `int3-batch/{gap,trampoline,r10r11}/ipi/qword/timer/null`, `int3-queue/gap/ipi/qword/timer/null` | 4 | must-pass | NULL in a batch: the handler's table holds NOPs (sent to the next instruction) beside calls, and in a queue different keys' |
 //! | `int3/{trampoline,r10r11}/cpumask/qword/nmi/null`, `int3/retry/ipi/qword/timer/null`, `int3/spin/cpumask/qword/null` | 4 | must-pass | NULL under the other handlers and the mask sync |
 //! | `int3/gap/ipi/qword/{self,timer-site,nmi-site}/null` | 3 | must-pass | NULL where a site is called from an interrupt on the patcher, under an emulated call, inside an NMI |
+//! | the 15 `null` rows again with `/jump` | 15 | must-pass | jump labels: each site's point moves between a `jmp` to its own label and the NOP, so a batch holds as many destinations as sites (in a queue, of several keys) |
 //! | `int3/gap/none/cross-line` | 1 | observe | no sync: stale code may run (`wrong`, `stray_bp`, `stale_*`) or a torn mix (`faults`), or never be seen under an emulator |
 //!
-//! 151 rows. Durations, CPU counts and timeouts are the harness's per-run
+//! 166 rows. Durations, CPU counts and timeouts are the harness's per-run
 //! parameters, not part of an experiment.
 
 use super::{
@@ -36,7 +37,7 @@ use crate::layout::SiteClass;
 pub static DEFAULT_SUITE: &[Experiment] = &SUITE;
 
 /// Number of rows of [`DEFAULT_SUITE`].
-const SUITE_LEN: usize = 151;
+const SUITE_LEN: usize = 166;
 
 const SUITE: [Experiment; SUITE_LEN] = build();
 
@@ -72,7 +73,7 @@ impl Rows {
 
 const fn build() -> [Experiment; SUITE_LEN] {
     use Interference::{NmiSite, SelfSite, Timer, TimerSite};
-    use Shape::Null;
+    use Shape::{Jump, Null};
     use SiteClass::Qword;
     use Strategy::{Atomic, Int3, Int3Batch, Int3Queue, Naive, OutoflineAtomic, OutoflineInt3};
     use SyncMode::{Cpumask, Ipi};
@@ -196,57 +197,63 @@ const fn build() -> [Experiment; SUITE_LEN] {
     s = s.push(bp(Int3, Handler::Gap, Ipi, Qword).with_serialize(Serializer::MovCr2));
     s = s.push(bp(Int3, Handler::Gap, Ipi, Qword).with_serialize(Serializer::Serialize));
 
-    // NULL static calls (shape `null`): every class under `gap`, the
-    // batches, the other handlers, and where a site is called from an
-    // interrupt.
-    let mut c = 0;
-    while c < CLASSES.len() {
+    // NULL static calls (shape `null`) and jump labels (shape `jump`):
+    // every class under `gap`, the batches, the other handlers, and where
+    // a site is called from an interrupt.
+    let shapes = [Null, Jump];
+    let mut sh = 0;
+    while sh < shapes.len() {
+        let shape = shapes[sh];
+        let mut c = 0;
+        while c < CLASSES.len() {
+            s = s.push(
+                bp(Int3, Handler::Gap, Ipi, CLASSES[c])
+                    .with_interference(Timer)
+                    .with_shape(shape),
+            );
+            c += 1;
+        }
+        let mut h = 0;
+        while h < EMULATING.len() {
+            s = s.push(
+                bp(Int3Batch, EMULATING[h], Ipi, Qword)
+                    .with_interference(Timer)
+                    .with_shape(shape),
+            );
+            h += 1;
+        }
         s = s.push(
-            bp(Int3, Handler::Gap, Ipi, CLASSES[c])
+            bp(Int3Queue, Handler::Gap, Ipi, Qword)
                 .with_interference(Timer)
-                .with_shape(Null),
+                .with_shape(shape),
         );
-        c += 1;
-    }
-    let mut h = 0;
-    while h < EMULATING.len() {
         s = s.push(
-            bp(Int3Batch, EMULATING[h], Ipi, Qword)
+            bp(Int3, Handler::Trampoline, Cpumask, Qword)
+                .with_interference(Interference::Nmi)
+                .with_shape(shape),
+        );
+        s = s.push(
+            bp(Int3, Handler::R10r11, Cpumask, Qword)
+                .with_interference(Interference::Nmi)
+                .with_shape(shape),
+        );
+        s = s.push(
+            bp(Int3, Handler::Retry, Ipi, Qword)
                 .with_interference(Timer)
-                .with_shape(Null),
+                .with_shape(shape),
         );
-        h += 1;
-    }
-    s = s.push(
-        bp(Int3Queue, Handler::Gap, Ipi, Qword)
-            .with_interference(Timer)
-            .with_shape(Null),
-    );
-    s = s.push(
-        bp(Int3, Handler::Trampoline, Cpumask, Qword)
-            .with_interference(Interference::Nmi)
-            .with_shape(Null),
-    );
-    s = s.push(
-        bp(Int3, Handler::R10r11, Cpumask, Qword)
-            .with_interference(Interference::Nmi)
-            .with_shape(Null),
-    );
-    s = s.push(
-        bp(Int3, Handler::Retry, Ipi, Qword)
-            .with_interference(Timer)
-            .with_shape(Null),
-    );
-    s = s.push(bp(Int3, Handler::Spin, Cpumask, Qword).with_shape(Null));
-    let mut i = 0;
-    let nested = [SelfSite, TimerSite, NmiSite];
-    while i < nested.len() {
-        s = s.push(
-            bp(Int3, Handler::Gap, Ipi, Qword)
-                .with_interference(nested[i])
-                .with_shape(Null),
-        );
-        i += 1;
+        s = s.push(bp(Int3, Handler::Spin, Cpumask, Qword).with_shape(shape));
+        let mut i = 0;
+        let nested = [SelfSite, TimerSite, NmiSite];
+        while i < nested.len() {
+            s = s.push(
+                bp(Int3, Handler::Gap, Ipi, Qword)
+                    .with_interference(nested[i])
+                    .with_shape(shape),
+            );
+            i += 1;
+        }
+        sh += 1;
     }
 
     // No sync at all: a control whose outcome is a finding.

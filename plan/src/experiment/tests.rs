@@ -101,10 +101,10 @@ fn every_combination_of_axes_has_a_name_that_fits_and_parses_back_if_valid() {
         longest, 67,
         "the longest valid name (NAME_CAPACITY is {NAME_CAPACITY})"
     );
-    // Calls: 4 int3 strategies x 6 handlers + 3 others x '-'; NULL: the 3
-    // in-line int3 strategies x the 5 handlers but spin-bounded; times the
-    // rest.
-    assert_eq!(valid, (4 * 6 + 3 + 3 * 5) * 3 * 4 * 6 * 4);
+    // Calls: 4 int3 strategies x 6 handlers + 3 others x '-'; NULL and
+    // jump labels: each the 3 in-line int3 strategies x the 5 handlers but
+    // spin-bounded; times the rest.
+    assert_eq!(valid, (4 * 6 + 3 + 2 * 3 * 5) * 3 * 4 * 6 * 4);
 }
 
 #[test]
@@ -166,11 +166,17 @@ fn the_default_suite_covers_every_value_of_every_axis() {
 
 #[test]
 fn the_default_suite_has_the_documented_rows() {
-    assert_eq!(DEFAULT_SUITE.len(), 151);
+    assert_eq!(DEFAULT_SUITE.len(), 166);
     assert_eq!(matching("int3/spin-bounded/*").count(), 2);
-    assert_eq!(matching("int3-queue/*").count(), 7);
+    assert_eq!(matching("int3-queue/*").count(), 8);
     assert_eq!(matching("*/null").count(), 15);
     assert!(matching("*/null").all(|e| e.expectation == Expectation::MustPass && !e.own_boot));
+    // Jump labels: the `null` rows again.
+    let jump: Vec<String> = matching("*/jump").map(|e| e.name().to_string()).collect();
+    let null: Vec<String> = matching("*/null")
+        .map(|e| e.name().to_string().replace("/null", "/jump"))
+        .collect();
+    assert_eq!(jump, null);
     let count = |p: &str| matching(p).count();
     assert_eq!(count("int3*/*/ipi/qword/timer-site"), 6);
     assert_eq!(count("int3-queue/gap/ipi/*/timer"), 4);
@@ -311,8 +317,8 @@ fn glob_patterns_select_from_the_suite() {
             .all(|n| n.starts_with("int3/") && n.contains("/ipi/")),
         "{ipi:?}"
     );
-    // The grid, spin and spin-bounded, and three NULL rows.
-    assert_eq!(names("*/cpumask/*").len(), 2 * 3 * 4 * 2 + 2 + 3);
+    // The grid, spin and spin-bounded, and three NULL and three jump rows.
+    assert_eq!(names("*/cpumask/*").len(), 2 * 3 * 4 * 2 + 2 + 3 + 3);
     assert_eq!(
         names("*"),
         DEFAULT_SUITE

@@ -800,7 +800,7 @@ fn a_return_one_byte_off_either_way_misses_the_mark_for_the_kernels_two_keys() {
 fn every_state_of_an_int3_pass_between_a_call_and_the_nop_is_covered_by_int3_in_every_class() {
     for &class in SiteClass::ALL {
         let p = full(class, false);
-        assert_eq!(verify_null_shape(&p), Ok(()), "{class}");
+        assert_eq!(verify_shape(&p), Ok(()), "{class}");
         // And the states are the ones the patcher goes through: old, the
         // 16 covered mixes, new.
         let (old, new) = (p.insn_bytes(0, p.patch_points(0)[0], 0), encode::NOP5);
@@ -838,4 +838,76 @@ fn the_null_proof_names_the_state_a_pass_without_its_cover_leaves_visible() {
     assert_eq!(bad[0], encode::CALL_OPCODE);
     assert_eq!(bad[1], encode::NOP5[1], "the first torn state: {bad:02x?}");
     assert_eq!(uncovered_state(call, encode::NOP5, int3_pass_states), None);
+}
+
+fn labelled(class: SiteClass) -> ArenaPlan {
+    full(class, false)
+        .with_jump_labels()
+        .expect("an in-line plan takes labels")
+}
+
+#[test]
+fn every_jump_label_lies_apart_and_every_state_between_its_jmp_and_the_nop_is_covered_in_every_class(
+) {
+    for &class in SiteClass::ALL {
+        let p = labelled(class);
+        assert_eq!(verify_shape(&p), Ok(()), "{class}");
+        assert_eq!((p.targets_per_key(), p.null_target()), (1, 1));
+        let sites = p.keys() * p.sites_per_key();
+        let labels: BTreeSet<u64> = p.jump_labels().map(|(_, _, at, _)| at).collect();
+        assert_eq!(labels.len(), sites, "{class}: one label per site");
+        // Each site's own label, and its own id; NOP is the other end.
+        let (k, i) = (3, p.sites_per_key() - 1);
+        let site = p.sites(k)[i];
+        let (dest, jmp) = p.dest(k, site, 0);
+        assert!(jmp && dest == crate::layout::label_addr(site));
+        assert_eq!(p.insn_bytes(k, site, p.null_target()), encode::NOP5);
+        let (_, _, at, body) = p
+            .jump_labels()
+            .find(|&(kk, ii, ..)| (kk, ii) == (k, i))
+            .unwrap();
+        assert_eq!(at, dest);
+        assert_eq!(
+            encode::decode_target_body(&body),
+            Some(crate::layout::label_id(k, i))
+        );
+        assert_eq!(p.stub_bytes(k, i)[..5], p.insn_bytes(k, site, 0));
+    }
+    assert_eq!(full(SiteClass::Qword, true).with_jump_labels(), None);
+    assert_eq!(full(SiteClass::Qword, false).jump_labels().count(), 0);
+}
+
+#[test]
+fn a_label_on_other_code_is_named_misplaced() {
+    // Its negative control: a target body moved onto the label of site 0
+    // of key 2.
+    let mut p = labelled(SiteClass::Line);
+    let label = crate::layout::label_addr(p.sites[2][0]);
+    p.targets[2][0] = label - 4;
+    assert_eq!(
+        verify_shape(&p),
+        Err(ShapeViolation::LabelMisplaced {
+            key: 2,
+            index: 0,
+            label
+        })
+    );
+}
+
+#[test]
+fn the_jump_proof_names_the_state_a_pass_without_its_cover_leaves_visible() {
+    // As for `null`: the NOP's operand under the `jmp`'s opcode, byte by
+    // byte, leaves `E9` with part of the NOP's operand visible.
+    let p = labelled(SiteClass::Qword);
+    let jmp = p.insn_bytes(0, p.patch_points(0)[0], 0);
+    assert_eq!(jmp[0], encode::JMP_OPCODE);
+    let operand_first = |old: [u8; 5], new: [u8; 5], f: &mut dyn FnMut([u8; 5])| {
+        let mut b = old;
+        for i in 1..5 {
+            b[i] = new[i];
+            f(b);
+        }
+    };
+    let bad = uncovered_state(jmp, encode::NOP5, operand_first).expect("an uncovered state");
+    assert_eq!(bad[0], encode::JMP_OPCODE, "{bad:02x?}");
 }
