@@ -248,7 +248,8 @@ fn verify(va: u64, bytes: &[u8]) -> Result<(), PokeError> {
 }
 
 /// Lays out `plan` from scratch: every arena and target page `int3`, then
-/// the stubs, trampolines, target bodies and jump labels. Only while no CPU executes in
+/// the stubs, trampolines, target bodies, jump labels and
+/// `__static_call_return0`. Only while no CPU executes in
 /// the window (between experiments); the caller syncs every CPU afterwards.
 pub fn install(p: &plan::ArenaPlan) -> Result<(), PokeError> {
     for page in 0..(SITE_ARENA_SIZE / PAGE_SIZE) as usize {
@@ -283,6 +284,9 @@ pub fn install(p: &plan::ArenaPlan) -> Result<(), PokeError> {
         }
     }
     for (_, _, at, body) in p.jump_labels() {
+        poke(at, &body)?;
+    }
+    if let Some((at, body)) = p.ret0_body() {
         poke(at, &body)?;
     }
     Ok(())

@@ -11,6 +11,8 @@
 //! | padding | `CC` (`int3`) everywhere else | |
 //! | NULL site (shape `null`), disabled jump label (shape `jump`) | [`NOP5`] in place of the `call` | 5 |
 //! | enabled jump label (shape `jump`) | `E9 rel32` (`jmp label`) in place of the `call` | 5 |
+//! | `__static_call_return0` site (shape `ret0`) | [`XOR5RAX`] in place of the `call` | 5 |
+//! | `__static_call_return0` (shape `ret0`) | [`RET0_BODY`] (`xor eax, eax; ret`) | 3 |
 //!
 //! `rel32` is little-endian and relative to the address of the *next*
 //! instruction, `insn_addr + 5`. Every function here that can fail because a
@@ -64,6 +66,14 @@ pub const RET: u8 = 0xC3;
 /// as Linux writes it (`x86_nops[5]`). No byte is `CC`, so a byte read at
 /// a NOP site never looks like a cover.
 pub const NOP5: [u8; 5] = [0x0F, 0x1F, 0x44, 0x00, 0x00];
+/// What Linux writes at a call site updated to `__static_call_return0`:
+/// `cs cs cs xor eax, eax`, one 5-byte instruction that clears RAX. A
+/// CPU that traps on the site while it is being patched is sent through
+/// an emulated call to [`RET0_BODY`] instead (Linux's `emulate` differs
+/// from its `code` there). No byte is `CC`.
+pub const XOR5RAX: [u8; 5] = [0x2E, 0x2E, 0x2E, 0x31, 0xC0];
+/// `__static_call_return0`: `xor eax, eax; ret`.
+pub const RET0_BODY: [u8; 3] = [0x31, 0xC0, RET];
 /// `ud2`, the architecturally undefined instruction.
 pub const UD2: [u8; 2] = [0x0F, 0x0B];
 /// Opcode of `mov eax, imm32`.
@@ -137,6 +147,11 @@ pub const LABEL_ID_BASE: u32 = 0x5D00_0000;
 
 const _: () = assert!(POISON_EAX >> 24 != LABEL_ID_BASE >> 24 && LABEL_ID_BASE >> 24 != 0x5C);
 
+/// What a call that returned 0 through [`XOR5RAX`] or [`RET0_BODY`]
+/// stands for in a key's window (shape `ret0`): no target's id, no
+/// label's, not the poison.
+pub const RET0_ID: u32 = 0x5E00_0000;
+
 /// What a call through a site returned, from EAX and EDX after it (the
 /// checked return path of the module doc), before the window judges it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -148,6 +163,9 @@ pub enum Returned {
     /// over the poisoned EDX. A NOP site's result under the shapes with a
     /// NOP ([`ReturnRules::nop`]); the callee skipped under `call`.
     NoTarget,
+    /// `__static_call_return0` ran, in place or emulated, then the tail:
+    /// EAX 0, the mark over the poisoned EDX (shape `ret0`).
+    Ret0,
     /// A jump label ran and returned straight to the caller: EAX a label's
     /// id, EDX cleared (shape `jump`). Whose label it was is the caller's
     /// to judge: only the site's own stands for its key's target.
@@ -164,6 +182,8 @@ pub struct ReturnRules {
     /// The site's point is a `jmp` to a label when not the NOP (shape
     /// `jump`).
     pub labels: bool,
+    /// The site's point may return 0 (shape `ret0`).
+    pub ret0: bool,
 }
 
 /// Reads what a call through the site whose mark is `mark` returned in
@@ -172,7 +192,10 @@ pub struct ReturnRules {
 pub const fn returned(eax: u32, edx: u32, mark: SiteMark, rules: ReturnRules) -> Returned {
     let no_target = eax == POISON_EAX && edx == (POISON_EDX & 0xFFFF_0000) | mark.edx();
     let label = eax & 0xFF00_0000 == LABEL_ID_BASE && edx == 0;
-    if no_target && rules.nop {
+    let zero = eax == 0 && edx == (POISON_EDX & 0xFFFF_0000) | mark.edx();
+    if zero && rules.ret0 {
+        Returned::Ret0
+    } else if no_target && rules.nop {
         Returned::NoTarget
     } else if rules.labels {
         if label {
@@ -443,15 +466,42 @@ pub(crate) mod tests {
     const CALL: ReturnRules = ReturnRules {
         nop: false,
         labels: false,
+        ret0: false,
     };
     const NULL: ReturnRules = ReturnRules {
         nop: true,
         labels: false,
+        ret0: false,
     };
     const JUMP: ReturnRules = ReturnRules {
         nop: true,
         labels: true,
+        ret0: false,
     };
+    const RET0: ReturnRules = ReturnRules {
+        nop: false,
+        labels: false,
+        ret0: true,
+    };
+
+    #[test]
+    fn zero_and_then_the_tail_is_return0_under_the_ret0_shape_only() {
+        let zero = (POISON_EDX & 0xFFFF_0000) | MARK.edx();
+        assert_eq!(returned(0, zero, MARK, RET0), Returned::Ret0);
+        assert_eq!(returned(0, zero, MARK, CALL), Returned::Bad);
+        assert_eq!(returned(0, zero, MARK, NULL), Returned::Bad);
+        // A return0 body that returned past the tail, or a target that
+        // cleared EDX: not return0.
+        assert_eq!(returned(0, 0, MARK, RET0), Returned::Bad);
+        assert_eq!(returned(0, POISON_EDX, MARK, RET0), Returned::Bad);
+        // Emulated as a NOP, the site leaves the poison: bad under ret0.
+        assert_eq!(returned(POISON_EAX, zero, MARK, RET0), Returned::Bad);
+        // Its calls are still calls.
+        assert_eq!(
+            returned(0x5C00_0001, MARK.edx(), MARK, RET0),
+            Returned::Target(0x5C00_0001)
+        );
+    }
 
     #[test]
     fn a_target_and_then_the_tail_is_a_call_under_the_call_shapes_only() {

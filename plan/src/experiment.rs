@@ -172,21 +172,27 @@ named_enum! {
         /// ([`crate::layout::label_id`]) with EDX cleared; through the
         /// NOP the stub's tail runs, as for `null`.
         Jump = "jump",
+        /// Each patch moves a site to a target's `call` or to
+        /// `__static_call_return0` and back, as Linux writes it: `cs cs
+        /// cs xor eax, eax` ([`crate::encode::XOR5RAX`]) in memory, and an
+        /// emulated call to a function that returns 0 for a CPU that
+        /// traps meanwhile. Either returns 0 into the stub's tail.
+        Ret0 = "ret0",
     }
 }
 
 impl Shape {
     /// Whether `strategy` can patch this shape with the proof that no
     /// torn instruction runs ([`crate::planner`]): a `call` everywhere;
-    /// `null` and `jump` only under the in-line `int3` strategies, whose
-    /// covered states all begin with `CC`. A torn `call` (or `jmp`) <->
-    /// NOP is `E8` (`E9`) with part of the NOP's operand, or `0F` with
-    /// part of the other's: any two-byte opcode, which no placement of
-    /// targets makes trap.
+    /// the others only under the in-line `int3` strategies, whose covered
+    /// states all begin with `CC`. A torn `call` (or `jmp`) <-> NOP is
+    /// `E8` (`E9`) with part of the NOP's operand, or `0F` with part of
+    /// the other's: any two-byte opcode, which no placement of targets
+    /// makes trap; a torn `call` <-> `XOR5RAX` likewise.
     pub const fn fits(self, strategy: Strategy) -> bool {
         match self {
             Shape::Call => true,
-            Shape::Null | Shape::Jump => matches!(
+            Shape::Null | Shape::Jump | Shape::Ret0 => matches!(
                 strategy,
                 Strategy::Int3 | Strategy::Int3Batch | Strategy::Int3Queue
             ),
@@ -689,7 +695,7 @@ impl fmt::Display for NameError {
                     write!(
                         f,
                         "shape `{shape}` is patched only by `int3`, `int3-batch` and \
-                         `int3-queue` (a torn call or jmp <-> NOP can decode as any two-byte opcode), \
+                         `int3-queue` (a torn call or jmp <-> NOP or xor can decode as anything), \
                          not by `{strategy}`"
                     )
                 }

@@ -36,7 +36,8 @@
 //! |---|---|
 //! | `24 key + index`, `index` 0..=15 | the stub of site `index` of `key` (a *paged* slot: a page of its own) |
 //! | `24 key + 16 + d / 31`, `d` = `index - 16` | the stub of site `index` ≥ 16 of `key` (a *dense* slot), in line `1 + 2 (d mod 31)` |
-//! | 192, 193 | nothing (int3) |
+//! | 192 | `__static_call_return0` ([`RET0_ADDR`], shape `ret0` only) |
+//! | 193 | nothing (int3) |
 //! | 194 + 2 * `key` | the trampoline of `key` (out-of-line only) |
 //! | 195 + 2 * `key` | the tail of a cross-page trampoline |
 //! | 210..=255 | nothing (int3) |
@@ -296,6 +297,13 @@ pub const fn trampoline_addr(key: usize, class: SiteClass) -> u64 {
     place(page, slot_line(MAX_KEYS * PAGED_SITES_PER_KEY + key), class)
 }
 
+/// Where `__static_call_return0` lies (shape `ret0`): line 1 of arena page
+/// 192, which holds nothing else.
+pub const RET0_ADDR: u64 = SITE_BASE + 192 * PAGE_SIZE + LINE_SIZE;
+
+// Page 192 is past every key's pages and before the trampolines.
+const _: () = assert!(((MAX_KEYS * KEY_PAGES) as u64) <= 192 && 192 < TRAMPOLINE_FIRST_PAGE);
+
 /// Byte of its line at which a jump label lies (shape `jump`): clear of
 /// the 7 bytes a stub's tail can run into the line.
 pub const LABEL_OFFSET: u64 = 32;
@@ -397,6 +405,7 @@ pub struct ArenaPlan {
     pub(crate) class: SiteClass,
     pub(crate) outofline: bool,
     pub(crate) labels: bool,
+    pub(crate) ret0: bool,
     pub(crate) sites: [[u64; MAX_SITES_PER_KEY]; MAX_KEYS],
     pub(crate) trampolines: [u64; MAX_KEYS],
     pub(crate) targets: [[u64; MAX_TARGETS_PER_KEY]; MAX_KEYS],
@@ -453,6 +462,30 @@ impl ArenaPlan {
         Some(self)
     }
 
+    /// Whether the key's other instruction is `__static_call_return0`'s
+    /// ([`ArenaPlan::with_ret0`]) rather than the NOP.
+    pub const fn ret0(&self) -> bool {
+        self.ret0
+    }
+
+    /// The plan for shape `ret0` (`static_call_update(key,
+    /// __static_call_return0)`): [`ArenaPlan::null_target`] now stands for
+    /// `__static_call_return0`, written at a point as [`encode::XOR5RAX`]
+    /// and emulated as a call to [`RET0_ADDR`], Linux's way. Only for
+    /// in-line plans: out of line `None`.
+    pub fn with_ret0(mut self) -> Option<ArenaPlan> {
+        if self.outofline {
+            return None;
+        }
+        self.ret0 = true;
+        Some(self)
+    }
+
+    /// `__static_call_return0`'s address and body, for a `ret0` plan.
+    pub fn ret0_body(&self) -> Option<(u64, [u8; 3])> {
+        self.ret0.then_some((RET0_ADDR, encode::RET0_BODY))
+    }
+
     /// The jump labels (shape `jump`): for each site, its key, index, the
     /// label's address and its body. Empty for other plans.
     pub fn jump_labels(
@@ -487,10 +520,13 @@ impl ArenaPlan {
         &self.ids[key][..self.targets_per_key]
     }
 
-    /// The index that stands for NULL among a key's targets (shape
-    /// `null`): one past the last target. [`ArenaPlan::insn_bytes`] gives
-    /// its [`encode::NOP5`], [`ArenaPlan::id`] the id of no target, and
-    /// [`ArenaPlan::dest`] the instruction after the point.
+    /// The index that stands for NULL among a key's targets (shapes
+    /// `null`, and `jump`'s "disabled"): one past the last target.
+    /// [`ArenaPlan::insn_bytes`] gives its [`encode::NOP5`],
+    /// [`ArenaPlan::id`] the id of no target, and [`ArenaPlan::dest`] the
+    /// instruction after the point. In a `ret0` plan it stands for
+    /// `__static_call_return0` instead: [`encode::XOR5RAX`],
+    /// [`encode::RET0_ID`], and a call to [`RET0_ADDR`].
     pub const fn null_target(&self) -> usize {
         self.targets_per_key
     }
@@ -500,7 +536,9 @@ impl ArenaPlan {
     /// [`encode::POISON_EAX`], which no target returns (a NOP site's
     /// call runs no target, and the caller's poison stays).
     pub fn id(&self, key: usize, target: usize) -> u32 {
-        if target == self.null_target() {
+        if target == self.null_target() && self.ret0 {
+            encode::RET0_ID
+        } else if target == self.null_target() {
             encode::POISON_EAX
         } else {
             self.ids(key)[target]
@@ -512,7 +550,9 @@ impl ArenaPlan {
     /// without a return address (`jmp`): the target (a `call`, or out of
     /// line a `jmp`), or for NULL the next instruction, as a NOP does.
     pub fn dest(&self, key: usize, insn_addr: u64, target: usize) -> (u64, bool) {
-        if target == self.null_target() {
+        if target == self.null_target() && self.ret0 {
+            (RET0_ADDR, false)
+        } else if target == self.null_target() {
             (insn_addr + encode::REL32_INSN_LEN as u64, true)
         } else if self.labels {
             (label_addr(insn_addr), true)
@@ -586,7 +626,11 @@ impl ArenaPlan {
     /// [`crate::planner::plan`] rules out.
     pub fn insn_bytes(&self, key: usize, insn_addr: u64, target: usize) -> [u8; 5] {
         if target == self.null_target() && !self.outofline {
-            return encode::NOP5;
+            return if self.ret0 {
+                encode::XOR5RAX
+            } else {
+                encode::NOP5
+            };
         }
         if self.labels {
             return encode::jmp_rel32(insn_addr, label_addr(insn_addr))

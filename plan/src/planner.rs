@@ -239,6 +239,7 @@ pub fn plan(
         class,
         outofline,
         labels: false,
+        ret0: false,
         sites: [[0; MAX_SITES_PER_KEY]; MAX_KEYS],
         trampolines: [0; MAX_KEYS],
         targets: [[0; MAX_TARGETS_PER_KEY]; MAX_KEYS],
@@ -673,6 +674,11 @@ pub enum ShapeViolation {
         /// The state of the pass that does not begin with `CC`.
         state: [u8; 5],
     },
+    /// `__static_call_return0` outside the site arena or on other code.
+    Ret0Misplaced {
+        /// Where it lies.
+        at: u64,
+    },
     /// A jump label outside the site arena, across a line, on a byte of
     /// other code or of another label, or not where its site's `jmp` goes.
     LabelMisplaced {
@@ -697,6 +703,9 @@ impl core::fmt::Display for ShapeViolation {
                 f,
                 "at {point:#x}: {old:02x?} -> {new:02x?} leaves {state:02x?}"
             ),
+            ShapeViolation::Ret0Misplaced { at } => {
+                write!(f, "__static_call_return0 misplaced at {at:#x}")
+            }
             ShapeViolation::LabelMisplaced { key, index, label } => {
                 write!(
                     f,
@@ -713,7 +722,8 @@ impl core::fmt::Display for ShapeViolation {
 ///
 /// 1. For every patch point of `plan` and every move between one of its
 ///    instructions (a target's `call`, or the `jmp` to the site's label)
-///    and the NOP ([`ArenaPlan::null_target`]), in both directions, every
+///    and the NOP, or `ret0`'s [`encode::XOR5RAX`]
+///    ([`ArenaPlan::null_target`]), in both directions, every
 ///    state of the pass ([`int3_pass_states`]) other than the old and the
 ///    new instruction begins with `CC`, so a CPU that fetches it traps
 ///    before it decodes any other byte; and neither end has a `CC` first
@@ -721,7 +731,9 @@ impl core::fmt::Display for ShapeViolation {
 ///    (what `plan::stale` and the #BP handler read).
 /// 2. With jump labels, each site's `jmp` reaches its own label, which lies
 ///    in the site arena inside one line and shares no byte with any stub,
-///    trampoline, target or other label.
+///    trampoline, target or other label; with `ret0`,
+///    `__static_call_return0` lies in the arena and shares no byte with
+///    any stub, trampoline or target.
 ///
 /// Returns the first violation. A `call` plan passes step 1 trivially
 /// only if it has no NOP: the kernel runs this for `null` and `jump`.
@@ -745,6 +757,15 @@ pub fn verify_shape(plan: &ArenaPlan) -> Result<(), ShapeViolation> {
                     }
                 }
             }
+        }
+    }
+    // `__static_call_return0` on its own, in the arena.
+    if let Some((at, body)) = plan.ret0_body() {
+        let last = at + body.len() as u64 - 1;
+        let alone = (at..=last).all(|b| code_at(plan, b).is_none())
+            && others(plan).all(|r| !(r.addr <= last && at < r.addr + r.len));
+        if !(layout::in_site_arena(at) && layout::in_site_arena(last) && alone) {
+            return Err(ShapeViolation::Ret0Misplaced { at });
         }
     }
     for (n, (key, index, label, _)) in plan.jump_labels().enumerate() {

@@ -275,8 +275,9 @@ pub struct Counts {
     /// Ghosts `ghost=retry` sent back to their address instead of judging
     /// them (`ghost_retries`).
     pub ghost_retries: u64,
-    /// Of `calls`, those that passed a NOP (`null_calls`), for a shape
-    /// `null` or `jump` experiment; None for `call` ones.
+    /// Of `calls`, those that passed the shape's other instruction
+    /// (`null_calls`): a NOP (`null`, `jump`) or `__static_call_return0`
+    /// (`ret0`); None for `call` experiments.
     pub null_calls: Option<u64>,
 }
 
@@ -394,7 +395,7 @@ impl fmt::Display for Unmet {
             ),
             Unmet::NoNullCalls => write!(
                 f,
-                "null_calls=0: no call passed a NOP (a NULL call or a disabled label), so the shape was not tested"
+                "null_calls=0: no call passed a NOP or returned 0 through the site, so the shape was not tested"
             ),
             Unmet::FloorTimeouts { n } => write!(
                 f,

@@ -173,11 +173,16 @@ pub enum Sabotage {
     /// site's label, one destination per key as every call shape has,
     /// so an emulated `jmp` at any other site reaches a label not its own.
     OneLabel,
+    /// Shape `ret0`: the #BP table sends a CPU that trapped on a point
+    /// moving to `__static_call_return0` on past it, as a NOP, instead of
+    /// through the emulated call that returns 0: EAX keeps the caller's
+    /// value.
+    Ret0AsNop,
 }
 
 impl Sabotage {
     /// Every sabotage.
-    pub const ALL: [Sabotage; 33] = [
+    pub const ALL: [Sabotage; 34] = [
         Sabotage::NoFinalSync,
         Sabotage::OperandFirst,
         Sabotage::GapReturn,
@@ -211,6 +216,7 @@ impl Sabotage {
         Sabotage::NopPastInt3,
         Sabotage::NullNever,
         Sabotage::OneLabel,
+        Sabotage::Ret0AsNop,
     ];
 
     /// Its name on the command line.
@@ -249,6 +255,7 @@ impl Sabotage {
             Sabotage::NopPastInt3 => "nop-past-int3",
             Sabotage::NullNever => "null-never",
             Sabotage::OneLabel => "one-label",
+            Sabotage::Ret0AsNop => "ret0-as-nop",
         }
     }
 

@@ -373,7 +373,7 @@ pub const EXP_FIELDS: &[(&str, FieldUse)] = {
         ("bp_recovers", Info("covers the patcher wrote again after a cancel: a cost, and the sign of a livelock when it never stops")),
         ("ghosts", Info("stray and stale int3s at a site whose memory no longer held CC: judged as those kinds, or as retried")),
         ("ghost_retries", Judged("ghost=retry ran them again instead of judging them: unmet (plan::verdict)")),
-        ("null_calls", Judged("shapes null and jump: at least one call passed a NOP (plan::verdict)")),
+        ("null_calls", Judged("shapes null, jump, ret0: at least one call passed the NOP or returned 0 (plan::verdict)")),
         ("ghost_give_ups", Info("retried ghosts that reached the bound: judged as the stray or stale int3s they became")),
         ("claim", Info("a boot-wide setting (claim=), named in the record")),
         ("floor_cycles", Info("a cost: the benchmark's; its timeouts are judged")),

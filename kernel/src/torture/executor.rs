@@ -88,6 +88,7 @@ pub fn checked_call(key: usize, index: usize, site: u64, cpu: usize, low: bool) 
     let rules = plan::encode::ReturnRules {
         nop: state::nop_shape(),
         labels: state::labels(),
+        ret0: state::ret0(),
     };
     // The window judges a call that ran no target as NULL's id (the
     // poison); only the site's own label stands for the key's target 0
@@ -100,6 +101,7 @@ pub fn checked_call(key: usize, index: usize, site: u64, cpu: usize, low: bool) 
         }
         Returned::Target(id) => (id, false),
         Returned::NoTarget => (plan::encode::POISON_EAX, false),
+        Returned::Ret0 => (plan::encode::RET0_ID, false),
         Returned::Label(id) if id == plan::layout::label_id(key, index) => {
             (plan::planner::target_id(key, 0), false)
         }
@@ -108,7 +110,7 @@ pub fn checked_call(key: usize, index: usize, site: u64, cpu: usize, low: bool) 
     match judge(k, c0, s1, got) {
         WindowResult::Valid { .. } => {
             state::count_call(cpu);
-            if got == plan::encode::POISON_EAX {
+            if got == plan::encode::POISON_EAX || got == plan::encode::RET0_ID {
                 state::count_null_call(cpu);
             }
             true
@@ -142,12 +144,19 @@ fn plant(cpu: usize) {
     if let WindowResult::Valid { .. } = judge(k, c0, s1, planted) {
         state::blind(cpu, 0, planted);
     }
-    // Shapes `null` and `jump`: before any patch, key 0 holds target 0,
-    // so a call that ran no target must be rejected too.
-    if state::nop_shape() && c0 == 0 && s1 == 0 {
-        let none = plan::encode::POISON_EAX;
-        if let WindowResult::Valid { .. } = judge(k, c0, s1, none) {
-            state::blind(cpu, 0, none);
+    // Shapes `null`, `jump` and `ret0`: before any patch, key 0 holds
+    // target 0, so a call that ran no target, or returned 0, must be
+    // rejected too.
+    if c0 == 0 && s1 == 0 {
+        for (on, other) in [
+            (state::nop_shape(), plan::encode::POISON_EAX),
+            (state::ret0(), plan::encode::RET0_ID),
+        ] {
+            if on {
+                if let WindowResult::Valid { .. } = judge(k, c0, s1, other) {
+                    state::blind(cpu, 0, other);
+                }
+            }
         }
     }
 }

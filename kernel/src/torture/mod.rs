@@ -366,17 +366,20 @@ fn run_one(e: &Experiment, ms: u64) {
         Err(err) => return setup_failed(e, format_args!("plan: {err}")),
     };
     // Shape `jump`: each site with its own label, and one target left
-    // (enabled) beside the NOP (disabled).
+    // (enabled) beside the NOP (disabled). Shape `ret0`: the targets
+    // beside `__static_call_return0`.
     let plan = match e.shape {
-        ex::Shape::Jump => match plan.with_jump_labels() {
-            Some(p) => p,
-            None => return setup_failed(e, format_args!("plan: jump labels out of line")),
-        },
-        _ => plan,
+        ex::Shape::Call | ex::Shape::Null => Some(plan),
+        ex::Shape::Jump => plan.with_jump_labels(),
+        ex::Shape::Ret0 => plan.with_ret0(),
     };
-    // Shapes `null` and `jump`: the proof that every state of a pass
-    // between an instruction and the NOP is covered, for this plan's
-    // points, and that the labels lie apart, before it runs.
+    let Some(plan) = plan else {
+        return setup_failed(e, format_args!("plan: shape {} out of line", e.shape));
+    };
+    // Shapes `null`, `jump` and `ret0`: the proof that every state of a
+    // pass between an instruction and the NOP (or `XOR5RAX`) is covered,
+    // for this plan's points, and that labels and `__static_call_return0`
+    // lie apart, before it runs.
     if e.shape != ex::Shape::Call {
         if let Err(v) = plan::planner::verify_shape(&plan) {
             return setup_failed(e, format_args!("{} shape {v}", e.shape));
@@ -461,13 +464,14 @@ fn run_one(e: &Experiment, ms: u64) {
             break;
         }
         let current = |k: usize| key::KEYS[k].current.load(Ordering::Relaxed);
-        // Shapes `null` and `jump`: the NOP is one more choice, after the
-        // targets (`ArenaPlan::null_target`); for `null` never under
+        // Shapes `null`, `jump` and `ret0`: the NOP (or
+        // `__static_call_return0`) is one more choice, after the targets
+        // (`ArenaPlan::null_target`); for `null` never under
         // `break=null-never`.
         let nop_choice = match e.shape {
             ex::Shape::Call => false,
             ex::Shape::Null => !crate::sabotage::sabotaged(cmdline::Sabotage::NullNever),
-            ex::Shape::Jump => true,
+            ex::Shape::Jump | ex::Shape::Ret0 => true,
         };
         let choices = plan.targets_per_key() + usize::from(nop_choice);
         let next = |k: usize| key::KEYS[k].started.load(Ordering::Relaxed) + 1;

@@ -446,24 +446,28 @@ impl Patcher<'_> {
     fn table(&self, batch: &[Entry], out: &mut [(u64, u64, bool)]) -> usize {
         for (slot, &(key, pt, to)) in out.iter_mut().zip(batch) {
             // A call's target; out of line a jmp's; for NULL (shape
-            // `null`) the next instruction, as a jmp: the NOP emulated.
+            // `null`) the next instruction, as a jmp: the NOP emulated;
+            // for `__static_call_return0` (shape `ret0`) a call to it,
+            // though memory gets `XOR5RAX`; a label's, as a jmp.
             let (dest, jmp) = self.plan.dest(key, pt, to);
-            let is_jmp = match self.sabotage {
-                Some(Sabotage::CallAsJmp) => true,
-                Some(Sabotage::JmpAsCall) => false,
-                _ => jmp,
-            };
-            let dest = if self.sabotage == Some(Sabotage::BpWrongDest) {
-                let targets = self.plan.targets(key);
-                targets[(to + 1) % targets.len()]
-            } else if self.sabotage == Some(Sabotage::OneLabel)
-                && self.plan.labels()
-                && to != self.plan.null_target()
-            {
+            let moves_to_ret0 = self.plan.ret0() && to == self.plan.null_target();
+            let enables_label = self.plan.labels() && to != self.plan.null_target();
+            let (dest, is_jmp) = match self.sabotage {
+                Some(Sabotage::CallAsJmp) => (dest, true),
+                Some(Sabotage::JmpAsCall) => (dest, false),
+                Some(Sabotage::BpWrongDest) => {
+                    let targets = self.plan.targets(key);
+                    (targets[(to + 1) % targets.len()], jmp)
+                }
+                // As if it were the NOP: on to the next instruction.
+                Some(Sabotage::Ret0AsNop) if moves_to_ret0 => {
+                    (pt + plan::encode::REL32_INSN_LEN as u64, true)
+                }
                 // The label of the batch's first point, for every point.
-                plan::layout::label_addr(batch[0].1)
-            } else {
-                dest
+                Some(Sabotage::OneLabel) if enables_label => {
+                    (plan::layout::label_addr(batch[0].1), jmp)
+                }
+                _ => (dest, jmp),
             };
             *slot = (pt, dest, is_jmp);
         }

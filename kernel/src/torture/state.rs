@@ -90,7 +90,8 @@ struct Padded(AtomicU64);
 static CALLS: [Padded; MAX_CPUS] = [const { Padded(AtomicU64::new(0)) }; MAX_CPUS];
 /// Passes of each executor through all its sites.
 static PASSES: [Padded; MAX_CPUS] = [const { Padded(AtomicU64::new(0)) }; MAX_CPUS];
-/// Of [`CALLS`], those that ran no target (a NULL site, shape `null`).
+/// Of [`CALLS`], those that passed the shape's other instruction: a NOP
+/// (shapes `null`, `jump`) or `__static_call_return0` (shape `ret0`).
 static NULL_CALLS: [Padded; MAX_CPUS] = [const { Padded(AtomicU64::new(0)) }; MAX_CPUS];
 static EXECUTOR: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
 static SITES: [[AtomicU64; MAX_SITES_PER_KEY]; MAX_KEYS] =
@@ -181,8 +182,15 @@ pub fn begin(e: &Experiment, plan: &ArenaPlan) {
     }
     CURRENT_KEY.store(0, Ordering::Relaxed);
     INTERFERENCE.store(e.interference as usize, Ordering::Relaxed);
-    NOP_SHAPE.store(e.shape != plan::experiment::Shape::Call, Ordering::Relaxed);
+    NOP_SHAPE.store(
+        matches!(
+            e.shape,
+            plan::experiment::Shape::Null | plan::experiment::Shape::Jump
+        ),
+        Ordering::Relaxed,
+    );
     LABELS.store(plan.labels(), Ordering::Relaxed);
+    RET0.store(plan.ret0(), Ordering::Relaxed);
     let name = e.name();
     let b = name.as_str().as_bytes();
     for (slot, &byte) in NAME.iter().zip(b) {
@@ -247,6 +255,15 @@ pub fn labels() -> bool {
     LABELS.load(Ordering::Relaxed)
 }
 
+/// Whether the running experiment's sites may return 0 through
+/// `__static_call_return0` (shape `ret0`).
+static RET0: AtomicBool = AtomicBool::new(false);
+
+/// See [`RET0`].
+pub fn ret0() -> bool {
+    RET0.load(Ordering::Relaxed)
+}
+
 /// Whether the running experiment patches trampolines (out of line).
 pub fn outofline() -> bool {
     TRAMPOLINES[0].load(Ordering::Relaxed) != 0
@@ -263,7 +280,7 @@ pub fn count_call(cpu: usize) {
     CALLS[cpu].0.fetch_add(1, Ordering::Relaxed);
 }
 
-/// One more call by `cpu` judged right that ran no target (NULL).
+/// One more call by `cpu` judged right that passed the NOP or returned 0.
 pub fn count_null_call(cpu: usize) {
     NULL_CALLS[cpu].0.fetch_add(1, Ordering::Relaxed);
 }
@@ -338,6 +355,10 @@ fn installed_id(key: usize, site: u64) -> Option<u32> {
         // A NULL site or a disabled label (shapes `null`, `jump`): no
         // target runs.
         return Some(plan::encode::POISON_EAX);
+    }
+    if insn == plan::encode::XOR5RAX {
+        // `__static_call_return0` (shape `ret0`).
+        return Some(plan::encode::RET0_ID);
     }
     if labels() {
         // An enabled label stands for the key's target 0

@@ -22,9 +22,10 @@
 //! | `int3/{trampoline,r10r11}/cpumask/qword/nmi/null`, `int3/retry/ipi/qword/timer/null`, `int3/spin/cpumask/qword/null` | 4 | must-pass | NULL under the other handlers and the mask sync |
 //! | `int3/gap/ipi/qword/{self,timer-site,nmi-site}/null` | 3 | must-pass | NULL where a site is called from an interrupt on the patcher, under an emulated call, inside an NMI |
 //! | the 15 `null` rows again with `/jump` | 15 | must-pass | jump labels: each site's point moves between a `jmp` to its own label and the NOP, so a batch holds as many destinations as sites (in a queue, of several keys) |
+//! | the 15 `null` rows again with `/ret0` | 15 | must-pass | `__static_call_return0`: memory gets `cs cs cs xor eax, eax` while a CPU that traps is sent through an emulated call that returns 0 |
 //! | `int3/gap/none/cross-line` | 1 | observe | no sync: stale code may run (`wrong`, `stray_bp`, `stale_*`) or a torn mix (`faults`), or never be seen under an emulator |
 //!
-//! 166 rows. Durations, CPU counts and timeouts are the harness's per-run
+//! 181 rows. Durations, CPU counts and timeouts are the harness's per-run
 //! parameters, not part of an experiment.
 
 use super::{
@@ -37,7 +38,7 @@ use crate::layout::SiteClass;
 pub static DEFAULT_SUITE: &[Experiment] = &SUITE;
 
 /// Number of rows of [`DEFAULT_SUITE`].
-const SUITE_LEN: usize = 166;
+const SUITE_LEN: usize = 181;
 
 const SUITE: [Experiment; SUITE_LEN] = build();
 
@@ -73,7 +74,7 @@ impl Rows {
 
 const fn build() -> [Experiment; SUITE_LEN] {
     use Interference::{NmiSite, SelfSite, Timer, TimerSite};
-    use Shape::{Jump, Null};
+    use Shape::{Jump, Null, Ret0};
     use SiteClass::Qword;
     use Strategy::{Atomic, Int3, Int3Batch, Int3Queue, Naive, OutoflineAtomic, OutoflineInt3};
     use SyncMode::{Cpumask, Ipi};
@@ -197,10 +198,11 @@ const fn build() -> [Experiment; SUITE_LEN] {
     s = s.push(bp(Int3, Handler::Gap, Ipi, Qword).with_serialize(Serializer::MovCr2));
     s = s.push(bp(Int3, Handler::Gap, Ipi, Qword).with_serialize(Serializer::Serialize));
 
-    // NULL static calls (shape `null`) and jump labels (shape `jump`):
+    // NULL static calls (shape `null`), jump labels (shape `jump`) and
+    // `__static_call_return0` (shape `ret0`):
     // every class under `gap`, the batches, the other handlers, and where
     // a site is called from an interrupt.
-    let shapes = [Null, Jump];
+    let shapes = [Null, Jump, Ret0];
     let mut sh = 0;
     while sh < shapes.len() {
         let shape = shapes[sh];

@@ -101,10 +101,10 @@ fn every_combination_of_axes_has_a_name_that_fits_and_parses_back_if_valid() {
         longest, 67,
         "the longest valid name (NAME_CAPACITY is {NAME_CAPACITY})"
     );
-    // Calls: 4 int3 strategies x 6 handlers + 3 others x '-'; NULL and
-    // jump labels: each the 3 in-line int3 strategies x the 5 handlers but
-    // spin-bounded; times the rest.
-    assert_eq!(valid, (4 * 6 + 3 + 2 * 3 * 5) * 3 * 4 * 6 * 4);
+    // Calls: 4 int3 strategies x 6 handlers + 3 others x '-'; NULL, jump
+    // labels and ret0: each the 3 in-line int3 strategies x the 5 handlers
+    // but spin-bounded; times the rest.
+    assert_eq!(valid, (4 * 6 + 3 + 3 * 3 * 5) * 3 * 4 * 6 * 4);
 }
 
 #[test]
@@ -112,7 +112,7 @@ fn a_shape_is_written_last_only_when_not_call_and_only_where_it_fits() {
     let refused = |n: &str| parse_name(n).expect_err(n).to_string();
     assert!(refused("int3/gap/ipi/qword/call").contains("default"));
     assert!(refused("int3/gap/ipi/qword/null/timer").contains("neither"));
-    assert!(refused("atomic/-/ipi/qword/null").contains("any two-byte opcode"));
+    assert!(refused("atomic/-/ipi/qword/null").contains("can decode as anything"));
     assert!(refused("outofline-int3/gap/ipi/qword/null").contains("not by `outofline-int3`"));
     assert!(refused("int3/spin-bounded/ipi/qword/null").contains("spin-bounded"));
     assert!(refused("int3/gap/ipi/qword/timer/cpuid/null/x").contains("4 to 7 parts"));
@@ -166,17 +166,21 @@ fn the_default_suite_covers_every_value_of_every_axis() {
 
 #[test]
 fn the_default_suite_has_the_documented_rows() {
-    assert_eq!(DEFAULT_SUITE.len(), 166);
+    assert_eq!(DEFAULT_SUITE.len(), 181);
     assert_eq!(matching("int3/spin-bounded/*").count(), 2);
-    assert_eq!(matching("int3-queue/*").count(), 8);
+    assert_eq!(matching("int3-queue/*").count(), 9);
     assert_eq!(matching("*/null").count(), 15);
     assert!(matching("*/null").all(|e| e.expectation == Expectation::MustPass && !e.own_boot));
-    // Jump labels: the `null` rows again.
-    let jump: Vec<String> = matching("*/jump").map(|e| e.name().to_string()).collect();
-    let null: Vec<String> = matching("*/null")
-        .map(|e| e.name().to_string().replace("/null", "/jump"))
-        .collect();
-    assert_eq!(jump, null);
+    // Jump labels and ret0: the `null` rows again.
+    for shape in ["jump", "ret0"] {
+        let rows: Vec<String> = matching(&format!("*/{shape}"))
+            .map(|e| e.name().to_string())
+            .collect();
+        let null: Vec<String> = matching("*/null")
+            .map(|e| e.name().to_string().replace("/null", &format!("/{shape}")))
+            .collect();
+        assert_eq!(rows, null);
+    }
     let count = |p: &str| matching(p).count();
     assert_eq!(count("int3*/*/ipi/qword/timer-site"), 6);
     assert_eq!(count("int3-queue/gap/ipi/*/timer"), 4);
@@ -317,8 +321,8 @@ fn glob_patterns_select_from_the_suite() {
             .all(|n| n.starts_with("int3/") && n.contains("/ipi/")),
         "{ipi:?}"
     );
-    // The grid, spin and spin-bounded, and three NULL and three jump rows.
-    assert_eq!(names("*/cpumask/*").len(), 2 * 3 * 4 * 2 + 2 + 3 + 3);
+    // The grid, spin and spin-bounded, and three rows of each other shape.
+    assert_eq!(names("*/cpumask/*").len(), 2 * 3 * 4 * 2 + 2 + 3 * 3);
     assert_eq!(
         names("*"),
         DEFAULT_SUITE

@@ -911,3 +911,44 @@ fn the_jump_proof_names_the_state_a_pass_without_its_cover_leaves_visible() {
     let bad = uncovered_state(jmp, encode::NOP5, operand_first).expect("an uncovered state");
     assert_eq!(bad[0], encode::JMP_OPCODE, "{bad:02x?}");
 }
+
+#[test]
+fn every_state_between_a_call_and_return0_is_covered_and_return0_lies_alone_in_every_class() {
+    for &class in SiteClass::ALL {
+        let p = full(class, false).with_ret0().expect("in line");
+        assert_eq!(verify_shape(&p), Ok(()), "{class}");
+        let site = p.sites(5)[2];
+        let ret0 = p.null_target();
+        // Memory gets `cs cs cs xor eax, eax`; a CPU that traps is sent
+        // through a call to the function that returns 0.
+        assert_eq!(p.insn_bytes(5, site, ret0), encode::XOR5RAX);
+        assert_eq!(p.dest(5, site, ret0), (crate::layout::RET0_ADDR, false));
+        assert_eq!(p.id(5, ret0), encode::RET0_ID);
+        assert_eq!(
+            p.ret0_body(),
+            Some((crate::layout::RET0_ADDR, encode::RET0_BODY))
+        );
+        // All 4 operand bytes of a call differ from `2e 2e 31 c0` here, so
+        // the pass has 16 covered states of its own.
+        let mut states = BTreeSet::new();
+        int3_pass_states(p.insn_bytes(5, site, 0), encode::XOR5RAX, &mut |b| {
+            states.insert(b);
+        });
+        assert_eq!(states.len(), 18, "{class}");
+    }
+    assert_eq!(full(SiteClass::Qword, true).with_ret0(), None);
+    assert_eq!(full(SiteClass::Qword, false).ret0_body(), None);
+}
+
+#[test]
+fn return0_on_other_code_is_named_misplaced() {
+    // Its negative control: a target body moved onto it.
+    let mut p = full(SiteClass::Qword, false).with_ret0().unwrap();
+    p.targets[1][1] = crate::layout::RET0_ADDR + 1;
+    assert_eq!(
+        verify_shape(&p),
+        Err(ShapeViolation::Ret0Misplaced {
+            at: crate::layout::RET0_ADDR
+        })
+    );
+}
