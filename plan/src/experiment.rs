@@ -29,6 +29,7 @@
 //! formatted without allocating ([`Name`], or `Display`).
 
 use crate::layout::SiteClass;
+use crate::planner::PlanError;
 use core::fmt;
 
 mod glob;
@@ -428,20 +429,32 @@ impl Experiment {
     }
 
     /// Places the object under test for this experiment: its class, in line
-    /// or out of line as the strategy says.
+    /// or out of line as the strategy says, in its shape (jump labels, or
+    /// `__static_call_return0` in the NOP's place), with the shape's
+    /// proof ([`crate::planner::verify_shape`]) for every shape but
+    /// `call`, whose proof [`crate::planner::plan`] makes.
     pub fn plan(
         &self,
         keys: usize,
         sites_per_key: usize,
         targets_per_key: usize,
-    ) -> Result<crate::ArenaPlan, crate::PlanError> {
-        crate::planner::plan(
+    ) -> Result<crate::layout::ArenaPlan, PlanError> {
+        let p = crate::planner::plan(
             keys,
             sites_per_key,
             targets_per_key,
             self.class,
             self.strategy.outofline(),
-        )
+        )?;
+        let p = match self.shape {
+            Shape::Call => return Ok(p),
+            Shape::Null => Some(p),
+            Shape::Jump => p.with_jump_labels(),
+            Shape::Ret0 => p.with_ret0(),
+        }
+        .ok_or(PlanError::OutOfLineShape)?;
+        crate::planner::verify_shape(&p).map_err(PlanError::Shape)?;
+        Ok(p)
     }
 }
 

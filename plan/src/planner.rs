@@ -168,6 +168,12 @@ pub enum PlanError {
     },
     /// The placement failed its own check: a bug in this crate.
     Unsafe(PlanViolation),
+    /// A shape other than `call` asked of an out-of-line plan, whose one
+    /// patched instruction per key is a trampoline's `jmp`.
+    OutOfLineShape,
+    /// The shape's half of the proof failed ([`verify_shape`]): a bug in
+    /// this crate.
+    Shape(ShapeViolation),
 }
 
 impl fmt::Display for PlanError {
@@ -192,6 +198,10 @@ impl fmt::Display for PlanError {
                 )
             }
             PlanError::Unsafe(v) => write!(f, "the planner built an unsafe plan: {v}"),
+            PlanError::OutOfLineShape => {
+                write!(f, "only a `call` shape can be planned out of line")
+            }
+            PlanError::Shape(v) => write!(f, "the shape's proof failed: {v}"),
         }
     }
 }

@@ -211,7 +211,7 @@ fn checked_floor() -> u64 {
         return 0;
     };
     let z = sizes();
-    let Ok(plan) = plan::plan(z.keys, z.sites, z.targets, e.class, e.strategy.outofline()) else {
+    let Ok(plan) = e.plan(z.keys, z.sites, z.targets) else {
         return 0;
     };
     if crate::arena::install(&plan).is_err() || sync::sync(SyncMode::Ipi).is_err() {
@@ -349,7 +349,12 @@ fn run_one(e: &Experiment, ms: u64) {
         }
     });
     let z = sizes();
-    let plan = match plan::plan(z.keys, z.sites, z.targets, e.class, e.strategy.outofline()) {
+    // The plan in the experiment's shape, with the proofs that no torn
+    // instruction runs (for `null`, `jump` and `ret0`, that every state of
+    // a pass between an instruction and the NOP or `XOR5RAX` is covered,
+    // and that labels and `__static_call_return0` lie apart), before it
+    // runs.
+    let plan = match e.plan(z.keys, z.sites, z.targets) {
         Ok(p) => p,
         // Never fewer sites than asked: the experiment does not run.
         Err(err @ plan::PlanError::ClassTooSmall { .. }) => {
@@ -365,26 +370,6 @@ fn run_one(e: &Experiment, ms: u64) {
         }
         Err(err) => return setup_failed(e, format_args!("plan: {err}")),
     };
-    // Shape `jump`: each site with its own label, and one target left
-    // (enabled) beside the NOP (disabled). Shape `ret0`: the targets
-    // beside `__static_call_return0`.
-    let plan = match e.shape {
-        ex::Shape::Call | ex::Shape::Null => Some(plan),
-        ex::Shape::Jump => plan.with_jump_labels(),
-        ex::Shape::Ret0 => plan.with_ret0(),
-    };
-    let Some(plan) = plan else {
-        return setup_failed(e, format_args!("plan: shape {} out of line", e.shape));
-    };
-    // Shapes `null`, `jump` and `ret0`: the proof that every state of a
-    // pass between an instruction and the NOP (or `XOR5RAX`) is covered,
-    // for this plan's points, and that labels and `__static_call_return0`
-    // lie apart, before it runs.
-    if e.shape != ex::Shape::Call {
-        if let Err(v) = plan::planner::verify_shape(&plan) {
-            return setup_failed(e, format_args!("{} shape {v}", e.shape));
-        }
-    }
     if let Err(err) = crate::arena::install(&plan) {
         return setup_failed(e, format_args!("install: {err:?}"));
     }

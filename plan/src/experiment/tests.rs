@@ -457,3 +457,23 @@ fn an_experiment_plans_its_class_in_line_or_out_of_line_as_its_strategy_says() {
     assert!(!p.outofline() && p.class() == SiteClass::CrossPage);
     assert!(e.plan(0, 1, 2).is_err());
 }
+
+#[test]
+fn an_experiment_plans_its_shape_with_its_proof() {
+    let p = find("int3/gap/ipi/line/timer/jump")
+        .unwrap()
+        .plan(2, 20, 3)
+        .unwrap();
+    assert!(p.labels() && !p.ret0() && p.targets_per_key() == 1);
+    assert_eq!(p.jump_labels().count(), 40);
+    let p = find("int3-batch/gap/ipi/qword/timer/ret0")
+        .unwrap()
+        .plan(1, 2, 3)
+        .unwrap();
+    assert!(p.ret0() && !p.labels() && p.targets_per_key() == 3);
+    let p = find("int3/gap/ipi/qword/timer/null")
+        .unwrap()
+        .plan(1, 2, 2)
+        .unwrap();
+    assert!(!p.ret0() && !p.labels() && p.insn_bytes(0, p.sites(0)[0], 2) == crate::encode::NOP5);
+}
