@@ -106,7 +106,7 @@ mod tests {
             "one line each and a count"
         );
         assert!(
-            l.last().unwrap().starts_with("181 experiment(s): "),
+            l.last().unwrap().starts_with("185 experiment(s): "),
             "{}",
             l.last().unwrap()
         );

@@ -60,6 +60,12 @@ named_enum! {
         OutoflineInt3 = "outofline-int3",
         /// Sites call a trampoline `jmp`, patched with one 4-byte store.
         OutoflineAtomic = "outofline-atomic",
+        /// Linux's `text_poke_early`, for code no other CPU runs (at
+        /// boot): the operand byte by byte in place, with interrupts off,
+        /// then a serializing instruction on the patching CPU. No
+        /// executor runs; the patching CPU's own interrupt (`self`) calls
+        /// the sites, and must never find one half written.
+        Early = "early",
     }
 }
 
@@ -301,6 +307,14 @@ impl Axes {
                 strategy: self.strategy,
                 handler,
             }),
+            _ if self.strategy == Strategy::Early
+                && (self.sync != SyncMode::None || self.interference != Interference::SelfSite) =>
+            {
+                Err(NameError::EarlyNotAlone {
+                    sync: self.sync,
+                    interference: self.interference,
+                })
+            }
             _ => Ok(()),
         }
     }
@@ -620,6 +634,14 @@ pub enum NameError {
         /// The handler.
         handler: Option<Handler>,
     },
+    /// `early` with a sync other than `none` or an interference other
+    /// than `self`: it runs on the patching CPU alone.
+    EarlyNotAlone {
+        /// The sync given.
+        sync: SyncMode,
+        /// The interference given.
+        interference: Interference,
+    },
     /// A strategy without `int3` given a handler.
     HandlerNotUsed {
         /// The strategy.
@@ -716,6 +738,12 @@ impl fmt::Display for NameError {
             NameError::HandlerNotUsed { strategy, handler } => write!(
                 f,
                 "`{strategy}` writes no int3: its handler is written `-`, not `{handler}`"
+            ),
+            NameError::EarlyNotAlone { sync, interference } => write!(
+                f,
+                "`early` runs on the patching CPU alone: its sync is `none` (not `{sync}`) \
+                 and its interference `self` (not `{interference}`), the CPU's own \
+                 interrupt calling the sites"
             ),
         }
     }

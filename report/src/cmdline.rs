@@ -178,11 +178,16 @@ pub enum Sabotage {
     /// through the emulated call that returns 0: EAX keeps the caller's
     /// value.
     Ret0AsNop,
+    /// Strategy `early`: the rewrite runs with interrupts on and no
+    /// serializing instruction after it, as Linux's in-place NOP
+    /// optimization did before 2dc4196138055: the patching CPU's own
+    /// interrupt can run a half-written operand.
+    EarlyIrqsOn,
 }
 
 impl Sabotage {
     /// Every sabotage.
-    pub const ALL: [Sabotage; 34] = [
+    pub const ALL: [Sabotage; 35] = [
         Sabotage::NoFinalSync,
         Sabotage::OperandFirst,
         Sabotage::GapReturn,
@@ -217,6 +222,7 @@ impl Sabotage {
         Sabotage::NullNever,
         Sabotage::OneLabel,
         Sabotage::Ret0AsNop,
+        Sabotage::EarlyIrqsOn,
     ];
 
     /// Its name on the command line.
@@ -256,6 +262,7 @@ impl Sabotage {
             Sabotage::NullNever => "null-never",
             Sabotage::OneLabel => "one-label",
             Sabotage::Ret0AsNop => "ret0-as-nop",
+            Sabotage::EarlyIrqsOn => "early-irqs-on",
         }
     }
 

@@ -112,7 +112,7 @@ fn an_exp_or_ms_in_cmdline_replaces_the_default_ones() {
     let m = menu("exp=naive/*,*/self ms=1000");
     assert_eq!(m[0].cmdline, "exp=naive/*,*/self ms=1000");
     assert_eq!(
-        m[0].title, "exp=naive/*,*/self: 7 experiment(s), 1000 ms each",
+        m[0].title, "exp=naive/*,*/self: 11 experiment(s), 1000 ms each",
         "the two own-boot ones of the list are not run in that boot"
     );
     let m = menu("ms=50");

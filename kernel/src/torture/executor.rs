@@ -206,16 +206,42 @@ pub fn main(_: u64) {
     state::set_executor(cpu, false);
 }
 
-/// Called by the fault path on an executor: sends the CPU back to the
-/// recovery point. Returns false if this CPU is not in an executor loop.
+/// The patching CPU's own interrupt (`self`) calls the first site of the
+/// key being patched, inside a recovery point of its own: under `early`
+/// a half-written operand sends the call to a trap or an unmapped page
+/// (the planner's proof), and the fault path brings the CPU back here,
+/// the failure recorded, to finish its interrupt.
+pub fn self_call() {
+    extern "C" fn call(_: u64) {
+        let key = state::CURRENT_KEY.load(Ordering::Relaxed);
+        let site = state::site(key, 0);
+        if site != 0 {
+            checked_call(key, 0, site, 0, false);
+        }
+    }
+    state::IN_SELF_CALL.store(true, Ordering::Relaxed);
+    // SAFETY: `call`'s frames hold nothing to drop or release (as
+    // `body`'s, see `main`); a fault in the call is recorded before the
+    // CPU is sent back.
+    let _ = unsafe { recovery::enter(call, 0) };
+    state::IN_SELF_CALL.store(false, Ordering::Relaxed);
+}
+
+/// Called by the fault path: sends an executor, or the patching CPU in
+/// its `self` call, back to the recovery point. Returns false if this CPU
+/// is in neither.
 pub fn recover(frame: &mut TrapFrame) -> bool {
-    if !state::is_executor(percpu::index() as usize) || !recovery::resume(frame) {
+    let cpu = percpu::index() as usize;
+    let in_self = cpu == 0 && state::IN_SELF_CALL.load(Ordering::Relaxed);
+    if !(state::is_executor(cpu) || in_self) || !recovery::resume(frame) {
         return false;
     }
     // The frames given up may include a record half written when the
     // fault's interrupt came (`timer-site`): its guard never drops, and
     // every other CPU would wait for the serial lock until it broke it.
     crate::arch::serial::abandon_if_mine();
-    frame.rflags |= 1 << 9; // executors run with interrupts on
+    if !in_self {
+        frame.rflags |= 1 << 9; // executors run with interrupts on
+    }
     true
 }

@@ -323,6 +323,10 @@ pub fn set_executors(n: Option<usize>) {
 /// 3 CPUs on (it watches), at most `executors=N` of them. Every other AP
 /// waits in `hlt` and answers every sync round (`smp`'s idle loop).
 fn executor_cpus() -> core::ops::Range<usize> {
+    // `early` runs on the patching CPU alone.
+    if state::alone() {
+        return 1..1;
+    }
     let n = smp::count();
     let end = if n >= 3 { n - 1 } else { n };
     match EXECUTORS.load(Ordering::Relaxed) {
@@ -768,10 +772,8 @@ pub fn on_timer() {
 /// patched, as an interrupt handler in a real kernel might.
 pub fn on_self() {
     STATS.self_irq.fetch_add(1, Ordering::Relaxed);
-    let key = state::CURRENT_KEY.load(Ordering::Relaxed);
-    let site = state::site(key, 0);
-    if site != 0 && state::ACTIVE.load(Ordering::Acquire) {
-        executor::checked_call(key, 0, site, 0, false);
+    if state::ACTIVE.load(Ordering::Acquire) {
+        executor::self_call();
     }
 }
 

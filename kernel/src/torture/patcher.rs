@@ -277,6 +277,41 @@ impl Patcher<'_> {
                 all.for_each(|i| k.point_complete(i, g));
                 PhaseTicks([t1 - t0, rdtsc() - t1, 0])
             }
+            Strategy::Early => {
+                // Linux's `text_poke_early`, one point at a time:
+                // 1. interrupts off (not under `break=early-irqs-on`);
+                // 2. the operand byte by byte in place, each byte held
+                //    NAIVE_BYTE_GAP_US so that an interrupt the rewrite
+                //    lets in lands in the middle;
+                // 3. a serializing instruction on this CPU (not under the
+                //    word either: the fix added both);
+                // 4. interrupts back: a pending `self` interrupt now finds
+                //    the whole new instruction.
+                let fixed = self.sabotage != Some(Sabotage::EarlyIrqsOn);
+                let t0 = rdtsc();
+                for (i, &pt) in points.iter().enumerate() {
+                    k.point_begin(i, g);
+                    let new = self.plan.insn_bytes(key, pt, to);
+                    let rewrite = || -> Result<(), PatchError> {
+                        for b in 1..5 {
+                            arena::poke(pt + b as u64, &new[b..b + 1])
+                                .map_err(PatchError::Readback)?;
+                            tsc::delay_us(NAIVE_BYTE_GAP_US);
+                        }
+                        if fixed {
+                            sync::serialize_now();
+                        }
+                        Ok(())
+                    };
+                    if fixed {
+                        x86_64::instructions::interrupts::without_interrupts(rewrite)?;
+                    } else {
+                        rewrite()?;
+                    }
+                    k.point_complete(i, g);
+                }
+                PhaseTicks([rdtsc() - t0, 0, 0])
+            }
         };
         k.complete(g);
         Ok(ticks)

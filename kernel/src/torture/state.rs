@@ -191,6 +191,10 @@ pub fn begin(e: &Experiment, plan: &ArenaPlan) {
     );
     LABELS.store(plan.labels(), Ordering::Relaxed);
     RET0.store(plan.ret0(), Ordering::Relaxed);
+    ALONE.store(
+        e.strategy == plan::experiment::Strategy::Early,
+        Ordering::Relaxed,
+    );
     let name = e.name();
     let b = name.as_str().as_bytes();
     for (slot, &byte) in NAME.iter().zip(b) {
@@ -263,6 +267,20 @@ static RET0: AtomicBool = AtomicBool::new(false);
 pub fn ret0() -> bool {
     RET0.load(Ordering::Relaxed)
 }
+
+/// Whether the running experiment runs on the patching CPU alone, no
+/// executor calling the sites (strategy `early`).
+static ALONE: AtomicBool = AtomicBool::new(false);
+
+/// See [`ALONE`].
+pub fn alone() -> bool {
+    ALONE.load(Ordering::Relaxed)
+}
+
+/// Set on the patching CPU while its `self` interrupt calls a site
+/// ([`crate::torture::executor::self_call`]): a fault there sends it back
+/// to that call's recovery point, as an executor's.
+pub static IN_SELF_CALL: AtomicBool = AtomicBool::new(false);
 
 /// Whether the running experiment patches trampolines (out of line).
 pub fn outofline() -> bool {

@@ -23,9 +23,10 @@
 //! | `int3/gap/ipi/qword/{self,timer-site,nmi-site}/null` | 3 | must-pass | NULL where a site is called from an interrupt on the patcher, under an emulated call, inside an NMI |
 //! | the 15 `null` rows again with `/jump` | 15 | must-pass | jump labels: each site's point moves between a `jmp` to its own label and the NOP, so a batch holds as many destinations as sites (in a queue, of several keys) |
 //! | the 15 `null` rows again with `/ret0` | 15 | must-pass | `__static_call_return0`: memory gets `cs cs cs xor eax, eax` while a CPU that traps is sent through an emulated call that returns 0 |
+//! | `early/-/none/*/self` | 4 | must-pass | Linux's `text_poke_early`: in place, byte by byte, interrupts off, the patching CPU alone; its own interrupt calls the sites and must never see a torn operand (`break=early-irqs-on` replays 2dc4196138055) |
 //! | `int3/gap/none/cross-line` | 1 | observe | no sync: stale code may run (`wrong`, `stray_bp`, `stale_*`) or a torn mix (`faults`), or never be seen under an emulator |
 //!
-//! 181 rows. Durations, CPU counts and timeouts are the harness's per-run
+//! 185 rows. Durations, CPU counts and timeouts are the harness's per-run
 //! parameters, not part of an experiment.
 
 use super::{
@@ -38,7 +39,7 @@ use crate::layout::SiteClass;
 pub static DEFAULT_SUITE: &[Experiment] = &SUITE;
 
 /// Number of rows of [`DEFAULT_SUITE`].
-const SUITE_LEN: usize = 181;
+const SUITE_LEN: usize = 185;
 
 const SUITE: [Experiment; SUITE_LEN] = build();
 
@@ -76,7 +77,9 @@ const fn build() -> [Experiment; SUITE_LEN] {
     use Interference::{NmiSite, SelfSite, Timer, TimerSite};
     use Shape::{Jump, Null, Ret0};
     use SiteClass::Qword;
-    use Strategy::{Atomic, Int3, Int3Batch, Int3Queue, Naive, OutoflineAtomic, OutoflineInt3};
+    use Strategy::{
+        Atomic, Early, Int3, Int3Batch, Int3Queue, Naive, OutoflineAtomic, OutoflineInt3,
+    };
     use SyncMode::{Cpumask, Ipi};
 
     let filler = no_bp(Naive, SyncMode::None, Qword);
@@ -256,6 +259,14 @@ const fn build() -> [Experiment; SUITE_LEN] {
             i += 1;
         }
         sh += 1;
+    }
+
+    // `text_poke_early`: in place with interrupts off, the patching CPU
+    // alone, its own interrupt calling the sites; every class.
+    let mut c = 0;
+    while c < CLASSES.len() {
+        s = s.push(no_bp(Early, SyncMode::None, CLASSES[c]).with_interference(SelfSite));
+        c += 1;
     }
 
     // No sync at all: a control whose outcome is a finding.

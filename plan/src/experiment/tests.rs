@@ -104,7 +104,11 @@ fn every_combination_of_axes_has_a_name_that_fits_and_parses_back_if_valid() {
     // Calls: 4 int3 strategies x 6 handlers + 3 others x '-'; NULL, jump
     // labels and ret0: each the 3 in-line int3 strategies x the 5 handlers
     // but spin-bounded; times the rest.
-    assert_eq!(valid, (4 * 6 + 3 + 3 * 3 * 5) * 3 * 4 * 6 * 4);
+    assert_eq!(
+        valid,
+        (4 * 6 + 3 + 3 * 3 * 5) * 3 * 4 * 6 * 4 + 4 * 4,
+        "and `early`: one sync, one interference, 4 classes, 4 serializers"
+    );
 }
 
 #[test]
@@ -166,7 +170,8 @@ fn the_default_suite_covers_every_value_of_every_axis() {
 
 #[test]
 fn the_default_suite_has_the_documented_rows() {
-    assert_eq!(DEFAULT_SUITE.len(), 181);
+    assert_eq!(DEFAULT_SUITE.len(), 185);
+    assert_eq!(matching("early/*").count(), 4);
     assert_eq!(matching("int3/spin-bounded/*").count(), 2);
     assert_eq!(matching("int3-queue/*").count(), 9);
     assert_eq!(matching("*/null").count(), 15);
@@ -402,6 +407,10 @@ fn parse_errors_name_the_bad_part() {
     assert!(err("int3/-/ipi/qword").contains("`int3` writes int3 and needs a handler"));
     assert!(err("atomic/gap/ipi/qword")
         .contains("`atomic` writes no int3: its handler is written `-`, not `gap`"));
+    assert!(err("early/-/ipi/qword/self").contains("its sync is `none` (not `ipi`)"));
+    assert!(err("early/-/none/qword/timer").contains("its interference `self` (not `timer`)"));
+    assert!(err("early/-/none/qword").contains("(not `none`)"));
+    assert!(parse_name("early/-/none/cross-page/self").is_ok());
     assert_eq!(
         parse_name("int3/gap/ipi"),
         Err(NameError::Parts { found: 3 })
