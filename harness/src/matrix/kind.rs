@@ -34,6 +34,11 @@ pub enum FailureKind {
     /// was not tested (`plan::verdict::Unmet::NoNullCalls`): the judged
     /// check's own control, with no failure counted beside it.
     NoNullCalls,
+    /// One counter or the other (`a|b`): for a defect whose failures go
+    /// one way or another as the platform's timing decides, as a torn
+    /// call lands on an `int3` (`stray_bp`) or an unmapped page
+    /// (`faults`).
+    Either(&'static str, &'static str),
 }
 
 /// The patcher's errors a row can expect, by name, and how the kernel's
@@ -43,12 +48,15 @@ const PATCHER_ERRORS: [(&str, &str); 2] =
 
 impl FailureKind {
     /// Its name in a table.
-    pub fn name(self) -> &'static str {
+    fn name(self) -> &'static str {
         match self {
             FailureKind::Counter(c) => c,
             FailureKind::Deadlock => "deadlock",
             FailureKind::PatcherError(e) => e,
             FailureKind::NoNullCalls => "no_null_calls",
+            // No name of its own, and not among `all`: `Display` writes
+            // `a|b`.
+            FailureKind::Either(a, _) => a,
         }
     }
 
@@ -70,7 +78,17 @@ impl FailureKind {
     }
 }
 
-/// Parses `expect_kind = a,b`: known names, none twice, at least one.
+impl std::fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FailureKind::Either(a, b) => write!(f, "{a}|{b}"),
+            k => f.write_str(k.name()),
+        }
+    }
+}
+
+/// Parses `expect_kind = a,b`: known names, none twice, at least one; a
+/// kind may be `a|b`, either of two failure counters.
 pub fn parse_kinds(value: &str) -> Result<Vec<FailureKind>> {
     let names = || {
         FailureKind::all()
@@ -86,11 +104,26 @@ pub fn parse_kinds(value: &str) -> Result<Vec<FailureKind>> {
                 names()
             );
         }
-        let Some(k) = FailureKind::all().find(|k| k.name() == word) else {
-            bail!(
-                "`expect_kind = {value}`: unknown failure kind `{word}` (kinds: {})",
-                names()
-            );
+        let find = |w: &str| -> Result<FailureKind> {
+            match FailureKind::all().find(|k| k.name() == w) {
+                Some(k) => Ok(k),
+                None => bail!(
+                    "`expect_kind = {value}`: unknown failure kind `{w}` (kinds: {})",
+                    names()
+                ),
+            }
+        };
+        let k = match word.split_once('|') {
+            Some((a, b)) => match (find(a.trim())?, find(b.trim())?) {
+                (FailureKind::Counter(a), FailureKind::Counter(b)) if a != b => {
+                    FailureKind::Either(a, b)
+                }
+                _ => bail!(
+                    "`expect_kind = {value}`: `{word}`: either side of `|` is a failure \
+                     counter, the two different"
+                ),
+            },
+            None => find(word)?,
         };
         if out.contains(&k) {
             bail!("`expect_kind = {value}`: `{word}` twice");
@@ -112,7 +145,11 @@ pub fn parse_kinds(value: &str) -> Result<Vec<FailureKind>> {
 
 /// `stray_bp,faults`.
 pub fn kinds_text(kinds: &[FailureKind]) -> String {
-    kinds.iter().map(|k| k.name()).collect::<Vec<_>>().join(",")
+    kinds
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Whether experiment `j` of a sabotage row was caught through `kinds`;
@@ -208,10 +245,11 @@ pub fn caught(j: &ExpJudgement, kinds: &[FailureKind]) -> Result<String, String>
         }
         return Ok("null_calls=0".into());
     }
-    let missing: Vec<&str> = kinds
+    let missing: Vec<String> = kinds
         .iter()
         .filter_map(|k| match k {
-            FailureKind::Counter(c) if n(c) == 0 => Some(*c),
+            FailureKind::Counter(c) if n(c) == 0 => Some(c.to_string()),
+            FailureKind::Either(a, b) if n(a) + n(b) == 0 => Some(format!("{a} or {b}")),
             _ => None,
         })
         .collect();
@@ -237,6 +275,7 @@ pub fn caught(j: &ExpJudgement, kinds: &[FailureKind]) -> Result<String, String>
             FailureKind::Deadlock => format!("deadlock cpus={}", j.stuck.len()),
             FailureKind::PatcherError(e) => format!("error={e}"),
             FailureKind::NoNullCalls => "null_calls=0".into(),
+            FailureKind::Either(a, b) => format!("{a}={} {b}={}", n(a), n(b)),
         })
         .collect::<Vec<_>>()
         .join(" "))
@@ -296,6 +335,27 @@ mod tests {
 
     fn kinds(s: &str) -> Vec<FailureKind> {
         parse_kinds(s).unwrap()
+    }
+
+    #[test]
+    fn either_of_two_counters_is_caught_by_one_and_missed_when_neither_counted() {
+        let want = kinds("stray_bp|faults");
+        assert_eq!(want, [FailureKind::Either("stray_bp", "faults")]);
+        assert_eq!(kinds_text(&want), "stray_bp|faults");
+        assert_eq!(
+            caught(&failed(&[("faults", 9)]), &want),
+            Ok("stray_bp=0 faults=9".into())
+        );
+        assert!(caught(&failed(&[("stray_bp", 2), ("faults", 1)]), &want).is_ok());
+        let e = caught(&failed(&[("wrong", 3)]), &want).unwrap_err();
+        assert!(e.contains("no stray_bp or faults counted"), "{e}");
+        // Both sides are counters, and different.
+        assert!(parse_kinds("stray_bp|stray_bp").is_err());
+        assert!(parse_kinds("stray_bp|deadlock").is_err());
+        assert!(parse_kinds("stray_bp|nothing")
+            .unwrap_err()
+            .to_string()
+            .contains("`nothing`"));
     }
 
     #[test]

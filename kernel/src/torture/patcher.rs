@@ -124,6 +124,9 @@ pub struct PhaseTicks(pub [u64; 3]);
 /// The pause between the bytes of a `naive` write.
 const NAIVE_BYTE_GAP_US: u64 = 20;
 
+/// `early`: how long the first new operand byte stands alone.
+const EARLY_HOLD_US: u64 = 60;
+
 /// `break=operand-first`: how long each intermediate operand stays in
 /// memory at most while the executors go through their sites.
 const OPERAND_FIRST_HOLD_US: u64 = 5_000;
@@ -280,9 +283,12 @@ impl Patcher<'_> {
             Strategy::Early => {
                 // Linux's `text_poke_early`, one point at a time:
                 // 1. interrupts off (not under `break=early-irqs-on`);
-                // 2. the operand byte by byte in place, each byte held
-                //    NAIVE_BYTE_GAP_US so that an interrupt the rewrite
-                //    lets in lands in the middle;
+                // 2. the operand byte by byte in place, the first byte
+                //    held EARLY_HOLD_US so that an interrupt the rewrite
+                //    lets in lands in the middle: on a call whose low
+                //    operand byte alone is new, which goes at most 255
+                //    bytes from the old target, to `int3` padding or an
+                //    unmapped page (the planner's proof);
                 // 3. a serializing instruction on this CPU (not under the
                 //    word either: the fix added both);
                 // 4. interrupts back: a pending `self` interrupt now finds
@@ -296,7 +302,9 @@ impl Patcher<'_> {
                         for b in 1..5 {
                             arena::poke(pt + b as u64, &new[b..b + 1])
                                 .map_err(PatchError::Readback)?;
-                            tsc::delay_us(NAIVE_BYTE_GAP_US);
+                            if b == 1 {
+                                tsc::delay_us(EARLY_HOLD_US);
+                            }
                         }
                         if fixed {
                             sync::serialize_now();
