@@ -106,7 +106,7 @@ mod tests {
             "one line each and a count"
         );
         assert!(
-            l.last().unwrap().starts_with("185 experiment(s): "),
+            l.last().unwrap().starts_with("200 experiment(s): "),
             "{}",
             l.last().unwrap()
         );
@@ -134,10 +134,10 @@ mod tests {
         let timer = select("int3*/*/*/*/?i*").unwrap();
         let nmi = select("int3*/*/*/*/n?i").unwrap();
         // `?i*` also takes the six `timer-site` experiments, the six
-        // `int3-queue` rows (all under the timer), and the ten `null`, ten
-        // `jump` and ten `ret0` rows under the timer; `n?i` ends at `nmi`,
-        // so no `nmi/null` row or the like.
-        assert_eq!((timer.len(), nmi.len()), (91, 48));
+        // `int3-queue` rows (all under the timer), and the ten rows of each
+        // of `null`, `jump`, `jump8` and `ret0` under the timer; `n?i` ends
+        // at `nmi`, so no `nmi/null` row or the like.
+        assert_eq!((timer.len(), nmi.len()), (101, 48));
         assert!(timer
             .iter()
             .chain(&nmi)

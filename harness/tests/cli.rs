@@ -79,8 +79,8 @@ fn an_unknown_control_is_refused_with_the_known_ones() {
 #[test]
 fn list_shows_every_registry_experiment_and_a_count() {
     let r = run(bare().arg("list"));
-    assert_status(&r, 0, "185 experiment(s): ");
-    assert_eq!(r.1.lines().count(), 186, "one line each and a count");
+    assert_status(&r, 0, "200 experiment(s): ");
+    assert_eq!(r.1.lines().count(), 201, "one line each and a count");
     assert!(
         r.1.lines()
             .any(|l| l.starts_with("int3/retry/ipi/qword/self") && l.ends_with("own-boot")),

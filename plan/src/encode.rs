@@ -11,6 +11,7 @@
 //! | padding | `CC` (`int3`) everywhere else | |
 //! | NULL site (shape `null`), disabled jump label (shape `jump`) | [`NOP5`] in place of the `call` | 5 |
 //! | enabled jump label (shape `jump`) | `E9 rel32` (`jmp label`) in place of the `call` | 5 |
+//! | 2-byte jump label (shape `jump8`) | `EB rel8` (`jmp label`) or [`NOP2`], then [`NOP3`] | 2 + 3 |
 //! | `__static_call_return0` site (shape `ret0`) | [`XOR5RAX`] in place of the `call` | 5 |
 //! | `__static_call_return0` (shape `ret0`) | [`RET0_BODY`] (`xor eax, eax; ret`) | 3 |
 //!
@@ -66,6 +67,41 @@ pub const RET: u8 = 0xC3;
 /// as Linux writes it (`x86_nops[5]`). No byte is `CC`, so a byte read at
 /// a NOP site never looks like a cover.
 pub const NOP5: [u8; 5] = [0x0F, 0x1F, 0x44, 0x00, 0x00];
+/// Opcode of `jmp rel8`.
+pub const JMP8_OPCODE: u8 = 0xEB;
+/// The 2-byte NOP (`xchg ax, ax`) a disabled 2-byte jump label holds, as
+/// Linux writes it.
+pub const NOP2: [u8; 2] = [0x66, 0x90];
+/// The 3-byte NOP (`nopl (%rax)`) that follows a 2-byte jump label in this
+/// kernel's stubs (shape `jump8`), so that the patch point stays 5 bytes,
+/// of which only the first 2 ever change.
+pub const NOP3: [u8; 3] = [0x0F, 0x1F, 0x00];
+
+/// `jmp target` in 2 bytes at `insn_addr`, then [`NOP3`]: a 2-byte jump
+/// label as a 5-byte point. `None` if `target` is out of `rel8` reach.
+pub fn jmp8_point(insn_addr: u64, target: u64) -> Option<[u8; 5]> {
+    let rel = i8::try_from(i128::from(target) - i128::from(insn_addr) - 2).ok()?;
+    Some([JMP8_OPCODE, rel as u8, NOP3[0], NOP3[1], NOP3[2]])
+}
+
+/// A disabled 2-byte jump label as a 5-byte point: [`NOP2`], then
+/// [`NOP3`].
+pub const NOP2_POINT: [u8; 5] = [NOP2[0], NOP2[1], NOP3[0], NOP3[1], NOP3[2]];
+
+/// Where the `jmp` that begins `bytes` (at `insn_addr`) goes: `jmp rel32`
+/// or `jmp rel8`. `None` for anything else.
+pub fn decode_jmp_dest(bytes: &[u8; 5], insn_addr: u64) -> Option<u64> {
+    match bytes[0] {
+        JMP_OPCODE => decode_rel32_dest(bytes, insn_addr).map(|(_, d)| d),
+        JMP8_OPCODE => Some(
+            insn_addr
+                .wrapping_add(2)
+                .wrapping_add(bytes[1] as i8 as i64 as u64),
+        ),
+        _ => None,
+    }
+}
+
 /// What Linux writes at a call site updated to `__static_call_return0`:
 /// `cs cs cs xor eax, eax`, one 5-byte instruction that clears RAX. A
 /// CPU that traps on the site while it is being patched is sent through

@@ -179,6 +179,11 @@ named_enum! {
         /// ([`crate::layout::label_id`]) with EDX cleared; through the
         /// NOP the stub's tail runs, as for `null`.
         Jump = "jump",
+        /// The 2-byte jump labels Linux uses where the label is in reach:
+        /// `jmp rel8` (`EB xx`) <-> `66 90`. Here each is followed by a
+        /// 3-byte NOP, so the point is 5 bytes of which 2 change; a CPU
+        /// that traps on a disabled label goes on at the NOP after it.
+        Jump8 = "jump8",
         /// Each patch moves a site to a target's `call` or to
         /// `__static_call_return0` and back, as Linux writes it: `cs cs
         /// cs xor eax, eax` ([`crate::encode::XOR5RAX`]) in memory, and an
@@ -199,7 +204,7 @@ impl Shape {
     pub const fn fits(self, strategy: Strategy) -> bool {
         match self {
             Shape::Call => true,
-            Shape::Null | Shape::Jump | Shape::Ret0 => matches!(
+            Shape::Null | Shape::Jump | Shape::Jump8 | Shape::Ret0 => matches!(
                 strategy,
                 Strategy::Int3 | Strategy::Int3Batch | Strategy::Int3Queue
             ),
@@ -463,7 +468,8 @@ impl Experiment {
         let p = match self.shape {
             Shape::Call => return Ok(p),
             Shape::Null => Some(p),
-            Shape::Jump => p.with_jump_labels(),
+            Shape::Jump => p.with_jump_labels(false),
+            Shape::Jump8 => p.with_jump_labels(true),
             Shape::Ret0 => p.with_ret0(),
         }
         .ok_or(PlanError::OutOfLineShape)?;

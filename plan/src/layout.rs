@@ -405,6 +405,7 @@ pub struct ArenaPlan {
     pub(crate) class: SiteClass,
     pub(crate) outofline: bool,
     pub(crate) labels: bool,
+    pub(crate) short_labels: bool,
     pub(crate) ret0: bool,
     pub(crate) sites: [[u64; MAX_SITES_PER_KEY]; MAX_KEYS],
     pub(crate) trampolines: [u64; MAX_KEYS],
@@ -440,10 +441,16 @@ impl ArenaPlan {
         self.outofline
     }
 
-    /// Whether each site is a jump label (shape `jump`): its point moves
-    /// between `jmp` to its own label and the NOP ([`ArenaPlan::with_jump_labels`]).
+    /// Whether each site is a jump label (shapes `jump`, `jump8`): its
+    /// point moves between `jmp` to its own label and the NOP
+    /// ([`ArenaPlan::with_jump_labels`]).
     pub const fn labels(&self) -> bool {
         self.labels
+    }
+
+    /// Whether the jump labels are the 2-byte form (shape `jump8`).
+    pub const fn short_labels(&self) -> bool {
+        self.short_labels
     }
 
     /// The plan for shape `jump` (Linux's jump labels, each site branching
@@ -451,13 +458,17 @@ impl ArenaPlan {
     /// [`label_addr`] that returns [`label_id`]; target 0 now stands for
     /// "enabled", every point a `jmp` to its own site's label, and
     /// [`ArenaPlan::null_target`], now 1, for "disabled", the NOP. So one
-    /// batch sends its sites to as many destinations as it has sites. Only
-    /// for in-line plans: out of line `None`.
-    pub fn with_jump_labels(mut self) -> Option<ArenaPlan> {
+    /// batch sends its sites to as many destinations as it has sites.
+    /// `short`: the 2-byte form Linux uses where the label is in reach
+    /// (`jmp rel8` <-> `66 90`, shape `jump8`), each followed by
+    /// [`encode::NOP3`] so that the point is 5 bytes of which 2 change.
+    /// Only for in-line plans: out of line `None`.
+    pub fn with_jump_labels(mut self, short: bool) -> Option<ArenaPlan> {
         if self.outofline {
             return None;
         }
         self.labels = true;
+        self.short_labels = short;
         self.targets_per_key = 1;
         Some(self)
     }
@@ -552,6 +563,9 @@ impl ArenaPlan {
     pub fn dest(&self, key: usize, insn_addr: u64, target: usize) -> (u64, bool) {
         if target == self.null_target() && self.ret0 {
             (RET0_ADDR, false)
+        } else if target == self.null_target() && self.short_labels {
+            // The 2-byte NOP emulated: on to the [`encode::NOP3`].
+            (insn_addr + encode::NOP2.len() as u64, true)
         } else if target == self.null_target() {
             (insn_addr + encode::REL32_INSN_LEN as u64, true)
         } else if self.labels {
@@ -628,9 +642,15 @@ impl ArenaPlan {
         if target == self.null_target() && !self.outofline {
             return if self.ret0 {
                 encode::XOR5RAX
+            } else if self.short_labels {
+                encode::NOP2_POINT
             } else {
                 encode::NOP5
             };
+        }
+        if self.short_labels {
+            return encode::jmp8_point(insn_addr, label_addr(insn_addr))
+                .expect("a label is within 2 lines of its site");
         }
         if self.labels {
             return encode::jmp_rel32(insn_addr, label_addr(insn_addr))

@@ -249,6 +249,7 @@ pub fn plan(
         class,
         outofline,
         labels: false,
+        short_labels: false,
         ret0: false,
         sites: [[0; MAX_SITES_PER_KEY]; MAX_KEYS],
         trampolines: [0; MAX_KEYS],
@@ -781,8 +782,8 @@ pub fn verify_shape(plan: &ArenaPlan) -> Result<(), ShapeViolation> {
     for (n, (key, index, label, _)) in plan.jump_labels().enumerate() {
         let site = plan.sites(key)[index];
         let last = label + encode::TARGET_BODY_LEN as u64 - 1;
-        let jumps_there = encode::decode_rel32_dest(&plan.insn_bytes(key, site, 0), site)
-            == Some((encode::JMP_OPCODE, label));
+        let jumps_there =
+            encode::decode_jmp_dest(&plan.insn_bytes(key, site, 0), site) == Some(label);
         let alone = (label..=last).all(|b| code_at(plan, b).is_none())
             && others(plan).all(|r| !(r.addr <= last && label < r.addr + r.len))
             && plan

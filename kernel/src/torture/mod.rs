@@ -460,7 +460,7 @@ fn run_one(e: &Experiment, ms: u64) {
         let nop_choice = match e.shape {
             ex::Shape::Call => false,
             ex::Shape::Null => !crate::sabotage::sabotaged(cmdline::Sabotage::NullNever),
-            ex::Shape::Jump | ex::Shape::Ret0 => true,
+            ex::Shape::Jump | ex::Shape::Jump8 | ex::Shape::Ret0 => true,
         };
         let choices = plan.targets_per_key() + usize::from(nop_choice);
         let next = |k: usize| key::KEYS[k].started.load(Ordering::Relaxed) + 1;

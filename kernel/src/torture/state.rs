@@ -185,7 +185,9 @@ pub fn begin(e: &Experiment, plan: &ArenaPlan) {
     NOP_SHAPE.store(
         matches!(
             e.shape,
-            plan::experiment::Shape::Null | plan::experiment::Shape::Jump
+            plan::experiment::Shape::Null
+                | plan::experiment::Shape::Jump
+                | plan::experiment::Shape::Jump8
         ),
         Ordering::Relaxed,
     );
@@ -369,9 +371,9 @@ fn note_failure(seen: u64) -> bool {
 /// reaches now (through its trampoline out of line), if it decodes to one.
 fn installed_id(key: usize, site: u64) -> Option<u32> {
     let insn = crate::arena::peek::<5>(site);
-    if insn == plan::encode::NOP5 {
-        // A NULL site or a disabled label (shapes `null`, `jump`): no
-        // target runs.
+    if insn == plan::encode::NOP5 || labels() && insn == plan::encode::NOP2_POINT {
+        // A NULL site or a disabled label (shapes `null`, `jump`,
+        // `jump8`): no target runs.
         return Some(plan::encode::POISON_EAX);
     }
     if insn == plan::encode::XOR5RAX {
@@ -382,8 +384,7 @@ fn installed_id(key: usize, site: u64) -> Option<u32> {
         // An enabled label stands for the key's target 0
         // (`ArenaPlan::with_jump_labels`).
         let label = plan::layout::label_addr(site);
-        let dest = plan::encode::decode_rel32_dest(&insn, site);
-        return (dest == Some((plan::encode::JMP_OPCODE, label)))
+        return (plan::encode::decode_jmp_dest(&insn, site) == Some(label))
             .then(|| plan::planner::target_id(key, 0));
     }
     let follow = |at: u64, opcode: u8| {

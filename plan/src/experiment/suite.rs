@@ -22,11 +22,12 @@
 //! | `int3/{trampoline,r10r11}/cpumask/qword/nmi/null`, `int3/retry/ipi/qword/timer/null`, `int3/spin/cpumask/qword/null` | 4 | must-pass | NULL under the other handlers and the mask sync |
 //! | `int3/gap/ipi/qword/{self,timer-site,nmi-site}/null` | 3 | must-pass | NULL where a site is called from an interrupt on the patcher, under an emulated call, inside an NMI |
 //! | the 15 `null` rows again with `/jump` | 15 | must-pass | jump labels: each site's point moves between a `jmp` to its own label and the NOP, so a batch holds as many destinations as sites (in a queue, of several keys) |
+//! | the 15 `null` rows again with `/jump8` | 15 | must-pass | the 2-byte jump labels Linux uses where the label is in reach: `jmp rel8` <-> `66 90`, the only bytes of the point that change |
 //! | the 15 `null` rows again with `/ret0` | 15 | must-pass | `__static_call_return0`: memory gets `cs cs cs xor eax, eax` while a CPU that traps is sent through an emulated call that returns 0 |
 //! | `early/-/none/*/self` | 4 | must-pass | Linux's `text_poke_early`: in place, byte by byte, interrupts off, the patching CPU alone; its own interrupt calls the sites and must never see a torn operand (`break=early-irqs-on` replays 2dc4196138055) |
 //! | `int3/gap/none/cross-line` | 1 | observe | no sync: stale code may run (`wrong`, `stray_bp`, `stale_*`) or a torn mix (`faults`), or never be seen under an emulator |
 //!
-//! 185 rows. Durations, CPU counts and timeouts are the harness's per-run
+//! 200 rows. Durations, CPU counts and timeouts are the harness's per-run
 //! parameters, not part of an experiment.
 
 use super::{
@@ -39,7 +40,7 @@ use crate::layout::SiteClass;
 pub static DEFAULT_SUITE: &[Experiment] = &SUITE;
 
 /// Number of rows of [`DEFAULT_SUITE`].
-const SUITE_LEN: usize = 185;
+const SUITE_LEN: usize = 200;
 
 const SUITE: [Experiment; SUITE_LEN] = build();
 
@@ -75,7 +76,7 @@ impl Rows {
 
 const fn build() -> [Experiment; SUITE_LEN] {
     use Interference::{NmiSite, SelfSite, Timer, TimerSite};
-    use Shape::{Jump, Null, Ret0};
+    use Shape::{Jump, Jump8, Null, Ret0};
     use SiteClass::Qword;
     use Strategy::{
         Atomic, Early, Int3, Int3Batch, Int3Queue, Naive, OutoflineAtomic, OutoflineInt3,
@@ -201,11 +202,11 @@ const fn build() -> [Experiment; SUITE_LEN] {
     s = s.push(bp(Int3, Handler::Gap, Ipi, Qword).with_serialize(Serializer::MovCr2));
     s = s.push(bp(Int3, Handler::Gap, Ipi, Qword).with_serialize(Serializer::Serialize));
 
-    // NULL static calls (shape `null`), jump labels (shape `jump`) and
-    // `__static_call_return0` (shape `ret0`):
+    // NULL static calls (shape `null`), jump labels (shapes `jump` and
+    // `jump8`) and `__static_call_return0` (shape `ret0`):
     // every class under `gap`, the batches, the other handlers, and where
     // a site is called from an interrupt.
-    let shapes = [Null, Jump, Ret0];
+    let shapes = [Null, Jump, Jump8, Ret0];
     let mut sh = 0;
     while sh < shapes.len() {
         let shape = shapes[sh];

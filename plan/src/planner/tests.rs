@@ -842,7 +842,7 @@ fn the_null_proof_names_the_state_a_pass_without_its_cover_leaves_visible() {
 
 fn labelled(class: SiteClass) -> ArenaPlan {
     full(class, false)
-        .with_jump_labels()
+        .with_jump_labels(false)
         .expect("an in-line plan takes labels")
 }
 
@@ -873,7 +873,7 @@ fn every_jump_label_lies_apart_and_every_state_between_its_jmp_and_the_nop_is_co
         );
         assert_eq!(p.stub_bytes(k, i)[..5], p.insn_bytes(k, site, 0));
     }
-    assert_eq!(full(SiteClass::Qword, true).with_jump_labels(), None);
+    assert_eq!(full(SiteClass::Qword, true).with_jump_labels(false), None);
     assert_eq!(full(SiteClass::Qword, false).jump_labels().count(), 0);
 }
 
@@ -951,4 +951,38 @@ fn return0_on_other_code_is_named_misplaced() {
             at: crate::layout::RET0_ADDR
         })
     );
+}
+
+#[test]
+fn every_2_byte_jump_label_reaches_its_label_with_rel8_and_only_its_first_2_bytes_change() {
+    for &class in SiteClass::ALL {
+        let p = full(class, false).with_jump_labels(true).unwrap();
+        assert_eq!(verify_shape(&p), Ok(()), "{class}");
+        for k in 0..p.keys() {
+            for &site in p.sites(k) {
+                let (on, off) = (p.insn_bytes(k, site, 0), p.insn_bytes(k, site, 1));
+                assert_eq!(on[0], encode::JMP8_OPCODE, "{class} {site:#x}");
+                assert_eq!(off, encode::NOP2_POINT);
+                assert_eq!(on[2..], off[2..], "the 3-byte NOP stays");
+                assert_eq!(
+                    encode::decode_jmp_dest(&on, site),
+                    Some(crate::layout::label_addr(site))
+                );
+                // A disabled label emulated goes on at the 3-byte NOP.
+                assert_eq!(p.dest(k, site, 1), (site + 2, true));
+            }
+        }
+        // A pass has 4 states besides old and new: only byte 1 differs
+        // under the cover.
+        let site = p.sites(0)[0];
+        let mut states = BTreeSet::new();
+        int3_pass_states(
+            p.insn_bytes(0, site, 1),
+            p.insn_bytes(0, site, 0),
+            &mut |b| {
+                states.insert(b);
+            },
+        );
+        assert_eq!(states.len(), 4, "{class}");
+    }
 }
