@@ -604,7 +604,7 @@ pub enum NameError {
         text: Snippet,
     },
     /// The fifth part is neither an interference nor a serializing
-    /// instruction.
+    /// instruction (nor, when it is the last, a shape).
     UnknownTail {
         /// The part.
         text: Snippet,
@@ -687,8 +687,10 @@ impl fmt::Display for NameError {
             NameError::UnknownTail { text } => {
                 write!(f, "`{text}` is neither an interference (")?;
                 one_of(f, Axis::Interference)?;
-                f.write_str(") nor a serializing instruction (")?;
+                f.write_str("), a serializing instruction (")?;
                 one_of(f, Axis::Serialize)?;
+                f.write_str(") nor, as the last part, a shape (")?;
+                one_of(f, Axis::Shape)?;
                 f.write_str(")")
             }
             NameError::Misplaced { text } => write!(
@@ -745,12 +747,16 @@ impl fmt::Display for NameError {
                 f,
                 "`{strategy}` writes no int3: its handler is written `-`, not `{handler}`"
             ),
-            NameError::EarlyNotAlone { sync, interference } => write!(
-                f,
-                "`early` runs on the patching CPU alone: its sync is `none` (not `{sync}`) \
-                 and its interference `self` (not `{interference}`), the CPU's own \
-                 interrupt calling the sites"
-            ),
+            NameError::EarlyNotAlone { sync, interference } => {
+                f.write_str("`early` runs on the patching CPU alone: ")?;
+                if *sync != SyncMode::None {
+                    write!(f, "its sync is `none`, not `{sync}`; ")?;
+                }
+                if *interference != Interference::SelfSite {
+                    write!(f, "its interference is `self`, not `{interference}`; ")?;
+                }
+                f.write_str("the CPU's own interrupt calls the sites")
+            }
         }
     }
 }

@@ -407,9 +407,22 @@ fn parse_errors_name_the_bad_part() {
     assert!(err("int3/-/ipi/qword").contains("`int3` writes int3 and needs a handler"));
     assert!(err("atomic/gap/ipi/qword")
         .contains("`atomic` writes no int3: its handler is written `-`, not `gap`"));
-    assert!(err("early/-/ipi/qword/self").contains("its sync is `none` (not `ipi`)"));
-    assert!(err("early/-/none/qword/timer").contains("its interference `self` (not `timer`)"));
-    assert!(err("early/-/none/qword").contains("(not `none`)"));
+    let e = err("early/-/ipi/qword/self");
+    assert!(
+        e.contains("its sync is `none`, not `ipi`") && !e.contains("interference"),
+        "{e}"
+    );
+    let e = err("early/-/none/qword/timer");
+    assert!(
+        e.contains("its interference is `self`, not `timer`") && !e.contains("sync"),
+        "{e}"
+    );
+    assert!(err("early/-/none/qword").contains("not `none`"));
+    let e = err("int3/gap/ipi/qword/jump9");
+    assert!(
+        e.contains("a shape (`call`, `null`, `jump`, `jump8`, `ret0`)"),
+        "{e}"
+    );
     assert!(parse_name("early/-/none/cross-page/self").is_ok());
     assert_eq!(
         parse_name("int3/gap/ipi"),
