@@ -194,6 +194,16 @@ named_enum! {
 }
 
 impl Shape {
+    /// What a call through a site of this shape may return
+    /// ([`crate::encode::returned`]).
+    pub const fn return_rules(self) -> crate::encode::ReturnRules {
+        crate::encode::ReturnRules {
+            nop: matches!(self, Shape::Null | Shape::Jump | Shape::Jump8),
+            labels: matches!(self, Shape::Jump | Shape::Jump8),
+            ret0: matches!(self, Shape::Ret0),
+        }
+    }
+
     /// Whether `strategy` can patch this shape with the proof that no
     /// torn instruction runs ([`crate::planner`]): a `call` everywhere;
     /// the others only under the in-line `int3` strategies, whose covered

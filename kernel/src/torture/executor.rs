@@ -85,11 +85,7 @@ pub fn checked_call(key: usize, index: usize, site: u64, cpu: usize, low: bool) 
     // Release).
     let s1 = k.point_started(point);
     let site_mark = plan::layout::site_mark(key, index);
-    let rules = plan::encode::ReturnRules {
-        nop: state::nop_shape(),
-        labels: state::labels(),
-        ret0: state::ret0(),
-    };
+    let rules = state::return_rules();
     // The window judges a call that ran no target as NULL's id (the
     // poison); only the site's own label stands for the key's target 0
     // (`ArenaPlan::with_jump_labels`), another site's is a wrong target
@@ -148,9 +144,10 @@ fn plant(cpu: usize) {
     // target 0, so a call that ran no target, or returned 0, must be
     // rejected too.
     if c0 == 0 && s1 == 0 {
+        let rules = state::return_rules();
         for (on, other) in [
-            (state::nop_shape(), plan::encode::POISON_EAX),
-            (state::ret0(), plan::encode::RET0_ID),
+            (rules.nop, plan::encode::POISON_EAX),
+            (rules.ret0, plan::encode::RET0_ID),
         ] {
             if on {
                 if let WindowResult::Valid { .. } = judge(k, c0, s1, other) {

@@ -182,17 +182,7 @@ pub fn begin(e: &Experiment, plan: &ArenaPlan) {
     }
     CURRENT_KEY.store(0, Ordering::Relaxed);
     INTERFERENCE.store(e.interference as usize, Ordering::Relaxed);
-    NOP_SHAPE.store(
-        matches!(
-            e.shape,
-            plan::experiment::Shape::Null
-                | plan::experiment::Shape::Jump
-                | plan::experiment::Shape::Jump8
-        ),
-        Ordering::Relaxed,
-    );
-    LABELS.store(plan.labels(), Ordering::Relaxed);
-    RET0.store(plan.ret0(), Ordering::Relaxed);
+    SHAPE.store(e.shape as u8, Ordering::Relaxed);
     ALONE.store(
         e.strategy == plan::experiment::Strategy::Early,
         Ordering::Relaxed,
@@ -241,33 +231,25 @@ pub fn shape() -> (usize, usize) {
     )
 }
 
-/// Whether the running experiment moves its sites to and from the NOP
-/// (shapes `null` and `jump`): a call that ran no target is then a result
-/// the window judges, not a bad return.
-static NOP_SHAPE: AtomicBool = AtomicBool::new(false);
+/// The running experiment's shape (`Shape as u8`).
+static SHAPE: AtomicU8 = AtomicU8::new(0);
 
-/// See [`NOP_SHAPE`].
-pub fn nop_shape() -> bool {
-    NOP_SHAPE.load(Ordering::Relaxed)
+/// What a call through a site of the running experiment may return
+/// (`plan::experiment::Shape::return_rules`).
+pub fn return_rules() -> plan::encode::ReturnRules {
+    let n = SHAPE.load(Ordering::Relaxed) as usize;
+    plan::experiment::Shape::ALL
+        .get(n)
+        .copied()
+        .unwrap_or(plan::experiment::Shape::Call)
+        .return_rules()
 }
 
-/// Whether the running experiment's sites are jump labels (shape `jump`):
-/// a site's `jmp` goes to its own label, which returns the label's id
-/// (`plan::layout::label_id`) with EDX cleared.
-static LABELS: AtomicBool = AtomicBool::new(false);
-
-/// See [`LABELS`].
-pub fn labels() -> bool {
-    LABELS.load(Ordering::Relaxed)
-}
-
-/// Whether the running experiment's sites may return 0 through
-/// `__static_call_return0` (shape `ret0`).
-static RET0: AtomicBool = AtomicBool::new(false);
-
-/// See [`RET0`].
-pub fn ret0() -> bool {
-    RET0.load(Ordering::Relaxed)
+/// Whether the running experiment's sites are jump labels (shapes `jump`,
+/// `jump8`): a site's `jmp` goes to its own label, which returns the
+/// label's id (`plan::layout::label_id`) with EDX cleared.
+fn labels() -> bool {
+    return_rules().labels
 }
 
 /// Whether the running experiment runs on the patching CPU alone, no

@@ -499,3 +499,20 @@ fn an_experiment_plans_its_shape_with_its_proof() {
         .unwrap();
     assert!(!p.ret0() && !p.labels() && p.insn_bytes(0, p.sites(0)[0], 2) == crate::encode::NOP5);
 }
+
+#[test]
+fn each_shape_allows_the_returns_of_its_own_instructions_only() {
+    let r = |s: Shape| {
+        let r = s.return_rules();
+        (r.nop, r.labels, r.ret0)
+    };
+    assert_eq!(r(Shape::Call), (false, false, false));
+    assert_eq!(r(Shape::Null), (true, false, false));
+    assert_eq!(r(Shape::Jump), (true, true, false));
+    assert_eq!(r(Shape::Jump8), (true, true, false));
+    assert_eq!(r(Shape::Ret0), (false, false, true));
+    // The kernel stores a shape as its index in `ALL`.
+    for (n, &s) in Shape::ALL.iter().enumerate() {
+        assert_eq!(s as usize, n);
+    }
+}
